@@ -1,0 +1,5 @@
+"""Entry point for `python -m kpkt`."""
+
+from kpkt.cli import main
+
+main()

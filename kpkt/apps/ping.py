@@ -1,0 +1,82 @@
+"""A `ping` step: iputils ping over a ping socket: echo requests `interval` apart, replies
+matched by id, and 1 s of virtual time granted after the last request for missing replies."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from kpkt.capture.tap import Tag
+from kpkt.net import icmp
+from kpkt.net.frame import PROTO_ICMP
+from kpkt.topology.spec import PingStep
+
+REPLY_WAIT_NS = 1_000_000_000
+
+
+class PingApp:
+    def __init__(self, step: PingStep, sender) -> None:
+        self.step = step
+        self.sender = sender
+        self.at_ns = step.at_ns
+        self.started = False
+        self.start_ns = 0
+        self.sent = 0
+        self.replies: list[int] = []  # round-trip times, ns
+        self.sent_at: dict[int, int] = {}
+        self.errors: list[str] = []
+        self.expired = False
+        self.ident = step.id
+
+    def start(self, index: int) -> None:
+        self.started = True
+        self.index = index
+        self.start_ns = self.sender.sched.now
+        if self.ident is None:
+            self.ident = self.sender.ids.ping_id()
+        self.sender.ping_sockets[self.ident] = self._on_icmp
+        self._send()
+
+    def _send(self) -> None:
+        step, stack = self.step, self.sender
+        seq = (step.seq + self.sent) & 0xFFFF
+        now = stack.sched.now
+        message = icmp.echo(icmp.ECHO_REQUEST, self.ident, seq, icmp.ping_payload(now, step.size))
+        self.sent_at[seq] = now
+        self.sent += 1
+        stack.send_ip(
+            None,
+            step.dst.packed,
+            PROTO_ICMP,
+            message,
+            stack.journal.new_tag(self.index),
+            note=f"ping echo request seq {seq}",
+        )
+        if self.sent < step.count:
+            stack.sched.after(step.interval_ns, self._send)
+        else:
+            stack.sched.after(REPLY_WAIT_NS, self._expire)
+
+    def _expire(self) -> None:
+        self.expired = True
+
+    def _on_icmp(self, packet: bytes, tag: Tag) -> None:
+        ihl = (packet[0] & 0x0F) * 4
+        if packet[ihl] == icmp.ECHO_REPLY:
+            seq = (packet[ihl + 6] << 8) | packet[ihl + 7]
+            if seq in self.sent_at:
+                self.replies.append(self.sender.sched.now - self.sent_at.pop(seq))
+        else:
+            self.errors.append(
+                f"{icmp.describe(packet[ihl], packet[ihl + 1])} from {IPv4Address(packet[12:16])}"
+            )
+
+    def done(self) -> bool:
+        return self.sent >= self.step.count and (not self.sent_at or self.expired)
+
+    def result(self) -> str:
+        text = f"{self.sent} transmitted, {len(self.replies)} received"
+        if self.replies:
+            text += f", rtt min {min(self.replies) / 1000:.1f} us"
+        if self.errors:
+            text += f"; {len(self.errors)} icmp error(s): {self.errors[0]}"
+        return text

@@ -1,0 +1,73 @@
+"""A `udp` step: a socket in the sender sends datagrams; a listener in the receiver counts them.
+
+The sender's socket is bound to `sport` (or an ephemeral port from the seed) and stays open for
+replies and ICMP errors until the run ends, as a real socket would.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from kpkt.capture.tap import Tag
+from kpkt.topology.spec import UdpStep
+
+
+class UdpApp:
+    def __init__(self, step: UdpStep, sender, receiver) -> None:
+        self.step = step
+        self.sender = sender  # the Stack that sends
+        self.receiver = receiver  # the Stack that owns the destination address, if any
+        self.at_ns = step.at_ns
+        self.started = False
+        self.start_ns = 0
+        self.sent = 0
+        self.received = 0
+        self.errors: list[str] = []
+        self.sport = step.sport
+
+    def start(self, index: int) -> None:
+        self.started = True
+        self.index = index
+        self.start_ns = self.sender.sched.now
+        if self.sport is None:
+            self.sport = self.sender.ids.ephemeral_port()
+        self.sender.udp_errors[self.sport] = self._on_error
+        if self.step.listen and self.receiver is not None:
+            self.receiver.udp_sockets[self.step.dport] = self._on_datagram
+        self._send()
+
+    def _send(self) -> None:
+        step = self.step
+        tag = self.sender.journal.new_tag(self.index)
+        self.sent += 1
+        self.sender.send_udp(
+            None,
+            step.dst.packed,
+            self.sport,
+            step.dport,
+            step.payload,
+            tag,
+            note=f"udp send {self.sent}/{step.count}",
+        )
+        if self.sent < step.count:
+            self.sender.sched.after(step.interval_ns, self._send)
+
+    def _on_datagram(self, src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
+        self.received += 1
+
+    def _on_error(self, packet: bytes, tag: Tag) -> None:
+        from kpkt.net.icmp import describe
+
+        ihl = (packet[0] & 0x0F) * 4
+        self.errors.append(
+            f"{describe(packet[ihl], packet[ihl + 1])} from {IPv4Address(packet[12:16])}"
+        )
+
+    def done(self) -> bool:
+        return self.sent >= self.step.count
+
+    def result(self) -> str:
+        text = f"sent {self.sent}, received {self.received}"
+        if self.errors:
+            text += f"; {len(self.errors)} icmp error(s): {self.errors[0]}"
+        return text

@@ -1,0 +1,1 @@
+"""Capture points, the files they write, and the run's manifest."""

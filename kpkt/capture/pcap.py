@@ -1,0 +1,56 @@
+"""Classic pcap files, written by kpkt itself so a Scapy upgrade can never change a golden file.
+
+Little-endian, nanosecond timestamps (magic 0xa1b23c4d), link type 1 (Ethernet), snaplen 262144:
+what `tcpdump -i IF -w FILE` writes on Linux. Records are buffered and appended in chunks, so a
+capture of any length costs bounded memory and no file handle stays open.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+SNAPLEN = 262144
+LINKTYPE_ETHERNET = 1
+FILE_HEADER = struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET)
+_RECORD = struct.Struct("<IIII")
+FLUSH_BYTES = 1 << 18
+
+
+class PcapWriter:
+    """Appends records to one pcap file, flushing every FLUSH_BYTES."""
+
+    __slots__ = ("path", "_buffer", "_started")
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._buffer = bytearray(FILE_HEADER)
+        self._started = False
+
+    def write(self, t_ns: int, frame: bytes) -> None:
+        length = len(frame)
+        buffer = self._buffer
+        buffer += _RECORD.pack(t_ns // 1_000_000_000, t_ns % 1_000_000_000, length, length)
+        buffer += frame
+        if len(buffer) >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        with open(self.path, "ab" if self._started else "wb") as out:
+            out.write(self._buffer)
+        self._started = True
+        self._buffer.clear()
+
+
+def read_pcap(path: Path) -> list[tuple[int, bytes]]:
+    """(t_ns, frame) for every record of a file this module wrote (tests and `kpkt diff`)."""
+    data = Path(path).read_bytes()
+    if data[:4] != FILE_HEADER[:4]:
+        raise ValueError(f"{path}: not a little-endian nanosecond pcap")
+    records, offset = [], len(FILE_HEADER)
+    while offset < len(data):
+        sec, nsec, caplen, _ = _RECORD.unpack_from(data, offset)
+        offset += _RECORD.size
+        records.append((sec * 1_000_000_000 + nsec, data[offset : offset + caplen]))
+        offset += caplen
+    return records

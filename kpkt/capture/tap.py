@@ -1,0 +1,149 @@
+"""Capture points (one per interface in a namespace) and the journal of hops and drops.
+
+Every frame a device sends or receives passes its interface's tap: the tap appends it to that
+interface's pcap and tells the journal, which keeps, per traffic step, the hops in the order they
+happened and the frames that were dropped and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kpkt.capture.pcap import PcapWriter
+
+IN = "in"
+OUT = "out"
+
+# how much of each step the journal keeps: hop entries for the manifest, frames for the table
+MAX_HOPS_PER_STEP = 10_000
+MAX_TABLE_ROWS = 80
+
+
+@dataclass(slots=True)
+class Tag:
+    """What a frame belongs to: the traffic step and the packet (same id at every hop)."""
+
+    step: int
+    pid: int
+
+
+@dataclass(slots=True)
+class Hop:
+    t_ns: int
+    tap: Tap
+    index: int  # the frame's position in the tap's pcap, from 0
+    direction: str
+    pid: int
+    note: str
+    frame: bytes | None  # kept for the first MAX_TABLE_ROWS hops of a step, for the hop table
+
+
+@dataclass(slots=True)
+class Drop:
+    t_ns: int
+    where: str  # "<owner>/<ifname>" or "<owner>" for a namespace's stack
+    reason: str  # a code from kpkt.net.drops
+    detail: str
+    step: int
+    pid: int
+
+
+@dataclass(slots=True)
+class StepLog:
+    hops: list[Hop] = field(default_factory=list)
+    hop_count: int = 0
+    drops: list[Drop] = field(default_factory=list)
+    start_ns: int = 0
+    end_ns: int = 0
+    result: str = ""  # what the step's application saw, one line
+
+
+class Journal:
+    """The run's record: taps in creation order, and per step its hops and drops."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.taps: list[Tap] = []
+        self.steps: list[StepLog] = []
+        self.background = StepLog()  # frames no step caused (timers after the last step)
+        self._pid = 0
+
+    def new_tag(self, step: int) -> Tag:
+        self._pid += 1
+        return Tag(step, self._pid)
+
+    def new_step(self) -> StepLog:
+        log = StepLog()
+        self.steps.append(log)
+        return log
+
+    def log(self, step: int) -> StepLog:
+        return self.steps[step] if 0 <= step < len(self.steps) else self.background
+
+    def hop(self, tap: Tap, index: int, direction: str, frame: bytes, tag: Tag, note: str) -> None:
+        log = self.log(tag.step)
+        log.hop_count += 1
+        if log.hop_count <= MAX_HOPS_PER_STEP:
+            kept = frame if log.hop_count <= MAX_TABLE_ROWS else None
+            log.hops.append(Hop(self.clock.now, tap, index, direction, tag.pid, note, kept))
+
+    def drop(self, where: str, reason: str, detail: str, tag: Tag) -> None:
+        self.log(tag.step).drops.append(
+            Drop(self.clock.now, where, reason, detail, tag.step, tag.pid)
+        )
+
+
+class Tap:
+    """One capture point: `<owner>__<ifname>.pcap`, both directions, in the order seen."""
+
+    __slots__ = (
+        "owner",
+        "ifname",
+        "kind",
+        "node",
+        "mac",
+        "ips",
+        "peer",
+        "journal",
+        "writer",
+        "count",
+    )
+
+    def __init__(
+        self,
+        journal: Journal,
+        owner: str,
+        ifname: str,
+        kind: str,
+        node: str | None,
+        mac: str | None,
+    ) -> None:
+        self.owner = owner
+        self.ifname = ifname
+        self.kind = kind
+        self.node = node
+        self.mac = mac
+        self.ips: list[str] = []
+        self.peer: Tap | None = None
+        self.journal = journal
+        self.writer: PcapWriter | None = None
+        self.count = 0
+        journal.taps.append(self)
+
+    @property
+    def name(self) -> str:
+        return f"{self.owner}/{self.ifname}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.owner}__{self.ifname}.pcap"
+
+    def open(self, folder: Path) -> None:
+        self.writer = PcapWriter(folder / self.filename)
+
+    def record(self, frame: bytes, direction: str, tag: Tag, note: str = "") -> None:
+        index = self.count
+        self.count = index + 1
+        self.writer.write(self.journal.clock.now, frame)
+        self.journal.hop(self, index, direction, frame, tag, note)

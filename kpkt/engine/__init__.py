@@ -1,0 +1,1 @@
+"""The virtual clock, the event scheduler and the seeded id generators."""

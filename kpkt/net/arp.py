@@ -1,0 +1,183 @@
+"""ARP as `net/ipv4/arp.c` and `net/core/neighbour.c` do it, for one namespace's stack.
+
+Answers requests for any local address (arp_ignore 0), learns the requester passively (a new
+entry is STALE; a known entry with the same MAC keeps its state), takes replies only for entries
+it asked about (arp_accept 0), queues packets while a neighbour is INCOMPLETE, and runs the
+retransmit and DELAY/PROBE timers on the virtual clock.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from kpkt.capture.tap import Tag
+from kpkt.net import icmp
+from kpkt.net.frame import (
+    ARP_REPLY,
+    ARP_REQUEST,
+    BROADCAST,
+    ETH_P_IP,
+    ZERO_MAC,
+    arp_fields,
+    arp_frame,
+    eth_header,
+    mac_str,
+)
+from kpkt.net.neighbor import (
+    DELAY_FIRST_PROBE_NS,
+    MCAST_SOLICIT,
+    RETRANS_TIME_NS,
+    UCAST_SOLICIT,
+    UNRES_QLEN,
+    Neighbor,
+    NeighborTable,
+    Nud,
+)
+
+
+class Arp:
+    """The neighbour subsystem of one stack: a table per device and the state machine."""
+
+    def __init__(self, stack) -> None:
+        self.stack = stack
+        self.tables: dict[object, NeighborTable] = {}
+
+    def table(self, dev) -> NeighborTable:
+        table = self.tables.get(dev)
+        if table is None:
+            table = self.tables[dev] = NeighborTable(self.stack.ids.reachable_time_ns())
+        return table
+
+    # --- sending IP packets to a next hop -----------------------------------------------------
+
+    def output(self, dev, next_hop: bytes, packet: bytes, tag: Tag, note: str) -> None:
+        """Send `packet` out of `dev` to `next_hop`, resolving its MAC first if need be."""
+        stack = self.stack
+        now = stack.sched.now
+        table = self.table(dev)
+        entry = table.get(next_hop, now)
+        if entry is None or entry.state is Nud.FAILED:
+            entry = table.set(next_hop, None, Nud.INCOMPLETE, now)
+            entry.queue.append((packet, tag))
+            stack.note_pending(+1)
+            self._solicit(dev, entry, packet[12:16], tag)
+            self._arm(dev, entry, RETRANS_TIME_NS)
+            return
+        state = entry.state
+        if state is Nud.INCOMPLETE:
+            if len(entry.queue) >= UNRES_QLEN:
+                old_packet, old_tag = entry.queue.pop(0)
+                stack.note_pending(-1)
+                stack.drop(
+                    "neighbour-queue-full",
+                    f"{dev.name}: arp queue for {IPv4Address(next_hop)} is full",
+                    old_tag,
+                )
+            entry.queue.append((packet, tag))
+            stack.note_pending(+1)
+            return
+        if state is Nud.STALE:
+            entry.state = Nud.DELAY
+            entry.timer_gen += 1
+            self._arm(dev, entry, DELAY_FIRST_PROBE_NS)
+        dev.xmit(eth_header(entry.mac, dev.mac, ETH_P_IP) + packet, tag, note)
+
+    def _solicit(self, dev, entry: Neighbor, packet_src: bytes, tag: Tag) -> None:
+        """An ARP request for `entry`: broadcast while INCOMPLETE, unicast to the cached MAC
+        while PROBE. The sender address is the packet's source when it is ours (arp_announce 0),
+        else the device's address."""
+        stack = self.stack
+        spa = packet_src if packet_src in stack.local_ips else stack.primary_ip(dev, entry.ip)
+        entry.probes += 1
+        unicast = entry.state is Nud.PROBE
+        frame = arp_frame(
+            ARP_REQUEST, entry.mac if unicast else BROADCAST, dev.mac, spa, ZERO_MAC, entry.ip
+        )
+        kind = "unicast probe" if unicast else "who-has"
+        dev.xmit(
+            frame,
+            stack.journal.new_tag(tag.step),
+            f"arp {kind} {IPv4Address(entry.ip)} (try {entry.probes})",
+        )
+        entry.spa = spa
+
+    def _arm(self, dev, entry: Neighbor, delay_ns: int) -> None:
+        self.stack.sched.after(delay_ns, self._timer, dev, entry, entry.timer_gen)
+
+    def _timer(self, dev, entry: Neighbor, gen: int) -> None:
+        if entry.timer_gen != gen:
+            return
+        tag = self.stack.journal.new_tag(self.stack.current_step())
+        if entry.state is Nud.DELAY:
+            entry.state, entry.probes = Nud.PROBE, 0
+        if (
+            entry.state is Nud.INCOMPLETE
+            and entry.probes < MCAST_SOLICIT
+            or (entry.state is Nud.PROBE and entry.probes < UCAST_SOLICIT)
+        ):
+            self._solicit(dev, entry, entry.spa, tag)
+            self._arm(dev, entry, RETRANS_TIME_NS)
+        elif entry.state in (Nud.INCOMPLETE, Nud.PROBE):
+            self._fail(dev, entry)
+
+    def _fail(self, dev, entry: Neighbor) -> None:
+        """No answer: the entry fails and every queued packet is dropped with an ICMP host
+        unreachable to its sender (to this namespace itself, over lo, for its own packets)."""
+        entry.state = Nud.FAILED
+        entry.timer_gen += 1
+        queued, entry.queue = entry.queue, []
+        stack = self.stack
+        for packet, tag in queued:
+            stack.note_pending(-1)
+            stack.drop(
+                "neighbour-unresolved",
+                f"{dev.name}: no ARP reply from {IPv4Address(entry.ip)}",
+                tag,
+            )
+            stack.icmp_error(packet, icmp.DEST_UNREACH, icmp.HOST_UNREACH, tag)
+
+    def _flush(self, dev, entry: Neighbor) -> None:
+        queued, entry.queue = entry.queue, []
+        for packet, tag in queued:
+            self.stack.note_pending(-1)
+            self.output(dev, entry.ip, packet, tag, f"arp resolved {IPv4Address(entry.ip)}")
+
+    # --- ARP frames received -------------------------------------------------------------------
+
+    def receive(self, frame: bytes, dev, tag: Tag) -> None:
+        op, sha, spa, _tha, tpa = arp_fields(frame)
+        if sha == dev.mac or spa == b"\x00\x00\x00\x00":
+            return  # our own request, reflected by a hairpin port; or a DAD probe
+        stack = self.stack
+        now = stack.sched.now
+        table = self.table(dev)
+        entry = table.get(spa, now)
+        for_us = tpa in stack.local_ips
+        if op == ARP_REQUEST and for_us:
+            if entry is None or entry.mac != sha or entry.state in (Nud.INCOMPLETE, Nud.FAILED):
+                entry = self._update(dev, table, spa, sha, Nud.STALE, entry)
+            reply = arp_frame(ARP_REPLY, sha, dev.mac, tpa, sha, spa)
+            dev.xmit(
+                reply,
+                stack.journal.new_tag(tag.step),
+                f"arp reply {IPv4Address(tpa)} is-at {mac_str(dev.mac)}",
+            )
+        elif op == ARP_REPLY and entry is not None and entry.state is not Nud.PERMANENT:
+            self._update(dev, table, spa, sha, Nud.REACHABLE, entry)
+        elif (
+            op == ARP_REQUEST
+            and entry is not None
+            and entry.mac != sha
+            and (entry.state is not Nud.PERMANENT)
+        ):
+            self._update(dev, table, spa, sha, Nud.STALE, entry)
+
+    def _update(
+        self, dev, table: NeighborTable, ip: bytes, mac: bytes, state: Nud, entry: Neighbor | None
+    ) -> Neighbor:
+        queued = entry.queue if entry is not None else []
+        entry = table.set(ip, mac, state, self.stack.sched.now)
+        entry.queue = queued
+        if queued:
+            self._flush(dev, entry)
+        return entry

@@ -1,0 +1,59 @@
+"""A bridge's forwarding database: learned entries that age on the virtual clock, and local
+(permanent) entries for the bridge's own MAC and its ports' MACs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+AGEING_NS = 300 * 1_000_000_000  # ageing_time 30000 centiseconds
+
+
+@dataclass(slots=True)
+class FdbEntry:
+    port: object  # the bridge port (a device), None for the bridge device itself
+    updated_ns: int
+    local: bool = False
+
+
+class Fdb:
+    __slots__ = ("entries", "ageing_ns")
+
+    def __init__(self, ageing_ns: int = AGEING_NS) -> None:
+        self.entries: dict[bytes, FdbEntry] = {}
+        self.ageing_ns = ageing_ns
+
+    def add_local(self, mac: bytes, port: object) -> None:
+        self.entries[mac] = FdbEntry(port, 0, local=True)
+
+    def learn(self, mac: bytes, port: object, now_ns: int) -> bool:
+        """Learn `mac` on `port`; True when the entry is new or moved. Local entries win."""
+        entry = self.entries.get(mac)
+        if entry is None:
+            self.entries[mac] = FdbEntry(port, now_ns)
+            return True
+        if entry.local:
+            return False
+        moved = entry.port is not port
+        entry.port, entry.updated_ns = port, now_ns
+        return moved
+
+    def lookup(self, mac: bytes, now_ns: int) -> FdbEntry | None:
+        """The live entry for `mac`; an entry older than the ageing time is removed."""
+        entry = self.entries.get(mac)
+        if entry is not None and not entry.local and now_ns - entry.updated_ns > self.ageing_ns:
+            del self.entries[mac]
+            return None
+        return entry
+
+    def rows(self, now_ns: int) -> list[tuple[str, str, str]]:
+        """(mac, port name, "permanent" | "<age>s") sorted by MAC, like `bridge fdb show`."""
+        from kpkt.net.frame import mac_str
+
+        rows = []
+        for mac, entry in sorted(self.entries.items()):
+            if self.lookup(mac, now_ns) is None:
+                continue
+            port = entry.port.name if entry.port is not None else "self"
+            age = "permanent" if entry.local else f"{(now_ns - entry.updated_ns) / 1e9:.3f}s"
+            rows.append((mac_str(mac), port, age))
+        return rows

@@ -1,0 +1,65 @@
+"""A routing table with longest-prefix match, as `ip route` shows it for the main table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    network: IPv4Network
+    dev: object  # the NetDevice packets leave through
+    via: bytes | None = None  # gateway address, None for a connected (scope link) route
+    src: bytes | None = None  # preferred source address
+    onlink: bool = False
+
+    def __str__(self) -> str:
+        text = "default" if self.network.prefixlen == 0 else str(self.network)
+        if self.via is not None:
+            text += f" via {IPv4Address(self.via)}"
+        text += f" dev {self.dev.name}"
+        if self.onlink:
+            text += " onlink"
+        if self.via is None:
+            text += " scope link"
+        if self.src is not None:
+            text += f" src {IPv4Address(self.src)}"
+        return text
+
+
+class RouteTable:
+    """Routes grouped by prefix length; lookups try the longest prefix first, with a cache."""
+
+    __slots__ = ("_by_len", "_cache")
+
+    def __init__(self) -> None:
+        self._by_len: dict[int, dict[int, Route]] = {}
+        self._cache: dict[bytes, Route | None] = {}
+
+    def add(self, route: Route) -> None:
+        plen = route.network.prefixlen
+        self._by_len.setdefault(plen, {})[int(route.network.network_address)] = route
+        self._by_len = dict(sorted(self._by_len.items(), reverse=True))
+        self._cache.clear()
+
+    def lookup(self, dst: bytes) -> Route | None:
+        try:
+            return self._cache[dst]
+        except KeyError:
+            pass
+        addr = int.from_bytes(dst, "big")
+        found = None
+        for plen, table in self._by_len.items():
+            mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+            found = table.get(addr & mask)
+            if found is not None:
+                break
+        if len(self._cache) > 65536:
+            self._cache.clear()
+        self._cache[dst] = found
+        return found
+
+    def routes(self) -> list[Route]:
+        """All routes, most specific first, then by address (a stable order for printing)."""
+        return [r for _, table in self._by_len.items() for _, r in sorted(table.items())]

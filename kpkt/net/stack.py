@@ -1,0 +1,304 @@
+"""The IPv4 stack of one network namespace: receive, local delivery, forwarding, output.
+
+It follows the kernel's order: frames for another MAC are dropped (PACKET_OTHERHOST); ARP goes
+to `Arp`; IPv4 for a local address is delivered (ICMP echo is answered, UDP goes to a socket or
+gets a port unreachable); anything else is forwarded when forwarding is on: route lookup
+(ICMP net unreachable), TTL check (ICMP time exceeded), TTL decrement, MTU check (ICMP
+fragmentation needed), then out through the neighbour layer. ICMP errors take their source
+address from the route back to the sender, TOS 0xc0, DF 0, as `icmp_send()` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Network
+
+from kpkt.capture.tap import Tag
+from kpkt.net import drops, icmp
+from kpkt.net.arp import Arp
+from kpkt.net.frame import (
+    ETH_LEN,
+    ETH_P_ARP,
+    ETH_P_IP,
+    PROTO_ICMP,
+    PROTO_UDP,
+    ZERO_MAC,
+    decrement_ttl,
+    eth_header,
+    ipv4_packet,
+    is_multicast,
+    udp_segment,
+)
+from kpkt.net.route import Route, RouteTable
+
+# a UDP handler gets (src ip, src port, dst ip, payload, tag); an ICMP handler (packet, tag)
+UdpHandler = Callable[[bytes, int, bytes, bytes, Tag], None]
+IcmpHandler = Callable[[bytes, Tag], None]
+
+
+class Stack:
+    """One namespace: its devices, addresses, routes, neighbours and sockets."""
+
+    def __init__(self, network, owner: str, *, forwarding: bool, node: str | None) -> None:
+        self.network = network
+        self.sched = network.sched
+        self.journal = network.journal
+        self.ids = network.ids_for(owner)
+        self.owner = owner
+        self.node = node
+        self.forwarding = forwarding
+        self.devices: list = []
+        self.addresses: list[tuple[object, bytes, int]] = []  # (device, ip, prefix length)
+        self.local_ips: set[bytes] = set()
+        self.routes = RouteTable()
+        self.arp = Arp(self)
+        self.loopback = None
+        self.local_route: Route | None = None
+        self.udp_sockets: dict[int, UdpHandler] = {}
+        self.udp_errors: dict[int, IcmpHandler] = {}
+        self.ping_sockets: dict[int, IcmpHandler] = {}
+        self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
+
+    # --- configuration (what the CNI plugins and flanneld set up) -----------------------------
+
+    def add_address(self, dev, ip: bytes, prefixlen: int) -> None:
+        self.addresses.append((dev, ip, prefixlen))
+        self.local_ips.add(ip)
+        dev.tap.ips.append(f"{IPv4Address(ip)}/{prefixlen}")
+
+    def set_loopback(self, lo) -> None:
+        self.loopback = lo
+        self.local_route = Route(IPv4Network("127.0.0.0/8"), lo)
+
+    def add_route(self, route: Route) -> None:
+        self.routes.add(route)
+
+    def primary_ip(self, dev, toward: bytes | None = None) -> bytes:
+        """inet_select_addr(): the device's address on the subnet of `toward` if it has one,
+        else its first address, else the namespace's first address."""
+        mine = [(ip, plen) for d, ip, plen in self.addresses if d is dev]
+        if toward is not None:
+            target = int.from_bytes(toward, "big")
+            for ip, plen in mine:
+                mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+                if int.from_bytes(ip, "big") & mask == target & mask:
+                    return ip
+        if mine:
+            return mine[0][0]
+        return next(ip for d, ip, _ in self.addresses if d is not self.loopback)
+
+    # --- bookkeeping shared with the network --------------------------------------------------
+
+    def drop(self, reason: str, detail: str, tag: Tag, where: str | None = None) -> None:
+        self.journal.drop(where or self.owner, drops.check(reason), detail, tag)
+
+    def note_pending(self, delta: int) -> None:
+        self.network.pending += delta
+
+    def current_step(self) -> int:
+        return self.network.current_step
+
+    # --- receive ------------------------------------------------------------------------------
+
+    def receive(self, frame: bytes, dev, tag: Tag) -> None:
+        dst = frame[0:6]
+        if dst != dev.mac and not is_multicast(dst) and dev is not self.loopback:
+            return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
+        ethertype = (frame[12] << 8) | frame[13]
+        if ethertype == ETH_P_IP:
+            self._ip_receive(frame[ETH_LEN:], dev, tag)
+        elif ethertype == ETH_P_ARP:
+            self.arp.receive(frame, dev, tag)
+
+    def _ip_receive(self, packet: bytes, dev, tag: Tag) -> None:
+        dst = packet[16:20]
+        if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
+            self._deliver(packet, tag)
+        elif self.forwarding:
+            self._forward(packet, tag)
+        else:
+            self.drop("not-for-us", f"{IPv4Address(dst)} is not an address of {self.owner}", tag)
+
+    def _forward(self, packet: bytes, tag: Tag) -> None:
+        dst = packet[16:20]
+        route = self.routes.lookup(dst)
+        if route is None:
+            self.drop("no-route", f"no route to {IPv4Address(dst)}", tag)
+            self.icmp_error(packet, icmp.DEST_UNREACH, icmp.NET_UNREACH, tag)
+            return
+        if packet[8] <= 1:
+            self.drop("ttl-exceeded", f"ttl {packet[8]} forwarding to {IPv4Address(dst)}", tag)
+            self.icmp_error(packet, icmp.TIME_EXCEEDED, 0, tag)
+            return
+        packet = decrement_ttl(packet)
+        if len(packet) > route.dev.mtu:
+            self.drop(
+                "mtu-exceeded",
+                f"{len(packet)} bytes > mtu {route.dev.mtu} of {route.dev.name}",
+                tag,
+            )
+            if packet[6] & 0x40:
+                self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=route.dev.mtu)
+            return
+        self._route_out(packet, route, tag, f"forward: route {route}, ttl {packet[8]}")
+
+    def _deliver(self, packet: bytes, tag: Tag) -> None:
+        proto = packet[9]
+        ihl = (packet[0] & 0x0F) * 4
+        if proto == PROTO_UDP:
+            dport = (packet[ihl + 2] << 8) | packet[ihl + 3]
+            vxlan = self.vxlan_ports.get(dport)
+            if vxlan is not None:
+                vxlan.decap(packet[ihl + 8 :], tag)
+                return
+            handler = self.udp_sockets.get(dport)
+            if handler is not None:
+                sport = (packet[ihl] << 8) | packet[ihl + 1]
+                handler(packet[12:16], sport, packet[16:20], packet[ihl + 8 :], tag)
+                return
+            self.drop("port-unreachable", f"nothing listens on udp port {dport}", tag)
+            self.icmp_error(packet, icmp.DEST_UNREACH, icmp.PORT_UNREACH, tag)
+        elif proto == PROTO_ICMP:
+            self._icmp_receive(packet, ihl, tag)
+
+    def _icmp_receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
+        icmp_type = packet[ihl]
+        if icmp_type == icmp.ECHO_REQUEST:
+            ident = (packet[ihl + 4] << 8) | packet[ihl + 5]
+            seq = (packet[ihl + 6] << 8) | packet[ihl + 7]
+            reply = icmp.echo(icmp.ECHO_REPLY, ident, seq, packet[ihl + 8 :])
+            self.send_ip(
+                packet[16:20],
+                packet[12:16],
+                PROTO_ICMP,
+                reply,
+                tag,
+                df=False,
+                tos=packet[1],
+                note="icmp echo reply",
+            )
+        elif icmp_type == icmp.ECHO_REPLY:
+            handler = self.ping_sockets.get((packet[ihl + 4] << 8) | packet[ihl + 5])
+            if handler is not None:
+                handler(packet, tag)
+        elif icmp_type in icmp.ERROR_TYPES:
+            self._icmp_error_receive(packet, ihl, tag)
+
+    def _icmp_error_receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
+        """Hand an ICMP error to the socket whose packet it quotes."""
+        quoted = packet[ihl + 8 :]
+        if len(quoted) < 28:
+            return
+        qihl = (quoted[0] & 0x0F) * 4
+        if quoted[9] == PROTO_UDP:
+            handler = self.udp_errors.get((quoted[qihl] << 8) | quoted[qihl + 1])
+        elif quoted[9] == PROTO_ICMP:
+            handler = self.ping_sockets.get((quoted[qihl + 4] << 8) | quoted[qihl + 5])
+        else:
+            handler = None
+        if handler is not None:
+            handler(packet, tag)
+
+    # --- send ---------------------------------------------------------------------------------
+
+    def send_udp(
+        self,
+        src: bytes | None,
+        dst: bytes,
+        sport: int,
+        dport: int,
+        payload: bytes,
+        tag: Tag,
+        *,
+        df: bool = True,
+        note: str = "",
+    ) -> None:
+        route, src = self._source_route(src, dst, tag)
+        if route is None:
+            return
+        segment = udp_segment(src, dst, sport, dport, payload)
+        packet = ipv4_packet(src, dst, PROTO_UDP, segment, ident=self.ids.ip_id(), df=df)
+        self._route_out(packet, route, tag, note)
+
+    def send_ip(
+        self,
+        src: bytes | None,
+        dst: bytes,
+        proto: int,
+        payload: bytes,
+        tag: Tag,
+        *,
+        df: bool = True,
+        tos: int = 0,
+        note: str = "",
+    ) -> None:
+        route, src = self._source_route(src, dst, tag)
+        if route is None:
+            return
+        packet = ipv4_packet(src, dst, proto, payload, ident=self.ids.ip_id(), df=df, tos=tos)
+        self._route_out(packet, route, tag, note)
+
+    def send_packet(self, packet: bytes, tag: Tag, note: str = "") -> None:
+        """Send a complete IPv4 packet this namespace built (source already chosen)."""
+        route = self.route_for(packet[16:20])
+        if route is None:
+            self.drop("no-route", f"no route to {IPv4Address(packet[16:20])}", tag)
+            return
+        self._route_out(packet, route, tag, note)
+
+    def route_for(self, dst: bytes) -> Route | None:
+        """The output route: local addresses and 127/8 go over lo, the rest by the table."""
+        if dst in self.local_ips or dst[0] == 127:
+            return self.local_route
+        return self.routes.lookup(dst)
+
+    def _source_route(self, src: bytes | None, dst: bytes, tag: Tag):
+        route = self.route_for(dst)
+        if route is None:
+            self.drop(
+                "no-route", f"no route to {IPv4Address(dst)} (sendmsg: network is unreachable)", tag
+            )
+            return None, None
+        if src is None:
+            src = self._pick_source(route, dst)
+        return route, src
+
+    def _pick_source(self, route: Route, dst: bytes) -> bytes:
+        """The source for a packet to `dst`: the destination itself over lo (a local address
+        talks to itself), else the route's preferred source, else the device's address."""
+        if route is self.local_route:
+            return dst
+        return route.src or self.primary_ip(route.dev, route.via or dst)
+
+    def _route_out(self, packet: bytes, route: Route, tag: Tag, note: str) -> None:
+        dev = route.dev
+        if dev is self.loopback:
+            dev.xmit(eth_header(ZERO_MAC, ZERO_MAC, ETH_P_IP) + packet, tag, note)
+            return
+        self.arp.output(dev, route.via or packet[16:20], packet, tag, note)
+
+    def icmp_error(self, packet: bytes, icmp_type: int, code: int, tag: Tag, mtu: int = 0) -> None:
+        """icmp_send(): never about an ICMP error or a broadcast; from the packet's destination
+        when that is ours, else from the address the route back to the sender would use."""
+        ihl = (packet[0] & 0x0F) * 4
+        if packet[9] == PROTO_ICMP and packet[ihl] in icmp.ERROR_TYPES:
+            return
+        src, dst = packet[12:16], packet[16:20]
+        if dst[3] == 255 or dst[0] >= 224:
+            return
+        route = self.route_for(src)
+        if route is None:
+            return
+        reply_src = dst if dst in self.local_ips else self._pick_source(route, src)
+        message = icmp.error(icmp_type, code, packet, mtu)
+        tos = (packet[1] & 0x1E) | icmp.TOS_INTERNETCONTROL
+        self.send_ip(
+            reply_src,
+            src,
+            PROTO_ICMP,
+            message,
+            tag,
+            df=False,
+            tos=tos,
+            note=f"icmp {icmp.describe(icmp_type, code)} to {IPv4Address(src)}",
+        )

@@ -1,0 +1,72 @@
+"""Running a topology into an output folder, which is replaced as a whole.
+
+The run writes into a temporary folder beside the target and renames it into place at the end,
+so an interrupted or failed run never leaves a mix of old and new files. An existing folder is
+replaced only if it is empty or was written by kpkt (it holds a manifest.json).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kpkt.capture import manifest
+from kpkt.errors import KpktError
+from kpkt.network import Network
+from kpkt.topology.build import build
+from kpkt.topology.spec import Topology
+
+
+@dataclass
+class RunResult:
+    topology: Topology
+    network: Network
+    folder: Path
+    files: dict  # Tap -> file name
+
+
+def run_to_folder(topology: Topology, folder: Path) -> RunResult:
+    folder = Path(folder)
+    _check_replaceable(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    network, apps = build(topology)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        for tap in network.journal.taps:
+            tap.open(work)
+        network.run(apps)
+        files = {}
+        for tap in network.journal.taps:
+            if tap.kind == "loopback" and tap.count == 0:
+                continue  # lo is written only when something used it
+            tap.writer.flush()
+            files[tap] = tap.filename
+        document = manifest.manifest(network.journal, topology, files)
+        (work / "manifest.json").write_text(manifest.dumps(document))
+        _replace(work, folder)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return RunResult(topology, network, folder, files)
+
+
+def _check_replaceable(folder: Path) -> None:
+    if folder.exists() and (
+        not folder.is_dir() or (any(folder.iterdir()) and not (folder / "manifest.json").exists())
+    ):
+        raise KpktError(
+            f"{folder}: exists and is not a kpkt output folder (no manifest.json); "
+            "choose another folder with -o or remove it"
+        )
+
+
+def _replace(work: Path, folder: Path) -> None:
+    old = None
+    if folder.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
+        folder.rename(old / "previous")
+    work.rename(folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

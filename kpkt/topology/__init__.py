@@ -1,0 +1,1 @@
+"""Topology files: the spec dataclasses, the YAML loader and the network builder."""

@@ -1,0 +1,204 @@
+"""Turn a loaded topology into a running `Network`: namespaces, devices, addresses and routes as
+the bridge CNI plugin, the flannel CNI plugin and flanneld install them on a real node."""
+
+from __future__ import annotations
+
+import hashlib
+from ipaddress import IPv4Network
+
+from kpkt.apps.ping import PingApp
+from kpkt.apps.udp import UdpApp
+from kpkt.capture.tap import Tap
+from kpkt.net.bridge import Bridge
+from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
+from kpkt.net.frame import mac_bytes
+from kpkt.net.route import Route
+from kpkt.net.stack import Stack
+from kpkt.net.vxlan import Vxlan
+from kpkt.network import Network
+from kpkt.topology.spec import Endpoint, NodeSpec, PingStep, PodSpec, Topology, UdpStep
+
+UNDERLAY = "underlay"  # the owner name of the switch joining three or more underlay hosts
+LOOPBACK = IPv4Network("127.0.0.0/8")
+
+
+def build(topology: Topology) -> tuple[Network, list]:
+    """The network for `topology` and one application per traffic step."""
+    network = Network(topology.seed)
+    builder = _Builder(network, topology)
+    builder.build()
+    return network, [builder.app(step) for step in topology.steps]
+
+
+class _Builder:
+    def __init__(self, network: Network, topology: Topology) -> None:
+        self.net = network
+        self.topo = topology
+        self.cluster = topology.cluster
+        self.node_eth0: dict[str, Veth] = {}
+        self.hash_key = hashlib.sha256(f"{topology.seed}:vxlan-flow-hash".encode()).digest()[:16]
+
+    def build(self) -> None:
+        for node in self.topo.nodes:
+            self._node(node)
+        for node in self.topo.nodes:
+            self._flannel_peers(node)
+        for external in self.topo.externals:
+            stack = self._stack(external.name, forwarding=False, node=None)
+            eth0 = self._veth(
+                stack,
+                "eth0",
+                external.mac,
+                self.cluster.underlay_mtu,
+                "underlay",
+                None,
+                WIRE_DELAY_NS,
+            )
+            self._address(stack, eth0, external.ip.packed, self.cluster.underlay_cidr.prefixlen)
+            stack.add_route(Route(self.cluster.underlay_cidr, eth0, src=external.ip.packed))
+            self.node_eth0[external.name] = eth0
+        self._underlay()
+
+    # --- namespaces and devices ----------------------------------------------------------------
+
+    def _stack(self, owner: str, *, forwarding: bool, node: str | None) -> Stack:
+        stack = Stack(self.net, owner, forwarding=forwarding, node=node)
+        self.net.add_stack(stack)
+        lo = Loopback(
+            stack, "lo", b"\x00" * 6, 65536, self._tap(owner, "lo", "loopback", node, None)
+        )
+        stack.set_loopback(lo)
+        stack.add_address(lo, LOOPBACK[1].packed, 8)
+        return stack
+
+    def _tap(self, owner: str, ifname: str, kind: str, node: str | None, mac: str | None) -> Tap:
+        return Tap(self.net.journal, owner, ifname, kind, node, mac)
+
+    def _veth(
+        self,
+        stack: Stack,
+        name: str,
+        mac: str,
+        mtu: int,
+        kind: str,
+        node: str | None,
+        delay_ns: int | None = None,
+    ) -> Veth:
+        tap = self._tap(stack.owner, name, kind, node, mac)
+        if delay_ns is None:
+            return Veth(stack, name, mac_bytes(mac), mtu, tap)
+        return Veth(stack, name, mac_bytes(mac), mtu, tap, delay_ns)
+
+    def _address(self, stack: Stack, dev, ip: bytes, prefixlen: int) -> None:
+        stack.add_address(dev, ip, prefixlen)
+        self.net.register_ip(ip, stack)
+
+    # --- a node: eth0, cni0, flannel.1 and its pods ---------------------------------------------
+
+    def _node(self, node: NodeSpec) -> None:
+        cluster = self.cluster
+        stack = self._stack(node.name, forwarding=True, node=node.name)
+        eth0 = self._veth(
+            stack, "eth0", node.mac, cluster.underlay_mtu, "underlay", node.name, WIRE_DELAY_NS
+        )
+        self.node_eth0[node.name] = eth0
+        self._address(stack, eth0, node.ip.packed, cluster.underlay_cidr.prefixlen)
+        cni0 = Bridge(
+            stack,
+            "cni0",
+            mac_bytes(node.cni0_mac),
+            cluster.pod_mtu,
+            self._tap(node.name, "cni0", "bridge", node.name, node.cni0_mac),
+            cluster.hairpin,
+        )
+        gateway = node.pod_cidr[1].packed
+        self._address(stack, cni0, gateway, node.pod_cidr.prefixlen)
+        vtep = Vxlan(
+            stack,
+            "flannel.1",
+            mac_bytes(node.vtep_mac),
+            cluster.pod_mtu,
+            self._tap(node.name, "flannel.1", "vxlan", node.name, node.vtep_mac),
+            vni=cluster.vni,
+            port=cluster.vxlan_port,
+            local_ip=node.ip.packed,
+            hash_key=self.hash_key,
+        )
+        stack.vxlan_ports[cluster.vxlan_port] = vtep
+        self._address(stack, vtep, node.pod_cidr.network_address.packed, 32)
+        stack.add_route(Route(node.pod_cidr, cni0, src=gateway))
+        stack.add_route(Route(cluster.underlay_cidr, eth0, src=node.ip.packed))
+        for pod in node.pods:
+            self._pod(pod, node, stack, cni0)
+
+    def _flannel_peers(self, node: NodeSpec) -> None:
+        """What flanneld's handleSubnetEvents adds per remote node: the permanent neighbour,
+        the FDB entry, then the onlink route."""
+        stack = self.net.stacks[node.name]
+        vtep = next(d for d in stack.devices if isinstance(d, Vxlan))
+        for peer in self.topo.nodes:
+            if peer is node:
+                continue
+            peer_vtep_ip = peer.pod_cidr.network_address.packed
+            stack.arp.table(vtep).add_permanent(peer_vtep_ip, mac_bytes(peer.vtep_mac))
+            vtep.add_fdb(mac_bytes(peer.vtep_mac), peer.ip.packed)
+            stack.add_route(Route(peer.pod_cidr, vtep, via=peer_vtep_ip, onlink=True))
+
+    def _pod(self, pod: PodSpec, node: NodeSpec, node_stack: Stack, cni0: Bridge) -> None:
+        mtu = self.cluster.pod_mtu
+        stack = self._stack(pod.owner, forwarding=False, node=node.name)
+        eth0 = self._veth(stack, "eth0", pod.mac, mtu, "pod-eth", node.name)
+        host = self._veth(node_stack, pod.host_veth, pod.host_veth_mac, mtu, "veth", node.name)
+        Veth.pair(eth0, host)
+        cni0.add_port(host)
+        self._address(stack, eth0, pod.ip.packed, node.pod_cidr.prefixlen)
+        gateway = node.pod_cidr[1].packed
+        stack.add_route(Route(IPv4Network("0.0.0.0/0"), eth0, via=gateway))
+        stack.add_route(Route(self.cluster.pod_cidr, eth0, via=gateway))
+        stack.add_route(Route(node.pod_cidr, eth0, src=pod.ip.packed))
+
+    # --- the underlay: a wire for two hosts, a switch for more ---------------------------------
+
+    def _underlay(self) -> None:
+        hosts = list(self.node_eth0.values())
+        if len(hosts) == 2:
+            Veth.pair(hosts[0], hosts[1])
+        elif len(hosts) > 2:
+            self._switch(hosts)
+
+    def _switch(self, hosts: list[Veth]) -> None:
+        from kpkt.topology.derive import derive_mac
+
+        seed = self.topo.seed
+        stack = self._stack(UNDERLAY, forwarding=False, node=None)
+        mac = derive_mac(seed, "underlay/br-ul")
+        switch = Bridge(
+            stack,
+            "br-ul",
+            mac_bytes(mac),
+            self.cluster.underlay_mtu,
+            self._tap(UNDERLAY, "br-ul", "bridge", None, mac),
+            hairpin=False,
+        )
+        for host in hosts:
+            name = f"ul-{host.stack.owner}"[:15]
+            port_mac = derive_mac(seed, f"underlay/{name}")
+            port = self._veth(
+                stack, name, port_mac, self.cluster.underlay_mtu, "switch-port", None, WIRE_DELAY_NS
+            )
+            Veth.pair(host, port)
+            switch.add_port(port)
+
+    # --- traffic -------------------------------------------------------------------------------
+
+    def app(self, step):
+        sender = self._endpoint_stack(step.src)
+        if isinstance(step, UdpStep):
+            receiver = sender if step.dst.is_loopback else self.net.by_ip.get(step.dst.packed)
+            return UdpApp(step, sender, receiver)
+        if isinstance(step, PingStep):
+            return PingApp(step, sender)
+        raise TypeError(f"no application for {type(step).__name__}")
+
+    def _endpoint_stack(self, endpoint: Endpoint) -> Stack:
+        return self.net.stacks[endpoint.owner]

@@ -1,0 +1,144 @@
+"""Plain, frozen data for a loaded topology: every default filled in, every name resolved.
+
+`load.py` produces these from YAML; `build.py` turns them into a running network. Nothing here
+knows about YAML or about packets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+
+NS_PER_SECOND = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPort:
+    name: str | None
+    port: int
+    protocol: str  # "TCP" | "UDP"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    name: str
+    ports: tuple[ContainerPort, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PodSpec:
+    name: str
+    namespace: str
+    node: str  # the name of the node it runs on
+    ip: IPv4Address
+    mac: str  # "02:00:0a:f4:01:02", lower case
+    host_veth: str  # the host-side veth's interface name (<= 15 characters)
+    host_veth_mac: str
+    labels: tuple[tuple[str, str], ...] = ()
+    hostname: str | None = None
+    subdomain: str | None = None
+    ready: bool = True
+    resolver: str = "glibc"  # "glibc" | "musl"
+    containers: tuple[ContainerSpec, ...] = ()
+
+    @property
+    def owner(self) -> str:
+        """The capture-file owner name: `<pod>.<namespace>`."""
+        return f"{self.name}.{self.namespace}"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    name: str
+    ip: IPv4Address  # eth0 on the underlay
+    mac: str  # eth0's MAC
+    pod_cidr: IPv4Network  # e.g. 10.244.1.0/24
+    cni0_mac: str
+    vtep_mac: str  # flannel.1's MAC
+    pods: tuple[PodSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalSpec:
+    """A host on the node network outside the cluster (a laptop, a router, a DNS server)."""
+
+    name: str
+    ip: IPv4Address
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    cni: str = "flannel"
+    pod_cidr: IPv4Network = IPv4Network("10.244.0.0/16")
+    service_cidr: IPv4Network = IPv4Network("10.96.0.0/12")
+    cluster_domain: str = "cluster.local"
+    underlay_cidr: IPv4Network = IPv4Network("192.168.50.0/24")
+    underlay_mtu: int = 1500
+    vni: int = 1
+    vxlan_port: int = 8472
+    hairpin: bool = True
+
+    @property
+    def pod_mtu(self) -> int:
+        """flannel's MTU for flannel.1, cni0, the veths and pod eth0: underlay MTU - 50."""
+        return self.underlay_mtu - 50
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a step starts: a pod, a node's root namespace, or an external host."""
+
+    kind: str  # "pod" | "node" | "external"
+    name: str  # pod name, node name or external name
+    namespace: str | None = None  # pods only
+
+    @property
+    def owner(self) -> str:
+        return f"{self.name}.{self.namespace}" if self.kind == "pod" else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class UdpStep:
+    text: str  # the step as written in the file, for the manifest and tables
+    src: Endpoint
+    dst: IPv4Address  # 127.0.0.1 for container-to-container over lo
+    sport: int | None  # None: an ephemeral port from the seed
+    dport: int
+    payload: bytes
+    count: int = 1
+    interval_ns: int = 1_000_000  # between datagrams (1 ms)
+    listen: bool = True  # False: nobody listens on dport, the receiver answers port unreachable
+    at_ns: int | None = None  # None: when the previous step is done
+
+
+@dataclass(frozen=True, slots=True)
+class PingStep:
+    text: str
+    src: Endpoint
+    dst: IPv4Address
+    id: int | None  # None: from the seed (Linux ping sockets pick the id)
+    seq: int = 1  # the first sequence number
+    count: int = 1
+    interval_ns: int = NS_PER_SECOND
+    size: int = 56  # ICMP payload bytes, as `ping -s`
+    at_ns: int | None = None
+
+
+Step = UdpStep | PingStep
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    name: str
+    source: str  # the file it was loaded from, as given
+    seed: int = 0
+    description: str = ""
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    nodes: tuple[NodeSpec, ...] = ()
+    externals: tuple[ExternalSpec, ...] = ()
+    steps: tuple[Step, ...] = ()
+    warnings: tuple[str, ...] = ()  # non-fatal findings, printed by the CLI
+
+    def pods(self) -> list[PodSpec]:
+        return [pod for node in self.nodes for pod in node.pods]
