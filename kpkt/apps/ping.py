@@ -49,6 +49,7 @@ class PingApp:
             PROTO_ICMP,
             message,
             stack.journal.new_tag(self.index),
+            ttl=step.ttl,
             note=f"ping echo request seq {seq}",
         )
         if self.sent < step.count:

@@ -47,6 +47,7 @@ class UdpApp:
             step.dport,
             step.payload,
             tag,
+            ttl=step.ttl,
             note=f"udp send {self.sent}/{step.count}",
         )
         if self.sent < step.count:

@@ -45,8 +45,11 @@ class Bridge(NetDevice):
         if not is_multicast(src):
             self.fdb.learn(src, port, now)
         if is_multicast(dst):
+            # br_pass_frame_up() reuses the ingress timestamp, so cni0's capture shows the frame
+            # before the flooded copies; the node's stack handles it after the flood
+            self.tap.record(frame, IN, tag, "broadcast: also passed up to the bridge")
             self._flood(frame, port, tag)
-            self.pass_up(frame, tag, "broadcast: also passed up to the bridge")
+            self.stack.receive(frame, self, tag)
             return
         entry = self.fdb.lookup(dst, now)
         if entry is None:

@@ -211,14 +211,14 @@ class Stack:
         tag: Tag,
         *,
         df: bool = True,
+        ttl: int = 64,
         note: str = "",
     ) -> None:
+        """Send a datagram from a socket of this namespace (`src` None: chosen by the route)."""
         route, src = self._source_route(src, dst, tag)
-        if route is None:
-            return
-        segment = udp_segment(src, dst, sport, dport, payload)
-        packet = ipv4_packet(src, dst, PROTO_UDP, segment, ident=self.ids.ip_id(), df=df)
-        self._route_out(packet, route, tag, note)
+        if route is not None:
+            segment = udp_segment(src, dst, sport, dport, payload)
+            self._emit(route, src, dst, PROTO_UDP, segment, tag, df, 0, ttl, note)
 
     def send_ip(
         self,
@@ -230,20 +230,18 @@ class Stack:
         *,
         df: bool = True,
         tos: int = 0,
+        ttl: int = 64,
         note: str = "",
     ) -> None:
+        """Send an IPv4 packet around `payload`, a complete transport-layer message."""
         route, src = self._source_route(src, dst, tag)
-        if route is None:
-            return
-        packet = ipv4_packet(src, dst, proto, payload, ident=self.ids.ip_id(), df=df, tos=tos)
-        self._route_out(packet, route, tag, note)
+        if route is not None:
+            self._emit(route, src, dst, proto, payload, tag, df, tos, ttl, note)
 
-    def send_packet(self, packet: bytes, tag: Tag, note: str = "") -> None:
-        """Send a complete IPv4 packet this namespace built (source already chosen)."""
-        route = self.route_for(packet[16:20])
-        if route is None:
-            self.drop("no-route", f"no route to {IPv4Address(packet[16:20])}", tag)
-            return
+    def _emit(self, route, src, dst, proto, payload, tag, df, tos, ttl, note) -> None:
+        packet = ipv4_packet(
+            src, dst, proto, payload, ident=self.ids.ip_id(), df=df, tos=tos, ttl=ttl
+        )
         self._route_out(packet, route, tag, note)
 
     def route_for(self, dst: bytes) -> Route | None:

@@ -110,6 +110,7 @@ class UdpStep:
     interval_ns: int = 1_000_000  # between datagrams (1 ms)
     listen: bool = True  # False: nobody listens on dport, the receiver answers port unreachable
     at_ns: int | None = None  # None: when the previous step is done
+    ttl: int = 64  # the IP TTL the sender uses (IP_TTL), 1..255
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,7 @@ class PingStep:
     interval_ns: int = NS_PER_SECOND
     size: int = 56  # ICMP payload bytes, as `ping -s`
     at_ns: int | None = None
+    ttl: int = 64  # as `ping -t`
 
 
 Step = UdpStep | PingStep

@@ -1,0 +1,99 @@
+"""The `kpkt` command: parses arguments, calls the library, prints. Nothing else lives here.
+
+Exit status: 0 done, 2 the input is wrong (one line per problem, no traceback), 1 anything else
+(a short message; --debug shows the traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from kpkt import __version__
+from kpkt.errors import KpktError
+from kpkt.report import describe_topology, step_tables
+from kpkt.topology.load import load_topology
+
+RUN_EXAMPLE = """\b
+Example:
+  kpkt run topologies/two-node.yaml
+  wireshark -d udp.port==8472,vxlan pcaps/two-node/node1__eth0.pcap
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kpkt")
+def main() -> None:
+    """kpkt: emulate Kubernetes pod networking packet by packet, one pcap per hop."""
+
+
+@main.command(epilog=RUN_EXAMPLE)
+@click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: pcaps/<metadata.name>/). Replaced as a whole.",
+)
+@click.option("--seed", type=click.IntRange(min=0), help="Override the topology's seed.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def run(topology: Path, output: Path | None, seed: int | None, debug: bool) -> None:
+    """Build the cluster, run its traffic, write one pcap per capture point and manifest.json."""
+    from kpkt.output import run_to_folder
+
+    def job() -> None:
+        topo = load_topology(topology, seed=seed)
+        _warn(topo.warnings)
+        folder = output or Path("pcaps") / topo.name
+        result = run_to_folder(topo, folder)
+        click.echo(step_tables(result))
+        click.echo(f"wrote {len(result.files)} captures and manifest.json to {folder}/")
+        click.echo(
+            f"open one: wireshark -d udp.port=={topo.cluster.vxlan_port},vxlan "
+            f"{folder}/{topo.nodes[0].name}__eth0.pcap"
+        )
+
+    _guarded(job, debug)
+
+
+@main.command(epilog="\b\nExample:\n  kpkt validate topologies/two-node.yaml")
+@click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=click.IntRange(min=0), help="Override the topology's seed.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def validate(topology: Path, seed: int | None, debug: bool) -> None:
+    """Check a topology file and print what it would build: nodes, pods, addresses, MACs,
+    routes and the traffic steps."""
+
+    def job() -> None:
+        topo = load_topology(topology, seed=seed)
+        _warn(topo.warnings)
+        click.echo(describe_topology(topo))
+
+    _guarded(job, debug)
+
+
+def _warn(warnings) -> None:
+    for line in warnings:
+        click.echo(f"warning: {line}", err=True)
+
+
+def _guarded(job, debug: bool) -> None:
+    try:
+        job()
+    except KpktError as error:
+        for line in error.problems:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(2)
+    except Exception as error:  # an internal error: short, unless --debug
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(
+                f"kpkt: internal error: {type(error).__name__}: {error} "
+                "(run with --debug for the traceback)",
+                err=True,
+            )
+        sys.exit(1)

@@ -1,0 +1,99 @@
+"""Every example topology: it runs, its captures open cleanly in tshark with checksum validation
+on, and two runs give byte-identical output folders."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES
+
+from kpkt.output import run_to_folder
+from kpkt.topology.load import load_topology
+
+# any frame tshark flags: malformed, a bad checksum, or an expert warning or error
+PROBLEMS = (
+    "_ws.malformed || _ws.expert.severity >= 6291456 || ip.checksum.status == 2 || "
+    "udp.checksum.status == 2 || icmp.checksum.status == 2"
+)
+
+
+@pytest.fixture(scope="module", params=EXAMPLES, ids=lambda p: p.stem)
+def example(request, tmp_path_factory) -> tuple[Path, Path]:
+    topology = load_topology(request.param)
+    folder = tmp_path_factory.mktemp(request.param.stem) / "out"
+    run_to_folder(topology, folder)
+    return request.param, folder
+
+
+def test_every_capture_is_clean_in_tshark(example, tshark: str) -> None:
+    _, folder = example
+    captures = sorted(folder.glob("*.pcap"))
+    assert captures
+    for capture in captures:
+        base = [
+            tshark,
+            "-n",
+            "-r",
+            str(capture),
+            "-d",
+            "udp.port==8472,vxlan",
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+        ]
+        flagged = subprocess.run(
+            [*base, "-Y", PROBLEMS], capture_output=True, text=True, check=True
+        ).stdout
+        assert flagged == "", f"{capture.name}: tshark flags frames:\n{flagged}"
+        listing = subprocess.run(base, capture_output=True, text=True, check=True).stdout
+        frames = len(listing.splitlines())
+        packets = _manifest_packets(folder, capture.name)
+        assert frames == packets, f"{capture.name}: tshark read {frames}, manifest says {packets}"
+
+
+def test_vxlan_is_decoded_on_8472(example, tshark: str) -> None:
+    _, folder = example
+    eth0 = folder / "node1__eth0.pcap"
+    out = subprocess.run(
+        [
+            tshark,
+            "-n",
+            "-r",
+            str(eth0),
+            "-d",
+            "udp.port==8472,vxlan",
+            "-Y",
+            "vxlan",
+            "-T",
+            "fields",
+            "-e",
+            "vxlan.vni",
+            "-e",
+            "vxlan.flags",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out, "no VXLAN packet on node1's eth0"
+    assert set(out[0::2]) == {"1"} and set(out[1::2]) == {"0x0800"}
+
+
+def test_two_runs_are_byte_identical(example, tmp_path: Path) -> None:
+    path, first = example
+    second = tmp_path / "again"
+    run_to_folder(load_topology(path), second)
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir())
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def _manifest_packets(folder: Path, file: str) -> int:
+    import json
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return next(c["packets"] for c in manifest["captures"] if c["file"] == file)

@@ -1,0 +1,33 @@
+"""Promises the repository makes: the README's commands, CI running them, and clean style."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def readme_commands() -> list[str]:
+    return re.findall(r"```sh\n(.+?)\n```", (ROOT / "README.md").read_text())[:2]
+
+
+def test_readme_opens_with_run_and_test_commands() -> None:
+    run, test = readme_commands()
+    assert "kpkt run topologies/two-node.yaml" in run and "pip install" in run
+    assert "pytest" in test and "pip install" in test and "tshark" in test
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    _, test = readme_commands()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test in ci, ".ci/run must run the README's test command word for word"
+
+
+def test_ruff_is_clean() -> None:
+    for args in (["check", "."], ["format", "--check", "."]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
