@@ -33,6 +33,10 @@ class NamespaceIds:
     def ephemeral_port(self) -> int:
         return self._rng.randint(LOCAL_PORT_MIN, LOCAL_PORT_MAX)
 
+    def masquerade_port(self, original: int) -> int:
+        """MASQUERADE --random-fully: a random port from the original port's class."""
+        return self._rng.randint(1024, 65535) if original >= 1024 else self._rng.randint(1, 1023)
+
     def ping_id(self) -> int:
         return self._rng.getrandbits(16)
 

@@ -152,25 +152,25 @@ class Arp:
         now = stack.sched.now
         table = self.table(dev)
         entry = table.get(spa, now)
-        for_us = tpa in stack.local_ips
-        if op == ARP_REQUEST and for_us:
-            if entry is None or entry.mac != sha or entry.state in (Nud.INCOMPLETE, Nud.FAILED):
-                entry = self._update(dev, table, spa, sha, Nud.STALE, entry)
+        if entry is not None and entry.state is Nud.PERMANENT:
+            learned = None  # neigh_update() never touches a PERMANENT entry from the wire
+        elif op == ARP_REPLY:
+            learned = Nud.REACHABLE if entry is not None else None  # arp_accept 0
+        elif entry is None or entry.mac != sha or entry.state in (Nud.INCOMPLETE, Nud.FAILED):
+            # a request: the requester is learned STALE, but only when the request is for us
+            # or the entry exists; a known MAC keeps its state
+            learned = Nud.STALE if (tpa in stack.local_ips or entry is not None) else None
+        else:
+            learned = None
+        if learned is not None:
+            self._update(dev, table, spa, sha, learned, entry)
+        if op == ARP_REQUEST and tpa in stack.local_ips:
             reply = arp_frame(ARP_REPLY, sha, dev.mac, tpa, sha, spa)
             dev.xmit(
                 reply,
                 stack.journal.new_tag(tag.step),
                 f"arp reply {IPv4Address(tpa)} is-at {mac_str(dev.mac)}",
             )
-        elif op == ARP_REPLY and entry is not None and entry.state is not Nud.PERMANENT:
-            self._update(dev, table, spa, sha, Nud.REACHABLE, entry)
-        elif (
-            op == ARP_REQUEST
-            and entry is not None
-            and entry.mac != sha
-            and (entry.state is not Nud.PERMANENT)
-        ):
-            self._update(dev, table, spa, sha, Nud.STALE, entry)
 
     def _update(
         self, dev, table: NeighborTable, ip: bytes, mac: bytes, state: Nud, entry: Neighbor | None

@@ -40,7 +40,8 @@ class Fdb:
     def lookup(self, mac: bytes, now_ns: int) -> FdbEntry | None:
         """The live entry for `mac`; an entry older than the ageing time is removed."""
         entry = self.entries.get(mac)
-        if entry is not None and not entry.local and now_ns - entry.updated_ns > self.ageing_ns:
+        # has_expired(): time_before_eq(updated + ageing_time, now)
+        if entry is not None and not entry.local and now_ns - entry.updated_ns >= self.ageing_ns:
             del self.entries[mac]
             return None
         return entry

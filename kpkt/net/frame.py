@@ -158,7 +158,7 @@ def decrement_ttl(packet: bytes) -> bytes:
     """The packet with TTL - 1 and the header checksum updated incrementally (RFC 1624),
     as `ip_decrease_ttl` does."""
     csum = ((packet[10] << 8) | packet[11]) + 0x0100
-    csum = (csum + (csum >> 16)) & 0xFFFF
+    csum = (csum + (csum >= 0xFFFF)) & 0xFFFF  # as the kernel folds it: 0xffff becomes 0
     return b"".join((packet[:8], bytes((packet[8] - 1,)), packet[9:10], _H.pack(csum), packet[12:]))
 
 

@@ -57,7 +57,7 @@ class NeighborTable:
         if (
             entry is not None
             and entry.state is Nud.REACHABLE
-            and (now_ns - entry.updated_ns >= self.reachable_ns)
+            and (now_ns - entry.updated_ns > self.reachable_ns)
         ):
             entry.state = Nud.STALE
         return entry

@@ -15,7 +15,8 @@ class Route:
     onlink: bool = False
 
     def __str__(self) -> str:
-        text = "default" if self.network.prefixlen == 0 else str(self.network)
+        plen = self.network.prefixlen
+        text = {0: "default", 32: str(self.network.network_address)}.get(plen, str(self.network))
         if self.via is not None:
             text += f" via {IPv4Address(self.via)}"
         text += f" dev {self.dev.name}"

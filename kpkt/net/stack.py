@@ -58,6 +58,7 @@ class Stack:
         self.udp_errors: dict[int, IcmpHandler] = {}
         self.ping_sockets: dict[int, IcmpHandler] = {}
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
+        self.conntrack = None  # a Conntrack on nodes, where flannel masquerades
 
     # --- configuration (what the CNI plugins and flanneld set up) -----------------------------
 
@@ -111,15 +112,18 @@ class Stack:
             self.arp.receive(frame, dev, tag)
 
     def _ip_receive(self, packet: bytes, dev, tag: Tag) -> None:
+        nat_note = ""
+        if self.conntrack is not None and dev is not self.loopback:
+            packet, nat_note = self.conntrack.prerouting(packet)
         dst = packet[16:20]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
             self._deliver(packet, tag)
         elif self.forwarding:
-            self._forward(packet, tag)
+            self._forward(packet, tag, nat_note)
         else:
             self.drop("not-for-us", f"{IPv4Address(dst)} is not an address of {self.owner}", tag)
 
-    def _forward(self, packet: bytes, tag: Tag) -> None:
+    def _forward(self, packet: bytes, tag: Tag, nat_note: str = "") -> None:
         dst = packet[16:20]
         route = self.routes.lookup(dst)
         if route is None:
@@ -130,8 +134,9 @@ class Stack:
             self.drop("ttl-exceeded", f"ttl {packet[8]} forwarding to {IPv4Address(dst)}", tag)
             self.icmp_error(packet, icmp.TIME_EXCEEDED, 0, tag)
             return
-        packet = decrement_ttl(packet)
         if len(packet) > route.dev.mtu:
+            # ip_forward() checks the MTU before the TTL decrement, so the error quotes the
+            # packet as it arrived; fragmenting a DF-clear packet is not modelled
             self.drop(
                 "mtu-exceeded",
                 f"{len(packet)} bytes > mtu {route.dev.mtu} of {route.dev.name}",
@@ -140,7 +145,13 @@ class Stack:
             if packet[6] & 0x40:
                 self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=route.dev.mtu)
             return
-        self._route_out(packet, route, tag, f"forward: route {route}, ttl {packet[8]}")
+        packet = decrement_ttl(packet)
+        self._route_out(
+            packet,
+            route,
+            tag,
+            f"{nat_note}; " * bool(nat_note) + f"forward: route {route}, ttl {packet[8]}",
+        )
 
     def _deliver(self, packet: bytes, tag: Tag) -> None:
         proto = packet[9]
@@ -273,6 +284,10 @@ class Stack:
         if dev is self.loopback:
             dev.xmit(eth_header(ZERO_MAC, ZERO_MAC, ETH_P_IP) + packet, tag, note)
             return
+        if self.conntrack is not None:
+            packet, nat_note = self.conntrack.postrouting(packet, dev)
+            if nat_note:
+                note = f"{note}; {nat_note}" if note else nat_note
         self.arp.output(dev, route.via or packet[16:20], packet, tag, note)
 
     def icmp_error(self, packet: bytes, icmp_type: int, code: int, tag: Tag, mtu: int = 0) -> None:

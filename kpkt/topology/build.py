@@ -12,6 +12,7 @@ from kpkt.capture.tap import Tap
 from kpkt.net.bridge import Bridge
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
 from kpkt.net.frame import mac_bytes
+from kpkt.net.nat import Conntrack, flannel_masq_rules
 from kpkt.net.route import Route
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
@@ -98,6 +99,7 @@ class _Builder:
     def _node(self, node: NodeSpec) -> None:
         cluster = self.cluster
         stack = self._stack(node.name, forwarding=True, node=node.name)
+        stack.conntrack = Conntrack(stack, flannel_masq_rules(cluster.pod_cidr, node.pod_cidr))
         eth0 = self._veth(
             stack, "eth0", node.mac, cluster.underlay_mtu, "underlay", node.name, WIRE_DELAY_NS
         )

@@ -1,0 +1,190 @@
+"""Connection tracking with source NAT: flannel's `--ip-masq` rules on a node.
+
+flanneld installs FLANNEL-POSTRTG (first match wins): pod-to-pod traffic is never translated;
+traffic from a pod to anything outside the pod network (another node's address, a host on the
+node network) is masqueraded to the egress device's address with `--random-fully` (a random port,
+or a random ICMP echo id). The first packet of a flow decides; conntrack remembers the decision,
+translates the flow's later packets, reverses the translation on replies in PREROUTING, and
+translates ICMP errors that quote a translated packet (RELATED), as netfilter does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+from kpkt.net import icmp
+from kpkt.net.frame import PROTO_ICMP, PROTO_TCP, PROTO_UDP, checksum, l4_checksum
+
+# (protocol, source, source port or echo id, destination, destination port or echo id)
+Flow = tuple[int, bytes, int, bytes, int]
+MULTICAST = IPv4Network("224.0.0.0/4")
+
+
+@dataclass(frozen=True, slots=True)
+class MasqRule:
+    """One FLANNEL-POSTRTG rule: source and destination matches (None: any), negations, and
+    whether a match masquerades (True) or returns (False)."""
+
+    src: IPv4Network | None
+    dst: IPv4Network | None
+    masquerade: bool
+    not_src: bool = False
+    not_dst: bool = False
+
+    def matches(self, src: IPv4Address, dst: IPv4Address) -> bool:
+        return _match(self.src, src, self.not_src) and _match(self.dst, dst, self.not_dst)
+
+
+def _match(network: IPv4Network | None, address: IPv4Address, negate: bool) -> bool:
+    return network is None or ((address in network) != negate)
+
+
+def flannel_masq_rules(cluster_cidr: IPv4Network, node_cidr: IPv4Network) -> list[MasqRule]:
+    """masqRules() of flannel's iptables traffic manager, in order (the kube-proxy mark rule
+    has nothing to match until Services exist)."""
+    return [
+        MasqRule(node_cidr, cluster_cidr, masquerade=False),
+        MasqRule(cluster_cidr, node_cidr, masquerade=False),
+        MasqRule(cluster_cidr, node_cidr, masquerade=False, not_src=True),
+        MasqRule(cluster_cidr, MULTICAST, masquerade=True, not_dst=True),
+        MasqRule(cluster_cidr, cluster_cidr, masquerade=True, not_src=True),
+    ]
+
+
+@dataclass(slots=True)
+class Conn:
+    original: Flow  # the first packet's flow, before translation
+    translated: Flow  # the same packet as it leaves the node
+
+
+class Conntrack:
+    """The NAT side of one namespace's conntrack table."""
+
+    def __init__(self, stack, rules: list[MasqRule]) -> None:
+        self.stack = stack
+        self.rules = rules
+        self.decided: dict[Flow, Conn | None] = {}  # original flow -> its translation, if any
+        self.replies: dict[Flow, Conn] = {}  # the reply flow we expect -> its connection
+
+    def postrouting(self, packet: bytes, dev) -> tuple[bytes, str]:
+        """The packet as it leaves through `dev`, and a note when it was translated."""
+        flow = flow_of(packet)
+        if flow is None:
+            return packet, ""
+        try:
+            conn = self.decided[flow]
+        except KeyError:
+            conn = self.decided[flow] = self._decide(flow, dev)
+        if conn is None:
+            return packet, ""
+        new_src, new_port = conn.translated[1], conn.translated[2]
+        note = f"masquerade {IPv4Address(flow[1])}:{flow[2]} -> {IPv4Address(new_src)}:{new_port}"
+        return rewrite(packet, src=(new_src, new_port)), note
+
+    def _decide(self, flow: Flow, dev) -> Conn | None:
+        src, dst = IPv4Address(flow[1]), IPv4Address(flow[3])
+        rule = next((r for r in self.rules if r.matches(src, dst)), None)
+        if rule is None or not rule.masquerade:
+            return None
+        proto, _, sport, daddr, dport = flow
+        ids = self.stack.ids
+        new_port = ids.masquerade_port(sport) if proto != PROTO_ICMP else ids.ping_id()
+        new_src = self.stack.primary_ip(dev, daddr)
+        if proto == PROTO_ICMP:
+            translated = (proto, new_src, new_port, daddr, new_port)
+            reply = (proto, daddr, new_port, new_src, new_port)
+        else:
+            translated = (proto, new_src, new_port, daddr, dport)
+            reply = (proto, daddr, dport, new_src, new_port)
+        conn = Conn(flow, translated)
+        self.replies[reply] = conn
+        return conn
+
+    def prerouting(self, packet: bytes) -> tuple[bytes, str]:
+        """Undo the translation on a reply, or on an ICMP error quoting a translated packet."""
+        flow = flow_of(packet)
+        if flow is not None:
+            conn = self.replies.get(flow)
+            if conn is None:
+                return packet, ""
+            dst, port = conn.original[1], conn.original[2]
+            note = f"reverse nat -> {IPv4Address(dst)}:{port}"
+            return rewrite(packet, dst=(dst, port)), note
+        return self._related(packet)
+
+    def _related(self, packet: bytes) -> tuple[bytes, str]:
+        ihl = (packet[0] & 0x0F) * 4
+        if packet[9] != PROTO_ICMP or packet[ihl] not in icmp.ERROR_TYPES:
+            return packet, ""
+        quoted = packet[ihl + 8 :]
+        inner = flow_of(quoted)
+        if inner is None:
+            return packet, ""
+        proto, qsrc, qsport, qdst, qdport = inner
+        conn = self.replies.get((proto, qdst, qdport, qsrc, qsport))
+        if conn is None:
+            return packet, ""
+        orig_src, orig_port = conn.original[1], conn.original[2]
+        quoted = rewrite(quoted, src=(orig_src, orig_port), partial=True)
+        outer = rewrite(packet[: ihl + 8] + quoted, dst=(orig_src, None))
+        return outer, f"related icmp: reverse nat -> {IPv4Address(orig_src)}"
+
+
+def flow_of(packet: bytes) -> Flow | None:
+    """The flow of a UDP/TCP packet or an ICMP echo (also one quoted, cut short, in an ICMP
+    error); None for anything else."""
+    ihl = (packet[0] & 0x0F) * 4
+    proto = packet[9]
+    if len(packet) < ihl + 8:
+        return None
+    if proto in (PROTO_UDP, PROTO_TCP):
+        sport = (packet[ihl] << 8) | packet[ihl + 1]
+        dport = (packet[ihl + 2] << 8) | packet[ihl + 3]
+        return proto, packet[12:16], sport, packet[16:20], dport
+    if proto == PROTO_ICMP and packet[ihl] in (icmp.ECHO_REQUEST, icmp.ECHO_REPLY):
+        ident = (packet[ihl + 4] << 8) | packet[ihl + 5]
+        return proto, packet[12:16], ident, packet[16:20], ident
+    return None
+
+
+def rewrite(
+    packet: bytes,
+    *,
+    src: tuple[bytes, int | None] | None = None,
+    dst: tuple[bytes, int | None] | None = None,
+    partial: bool = False,
+) -> bytes:
+    """The packet with its source or destination address and port (ICMP: echo id) replaced,
+    and every checksum redone. A `partial` packet (quoted in an ICMP error) keeps its transport
+    checksum, which covers bytes that are no longer there."""
+    ihl = (packet[0] & 0x0F) * 4
+    header = bytearray(packet[:ihl])
+    body = bytearray(packet[ihl:])
+    proto = header[9]
+    for address, offset, port_offset in ((src, 12, 0), (dst, 16, 2)):
+        if address is None:
+            continue
+        header[offset : offset + 4] = address[0]
+        if address[1] is None:
+            continue
+        if proto == PROTO_ICMP:
+            body[4:6] = address[1].to_bytes(2, "big")
+        else:
+            body[port_offset : port_offset + 2] = address[1].to_bytes(2, "big")
+    header[10:12] = b"\x00\x00"
+    header[10:12] = checksum(bytes(header)).to_bytes(2, "big")
+    if not partial:
+        _redo_transport_checksum(header, body, proto)
+    return bytes(header + body)
+
+
+def _redo_transport_checksum(header: bytearray, body: bytearray, proto: int) -> None:
+    if proto in (PROTO_UDP, PROTO_TCP):
+        at = 6 if proto == PROTO_UDP else 16
+        body[at : at + 2] = b"\x00\x00"
+        value = l4_checksum(bytes(header[12:16]), bytes(header[16:20]), proto, bytes(body))
+        body[at : at + 2] = value.to_bytes(2, "big")
+    elif proto == PROTO_ICMP:
+        body[2:4] = b"\x00\x00"
+        body[2:4] = checksum(bytes(body)).to_bytes(2, "big")

@@ -1,0 +1,149 @@
+"""The discrete-event scheduler: (time, sequence) order on a virtual nanosecond clock."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kpkt.engine.scheduler import Scheduler
+
+SETTINGS = settings(max_examples=100, deadline=None, database=None, derandomize=True)
+
+
+def run_all(sched: Scheduler) -> int:
+    steps = 0
+    while sched.step():
+        steps += 1
+    return steps
+
+
+def test_events_run_in_time_order_and_clock_follows():
+    sched = Scheduler()
+    seen: list[tuple[int, str]] = []
+    sched.at(300, lambda: seen.append((sched.now, "c")))
+    sched.at(100, lambda: seen.append((sched.now, "a")))
+    sched.at(200, lambda: seen.append((sched.now, "b")))
+    assert run_all(sched) == 3
+    assert seen == [(100, "a"), (200, "b"), (300, "c")]
+    assert sched.now == 300
+
+
+def test_same_time_events_run_in_scheduling_order():
+    sched = Scheduler()
+    seen: list[int] = []
+    for i in range(10):
+        sched.at(50, seen.append, i)
+    run_all(sched)
+    assert seen == list(range(10))
+
+
+def test_arguments_are_passed():
+    sched = Scheduler()
+    seen: list[tuple] = []
+    sched.at(5, lambda *args: seen.append(args), 1, "two", b"3")
+    sched.step()
+    assert seen == [(1, "two", b"3")]
+
+
+@SETTINGS
+@given(st.lists(st.integers(min_value=0, max_value=1_000), max_size=40))
+def test_order_is_time_then_sequence(times):
+    sched = Scheduler()
+    seen: list[tuple[int, int]] = []
+    for i, t in enumerate(times):
+        sched.at(t, lambda t=t, i=i: seen.append((sched.now, t, i)))
+    run_all(sched)
+    expected = sorted((t, i) for i, t in enumerate(times))
+    assert [(t, i) for _, t, i in seen] == expected
+    assert all(now == t for now, t, _ in seen)
+
+
+def test_at_in_the_past_runs_at_now():
+    sched = Scheduler()
+    seen: list[tuple[int, str]] = []
+
+    def late() -> None:
+        # scheduled at 100 for time 10: must run at 100, not move the clock back
+        sched.at(10, lambda: seen.append((sched.now, "past")))
+        assert sched.next_time() == 100
+
+    sched.at(100, late)
+    sched.at(150, lambda: seen.append((sched.now, "later")))
+    run_all(sched)
+    assert seen == [(100, "past"), (150, "later")]
+    assert sched.now == 150
+
+
+def test_past_event_runs_after_events_already_queued_for_now():
+    sched = Scheduler()
+    seen: list[str] = []
+
+    def first() -> None:
+        sched.at(0, seen.append, "past")  # clamped to now=100, sequence after "second"
+
+    sched.at(100, first)
+    sched.at(100, seen.append, "second")
+    run_all(sched)
+    assert seen == ["second", "past"]
+
+
+def test_after_is_relative_to_now():
+    sched = Scheduler()
+    seen: list[tuple[int, str]] = []
+
+    def first() -> None:
+        seen.append((sched.now, "first"))
+        sched.after(25, lambda: seen.append((sched.now, "after")))
+        sched.after(0, lambda: seen.append((sched.now, "zero")))
+
+    sched.after(1_000, first)
+    assert sched.next_time() == 1_000
+    run_all(sched)
+    assert seen == [(1_000, "first"), (1_000, "zero"), (1_025, "after")]
+
+
+def test_at_and_after_share_one_sequence():
+    sched = Scheduler()
+    seen: list[str] = []
+    sched.after(10, seen.append, "after-1")
+    sched.at(10, seen.append, "at-2")
+    sched.after(10, seen.append, "after-3")
+    run_all(sched)
+    assert seen == ["after-1", "at-2", "after-3"]
+
+
+def test_step_on_empty_queue_returns_false_and_keeps_clock():
+    sched = Scheduler()
+    assert sched.step() is False
+    assert sched.now == 0
+    sched.at(42, lambda: None)
+    assert sched.step() is True
+    assert sched.step() is False
+    assert sched.now == 42
+
+
+def test_next_time_and_pending():
+    sched = Scheduler()
+    assert sched.next_time() is None
+    assert sched.pending() == 0
+    sched.at(500, lambda: None)
+    sched.at(200, lambda: None)
+    sched.after(300, lambda: None)
+    assert sched.next_time() == 200
+    assert sched.pending() == 3
+    sched.step()
+    assert sched.now == 200
+    assert sched.next_time() == 300
+    assert sched.pending() == 2
+    run_all(sched)
+    assert sched.next_time() is None
+    assert sched.pending() == 0
+
+
+def test_next_time_does_not_run_anything():
+    sched = Scheduler()
+    seen: list[int] = []
+    sched.at(7, seen.append, 7)
+    assert sched.next_time() == 7
+    assert seen == []
+    assert sched.now == 0
