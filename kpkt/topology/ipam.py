@@ -1,0 +1,104 @@
+"""Checks the addresses and podCIDRs a topology gives and assigns the ones it leaves out."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+from kpkt.topology.derive import free, node_pod_cidrs, pod_addresses
+from kpkt.topology.fields import Report
+from kpkt.topology.hosts import ExternalDraft, NodeDraft
+
+
+def assign_pod_cidrs(nodes: list[NodeDraft], cluster: IPv4Network | None, report: Report) -> None:
+    """Check the podCIDRs nodes name, then give each other node the next free /24 of the
+    cluster's podCIDR (None when that was unusable: then only the nodes' own are checked)."""
+    named = [node for node in nodes if node.pod_cidr is not None]
+    for index, node in enumerate(named):
+        path, net = f"{node.path}.podCIDR", node.pod_cidr
+        if cluster is not None and not net.subnet_of(cluster):
+            report.error(path, f"{net} is outside cluster.podCIDR {cluster}")
+        for other in named[:index]:
+            if net.overlaps(other.pod_cidr):
+                where = f"{other.name}'s podCIDR {other.pod_cidr} ({other.path}.podCIDR)"
+                report.error(path, f"{net} overlaps {where}")
+    if cluster is None:
+        return
+    pool = node_pod_cidrs(cluster, [node.pod_cidr for node in named])
+    for node in nodes:
+        if node.pod_cidr is None and not node.pod_cidr_failed:
+            node.pod_cidr = next(pool, None)
+            if node.pod_cidr is None:
+                report.error(
+                    f"{node.path}.podCIDR",
+                    f"no free /24 left in cluster.podCIDR {cluster}: widen it or give the "
+                    "node a podCIDR",
+                )
+                return
+
+
+def assign_underlay_ips(
+    hosts: list[NodeDraft | ExternalDraft], underlay: IPv4Network, report: Report
+) -> None:
+    """Check the underlay addresses given, then give each other node and external host, in
+    that order, the next free address from .1 upwards."""
+    named = [host for host in hosts if host.ip is not None]
+    for host in named:
+        if problem := _underlay_problem(host.ip, underlay):
+            report.error(f"{host.path}.ip", problem)
+    pool = free(underlay.hosts(), {host.ip for host in named})
+    for host in hosts:
+        if host.ip is None:
+            host.ip = next(pool, None)
+            if host.ip is None:
+                report.error(
+                    f"{host.path}.ip",
+                    f"no free address left in cluster.underlay.cidr {underlay}: widen it or "
+                    "give addresses explicitly",
+                )
+                return
+
+
+def assign_pod_ips(nodes: list[NodeDraft], report: Report) -> None:
+    """Check the pod addresses given, then host-local IPAM on each node: .2 upwards in
+    declaration order, skipping the addresses pods name."""
+    taken = {pod.ip for node in nodes for pod in node.pods if pod.ip is not None}
+    for node in nodes:
+        if node.pod_cidr is None:
+            continue
+        for pod in node.pods:
+            if pod.ip is not None and (problem := _pod_ip_problem(pod.ip, node)):
+                report.error(f"{pod.path}.ip", problem)
+        pool = free(pod_addresses(node.pod_cidr), taken)
+        for pod in node.pods:
+            if pod.ip is None:
+                pod.ip = next(pool, None)
+                if pod.ip is None:
+                    report.error(
+                        f"{pod.path}.ip",
+                        f"no free address left in {node.name}'s podCIDR {node.pod_cidr}: give "
+                        "the node a larger podCIDR",
+                    )
+                    break
+
+
+def _underlay_problem(ip: IPv4Address, underlay: IPv4Network) -> str | None:
+    if ip not in underlay:
+        return f"{ip} is outside cluster.underlay.cidr {underlay}"
+    ends = {underlay.network_address: "network", underlay.broadcast_address: "broadcast"}
+    if underlay.prefixlen <= 30 and ip in ends:
+        return f"{ip} is the {ends[ip]} address of cluster.underlay.cidr {underlay}"
+    return None
+
+
+def _pod_ip_problem(ip: IPv4Address, node: NodeDraft) -> str | None:
+    net = node.pod_cidr
+    reserved = {
+        net.network_address: "the network address (flannel.1's)",
+        net.network_address + 1: "the cni0 gateway address",
+        net.broadcast_address: "the broadcast address",
+    }
+    if ip not in net:
+        return f"{ip} is outside {node.name}'s podCIDR {net}"
+    if ip in reserved:
+        return f"{ip} is {reserved[ip]} of {node.name}'s podCIDR {net}; pods start at .2"
+    return None

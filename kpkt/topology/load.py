@@ -1,0 +1,349 @@
+"""Loads a topology file into frozen specs, reporting every problem with the file and YAML path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kpkt.errors import TopologyError
+from kpkt.topology.derive import external_key, node_key, pod_key, unique_mac, veth_names
+from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
+from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft, read_externals, read_nodes
+from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay_ips
+from kpkt.topology.spec import ClusterSpec, Endpoint, ExternalSpec, NodeSpec, PodSpec, Topology
+from kpkt.topology.traffic import Directory, Host, read_traffic
+
+API_VERSION = "kpkt/v1"
+KIND = "Topology"
+TOP_KEYS = ("apiVersion", "kind", "metadata", "seed", "cluster", "nodes", "externals")
+TOP_KEYS += ("services", "traffic")
+CLUSTER_KEYS = ("cni", "podCIDR", "serviceCIDR", "clusterDomain", "underlay", "vxlan")
+CLUSTER_KEYS += ("hairpin", "dns")
+CNIS = ("flannel",)
+LATER_CNIS = ("calico-vxlan", "calico-ipip", "cilium", "host-gw")
+NODE_OWN_DEVICES = ("lo", "eth0", "cni0", "flannel.1")
+DEFAULTS = ClusterSpec()
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 without its sexagesimal numbers (`12:30` stays a string) and with duplicate
+    keys refused."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in seen:
+                    problem = f"duplicate key '{key.value}'; keep one"
+                    raise yaml.constructor.ConstructorError(None, None, problem, key.start_mark)
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if not tag.endswith((":int", ":float"))]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_topology(path: str | Path, seed: int | None = None) -> Topology:
+    """Load a topology file; `seed` (from `--seed`) overrides the file's `seed:`."""
+    source = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise TopologyError(f"{source}: no such file") from None
+    except OSError as error:
+        raise TopologyError(f"{source}: cannot read it: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TopologyError(f"{source}: not UTF-8 text (byte {error.start})") from None
+    return load_topology_text(text, source, seed)
+
+
+def load_topology_text(text: str, source: str, seed: int | None = None) -> Topology:
+    """Load a topology from YAML text; `source` names it in every problem reported."""
+    report = Report(source)
+    document = _parse(text, source)
+    if not isinstance(document, dict):
+        raise TopologyError(
+            f"{source}: expected a mapping with apiVersion, kind, metadata and nodes, "
+            f"got {'an empty file' if document is None else show(document)}"
+        )
+    doc = Fields(document, "", report)
+    doc.reject_unknown(TOP_KEYS)
+    _check_header(doc)
+    name, description = _read_metadata(doc)
+    seed = _read_seed(doc, seed)
+    cluster, unsure = _read_cluster(doc)
+    nodes, externals = read_nodes(doc), read_externals(doc)
+    services = _services(doc, cluster)
+    assign_pod_cidrs(nodes, None if "podCIDR" in unsure else cluster.pod_cidr, report)
+    if "underlay" not in unsure:
+        assign_underlay_ips([*nodes, *externals], cluster.underlay_cidr, report)
+    assign_pod_ips(nodes, report)
+    _check_unique(nodes, externals, report)
+    steps = read_traffic(doc, Directory(_hosts(nodes, externals), cluster, services, report))
+    if report.errors:
+        raise TopologyError(report.errors)
+    macs = {mac for mac, _, _ in _explicit_macs(nodes, externals) if mac is not None}
+    return Topology(
+        name=name,
+        source=source,
+        seed=seed,
+        description=description,
+        cluster=cluster,
+        nodes=tuple(_node_spec(node, seed, macs) for node in nodes),
+        externals=tuple(_external_spec(external, seed, macs) for external in externals),
+        steps=tuple(steps),
+        warnings=tuple(report.warnings),
+    )
+
+
+def _parse(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        context = f" ({error.context})" if error.context else ""
+        raise TopologyError(f"{source}: {where}{error.problem}{context}") from None
+    except yaml.YAMLError as error:
+        raise TopologyError(f"{source}: {error}") from None
+
+
+def _check_header(doc: Fields) -> None:
+    for key, wanted in (("apiVersion", API_VERSION), ("kind", KIND)):
+        value = doc.get(key, required=f"add `{key}: {wanted}` at the top")
+        if value is not None and value != wanted:
+            doc.bad(key, f"expected {wanted}, got {show(value)}: this is not a kpkt topology file")
+
+
+def _read_metadata(doc: Fields) -> tuple[str, str]:
+    metadata = doc.child("metadata", ("name", "description"))
+    if metadata is None:
+        if "metadata" not in doc.failed:
+            doc.bad("metadata", "required; add `metadata: {name: my-cluster}`")
+        return "", ""
+    name = metadata.label("name", required="name the topology (it names the output folder)")
+    return name or "", metadata.string("description", "") or ""
+
+
+def _read_seed(doc: Fields, override: int | None) -> int:
+    seed = doc.integer("seed", 0, default=0)
+    if override is None:
+        return seed
+    if isinstance(override, bool) or not isinstance(override, int) or override < 0:
+        doc.report.error("seed", f"--seed must be an integer of at least 0, got {override!r}")
+    return override
+
+
+def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str]]:
+    """The cluster settings, and which of "podCIDR" and "underlay" were given but unusable
+    (so that no address is checked against, or taken from, a made-up range)."""
+    f = doc.child("cluster", CLUSTER_KEYS)
+    if f is None:
+        return DEFAULTS, {"podCIDR", "underlay"} if "cluster" in doc.failed else set()
+    _check_cni(f)
+    if f.given("dns"):
+        f.bad("dns", "not supported yet (cluster DNS arrives with the CoreDNS work); remove it")
+    underlay = f.child("underlay", ("cidr", "mtu")) or Fields({}, f.at("underlay"), f.report)
+    vxlan = f.child("vxlan", ("vni", "port")) or Fields({}, f.at("vxlan"), f.report)
+    pod_cidr = f.network("podCIDR", DEFAULTS.pod_cidr)
+    service_cidr = f.network("serviceCIDR", DEFAULTS.service_cidr)
+    underlay_cidr = underlay.network("cidr", DEFAULTS.underlay_cidr)
+    named = [("podCIDR", pod_cidr), ("serviceCIDR", service_cidr), ("underlay.cidr", underlay_cidr)]
+    _check_overlaps([(f.at(key), net) for key, net in named if net is not None], f.report)
+    cluster = ClusterSpec(
+        cni=DEFAULTS.cni,
+        pod_cidr=pod_cidr or DEFAULTS.pod_cidr,
+        service_cidr=service_cidr or DEFAULTS.service_cidr,
+        cluster_domain=_cluster_domain(f),
+        underlay_cidr=underlay_cidr or DEFAULTS.underlay_cidr,
+        underlay_mtu=underlay.integer("mtu", 576, 9000, DEFAULTS.underlay_mtu),
+        vni=vxlan.integer("vni", 1, 16_777_215, DEFAULTS.vni),
+        vxlan_port=vxlan.integer("port", 1, 65535, DEFAULTS.vxlan_port),
+        hairpin=f.boolean("hairpin", DEFAULTS.hairpin),
+    )
+    unsure = {"podCIDR"} if pod_cidr is None else set()
+    if underlay_cidr is None or "underlay" in f.failed:
+        unsure.add("underlay")
+    return cluster, unsure
+
+
+def _check_cni(f: Fields) -> None:
+    cni = f.string("cni", DEFAULTS.cni)
+    if cni in LATER_CNIS:
+        f.bad(
+            "cni", f"'{cni}' is not supported yet; use flannel ({', '.join(LATER_CNIS)} come later)"
+        )
+    elif cni not in CNIS:
+        hint = did_you_mean(cni, CNIS + LATER_CNIS)
+        f.bad("cni", f"unknown CNI '{cni}'{hint}; use flannel")
+
+
+def _cluster_domain(f: Fields) -> str:
+    domain = f.string("clusterDomain", DEFAULTS.cluster_domain)
+    labels = domain.split(".")
+    if "clusterDomain" not in f.failed and (len(domain) > 253 or any(map(label_problem, labels))):
+        f.bad(
+            "clusterDomain",
+            f"'{domain}' is not a DNS name: dot-separated lowercase labels "
+            "of letters, digits and '-', like cluster.local",
+        )
+    return domain
+
+
+def _check_overlaps(cidrs: list[tuple[str, IPv4Network]], report: Report) -> None:
+    for index, (path, net) in enumerate(cidrs):
+        for other_path, other in cidrs[:index]:
+            if net.overlaps(other):
+                report.error(path, f"{net} overlaps {other_path} {other}; pick ranges apart")
+
+
+def _services(doc: Fields, cluster: ClusterSpec) -> set[str]:
+    """The names the services would answer to (so `to:` can say they are not supported yet)."""
+    entries = doc.entries("services")
+    if entries:
+        doc.bad(
+            "services", "not supported yet (Services arrive with kube-proxy support); remove them"
+        )
+    names = set()
+    for _, item in entries:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            name, namespace = item["name"], item.get("namespace") or "default"
+            svc = f"{name}.{namespace}.svc"
+            names |= {name, f"{name}.{namespace}", svc, f"{svc}.{cluster.cluster_domain}"}
+    return names
+
+
+def _check_unique(nodes: list[NodeDraft], externals: list[ExternalDraft], report: Report) -> None:
+    """Report names, addresses, MACs and host-veth names that more than one thing has."""
+    pods = [pod for node in nodes for pod in node.pods]
+    names = [(host.name, f"{host.path}.name", _what(host)) for host in [*nodes, *externals]]
+    _duplicates("name", names, report)
+    pod_names = [((pod.namespace, pod.name), f"{pod.path}.name", None) for pod in pods]
+    _duplicates("pod (pod names are unique per namespace)", pod_names, report)
+    addresses = [(host.ip, f"{host.path}.ip", _what(host)) for host in [*nodes, *externals, *pods]]
+    _duplicates("address", addresses, report)
+    _duplicates("MAC", _explicit_macs(nodes, externals), report)
+    for node in nodes:
+        _check_veths(node, report)
+
+
+def _check_veths(node: NodeDraft, report: Report) -> None:
+    veths = [(pod.veth, f"{pod.path}.hostVeth.name", _what(pod)) for pod in node.pods]
+    for name, path, _ in veths:
+        if name in NODE_OWN_DEVICES:
+            report.error(path, f"'{name}' is a device of {node.name} itself; pick another name")
+    _duplicates(f"host veth name on {node.name}", veths, report)
+
+
+def _duplicates(noun: str, entries: Iterable[tuple[Any, str, str | None]], report: Report) -> None:
+    """Report each `(value, path, owner)` whose value an earlier entry already has."""
+    first: dict[Any, str] = {}
+    for value, path, owner in entries:
+        if value is None:
+            continue
+        if value in first:
+            report.error(path, f"duplicate {noun}: {_shown(value)} is already {first[value]}")
+        else:
+            first[value] = f"used by {owner} ({path})" if owner else f"at {path}"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "/".join(value)
+    return f"'{value}'" if isinstance(value, str) and ":" not in value else str(value)
+
+
+def _explicit_macs(
+    nodes: list[NodeDraft], externals: list[ExternalDraft]
+) -> Iterator[tuple[str | None, str, str]]:
+    for node in nodes:
+        yield node.macs["eth0"], f"{node.path}.mac", f"node {node.name}"
+        for device in ("cni0", "flannel.1"):
+            yield node.macs[device], f"{node.path}.devices.{device}.mac", f"{node.name}'s {device}"
+        for pod in node.pods:
+            yield pod.mac, f"{pod.path}.mac", _what(pod)
+            yield pod.veth_mac, f"{pod.path}.hostVeth.mac", f"{_what(pod)}'s host veth"
+    for external in externals:
+        yield external.mac, f"{external.path}.mac", _what(external)
+
+
+def _what(item: NodeDraft | PodDraft | ExternalDraft) -> str:
+    if isinstance(item, PodDraft):
+        return f"pod {item.namespace}/{item.name}"
+    return f"{'node' if isinstance(item, NodeDraft) else 'external'} {item.name}"
+
+
+def _hosts(nodes: list[NodeDraft], externals: list[ExternalDraft]) -> Iterator[Host]:
+    for node in nodes:
+        net = node.pod_cidr
+        also = (net.network_address, net.network_address + 1) if net else ()
+        yield Host(Endpoint("node", node.name), node.ip, also)
+        for pod in node.pods:
+            yield Host(Endpoint("pod", pod.name, pod.namespace), pod.ip)
+    for external in externals:
+        yield Host(Endpoint("external", external.name), external.ip)
+
+
+def _node_spec(node: NodeDraft, seed: int, taken: set[str]) -> NodeSpec:
+    """The node with its MACs and host-veth names derived: call only on a topology without
+    problems (every value present, every name a DNS label)."""
+    macs = {
+        device: node.macs[device] or unique_mac(seed, node_key(node.name, device), taken)
+        for device in ("eth0", "cni0", "flannel.1")
+    }
+    veths = veth_names(seed, [(pod.namespace, pod.name, pod.veth) for pod in node.pods])
+    pods = tuple(
+        _pod_spec(pod, node, veth, seed, taken) for pod, veth in zip(node.pods, veths, strict=True)
+    )
+    return NodeSpec(
+        name=node.name,
+        ip=node.ip,
+        mac=macs["eth0"],
+        pod_cidr=node.pod_cidr,
+        cni0_mac=macs["cni0"],
+        vtep_mac=macs["flannel.1"],
+        pods=pods,
+    )
+
+
+def _pod_spec(pod: PodDraft, node: NodeDraft, veth: str, seed: int, taken: set[str]) -> PodSpec:
+    key = pod_key(pod.namespace, pod.name, "eth0")
+    veth_key = pod_key(pod.namespace, pod.name, "veth")
+    return PodSpec(
+        name=pod.name,
+        namespace=pod.namespace,
+        node=node.name,
+        ip=pod.ip,
+        mac=pod.mac or unique_mac(seed, key, taken),
+        host_veth=veth,
+        host_veth_mac=pod.veth_mac or unique_mac(seed, veth_key, taken),
+        **pod.details,
+    )
+
+
+def _external_spec(external: ExternalDraft, seed: int, taken: set[str]) -> ExternalSpec:
+    mac = external.mac or unique_mac(seed, external_key(external.name), taken)
+    return ExternalSpec(external.name, external.ip, mac)

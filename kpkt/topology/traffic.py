@@ -1,0 +1,293 @@
+"""Reads the traffic steps of a topology file, resolving the names in `from:` and `to:`."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+import yaml
+
+from kpkt.topology.fields import Fields, Report, did_you_mean, show, unknown_key
+from kpkt.topology.spec import NS_PER_SECOND, ClusterSpec, Endpoint, PingStep, Step, UdpStep
+
+UDP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex")
+UDP_KEYS += ("count", "interval", "listen", "at", "ttl")
+PING_KEYS = ("from", "to", "id", "seq", "count", "interval", "size", "at", "ttl")
+LATER_STEPS = {
+    "dns": "dns steps are not supported yet (they arrive with the CoreDNS work); remove it",
+    "tcp": "tcp steps are not supported yet (TCP arrives with kube-proxy support); use udp",
+}
+HEADERS = 28  # IPv4 header + UDP header, or IPv4 header + ICMP echo header
+MAX_PAYLOAD = 65535 - HEADERS
+LOOPBACK = IPv4Network("127.0.0.0/8")
+LOOPBACK_MTU = 65536
+_ADDRESS = re.compile(r"\d+(\.\d+){3}")
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """A pod, node or external host that steps may name, with the addresses it owns."""
+
+    endpoint: Endpoint
+    ip: IPv4Address | None  # None when an earlier problem left it without one
+    also: tuple[IPv4Address, ...] = ()  # a node's cni0 gateway and flannel.1 addresses
+
+
+class Directory:
+    """Everything a step may name, and the checks that need the whole cluster."""
+
+    def __init__(
+        self,
+        hosts: Iterable[Host],
+        cluster: ClusterSpec,
+        services: Collection[str],
+        report: Report,
+    ):
+        self.cluster, self.services, self.report = cluster, services, report
+        self.named: dict[str, Host] = {}  # nodes and externals by name, pods as `ns/name`
+        self.pods: dict[str, list[Host]] = defaultdict(list)  # pods by bare name
+        self.kinds: set[str] = set()
+        for host in hosts:  # a duplicate name (reported already) keeps its first host
+            endpoint = host.endpoint
+            self.kinds.add(endpoint.kind)
+            key = (
+                f"{endpoint.namespace}/{endpoint.name}" if endpoint.kind == "pod" else endpoint.name
+            )
+            if key not in self.named:
+                self.named[key] = host
+                if endpoint.kind == "pod":
+                    self.pods[endpoint.name].append(host)
+        self.owners = {ip: self.ref(host) for host in self.named.values() for ip in _ips(host)}
+
+    def ref(self, host: Host) -> str:
+        """How a step names `host`: a pod by its bare name when that is unique."""
+        endpoint = host.endpoint
+        if endpoint.kind == "pod" and len(self.pods[endpoint.name]) > 1:
+            return f"{endpoint.namespace}/{endpoint.name}"
+        return endpoint.name
+
+    def sender(self, f: Fields) -> Endpoint | None:
+        name = f.string("from", required="name the pod, node or external host that sends")
+        if name is None:
+            return None
+        if ":" in name:
+            f.bad("from", f"'{name}': the sender takes no port here (a udp step has sport)")
+        elif _ADDRESS.fullmatch(name):
+            owner = self.owners.get(_address(name))
+            hint = f" ({name} is '{owner}')" if owner else ""
+            f.bad("from", f"expected the name of a pod, node or external host, not {name}{hint}")
+        elif host := self._find(name, f, "from"):
+            return host.endpoint
+        return None
+
+    def receiver(self, f: Fields, src: Endpoint | None) -> tuple[IPv4Address | None, str | None]:
+        """The destination address `to:` names, and the text after its colon, if any."""
+        text = f.string("to", required="name a pod, node, external host, address or localhost")
+        if text is None:
+            return None, None
+        name, colon, port = text.rpartition(":")
+        if not colon:
+            name, port = text, None
+        if name == "localhost" or _ADDRESS.fullmatch(name):
+            return self._address(name, f, src), port
+        host = self._find(name, f, "to")
+        return (host.ip if host else None), port
+
+    def check_fits(self, f: Fields, key: str, size: int, src: Endpoint, dst: IPv4Address) -> None:
+        """Report a payload of `size` bytes that does not fit in one packet on its way to `dst`."""
+        if dst in LOOPBACK:
+            where, mtu = "loopback MTU", LOOPBACK_MTU
+        elif src.kind == "pod" or dst in self.cluster.pod_cidr:
+            where, mtu = "pod MTU", self.cluster.pod_mtu
+        else:
+            where, mtu = "underlay MTU", self.cluster.underlay_mtu
+        room = min(mtu - HEADERS, MAX_PAYLOAD)
+        if size > room:
+            f.bad(
+                key,
+                f"{size} bytes do not fit the {where} {mtu}: at most {room} bytes fit after "
+                f"the {HEADERS} bytes of headers",
+            )
+
+    def _address(self, name: str, f: Fields, src: Endpoint | None) -> IPv4Address | None:
+        ip = IPv4Address("127.0.0.1") if name == "localhost" else _address(name)
+        if ip is None:
+            f.bad("to", f"'{name}' is not an IPv4 address")
+        elif ip in LOOPBACK:
+            if src is not None and src.kind == "external":
+                f.bad("to", f"{name} is the sender's own loopback: only pods and nodes have one")
+                return None
+        elif ip not in self.owners:
+            self.report.warn(f.at("to"), f"no pod, node or external host has {ip}: nothing answers")
+        return ip
+
+    def _find(self, name: str, f: Fields, key: str) -> Host | None:
+        """The host `name` stands for, or None with the problem reported at `key`."""
+        host, pods = self.named.get(name), self.pods.get(name, [])
+        if host and pods:
+            kind = host.endpoint.kind
+            self.report.warn(
+                f.at(key),
+                f"'{name}' is both a {kind} and a pod: this means the {kind}; write "
+                f"'{pods[0].endpoint.namespace}/{name}' for the pod",
+            )
+        if host or len(pods) == 1:
+            return host or pods[0]
+        if pods:
+            choices = ", ".join(f"{pod.endpoint.namespace}/{name}" for pod in pods)
+            f.bad(key, f"'{name}' is a pod in several namespaces: write one of {choices}")
+        else:
+            f.bad(key, self._unknown(name))
+        return None
+
+    def _unknown(self, name: str) -> str:
+        if name in self.services:
+            return (
+                f"'{name}' is a service: services are not supported yet (they arrive with "
+                "kube-proxy support); name a pod instead"
+            )
+        kinds = "pod, node or external host" if "external" in self.kinds else "pod or node"
+        hint = did_you_mean(name, [*self.pods, *self.named])
+        if not hint and "." in name:
+            hint = " (service names are not supported yet)"
+        return f"no {kinds} named '{name}'{hint}"
+
+
+def read_traffic(doc: Fields, directory: Directory) -> list[Step]:
+    """The steps under `traffic:`, in order (the bad ones are reported and left out)."""
+    steps = []
+    for path, item in doc.entries("traffic"):
+        step = _read_step(path, item, directory, doc.report)
+        if step is not None:
+            steps.append(step)
+    return steps
+
+
+def _read_step(path: str, item: Any, directory: Directory, report: Report) -> Step | None:
+    if not isinstance(item, dict) or len(item) != 1:
+        report.error(path, f"expected one `udp:` or `ping:` mapping, got {_describe(item)}")
+        return None
+    [(kind, body)] = item.items()
+    kind = str(kind)
+    at = f"{path}.{kind}"
+    if kind in LATER_STEPS:
+        report.error(at, LATER_STEPS[kind])
+        return None
+    if kind not in READERS:
+        report.error(at, unknown_key(kind, [*READERS, *LATER_STEPS]))
+        return None
+    keys, reader = READERS[kind]
+    f = Fields.check(body, at, report, keys)
+    return reader(f, f"{kind}: {_flow(body)}", directory) if f else None
+
+
+def _read_udp(f: Fields, text: str, directory: Directory) -> UdpStep | None:
+    src = directory.sender(f)
+    dst, port_text = directory.receiver(f, src)
+    dport = _dport(f, port_text)
+    payload = _payload(f)
+    sport = f.integer("sport", 1, 65535)
+    count = f.integer("count", 1, default=1)
+    interval_ns = f.duration("interval", 1_000_000)
+    listen = f.boolean("listen", True)
+    at_ns = f.duration("at")
+    ttl = f.integer("ttl", 1, 255, 64)
+    if src is None or dst is None or dport is None or payload is None:
+        return None
+    key, data = payload
+    directory.check_fits(f, key, len(data), src, dst)
+    return UdpStep(text, src, dst, sport, dport, data, count, interval_ns, listen, at_ns, ttl)
+
+
+def _read_ping(f: Fields, text: str, directory: Directory) -> PingStep | None:
+    src = directory.sender(f)
+    dst, port_text = directory.receiver(f, src)
+    if port_text is not None:
+        f.bad("to", f"ping has no ports: remove ':{port_text}'")
+    ident = f.integer("id", 0, 65535)
+    seq = f.integer("seq", 0, 65535, 1)
+    count = f.integer("count", 1, default=1)
+    interval_ns = f.duration("interval", NS_PER_SECOND)
+    size = f.integer("size", 0, MAX_PAYLOAD, 56)
+    at_ns = f.duration("at")
+    ttl = f.integer("ttl", 1, 255, 64)
+    if src is None or dst is None or port_text is not None:
+        return None
+    directory.check_fits(f, "size", size, src, dst)
+    return PingStep(text, src, dst, ident, seq, count, interval_ns, size, at_ns, ttl)
+
+
+READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Step | None]]] = {
+    "udp": (UDP_KEYS, _read_udp),
+    "ping": (PING_KEYS, _read_ping),
+}
+
+
+def _dport(f: Fields, port_text: str | None) -> int | None:
+    """The destination port from `dport:` or from `to:` after its colon; they must agree."""
+    in_to = _port(f, port_text)
+    dport = f.integer("dport", 1, 65535)
+    if dport is not None and in_to is not None and dport != in_to:
+        f.bad("dport", f"{dport} disagrees with the port {in_to} in `to`; keep one of them")
+        return None
+    if port_text is None and not f.given("dport"):
+        f.bad("dport", "required; give dport, or the port in `to` (like pod-b:5000)")
+    return in_to if dport is None else dport
+
+
+def _port(f: Fields, text: str | None) -> int | None:
+    if text is None:
+        return None
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= 65535:
+        return int(text)
+    f.bad("to", f"'{text}' after the colon is not a port from 1 to 65535")
+    return None
+
+
+def _payload(f: Fields) -> tuple[str, bytes] | None:
+    """The UDP payload and the key it came from: `payload` (UTF-8 text) or `payloadHex`."""
+    if f.given("payloadHex"):
+        if f.given("payload"):
+            f.bad("payloadHex", "give payload or payloadHex, not both")
+            return None
+        text = f.string("payloadHex")
+        try:
+            return ("payloadHex", bytes.fromhex(text)) if text is not None else None
+        except ValueError:
+            f.bad("payloadHex", f"{show(text)} is not hex: write pairs of hex digits like 4b52")
+            return None
+    text = f.string("payload", "")
+    try:
+        return ("payload", text.encode()) if text is not None else None
+    except UnicodeEncodeError:
+        f.bad("payload", "is not valid text: it holds a lone UTF-16 surrogate")
+        return None
+
+
+def _flow(body: dict[Any, Any]) -> str:
+    """The step as written, on one line: `{from: pod-a, to: pod-b, dport: 5000}`."""
+    text = yaml.safe_dump(
+        body, default_flow_style=True, width=2**31 - 1, sort_keys=False, allow_unicode=True
+    )
+    return text.strip()
+
+
+def _describe(item: Any) -> str:
+    if isinstance(item, dict):
+        return "keys " + ", ".join(map(str, item)) if item else "an empty mapping"
+    return show(item)
+
+
+def _address(text: str) -> IPv4Address | None:
+    try:
+        return IPv4Address(text)
+    except ValueError:
+        return None
+
+
+def _ips(host: Host) -> list[IPv4Address]:
+    return [ip for ip in (host.ip, *host.also) if ip is not None]
