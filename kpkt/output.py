@@ -7,6 +7,7 @@ replaced only if it is empty or was written by kpkt (it holds a manifest.json).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ def run_to_folder(topology: Topology, folder: Path) -> RunResult:
     folder.parent.mkdir(parents=True, exist_ok=True)
     network, apps = build(topology)
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    work.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary folder
     try:
         for tap in network.journal.taps:
             tap.open(work)
@@ -50,6 +52,12 @@ def run_to_folder(topology: Topology, folder: Path) -> RunResult:
         shutil.rmtree(work, ignore_errors=True)
         raise
     return RunResult(topology, network, folder, files)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _check_replaceable(folder: Path) -> None:

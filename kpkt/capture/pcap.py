@@ -13,33 +13,33 @@ from pathlib import Path
 SNAPLEN = 262144
 LINKTYPE_ETHERNET = 1
 FILE_HEADER = struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET)
-_RECORD = struct.Struct("<IIII")
+RECORD = struct.Struct("<IIII")
 FLUSH_BYTES = 1 << 18
 
 
 class PcapWriter:
     """Appends records to one pcap file, flushing every FLUSH_BYTES."""
 
-    __slots__ = ("path", "_buffer", "_started")
+    __slots__ = ("path", "buffer", "_started")
 
     def __init__(self, path: Path):
         self.path = path
-        self._buffer = bytearray(FILE_HEADER)
+        self.buffer = bytearray(FILE_HEADER)
         self._started = False
 
     def write(self, t_ns: int, frame: bytes) -> None:
         length = len(frame)
-        buffer = self._buffer
-        buffer += _RECORD.pack(t_ns // 1_000_000_000, t_ns % 1_000_000_000, length, length)
+        buffer = self.buffer
+        buffer += RECORD.pack(t_ns // 1_000_000_000, t_ns % 1_000_000_000, length, length)
         buffer += frame
         if len(buffer) >= FLUSH_BYTES:
             self.flush()
 
     def flush(self) -> None:
         with open(self.path, "ab" if self._started else "wb") as out:
-            out.write(self._buffer)
+            out.write(self.buffer)
         self._started = True
-        self._buffer.clear()
+        self.buffer.clear()
 
 
 def read_pcap(path: Path) -> list[tuple[int, bytes]]:
@@ -49,8 +49,8 @@ def read_pcap(path: Path) -> list[tuple[int, bytes]]:
         raise ValueError(f"{path}: not a little-endian nanosecond pcap")
     records, offset = [], len(FILE_HEADER)
     while offset < len(data):
-        sec, nsec, caplen, _ = _RECORD.unpack_from(data, offset)
-        offset += _RECORD.size
+        sec, nsec, caplen, _ = RECORD.unpack_from(data, offset)
+        offset += RECORD.size
         records.append((sec * 1_000_000_000 + nsec, data[offset : offset + caplen]))
         offset += caplen
     return records

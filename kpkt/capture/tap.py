@@ -22,10 +22,12 @@ MAX_TABLE_ROWS = 80
 
 @dataclass(slots=True)
 class Tag:
-    """What a frame belongs to: the traffic step and the packet (same id at every hop)."""
+    """What a frame belongs to: the traffic step (and its log) and the packet (the same id at
+    every hop)."""
 
     step: int
     pid: int
+    log: StepLog
 
 
 @dataclass(slots=True)
@@ -71,7 +73,7 @@ class Journal:
 
     def new_tag(self, step: int) -> Tag:
         self._pid += 1
-        return Tag(step, self._pid)
+        return Tag(step, self._pid, self.log(step))
 
     def new_step(self) -> StepLog:
         log = StepLog()
@@ -81,17 +83,8 @@ class Journal:
     def log(self, step: int) -> StepLog:
         return self.steps[step] if 0 <= step < len(self.steps) else self.background
 
-    def hop(self, tap: Tap, index: int, direction: str, frame: bytes, tag: Tag, note: str) -> None:
-        log = self.log(tag.step)
-        log.hop_count += 1
-        if log.hop_count <= MAX_HOPS_PER_STEP:
-            kept = frame if log.hop_count <= MAX_TABLE_ROWS else None
-            log.hops.append(Hop(self.clock.now, tap, index, direction, tag.pid, note, kept))
-
     def drop(self, where: str, reason: str, detail: str, tag: Tag) -> None:
-        self.log(tag.step).drops.append(
-            Drop(self.clock.now, where, reason, detail, tag.step, tag.pid)
-        )
+        tag.log.drops.append(Drop(self.clock.now, where, reason, detail, tag.step, tag.pid))
 
 
 class Tap:
@@ -106,6 +99,7 @@ class Tap:
         "ips",
         "peer",
         "journal",
+        "clock",
         "writer",
         "count",
     )
@@ -127,6 +121,7 @@ class Tap:
         self.ips: list[str] = []
         self.peer: Tap | None = None
         self.journal = journal
+        self.clock = journal.clock
         self.writer: PcapWriter | None = None
         self.count = 0
         journal.taps.append(self)
@@ -143,7 +138,14 @@ class Tap:
         self.writer = PcapWriter(folder / self.filename)
 
     def record(self, frame: bytes, direction: str, tag: Tag, note: str = "") -> None:
+        """Append `frame` to this capture point's pcap and to its step's hop log (the hot path
+        of every run: kept to a few operations)."""
         index = self.count
         self.count = index + 1
-        self.writer.write(self.journal.clock.now, frame)
-        self.journal.hop(self, index, direction, frame, tag, note)
+        now = self.clock.now
+        self.writer.write(now, frame)
+        log = tag.log
+        count = log.hop_count = log.hop_count + 1
+        if count <= MAX_HOPS_PER_STEP:
+            kept = frame if count <= MAX_TABLE_ROWS else None
+            log.hops.append(Hop(now, self, index, direction, tag.pid, note, kept))

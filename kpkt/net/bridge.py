@@ -40,7 +40,7 @@ class Bridge(NetDevice):
     # --- frames arriving on a port ------------------------------------------------------------
 
     def ingress(self, frame: bytes, port: NetDevice, tag: Tag) -> None:
-        now = self.stack.sched.now
+        now = self.sched.now
         src, dst = frame[6:12], frame[0:6]
         if not is_multicast(src):
             self.fdb.learn(src, port, now)
@@ -55,7 +55,7 @@ class Bridge(NetDevice):
         if entry is None:
             self._flood(frame, port, tag)
         elif entry.local:
-            self.pass_up(frame, tag, f"fdb: {mac_str(dst)} is local")
+            self.pass_up(frame, tag, entry.note)
         elif entry.port is port and port.name not in self.hairpin_ports:
             self.stack.drop(
                 "same-port",
@@ -64,7 +64,7 @@ class Bridge(NetDevice):
                 where=self.tap.name,
             )
         else:
-            entry.port.xmit(frame, tag, f"fdb: {mac_str(dst)} on {entry.port.name}")
+            entry.port.xmit(frame, tag, entry.note)
 
     def pass_up(self, frame: bytes, tag: Tag, note: str) -> None:
         self.tap.record(frame, IN, tag, note)
@@ -84,8 +84,8 @@ class Bridge(NetDevice):
     def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
         self.tap.record(frame, OUT, tag, note)
         dst = frame[0:6]
-        entry = None if is_multicast(dst) else self.fdb.lookup(dst, self.stack.sched.now)
+        entry = None if is_multicast(dst) else self.fdb.lookup(dst, self.sched.now)
         if entry is None or entry.local:
             self._flood(frame, None, tag)
         else:
-            entry.port.xmit(frame, tag, f"fdb: {mac_str(dst)} on {entry.port.name}")
+            entry.port.xmit(frame, tag, entry.note)

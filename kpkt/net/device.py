@@ -22,6 +22,8 @@ class NetDevice:
 
     def __init__(self, stack, name: str, mac: bytes, mtu: int, tap: Tap) -> None:
         self.stack = stack  # the owning namespace's IPv4 stack
+        self.network = stack.network
+        self.sched = stack.sched
         self.name = name
         self.mac = mac
         self.mtu = mtu
@@ -59,11 +61,11 @@ class Veth(NetDevice):
         if self.peer is None:
             self.stack.drop("link-down", f"{self.name} has no peer", tag, where=self.tap.name)
             return
-        self.stack.network.in_flight += 1
-        self.stack.sched.after(self.delay_ns, self.peer.deliver, frame, tag)
+        self.network.in_flight += 1
+        self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)
 
     def deliver(self, frame: bytes, tag: Tag) -> None:
-        self.stack.network.in_flight -= 1
+        self.network.in_flight -= 1
         self.tap.record(frame, IN, tag)
         if self.master is not None:
             self.master.ingress(frame, self, tag)
@@ -78,10 +80,10 @@ class Loopback(NetDevice):
     kind = "loopback"
 
     def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
-        self.stack.network.in_flight += 1
-        self.stack.sched.after(LOOPBACK_DELAY_NS, self._receive, frame, tag, note)
+        self.network.in_flight += 1
+        self.sched.after(LOOPBACK_DELAY_NS, self._receive, frame, tag, note)
 
     def _receive(self, frame: bytes, tag: Tag, note: str) -> None:
-        self.stack.network.in_flight -= 1
+        self.network.in_flight -= 1
         self.tap.record(frame, IN, tag, note)
         self.stack.receive(frame, self, tag)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kpkt.net.frame import mac_str
+
 AGEING_NS = 300 * 1_000_000_000  # ageing_time 30000 centiseconds
 
 
@@ -13,6 +15,11 @@ class FdbEntry:
     port: object  # the bridge port (a device), None for the bridge device itself
     updated_ns: int
     local: bool = False
+    note: str = ""  # what forwarding by this entry looks like in a hop table
+
+
+def _note(mac: bytes, port: object, local: bool) -> str:
+    return f"fdb: {mac_str(mac)} is local" if local else f"fdb: {mac_str(mac)} on {port.name}"
 
 
 class Fdb:
@@ -23,19 +30,21 @@ class Fdb:
         self.ageing_ns = ageing_ns
 
     def add_local(self, mac: bytes, port: object) -> None:
-        self.entries[mac] = FdbEntry(port, 0, local=True)
+        self.entries[mac] = FdbEntry(port, 0, local=True, note=_note(mac, port, True))
 
     def learn(self, mac: bytes, port: object, now_ns: int) -> bool:
         """Learn `mac` on `port`; True when the entry is new or moved. Local entries win."""
         entry = self.entries.get(mac)
         if entry is None:
-            self.entries[mac] = FdbEntry(port, now_ns)
+            self.entries[mac] = FdbEntry(port, now_ns, note=_note(mac, port, False))
             return True
         if entry.local:
             return False
-        moved = entry.port is not port
-        entry.port, entry.updated_ns = port, now_ns
-        return moved
+        entry.updated_ns = now_ns
+        if entry.port is port:
+            return False
+        entry.port, entry.note = port, _note(mac, port, False)
+        return True
 
     def lookup(self, mac: bytes, now_ns: int) -> FdbEntry | None:
         """The live entry for `mac`; an entry older than the ageing time is removed."""
@@ -48,8 +57,6 @@ class Fdb:
 
     def rows(self, now_ns: int) -> list[tuple[str, str, str]]:
         """(mac, port name, "permanent" | "<age>s") sorted by MAC, like `bridge fdb show`."""
-        from kpkt.net.frame import mac_str
-
         rows = []
         for mac, entry in sorted(self.entries.items()):
             if self.lookup(mac, now_ns) is None:

@@ -56,31 +56,31 @@ def flannel_masq_rules(cluster_cidr: IPv4Network, node_cidr: IPv4Network) -> lis
 class Conn:
     original: Flow  # the first packet's flow, before translation
     translated: Flow  # the same packet as it leaves the node
+    note: str = ""
 
 
 class Conntrack:
-    """The NAT side of one namespace's conntrack table."""
+    """The NAT side of one namespace's conntrack table. Flows are keyed by `flow_key`, a slice
+    of the packet's own bytes, so a packet of a known flow costs one dict lookup."""
 
     def __init__(self, stack, rules: list[MasqRule]) -> None:
         self.stack = stack
         self.rules = rules
-        self.decided: dict[Flow, Conn | None] = {}  # original flow -> its translation, if any
-        self.replies: dict[Flow, Conn] = {}  # the reply flow we expect -> its connection
+        self.decided: dict[bytes, Conn | None] = {}  # original flow -> its translation, if any
+        self.replies: dict[bytes, Conn] = {}  # the reply flow we expect -> its connection
 
     def postrouting(self, packet: bytes, dev) -> tuple[bytes, str]:
         """The packet as it leaves through `dev`, and a note when it was translated."""
-        flow = flow_of(packet)
-        if flow is None:
+        key = flow_key(packet)
+        if key is None:
             return packet, ""
         try:
-            conn = self.decided[flow]
+            conn = self.decided[key]
         except KeyError:
-            conn = self.decided[flow] = self._decide(flow, dev)
+            conn = self.decided[key] = self._decide(flow_of(packet), dev)
         if conn is None:
             return packet, ""
-        new_src, new_port = conn.translated[1], conn.translated[2]
-        note = f"masquerade {IPv4Address(flow[1])}:{flow[2]} -> {IPv4Address(new_src)}:{new_port}"
-        return rewrite(packet, src=(new_src, new_port)), note
+        return rewrite(packet, src=(conn.translated[1], conn.translated[2])), conn.note
 
     def _decide(self, flow: Flow, dev) -> Conn | None:
         src, dst = IPv4Address(flow[1]), IPv4Address(flow[3])
@@ -97,21 +97,24 @@ class Conntrack:
         else:
             translated = (proto, new_src, new_port, daddr, dport)
             reply = (proto, daddr, dport, new_src, new_port)
-        conn = Conn(flow, translated)
-        self.replies[reply] = conn
+        note = f"masquerade {src}:{sport} -> {IPv4Address(new_src)}:{new_port}"
+        conn = Conn(flow, translated, note)
+        self.replies[_key_of(reply)] = conn
         return conn
 
     def prerouting(self, packet: bytes) -> tuple[bytes, str]:
         """Undo the translation on a reply, or on an ICMP error quoting a translated packet."""
-        flow = flow_of(packet)
-        if flow is not None:
-            conn = self.replies.get(flow)
-            if conn is None:
-                return packet, ""
-            dst, port = conn.original[1], conn.original[2]
-            note = f"reverse nat -> {IPv4Address(dst)}:{port}"
-            return rewrite(packet, dst=(dst, port)), note
-        return self._related(packet)
+        if not self.replies:
+            return packet, ""
+        key = flow_key(packet)
+        if key is None:
+            return self._related(packet)
+        conn = self.replies.get(key)
+        if conn is None:
+            return packet, ""
+        dst, port = conn.original[1], conn.original[2]
+        note = f"reverse nat -> {IPv4Address(dst)}:{port}"
+        return rewrite(packet, dst=(dst, port)), note
 
     def _related(self, packet: bytes) -> tuple[bytes, str]:
         ihl = (packet[0] & 0x0F) * 4
@@ -122,13 +125,29 @@ class Conntrack:
         if inner is None:
             return packet, ""
         proto, qsrc, qsport, qdst, qdport = inner
-        conn = self.replies.get((proto, qdst, qdport, qsrc, qsport))
+        conn = self.replies.get(_key_of((proto, qdst, qdport, qsrc, qsport)))
         if conn is None:
             return packet, ""
         orig_src, orig_port = conn.original[1], conn.original[2]
         quoted = rewrite(quoted, src=(orig_src, orig_port), partial=True)
         outer = rewrite(packet[: ihl + 8] + quoted, dst=(orig_src, None))
         return outer, f"related icmp: reverse nat -> {IPv4Address(orig_src)}"
+
+
+def flow_key(packet: bytes) -> bytes | None:
+    """`flow_of` as one bytes value: protocol, addresses, then ports (or the echo id twice)."""
+    ihl = (packet[0] & 0x0F) * 4
+    proto = packet[9]
+    if proto in (PROTO_UDP, PROTO_TCP):
+        return packet[9:10] + packet[12:20] + packet[ihl : ihl + 4]
+    if proto == PROTO_ICMP and packet[ihl] in (icmp.ECHO_REQUEST, icmp.ECHO_REPLY):
+        return packet[9:10] + packet[12:20] + packet[ihl + 4 : ihl + 6] * 2
+    return None
+
+
+def _key_of(flow: Flow) -> bytes:
+    proto, src, sport, dst, dport = flow
+    return bytes((proto,)) + src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
 
 
 def flow_of(packet: bytes) -> Flow | None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from ipaddress import IPv4Address
+
+from kpkt.net.frame import mac_str
 
 SECOND = 1_000_000_000
 RETRANS_TIME_NS = 1 * SECOND
@@ -77,10 +80,6 @@ class NeighborTable:
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(ip, mac, state) sorted by address, as `ip neigh show` prints them."""
-        from ipaddress import IPv4Address
-
-        from kpkt.net.frame import mac_str
-
         return [
             (str(IPv4Address(e.ip)), mac_str(e.mac) if e.mac else "-", e.state.value)
             for e in sorted(self.entries.values(), key=lambda e: e.ip)

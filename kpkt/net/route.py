@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 
@@ -13,8 +13,15 @@ class Route:
     via: bytes | None = None  # gateway address, None for a connected (scope link) route
     src: bytes | None = None  # preferred source address
     onlink: bool = False
+    text: str = field(default="", compare=False)  # as `ip route` prints it, made once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", self._render())
 
     def __str__(self) -> str:
+        return self.text
+
+    def _render(self) -> str:
         plen = self.network.prefixlen
         text = {0: "default", 32: str(self.network.network_address)}.get(plen, str(self.network))
         if self.via is not None:

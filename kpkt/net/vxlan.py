@@ -22,6 +22,7 @@ from kpkt.net.frame import ETH_LEN, ETH_P_IP, PROTO_TCP, PROTO_UDP, mac_str
 
 VXLAN_FLAGS = 0x08
 _PORT_SPAN = LOCAL_PORT_MAX - LOCAL_PORT_MIN + 1
+_PORTED = (PROTO_UDP, PROTO_TCP)
 
 
 class Vxlan(NetDevice):
@@ -48,6 +49,7 @@ class Vxlan(NetDevice):
         self.header = struct.pack("!II", VXLAN_FLAGS << 24, vni << 8)
         self._hash_key = hash_key
         self._port_cache: dict[bytes, int] = {}
+        self._encap_notes: dict[bytes, str] = {}
 
     def add_fdb(self, mac: bytes, remote_ip: bytes) -> None:
         self.fdb[mac] = remote_ip
@@ -63,16 +65,20 @@ class Vxlan(NetDevice):
                 where=self.tap.name,
             )
             return
-        payload = self.header + frame
+        note = self._encap_notes.get(remote)
+        if note is None:
+            note = self._encap_notes[remote] = (
+                f"vxlan encap vni {self.vni} -> {IPv4Address(remote)}"
+            )
         self.stack.send_udp(
             self.local_ip,
             remote,
             self.source_port(frame),
             self.port,
-            payload,
+            self.header + frame,
             tag,
             df=False,
-            note=f"vxlan encap vni {self.vni} -> {IPv4Address(remote)}",
+            note=note,
         )
 
     def decap(self, payload: bytes, tag: Tag) -> None:
@@ -94,12 +100,15 @@ class Vxlan(NetDevice):
 
     def source_port(self, frame: bytes) -> int:
         """udp_flow_src_port(): a hash of the inner flow, the same for both directions."""
-        key = _flow_key(frame)
-        port = self._port_cache.get(key)
+        if frame[23] in _PORTED and frame[12:14] == b"\x08\x00":
+            raw = frame[23:24] + frame[26:38]  # protocol, addresses, ports: the cache key
+        else:
+            raw = _flow_key(frame)
+        port = self._port_cache.get(raw)
         if port is None:
-            digest = hashlib.blake2b(key, digest_size=8, key=self._hash_key).digest()
+            digest = hashlib.blake2b(_flow_key(frame), digest_size=8, key=self._hash_key).digest()
             port = LOCAL_PORT_MIN + int.from_bytes(digest, "big") % _PORT_SPAN
-            self._port_cache[key] = port
+            self._port_cache[raw] = port
         return port
 
 

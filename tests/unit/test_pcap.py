@@ -112,7 +112,7 @@ def test_writing_more_than_flush_bytes_gives_the_same_file(tmp_path):
         writer.write(t_ns, frame)
         flushed_early = flushed_early or chunked.exists()
     assert flushed_early
-    assert len(writer._buffer) < FLUSH_BYTES
+    assert len(writer.buffer) < FLUSH_BYTES
     writer.flush()
 
     expected = EXPECTED_HEADER + b"".join(record(t, f) for t, f in frames)

@@ -181,11 +181,15 @@ def test_source_port_depends_on_the_hash_key():
     assert one == [source_port(device(b"boot-1"), f) for f in flows]
 
 
-def test_source_port_is_cached_per_flow_key():
+def test_source_port_is_cached_per_flow_direction():
+    # the cache is keyed by each direction's own bytes (one slice, no sorting on the hot
+    # path); both directions still get the one symmetric port, and repeats add no entries
     dev = device()
     a, b = bytes((10, 244, 1, 2)), bytes((10, 244, 2, 2))
-    inner = udp_frame(a, b, 40000, 5000)
-    port = source_port(dev, inner)
-    assert dev._port_cache == {_flow_key(inner): port}
-    dev._port_cache[_flow_key(inner)] = 12345
-    assert source_port(dev, udp_frame(b, a, 5000, 40000, forward=False)) == 12345
+    forward, backward = udp_frame(a, b, 40000, 5000), udp_frame(b, a, 5000, 40000, forward=False)
+    port = source_port(dev, forward)
+    assert source_port(dev, backward) == port
+    for _ in range(3):
+        assert source_port(dev, forward) == source_port(dev, backward) == port
+    assert len(dev._port_cache) == 2
+    assert set(dev._port_cache.values()) == {port}

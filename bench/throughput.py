@@ -1,0 +1,213 @@
+"""Throughput of kpkt against two baselines on the same frames, in one run.
+
+The workload: the reference 2-node flannel cluster, one `udp` step of N datagrams from a pod on
+node1 to a pod on node2; every datagram is recorded at each of its 10 capture points (pod eth0,
+veth, cni0, flannel.1, eth0 on node1; eth0, flannel.1, cni0, veth, pod eth0 on node2).
+
+  (a) naive: what a user writes with Scapy alone: build each hop's frame with Scapy and write it
+      with Scapy's PcapWriter (measured on a sample; it is slow);
+  (b) floor: writing the same number of already-built records to pcap files (the I/O floor).
+
+Each measurement runs in its own process, so peak RSS is that process's own. Usage:
+
+    python bench/throughput.py                 # 20,000 and 200,000 datagrams
+    python bench/throughput.py --sizes 20000   # a quicker look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HOPS_PER_DATAGRAM = 10
+TOPOLOGY = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {{name: bench}}
+nodes:
+  - name: node1
+    pods: [{{name: client}}, {{name: idle}}]
+  - name: node2
+    pods: [{{name: server}}, {{name: idle2}}]
+traffic:
+  - udp: {{from: client, to: server, sport: 40000, dport: 5000, payload: "bench-payload",
+          count: {count}, interval: 10us}}
+"""
+
+
+def child_kpkt(count: int, workdir: Path) -> dict:
+    from kpkt.output import run_to_folder
+    from kpkt.topology.load import load_topology_text
+
+    topology = load_topology_text(TOPOLOGY.format(count=count), "bench.yaml")
+    start = time.perf_counter()
+    result = run_to_folder(topology, workdir / "out")
+    seconds = time.perf_counter() - start
+    records = sum(tap.count for tap in result.network.journal.taps)
+    return {"records": records, "seconds": seconds}
+
+
+def _scapy_hops():
+    """The 10 frames one datagram is at its 10 capture points, as Scapy layer stacks."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.layers.vxlan import VXLAN
+    from scapy.packet import Raw
+
+    pod_a, cni1, vtep1 = "02:00:00:00:01:02", "02:00:00:00:01:01", "02:00:00:00:01:00"
+    pod_b, cni2, vtep2 = "02:00:00:00:02:02", "02:00:00:00:02:01", "02:00:00:00:02:00"
+    eth1, eth2 = "02:00:00:00:00:01", "02:00:00:00:00:02"
+
+    def inner(src, dst, ttl, ident):
+        return (
+            Ether(src=src, dst=dst)
+            / IP(src="10.244.1.2", dst="10.244.2.2", ttl=ttl, id=ident, flags="DF")
+            / UDP(sport=40000, dport=5000)
+            / Raw(b"bench-payload")
+        )
+
+    def outer(ident):
+        return (
+            Ether(src=eth1, dst=eth2)
+            / IP(src="192.168.50.1", dst="192.168.50.2", id=ident, flags=0, ttl=64)
+            / UDP(sport=50066, dport=8472)
+            / VXLAN(vni=1, flags=0x08)
+            / inner(vtep1, vtep2, 63, ident)
+        )
+
+    def hops(ident):
+        first = inner(pod_a, cni1, 64, ident)
+        return [
+            first,
+            first,
+            first,
+            inner(vtep1, vtep2, 63, ident),
+            outer(ident),
+            outer(ident),
+            inner(vtep1, vtep2, 63, ident),
+            inner(cni2, pod_b, 62, ident),
+            inner(cni2, pod_b, 62, ident),
+            inner(cni2, pod_b, 62, ident),
+        ]
+
+    return hops
+
+
+def child_naive(count: int, workdir: Path) -> dict:
+    from scapy.utils import PcapWriter
+
+    hops = _scapy_hops()
+    writers = [
+        PcapWriter(str(workdir / f"hop{i}.pcap"), linktype=1, nano=True, sync=False)
+        for i in range(HOPS_PER_DATAGRAM)
+    ]
+    start = time.perf_counter()
+    for n in range(count):
+        for writer, frame in zip(writers, hops(n & 0xFFFF), strict=True):
+            frame.time = n * 10e-6
+            writer.write(frame)
+    for writer in writers:
+        writer.close()
+    return {"records": count * HOPS_PER_DATAGRAM, "seconds": time.perf_counter() - start}
+
+
+def child_floor(count: int, workdir: Path) -> dict:
+    frames = [bytes(f) for f in _scapy_hops()(1)]
+    header = struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1)
+    record = struct.Struct("<IIII")
+    start = time.perf_counter()
+    files = [open(workdir / f"hop{i}.pcap", "wb") for i in range(HOPS_PER_DATAGRAM)]  # noqa: SIM115
+    for out in files:
+        out.write(header)
+    for n in range(count):
+        t_ns = n * 10_000
+        for out, frame in zip(files, frames, strict=True):
+            out.write(
+                record.pack(t_ns // 1_000_000_000, t_ns % 1_000_000_000, len(frame), len(frame))
+            )
+            out.write(frame)
+    for out in files:
+        out.close()
+    return {"records": count * HOPS_PER_DATAGRAM, "seconds": time.perf_counter() - start}
+
+
+CHILDREN = {"kpkt": child_kpkt, "naive": child_naive, "floor": child_floor}
+
+
+def measure(kind: str, count: int) -> dict:
+    """Run one measurement in a fresh process; add its peak RSS (MiB) to what it reports."""
+    with tempfile.TemporaryDirectory() as workdir:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", kind, str(count), workdir],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        if status != 0:
+            raise SystemExit(f"{kind} {count}: the child failed")
+    figures = json.loads(out)
+    figures["rss_mib"] = usage.ru_maxrss / 1024
+    figures["rate"] = figures["records"] / figures["seconds"]
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
+    parser.add_argument(
+        "--naive-sample",
+        type=int,
+        default=1_000,
+        help="datagrams for the Scapy baseline (it runs at ~1,000 records/s)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; medians shown")
+    parser.add_argument(
+        "--child", nargs=3, metavar=("KIND", "COUNT", "DIR"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.child:
+        kind, count, workdir = args.child
+        print(json.dumps(CHILDREN[kind](int(count), Path(workdir))))
+        return
+
+    def median_of(kind: str, count: int) -> dict:
+        runs = [measure(kind, count) for _ in range(args.repeat)]
+        return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+    naive = median_of("naive", args.naive_sample)
+    print(
+        f"naive Scapy pipeline: {naive['rate']:>12,.0f} hop-records/s "
+        f"({naive['records']:,} records in {naive['seconds']:.2f} s, median of {args.repeat})"
+    )
+    rss = {}
+    for count in args.sizes:
+        kpkt = median_of("kpkt", count)
+        floor = median_of("floor", count)
+        rss[count] = kpkt["rss_mib"]
+        print(f"\n{count:,} datagrams ({kpkt['records']:,} hop-records), medians of {args.repeat}:")
+        print(
+            f"  kpkt            {kpkt['rate']:>12,.0f} hop-records/s  {kpkt['seconds']:7.2f} s"
+            f"  peak RSS {kpkt['rss_mib']:7.1f} MiB"
+        )
+        print(f"  I/O floor       {floor['rate']:>12,.0f} hop-records/s  {floor['seconds']:7.2f} s")
+        print(f"  kpkt / naive    {kpkt['rate'] / naive['rate']:>12.1f} x   (target >= 100)")
+        print(f"  floor / kpkt    {floor['rate'] / kpkt['rate']:>12.1f} x   (target <= 10)")
+    if len(rss) > 1:
+        small, large = min(rss), max(rss)
+        print(
+            f"\npeak RSS {large:,} / {small:,} datagrams: {rss[large] / rss[small]:.3f} "
+            "(target <= 1.10)"
+        )
+
+
+if __name__ == "__main__":
+    main()
