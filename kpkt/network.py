@@ -33,9 +33,6 @@ class Network:
     def register_ip(self, ip: bytes, stack) -> None:
         self.by_ip[ip] = stack
 
-    def idle(self) -> bool:
-        return self.in_flight == 0 and self.pending == 0
-
     def run(self, apps: list) -> None:
         """Run each step's application to completion, in order."""
         sched, journal = self.sched, self.journal
@@ -44,8 +41,9 @@ class Network:
             log = journal.new_step()
             start = max(end, app.at_ns if app.at_ns is not None else 0)
             sched.at(start, self._start, index, app)
-            while not (app.started and app.done() and self.idle()):
-                if not sched.step():
+            step = sched.step
+            while not (self.in_flight == 0 and self.pending == 0 and app.started and app.done()):
+                if not step():
                     break
             end = sched.now
             log.start_ns, log.end_ns, log.result = app.start_ns, end, app.result()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from kpkt.capture.tap import Tag
+from kpkt.net.frame import PROTO_UDP, udp_segment
+from kpkt.net.icmp import describe
 from kpkt.topology.spec import UdpStep
 
 
@@ -24,6 +26,8 @@ class UdpApp:
         self.received = 0
         self.errors: list[str] = []
         self.sport = step.sport
+        self.source: bytes | None = None
+        self.segment: bytes | None = None
 
     def start(self, index: int) -> None:
         self.started = True
@@ -37,28 +41,30 @@ class UdpApp:
         self._send()
 
     def _send(self) -> None:
-        step = self.step
-        tag = self.sender.journal.new_tag(self.index)
+        step, stack = self.step, self.sender
         self.sent += 1
-        self.sender.send_udp(
-            None,
+        if self.segment is None:  # every datagram of the step is the same segment: build it once
+            self.source = stack.source_address(step.dst.packed)
+            if self.source is not None:
+                self.segment = udp_segment(
+                    self.source, step.dst.packed, self.sport, step.dport, step.payload
+                )
+        stack.send_ip(
+            self.source,
             step.dst.packed,
-            self.sport,
-            step.dport,
-            step.payload,
-            tag,
+            PROTO_UDP,
+            self.segment or b"",  # no route: the stack drops it before it is used
+            stack.journal.new_tag(self.index),
             ttl=step.ttl,
             note=f"udp send {self.sent}/{step.count}",
         )
         if self.sent < step.count:
-            self.sender.sched.after(step.interval_ns, self._send)
+            stack.sched.after(step.interval_ns, self._send)
 
     def _on_datagram(self, src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
         self.received += 1
 
     def _on_error(self, packet: bytes, tag: Tag) -> None:
-        from kpkt.net.icmp import describe
-
         ihl = (packet[0] & 0x0F) * 4
         self.errors.append(
             f"{describe(packet[ihl], packet[ihl + 1])} from {IPv4Address(packet[12:16])}"

@@ -16,11 +16,9 @@ from kpkt.net.frame import (
     ARP_REPLY,
     ARP_REQUEST,
     BROADCAST,
-    ETH_P_IP,
     ZERO_MAC,
     arp_fields,
     arp_frame,
-    eth_header,
     mac_str,
 )
 from kpkt.net.neighbor import (
@@ -34,6 +32,8 @@ from kpkt.net.neighbor import (
     Nud,
 )
 
+_USABLE = frozenset({Nud.REACHABLE, Nud.PERMANENT, Nud.DELAY, Nud.PROBE})
+
 
 class Arp:
     """The neighbour subsystem of one stack: a table per device and the state machine."""
@@ -45,7 +45,8 @@ class Arp:
     def table(self, dev) -> NeighborTable:
         table = self.tables.get(dev)
         if table is None:
-            table = self.tables[dev] = NeighborTable(self.stack.ids.reachable_time_ns())
+            reachable = self.stack.ids.reachable_time_ns()
+            table = self.tables[dev] = NeighborTable(reachable, dev.mac)
         return table
 
     # --- sending IP packets to a next hop -----------------------------------------------------
@@ -54,8 +55,11 @@ class Arp:
         """Send `packet` out of `dev` to `next_hop`, resolving its MAC first if need be."""
         stack = self.stack
         now = stack.sched.now
-        table = self.table(dev)
+        table = self.tables.get(dev) or self.table(dev)
         entry = table.get(next_hop, now)
+        if entry is not None and entry.state in _USABLE:  # the common case: resolved
+            dev.xmit(entry.header + packet, tag, note)
+            return
         if entry is None or entry.state is Nud.FAILED:
             entry = table.set(next_hop, None, Nud.INCOMPLETE, now)
             entry.queue.append((packet, tag))
@@ -80,7 +84,7 @@ class Arp:
             entry.state = Nud.DELAY
             entry.timer_gen += 1
             self._arm(dev, entry, DELAY_FIRST_PROBE_NS)
-        dev.xmit(eth_header(entry.mac, dev.mac, ETH_P_IP) + packet, tag, note)
+        dev.xmit(entry.header + packet, tag, note)
 
     def _solicit(self, dev, entry: Neighbor, packet_src: bytes, tag: Tag) -> None:
         """An ARP request for `entry`: broadcast while INCOMPLETE, unicast to the cached MAC

@@ -43,16 +43,21 @@ class Neighbor:
     queue: list = field(default_factory=list)  # (packet, tag) waiting for resolution
     timer_gen: int = 0  # bumps on every state change, so a stale timer knows to do nothing
     spa: bytes = b""  # the sender address our requests for this entry carry
+    header: bytes = b""  # the Ethernet header of packets to this neighbour, made once per MAC
 
 
 class NeighborTable:
     """Entries by IPv4 address (4 bytes); the policy lives in the stack that owns the table."""
 
-    __slots__ = ("entries", "reachable_ns")
+    __slots__ = ("entries", "reachable_ns", "dev_mac")
 
-    def __init__(self, reachable_ns: int) -> None:
+    def __init__(self, reachable_ns: int, dev_mac: bytes = b"\x00" * 6) -> None:
         self.entries: dict[bytes, Neighbor] = {}
         self.reachable_ns = reachable_ns
+        self.dev_mac = dev_mac  # the source MAC of the device the table belongs to
+
+    def _header(self, mac: bytes | None) -> bytes:
+        return mac + self.dev_mac + b"\x08\x00" if mac is not None else b""
 
     def get(self, ip: bytes, now_ns: int) -> Neighbor | None:
         """The entry for `ip`, with REACHABLE decayed to STALE once reachable_time has passed."""
@@ -66,7 +71,7 @@ class NeighborTable:
         return entry
 
     def add_permanent(self, ip: bytes, mac: bytes) -> None:
-        self.entries[ip] = Neighbor(ip, mac, Nud.PERMANENT)
+        self.entries[ip] = Neighbor(ip, mac, Nud.PERMANENT, header=self._header(mac))
 
     def set(self, ip: bytes, mac: bytes | None, state: Nud, now_ns: int) -> Neighbor:
         entry = self.entries.get(ip)
@@ -75,6 +80,7 @@ class NeighborTable:
         else:
             entry.mac, entry.state, entry.updated_ns = mac, state, now_ns
             entry.timer_gen += 1
+        entry.header = self._header(mac)
         entry.probes = 0
         return entry
 

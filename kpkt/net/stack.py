@@ -59,6 +59,7 @@ class Stack:
         self.ping_sockets: dict[int, IcmpHandler] = {}
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
         self.conntrack = None  # a Conntrack on nodes, where flannel masquerades
+        self._forward_notes: dict[tuple[str, int], str] = {}
 
     # --- configuration (what the CNI plugins and flanneld set up) -----------------------------
 
@@ -146,12 +147,11 @@ class Stack:
                 self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=route.dev.mtu)
             return
         packet = decrement_ttl(packet)
-        self._route_out(
-            packet,
-            route,
-            tag,
-            f"{nat_note}; " * bool(nat_note) + f"forward: route {route}, ttl {packet[8]}",
-        )
+        key = (route.text, packet[8])
+        note = self._forward_notes.get(key)
+        if note is None:
+            note = self._forward_notes[key] = f"forward: route {route}, ttl {packet[8]}"
+        self._route_out(packet, route, tag, f"{nat_note}; {note}" if nat_note else note)
 
     def _deliver(self, packet: bytes, tag: Tag) -> None:
         proto = packet[9]
@@ -260,6 +260,11 @@ class Stack:
         if dst in self.local_ips or dst[0] == 127:
             return self.local_route
         return self.routes.lookup(dst)
+
+    def source_address(self, dst: bytes) -> bytes | None:
+        """The source address a socket would use toward `dst` (None: no route)."""
+        route = self.route_for(dst)
+        return None if route is None else self._pick_source(route, dst)
 
     def _source_route(self, src: bytes | None, dst: bytes, tag: Tag):
         route = self.route_for(dst)
