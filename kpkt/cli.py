@@ -75,6 +75,31 @@ def validate(topology: Path, seed: int | None, debug: bool) -> None:
     _guarded(job, debug)
 
 
+@main.command(epilog="\b\nExample:\n  kpkt gen 200 50 -o big.yaml && kpkt run big.yaml")
+@click.argument("nodes", type=int)
+@click.argument("pods", type=int)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the topology here (default: standard output).",
+)
+@click.option("--no-traffic", is_flag=True, help="Leave out the ping per pod.")
+def gen(nodes: int, pods: int, output: Path | None, no_traffic: bool) -> None:
+    """Generate a topology of NODES nodes with PODS pods each, and one cross-node ping per pod
+    (each pod pings its namesake on the next node)."""
+    from kpkt.gen import generate
+
+    def job() -> None:
+        text = generate(nodes, pods, ping=not no_traffic)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text)
+
+    _guarded(job, debug=False)
+
+
 def _warn(warnings) -> None:
     for line in warnings:
         click.echo(f"warning: {line}", err=True)

@@ -45,8 +45,7 @@ def run_to_folder(topology: Topology, folder: Path) -> RunResult:
                 continue  # lo is written only when something used it
             tap.writer.flush()
             files[tap] = tap.filename
-        document = manifest.manifest(network.journal, topology, files)
-        (work / "manifest.json").write_text(manifest.dumps(document))
+        manifest.write(work / "manifest.json", network.journal, topology, files)
         _replace(work, folder)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kpkt.capture.summary import summarize
-from kpkt.capture.tap import MAX_TABLE_ROWS, StepLog
+from kpkt.capture.tap import TABLE_STEPS, StepLog
 from kpkt.net.frame import mac_bytes
 from kpkt.topology.build import build
 from kpkt.topology.spec import Topology
@@ -15,12 +15,16 @@ def mac_names(taps) -> dict[bytes, str]:
 
 
 def step_tables(result) -> str:
+    """A hop table for each of the first TABLE_STEPS steps, then a summary of the rest."""
     journal = result.network.journal
     names = mac_names(journal.taps)
     ports = frozenset({result.topology.cluster.vxlan_port})
     blocks = []
-    for index, (step, log) in enumerate(zip(result.topology.steps, journal.steps, strict=True)):
+    pairs = list(zip(result.topology.steps, journal.steps, strict=True))
+    for index, (step, log) in enumerate(pairs[:TABLE_STEPS]):
         blocks.append(_step_block(index, step.text, log, names, ports))
+    if len(pairs) > TABLE_STEPS:
+        blocks.append(_rest(pairs, TABLE_STEPS))
     if journal.background.drops or journal.background.hop_count:
         blocks.append(
             _step_block(
@@ -34,20 +38,36 @@ def step_tables(result) -> str:
     return "\n\n".join(blocks)
 
 
+def _rest(pairs, first: int) -> str:
+    rest = pairs[first:]
+    dropping = [(first + i, step, log) for i, (step, log) in enumerate(rest) if log.drops]
+    lines = [
+        f"steps {first + 1}-{len(pairs)}: {len(rest)} more steps, "
+        f"{sum(log.hop_count for _, log in rest):,} frames, {len(dropping)} with drops "
+        "(every hop is in manifest.json)"
+    ]
+    for index, step, log in dropping[:20]:
+        drop = log.drops[0]
+        lines.append(
+            f"  step {index + 1}: {step.text}: {drop.reason} at {drop.where}: {log.result}"
+        )
+    return "\n".join(lines)
+
+
 def _step_block(index, text: str, log: StepLog, names, ports) -> str:
     title = f"step {index + 1}: {text}" if index is not None else f"background: {text}"
-    width = max([len(h.tap.name) for h in log.hops[:MAX_TABLE_ROWS]] + [13])
+    width = max([len(h.tap.name) for h in log.rows] + [13])
     lines = [title, f"  {'t (us)':>10}  {'capture point':<{width}}  dir  frame"]
-    for hop in log.hops[:MAX_TABLE_ROWS]:
+    for hop in log.rows:
         t_us = (hop.t_ns - log.start_ns) / 1000
         line = f"  {t_us:>10.1f}  {hop.tap.name:<{width}}  {hop.direction:<3}  "
         line += summarize(hop.frame, names, ports)
         if hop.note:
             line += f"   # {hop.note}"
         lines.append(line)
-    if log.hop_count > MAX_TABLE_ROWS:
+    if log.hop_count > log.table_rows:
         lines.append(
-            f"  ... {log.hop_count - MAX_TABLE_ROWS} more frames: see manifest.json and the pcaps"
+            f"  ... {log.hop_count - log.table_rows} more frames: see manifest.json and the pcaps"
         )
     for drop in log.drops[:20]:
         lines.append(f"  drop at {drop.where}: {drop.reason}: {drop.detail}")

@@ -1,50 +1,89 @@
-"""`manifest.json`: the run's index of capture points, steps with their hops, and drops."""
+"""`manifest.json`: the run's index of capture points, steps with their hops, and drops.
+
+It is streamed to the file piece by piece (a run of millions of frames never holds the whole
+document in memory), indented for people, with one line per capture, per hop and per drop.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from kpkt import __version__
 from kpkt.capture.tap import Drop, Journal, StepLog, Tap
 
 
-def manifest(journal: Journal, topology, files: dict[Tap, str]) -> dict:
-    steps = []
-    for index, (step, log) in enumerate(zip(topology.steps, journal.steps, strict=True)):
-        steps.append({"index": index, "text": step.text, **_step_body(log)})
-    all_drops = [d for log in [*journal.steps, journal.background] for d in log.drops]
-    return {
+def write(path: Path, journal: Journal, topology, files: dict[Tap, str]) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        out.writelines(_document(journal, topology, files))
+
+
+def _document(journal: Journal, topology, files: dict[Tap, str]) -> Iterator[str]:
+    head = {
         "topology": topology.name,
         "source": topology.source,
         "seed": topology.seed,
         "version": __version__,
-        "captures": [_capture(tap, files.get(tap)) for tap in journal.taps if tap in files],
-        "steps": steps,
-        "background": _step_body(journal.background),
-        "drops": [_drop(d) for d in all_drops],
     }
+    yield "{\n"
+    for key, value in head.items():
+        yield f"  {json.dumps(key)}: {json.dumps(value)},\n"
+    captures = (_capture(tap, files[tap]) for tap in journal.taps if tap in files)
+    yield '  "captures": '
+    yield from _lines(captures, indent=4)
+    yield ',\n  "steps": ['
+    pairs = zip(topology.steps, journal.steps, strict=True)
+    for index, (step, log) in enumerate(pairs):
+        yield "," if index else ""
+        yield "\n    {"
+        yield from _step(log, journal.taps, {"index": index, "text": step.text}, indent=6)
+        yield "\n    }"
+    yield "\n  ],\n" if journal.steps else "],\n"
+    yield '  "background": {'
+    yield from _step(journal.background, journal.taps, {}, indent=4)
+    yield '\n  },\n  "drops": '
+    all_drops = (_drop(d) for log in [*journal.steps, journal.background] for d in log.drops)
+    yield from _lines(all_drops, indent=4)
+    yield "\n}\n"
 
 
-def dumps(document: dict) -> str:
-    """Indented JSON with one line per hop: readable, and fast to write (the C encoder does the
-    hop lists, which can hold thousands of entries)."""
-    lists: dict[str, list] = {}
-
-    def hold(body: dict) -> dict:
-        key = f"@hops{len(lists)}@"
-        lists[key] = body["hops"]
-        return {**body, "hops": key}
-
-    shaped = {
-        **document,
-        "steps": [hold(step) for step in document["steps"]],
-        "background": hold(document["background"]),
+def _step(log: StepLog, taps: list[Tap], first: dict, indent: int) -> Iterator[str]:
+    pad = " " * indent
+    fields = {
+        **first,
+        "startNs": log.start_ns,
+        "endNs": log.end_ns,
+        "result": log.result,
+        "frames": log.hop_count,
+        "hopsTruncated": log.hop_count - len(log.hops) // 4,
+        "drops": len(log.drops),
     }
-    text = json.dumps(shaped, indent=2)
-    for key, hops in lists.items():
-        lines = ",".join(f"\n        {json.dumps(hop)}" for hop in hops)
-        text = text.replace(f'"{key}"', f"[{lines}\n      ]" if hops else "[]", 1)
-    return text + "\n"
+    yield ",".join(f"\n{pad}{json.dumps(k)}: {json.dumps(v)}" for k, v in fields.items())
+    yield f',\n{pad}"hops": '
+    yield from _lines(_hops(log, taps), indent + 2)
+
+
+def _hops(log: StepLog, taps: list[Tap]) -> Iterator[dict]:
+    hops = log.hops
+    for at in range(0, len(hops), 4):
+        tap, index, outbound, pid = hops[at : at + 4]
+        yield {
+            "capture": taps[tap].name,
+            "index": index,
+            "direction": "out" if outbound else "in",
+            "packet": pid,
+        }
+
+
+def _lines(items: Iterable[dict], indent: int) -> Iterator[str]:
+    """A JSON list with one compact item per line."""
+    pad = " " * indent
+    empty = True
+    for item in items:
+        yield ("[\n" if empty else ",\n") + pad + json.dumps(item)
+        empty = False
+    yield "[]" if empty else "\n" + " " * (indent - 2) + "]"
 
 
 def _capture(tap: Tap, file: str) -> dict:
@@ -59,21 +98,6 @@ def _capture(tap: Tap, file: str) -> dict:
         "node": tap.node,
         "peer": peer,
         "packets": tap.count,
-    }
-
-
-def _step_body(log: StepLog) -> dict:
-    return {
-        "startNs": log.start_ns,
-        "endNs": log.end_ns,
-        "result": log.result,
-        "frames": log.hop_count,
-        "hops": [
-            {"capture": h.tap.name, "index": h.index, "direction": h.direction, "packet": h.pid}
-            for h in log.hops
-        ],
-        "hopsTruncated": log.hop_count - len(log.hops),
-        "drops": len(log.drops),
     }
 
 

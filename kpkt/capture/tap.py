@@ -7,6 +7,7 @@ happened and the frames that were dropped and why.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ OUT = "out"
 # how much of each step the journal keeps: hop entries for the manifest, frames for the table
 MAX_HOPS_PER_STEP = 10_000
 MAX_TABLE_ROWS = 80
+TABLE_STEPS = 20  # steps whose hop tables are printed in full (and whose frames are kept)
 
 
 @dataclass(slots=True)
@@ -32,13 +34,15 @@ class Tag:
 
 @dataclass(slots=True)
 class Hop:
+    """One row of a printed hop table."""
+
     t_ns: int
     tap: Tap
     index: int  # the frame's position in the tap's pcap, from 0
     direction: str
     pid: int
     note: str
-    frame: bytes | None  # kept for the first MAX_TABLE_ROWS hops of a step, for the hop table
+    frame: bytes
 
 
 @dataclass(slots=True)
@@ -53,12 +57,16 @@ class Drop:
 
 @dataclass(slots=True)
 class StepLog:
-    hops: list[Hop] = field(default_factory=list)
+    # every hop (up to MAX_HOPS_PER_STEP) as 4 integers: tap number, index in the tap's pcap,
+    # 1 if outbound, packet id; compact, so a run of millions of frames stays small
+    hops: array = field(default_factory=lambda: array("q"))
+    rows: list[Hop] = field(default_factory=list)  # the first `table_rows` hops, in full
     hop_count: int = 0
     drops: list[Drop] = field(default_factory=list)
     start_ns: int = 0
     end_ns: int = 0
     result: str = ""  # what the step's application saw, one line
+    table_rows: int = 0  # how many of its hops keep their frame for the printed table
 
 
 class Journal:
@@ -68,7 +76,7 @@ class Journal:
         self.clock = clock
         self.taps: list[Tap] = []
         self.steps: list[StepLog] = []
-        self.background = StepLog()  # frames no step caused (timers after the last step)
+        self.background = StepLog(table_rows=MAX_TABLE_ROWS)  # frames outside any step
         self._pid = 0
 
     def new_tag(self, step: int) -> Tag:
@@ -76,7 +84,7 @@ class Journal:
         return Tag(step, self._pid, self.log(step))
 
     def new_step(self) -> StepLog:
-        log = StepLog()
+        log = StepLog(table_rows=MAX_TABLE_ROWS if len(self.steps) < TABLE_STEPS else 0)
         self.steps.append(log)
         return log
 
@@ -102,6 +110,7 @@ class Tap:
         "clock",
         "writer",
         "count",
+        "number",
     )
 
     def __init__(
@@ -124,6 +133,7 @@ class Tap:
         self.clock = journal.clock
         self.writer: PcapWriter | None = None
         self.count = 0
+        self.number = len(journal.taps)  # its position in the journal, for compact hop logs
         journal.taps.append(self)
 
     @property
@@ -147,5 +157,6 @@ class Tap:
         log = tag.log
         count = log.hop_count = log.hop_count + 1
         if count <= MAX_HOPS_PER_STEP:
-            kept = frame if count <= MAX_TABLE_ROWS else None
-            log.hops.append(Hop(now, self, index, direction, tag.pid, note, kept))
+            log.hops.extend((self.number, index, direction is OUT, tag.pid))
+            if count <= log.table_rows:
+                log.rows.append(Hop(now, self, index, direction, tag.pid, note, frame))
