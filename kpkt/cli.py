@@ -14,6 +14,7 @@ import click
 
 from kpkt import __version__
 from kpkt.errors import KpktError
+from kpkt.progress import Progress
 from kpkt.report import describe_topology, step_tables
 from kpkt.topology.load import load_topology
 
@@ -48,7 +49,12 @@ def run(topology: Path, output: Path | None, seed: int | None, debug: bool) -> N
         topo = load_topology(topology, seed=seed)
         _warn(topo.warnings)
         folder = output or Path("pcaps") / topo.name
-        result = run_to_folder(topo, folder)
+        progress = Progress(len(topo.steps)) if Progress.wanted() else None
+        try:
+            result = run_to_folder(topo, folder, progress)
+        finally:
+            if progress is not None:
+                progress.finish()
         click.echo(step_tables(result))
         click.echo(f"wrote {len(result.files)} captures and manifest.json to {folder}/")
         click.echo(

@@ -33,8 +33,9 @@ class Network:
     def register_ip(self, ip: bytes, stack) -> None:
         self.by_ip[ip] = stack
 
-    def run(self, apps: list) -> None:
-        """Run each step's application to completion, in order."""
+    def run(self, apps: list, progress=None) -> None:
+        """Run each step's application to completion, in order; `progress.tick` is called
+        every few thousand events."""
         sched, journal = self.sched, self.journal
         end = 0
         for index, app in enumerate(apps):
@@ -42,9 +43,13 @@ class Network:
             start = max(end, app.at_ns if app.at_ns is not None else 0)
             sched.at(start, self._start, index, app)
             step = sched.step
+            events = 0
             while not (self.in_flight == 0 and self.pending == 0 and app.started and app.done()):
                 if not step():
                     break
+                events += 1
+                if progress is not None and not events & 0xFFF:
+                    progress.tick(index, app, journal)
             end = sched.now
             log.start_ns, log.end_ns, log.result = app.start_ns, end, app.result()
             self.current_step = -1

@@ -28,7 +28,7 @@ class RunResult:
     files: dict  # Tap -> file name
 
 
-def run_to_folder(topology: Topology, folder: Path) -> RunResult:
+def run_to_folder(topology: Topology, folder: Path, progress=None) -> RunResult:
     folder = Path(folder)
     _check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +38,7 @@ def run_to_folder(topology: Topology, folder: Path) -> RunResult:
     try:
         for tap in network.journal.taps:
             tap.open(work)
-        network.run(apps)
+        network.run(apps, progress)
         files = {}
         for tap in network.journal.taps:
             if tap.kind == "loopback" and tap.count == 0:

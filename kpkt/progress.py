@@ -1,0 +1,47 @@
+"""A one-line progress report on stderr for long runs, shown only on a terminal.
+
+It appears once a run has taken a second and redraws at most ten times a second; in a pipe, a
+file or CI (the CI environment variable set) it prints nothing at all.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import TextIO
+
+SHOW_AFTER_S = 1.0
+REDRAW_S = 0.1
+
+
+class Progress:
+    def __init__(self, total_steps: int, stream: TextIO = sys.stderr) -> None:
+        self.total = total_steps
+        self.stream = stream
+        self.started = time.monotonic()
+        self.next_draw = self.started + SHOW_AFTER_S
+        self.drawn = False
+
+    @staticmethod
+    def wanted(stream: TextIO = sys.stderr) -> bool:
+        return stream.isatty() and not os.environ.get("CI")
+
+    def tick(self, index: int, app, journal) -> None:
+        now = time.monotonic()
+        if now < self.next_draw:
+            return
+        self.next_draw = now + REDRAW_S
+        frames = sum(log.hop_count for log in journal.steps)
+        line = (
+            f"kpkt: step {index + 1}/{self.total}, {app.sent:,}/{app.step.count:,} sent, "
+            f"{frames:,} frames, {now - self.started:.1f} s"
+        )
+        self.stream.write(f"\r{line}\x1b[K")
+        self.stream.flush()
+        self.drawn = True
+
+    def finish(self) -> None:
+        if self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

@@ -1,0 +1,57 @@
+"""manifest.json as outputs.md describes it: captures, steps with their hops, drops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import ROOT
+
+from kpkt.capture.pcap import read_pcap
+from kpkt.output import run_to_folder
+from kpkt.topology.load import load_topology, load_topology_text
+
+
+def test_captures_and_hops_point_at_real_frames(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    run_to_folder(load_topology(ROOT / "topologies" / "flannel-reference.yaml"), folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert (manifest["topology"], manifest["seed"]) == ("flannel-reference", 0)
+    by_name = {f"{c['owner']}/{c['interface']}": c for c in manifest["captures"]}
+    pod = by_name["n1-pod-a.default/eth0"]
+    assert pod["kind"] == "pod-eth" and pod["ips"] == ["10.244.1.2/24"]
+    assert pod["mac"] == "02:00:0a:f4:01:02" and pod["node"] == "node1"
+    assert pod["peer"] == {"owner": "node1", "interface": "veth-pod-a"}
+    kinds = {c["kind"] for c in manifest["captures"]}
+    assert kinds == {"pod-eth", "veth", "bridge", "vxlan", "underlay"}
+    frames = {name: read_pcap(folder / c["file"]) for name, c in by_name.items()}
+    assert all(len(frames[n]) == c["packets"] for n, c in by_name.items())
+    step = manifest["steps"][1]
+    assert step["text"].startswith("udp: {from: n1-pod-a, to: n2-pod-a")
+    assert step["frames"] == len(step["hops"]) == 32  # as many as Linux put on the wire
+    for hop in step["hops"]:
+        assert hop["index"] < len(frames[hop["capture"]])
+        assert hop["direction"] in ("in", "out")
+    times = [frames[h["capture"]][h["index"]][0] for h in step["hops"]]
+    assert times == sorted(times), "hops are listed in the order they happened"
+
+
+def test_drops_carry_place_reason_and_step(tmp_path: Path) -> None:
+    text = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {name: d}
+nodes:
+  - {name: node1, pods: [{name: a}]}
+  - {name: node2, pods: [{name: b}]}
+traffic:
+  - udp: {from: a, to: b, dport: 5000}
+  - udp: {from: a, to: b, dport: 5001, listen: false}
+"""
+    folder = tmp_path / "out"
+    run_to_folder(load_topology_text(text, "d.yaml"), folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [(d["where"], d["reason"], d["step"]) for d in manifest["drops"]] == [
+        ("b.default", "port-unreachable", 1)
+    ]
+    assert manifest["steps"][1]["drops"] == 1
