@@ -30,7 +30,7 @@ class PcapWriter:
     def write(self, t_ns: int, frame: bytes) -> None:
         length = len(frame)
         buffer = self.buffer
-        buffer += RECORD.pack(*divmod(t_ns, 1_000_000_000), length, length)
+        buffer += RECORD.pack(t_ns // 1_000_000_000, t_ns % 1_000_000_000, length, length)
         buffer += frame
         if len(buffer) >= FLUSH_BYTES:
             self.flush()

@@ -32,7 +32,7 @@ from kpkt.net.neighbor import (
     Nud,
 )
 
-_USABLE = frozenset({Nud.REACHABLE, Nud.PERMANENT, Nud.DELAY, Nud.PROBE})
+_REACHABLE, _PERMANENT, _DELAY, _PROBE = Nud.REACHABLE, Nud.PERMANENT, Nud.DELAY, Nud.PROBE
 
 
 class Arp:
@@ -57,9 +57,11 @@ class Arp:
         now = stack.sched.now
         table = self.tables.get(dev) or self.table(dev)
         entry = table.get(next_hop, now)
-        if entry is not None and entry.state in _USABLE:  # the common case: resolved
-            dev.xmit(entry.header + packet, tag, note)
-            return
+        if entry is not None:
+            state = entry.state  # the common case first: resolved (identity tests are cheapest)
+            if state is _REACHABLE or state is _PERMANENT or state is _DELAY or state is _PROBE:
+                dev.xmit(entry.header + packet, tag, note)
+                return
         if entry is None or entry.state is Nud.FAILED:
             entry = table.set(next_hop, None, Nud.INCOMPLETE, now)
             entry.queue.append((packet, tag))

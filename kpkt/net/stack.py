@@ -26,7 +26,6 @@ from kpkt.net.frame import (
     decrement_ttl,
     eth_header,
     ipv4_packet,
-    is_multicast,
     udp_segment,
 )
 from kpkt.net.route import Route, RouteTable
@@ -104,7 +103,7 @@ class Stack:
 
     def receive(self, frame: bytes, dev, tag: Tag) -> None:
         dst = frame[0:6]
-        if dst != dev.mac and not is_multicast(dst) and dev is not self.loopback:
+        if dst != dev.mac and not dst[0] & 1 and dev is not self.loopback:
             return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
         ethertype = (frame[12] << 8) | frame[13]
         if ethertype == ETH_P_IP:
@@ -114,7 +113,7 @@ class Stack:
 
     def _ip_receive(self, packet: bytes, dev, tag: Tag) -> None:
         nat_note = ""
-        if self.conntrack is not None and dev is not self.loopback:
+        if self.conntrack is not None and self.conntrack.replies and dev is not self.loopback:
             packet, nat_note = self.conntrack.prerouting(packet)
         dst = packet[16:20]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
