@@ -36,15 +36,9 @@ def run_to_folder(topology: Topology, folder: Path, progress=None) -> RunResult:
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     work.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary folder
     try:
-        for tap in network.journal.taps:
-            tap.open(work)
+        network.journal.open(work)
         network.run(apps, progress)
-        files = {}
-        for tap in network.journal.taps:
-            if tap.kind == "loopback" and tap.count == 0:
-                continue  # lo is written only when something used it
-            tap.writer.flush()
-            files[tap] = tap.filename
+        files = network.journal.close()
         manifest.write(work / "manifest.json", network.journal, topology, files)
         _replace(work, folder)
     except BaseException:

@@ -3,6 +3,7 @@ on, and two runs give byte-identical output folders."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -93,7 +94,70 @@ def test_two_runs_are_byte_identical(example, tmp_path: Path) -> None:
 
 
 def _manifest_packets(folder: Path, file: str) -> int:
-    import json
-
     manifest = json.loads((folder / "manifest.json").read_text())
     return next(c["packets"] for c in manifest["captures"] if c["file"] == file)
+
+
+def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, tshark: str) -> None:
+    _, folder = example
+    allng = str(folder / "all.pcapng")
+    base = [
+        tshark,
+        "-n",
+        "-r",
+        allng,
+        "-d",
+        "udp.port==8472,vxlan",
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-o",
+        "udp.check_checksum:TRUE",
+    ]
+    flagged = subprocess.run(
+        [*base, "-Y", PROBLEMS], capture_output=True, text=True, check=True
+    ).stdout
+    assert flagged == "", f"all.pcapng: tshark flags frames:\n{flagged}"
+    fields = [
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "frame.interface_name",
+        "-e",
+        "frame.packet_id",
+        "-e",
+        "pkt_comment",
+        "-e",
+        "frame.comment",
+        "-e",
+        "vxlan.vni",
+    ]
+    rows = [
+        line.split("|")
+        for line in subprocess.run(
+            [*base, *fields], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    ]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert len(rows) == sum(c["packets"] for c in manifest["captures"])
+    names = {c["owner"] + "/" + c["interface"] for c in manifest["captures"]}
+    assert {row[0] for row in rows} <= names
+    # one packet, followed through the tunnel: the same id on node1's flannel.1 and eth0
+    tunnelled = {row[1] for row in rows if row[3] == "1"}
+    assert tunnelled
+    pid = sorted(tunnelled, key=int)[0]
+    path = [row[0] for row in rows if row[1] == pid]
+    assert "node1/flannel.1" in path and "node1/eth0" in path and "node2/flannel.1" in path
+    comments = " ".join(row[2] for row in rows)
+    assert "vxlan encap vni 1" in comments and "fdb learn" in comments
+    assert "broadcast: flooded to" in comments
+
+
+def test_every_hop_in_the_manifest_is_a_frame_of_its_capture(example) -> None:
+    _, folder = example
+    manifest = json.loads((folder / "manifest.json").read_text())
+    counts = {c["owner"] + "/" + c["interface"]: c["packets"] for c in manifest["captures"]}
+    for step in manifest["steps"]:
+        assert step["hops"], step["text"]
+        assert all(h["index"] < counts[h["capture"]] for h in step["hops"])

@@ -11,10 +11,24 @@ from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kpkt import __version__
 from kpkt.capture.pcap import PcapWriter
+from kpkt.capture.pcapng import PcapngWriter
 
 IN = "in"
 OUT = "out"
+ALL_PCAPNG = "all.pcapng"
+
+# how each kind of capture point is described in all.pcapng
+DESCRIPTIONS = {
+    "pod-eth": "veth, the pod's end",
+    "veth": "veth, the host's end (a port of cni0)",
+    "bridge": "Linux bridge",
+    "vxlan": "VXLAN device (flannel)",
+    "underlay": "interface on the node network",
+    "loopback": "loopback",
+    "switch-port": "port of the node network's switch",
+}
 
 # how much of each step the journal keeps: hop entries for the manifest, frames for the table
 MAX_HOPS_PER_STEP = 10_000
@@ -77,7 +91,32 @@ class Journal:
         self.taps: list[Tap] = []
         self.steps: list[StepLog] = []
         self.background = StepLog(table_rows=MAX_TABLE_ROWS)  # frames outside any step
+        self.pcapng: PcapngWriter | None = None
         self._pid = 0
+
+    def open(self, folder: Path) -> None:
+        """Start writing: a pcap per capture point and all.pcapng, into `folder`."""
+        self.pcapng = PcapngWriter(folder / ALL_PCAPNG, f"kpkt {__version__}")
+        for tap in self.taps:
+            tap.open(folder)
+            if tap.kind != "loopback":  # lo is declared when something first uses it
+                tap.declare()
+
+    def close(self) -> dict[Tap, str]:
+        """Flush every file; the capture points written, with their file names."""
+        files = {}
+        for tap in self.taps:
+            if tap.kind == "loopback" and tap.count == 0:
+                continue  # lo is written only when something used it
+            tap.writer.flush()
+            files[tap] = tap.filename
+        self.pcapng.close()
+        return files
+
+    def annotate(self, tag: Tag, comment: str) -> None:
+        """Add `comment` to the pcapng record of the packet's newest hop."""
+        if self.pcapng is not None:
+            self.pcapng.annotate(tag.pid, comment)
 
     def new_tag(self, step: int) -> Tag:
         self._pid += 1
@@ -93,6 +132,7 @@ class Journal:
 
     def drop(self, where: str, reason: str, detail: str, tag: Tag) -> None:
         tag.log.drops.append(Drop(self.clock.now, where, reason, detail, tag.step, tag.pid))
+        self.annotate(tag, f"drop: {reason}: {detail}")
 
 
 class Tap:
@@ -111,6 +151,8 @@ class Tap:
         "writer",
         "count",
         "number",
+        "pcapng",
+        "interface",
     )
 
     def __init__(
@@ -134,6 +176,8 @@ class Tap:
         self.writer: PcapWriter | None = None
         self.count = 0
         self.number = len(journal.taps)  # its position in the journal, for compact hop logs
+        self.pcapng: PcapngWriter | None = None
+        self.interface: int | None = None  # its interface id in all.pcapng, once declared
         journal.taps.append(self)
 
     @property
@@ -146,6 +190,13 @@ class Tap:
 
     def open(self, folder: Path) -> None:
         self.writer = PcapWriter(folder / self.filename)
+        self.pcapng = self.journal.pcapng
+
+    def declare(self) -> None:
+        """Give this capture point its interface block in all.pcapng."""
+        where = f" on {self.node}" if self.node and self.node != self.owner else ""
+        description = f"{DESCRIPTIONS.get(self.kind, self.kind)} {self.ifname} of {self.owner}"
+        self.interface = self.pcapng.add_interface(self.name, description + where)
 
     def record(self, frame: bytes, direction: str, tag: Tag, note: str = "") -> None:
         """Append `frame` to this capture point's pcap and to its step's hop log (the hot path
@@ -154,6 +205,9 @@ class Tap:
         self.count = index + 1
         now = self.clock.now
         self.writer.write(now, frame)
+        if self.interface is None:
+            self.declare()
+        self.pcapng.packet(self.interface, now, frame, direction is OUT, tag.pid, note)
         log = tag.log
         count = log.hop_count = log.hop_count + 1
         if count <= MAX_HOPS_PER_STEP:

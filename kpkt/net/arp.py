@@ -64,7 +64,7 @@ class Arp:
                 return
         if entry is None or entry.state is Nud.FAILED:
             entry = table.set(next_hop, None, Nud.INCOMPLETE, now)
-            entry.queue.append((packet, tag))
+            entry.queue.append((packet, tag, note))
             stack.note_pending(+1)
             self._solicit(dev, entry, packet[12:16], tag)
             self._arm(dev, entry, RETRANS_TIME_NS)
@@ -72,14 +72,14 @@ class Arp:
         state = entry.state
         if state is Nud.INCOMPLETE:
             if len(entry.queue) >= UNRES_QLEN:
-                old_packet, old_tag = entry.queue.pop(0)
+                _, old_tag, _ = entry.queue.pop(0)
                 stack.note_pending(-1)
                 stack.drop(
                     "neighbour-queue-full",
                     f"{dev.name}: arp queue for {IPv4Address(next_hop)} is full",
                     old_tag,
                 )
-            entry.queue.append((packet, tag))
+            entry.queue.append((packet, tag, note))
             stack.note_pending(+1)
             return
         if state is Nud.STALE:
@@ -133,7 +133,7 @@ class Arp:
         entry.timer_gen += 1
         queued, entry.queue = entry.queue, []
         stack = self.stack
-        for packet, tag in queued:
+        for packet, tag, _ in queued:
             stack.note_pending(-1)
             stack.drop(
                 "neighbour-unresolved",
@@ -144,9 +144,10 @@ class Arp:
 
     def _flush(self, dev, entry: Neighbor) -> None:
         queued, entry.queue = entry.queue, []
-        for packet, tag in queued:
+        resolved = f"arp resolved {IPv4Address(entry.ip)}"
+        for packet, tag, note in queued:
             self.stack.note_pending(-1)
-            self.output(dev, entry.ip, packet, tag, f"arp resolved {IPv4Address(entry.ip)}")
+            self.output(dev, entry.ip, packet, tag, f"{note}; {resolved}" if note else resolved)
 
     # --- ARP frames received -------------------------------------------------------------------
 

@@ -42,8 +42,8 @@ class Bridge(NetDevice):
     def ingress(self, frame: bytes, port: NetDevice, tag: Tag) -> None:
         now = self.sched.now
         src, dst = frame[6:12], frame[0:6]
-        if not is_multicast(src):
-            self.fdb.learn(src, port, now)
+        if not src[0] & 1 and self.fdb.learn(src, port, now):
+            self.stack.journal.annotate(tag, f"fdb learn {mac_str(src)} on {port.name}")
         if is_multicast(dst):
             # br_pass_frame_up() reuses the ingress timestamp, so cni0's capture shows the frame
             # before the flooded copies; the node's stack handles it after the flood

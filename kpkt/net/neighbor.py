@@ -40,7 +40,7 @@ class Neighbor:
     state: Nud
     updated_ns: int = 0  # when it was last confirmed (REACHABLE) or changed
     probes: int = 0
-    queue: list = field(default_factory=list)  # (packet, tag) waiting for resolution
+    queue: list = field(default_factory=list)  # (packet, tag, note) waiting for resolution
     timer_gen: int = 0  # bumps on every state change, so a stale timer knows to do nothing
     spa: bytes = b""  # the sender address our requests for this entry carry
     header: bytes = b""  # the Ethernet header of packets to this neighbour, made once per MAC

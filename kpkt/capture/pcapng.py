@@ -1,0 +1,122 @@
+"""`all.pcapng`: every capture point in one file, written by kpkt itself.
+
+One interface description block per capture point (`if_name` `<owner>/<ifname>`, a description
+naming the device kind, nanosecond `if_tsresol`), then one enhanced packet block per frame in the
+order they happened, each with its direction (`epb_flags`), the pcapng packet ID option (the same
+number at every hop of the same packet: Wireshark's `frame.packet_id`) and a comment saying what
+the device decided. The newest block is held back until the next one arrives, so a drop or a
+note decided just after a frame was recorded still lands in that frame's comment.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+SHB_TYPE, IDB_TYPE, EPB_TYPE = 0x0A0D0D0A, 0x00000001, 0x00000006
+OPT_END, OPT_COMMENT = 0, 1
+SHB_USERAPPL = 4
+IF_NAME, IF_DESCRIPTION, IF_TSRESOL = 2, 3, 9
+EPB_FLAGS, EPB_PACKETID = 2, 5
+FLAG_INBOUND, FLAG_OUTBOUND = 1, 2
+LINKTYPE_ETHERNET = 1
+SNAPLEN = 262144
+FLUSH_BYTES = 1 << 20
+
+_EPB_HEAD = struct.Struct("<IIIIIII")
+_FLAGS_AND_ID = struct.Struct("<HHIHHQ")
+_U32 = struct.Struct("<I")
+
+
+def _option(code: int, value: bytes) -> bytes:
+    pad = -len(value) % 4
+    return struct.pack("<HH", code, len(value)) + value + b"\x00" * pad
+
+
+def _block(block_type: int, body: bytes) -> bytes:
+    length = 12 + len(body)
+    return struct.pack("<II", block_type, length) + body + _U32.pack(length)
+
+
+def section_header(application: str) -> bytes:
+    options = _option(SHB_USERAPPL, application.encode()) + _option(OPT_END, b"")
+    return _block(SHB_TYPE, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + options)
+
+
+def interface_description(name: str, description: str) -> bytes:
+    options = (
+        _option(IF_NAME, name.encode())
+        + _option(IF_DESCRIPTION, description.encode())
+        + _option(IF_TSRESOL, b"\x09")
+        + _option(OPT_END, b"")
+    )
+    return _block(IDB_TYPE, struct.pack("<HHI", LINKTYPE_ETHERNET, 0, SNAPLEN) + options)
+
+
+class PcapngWriter:
+    """Streams all.pcapng: interfaces are declared when `add_interface` is called, packets are
+    appended with `packet` and may be annotated until the next packet arrives."""
+
+    def __init__(self, path: Path, application: str) -> None:
+        self.path = path
+        self.buffer = bytearray(section_header(application))
+        self.interfaces = 0
+        self._started = False
+        self._pending: tuple | None = None  # (interface, t_ns, frame, outbound, pid)
+        self._comments: list[str] = []
+
+    def add_interface(self, name: str, description: str) -> int:
+        self._emit_pending()
+        self.buffer += interface_description(name, description)
+        self.interfaces += 1
+        return self.interfaces - 1
+
+    def packet(
+        self, interface: int, t_ns: int, frame: bytes, outbound: bool, pid: int, comment: str
+    ) -> None:
+        if self._pending is not None:
+            self._emit_pending()
+        self._pending = (interface, t_ns, frame, outbound, pid)
+        if comment:
+            self._comments.append(comment)
+
+    def annotate(self, pid: int, comment: str) -> None:
+        """Add to the comment of the newest packet, if it is packet `pid`."""
+        if self._pending is not None and self._pending[4] == pid:
+            self._comments.append(comment)
+
+    def _emit_pending(self) -> None:
+        if self._pending is None:
+            return
+        interface, t_ns, frame, outbound, pid = self._pending
+        self._pending = None
+        length = len(frame)
+        data_pad = -length % 4
+        options = _FLAGS_AND_ID.pack(
+            EPB_FLAGS, 4, FLAG_OUTBOUND if outbound else FLAG_INBOUND, EPB_PACKETID, 8, pid
+        )
+        if self._comments:
+            options += _option(OPT_COMMENT, "; ".join(self._comments).encode())
+            self._comments = []
+        total = 28 + length + data_pad + len(options) + 4 + 4
+        buffer = self.buffer
+        buffer += _EPB_HEAD.pack(
+            EPB_TYPE, total, interface, t_ns >> 32, t_ns & 0xFFFFFFFF, length, length
+        )
+        buffer += frame
+        buffer += b"\x00" * data_pad
+        buffer += options
+        buffer += b"\x00\x00\x00\x00"  # opt_endofopt
+        buffer += _U32.pack(total)
+        if len(buffer) >= FLUSH_BYTES:
+            self.flush()
+
+    def close(self) -> None:
+        self._emit_pending()
+        self.flush()
+
+    def flush(self) -> None:
+        with open(self.path, "ab" if self._started else "wb") as out:
+            out.write(self.buffer)
+        self._started = True
+        self.buffer.clear()
