@@ -127,8 +127,6 @@ def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, ts
         "-e",
         "frame.packet_id",
         "-e",
-        "pkt_comment",
-        "-e",
         "frame.comment",
         "-e",
         "vxlan.vni",
