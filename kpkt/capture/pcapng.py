@@ -23,8 +23,10 @@ LINKTYPE_ETHERNET = 1
 SNAPLEN = 262144
 FLUSH_BYTES = 1 << 20
 
-_EPB_HEAD = struct.Struct("<IIIIIII")
-_FLAGS_AND_ID = struct.Struct("<HHIHHQ")
+_EPB_HEAD = struct.Struct("<IIIIIII")  # type, length, interface, time high/low, lengths
+# after the data: the two fixed options (flags, packet id), the comment, end of options, length
+_EPB_TAIL = struct.Struct("<HHIHHQII")  # flags, packet id, end of options, block length
+_EPB_END = struct.Struct("<II")  # end of options and block length, after a comment
 _U32 = struct.Struct("<I")
 
 
@@ -55,64 +57,66 @@ def interface_description(name: str, description: str) -> bytes:
 
 class PcapngWriter:
     """Streams all.pcapng: interfaces are declared when `add_interface` is called, packets are
-    appended with `packet` and may be annotated until the next packet arrives."""
+    appended with `packet`, and the newest packet may still be annotated (rewritten in place:
+    annotations are rare, so the common path writes each block once)."""
 
     def __init__(self, path: Path, application: str) -> None:
         self.path = path
         self.buffer = bytearray(section_header(application))
         self.interfaces = 0
         self._started = False
-        self._pending: tuple | None = None  # (interface, t_ns, frame, outbound, pid)
-        self._comments: list[str] = []
+        self._last: tuple | None = None  # the newest packet's arguments
+        self._last_at = 0  # where its block starts in the buffer
+        self._comments: dict[str, bytes] = {}  # comment text -> its encoded option
 
     def add_interface(self, name: str, description: str) -> int:
-        self._emit_pending()
         self.buffer += interface_description(name, description)
+        self._last = None
         self.interfaces += 1
         return self.interfaces - 1
 
     def packet(
         self, interface: int, t_ns: int, frame: bytes, outbound: bool, pid: int, comment: str
     ) -> None:
-        if self._pending is not None:
-            self._emit_pending()
-        self._pending = (interface, t_ns, frame, outbound, pid)
-        if comment:
-            self._comments.append(comment)
-
-    def annotate(self, pid: int, comment: str) -> None:
-        """Add to the comment of the newest packet, if it is packet `pid`."""
-        if self._pending is not None and self._pending[4] == pid:
-            self._comments.append(comment)
-
-    def _emit_pending(self) -> None:
-        if self._pending is None:
-            return
-        interface, t_ns, frame, outbound, pid = self._pending
-        self._pending = None
-        length = len(frame)
-        data_pad = -length % 4
-        options = _FLAGS_AND_ID.pack(
-            EPB_FLAGS, 4, FLAG_OUTBOUND if outbound else FLAG_INBOUND, EPB_PACKETID, 8, pid
-        )
-        if self._comments:
-            options += _option(OPT_COMMENT, "; ".join(self._comments).encode())
-            self._comments = []
-        total = 28 + length + data_pad + len(options) + 4 + 4
         buffer = self.buffer
+        if len(buffer) >= FLUSH_BYTES:
+            self.flush()
+        self._last_at = len(buffer)
+        self._last = (interface, t_ns, frame, outbound, pid, comment)
+        length = len(frame)
+        pad = -length % 4
+        option = self._comment_option(comment) if comment else b""
+        total = 56 + length + pad + len(option)  # 28 + 20 fixed, end 4, length 4
         buffer += _EPB_HEAD.pack(
             EPB_TYPE, total, interface, t_ns >> 32, t_ns & 0xFFFFFFFF, length, length
         )
         buffer += frame
-        buffer += b"\x00" * data_pad
-        buffer += options
-        buffer += b"\x00\x00\x00\x00"  # opt_endofopt
-        buffer += _U32.pack(total)
-        if len(buffer) >= FLUSH_BYTES:
-            self.flush()
+        if pad:
+            buffer += b"\x00" * pad
+        flags = FLAG_OUTBOUND if outbound else FLAG_INBOUND
+        if option:
+            buffer += _EPB_TAIL.pack(EPB_FLAGS, 4, flags, EPB_PACKETID, 8, pid, 0, 0)[:-8]
+            buffer += option
+            buffer += _EPB_END.pack(0, total)
+        else:
+            buffer += _EPB_TAIL.pack(EPB_FLAGS, 4, flags, EPB_PACKETID, 8, pid, 0, total)
+
+    def _comment_option(self, comment: str) -> bytes:
+        option = self._comments.get(comment)
+        if option is None:
+            option = self._comments[comment] = _option(OPT_COMMENT, comment.encode())
+        return option
+
+    def annotate(self, pid: int, comment: str) -> None:
+        """Add to the comment of the newest packet, if it is packet `pid`."""
+        if self._last is None or self._last[4] != pid:
+            return
+        interface, t_ns, frame, outbound, pid, old = self._last
+        del self.buffer[self._last_at :]
+        joined = f"{old}; {comment}" if old else comment
+        self.packet(interface, t_ns, frame, outbound, pid, joined)
 
     def close(self) -> None:
-        self._emit_pending()
         self.flush()
 
     def flush(self) -> None:
@@ -120,3 +124,4 @@ class PcapngWriter:
             out.write(self.buffer)
         self._started = True
         self.buffer.clear()
+        self._last = None
