@@ -106,6 +106,32 @@ def gen(nodes: int, pods: int, output: Path | None, no_traffic: bool) -> None:
     _guarded(job, debug=False)
 
 
+@main.command(epilog="\b\nExample:\n  kpkt trace topologies/two-node.yaml 2")
+@click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("step", type=int)
+@click.option("--seed", type=click.IntRange(min=0), help="Override the topology's seed.")
+@click.option(
+    "--colour/--no-colour",
+    "--color/--no-color",
+    default=None,
+    help="Colour the output (default: when standard output is a terminal).",
+)
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def trace(topology: Path, step: int, seed: int | None, colour: bool | None, debug: bool) -> None:
+    """Show the path of traffic step STEP (1 is the first) hop by hop: time, capture point,
+    direction, packet, and what changed there, ending with the result and any drops."""
+    from kpkt.trace import trace as trace_step
+
+    def job() -> None:
+        topo = load_topology(topology, seed=seed)
+        _warn(topo.warnings)
+        paint = sys.stdout.isatty() if colour is None else colour
+        for line in trace_step(topo, step, colour=paint):
+            click.echo(line, color=paint)
+
+    _guarded(job, debug)
+
+
 def _warn(warnings) -> None:
     for line in warnings:
         click.echo(f"warning: {line}", err=True)

@@ -92,6 +92,7 @@ class Journal:
         self.steps: list[StepLog] = []
         self.background = StepLog(table_rows=MAX_TABLE_ROWS)  # frames outside any step
         self.pcapng: PcapngWriter | None = None
+        self.traced_rows: dict[int, int] = {}  # step index -> rows to keep (for `kpkt trace`)
         self._pid = 0
 
     def open(self, folder: Path) -> None:
@@ -123,7 +124,10 @@ class Journal:
         return Tag(step, self._pid, self.log(step))
 
     def new_step(self) -> StepLog:
-        log = StepLog(table_rows=MAX_TABLE_ROWS if len(self.steps) < TABLE_STEPS else 0)
+        rows = self.traced_rows.get(len(self.steps))
+        if rows is None:
+            rows = MAX_TABLE_ROWS if len(self.steps) < TABLE_STEPS else 0
+        log = StepLog(table_rows=rows)
         self.steps.append(log)
         return log
 

@@ -1,0 +1,133 @@
+"""`kpkt trace`: the path of one traffic step's packets, hop by hop, with what changed at each.
+
+The topology runs up to and including the step (earlier steps set up ARP and FDB state, as they
+would on a real node); every frame of the step is kept. Each packet's first hop shows the whole
+frame; later hops show only what changed there: MACs, TTL, addresses and ports (NAT), VXLAN
+encapsulation. The trace ends with what the application saw and every drop with its reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import click
+
+from kpkt.capture.summary import summarize
+from kpkt.capture.tap import Hop
+from kpkt.errors import KpktError
+from kpkt.net.frame import ETH_LEN, ETH_P_IP, PROTO_TCP, PROTO_UDP
+from kpkt.report import mac_names
+from kpkt.topology.build import build
+from kpkt.topology.spec import Topology
+
+MAX_TRACE_ROWS = 5_000
+
+
+def trace(topology: Topology, number: int, colour: bool = False) -> list[str]:
+    """The trace of step `number` (1-based) as printable lines."""
+    if not 1 <= number <= len(topology.steps):
+        raise KpktError(
+            f"{topology.source}: there is no step {number}; the traffic has steps 1 to "
+            f"{len(topology.steps)}"
+        )
+    upto = dataclasses.replace(topology, steps=topology.steps[:number])
+    network, apps = build(upto)
+    journal = network.journal
+    journal.traced_rows[number - 1] = MAX_TRACE_ROWS
+    with tempfile.TemporaryDirectory(prefix="kpkt-trace-") as scratch:
+        journal.open(Path(scratch))
+        network.run(apps)
+        journal.close()
+    log = journal.steps[number - 1]
+    style = _Style(colour)
+    names = mac_names(journal.taps)
+    ports = frozenset({topology.cluster.vxlan_port})
+    lines = [style.title(f"step {number}: {topology.steps[number - 1].text}")]
+    width = max([len(h.tap.name) for h in log.rows] + [13])
+    lines.append(f"  {'t (us)':>10}  {'capture point':<{width}}  dir  pkt  what changed")
+    previous: dict[int, Fields] = {}
+    for hop in log.rows:
+        fields = _fields(hop.frame, names, ports)
+        before = previous.get(hop.pid)
+        previous[hop.pid] = fields
+        change = summarize(hop.frame, names, ports) if before is None else _changes(before, fields)
+        t_us = (hop.t_ns - log.start_ns) / 1000
+        lines.append(
+            f"  {t_us:>10.1f}  {style.place(f'{hop.tap.name:<{width}}')}  {hop.direction:<3}  "
+            f"{hop.pid:>3}  {style.change(change)}{_note(hop)}"
+        )
+    if log.hop_count > len(log.rows):
+        lines.append(f"  ... {log.hop_count - len(log.rows)} more frames (see the pcaps)")
+    for drop in log.drops:
+        lines.append(style.drop(f"  dropped at {drop.where}: {drop.reason}: {drop.detail}"))
+    lines.append(f"  result: {log.result}" + ("" if log.drops else " (delivered, no drops)"))
+    return lines
+
+
+Fields = dict[str, str]
+
+
+def _fields(frame: bytes, names: dict[bytes, str], vxlan_ports: frozenset[int]) -> Fields:
+    """The fields a hop can change, as text: MACs, and for IPv4 the addresses, TTL, ports and
+    (for a VXLAN packet) the outer header, with the inner frame's fields under `inner`."""
+    fields = {"eth": summarize(frame, names, vxlan_ports).split(" | ")[0]}
+    if (frame[12] << 8 | frame[13]) != ETH_P_IP or len(frame) < ETH_LEN + 20:
+        fields["frame"] = summarize(frame, names, vxlan_ports)
+        return fields
+    ip = frame[ETH_LEN:]
+    ihl = (ip[0] & 0x0F) * 4
+    fields["src"], fields["dst"] = str(IPv4Address(ip[12:16])), str(IPv4Address(ip[16:20]))
+    fields["ttl"] = str(ip[8])
+    if ip[9] in (PROTO_UDP, PROTO_TCP) and len(ip) >= ihl + 4:
+        sport, dport = (ip[ihl] << 8) | ip[ihl + 1], (ip[ihl + 2] << 8) | ip[ihl + 3]
+        fields["src"] += f":{sport}"
+        fields["dst"] += f":{dport}"
+        if ip[9] == PROTO_UDP and dport in vxlan_ports and len(ip) >= ihl + 16 + ETH_LEN:
+            inner = _fields(ip[ihl + 16 :], names, vxlan_ports)
+            fields.update({f"inner {k}": v for k, v in inner.items()})
+    return fields
+
+
+def _changes(before: Fields, after: Fields) -> str:
+    encapsulated = any(k.startswith("inner") for k in after)
+    was_encapsulated = any(k.startswith("inner") for k in before)
+    if encapsulated and not was_encapsulated:
+        return (
+            f"vxlan encap: outer {after['src']} > {after['dst']} ttl {after['ttl']}, "
+            f"outer eth {after['eth']}"
+        )
+    if was_encapsulated and not encapsulated:
+        return f"vxlan decap: inner eth {after['eth']}"
+    changed = [
+        f"{key} {before[key]} -> {after[key]}"
+        for key in after
+        if key in before and before[key] != after[key]
+    ]
+    return "; ".join(changed) if changed else "(unchanged)"
+
+
+def _note(hop: Hop) -> str:
+    return f"   # {hop.note}" if hop.note else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Style:
+    colour: bool
+
+    def _paint(self, text: str, **style) -> str:
+        return click.style(text, **style) if self.colour else text
+
+    def title(self, text: str) -> str:
+        return self._paint(text, bold=True)
+
+    def place(self, text: str) -> str:
+        return self._paint(text, fg="cyan")
+
+    def change(self, text: str) -> str:
+        return self._paint(text, fg="yellow") if text != "(unchanged)" else text
+
+    def drop(self, text: str) -> str:
+        return self._paint(text, fg="red", bold=True)
