@@ -21,3 +21,11 @@ def tshark() -> str:
             pytest.fail("tshark is not installed: CI must run the Wireshark checks")
         pytest.skip("tshark is not installed (apt-get install tshark)")
     return path
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/*/expected/ from this run (then review `git diff`)",
+    )

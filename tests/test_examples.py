@@ -8,10 +8,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES
 
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
+
+from conftest import EXAMPLES
 
 # any frame tshark flags: malformed, a bad checksum, or an expert warning or error
 PROBLEMS = (
@@ -33,24 +34,9 @@ def test_every_capture_is_clean_in_tshark(example, tshark: str) -> None:
     captures = sorted(folder.glob("*.pcap"))
     assert captures
     for capture in captures:
-        base = [
-            tshark,
-            "-n",
-            "-r",
-            str(capture),
-            "-d",
-            "udp.port==8472,vxlan",
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-        ]
-        flagged = subprocess.run(
-            [*base, "-Y", PROBLEMS], capture_output=True, text=True, check=True
-        ).stdout
+        flagged = read(tshark, capture, "-Y", PROBLEMS)
         assert flagged == "", f"{capture.name}: tshark flags frames:\n{flagged}"
-        listing = subprocess.run(base, capture_output=True, text=True, check=True).stdout
-        frames = len(listing.splitlines())
+        frames = len(read(tshark, capture).splitlines())
         packets = _manifest_packets(folder, capture.name)
         assert frames == packets, f"{capture.name}: tshark read {frames}, manifest says {packets}"
 
@@ -93,6 +79,24 @@ def test_two_runs_are_byte_identical(example, tmp_path: Path) -> None:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
+def read(tshark: str, capture: Path, *options: str) -> str:
+    """What tshark prints for `capture`, VXLAN decoded on 8472 and checksums validated."""
+    command = [
+        tshark,
+        "-n",
+        "-r",
+        str(capture),
+        "-d",
+        "udp.port==8472,vxlan",
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-o",
+        "udp.check_checksum:TRUE",
+        *options,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
 def _manifest_packets(folder: Path, file: str) -> int:
     manifest = json.loads((folder / "manifest.json").read_text())
     return next(c["packets"] for c in manifest["captures"] if c["file"] == file)
@@ -100,43 +104,12 @@ def _manifest_packets(folder: Path, file: str) -> int:
 
 def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, tshark: str) -> None:
     _, folder = example
-    allng = str(folder / "all.pcapng")
-    base = [
-        tshark,
-        "-n",
-        "-r",
-        allng,
-        "-d",
-        "udp.port==8472,vxlan",
-        "-o",
-        "ip.check_checksum:TRUE",
-        "-o",
-        "udp.check_checksum:TRUE",
-    ]
-    flagged = subprocess.run(
-        [*base, "-Y", PROBLEMS], capture_output=True, text=True, check=True
-    ).stdout
+    allng = folder / "all.pcapng"
+    flagged = read(tshark, allng, "-Y", PROBLEMS)
     assert flagged == "", f"all.pcapng: tshark flags frames:\n{flagged}"
-    fields = [
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-e",
-        "frame.interface_name",
-        "-e",
-        "frame.packet_id",
-        "-e",
-        "frame.comment",
-        "-e",
-        "vxlan.vni",
-    ]
-    rows = [
-        line.split("|")
-        for line in subprocess.run(
-            [*base, *fields], capture_output=True, text=True, check=True
-        ).stdout.splitlines()
-    ]
+    fields = ["frame.interface_name", "frame.packet_id", "frame.comment", "vxlan.vni"]
+    options = ["-T", "fields", "-E", "separator=|", *(x for f in fields for x in ("-e", f))]
+    rows = [line.split("|") for line in read(tshark, allng, *options).splitlines()]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert len(rows) == sum(c["packets"] for c in manifest["captures"])
     names = {c["owner"] + "/" + c["interface"] for c in manifest["captures"]}

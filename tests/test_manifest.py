@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import ROOT
-
 from kpkt.capture.pcap import read_pcap
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology, load_topology_text
+
+from conftest import ROOT
 
 
 def test_captures_and_hops_point_at_real_frames(tmp_path: Path) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import ROOT
-
 from kpkt.topology.load import load_topology, load_topology_text
 from kpkt.trace import trace
+
+from conftest import ROOT
 
 REFERENCE = ROOT / "topologies" / "flannel-reference.yaml"
 

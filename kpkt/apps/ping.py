@@ -3,8 +3,7 @@ matched by id, and 1 s of virtual time granted after the last request for missin
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
+from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
 from kpkt.net import icmp
 from kpkt.net.frame import PROTO_ICMP
@@ -13,28 +12,18 @@ from kpkt.topology.spec import PingStep
 REPLY_WAIT_NS = 1_000_000_000
 
 
-class PingApp:
+class PingApp(StepApp):
     def __init__(self, step: PingStep, sender) -> None:
-        self.step = step
-        self.sender = sender
-        self.at_ns = step.at_ns
-        self.started = False
-        self.start_ns = 0
-        self.sent = 0
+        super().__init__(step, sender)
         self.replies: list[int] = []  # round-trip times, ns
         self.sent_at: dict[int, int] = {}
-        self.errors: list[str] = []
         self.expired = False
         self.ident = step.id
 
-    def start(self, index: int) -> None:
-        self.started = True
-        self.index = index
-        self.start_ns = self.sender.sched.now
+    def open(self) -> None:
         if self.ident is None:
             self.ident = self.sender.ids.ping_id()
         self.sender.ping_sockets[self.ident] = self._on_icmp
-        self._send()
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
@@ -67,9 +56,7 @@ class PingApp:
             if seq in self.sent_at:
                 self.replies.append(self.sender.sched.now - self.sent_at.pop(seq))
         else:
-            self.errors.append(
-                f"{icmp.describe(packet[ihl], packet[ihl + 1])} from {IPv4Address(packet[12:16])}"
-            )
+            self.note_error(packet)
 
     def done(self) -> bool:
         return self.sent >= self.step.count and (not self.sent_at or self.expired)
@@ -78,6 +65,4 @@ class PingApp:
         text = f"{self.sent} transmitted, {len(self.replies)} received"
         if self.replies:
             text += f", rtt min {min(self.replies) / 1000:.1f} us"
-        if self.errors:
-            text += f"; {len(self.errors)} icmp error(s): {self.errors[0]}"
-        return text
+        return text + self.error_summary()

@@ -6,39 +6,27 @@ replies and ICMP errors until the run ends, as a real socket would.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
+from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
 from kpkt.net.frame import PROTO_UDP, udp_segment
-from kpkt.net.icmp import describe
 from kpkt.topology.spec import UdpStep
 
 
-class UdpApp:
+class UdpApp(StepApp):
     def __init__(self, step: UdpStep, sender, receiver) -> None:
-        self.step = step
-        self.sender = sender  # the Stack that sends
+        super().__init__(step, sender)
         self.receiver = receiver  # the Stack that owns the destination address, if any
-        self.at_ns = step.at_ns
-        self.started = False
-        self.start_ns = 0
-        self.sent = 0
         self.received = 0
-        self.errors: list[str] = []
         self.sport = step.sport
         self.source: bytes | None = None
         self.segment: bytes | None = None
 
-    def start(self, index: int) -> None:
-        self.started = True
-        self.index = index
-        self.start_ns = self.sender.sched.now
+    def open(self) -> None:
         if self.sport is None:
             self.sport = self.sender.ids.ephemeral_port()
         self.sender.udp_errors[self.sport] = self._on_error
         if self.step.listen and self.receiver is not None:
             self.receiver.udp_sockets[self.step.dport] = self._on_datagram
-        self._send()
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
@@ -65,16 +53,10 @@ class UdpApp:
         self.received += 1
 
     def _on_error(self, packet: bytes, tag: Tag) -> None:
-        ihl = (packet[0] & 0x0F) * 4
-        self.errors.append(
-            f"{describe(packet[ihl], packet[ihl + 1])} from {IPv4Address(packet[12:16])}"
-        )
+        self.note_error(packet)
 
     def done(self) -> bool:
         return self.sent >= self.step.count
 
     def result(self) -> str:
-        text = f"sent {self.sent}, received {self.received}"
-        if self.errors:
-            text += f"; {len(self.errors)} icmp error(s): {self.errors[0]}"
-        return text
+        return f"sent {self.sent}, received {self.received}" + self.error_summary()

@@ -17,15 +17,31 @@ RECORD = struct.Struct("<IIII")
 FLUSH_BYTES = 1 << 18
 
 
-class PcapWriter:
-    """Appends records to one pcap file, flushing every FLUSH_BYTES."""
+class AppendingFile:
+    """A file written in chunks: bytes gather in `buffer`, and `flush` appends them (the first
+    flush creates the file), so no handle stays open however many files a run writes."""
 
     __slots__ = ("path", "buffer", "_started")
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, head: bytes) -> None:
         self.path = path
-        self.buffer = bytearray(FILE_HEADER)
+        self.buffer = bytearray(head)
         self._started = False
+
+    def flush(self) -> None:
+        with open(self.path, "ab" if self._started else "wb") as out:
+            out.write(self.buffer)
+        self._started = True
+        self.buffer.clear()
+
+
+class PcapWriter(AppendingFile):
+    """Appends records to one pcap file, flushing every FLUSH_BYTES."""
+
+    __slots__ = ()
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, FILE_HEADER)
 
     def write(self, t_ns: int, frame: bytes) -> None:
         length = len(frame)
@@ -34,12 +50,6 @@ class PcapWriter:
         buffer += frame
         if len(buffer) >= FLUSH_BYTES:
             self.flush()
-
-    def flush(self) -> None:
-        with open(self.path, "ab" if self._started else "wb") as out:
-            out.write(self.buffer)
-        self._started = True
-        self.buffer.clear()
 
 
 def read_pcap(path: Path) -> list[tuple[int, bytes]]:

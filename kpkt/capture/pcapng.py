@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from kpkt.capture.pcap import AppendingFile
+
 SHB_TYPE, IDB_TYPE, EPB_TYPE = 0x0A0D0D0A, 0x00000001, 0x00000006
 OPT_END, OPT_COMMENT = 0, 1
 SHB_USERAPPL = 4
@@ -55,16 +57,14 @@ def interface_description(name: str, description: str) -> bytes:
     return _block(IDB_TYPE, struct.pack("<HHI", LINKTYPE_ETHERNET, 0, SNAPLEN) + options)
 
 
-class PcapngWriter:
+class PcapngWriter(AppendingFile):
     """Streams all.pcapng: interfaces are declared when `add_interface` is called, packets are
     appended with `packet`, and the newest packet may still be annotated (rewritten in place:
     annotations are rare, so the common path writes each block once)."""
 
     def __init__(self, path: Path, application: str) -> None:
-        self.path = path
-        self.buffer = bytearray(section_header(application))
+        super().__init__(path, section_header(application))
         self.interfaces = 0
-        self._started = False
         self._last: tuple | None = None  # the newest packet's arguments
         self._last_at = 0  # where its block starts in the buffer
         self._comments: dict[str, bytes] = {}  # comment text -> its encoded option
@@ -120,8 +120,5 @@ class PcapngWriter:
         self.flush()
 
     def flush(self) -> None:
-        with open(self.path, "ab" if self._started else "wb") as out:
-            out.write(self.buffer)
-        self._started = True
-        self.buffer.clear()
-        self._last = None
+        super().flush()
+        self._last = None  # written: too late to annotate

@@ -1,0 +1,46 @@
+"""What every traffic step's application shares: its step and sending stack, when it started,
+how many packets it sent, and the ICMP errors its socket received."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from kpkt.net.icmp import describe
+
+
+class StepApp:
+    def __init__(self, step, sender) -> None:
+        self.step = step
+        self.sender = sender  # the Stack that sends
+        self.at_ns = step.at_ns
+        self.started = False
+        self.start_ns = 0
+        self.index = -1
+        self.sent = 0
+        self.errors: list[str] = []
+
+    def start(self, index: int) -> None:
+        self.started = True
+        self.index = index
+        self.start_ns = self.sender.sched.now
+        self.open()
+        self._send()
+
+    def open(self) -> None:
+        """Bind the step's sockets (before the first packet goes out)."""
+        raise NotImplementedError
+
+    def _send(self) -> None:
+        raise NotImplementedError
+
+    def note_error(self, packet: bytes) -> None:
+        """An ICMP error for one of our packets: remember what it said and who sent it."""
+        ihl = (packet[0] & 0x0F) * 4
+        self.errors.append(
+            f"{describe(packet[ihl], packet[ihl + 1])} from {IPv4Address(packet[12:16])}"
+        )
+
+    def error_summary(self) -> str:
+        if not self.errors:
+            return ""
+        return f"; {len(self.errors)} icmp error(s): {self.errors[0]}"
