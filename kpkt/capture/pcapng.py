@@ -25,10 +25,15 @@ LINKTYPE_ETHERNET = 1
 SNAPLEN = 262144
 FLUSH_BYTES = 1 << 20
 
-_EPB_HEAD = struct.Struct("<IIIIIII")  # type, length, interface, time high/low, lengths
-# after the data: the two fixed options (flags, packet id), the comment, end of options, length
-_EPB_TAIL = struct.Struct("<HHIHHQII")  # flags, packet id, end of options, block length
-_EPB_END = struct.Struct("<II")  # end of options and block length, after a comment
+
+def _epb_layout(frame_length: int, comment_length: int) -> struct.Struct:
+    """An enhanced packet block as one struct (one pack a packet): type, length, interface,
+    time high/low, lengths, the frame padded to 32 bits, the flags and packet id options, the
+    comment option (already padded), end of options, the length again."""
+    pad = -frame_length % 4
+    return struct.Struct(f"<7I{frame_length}s{pad}xHHIHHQ{comment_length}sII")
+
+
 _U32 = struct.Struct("<I")
 
 
@@ -68,6 +73,7 @@ class PcapngWriter(AppendingFile):
         self._last: tuple | None = None  # the newest packet's arguments
         self._last_at = 0  # where its block starts in the buffer
         self._comments: dict[str, bytes] = {}  # comment text -> its encoded option
+        self._layouts: dict[tuple[int, int], struct.Struct] = {}  # (frame, comment) lengths
 
     def add_interface(self, name: str, description: str) -> int:
         self.buffer += interface_description(name, description)
@@ -83,23 +89,30 @@ class PcapngWriter(AppendingFile):
             self.flush()
         self._last_at = len(buffer)
         self._last = (interface, t_ns, frame, outbound, pid, comment)
-        length = len(frame)
-        pad = -length % 4
         option = self._comment_option(comment) if comment else b""
-        total = 56 + length + pad + len(option)  # 28 + 20 fixed, end 4, length 4
-        buffer += _EPB_HEAD.pack(
-            EPB_TYPE, total, interface, t_ns >> 32, t_ns & 0xFFFFFFFF, length, length
+        length = len(frame)
+        layout = self._layouts.get((length, len(option)))
+        if layout is None:
+            layout = self._layouts[(length, len(option))] = _epb_layout(length, len(option))
+        buffer += layout.pack(
+            EPB_TYPE,
+            layout.size,
+            interface,
+            t_ns >> 32,
+            t_ns & 0xFFFFFFFF,
+            length,
+            length,
+            frame,
+            EPB_FLAGS,
+            4,
+            FLAG_OUTBOUND if outbound else FLAG_INBOUND,
+            EPB_PACKETID,
+            8,
+            pid,
+            option,
+            0,
+            layout.size,
         )
-        buffer += frame
-        if pad:
-            buffer += b"\x00" * pad
-        flags = FLAG_OUTBOUND if outbound else FLAG_INBOUND
-        if option:
-            buffer += _EPB_TAIL.pack(EPB_FLAGS, 4, flags, EPB_PACKETID, 8, pid, 0, 0)[:-8]
-            buffer += option
-            buffer += _EPB_END.pack(0, total)
-        else:
-            buffer += _EPB_TAIL.pack(EPB_FLAGS, 4, flags, EPB_PACKETID, 8, pid, 0, total)
 
     def _comment_option(self, comment: str) -> bytes:
         option = self._comments.get(comment)
