@@ -191,3 +191,29 @@ def test_underlay_with_an_external_host_is_a_switch(tmp_path):
     assert "1 received" in result.network.journal.steps[0].result
     request = next(f for f in frames(result, "laptop__eth0") if f.haslayer(ICMP))
     assert request[IP].src == "192.168.50.1"  # masqueraded by flannel on node1
+
+
+def test_icmp_errors_are_rate_limited_per_peer(tmp_path):
+    # icmp_ratelimit 1000 ms with a burst of 6 (XRLIM_BURST_FACTOR): over 1.9 s, 20 datagrams
+    # to a closed port get 6 errors at once and a 7th when a second has refilled a token
+    result = run(
+        tmp_path,
+        "udp: {from: pod-a, to: pod-b, dport: 9, listen: false, count: 20, interval: 100ms}",
+    )
+    errors = [f for f in frames(result, "pod-a.default__eth0") if f.haslayer(ICMP)]
+    assert len(errors) == 7
+    times = [
+        t
+        for t, f in read_pcap(result.folder / "pod-a.default__eth0.pcap")
+        if Ether(f).haslayer(ICMP)
+    ]
+    assert times[5] < 10**9 <= times[6]
+    assert len([d for d in drops(result) if d[1] == "port-unreachable"]) == 20
+
+
+def test_errors_to_ourselves_over_lo_are_not_rate_limited(tmp_path):
+    result = run(
+        tmp_path, "udp: {from: pod-a, to: 'localhost:9', listen: false, count: 10, interval: 1ms}"
+    )
+    errors = [f for f in frames(result, "pod-a.default__lo") if f.haslayer(ICMP)]
+    assert len(errors) == 10

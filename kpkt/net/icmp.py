@@ -24,6 +24,33 @@ TOS_INTERNETCONTROL = 0xC0
 
 _HDR = struct.Struct("!BBHHH")
 
+# net.ipv4.icmp_ratemask (0x1818: destination unreachable, source quench, time exceeded,
+# parameter problem) and icmp_ratelimit (1000 ms); XRLIM_BURST_FACTOR
+RATEMASK = 0x1818
+RATELIMIT_NS = 1_000_000_000
+BURST = 6
+
+
+class RateLimit:
+    """icmpv4_xrlim_allow(): a token bucket per destination host (inet_peer) for the ICMP types
+    in the ratemask: a burst of 6, then one a second. Errors sent over lo are never limited
+    (the caller skips those)."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.peers: dict[bytes, tuple[int, int]] = {}  # address -> (tokens, last), in ns
+
+    def allow(self, icmp_type: int, peer: bytes) -> bool:
+        if not (1 << icmp_type) & RATEMASK:
+            return True
+        now = self.clock.now
+        # a new inet_peer starts with rate_last 60 s in the past, so its bucket is full
+        tokens, last = self.peers.get(peer, (0, now - 60 * RATELIMIT_NS))
+        tokens = min(tokens + now - last, BURST * RATELIMIT_NS)
+        allowed = tokens >= RATELIMIT_NS
+        self.peers[peer] = (tokens - RATELIMIT_NS if allowed else tokens, now)
+        return allowed
+
 
 def _with_checksum(message: bytes) -> bytes:
     return message[:2] + struct.pack("!H", checksum(message)) + message[4:]

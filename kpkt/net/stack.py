@@ -59,6 +59,7 @@ class Stack:
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
         self.conntrack = None  # a Conntrack on nodes, where flannel masquerades
         self._forward_notes: dict[tuple[str, int], str] = {}
+        self.icmp_limit = icmp.RateLimit(self.sched)
 
     # --- configuration (what the CNI plugins and flanneld set up) -----------------------------
 
@@ -305,6 +306,9 @@ class Stack:
             return
         route = self.route_for(src)
         if route is None:
+            return
+        if route is not self.local_route and not self.icmp_limit.allow(icmp_type, src):
+            self.journal.annotate(tag, f"icmp {icmp.describe(icmp_type, code)} rate-limited")
             return
         reply_src = dst if dst in self.local_ips else self._pick_source(route, src)
         message = icmp.error(icmp_type, code, packet, mtu)
