@@ -56,7 +56,7 @@ def run(topology: Path, output: Path | None, seed: int | None, debug: bool) -> N
             if progress is not None:
                 progress.finish()
         click.echo(step_tables(result))
-        click.echo(f"wrote {len(result.files)} captures and manifest.json to {folder}/")
+        click.echo(f"wrote {len(result.files)} captures, all.pcapng and manifest.json to {folder}/")
         click.echo(
             f"open one: wireshark -d udp.port=={topo.cluster.vxlan_port},vxlan "
             f"{folder}/{topo.nodes[0].name}__eth0.pcap"
