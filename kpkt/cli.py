@@ -132,6 +132,52 @@ def trace(topology: Path, step: int, seed: int | None, colour: bool | None, debu
     _guarded(job, debug)
 
 
+DIFF_EXAMPLE = """\b
+Example:
+  kpkt diff tests/golden/two-node/expected pcaps/two-node --ignore ip.id --ignore ip.chksum
+  kpkt diff old/node1__eth0.pcap new/node1__eth0.pcap --ignore inner.ip.ttl --no-times
+"""
+
+
+@main.command(epilog=DIFF_EXAMPLE)
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option(
+    "--ignore",
+    "ignore",
+    multiple=True,
+    metavar="FIELD",
+    help="Leave out a field, matched case-insensitively by name or by its end at a dot "
+    "(ip.id: IP.id and inner.IP.id; inner.ip.id: only the inner; frame.time: timestamps). "
+    "Repeatable.",
+)
+@click.option("--no-times", is_flag=True, help="Do not compare timestamps.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Differences shown per capture; the rest are counted.",
+)
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def diff(
+    a: Path, b: Path, ignore: tuple[str, ...], no_times: bool, limit: int, debug: bool
+) -> None:
+    """Compare two captures, or two output folders capture by capture (matched by file name),
+    frame by frame and field by field. Exit status 0 identical, 1 different, 2 bad input."""
+    from kpkt.capture.diff import compare_paths, parse_ignore
+
+    def job() -> None:
+        report = compare_paths(a, b, parse_ignore(ignore), times=not no_times, limit=limit)
+        for line in report.lines:
+            click.echo(line)
+        click.echo(report.summary)
+        if not report.same:
+            sys.exit(1)
+
+    _guarded(job, debug)
+
+
 def _warn(warnings) -> None:
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
