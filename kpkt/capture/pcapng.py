@@ -89,7 +89,9 @@ class PcapngWriter(AppendingFile):
             self.flush()
         self._last_at = len(buffer)
         self._last = (interface, t_ns, frame, outbound, pid, comment)
-        option = self._comment_option(comment) if comment else b""
+        option = self._comments.get(comment) if comment else b""
+        if option is None:
+            option = self._comment_option(comment)
         length = len(frame)
         layout = self._layouts.get((length, len(option)))
         if layout is None:

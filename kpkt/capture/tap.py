@@ -157,6 +157,8 @@ class Tap:
         "number",
         "pcapng",
         "interface",
+        "write",
+        "packet",
     )
 
     def __init__(
@@ -195,6 +197,7 @@ class Tap:
     def open(self, folder: Path) -> None:
         self.writer = PcapWriter(folder / self.filename)
         self.pcapng = self.journal.pcapng
+        self.write, self.packet = self.writer.write, self.pcapng.packet  # bound once: hot path
 
     def declare(self) -> None:
         """Give this capture point its interface block in all.pcapng."""
@@ -208,13 +211,15 @@ class Tap:
         index = self.count
         self.count = index + 1
         now = self.clock.now
-        self.writer.write(now, frame)
+        self.write(now, frame)
         if self.interface is None:
             self.declare()
-        self.pcapng.packet(self.interface, now, frame, direction is OUT, tag.pid, note)
+        outbound = direction is OUT
+        pid = tag.pid
+        self.packet(self.interface, now, frame, outbound, pid, note)
         log = tag.log
         count = log.hop_count = log.hop_count + 1
         if count <= MAX_HOPS_PER_STEP:
-            log.hops.extend((self.number, index, direction is OUT, tag.pid))
+            log.hops.extend((self.number, index, outbound, pid))
             if count <= log.table_rows:
                 log.rows.append(Hop(now, self, index, direction, tag.pid, note, frame))
