@@ -24,6 +24,7 @@ FLAG_INBOUND, FLAG_OUTBOUND = 1, 2
 LINKTYPE_ETHERNET = 1
 SNAPLEN = 262144
 FLUSH_BYTES = 1 << 20
+COMMENT_CACHE = 4096
 
 
 def _epb_layout(frame_length: int, comment_length: int) -> struct.Struct:
@@ -117,9 +118,11 @@ class PcapngWriter(AppendingFile):
         )
 
     def _comment_option(self, comment: str) -> bytes:
-        option = self._comments.get(comment)
-        if option is None:
-            option = self._comments[comment] = _option(OPT_COMMENT, comment.encode())
+        """The encoded option for `comment`, remembered: most comments repeat (routes, FDB
+        entries); the per-packet ones do not, so the memory is bounded by a reset."""
+        if len(self._comments) >= COMMENT_CACHE:
+            self._comments.clear()
+        option = self._comments[comment] = _option(OPT_COMMENT, comment.encode())
         return option
 
     def annotate(self, pid: int, comment: str) -> None:
