@@ -182,3 +182,28 @@ def udp_segment(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) 
     length = 8 + len(payload)
     segment = _UDP.pack(sport, dport, length, 0) + payload
     return segment[:6] + _H.pack(l4_checksum(src, dst, PROTO_UDP, segment)) + segment[8:]
+
+
+# --- TCP --------------------------------------------------------------------------------------
+
+_TCP = struct.Struct("!HHIIBBHHH")
+
+
+def tcp_segment(
+    src: bytes,
+    dst: bytes,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    window: int,
+    options: bytes = b"",
+    payload: bytes = b"",
+) -> bytes:
+    """A TCP header (options padded to 32 bits by the caller) and payload, checksum complete."""
+    offset = (20 + len(options)) // 4
+    header = _TCP.pack(sport, dport, seq, ack, offset << 4, flags, window, 0, 0) + options
+    segment = header + payload
+    csum = l4_checksum(src, dst, PROTO_TCP, segment)
+    return segment[:16] + _H.pack(csum) + segment[18:]

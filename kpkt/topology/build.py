@@ -7,6 +7,7 @@ import hashlib
 from ipaddress import IPv4Network
 
 from kpkt.apps.ping import PingApp
+from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
 from kpkt.capture.tap import Tap
 from kpkt.net.bridge import Bridge
@@ -17,7 +18,7 @@ from kpkt.net.route import Route
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.network import Network
-from kpkt.topology.spec import Endpoint, NodeSpec, PingStep, PodSpec, Topology, UdpStep
+from kpkt.topology.spec import Endpoint, NodeSpec, PingStep, PodSpec, TcpStep, Topology, UdpStep
 
 UNDERLAY = "underlay"  # the owner name of the switch joining three or more underlay hosts
 LOOPBACK = IPv4Network("127.0.0.0/8")
@@ -200,6 +201,9 @@ class _Builder:
             return UdpApp(step, sender, receiver)
         if isinstance(step, PingStep):
             return PingApp(step, sender)
+        if isinstance(step, TcpStep):
+            receiver = sender if step.dst.is_loopback else self.net.by_ip.get(step.dst.packed)
+            return TcpApp(step, sender, receiver)
         raise TypeError(f"no application for {type(step).__name__}")
 
     def _endpoint_stack(self, endpoint: Endpoint) -> Stack:

@@ -127,7 +127,26 @@ class PingStep:
     ttl: int = 64  # as `ping -t`
 
 
-Step = UdpStep | PingStep
+DEFAULT_RESPONSE = b"HTTP/1.0 200 OK\r\n\r\nhello"  # what the reference's server answered
+
+
+@dataclass(frozen=True, slots=True)
+class TcpStep:
+    """A client connects, sends `payload`, reads the answer and closes when the server does;
+    the server in the target (an HTTP/1.0-like responder) answers `response`."""
+
+    text: str
+    src: Endpoint
+    dst: IPv4Address
+    sport: int | None  # None: an ephemeral port from the seed
+    dport: int
+    payload: bytes
+    response: bytes = DEFAULT_RESPONSE
+    listen: bool = True  # False: nothing listens on dport, the target answers with a reset
+    at_ns: int | None = None
+
+
+Step = UdpStep | PingStep | TcpStep
 
 
 @dataclass(frozen=True, slots=True)

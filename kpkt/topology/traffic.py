@@ -12,14 +12,24 @@ from typing import Any
 import yaml
 
 from kpkt.topology.fields import Fields, Report, did_you_mean, show, unknown_key
-from kpkt.topology.spec import NS_PER_SECOND, ClusterSpec, Endpoint, PingStep, Step, UdpStep
+from kpkt.topology.spec import (
+    DEFAULT_RESPONSE,
+    NS_PER_SECOND,
+    ClusterSpec,
+    Endpoint,
+    PingStep,
+    Step,
+    TcpStep,
+    UdpStep,
+)
 
 UDP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex")
 UDP_KEYS += ("count", "interval", "listen", "at", "ttl")
 PING_KEYS = ("from", "to", "id", "seq", "count", "interval", "size", "at", "ttl")
+TCP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex", "response", "listen", "at")
+MAX_TCP_DATA = 1 << 20
 LATER_STEPS = {
     "dns": "dns steps are not supported yet (they arrive with the CoreDNS work); remove it",
-    "tcp": "tcp steps are not supported yet (TCP arrives with kube-proxy support); use udp",
 }
 HEADERS = 28  # IPv4 header + UDP header, or IPv4 header + ICMP echo header
 MAX_PAYLOAD = 65535 - HEADERS
@@ -221,9 +231,28 @@ def _read_ping(f: Fields, text: str, directory: Directory) -> PingStep | None:
     return PingStep(text, src, dst, ident, seq, count, interval_ns, size, at_ns, ttl)
 
 
+def _read_tcp(f: Fields, text: str, directory: Directory) -> TcpStep | None:
+    src = directory.sender(f)
+    dst, port_text = directory.receiver(f, src)
+    dport = _dport(f, port_text)
+    payload = _payload(f)
+    response = f.string("response", DEFAULT_RESPONSE.decode())
+    sport = f.integer("sport", 1, 65535)
+    listen = f.boolean("listen", True)
+    at_ns = f.duration("at")
+    if src is None or dst is None or dport is None or payload is None or response is None:
+        return None
+    for key, size in (("payload", len(payload[1])), ("response", len(response.encode()))):
+        if size > MAX_TCP_DATA:
+            f.bad(key, f"{size} bytes is more than kpkt sends in one step ({MAX_TCP_DATA})")
+            return None
+    return TcpStep(text, src, dst, sport, dport, payload[1], response.encode(), listen, at_ns)
+
+
 READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Step | None]]] = {
     "udp": (UDP_KEYS, _read_udp),
     "ping": (PING_KEYS, _read_ping),
+    "tcp": (TCP_KEYS, _read_tcp),
 }
 
 

@@ -525,8 +525,9 @@ CASES = [
     ("services", NODES + "services: [{name: web}]\n",
      "services", "not supported yet (Services arrive with kube-proxy support); remove them"),
     ("dns-step", traffic("dns: {from: pod-a, name: web}"), "traffic[0].dns", "not supported yet"),
-    ("tcp-step", traffic("tcp: {from: pod-a, to: 'pod-b:80'}"),
-     "traffic[0].tcp", "not supported yet"),
+    ("tcp-no-port", traffic("tcp: {from: pod-a, to: pod-b}"), "traffic[0].tcp.dport", "required"),
+    ("tcp-unknown-key", traffic("tcp: {from: pod-a, to: 'pod-b:80', count: 2}"),
+     "traffic[0].tcp.count", "unknown key"),
     # types
     ("count-string", udp("from: pod-a, to: pod-b, dport: 1, count: x"),
      "traffic[0].udp.count", "expected an integer, got 'x'"),
@@ -998,3 +999,13 @@ def test_flannel_reference_has_the_references_macs():
     )
     assert (cross.payload, str(cross.dst)) == (b"kref-udp-cross-node", "10.244.2.2")
     assert isinstance(ping, PingStep) and (ping.count, str(ping.dst)) == (1, "10.244.2.2")
+
+
+def test_tcp_step_is_read_with_its_defaults():
+    from kpkt.topology.spec import DEFAULT_RESPONSE, TcpStep
+
+    topology = load(traffic("tcp: {from: pod-a, to: 'pod-b:8080', payload: 'GET /'}"))
+    [step] = topology.steps
+    assert isinstance(step, TcpStep)
+    assert (step.dport, step.payload, step.response) == (8080, b"GET /", DEFAULT_RESPONSE)
+    assert step.sport is None and step.listen

@@ -1,0 +1,242 @@
+"""TCP connections as Linux sends them, enough for request/response exchanges.
+
+What the reference capture shows (`../shared/reference/services.md` §3.1) is what this builds:
+SYN options MSS (interface MTU - 40), SACK permitted, timestamps, NOP, window scale 10; a SYN
+window of the largest multiple of the MSS in 65535, a SYN-ACK window of the largest multiple of
+MSS - 12 (the timestamp option's room); later windows that value rounded up to 1 << 10 and
+shifted; NOP NOP timestamps on every later segment; a per-socket IP ID counter from a random
+start (0 on the SYN-ACK, sent from the request socket, and on resets); DF on every segment;
+every segment acknowledged at once (quickack mode, as at the start of every connection); FIN
+with ACK; a reset (RST|ACK, window 0, ID 0) for a SYN to a closed port; SYN retransmission 1 s
+apart four times (tcp_syn_linear_timeouts), then doubling, six in all (tcp_syn_retries).
+Not modelled: loss recovery for data (nothing on these links loses data), SACK blocks, delayed
+ACKs, congestion control, window updates.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kpkt.capture.tap import Tag
+from kpkt.net.frame import PROTO_TCP, ipv4_packet, tcp_segment
+from kpkt.net.icmp import describe
+
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+WSCALE = 10  # what a 32 MiB tcp_rmem[2] gives, as on the reference kernel
+TS_ROOM = 12  # NOP NOP TS
+SECOND = 1_000_000_000
+SYN_TIMEOUTS_NS = [SECOND] * 4 + [2 * SECOND, 4 * SECOND, 8 * SECOND]  # then give up
+FLAG_NAMES = {FIN: "F", SYN: "S", RST: "R", PSH: "P", ACK: "A"}
+
+
+def flag_text(flags: int) -> str:
+    return "".join(name for bit, name in FLAG_NAMES.items() if flags & bit) or "."
+
+
+@dataclass(slots=True)
+class Connection:
+    """One end of a TCP connection: its state, sequence numbers and what it does with data."""
+
+    stack: object
+    local: tuple[bytes, int]
+    remote: tuple[bytes, int]
+    state: str
+    iss: int
+    ts_offset: int
+    ip_id: int
+    mss: int  # what we advertise: our interface MTU - 40
+    tag: Tag
+    on_data: Callable[[Connection, bytes], None] = lambda conn, data: None
+    on_fin: Callable[[Connection], None] = lambda conn: None
+    on_done: Callable[[Connection, str], None] = lambda conn, how: None
+    snd_nxt: int = 0
+    rcv_nxt: int = 0
+    ts_recent: int = 0
+    send_mss: int = 536
+    window: int = 0  # the window field of our non-SYN segments
+    retries: int = 0
+    sent: list[int] = field(default_factory=list)  # flags of every segment we sent, in order
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    def _ts_val(self) -> int:
+        return (self.ts_offset + self.stack.sched.now // 1_000_000) & 0xFFFFFFFF
+
+    def _send(
+        self,
+        flags: int,
+        payload: bytes = b"",
+        *,
+        syn_options: bool = False,
+        ident: int | None = None,
+        note: str = "",
+    ) -> None:
+        stack = self.stack
+        if syn_options:
+            options = (
+                struct.pack("!BBH", 2, 4, self.mss)
+                + b"\x04\x02"
+                + struct.pack("!BBII", 8, 10, self._ts_val(), self.ts_recent)
+                + b"\x01"
+                + struct.pack("!BBB", 3, 3, WSCALE)
+            )
+            window = initial_window(self.mss if flags == SYN else self.mss - TS_ROOM)
+        else:
+            options = b"\x01\x01" + struct.pack("!BBII", 8, 10, self._ts_val(), self.ts_recent)
+            window = self.window
+        src, sport = self.local
+        dst, dport = self.remote
+        ack = self.rcv_nxt if flags & ACK else 0
+        segment = tcp_segment(
+            src, dst, sport, dport, self.snd_nxt, ack, flags, window, options, payload
+        )
+        if ident is None:
+            ident, self.ip_id = self.ip_id, (self.ip_id + 1) & 0xFFFF
+        packet = ipv4_packet(src, dst, PROTO_TCP, segment, ident=ident)
+        self.sent.append(flags)
+        self.snd_nxt = (self.snd_nxt + len(payload) + (1 if flags & (SYN | FIN) else 0)) % 2**32
+        text = f"tcp {flag_text(flags)} seq {self.snd_nxt - len(payload)}"
+        stack.send_ip_packet(packet, self.tag, note or f"{text} len {len(payload)}")
+
+    def connect(self) -> None:
+        self.state = "SYN_SENT"
+        self._send(SYN, syn_options=True)
+        self._arm_syn_timer()
+
+    def _arm_syn_timer(self) -> None:
+        attempt = self.retries
+        self.stack.sched.after(SYN_TIMEOUTS_NS[attempt], self._syn_timeout, attempt)
+
+    def _syn_timeout(self, attempt: int) -> None:
+        if self.state != "SYN_SENT" or attempt != self.retries:
+            return
+        self.retries += 1
+        if self.retries >= len(SYN_TIMEOUTS_NS):
+            self._finish("connection timed out")
+            return
+        self.snd_nxt = self.iss
+        self._send(SYN, syn_options=True, note="tcp S retransmitted")
+        self._arm_syn_timer()
+
+    def write(self, data: bytes) -> None:
+        """Send `data` in segments of at most the send MSS, PSH on the last."""
+        chunk = self.send_mss
+        for start in range(0, len(data), chunk):
+            piece = data[start : start + chunk]
+            last = start + chunk >= len(data)
+            self._send(ACK | (PSH if last else 0), piece)
+
+    def close(self) -> None:
+        if self.state == "ESTABLISHED":
+            self.state = "FIN_WAIT_1"
+        elif self.state == "CLOSE_WAIT":
+            self.state = "LAST_ACK"
+        else:
+            return
+        self._send(FIN | ACK)
+
+    def icmp_error(self, packet: bytes, tag: Tag) -> None:
+        """tcp_v4_err(): an ICMP error while connecting ends the attempt."""
+        if self.state == "SYN_SENT":
+            ihl = (packet[0] & 0x0F) * 4
+            self._finish(describe(packet[ihl], packet[ihl + 1]))
+
+    def _finish(self, how: str) -> None:
+        self.state = "CLOSED"
+        self.stack.tcp_forget(self)
+        self.on_done(self, how)
+
+    # --- receiving -------------------------------------------------------------------------------
+
+    def receive(
+        self, flags: int, seq: int, ack: int, options: bytes, payload: bytes, window: int
+    ) -> None:
+        self.ts_recent = _ts_val_of(options, self.ts_recent)
+        if flags & RST:
+            self._finish("connection reset")
+            return
+        state = self.state
+        if state == "SYN_SENT" and flags & SYN and flags & ACK:
+            self.rcv_nxt = (seq + 1) % 2**32
+            self._established(_mss_of(options), active=True)
+            self._send(ACK)
+            self.on_data(self, b"")  # connected: the application may write
+            return
+        if state == "SYN_RECV" and flags & ACK:
+            self.state = "ESTABLISHED"
+        if payload and seq == self.rcv_nxt:
+            self.rcv_nxt = (self.rcv_nxt + len(payload)) % 2**32
+            self._send(ACK)  # quickack
+            self.on_data(self, payload)
+        if flags & FIN and seq + len(payload) == self.rcv_nxt:
+            self._peer_closed()
+        elif flags & ACK and ack == self.snd_nxt:
+            self._acked()
+
+    def _established(self, peer_mss: int, active: bool) -> None:
+        """Both ends know each other's MSS: the window we advertise from now on is the one our
+        SYN (or SYN-ACK, which left room for timestamps) offered, scaled."""
+        self.state = "ESTABLISHED" if active else "SYN_RECV"
+        self.send_mss = min(peer_mss, self.mss) - TS_ROOM
+        self.window = scaled_window(initial_window(self.mss if active else self.mss - TS_ROOM))
+
+    def accept(self, peer_seq: int, options: bytes) -> None:
+        """A SYN arrived for our listener: answer SYN-ACK from the request socket (IP ID 0)."""
+        self.ts_recent = _ts_val_of(options, 0)
+        self.rcv_nxt = (peer_seq + 1) % 2**32
+        self._established(_mss_of(options), active=False)
+        self._send(SYN | ACK, syn_options=True, ident=0)
+
+    def _peer_closed(self) -> None:
+        self.rcv_nxt = (self.rcv_nxt + 1) % 2**32
+        if self.state == "ESTABLISHED":
+            self.state = "CLOSE_WAIT"
+            self.on_fin(self)  # the application closes (FIN|ACK) or we ack alone
+            if self.state == "CLOSE_WAIT":
+                self._send(ACK)
+        elif self.state in ("FIN_WAIT_1", "FIN_WAIT_2"):
+            self.state = "TIME_WAIT"
+            self._send(ACK)
+            self._finish("closed")
+
+    def _acked(self) -> None:
+        if self.state == "FIN_WAIT_1":
+            self.state = "FIN_WAIT_2"
+        elif self.state == "LAST_ACK":
+            self._finish("closed")
+
+
+def initial_window(mss: int) -> int:
+    """tcp_select_initial_window(): the 64 KiB window rounded down to a multiple of the MSS."""
+    return 65535 // mss * mss
+
+
+def scaled_window(window: int) -> int:
+    """The window field once scaling is on: rounded up to 1 << WSCALE, then shifted."""
+    return -(-window // (1 << WSCALE))
+
+
+def _options(options: bytes):
+    at = 0
+    while at < len(options):
+        kind = options[at]
+        if kind == 0:
+            return
+        if kind == 1:
+            at += 1
+            continue
+        length = options[at + 1] if at + 1 < len(options) else 0
+        if length < 2:
+            return
+        yield kind, options[at + 2 : at + length]
+        at += length
+
+
+def _mss_of(options: bytes) -> int:
+    return next((int.from_bytes(v, "big") for k, v in _options(options) if k == 2), 536)
+
+
+def _ts_val_of(options: bytes, default: int) -> int:
+    return next((int.from_bytes(v[:4], "big") for k, v in _options(options) if k == 8), default)
