@@ -19,6 +19,7 @@ from kpkt.net.frame import (
     arp_fields,
     mac_str,
 )
+from kpkt.net.tcp import ACK, flag_text
 
 
 def summarize(
@@ -75,6 +76,11 @@ def _ipv4(packet: bytes, names: dict[bytes, str], vxlan_ports: frozenset[int]) -
             ident, seq = (body[4] << 8) | body[5], (body[6] << 8) | body[7]
             return f"{ip} ICMP {kind} id {ident} seq {seq}"
         return f"{ip} ICMP {kind}"
-    if proto == PROTO_TCP:
-        return f"{ip} TCP"
+    if proto == PROTO_TCP and len(body) >= 20:
+        sport, dport = (body[0] << 8) | body[1], (body[2] << 8) | body[3]
+        seq, ack = int.from_bytes(body[4:8], "big"), int.from_bytes(body[8:12], "big")
+        length = len(body) - (body[12] >> 4) * 4
+        flags = flag_text(body[13])
+        acked = f" ack {ack}" if body[13] & ACK else ""
+        return f"{ip} TCP {sport} > {dport} [{flags}] seq {seq}{acked} len {length}"
     return f"{ip} proto {proto}"

@@ -968,11 +968,11 @@ def test_two_node_is_the_tutorials_cluster():
     assert [str(n.pod_cidr) for n in topology.nodes] == ["10.1.1.0/24", "10.1.2.0/24"]
     assert [c.ports[0].port for c in pod(topology, "pod-a").containers] == [8080, 9090]
     derived_macs(topology, 0)
-    udp_lo = topology.steps[3]
-    assert (udp_lo.dst, udp_lo.dport, udp_lo.payload) == (
+    tcp_lo = topology.steps[3]
+    assert (tcp_lo.dst, tcp_lo.dport, tcp_lo.payload) == (
         IPv4Address("127.0.0.1"),
         9090,
-        b"hello sidecar",
+        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n",
     )
 
 

@@ -23,6 +23,7 @@ from kpkt.net.frame import (
     eth_header,
     ipv4_packet,
     mac_bytes,
+    tcp_segment,
     udp_segment,
 )
 
@@ -201,10 +202,15 @@ def test_other_ethertypes_and_short_frames():
 
 
 def test_tcp_and_other_protocols():
-    tcp = eth_header(POD_B, POD_A, ETH_P_IP) + ipv4_packet(
-        ip("10.244.1.2"), ip("10.244.1.3"), 6, bytes(20), ident=1
+    segment = tcp_segment(
+        ip("10.244.1.2"), ip("10.244.1.3"), 40080, 80, 7, 9, 0x18, 64, payload=b"GET /"
     )
-    assert summarize(tcp).endswith("| 10.244.1.2 > 10.244.1.3 ttl 64 DF TCP")
+    tcp = eth_header(POD_B, POD_A, ETH_P_IP) + ipv4_packet(
+        ip("10.244.1.2"), ip("10.244.1.3"), 6, segment, ident=1
+    )
+    assert summarize(tcp).endswith(
+        "| 10.244.1.2 > 10.244.1.3 ttl 64 DF TCP 40080 > 80 [PA] seq 7 ack 9 len 5"
+    )
     gre = eth_header(POD_B, POD_A, ETH_P_IP) + ipv4_packet(
         ip("10.244.1.2"), ip("10.244.1.3"), 47, bytes(4), ident=1
     )
