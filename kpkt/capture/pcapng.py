@@ -74,7 +74,7 @@ class PcapngWriter(AppendingFile):
         self._last: tuple | None = None  # the newest packet's arguments
         self._last_at = 0  # where its block starts in the buffer
         self._comments: dict[str, bytes] = {}  # comment text -> its encoded option
-        self._layouts: dict[tuple[int, int], struct.Struct] = {}  # (frame, comment) lengths
+        self._layouts: dict[int, struct.Struct] = {}  # frame length << 16 | comment length
 
     def add_interface(self, name: str, description: str) -> int:
         self.buffer += interface_description(name, description)
@@ -94,9 +94,10 @@ class PcapngWriter(AppendingFile):
         if option is None:
             option = self._comment_option(comment)
         length = len(frame)
-        layout = self._layouts.get((length, len(option)))
+        key = length << 16 | len(option)
+        layout = self._layouts.get(key)
         if layout is None:
-            layout = self._layouts[(length, len(option))] = _epb_layout(length, len(option))
+            layout = self._layouts[key] = _epb_layout(length, len(option))
         buffer += layout.pack(
             EPB_TYPE,
             layout.size,
