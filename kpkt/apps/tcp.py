@@ -24,13 +24,13 @@ class TcpApp(StepApp):
 
     def open(self) -> None:
         if self.step.listen and self.receiver is not None:
-            self.receiver.tcp_listeners[self.step.dport] = self._serve
+            self.receiver.tcp.listeners[self.step.dport] = self._serve
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
         sport = step.sport if step.sport is not None else stack.ids.ephemeral_port()
         self.sent = 1
-        self.client = stack.tcp_connect(
+        self.client = stack.tcp.connect(
             step.dst.packed,
             sport,
             step.dport,
@@ -52,7 +52,7 @@ class TcpApp(StepApp):
     def _serve(self, local: bytes, lport: int, remote: bytes, rport: int, tag: Tag) -> Connection:
         server = self.receiver
         route = server.route_for(remote)
-        return server.tcp_socket(
+        return server.tcp.socket(
             (local, lport), (remote, rport), route, tag, on_data=self._server_data
         )
 

@@ -10,12 +10,11 @@ address from the route back to the sender, TOS 0xc0, DF 0, as `icmp_send()` does
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.capture.tap import Tag
-from kpkt.net import drops, icmp, tcp
+from kpkt.net import drops, icmp
 from kpkt.net.arp import Arp
 from kpkt.net.frame import (
     ETH_LEN,
@@ -28,13 +27,10 @@ from kpkt.net.frame import (
     decrement_ttl,
     eth_header,
     ipv4_packet,
-    tcp_segment,
     udp_segment,
 )
 from kpkt.net.route import Route, RouteTable
-from kpkt.net.tcp import Connection
-
-_TCP_HEAD = struct.Struct("!HHIIBBH")
+from kpkt.net.tcp_layer import TcpLayer
 
 # a UDP handler gets (src ip, src port, dst ip, payload, tag); an ICMP handler (packet, tag)
 UdpHandler = Callable[[bytes, int, bytes, bytes, Tag], None]
@@ -63,8 +59,7 @@ class Stack:
         self.udp_errors: dict[int, IcmpHandler] = {}
         self.ping_sockets: dict[int, IcmpHandler] = {}
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
-        self.tcp_listeners: dict[int, Callable] = {}  # port -> makes the server end of a SYN
-        self.tcp_conns: dict[tuple[int, bytes, int], Connection] = {}  # (lport, raddr, rport)
+        self.tcp = TcpLayer(self)
         self.conntrack = None  # a Conntrack on nodes, where flannel masquerades
         self._forward_notes: dict[tuple[str, int], str] = {}
         self.icmp_limit = icmp.RateLimit(self.sched)
@@ -180,69 +175,7 @@ class Stack:
         elif proto == PROTO_ICMP:
             self._icmp_receive(packet, ihl, tag)
         elif proto == PROTO_TCP:
-            self._tcp_receive(packet, ihl, tag)
-
-    def _tcp_receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
-        sport, dport, seq, ack, offset, flags, window = _TCP_HEAD.unpack_from(packet, ihl)
-        options = packet[ihl + 20 : ihl + (offset >> 4) * 4]
-        payload = packet[ihl + (offset >> 4) * 4 :]
-        conn = self.tcp_conns.get((dport, packet[12:16], sport))
-        if conn is not None:
-            conn.receive(flags, seq, ack, options, payload, window)
-            return
-        listener = self.tcp_listeners.get(dport)
-        if listener is not None and flags & tcp.SYN and not flags & tcp.ACK:
-            server = listener(packet[16:20], dport, packet[12:16], sport, tag)
-            self.tcp_conns[(dport, packet[12:16], sport)] = server
-            server.accept(seq, options)
-            return
-        if flags & tcp.RST:
-            return
-        self.drop("port-unreachable", f"nothing listens on tcp port {dport} (reset)", tag)
-        self._tcp_reset(packet, sport, dport, seq, ack, flags, len(payload), tag)
-
-    def _tcp_reset(self, packet, sport, dport, seq, ack, flags, length, tag) -> None:
-        """tcp_v4_send_reset(): RST from the ACK's number, else RST|ACK acking the segment;
-        window 0, no options, IP ID 0."""
-        if flags & tcp.ACK:
-            rst_seq, rst_ack, rst_flags = ack, 0, tcp.RST
-        else:
-            consumed = length + (1 if flags & tcp.SYN else 0) + (1 if flags & tcp.FIN else 0)
-            rst_seq, rst_ack, rst_flags = 0, (seq + consumed) % 2**32, tcp.RST | tcp.ACK
-        src, dst = packet[16:20], packet[12:16]
-        segment = tcp_segment(src, dst, dport, sport, rst_seq, rst_ack, rst_flags, 0)
-        self.send_ip_packet(ipv4_packet(src, dst, PROTO_TCP, segment, ident=0), tag, "tcp reset")
-
-    def tcp_connect(self, dst: bytes, sport: int, dport: int, tag: Tag, **callbacks) -> Connection:
-        """An active open from this namespace (the SYN goes out at once)."""
-        route = self.route_for(dst)
-        src = self._pick_source(route, dst) if route is not None else b"\x00" * 4
-        conn = self.tcp_socket((src, sport), (dst, dport), route, tag, **callbacks)
-        conn.connect()
-        return conn
-
-    def tcp_socket(self, local, remote, route, tag: Tag, **callbacks) -> Connection:
-        dev = route.dev if route is not None else None
-        mtu = dev.mtu if dev is not None and dev is not self.loopback else 65535
-        iss = self.ids.u32()
-        conn = Connection(
-            self,
-            local,
-            remote,
-            "CLOSED",
-            iss,
-            self.ids.u32(),
-            self.ids.ip_id(),
-            min(mtu, 65535) - 40,
-            tag,
-            snd_nxt=iss,
-            **callbacks,
-        )
-        self.tcp_conns[(local[1], remote[0], remote[1])] = conn
-        return conn
-
-    def tcp_forget(self, conn: Connection) -> None:
-        self.tcp_conns.pop((conn.local[1], conn.remote[0], conn.remote[1]), None)
+            self.tcp.receive(packet, ihl, tag)
 
     def _icmp_receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
         icmp_type = packet[ihl]
@@ -278,7 +211,7 @@ class Stack:
         elif quoted[9] == PROTO_ICMP:
             handler = self.ping_sockets.get((quoted[qihl + 4] << 8) | quoted[qihl + 5])
         elif quoted[9] == PROTO_TCP:
-            conn = self.tcp_conns.get(
+            conn = self.tcp.conns.get(
                 (
                     (quoted[qihl] << 8) | quoted[qihl + 1],
                     quoted[16:20],
@@ -353,7 +286,7 @@ class Stack:
     def source_address(self, dst: bytes) -> bytes | None:
         """The source address a socket would use toward `dst` (None: no route)."""
         route = self.route_for(dst)
-        return None if route is None else self._pick_source(route, dst)
+        return None if route is None else self.pick_source(route, dst)
 
     def _source_route(self, src: bytes | None, dst: bytes, tag: Tag):
         route = self.route_for(dst)
@@ -363,10 +296,10 @@ class Stack:
             )
             return None, None
         if src is None:
-            src = self._pick_source(route, dst)
+            src = self.pick_source(route, dst)
         return route, src
 
-    def _pick_source(self, route: Route, dst: bytes) -> bytes:
+    def pick_source(self, route: Route, dst: bytes) -> bytes:
         """The source for a packet to `dst`: the destination itself over lo (a local address
         talks to itself), else the route's preferred source, else the device's address."""
         if route is self.local_route:
@@ -399,7 +332,7 @@ class Stack:
         if route is not self.local_route and not self.icmp_limit.allow(icmp_type, src):
             self.journal.annotate(tag, f"icmp {icmp.describe(icmp_type, code)} rate-limited")
             return
-        reply_src = dst if dst in self.local_ips else self._pick_source(route, src)
+        reply_src = dst if dst in self.local_ips else self.pick_source(route, src)
         message = icmp.error(icmp_type, code, packet, mtu)
         tos = (packet[1] & 0x1E) | icmp.TOS_INTERNETCONTROL
         self.send_ip(

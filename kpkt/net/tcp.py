@@ -145,7 +145,7 @@ class Connection:
 
     def _finish(self, how: str) -> None:
         self.state = "CLOSED"
-        self.stack.tcp_forget(self)
+        self.stack.tcp.forget(self)
         self.on_done(self, how)
 
     # --- receiving -------------------------------------------------------------------------------

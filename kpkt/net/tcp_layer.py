@@ -1,0 +1,84 @@
+"""The TCP layer of one namespace: listeners, connections by their 4-tuple, and resets for
+segments nobody expects (`tcp_v4_rcv` and `tcp_v4_send_reset`)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from kpkt.capture.tap import Tag
+from kpkt.net.frame import PROTO_TCP, ipv4_packet, tcp_segment
+from kpkt.net.tcp import ACK, FIN, RST, SYN, Connection
+
+_TCP_HEAD = struct.Struct("!HHIIBBH")
+
+
+class TcpLayer:
+    def __init__(self, stack) -> None:
+        self.stack = stack
+        self.listeners: dict[int, Callable] = {}  # port -> makes the server end of a SYN
+        self.conns: dict[tuple[int, bytes, int], Connection] = {}  # (lport, raddr, rport)
+
+    def receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
+        sport, dport, seq, ack, offset, flags, window = _TCP_HEAD.unpack_from(packet, ihl)
+        options = packet[ihl + 20 : ihl + (offset >> 4) * 4]
+        payload = packet[ihl + (offset >> 4) * 4 :]
+        conn = self.conns.get((dport, packet[12:16], sport))
+        if conn is not None:
+            conn.receive(flags, seq, ack, options, payload, window)
+            return
+        listener = self.listeners.get(dport)
+        if listener is not None and flags & SYN and not flags & ACK:
+            server = listener(packet[16:20], dport, packet[12:16], sport, tag)
+            self.conns[(dport, packet[12:16], sport)] = server
+            server.accept(seq, options)
+            return
+        if flags & RST:
+            return
+        self.stack.drop("port-unreachable", f"nothing listens on tcp port {dport} (reset)", tag)
+        self._reset(packet, sport, dport, seq, ack, flags, len(payload), tag)
+
+    def _reset(self, packet, sport, dport, seq, ack, flags, length, tag) -> None:
+        """tcp_v4_send_reset(): RST from the ACK's number, else RST|ACK acking the segment;
+        window 0, no options, IP ID 0."""
+        if flags & ACK:
+            rst_seq, rst_ack, rst_flags = ack, 0, RST
+        else:
+            consumed = length + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+            rst_seq, rst_ack, rst_flags = 0, (seq + consumed) % 2**32, RST | ACK
+        src, dst = packet[16:20], packet[12:16]
+        segment = tcp_segment(src, dst, dport, sport, rst_seq, rst_ack, rst_flags, 0)
+        self.stack.send_ip_packet(
+            ipv4_packet(src, dst, PROTO_TCP, segment, ident=0), tag, "tcp reset"
+        )
+
+    def connect(self, dst: bytes, sport: int, dport: int, tag: Tag, **callbacks) -> Connection:
+        """An active open from this namespace (the SYN goes out at once)."""
+        route = self.stack.route_for(dst)
+        src = self.stack.pick_source(route, dst) if route is not None else b"\x00" * 4
+        conn = self.socket((src, sport), (dst, dport), route, tag, **callbacks)
+        conn.connect()
+        return conn
+
+    def socket(self, local, remote, route, tag: Tag, **callbacks) -> Connection:
+        dev = route.dev if route is not None else None
+        mtu = dev.mtu if dev is not None and dev is not self.stack.loopback else 65535
+        iss = self.stack.ids.u32()
+        conn = Connection(
+            self.stack,
+            local,
+            remote,
+            "CLOSED",
+            iss,
+            self.stack.ids.u32(),
+            self.stack.ids.ip_id(),
+            min(mtu, 65535) - 40,
+            tag,
+            snd_nxt=iss,
+            **callbacks,
+        )
+        self.conns[(local[1], remote[0], remote[1])] = conn
+        return conn
+
+    def forget(self, conn: Connection) -> None:
+        self.conns.pop((conn.local[1], conn.remote[0], conn.remote[1]), None)
