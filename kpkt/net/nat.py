@@ -175,27 +175,53 @@ def rewrite(
     partial: bool = False,
 ) -> bytes:
     """The packet with its source or destination address and port (ICMP: echo id) replaced,
-    and every checksum redone. A `partial` packet (quoted in an ICMP error) keeps its transport
-    checksum, which covers bytes that are no longer there."""
+    and every checksum redone. The transport checksum of a `partial` packet (quoted, cut short,
+    in an ICMP error) covers bytes that are no longer there, so it is adjusted for what changed
+    (RFC 1624), as netfilter's NAT does."""
     ihl = (packet[0] & 0x0F) * 4
     header = bytearray(packet[:ihl])
     body = bytearray(packet[ihl:])
     proto = header[9]
+    before = bytes(header[12:20]) + bytes(body[0:8])
     for address, offset, port_offset in ((src, 12, 0), (dst, 16, 2)):
         if address is None:
             continue
         header[offset : offset + 4] = address[0]
         if address[1] is None:
             continue
-        if proto == PROTO_ICMP:
-            body[4:6] = address[1].to_bytes(2, "big")
-        else:
-            body[port_offset : port_offset + 2] = address[1].to_bytes(2, "big")
+        at = 4 if proto == PROTO_ICMP else port_offset
+        body[at : at + 2] = address[1].to_bytes(2, "big")
     header[10:12] = b"\x00\x00"
     header[10:12] = checksum(bytes(header)).to_bytes(2, "big")
     if not partial:
         _redo_transport_checksum(header, body, proto)
+    else:
+        _adjust_transport_checksum(before, bytes(header[12:20]) + bytes(body[0:8]), body, proto)
     return bytes(header + body)
+
+
+def _adjust_transport_checksum(before: bytes, after: bytes, body: bytearray, proto: int) -> None:
+    """Fold the changed addresses and ports into the existing checksum (a UDP checksum of 0,
+    meaning none, stays 0)."""
+    at = {PROTO_UDP: 6, PROTO_TCP: 16, PROTO_ICMP: 2}.get(proto)
+    if at is None or len(body) < at + 2:
+        return
+    old = int.from_bytes(body[at : at + 2], "big")
+    if proto == PROTO_UDP and old == 0:
+        return
+    # UDP and TCP cover the addresses (pseudo-header) and ports; ICMP only its own id
+    words = range(0, 12, 2) if proto != PROTO_ICMP else range(12, 14)
+    total = ~old & 0xFFFF
+    for i in words:
+        total += (~int.from_bytes(before[i : i + 2], "big") & 0xFFFF) + int.from_bytes(
+            after[i : i + 2], "big"
+        )
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    value = ~total & 0xFFFF
+    if proto == PROTO_UDP and value == 0:
+        value = 0xFFFF
+    body[at : at + 2] = value.to_bytes(2, "big")
 
 
 def _redo_transport_checksum(header: bytearray, body: bytearray, proto: int) -> None:

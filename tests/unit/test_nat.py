@@ -1,0 +1,49 @@
+"""Conntrack's packet rewriting and flannel's masquerade rules."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy.layers.inet import IP, UDP
+
+from kpkt.net.frame import PROTO_UDP, ipv4_packet, udp_segment
+from kpkt.net.nat import flannel_masq_rules, rewrite
+
+addresses = st.integers(1, 2**32 - 2).map(lambda n: IPv4Address(n).packed)
+ports = st.integers(1, 65535)
+
+
+def udp_packet(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> bytes:
+    segment = udp_segment(src, dst, sport, dport, payload)
+    return ipv4_packet(src, dst, PROTO_UDP, segment, ident=7)
+
+
+@settings(max_examples=200, derandomize=True, database=None, deadline=None)
+@given(addresses, addresses, ports, ports, addresses, ports, st.binary(max_size=40))
+def test_partial_rewrite_adjusts_like_a_full_recompute(src, dst, sport, dport, new, port, data):
+    packet = udp_packet(src, dst, sport, dport, data)
+    partial = rewrite(packet, src=(new, port), partial=True)
+    full = rewrite(packet, src=(new, port))
+    assert partial == full
+    assert partial == bytes(IP(partial))  # Scapy agrees every checksum is right
+    assert IP(partial)[UDP].sport == port and IP(partial).src == str(IPv4Address(new))
+
+
+def test_flannel_rules_masquerade_only_what_leaves_the_pod_network():
+    cluster, node = IPv4Network("10.244.0.0/16"), IPv4Network("10.244.1.0/24")
+    rules = flannel_masq_rules(cluster, node)
+
+    def masqueraded(src: str, dst: str) -> bool:
+        rule = next(r for r in rules if r.matches(IPv4Address(src), IPv4Address(dst)))
+        return rule.masquerade
+
+    assert not masqueraded("10.244.1.2", "10.244.2.2")  # pod to pod
+    assert not masqueraded("192.168.50.9", "10.244.1.2")  # outside to a local pod
+    assert masqueraded("10.244.1.2", "192.168.50.2")  # pod to another node
+    assert masqueraded("192.168.50.9", "10.244.2.2")  # outside to a remote pod
+    assert not any(
+        r.matches(IPv4Address("10.244.1.2"), IPv4Address("224.0.0.1")) and r.masquerade
+        for r in rules
+    )
