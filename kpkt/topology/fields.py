@@ -14,6 +14,7 @@ from typing import Any
 from kpkt.topology.spec import NS_PER_SECOND
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_NAME_LABEL = re.compile(r"[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|ms|s)?")
 _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": NS_PER_SECOND}
@@ -80,6 +81,23 @@ def label_problem(name: str) -> str | None:
         f"'{name}' is not a DNS label: use lowercase letters, digits and '-', starting and "
         f"ending with a letter or digit, at most 63 characters{hint}"
     )
+
+
+def dns_name_problem(name: str, wildcard: bool = False) -> str | None:
+    """Why `name` is not a DNS name to look up (labels of letters, digits, '-' and '_', as in
+    `_http._tcp.web`, a trailing dot allowed, at most 253 characters), or None when it is one.
+    `wildcard` lets the first label be `*`, as in a zone-file record."""
+    bare = name[:-1] if name.endswith(".") else name
+    labels = bare.split(".")
+    if wildcard and labels[0] == "*":
+        labels = labels[1:] or ["x"]
+    if not bare or len(bare) > 253 or not all(map(_DNS_NAME_LABEL.fullmatch, labels)):
+        return (
+            f"{show(name)} is not a DNS name: dot-separated labels of up to 63 letters, "
+            "digits, '-' or '_' (not starting or ending with '-'), at most 253 characters, "
+            "like web.default.svc.cluster.local"
+        )
+    return None
 
 
 def duration_ns(value: Any) -> int | None:

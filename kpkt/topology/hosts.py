@@ -45,6 +45,11 @@ class PodDraft:
     veth: str | None
     veth_mac: str | None
     details: dict[str, Any]  # the PodSpec fields that need no defaults (labels, hostname, ...)
+    paths: dict[str, str] = field(default_factory=dict)  # where a key lives, when not under path
+
+    def at(self, key: str) -> str:
+        """The YAML path of the pod's `key` (the CoreDNS pods live under cluster.dns)."""
+        return self.paths.get(key) or f"{self.path}.{key}"
 
 
 @dataclass(slots=True)
@@ -128,7 +133,7 @@ def _read_pod(path: str, value: Any, report: Report) -> PodDraft | None:
     veth_name = _interface_name(veth, "name") if veth else None
     veth_mac = veth.mac("mac") if veth else None
     details = {
-        "labels": tuple(_labels(f)),
+        "labels": tuple(read_labels(f, "labels")),
         "hostname": f.label("hostname"),
         "subdomain": f.label("subdomain"),
         "ready": f.boolean("ready", True),
@@ -138,6 +143,16 @@ def _read_pod(path: str, value: Any, report: Report) -> PodDraft | None:
     if name is None:
         return None
     return PodDraft(path, name, namespace, ip, mac, veth_name, veth_mac, details)
+
+
+def port_name_problem(name: str) -> str | None:
+    """Why `name` is not a container port name (an IANA service name), or None."""
+    if _PORT_NAME.fullmatch(name):
+        return None
+    return (
+        f"'{name}' is not a valid port name: up to 15 lowercase letters, digits "
+        "and '-', with at least one letter, no '--', starting and ending alphanumeric"
+    )
 
 
 def _interface_name(f: Fields, key: str) -> str | None:
@@ -155,18 +170,19 @@ def _interface_name(f: Fields, key: str) -> str | None:
     return name
 
 
-def _labels(pod: Fields) -> list[tuple[str, str]]:
-    labels = pod.string_map("labels")
-    for key, value in labels:
-        where = f"labels.{key}"
-        if not _LABEL_KEY.fullmatch(key):
-            pod.bad(
+def read_labels(f: Fields, key: str) -> list[tuple[str, str]]:
+    """The Kubernetes labels (or label selector) under `key`, each key and value checked."""
+    labels = f.string_map(key)
+    for name, value in labels:
+        where = f"{key}.{name}"
+        if not _LABEL_KEY.fullmatch(name):
+            f.bad(
                 where,
-                f"'{key}' is not a valid label key: a name of up to 63 letters, "
+                f"'{name}' is not a valid label key: a name of up to 63 letters, "
                 "digits, '-', '_' or '.', optionally after a DNS prefix and '/'",
             )
         elif not _LABEL_VALUE.fullmatch(value):
-            pod.bad(
+            f.bad(
                 where,
                 f"'{value}' is not a valid label value: up to 63 letters, digits, "
                 "'-', '_' or '.', starting and ending with a letter or digit",
@@ -196,12 +212,8 @@ def _port(path: str, value: Any, container: Fields) -> ContainerPort | None:
     if f is None:
         return None
     name = f.string("name")
-    if name is not None and not _PORT_NAME.fullmatch(name):
-        f.bad(
-            "name",
-            f"'{name}' is not a valid port name: up to 15 lowercase letters, digits "
-            "and '-', with at least one letter, no '--', starting and ending alphanumeric",
-        )
+    if name is not None and (problem := port_name_problem(name)):
+        f.bad("name", problem)
     number = f.integer("containerPort", 1, 65535, required="give the port number")
     protocol = f.choice("protocol", ("TCP", "UDP"), "TCP")
     return ContainerPort(name, number, protocol) if number is not None else None

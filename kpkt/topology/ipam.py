@@ -67,14 +67,14 @@ def assign_pod_ips(nodes: list[NodeDraft], report: Report) -> None:
             continue
         for pod in node.pods:
             if pod.ip is not None and (problem := _pod_ip_problem(pod.ip, node)):
-                report.error(f"{pod.path}.ip", problem)
+                report.error(pod.at("ip"), problem)
         pool = free(pod_addresses(node.pod_cidr), taken)
         for pod in node.pods:
             if pod.ip is None:
                 pod.ip = next(pool, None)
                 if pod.ip is None:
                     report.error(
-                        f"{pod.path}.ip",
+                        pod.at("ip"),
                         f"no free address left in {node.name}'s podCIDR {node.pod_cidr}: give "
                         "the node a larger podCIDR",
                     )

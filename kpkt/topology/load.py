@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,25 @@ from typing import Any
 import yaml
 
 from kpkt.errors import TopologyError
+from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
+from kpkt.topology.cluster_services import with_cluster_services
 from kpkt.topology.derive import external_key, node_key, pod_key, unique_mac, veth_names
+from kpkt.topology.dns import DnsDraft, add_dns_hosts, dns_spec, dns_wanted, read_dns
+from kpkt.topology.endpoints import service_spec
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
 from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft, read_externals, read_nodes
 from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay_ips
-from kpkt.topology.spec import ClusterSpec, Endpoint, ExternalSpec, NodeSpec, PodSpec, Topology
+from kpkt.topology.service_names import ServiceNames
+from kpkt.topology.services import ServiceDraft, read_services
+from kpkt.topology.spec import (
+    ClusterSpec,
+    Endpoint,
+    ExternalSpec,
+    NodeSpec,
+    PodSpec,
+    ServiceSpec,
+    Topology,
+)
 from kpkt.topology.traffic import Directory, Host, read_traffic
 
 API_VERSION = "kpkt/v1"
@@ -27,6 +42,7 @@ CLUSTER_KEYS += ("hairpin", "dns")
 CNIS = ("flannel",)
 LATER_CNIS = ("calico-vxlan", "calico-ipip", "cilium", "host-gw")
 NODE_OWN_DEVICES = ("lo", "eth0", "cni0", "flannel.1")
+MIN_SERVICE_PREFIX = 29  # kube-apiserver wants at least 8 addresses in the service range
 DEFAULTS = ClusterSpec()
 
 
@@ -94,18 +110,27 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
     _check_header(doc)
     name, description = _read_metadata(doc)
     seed = _read_seed(doc, seed)
-    cluster, unsure = _read_cluster(doc)
+    cluster, unsure, dns = _read_cluster(doc)
     nodes, externals = read_nodes(doc), read_externals(doc)
-    services = _services(doc, cluster)
+    drafts = read_services(doc)
+    if dns is not None:
+        add_dns_hosts(dns, nodes, externals, report)
     assign_pod_cidrs(nodes, None if "podCIDR" in unsure else cluster.pod_cidr, report)
     if "underlay" not in unsure:
         assign_underlay_ips([*nodes, *externals], cluster.underlay_cidr, report)
     assign_pod_ips(nodes, report)
     _check_unique(nodes, externals, report)
-    steps = read_traffic(doc, Directory(_hosts(nodes, externals), cluster, services, report))
+    services = _services(drafts, cluster, unsure, dns, nodes, report)
+    headless = [draft.key for draft in drafts if draft.headless]
+    names = ServiceNames(services, cluster.cluster_domain, headless)
+    directory = Directory(_hosts(nodes, externals), cluster, names, report, dns is not None)
+    steps = read_traffic(doc, directory)
     if report.errors:
         raise TopologyError(report.errors)
     macs = {mac for mac, _, _ in _explicit_macs(nodes, externals) if mac is not None}
+    external_specs = tuple(_external_spec(external, seed, macs) for external in externals)
+    if dns is not None:
+        cluster = replace(cluster, dns=dns_spec(dns, external_specs))
     return Topology(
         name=name,
         source=source,
@@ -113,7 +138,8 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
         description=description,
         cluster=cluster,
         nodes=tuple(_node_spec(node, seed, macs) for node in nodes),
-        externals=tuple(_external_spec(external, seed, macs) for external in externals),
+        externals=external_specs,
+        services=tuple(services),
         steps=tuple(steps),
         warnings=tuple(report.warnings),
     )
@@ -157,19 +183,27 @@ def _read_seed(doc: Fields, override: int | None) -> int:
     return override
 
 
-def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str]]:
-    """The cluster settings, and which of "podCIDR" and "underlay" were given but unusable
-    (so that no address is checked against, or taken from, a made-up range)."""
+def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
+    """The cluster settings; which of "podCIDR", "serviceCIDR" and "underlay" were given but
+    unusable (so that no address is checked against, or taken from, a made-up range); and
+    the cluster DNS settings (None: no cluster DNS)."""
     f = doc.child("cluster", CLUSTER_KEYS)
     if f is None:
-        return DEFAULTS, {"podCIDR", "underlay"} if "cluster" in doc.failed else set()
+        failed = "cluster" in doc.failed
+        service_cidr = None if failed else DEFAULTS.service_cidr
+        dns = read_dns(Fields({}, "cluster", doc.report), dns_wanted(doc), service_cidr)
+        return DEFAULTS, {"podCIDR", "serviceCIDR", "underlay"} if failed else set(), dns
     _check_cni(f)
-    if f.given("dns"):
-        f.bad("dns", "not supported yet (cluster DNS arrives with the CoreDNS work); remove it")
     underlay = f.child("underlay", ("cidr", "mtu")) or Fields({}, f.at("underlay"), f.report)
     vxlan = f.child("vxlan", ("vni", "port")) or Fields({}, f.at("vxlan"), f.report)
     pod_cidr = f.network("podCIDR", DEFAULTS.pod_cidr)
     service_cidr = f.network("serviceCIDR", DEFAULTS.service_cidr)
+    if service_cidr is not None and service_cidr.prefixlen > MIN_SERVICE_PREFIX:
+        f.bad(
+            "serviceCIDR",
+            f"{service_cidr} is too small: a service range needs at least 8 addresses (a /29)",
+        )
+        service_cidr = None
     underlay_cidr = underlay.network("cidr", DEFAULTS.underlay_cidr)
     named = [("podCIDR", pod_cidr), ("serviceCIDR", service_cidr), ("underlay.cidr", underlay_cidr)]
     _check_overlaps([(f.at(key), net) for key, net in named if net is not None], f.report)
@@ -185,9 +219,11 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str]]:
         hairpin=f.boolean("hairpin", DEFAULTS.hairpin),
     )
     unsure = {"podCIDR"} if pod_cidr is None else set()
+    if service_cidr is None:
+        unsure.add("serviceCIDR")
     if underlay_cidr is None or "underlay" in f.failed:
         unsure.add("underlay")
-    return cluster, unsure
+    return cluster, unsure, read_dns(f, dns_wanted(doc), service_cidr)
 
 
 def _check_cni(f: Fields) -> None:
@@ -220,20 +256,21 @@ def _check_overlaps(cidrs: list[tuple[str, IPv4Network]], report: Report) -> Non
                 report.error(path, f"{net} overlaps {other_path} {other}; pick ranges apart")
 
 
-def _services(doc: Fields, cluster: ClusterSpec) -> set[str]:
-    """The names the services would answer to (so `to:` can say they are not supported yet)."""
-    entries = doc.entries("services")
-    if entries:
-        doc.bad(
-            "services", "not supported yet (Services arrive with kube-proxy support); remove them"
-        )
-    names = set()
-    for _, item in entries:
-        if isinstance(item, dict) and isinstance(item.get("name"), str):
-            name, namespace = item["name"], item.get("namespace") or "default"
-            svc = f"{name}.{namespace}.svc"
-            names |= {name, f"{name}.{namespace}", svc, f"{svc}.{cluster.cluster_domain}"}
-    return names
+def _services(
+    drafts: list[ServiceDraft],
+    cluster: ClusterSpec,
+    unsure: set[str],
+    dns: DnsDraft | None,
+    nodes: list[NodeDraft],
+    report: Report,
+) -> list[ServiceSpec]:
+    """Every service of the cluster (the built-in ones first, see with_cluster_services) with
+    its cluster IP, node ports and endpoints."""
+    services = with_cluster_services(drafts, dns, nodes)
+    service_cidr = None if "serviceCIDR" in unsure else cluster.service_cidr
+    allocate_cluster_ips(services, service_cidr, dns, report)
+    allocate_node_ports(services, report)
+    return [service_spec(service, nodes, report) for service in services]
 
 
 def _check_unique(nodes: list[NodeDraft], externals: list[ExternalDraft], report: Report) -> None:
@@ -241,9 +278,10 @@ def _check_unique(nodes: list[NodeDraft], externals: list[ExternalDraft], report
     pods = [pod for node in nodes for pod in node.pods]
     names = [(host.name, f"{host.path}.name", _what(host)) for host in [*nodes, *externals]]
     _duplicates("name", names, report)
-    pod_names = [((pod.namespace, pod.name), f"{pod.path}.name", None) for pod in pods]
+    pod_names = [((pod.namespace, pod.name), pod.at("name"), None) for pod in pods]
     _duplicates("pod (pod names are unique per namespace)", pod_names, report)
-    addresses = [(host.ip, f"{host.path}.ip", _what(host)) for host in [*nodes, *externals, *pods]]
+    addresses = [(host.ip, f"{host.path}.ip", _what(host)) for host in [*nodes, *externals]]
+    addresses += [(pod.ip, pod.at("ip"), _what(pod)) for pod in pods]
     _duplicates("address", addresses, report)
     _duplicates("MAC", _explicit_macs(nodes, externals), report)
     for node in nodes:

@@ -68,6 +68,29 @@ class ExternalSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class UpstreamSpec:
+    """The DNS server behind CoreDNS's `forward . /etc/resolv.conf`: a host on the node network
+    answering from zone-file lines."""
+
+    ip: IPv4Address
+    records: tuple[str, ...] = ()  # "example.com. 300 IN A 198.51.100.10"
+    name: str = "upstream-dns"  # its capture-file owner name
+    mac: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DnsSpec:
+    """CoreDNS under kubeadm's Corefile: the kube-dns service and the coredns pod(s)."""
+
+    service_ip: IPv4Address = IPv4Address("10.96.0.10")
+    node: str = ""  # where the coredns pods run (filled in by the loader: the first node)
+    pod_ips: tuple[IPv4Address, ...] = ()  # one per replica
+    ttl: int = 30
+    pods: str = "insecure"  # insecure | verified | disabled
+    upstream: UpstreamSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterSpec:
     cni: str = "flannel"
     pod_cidr: IPv4Network = IPv4Network("10.244.0.0/16")
@@ -75,14 +98,67 @@ class ClusterSpec:
     cluster_domain: str = "cluster.local"
     underlay_cidr: IPv4Network = IPv4Network("192.168.50.0/24")
     underlay_mtu: int = 1500
+    underlay_gateway: IPv4Address | None = None  # the nodes' default gateway, if any
     vni: int = 1
     vxlan_port: int = 8472
     hairpin: bool = True
+    dns: DnsSpec | None = None  # None: no cluster DNS
 
     @property
     def pod_mtu(self) -> int:
         """flannel's MTU for flannel.1, cni0, the veths and pod eth0: underlay MTU - 50."""
         return self.underlay_mtu - 50
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    name: str | None
+    port: int
+    protocol: str  # "TCP" | "UDP"
+    target_port: int | str  # a number, or a container port's name
+    node_port: int | None = None  # NodePort services only
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointPort:
+    """One service port as one endpoint serves it (a named targetPort resolved per pod)."""
+
+    name: str | None  # the service port's name
+    port: int
+    protocol: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEndpoint:
+    """One address behind a service, as the EndpointSlice controller would list it."""
+
+    ip: IPv4Address
+    ports: tuple[EndpointPort, ...]
+    ready: bool = True  # ready for traffic (publishNotReadyAddresses already applied)
+    pod: str | None = None  # the backing pod's owner name `<pod>.<namespace>`, if any
+    node: str | None = None  # the node the pod runs on
+    hostname: str | None = None  # set when the pod's hostname and subdomain name this service
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    name: str
+    namespace: str
+    type: str  # "ClusterIP" | "NodePort" | "ExternalName"
+    cluster_ip: IPv4Address | None  # None: headless (clusterIP: None) or ExternalName
+    ports: tuple[ServicePort, ...] = ()
+    selector: tuple[tuple[str, str], ...] | None = None  # None: no selector (explicit endpoints)
+    publish_not_ready: bool = False
+    endpoints: tuple[ServiceEndpoint, ...] = ()  # ready and not ready, in a stable order
+    external_name: str | None = None
+
+    @property
+    def key(self) -> str:
+        """`<namespace>/<name>`, as kube-proxy names it."""
+        return f"{self.namespace}/{self.name}"
+
+    def ready_endpoints(self) -> list[ServiceEndpoint]:
+        return [endpoint for endpoint in self.endpoints if endpoint.ready]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +222,19 @@ class TcpStep:
     at_ns: int | None = None
 
 
-Step = UdpStep | PingStep | TcpStep
+@dataclass(frozen=True, slots=True)
+class DnsStep:
+    """The pod's stub resolver (glibc or musl, as the pod says) looks `name` up through the
+    cluster DNS, as getaddrinfo does (A and AAAA), or asks one `qtype` when the step names it."""
+
+    text: str
+    src: Endpoint
+    name: str
+    qtype: str | None = None  # None: getaddrinfo (A and AAAA together)
+    at_ns: int | None = None
+
+
+Step = UdpStep | PingStep | TcpStep | DnsStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +246,7 @@ class Topology:
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     nodes: tuple[NodeSpec, ...] = ()
     externals: tuple[ExternalSpec, ...] = ()
+    services: tuple[ServiceSpec, ...] = ()
     steps: tuple[Step, ...] = ()
     warnings: tuple[str, ...] = ()  # non-fatal findings, printed by the CLI
 

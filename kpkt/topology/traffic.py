@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 import yaml
 
-from kpkt.topology.fields import Fields, Report, did_you_mean, show, unknown_key
+from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
+from kpkt.topology.service_names import ServiceNames
 from kpkt.topology.spec import (
     DEFAULT_RESPONSE,
     NS_PER_SECOND,
     ClusterSpec,
+    DnsStep,
     Endpoint,
     PingStep,
+    ServiceSpec,
     Step,
     TcpStep,
     UdpStep,
@@ -27,10 +30,9 @@ UDP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex")
 UDP_KEYS += ("count", "interval", "listen", "at", "ttl")
 PING_KEYS = ("from", "to", "id", "seq", "count", "interval", "size", "at", "ttl")
 TCP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex", "response", "listen", "at")
+DNS_KEYS = ("from", "name", "type", "at")
+QUERY_TYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "NS", "SOA", "ANY")
 MAX_TCP_DATA = 1 << 20
-LATER_STEPS = {
-    "dns": "dns steps are not supported yet (they arrive with the CoreDNS work); remove it",
-}
 HEADERS = 28  # IPv4 header + UDP header, or IPv4 header + ICMP echo header
 MAX_PAYLOAD = 65535 - HEADERS
 LOOPBACK = IPv4Network("127.0.0.0/8")
@@ -54,10 +56,11 @@ class Directory:
         self,
         hosts: Iterable[Host],
         cluster: ClusterSpec,
-        services: Collection[str],
+        services: ServiceNames,
         report: Report,
+        dns_on: bool = False,
     ):
-        self.cluster, self.services, self.report = cluster, services, report
+        self.cluster, self.services, self.report, self.dns_on = cluster, services, report, dns_on
         self.named: dict[str, Host] = {}  # nodes and externals by name, pods as `ns/name`
         self.pods: dict[str, list[Host]] = defaultdict(list)  # pods by bare name
         self.kinds: set[str] = set()
@@ -104,14 +107,27 @@ class Directory:
             name, port = text, None
         if name == "localhost" or _ADDRESS.fullmatch(name):
             return self._address(name, f, src), port
+        namespace = src.namespace if src is not None and src.kind == "pod" else "default"
+        service = self.services.find(name, namespace)
+        if name not in self.named and name not in self.pods:
+            if service is None:
+                f.bad("to", self._unknown(name, namespace))
+                return None, port
+            return self._cluster_ip(service, name, f), port
         host = self._find(name, f, "to")
+        if host and service:
+            self.report.warn(
+                f.at("to"),
+                f"'{name}' is both a {host.endpoint.kind} and a service: this means the "
+                f"{host.endpoint.kind}; write '{service.name}.{service.namespace}' for the service",
+            )
         return (host.ip if host else None), port
 
     def check_fits(self, f: Fields, key: str, size: int, src: Endpoint, dst: IPv4Address) -> None:
         """Report a payload of `size` bytes that does not fit in one packet on its way to `dst`."""
         if dst in LOOPBACK:
             where, mtu = "loopback MTU", LOOPBACK_MTU
-        elif src.kind == "pod" or dst in self.cluster.pod_cidr:
+        elif src.kind == "pod" or dst in self.cluster.pod_cidr or dst in self.cluster.service_cidr:
             where, mtu = "pod MTU", self.cluster.pod_mtu
         else:
             where, mtu = "underlay MTU", self.cluster.underlay_mtu
@@ -131,7 +147,7 @@ class Directory:
             if src is not None and src.kind == "external":
                 f.bad("to", f"{name} is the sender's own loopback: only pods and nodes have one")
                 return None
-        elif ip not in self.owners:
+        elif ip not in self.owners and ip not in self.services.addresses:
             self.report.warn(f.at("to"), f"no pod, node or external host has {ip}: nothing answers")
         return ip
 
@@ -154,17 +170,40 @@ class Directory:
             f.bad(key, self._unknown(name))
         return None
 
-    def _unknown(self, name: str) -> str:
-        if name in self.services:
-            return (
-                f"'{name}' is a service: services are not supported yet (they arrive with "
-                "kube-proxy support); name a pod instead"
+    def _cluster_ip(self, service: ServiceSpec, name: str, f: Fields) -> IPv4Address | None:
+        """The cluster IP a step sends to when it names `service` (kube-proxy does the rest)."""
+        if service.type == "ExternalName":
+            f.bad(
+                "to",
+                f"'{name}' is ExternalName service {service.key} (an alias of "
+                f"{service.external_name}): it has no cluster IP; look it up with a dns step",
             )
-        kinds = "pod, node or external host" if "external" in self.kinds else "pod or node"
-        hint = did_you_mean(name, [*self.pods, *self.named])
-        if not hint and "." in name:
-            hint = " (service names are not supported yet)"
-        return f"no {kinds} named '{name}'{hint}"
+        elif service.key in self.services.headless:
+            f.bad(
+                "to",
+                f"'{name}' is headless service {service.key}: a headless service has no cluster "
+                "IP; name one of its pods, or look it up with a dns step",
+            )
+        return service.cluster_ip
+
+    def _unknown(self, name: str, namespace: str | None = None) -> str:
+        """Why nothing is called `name`; `namespace` (where a bare service name would live) is
+        given for a receiver, which may be a service."""
+        if namespace is None and self.services.find(name, "default"):
+            return f"'{name}' is a service, which sends nothing: name a pod, node or external host"
+        kinds = ["pod", "node", *(["external host"] if "external" in self.kinds else [])]
+        choices = [*self.pods, *self.named]
+        if namespace is not None and "/" not in name:
+            kinds.append("service")
+            choices += self.services.names(namespace)
+        hint = did_you_mean(name, choices)
+        if (
+            not hint
+            and namespace is not None
+            and (others := self.services.elsewhere(name, namespace))
+        ):
+            hint = f" (a service in another namespace: write {' or '.join(others)})"
+        return f"no {', '.join(kinds[:-1])} or {kinds[-1]} named '{name}'{hint}"
 
 
 def read_traffic(doc: Fields, directory: Directory) -> list[Step]:
@@ -184,11 +223,8 @@ def _read_step(path: str, item: Any, directory: Directory, report: Report) -> St
     [(kind, body)] = item.items()
     kind = str(kind)
     at = f"{path}.{kind}"
-    if kind in LATER_STEPS:
-        report.error(at, LATER_STEPS[kind])
-        return None
     if kind not in READERS:
-        report.error(at, unknown_key(kind, [*READERS, *LATER_STEPS]))
+        report.error(at, unknown_key(kind, READERS))
         return None
     keys, reader = READERS[kind]
     f = Fields.check(body, at, report, keys)
@@ -249,10 +285,44 @@ def _read_tcp(f: Fields, text: str, directory: Directory) -> TcpStep | None:
     return TcpStep(text, src, dst, sport, dport, payload[1], response.encode(), listen, at_ns)
 
 
+def _read_dns(f: Fields, text: str, directory: Directory) -> DnsStep | None:
+    src = directory.sender(f)
+    if src is not None and src.kind != "pod":
+        f.bad(
+            "from",
+            f"dns steps run a pod's stub resolver: name a pod ('{f.get('from')}' is "
+            f"{'a node' if src.kind == 'node' else 'an external host'})",
+        )
+        src = None
+    name = f.string("name", required="name what to look up, like web or web.default.svc")
+    if name is not None and (problem := dns_name_problem(name)):
+        f.bad("name", problem)
+    qtype = f.string("type")
+    if qtype is not None and qtype.upper() not in QUERY_TYPES:
+        hint = did_you_mean(qtype, QUERY_TYPES)
+        f.bad(
+            "type",
+            f"{show(qtype)} is not one of: {', '.join(QUERY_TYPES)}{hint}; or leave type out "
+            "to look up A and AAAA as getaddrinfo does",
+        )
+    at_ns = f.duration("at")
+    if not directory.dns_on:
+        f.report.error(
+            f.path,
+            "cluster DNS is off (cluster.dns.enabled: false): remove `enabled: false`, or the "
+            "dns step",
+        )
+        return None
+    if src is None or name is None or f.failed:
+        return None
+    return DnsStep(text, src, name, qtype.upper() if qtype else None, at_ns)
+
+
 READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Step | None]]] = {
     "udp": (UDP_KEYS, _read_udp),
     "ping": (PING_KEYS, _read_ping),
     "tcp": (TCP_KEYS, _read_tcp),
+    "dns": (DNS_KEYS, _read_dns),
 }
 
 

@@ -1,0 +1,107 @@
+"""The endpoints of each service, as the EndpointSlice controller lists them, and the frozen
+ServiceSpec that carries them."""
+
+from __future__ import annotations
+
+from kpkt.topology.fields import Report
+from kpkt.topology.hosts import NodeDraft, PodDraft
+from kpkt.topology.services import ServiceDraft
+from kpkt.topology.spec import EndpointPort, ServiceEndpoint, ServicePort, ServiceSpec
+
+
+def service_spec(service: ServiceDraft, nodes: list[NodeDraft], report: Report) -> ServiceSpec:
+    """The service with its endpoints: the pods its selector picks, or the ones it lists."""
+    if service.type == "ExternalName":
+        endpoints: list[ServiceEndpoint] = []
+    elif service.selector is not None:
+        endpoints = _selected(service, nodes, report)
+    else:
+        endpoints = _listed(service, nodes)
+    return ServiceSpec(
+        name=service.name,
+        namespace=service.namespace,
+        type=service.type or "ClusterIP",
+        cluster_ip=service.cluster_ip,
+        ports=tuple(draft.port for draft in service.ports),
+        selector=service.selector,
+        publish_not_ready=service.publish_not_ready,
+        endpoints=tuple(endpoints),
+        external_name=service.external_name,
+    )
+
+
+def _selected(
+    service: ServiceDraft, nodes: list[NodeDraft], report: Report
+) -> list[ServiceEndpoint]:
+    """Every pod of the service's namespace whose labels hold the selector, nodes and pods in
+    declaration order. A named targetPort is looked up in each pod's containers (name and
+    protocol); a pod without it is left out of that port, and out of the service when it then
+    serves none of its ports. Ready: the pod is, or publishNotReadyAddresses says so."""
+    wanted = dict(service.selector or ())
+    picked = [
+        (node, pod)
+        for node in nodes
+        for pod in node.pods
+        if pod.namespace == service.namespace
+        and pod.ip is not None
+        and wanted.items() <= dict(pod.details.get("labels", ())).items()
+    ]
+    if not picked:
+        report.warn(
+            f"{service.path}.selector",
+            f"selects no pod in namespace {service.namespace}: {service.key} has no endpoints "
+            "(kube-proxy rejects what is sent to it)",
+        )
+        return []
+    served: set[int] = set()
+    endpoints = []
+    for node, pod in picked:
+        ports = []
+        for index, draft in enumerate(service.ports):
+            number = _target(draft.port, pod)
+            if number is not None:
+                served.add(index)
+                ports.append(EndpointPort(draft.port.name, number, draft.port.protocol))
+        if service.ports and not ports:
+            continue
+        details = pod.details
+        hostname = details.get("hostname") if details.get("subdomain") == service.name else None
+        ready = details.get("ready", True) or service.publish_not_ready
+        owner = f"{pod.name}.{pod.namespace}"
+        endpoints.append(ServiceEndpoint(pod.ip, tuple(ports), ready, owner, node.name, hostname))
+    for index, draft in enumerate(service.ports):
+        if index not in served:
+            report.warn(
+                f"{draft.path}.targetPort",
+                f"no pod {service.key} selects has a {draft.port.protocol} container port named "
+                f"'{draft.port.target_port}': this port has no endpoints",
+            )
+    return endpoints
+
+
+def _target(port: ServicePort, pod: PodDraft) -> int | None:
+    """The pod's port for a service port: a number as is, a name from the pod's containers."""
+    if isinstance(port.target_port, int):
+        return port.target_port
+    for container in pod.details.get("containers", ()):
+        for container_port in container.ports:
+            if container_port.name == port.target_port and container_port.protocol == port.protocol:
+                return container_port.port
+    return None
+
+
+def _listed(service: ServiceDraft, nodes: list[NodeDraft]) -> list[ServiceEndpoint]:
+    """The endpoints a service without selector lists: each serves every service port, on its
+    own `port` or else the port's numeric targetPort; `ready` as written (publishNotReady-
+    Addresses is the endpoints controller's, which leaves such a service alone)."""
+    node_by_ip = {node.ip: node.name for node in nodes if node.ip is not None}
+    endpoints = []
+    for draft in service.endpoints:
+        ports = tuple(
+            EndpointPort(port.name, number, port.protocol)
+            for port in (item.port for item in service.ports)
+            if isinstance(number := draft.port or port.target_port, int)
+        )
+        node = node_by_ip.get(draft.ip)
+        endpoints.append(ServiceEndpoint(draft.ip, ports, draft.ready, None, node, draft.hostname))
+    return endpoints
