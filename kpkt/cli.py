@@ -178,6 +178,42 @@ def diff(
     _guarded(job, debug)
 
 
+@main.group("dns")
+def dns_group() -> None:
+    """Cluster DNS: CoreDNS as the emulator runs it."""
+
+
+DNS_SERVE_EXAMPLE = """\b
+Example:
+  kpkt dns serve tests/dns/cluster.yaml
+  dig @127.0.0.1 -p 5353 web.default.svc.cluster.local
+"""
+
+
+@dns_group.command("serve", epilog=DNS_SERVE_EXAMPLE)
+@click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--listen",
+    default="127.0.0.1:5353",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where to answer, over UDP and TCP (port 0: a free one, printed).",
+)
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def dns_serve(topology: Path, listen: str, debug: bool) -> None:
+    """Answer DNS queries as the topology's CoreDNS would (kubeadm's Corefile), on real UDP and
+    TCP sockets. Names outside the cluster go to the upstream server of cluster.dns.upstream,
+    modelled in the same process. Ctrl-C stops."""
+    from kpkt.dns.serve import serve_topology
+
+    def job() -> None:
+        topo = load_topology(topology)
+        _warn(topo.warnings)
+        serve_topology(topo, listen, echo=click.echo)
+
+    _guarded(job, debug)
+
+
 def _warn(warnings) -> None:
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
