@@ -7,6 +7,7 @@ prints a name, so a label CoreDNS compares with a Kubernetes name is the same st
 
 from __future__ import annotations
 
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import dns.exception
@@ -82,6 +83,7 @@ def wire_length(name: Name) -> int:
     return sum(len(label) + 1 for label in name) + 1
 
 
+@lru_cache(maxsize=4096)
 def parse_ip(text: str) -> IPv4Address | IPv6Address | None:
     """Go's net.ParseIP: dotted quad without leading zeros, or IPv6 text (no zone)."""
     if not text or "%" in text or not text.isascii():
@@ -92,6 +94,7 @@ def parse_ip(text: str) -> IPv4Address | IPv6Address | None:
         return None
 
 
+@lru_cache(maxsize=4096)
 def host_ip(text: str) -> IPv4Address | IPv6Address | None:
     """The address a msg.Service host stands for, as HostType() reads it: an IPv4-mapped IPv6
     address is IPv4 (Go's To4())."""
