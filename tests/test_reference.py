@@ -12,13 +12,15 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet import UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 
 from kpkt.capture.pcap import read_pcap
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
+
+from wire_fields import comparable
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT.parent / "shared" / "reference" / "pcaps"
@@ -34,35 +36,6 @@ def our_name(reference_file: str) -> str:
     if owner.startswith("node"):
         return f"{owner}__{ifname}.pcap"
     return f"{owner}.default__{ifname}.pcap"
-
-
-def comparable(frame: bytes) -> list[tuple[str, object]]:
-    """Every field of every layer, with the documented random ones blanked."""
-    packet = Ether(frame)
-    fields = []
-    depth = 0
-    layer = packet
-    outer_udp = None
-    while layer is not None and layer.name != "NoPayload":
-        values = dict(layer.fields)
-        if isinstance(layer, IP):
-            values.pop("id"), values.pop("chksum")
-        if isinstance(layer, UDP) and isinstance(layer.payload, VXLAN):
-            outer_udp = values
-            values.pop("sport"), values.pop("chksum")
-        if isinstance(layer, ICMP) and layer.type in (0, 8):
-            values.pop("id"), values.pop("chksum")
-            data = bytes(layer.payload)
-            fields.append((f"{depth}:ICMP.data[16:]", data[16:]))
-            fields.append((f"{depth}:ICMP.data.len", len(data)))
-        for name, value in sorted(values.items()):
-            fields.append((f"{depth}:{layer.name}.{name}", value))
-        if isinstance(layer, ICMP):
-            break
-        layer = layer.payload if layer.payload else None
-        depth += 1
-    assert outer_udp is None or outer_udp.get("dport") == 8472
-    return fields
 
 
 @pytest.fixture(scope="module")

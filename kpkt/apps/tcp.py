@@ -5,6 +5,8 @@ follows the client's ACK of the answer)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
 from kpkt.net.tcp import Connection
@@ -15,16 +17,18 @@ CLOSE_NS = 200_000
 
 
 class TcpApp(StepApp):
-    def __init__(self, step: TcpStep, sender, receiver) -> None:
+    def __init__(self, step: TcpStep, sender, receivers: list) -> None:
         super().__init__(step, sender)
-        self.receiver = receiver  # the Stack that owns the destination address, if any
+        # (stack, port) for whoever owns the destination: the endpoints of a service
+        self.receivers = receivers
         self.answer = b""
         self.outcome = ""
         self.client: Connection | None = None
 
     def open(self) -> None:
-        if self.step.listen and self.receiver is not None:
-            self.receiver.tcp.listeners[self.step.dport] = self._serve
+        if self.step.listen:
+            for stack, port in self.receivers:
+                stack.tcp.listeners[port] = partial(self._serve, stack)
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
@@ -49,8 +53,9 @@ class TcpApp(StepApp):
     def _done(self, conn: Connection, how: str) -> None:
         self.outcome = how
 
-    def _serve(self, local: bytes, lport: int, remote: bytes, rport: int, tag: Tag) -> Connection:
-        server = self.receiver
+    def _serve(
+        self, server, local: bytes, lport: int, remote: bytes, rport: int, tag: Tag
+    ) -> Connection:
         route = server.route_for(remote)
         return server.tcp.socket(
             (local, lport), (remote, rport), route, tag, on_data=self._server_data

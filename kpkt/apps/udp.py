@@ -13,9 +13,10 @@ from kpkt.topology.spec import UdpStep
 
 
 class UdpApp(StepApp):
-    def __init__(self, step: UdpStep, sender, receiver) -> None:
+    def __init__(self, step: UdpStep, sender, receivers: list) -> None:
         super().__init__(step, sender)
-        self.receiver = receiver  # the Stack that owns the destination address, if any
+        # (stack, port) for whoever owns the destination: the endpoints of a service
+        self.receivers = receivers
         self.received = 0
         self.sport = step.sport
         self.source: bytes | None = None
@@ -25,8 +26,9 @@ class UdpApp(StepApp):
         if self.sport is None:
             self.sport = self.sender.ids.ephemeral_port()
         self.sender.udp_errors[self.sport] = self._on_error
-        if self.step.listen and self.receiver is not None:
-            self.receiver.udp_sockets[self.step.dport] = self._on_datagram
+        if self.step.listen:
+            for stack, port in self.receivers:
+                stack.udp_sockets[port] = self._on_datagram
 
     def _send(self) -> None:
         step, stack = self.step, self.sender

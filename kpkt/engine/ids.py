@@ -37,6 +37,10 @@ class NamespaceIds:
         """MASQUERADE --random-fully: a random port from the original port's class."""
         return self._rng.randint(1024, 65535) if original >= 1024 else self._rng.randint(1, 1023)
 
+    def pick(self, n: int) -> int:
+        """One of `n` choices, equally likely: kube-proxy's `statistic --mode random` rules."""
+        return self._rng.randrange(n)
+
     def u32(self) -> int:
         """A random 32-bit value: TCP initial sequence numbers and timestamp offsets."""
         return self._rng.getrandbits(32)

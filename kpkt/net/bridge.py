@@ -13,7 +13,9 @@ from __future__ import annotations
 from kpkt.capture.tap import IN, OUT, Tag
 from kpkt.net.device import NetDevice
 from kpkt.net.fdb import Fdb
-from kpkt.net.frame import is_multicast, mac_str
+from kpkt.net.frame import ETH_P_IP, is_multicast, mac_str
+
+IPV4 = ETH_P_IP.to_bytes(2, "big")
 
 
 class Bridge(NetDevice):
@@ -29,6 +31,7 @@ class Bridge(NetDevice):
         self.hairpin_default = hairpin
         self.fdb = Fdb()
         self.fdb.add_local(mac, None)
+        self.netfilter = None  # a BrNetfilter when iptables sees bridged IPv4 (cni0)
 
     def add_port(self, port: NetDevice) -> None:
         port.master = self
@@ -51,11 +54,25 @@ class Bridge(NetDevice):
             self._flood(frame, port, tag)
             self.stack.receive(frame, self, tag)
             return
-        entry = self.fdb.lookup(dst, now)
+        nat_note = None
+        if self.netfilter is not None and frame[12:14] == IPV4:
+            hooked = self.netfilter.prerouting(frame, port, tag)
+            if hooked is None:
+                return
+            frame, nat_note = hooked
+        self.switch(frame, port, tag, nat_note)
+
+    def switch(self, frame: bytes, port: NetDevice, tag: Tag, nat_note: str | None) -> None:
+        """br_handle_frame_finish() after learning: to the bridge device, one port, or all.
+        `nat_note` is not None when br_netfilter's PREROUTING ran on the frame."""
+        dst = frame[0:6]
+        entry = self.fdb.lookup(dst, self.sched.now)
         if entry is None:
-            self._flood(frame, port, tag)
+            self._flood(self._postrouting(frame, nat_note), port, tag)
         elif entry.local:
-            self.pass_up(frame, tag, entry.note)
+            note = f"{nat_note}; {entry.note}" if nat_note else entry.note
+            self.tap.record(frame, IN, tag, note)
+            self.stack.receive(frame, self, tag, nat_note)
         elif entry.port is port and port.name not in self.hairpin_ports:
             self.stack.drop(
                 "same-port",
@@ -64,11 +81,14 @@ class Bridge(NetDevice):
                 where=self.tap.name,
             )
         else:
-            entry.port.xmit(frame, tag, entry.note)
+            frame = self._postrouting(frame, nat_note)
+            entry.port.xmit(frame, tag, f"{nat_note}; {entry.note}" if nat_note else entry.note)
 
-    def pass_up(self, frame: bytes, tag: Tag, note: str) -> None:
-        self.tap.record(frame, IN, tag, note)
-        self.stack.receive(frame, self, tag)
+    def _postrouting(self, frame: bytes, nat_note: str | None) -> bytes:
+        if nat_note is None:
+            return frame
+        frame, _ = self.netfilter.postrouting(frame)
+        return frame
 
     def _flood(self, frame: bytes, ingress: NetDevice | None, tag: Tag) -> None:
         targets = [p for p in self.ports if p is not ingress or p.name in self.hairpin_ports]
@@ -83,6 +103,12 @@ class Bridge(NetDevice):
 
     def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
         self.tap.record(frame, OUT, tag, note)
+        if self.netfilter is not None and self.netfilter.detours:
+            detour = self.netfilter.detour(frame)
+            if detour is not None:  # a bridged-DNAT frame: switched from its ingress port
+                frame, port = detour
+                self.switch(frame, port, tag, note)
+                return
         dst = frame[0:6]
         entry = None if is_multicast(dst) else self.fdb.lookup(dst, self.sched.now)
         if entry is None or entry.local:

@@ -8,6 +8,8 @@ REASONS: dict[str, str] = {
     "neighbour-unresolved": "ARP got no answer after 3 tries (ICMP host unreachable)",
     "neighbour-queue-full": "too many packets waiting for ARP (the oldest is dropped)",
     "port-unreachable": "no socket listens on the UDP port (ICMP port unreachable)",
+    "service-no-endpoints": "kube-proxy's REJECT: the service port has no ready endpoints "
+    "(ICMP port unreachable)",
     "mtu-exceeded": "larger than the egress MTU with DF set (ICMP fragmentation needed)",
     "not-for-us": "an IP packet for another host on a namespace that does not forward",
     "otherhost": "a frame for another MAC reached a host interface",

@@ -1,11 +1,9 @@
-"""Connection tracking with source NAT: flannel's `--ip-masq` rules on a node.
+"""NAT's building blocks: flows, flow keys, packet rewriting, and flannel's masquerade rules.
 
 flanneld installs FLANNEL-POSTRTG (first match wins): pod-to-pod traffic is never translated;
 traffic from a pod to anything outside the pod network (another node's address, a host on the
 node network) is masqueraded to the egress device's address with `--random-fully` (a random port,
-or a random ICMP echo id). The first packet of a flow decides; conntrack remembers the decision,
-translates the flow's later packets, reverses the translation on replies in PREROUTING, and
-translates ICMP errors that quote a translated packet (RELATED), as netfilter does.
+or a random ICMP echo id). `conntrack.py` applies them.
 """
 
 from __future__ import annotations
@@ -52,88 +50,6 @@ def flannel_masq_rules(cluster_cidr: IPv4Network, node_cidr: IPv4Network) -> lis
     ]
 
 
-@dataclass(slots=True)
-class Conn:
-    original: Flow  # the first packet's flow, before translation
-    translated: Flow  # the same packet as it leaves the node
-    note: str = ""
-
-
-class Conntrack:
-    """The NAT side of one namespace's conntrack table. Flows are keyed by `flow_key`, a slice
-    of the packet's own bytes, so a packet of a known flow costs one dict lookup."""
-
-    def __init__(self, stack, rules: list[MasqRule]) -> None:
-        self.stack = stack
-        self.rules = rules
-        self.decided: dict[bytes, Conn | None] = {}  # original flow -> its translation, if any
-        self.replies: dict[bytes, Conn] = {}  # the reply flow we expect -> its connection
-
-    def postrouting(self, packet: bytes, dev) -> tuple[bytes, str]:
-        """The packet as it leaves through `dev`, and a note when it was translated."""
-        key = flow_key(packet)
-        if key is None:
-            return packet, ""
-        try:
-            conn = self.decided[key]
-        except KeyError:
-            conn = self.decided[key] = self._decide(flow_of(packet), dev)
-        if conn is None:
-            return packet, ""
-        return rewrite(packet, src=(conn.translated[1], conn.translated[2])), conn.note
-
-    def _decide(self, flow: Flow, dev) -> Conn | None:
-        src, dst = IPv4Address(flow[1]), IPv4Address(flow[3])
-        rule = next((r for r in self.rules if r.matches(src, dst)), None)
-        if rule is None or not rule.masquerade:
-            return None
-        proto, _, sport, daddr, dport = flow
-        ids = self.stack.ids
-        new_port = ids.masquerade_port(sport) if proto != PROTO_ICMP else ids.ping_id()
-        new_src = self.stack.primary_ip(dev, daddr)
-        if proto == PROTO_ICMP:
-            translated = (proto, new_src, new_port, daddr, new_port)
-            reply = (proto, daddr, new_port, new_src, new_port)
-        else:
-            translated = (proto, new_src, new_port, daddr, dport)
-            reply = (proto, daddr, dport, new_src, new_port)
-        note = f"masquerade {src}:{sport} -> {IPv4Address(new_src)}:{new_port}"
-        conn = Conn(flow, translated, note)
-        self.replies[_key_of(reply)] = conn
-        return conn
-
-    def prerouting(self, packet: bytes) -> tuple[bytes, str]:
-        """Undo the translation on a reply, or on an ICMP error quoting a translated packet."""
-        if not self.replies:
-            return packet, ""
-        key = flow_key(packet)
-        if key is None:
-            return self._related(packet)
-        conn = self.replies.get(key)
-        if conn is None:
-            return packet, ""
-        dst, port = conn.original[1], conn.original[2]
-        note = f"reverse nat -> {IPv4Address(dst)}:{port}"
-        return rewrite(packet, dst=(dst, port)), note
-
-    def _related(self, packet: bytes) -> tuple[bytes, str]:
-        ihl = (packet[0] & 0x0F) * 4
-        if packet[9] != PROTO_ICMP or packet[ihl] not in icmp.ERROR_TYPES:
-            return packet, ""
-        quoted = packet[ihl + 8 :]
-        inner = flow_of(quoted)
-        if inner is None:
-            return packet, ""
-        proto, qsrc, qsport, qdst, qdport = inner
-        conn = self.replies.get(_key_of((proto, qdst, qdport, qsrc, qsport)))
-        if conn is None:
-            return packet, ""
-        orig_src, orig_port = conn.original[1], conn.original[2]
-        quoted = rewrite(quoted, src=(orig_src, orig_port), partial=True)
-        outer = rewrite(packet[: ihl + 8] + quoted, dst=(orig_src, None))
-        return outer, f"related icmp: reverse nat -> {IPv4Address(orig_src)}"
-
-
 def flow_key(packet: bytes) -> bytes | None:
     """`flow_of` as one bytes value: protocol, addresses, then ports (or the echo id twice)."""
     ihl = (packet[0] & 0x0F) * 4
@@ -145,7 +61,7 @@ def flow_key(packet: bytes) -> bytes | None:
     return None
 
 
-def _key_of(flow: Flow) -> bytes:
+def key_of(flow: Flow) -> bytes:
     proto, src, sport, dst, dport = flow
     return bytes((proto,)) + src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
 

@@ -60,7 +60,7 @@ class Stack:
         self.ping_sockets: dict[int, IcmpHandler] = {}
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
         self.tcp = TcpLayer(self)
-        self.conntrack = None  # a Conntrack on nodes, where flannel masquerades
+        self.conntrack = None  # a Conntrack on nodes: kube-proxy's and flannel's NAT
         self._forward_notes: dict[tuple[str, int], str] = {}
         self.icmp_limit = icmp.RateLimit(self.sched)
 
@@ -105,27 +105,55 @@ class Stack:
 
     # --- receive ------------------------------------------------------------------------------
 
-    def receive(self, frame: bytes, dev, tag: Tag) -> None:
+    def receive(self, frame: bytes, dev, tag: Tag, nat_note: str | None = None) -> None:
+        """A frame arriving on `dev`. `nat_note` is not None when the bridge already ran
+        PREROUTING on it (br_netfilter), so the IP layer does not run it again."""
         dst = frame[0:6]
         if dst != dev.mac and not dst[0] & 1 and dev is not self.loopback:
             return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
         ethertype = (frame[12] << 8) | frame[13]
         if ethertype == ETH_P_IP:
-            self._ip_receive(frame[ETH_LEN:], dev, tag)
+            self._ip_receive(frame[ETH_LEN:], dev, tag, nat_note)
         elif ethertype == ETH_P_ARP:
             self.arp.receive(frame, dev, tag)
 
-    def _ip_receive(self, packet: bytes, dev, tag: Tag) -> None:
-        nat_note = ""
-        if self.conntrack is not None and self.conntrack.replies and dev is not self.loopback:
-            packet, nat_note = self.conntrack.prerouting(packet)
+    def _ip_receive(self, packet: bytes, dev, tag: Tag, nat_note: str | None) -> None:
+        conntrack = self.conntrack
+        if nat_note is None:
+            nat_note = ""
+            if conntrack is not None and conntrack.active and dev is not self.loopback:
+                packet, nat_note = conntrack.prerouting(packet)
         dst = packet[16:20]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
+            if conntrack is not None and dev is not self.loopback:
+                if self._input_rejects(packet, tag):
+                    return
+                if conntrack.translating:
+                    packet, _ = conntrack.local_in(packet)
             self._deliver(packet, tag)
         elif self.forwarding:
             self._forward(packet, tag, nat_note)
         else:
             self.drop("not-for-us", f"{IPv4Address(dst)} is not an address of {self.owner}", tag)
+
+    def _input_rejects(self, packet: bytes, tag: Tag) -> bool:
+        """filter INPUT: KUBE-EXTERNAL-SERVICES rejects a node port without endpoints."""
+        return self._rejects(packet, tag, local=True)
+
+    def _rejects(self, packet: bytes, tag: Tag, *, local: bool) -> bool:
+        """kube-proxy's filter REJECT for a service port without endpoints (ICMP port
+        unreachable, iptables' default), for a new connection to it."""
+        services = self.conntrack.services if self.conntrack is not None else None
+        if services is None or packet[9] == PROTO_ICMP:
+            return False
+        ihl = (packet[0] & 0x0F) * 4
+        dport = (packet[ihl + 2] << 8) | packet[ihl + 3]
+        name = services.reject(packet[9], packet[16:20], dport, local)
+        if name is None:
+            return False
+        self.drop("service-no-endpoints", f"{name} has no endpoints: rejected", tag)
+        self.icmp_error(packet, icmp.DEST_UNREACH, icmp.PORT_UNREACH, tag)
+        return True
 
     def _forward(self, packet: bytes, tag: Tag, nat_note: str = "") -> None:
         dst = packet[16:20]
@@ -150,6 +178,8 @@ class Stack:
                 self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=route.dev.mtu)
             return
         packet = decrement_ttl(packet)
+        if self.conntrack is not None and self._rejects(packet, tag, local=False):
+            return  # filter FORWARD, after the TTL decrement: the error quotes TTL 63
         key = (route.text, packet[8])
         note = self._forward_notes.get(key)
         if note is None:
@@ -267,7 +297,7 @@ class Stack:
         packet = ipv4_packet(
             src, dst, proto, payload, ident=self.ids.ip_id(), df=df, tos=tos, ttl=ttl
         )
-        self._route_out(packet, route, tag, note)
+        self._output(packet, route, tag, note)
 
     def send_ip_packet(self, packet: bytes, tag: Tag, note: str = "") -> None:
         """Send a complete IPv4 packet this namespace built (its source already chosen)."""
@@ -275,6 +305,28 @@ class Stack:
         if route is None:
             self.drop("no-route", f"no route to {IPv4Address(packet[16:20])}", tag)
             return
+        self._output(packet, route, tag, note)
+
+    def _output(self, packet: bytes, route: Route, tag: Tag, note: str) -> None:
+        """The OUTPUT hook for a packet of our own: kube-proxy may DNAT it (and then the route
+        is looked up again, as `ip_route_me_harder()` does) or reject it."""
+        conntrack = self.conntrack
+        if (
+            conntrack is not None
+            and conntrack.services is not None
+            and route is not self.local_route
+        ):
+            dst = packet[16:20]
+            packet, nat_note = conntrack.prerouting(packet)
+            if nat_note:
+                note = f"{note}; {nat_note}" if note else nat_note
+            if packet[16:20] != dst:
+                route = self.route_for(packet[16:20])
+                if route is None:
+                    self.drop("no-route", f"no route to {IPv4Address(packet[16:20])}", tag)
+                    return
+            elif self._rejects(packet, tag, local=False):
+                return
         self._route_out(packet, route, tag, note)
 
     def route_for(self, dst: bytes) -> Route | None:

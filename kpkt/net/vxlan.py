@@ -3,8 +3,9 @@
 Sending: the inner frame's destination MAC is looked up in the device's FDB (one static entry per
 remote VTEP, no default entry, so nothing is ever flooded); the frame gets outer Ethernet/IPv4/
 UDP/VXLAN headers and goes out through the node's stack on the underlay. The outer header is what
-Linux builds: flags 0x08, DF 0, TTL 64, TOS 0, source port from a symmetric hash of the inner
-flow folded into 32768-60999, and a complete UDP checksum (udpcsum is on by default).
+Linux builds: flags 0x08, DF 0, TTL 64, TOS 0, source port from a hash of the inner flow
+(symmetric, except for TCP) folded into 32768-60999, and a complete UDP checksum (udpcsum is
+on by default).
 Receiving: the node's stack hands UDP to port 8472 to `decap`, which checks the VNI and delivers
 the inner frame on flannel.1.
 """
@@ -99,7 +100,8 @@ class Vxlan(NetDevice):
         self.stack.receive(inner, self, tag)
 
     def source_port(self, frame: bytes) -> int:
-        """udp_flow_src_port(): a hash of the inner flow, the same for both directions."""
+        """udp_flow_src_port(): a hash of the inner flow, the same for both directions (for
+        TCP, one per direction)."""
         if frame[23] in _PORTED and frame[12:14] == b"\x08\x00":
             raw = frame[23:24] + frame[26:38]  # protocol, addresses, ports: the cache key
         else:
@@ -113,15 +115,20 @@ class Vxlan(NetDevice):
 
 
 def _flow_key(frame: bytes) -> bytes:
-    """The symmetric flow of an inner frame: sorted addresses, protocol and, for UDP and TCP,
-    sorted ports. ICMP hashes without its id, so every ping of a pair shares a port."""
+    """The flow of an inner frame as the kernel hashes it: for UDP sorted addresses, protocol
+    and sorted ports (symmetric); for TCP the addresses and ports as they are (directional);
+    ICMP hashes without its id, so every ping of a pair shares a port."""
     if (frame[12] << 8 | frame[13]) != ETH_P_IP:
         return frame[0:12]
     ip = frame[ETH_LEN:]
     ends = sorted((ip[12:16], ip[16:20]))
     proto = ip[9]
-    if proto in (PROTO_UDP, PROTO_TCP):
-        ihl = (ip[0] & 0x0F) * 4
+    ihl = (ip[0] & 0x0F) * 4
+    if proto == PROTO_TCP:
+        # skb->hash is the sending socket's random sk_txhash, which survives veth and NAT: one
+        # port per connection and direction (services.md §3.1), modelled as a directional hash
+        return ip[12:20] + bytes((proto,)) + ip[ihl : ihl + 4]
+    if proto == PROTO_UDP:
         ports = sorted((ip[ihl : ihl + 2], ip[ihl + 2 : ihl + 4]))
         return ends[0] + ends[1] + bytes((proto,)) + ports[0] + ports[1]
     return ends[0] + ends[1] + bytes((proto,))  # ICMP and the rest: addresses only

@@ -10,10 +10,13 @@ from kpkt.apps.ping import PingApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
 from kpkt.capture.tap import Tap
+from kpkt.net.br_netfilter import BrNetfilter
 from kpkt.net.bridge import Bridge
+from kpkt.net.conntrack import Conntrack
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
-from kpkt.net.frame import mac_bytes
-from kpkt.net.nat import Conntrack, flannel_masq_rules
+from kpkt.net.frame import PROTO_TCP, PROTO_UDP, mac_bytes
+from kpkt.net.kubeproxy import ServiceRules
+from kpkt.net.nat import flannel_masq_rules
 from kpkt.net.route import Route
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
@@ -22,6 +25,7 @@ from kpkt.topology.spec import Endpoint, NodeSpec, PingStep, PodSpec, TcpStep, T
 
 UNDERLAY = "underlay"  # the owner name of the switch joining three or more underlay hosts
 LOOPBACK = IPv4Network("127.0.0.0/8")
+DEFAULT = IPv4Network("0.0.0.0/0")
 
 
 def build(topology: Topology) -> tuple[Network, list]:
@@ -39,6 +43,8 @@ class _Builder:
         self.cluster = topology.cluster
         self.node_eth0: dict[str, Veth] = {}
         self.hash_key = hashlib.sha256(f"{topology.seed}:vxlan-flow-hash".encode()).digest()[:16]
+        self.services = ServiceRules(topology.services, topology.cluster.pod_cidr)
+        self.node_ips = {node.ip.packed for node in topology.nodes}
 
     def build(self) -> None:
         for node in self.topo.nodes:
@@ -100,7 +106,8 @@ class _Builder:
     def _node(self, node: NodeSpec) -> None:
         cluster = self.cluster
         stack = self._stack(node.name, forwarding=True, node=node.name)
-        stack.conntrack = Conntrack(stack, flannel_masq_rules(cluster.pod_cidr, node.pod_cidr))
+        masq_rules = flannel_masq_rules(cluster.pod_cidr, node.pod_cidr)
+        stack.conntrack = Conntrack(stack, masq_rules, self.services)
         eth0 = self._veth(
             stack, "eth0", node.mac, cluster.underlay_mtu, "underlay", node.name, WIRE_DELAY_NS
         )
@@ -114,6 +121,7 @@ class _Builder:
             self._tap(node.name, "cni0", "bridge", node.name, node.cni0_mac),
             cluster.hairpin,
         )
+        cni0.netfilter = BrNetfilter(cni0)
         gateway = node.pod_cidr[1].packed
         self._address(stack, cni0, gateway, node.pod_cidr.prefixlen)
         vtep = Vxlan(
@@ -131,6 +139,8 @@ class _Builder:
         self._address(stack, vtep, node.pod_cidr.network_address.packed, 32)
         stack.add_route(Route(node.pod_cidr, cni0, src=gateway))
         stack.add_route(Route(cluster.underlay_cidr, eth0, src=node.ip.packed))
+        if cluster.underlay_gateway is not None:
+            stack.add_route(Route(DEFAULT, eth0, via=cluster.underlay_gateway.packed))
         for pod in node.pods:
             self._pod(pod, node, stack, cni0)
 
@@ -156,7 +166,7 @@ class _Builder:
         cni0.add_port(host)
         self._address(stack, eth0, pod.ip.packed, node.pod_cidr.prefixlen)
         gateway = node.pod_cidr[1].packed
-        stack.add_route(Route(IPv4Network("0.0.0.0/0"), eth0, via=gateway))
+        stack.add_route(Route(DEFAULT, eth0, via=gateway))
         stack.add_route(Route(self.cluster.pod_cidr, eth0, via=gateway))
         stack.add_route(Route(node.pod_cidr, eth0, src=pod.ip.packed))
 
@@ -197,14 +207,26 @@ class _Builder:
     def app(self, step):
         sender = self._endpoint_stack(step.src)
         if isinstance(step, UdpStep):
-            receiver = sender if step.dst.is_loopback else self.net.by_ip.get(step.dst.packed)
-            return UdpApp(step, sender, receiver)
+            return UdpApp(step, sender, self._receivers(step, sender, PROTO_UDP))
         if isinstance(step, PingStep):
             return PingApp(step, sender)
         if isinstance(step, TcpStep):
-            receiver = sender if step.dst.is_loopback else self.net.by_ip.get(step.dst.packed)
-            return TcpApp(step, sender, receiver)
+            return TcpApp(step, sender, self._receivers(step, sender, PROTO_TCP))
         raise TypeError(f"no application for {type(step).__name__}")
+
+    def _receivers(self, step: UdpStep | TcpStep, sender: Stack, proto: int) -> list:
+        """Who listens for the step: the owner of the destination address, or, for a service
+        address or a node port, the namespaces of the service's ready endpoints, each on its
+        own port."""
+        if step.dst.is_loopback:
+            return [(sender, step.dport)]
+        dst = step.dst.packed
+        node_port = dst in self.node_ips
+        endpoints = self.services.endpoints(proto, dst, step.dport, node_port)
+        if endpoints:
+            return [(self.net.by_ip[ip], port) for ip, port in endpoints if ip in self.net.by_ip]
+        owner = self.net.by_ip.get(dst)
+        return [(owner, step.dport)] if owner is not None else []
 
     def _endpoint_stack(self, endpoint: Endpoint) -> Stack:
         return self.net.stacks[endpoint.owner]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ API_VERSION = "kpkt/v1"
 KIND = "Topology"
 TOP_KEYS = ("apiVersion", "kind", "metadata", "seed", "cluster", "nodes", "externals")
 TOP_KEYS += ("services", "traffic")
+UNDERLAY_KEYS = ("cidr", "mtu", "gateway")
 CLUSTER_KEYS = ("cni", "podCIDR", "serviceCIDR", "clusterDomain", "underlay", "vxlan")
 CLUSTER_KEYS += ("hairpin", "dns")
 CNIS = ("flannel",)
@@ -120,6 +121,7 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
         assign_underlay_ips([*nodes, *externals], cluster.underlay_cidr, report)
     assign_pod_ips(nodes, report)
     _check_unique(nodes, externals, report)
+    _check_gateway(cluster, nodes, report)
     services = _services(drafts, cluster, unsure, dns, nodes, report)
     headless = [draft.key for draft in drafts if draft.headless]
     names = ServiceNames(services, cluster.cluster_domain, headless)
@@ -194,7 +196,7 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
         dns = read_dns(Fields({}, "cluster", doc.report), dns_wanted(doc), service_cidr)
         return DEFAULTS, {"podCIDR", "serviceCIDR", "underlay"} if failed else set(), dns
     _check_cni(f)
-    underlay = f.child("underlay", ("cidr", "mtu")) or Fields({}, f.at("underlay"), f.report)
+    underlay = f.child("underlay", UNDERLAY_KEYS) or Fields({}, f.at("underlay"), f.report)
     vxlan = f.child("vxlan", ("vni", "port")) or Fields({}, f.at("vxlan"), f.report)
     pod_cidr = f.network("podCIDR", DEFAULTS.pod_cidr)
     service_cidr = f.network("serviceCIDR", DEFAULTS.service_cidr)
@@ -217,6 +219,7 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
         vni=vxlan.integer("vni", 1, 16_777_215, DEFAULTS.vni),
         vxlan_port=vxlan.integer("port", 1, 65535, DEFAULTS.vxlan_port),
         hairpin=f.boolean("hairpin", DEFAULTS.hairpin),
+        underlay_gateway=_gateway(underlay, underlay_cidr),
     )
     unsure = {"podCIDR"} if pod_cidr is None else set()
     if service_cidr is None:
@@ -224,6 +227,27 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
     if underlay_cidr is None or "underlay" in f.failed:
         unsure.add("underlay")
     return cluster, unsure, read_dns(f, dns_wanted(doc), service_cidr)
+
+
+def _gateway(underlay: Fields, cidr: IPv4Network | None) -> IPv4Address | None:
+    """The nodes' default gateway: a host address of the underlay (an external, or nobody)."""
+    gateway = underlay.ipv4("gateway")
+    if gateway is None or cidr is None:
+        return gateway
+    if gateway not in cidr or gateway in (cidr.network_address, cidr.broadcast_address):
+        underlay.bad("gateway", f"{gateway} is not a host address of the underlay {cidr}")
+        return None
+    return gateway
+
+
+def _check_gateway(cluster: ClusterSpec, nodes: list[NodeDraft], report: Report) -> None:
+    for node in nodes:
+        if node.ip is not None and node.ip == cluster.underlay_gateway:
+            report.error(
+                "cluster.underlay.gateway",
+                f"{node.ip} is node {node.name}'s address; the gateway is another host "
+                "(an external's address, or a free one)",
+            )
 
 
 def _check_cni(f: Fields) -> None:

@@ -1,0 +1,228 @@
+"""Connection tracking with NAT, for one node's namespace, as netfilter does it.
+
+The first packet of a connection decides everything. In PREROUTING (or OUTPUT, for the node's
+own packets) kube-proxy's nat rules may DNAT it to a service endpoint; in POSTROUTING (or when
+it is delivered locally) the connection is confirmed and may be masqueraded: by kube-proxy when
+its rules marked it, else by flannel's FLANNEL-POSTRTG rules. The connection then knows the
+reply it expects, and every later packet of either direction is translated from that entry:
+
+    original (s:sp -> d:dp)    PREROUTING dst -> d':dp' (DNAT)   POSTROUTING src -> s':sp' (SNAT)
+    reply (d':dp' -> s':sp')   PREROUTING dst -> s:sp (un-SNAT)  POSTROUTING src -> d:dp (un-DNAT)
+
+Local delivery (INPUT) does the POSTROUTING kind of translation, as the kernel's LOCAL_IN hook.
+ICMP errors that quote a packet of a translated connection (RELATED) are translated as
+`nf_nat_icmp_reply_translation()` does: the quoted packet back to what its sender sent, the outer
+header to match the connection.
+
+Each table maps a flow key (a slice of the packet's own bytes) to what to do, so a packet of a
+known connection costs one dict lookup per hook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from kpkt.net import icmp
+from kpkt.net.frame import PROTO_ICMP
+from kpkt.net.kubeproxy import ServiceRules
+from kpkt.net.nat import Flow, MasqRule, flow_key, flow_of, key_of, rewrite
+
+# which of a connection's four flow keys a table entry is
+ORIGINAL_IN, ORIGINAL_OUT, REPLY_IN, REPLY_OUT = range(4)
+
+
+@dataclass(slots=True)
+class Conn:
+    original: Flow  # the first packet as it arrived (or was sent)
+    dnat: tuple[bytes, int] | None = None  # the destination kube-proxy translated it to
+    snat: tuple[bytes, int] | None = None  # the source it left with, when masqueraded
+    masquerade_mark: bool = False  # KUBE-MARK-MASQ
+    dnat_note: str = ""
+    snat_note: str = ""
+
+    def reply(self) -> Flow:
+        """The reply it expects: from the (translated) destination to the (translated) source."""
+        proto, src, sport, dst, dport = self.original
+        dst, dport = self.dnat or (dst, dport)
+        src, sport = self.snat or (src, sport)
+        if proto == PROTO_ICMP:
+            return proto, dst, sport, src, sport
+        return proto, dst, dport, src, sport
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One flow key of a connection: the address (and port) a packet with that key gets, on
+    the side the hook rewrites, or None when it passes unchanged."""
+
+    conn: Conn
+    kind: int
+    rewrite_to: tuple[bytes, int] | None
+    note: str
+
+
+class Conntrack:
+    def __init__(self, stack, masq_rules: list[MasqRule], services: ServiceRules | None) -> None:
+        self.stack = stack
+        self.masq_rules = masq_rules
+        self.services = services or None
+        self.incoming: dict[bytes, Entry] = {}  # PREROUTING and OUTPUT: destination rewrites
+        self.outgoing: dict[bytes, Entry] = {}  # POSTROUTING and INPUT: source rewrites
+        self.unconfirmed: dict[bytes, Conn] = {}  # seen in PREROUTING, not yet confirmed
+        self.translating = False  # any connection translated: replies need PREROUTING
+
+    @property
+    def active(self) -> bool:
+        """Whether PREROUTING has anything to do (services to DNAT, or translations to undo)."""
+        return self.translating or self.services is not None
+
+    # --- PREROUTING and OUTPUT ----------------------------------------------------------------
+
+    def prerouting(self, packet: bytes, local: bool = False) -> tuple[bytes, str]:
+        """Destination NAT for a packet arriving (or, `local`, sent by the node itself): a new
+        connection meets kube-proxy's rules, a known one is translated from its entry."""
+        key = flow_key(packet)
+        if key is None:
+            return self._related(packet, self.incoming)
+        entry = self.incoming.get(key)
+        if entry is None:
+            entry = self._new(packet, key)
+        if entry.rewrite_to is None:
+            return packet, ""
+        return rewrite(packet, dst=entry.rewrite_to), entry.note
+
+    def _new(self, packet: bytes, key: bytes) -> Entry:
+        flow = flow_of(packet)
+        conn = Conn(flow)
+        services = self.services
+        if services is not None and flow[0] != PROTO_ICMP:
+            proto, src, _, dst, dport = flow
+            stack = self.stack
+            local = dst in stack.local_ips
+            dnat = services.dnat(proto, src, dst, dport, local, stack.ids.pick)
+            if dnat is not None:
+                conn.dnat = (dnat.address, dnat.port)
+                conn.masquerade_mark = dnat.masquerade
+                conn.dnat_note = dnat.note
+                self.translating = True
+        entry = Entry(conn, ORIGINAL_IN, conn.dnat, conn.dnat_note)
+        self.incoming[key] = entry
+        self.unconfirmed[key_of(_translated(flow, dst=conn.dnat))] = conn
+        return entry
+
+    # --- POSTROUTING and INPUT ----------------------------------------------------------------
+
+    def postrouting(self, packet: bytes, dev) -> tuple[bytes, str]:
+        """Source NAT for a packet leaving through `dev`: a new connection is confirmed (and
+        masqueraded if kube-proxy marked it or flannel's rules say so)."""
+        key = flow_key(packet)
+        if key is None:
+            return self._related(packet, self.outgoing) if self.translating else (packet, "")
+        entry = self.outgoing.get(key)
+        if entry is None:
+            entry = self._confirm(packet, key, dev)
+        if entry.rewrite_to is None:
+            return packet, ""
+        return rewrite(packet, src=entry.rewrite_to), entry.note
+
+    def local_in(self, packet: bytes) -> tuple[bytes, str]:
+        """The INPUT hook: replies to the node's own connections get their un-DNAT."""
+        return self.postrouting(packet, None)
+
+    def _confirm(self, packet: bytes, key: bytes, dev) -> Entry:
+        conn = self.unconfirmed.pop(key, None)
+        if conn is None:  # not seen in PREROUTING: the node's own, or from before services
+            flow = flow_of(packet)
+            conn = Conn(flow)
+            self.incoming.setdefault(key, Entry(conn, ORIGINAL_IN, None, ""))
+        if dev is not None and self._masquerades(conn):
+            self._masquerade(conn, dev)
+        self._index(conn, key)
+        return self.outgoing[key]
+
+    def _masquerades(self, conn: Conn) -> bool:
+        """KUBE-POSTROUTING masquerades what kube-proxy marked; else FLANNEL-POSTRTG decides
+        on the addresses the packet has now (after DNAT)."""
+        if conn.masquerade_mark:
+            return True
+        _, src, _, dst, _ = _translated(conn.original, dst=conn.dnat)
+        src_ip, dst_ip = IPv4Address(src), IPv4Address(dst)
+        rule = next((r for r in self.masq_rules if r.matches(src_ip, dst_ip)), None)
+        return rule is not None and rule.masquerade
+
+    def _masquerade(self, conn: Conn, dev) -> None:
+        proto, src, sport, _, _ = conn.original
+        dst = (conn.dnat or conn.original[3:5])[0]
+        ids = self.stack.ids
+        port = ids.ping_id() if proto == PROTO_ICMP else ids.masquerade_port(sport)
+        address = self.stack.primary_ip(dev, dst)
+        conn.snat = (address, port)
+        by = "kube-proxy" if conn.masquerade_mark else "flannel"
+        conn.snat_note = (
+            f"masquerade ({by}) {IPv4Address(src)}:{sport} -> {IPv4Address(address)}:{port}"
+        )
+        self.translating = True
+
+    def _index(self, conn: Conn, out_key: bytes) -> None:
+        """Enter the connection's other keys: its original packets leaving, its replies
+        arriving and leaving."""
+        proto, src, sport, dst, dport = conn.original
+        self.outgoing[out_key] = Entry(conn, ORIGINAL_OUT, conn.snat, conn.snat_note)
+        reply = conn.reply()
+        reply_in = key_of(reply)
+        undo_snat = (src, sport) if conn.snat else None
+        note = f"reverse nat -> {IPv4Address(src)}:{sport}" if conn.snat else ""
+        self.incoming[reply_in] = Entry(conn, REPLY_IN, undo_snat, note)
+        reply_out = key_of(_translated(reply, dst=undo_snat))
+        undo_dnat = (dst, dport) if conn.dnat else None
+        note = f"reverse nat <- {IPv4Address(dst)}:{dport}" if conn.dnat else ""
+        self.outgoing[reply_out] = Entry(conn, REPLY_OUT, undo_dnat, note)
+
+    # --- ICMP errors about a tracked connection (RELATED) -------------------------------------
+
+    def _related(self, packet: bytes, table: dict[bytes, Entry]) -> tuple[bytes, str]:
+        ihl = (packet[0] & 0x0F) * 4
+        if packet[9] != PROTO_ICMP or packet[ihl] not in icmp.ERROR_TYPES:
+            return packet, ""
+        quoted = packet[ihl + 8 :]
+        inner = flow_of(quoted)
+        if inner is None:
+            return packet, ""
+        proto, qsrc, qsport, qdst, qdport = inner
+        if proto == PROTO_ICMP:
+            qdport = qsport
+        entry = table.get(key_of((proto, qdst, qdport, qsrc, qsport)))
+        if entry is None:
+            return packet, ""
+        fix = _error_fix(entry)
+        if fix is None:
+            return packet, ""
+        inner_side, outer_side, (address, port) = fix
+        quoted = rewrite(quoted, **{inner_side: (address, port)}, partial=True)
+        outer = rewrite(packet[: ihl + 8] + quoted, **{outer_side: (address, None)})
+        arrow = "->" if outer_side == "dst" else "<-"
+        return outer, f"related icmp: reverse nat {arrow} {IPv4Address(address)}"
+
+
+def _error_fix(entry: Entry) -> tuple[str, str, tuple[bytes, int]] | None:
+    """For an ICMP error whose quoted packet, inverted, has `entry`'s key: which side of the
+    quoted packet and of the outer header to set, and to what."""
+    conn = entry.conn
+    proto, src, sport, dst, dport = conn.original
+    if entry.kind == REPLY_IN and conn.snat:  # an error about our packet, coming back
+        return "src", "dst", (src, sport)
+    if entry.kind == REPLY_OUT and conn.dnat:  # ... going on to the client
+        return "dst", "src", (dst, dport)
+    if entry.kind == ORIGINAL_IN and conn.dnat:  # an error about a reply, coming back
+        return "src", "dst", conn.dnat
+    if entry.kind == ORIGINAL_OUT and conn.snat:  # ... going on to the server
+        return "dst", "src", conn.snat
+    return None
+
+
+def _translated(flow: Flow, *, dst: tuple[bytes, int] | None) -> Flow:
+    if dst is None:
+        return flow
+    proto, src, sport, _, _ = flow
+    return proto, src, sport, dst[0], sport if proto == PROTO_ICMP else dst[1]

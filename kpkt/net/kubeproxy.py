@@ -1,0 +1,135 @@
+"""kube-proxy in iptables mode: the nat and filter rules it writes for the topology's Services,
+as decisions on the first packet of a connection.
+
+The rules are the same on every node (`syncProxyRules`):
+
+- nat KUBE-SERVICES: `-d <clusterIP> --dport <port> -j KUBE-SVC-…` for a service port with
+  ready endpoints; the SVC chain marks traffic from outside the cluster CIDR for masquerade
+  (`! -s <clusterCIDR> -j KUBE-MARK-MASQ`) and picks an endpoint with `statistic --mode random`
+  (equal weight); the SEP chain marks hairpin traffic (`-s <endpoint> -j KUBE-MARK-MASQ`) and
+  DNATs to the endpoint. The last rule sends `--dst-type LOCAL` to KUBE-NODEPORTS, whose EXT
+  chains mark everything for masquerade (externalTrafficPolicy Cluster) before KUBE-SVC.
+- filter: a service port without endpoints gets `-j REJECT` (ICMP port unreachable) in
+  KUBE-SERVICES (FORWARD and OUTPUT) for its cluster IP, and in KUBE-EXTERNAL-SERVICES
+  (INPUT and FORWARD) for its node port on the node's own addresses; no nat rule at all.
+- nat KUBE-POSTROUTING: a marked connection is masqueraded (`--random-fully`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+from kpkt.net.frame import PROTO_TCP, PROTO_UDP
+from kpkt.topology.spec import ServicePort, ServiceSpec
+
+PROTOCOLS = {"TCP": PROTO_TCP, "UDP": PROTO_UDP}
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePortRules:
+    """One service port: its name for notes (`default/web:http`) and its ready endpoints."""
+
+    name: str
+    endpoints: tuple[tuple[bytes, int], ...]  # (address, port), in EndpointSlice order
+
+
+@dataclass(frozen=True, slots=True)
+class Dnat:
+    """What the nat table decided for a new connection."""
+
+    address: bytes
+    port: int
+    masquerade: bool  # KUBE-MARK-MASQ set the 0x4000 mark
+    note: str
+
+
+class ServiceRules:
+    """The rules kube-proxy writes for every node, built once from the services."""
+
+    def __init__(self, services: tuple[ServiceSpec, ...], cluster_cidr: IPv4Network) -> None:
+        self.cluster_cidr = cluster_cidr
+        self.cluster_ips: dict[tuple[int, bytes, int], ServicePortRules] = {}
+        self.node_ports: dict[tuple[int, int], ServicePortRules] = {}
+        self.rejected_ips: dict[tuple[int, bytes, int], str] = {}
+        self.rejected_node_ports: dict[tuple[int, int], str] = {}
+        for service in services:
+            if service.cluster_ip is None:
+                continue  # headless and ExternalName services get no rules
+            for port in service.ports:
+                self._add(service, port)
+
+    def _add(self, service: ServiceSpec, port: ServicePort) -> None:
+        proto = PROTOCOLS[port.protocol]
+        name = service.key + (f":{port.name}" if port.name else "")
+        endpoints = tuple(
+            (endpoint.ip.packed, served.port)
+            for endpoint in service.ready_endpoints()
+            for served in endpoint.ports
+            if served.name == port.name and served.protocol == port.protocol
+        )
+        vip = (proto, service.cluster_ip.packed, port.port)
+        if endpoints:
+            rules = ServicePortRules(name, endpoints)
+            self.cluster_ips[vip] = rules
+            if port.node_port is not None:
+                self.node_ports[(proto, port.node_port)] = rules
+        else:
+            self.rejected_ips[vip] = name
+            if port.node_port is not None:
+                self.rejected_node_ports[(proto, port.node_port)] = name
+
+    def __bool__(self) -> bool:
+        return bool(self.cluster_ips or self.node_ports or self.rejected_ips)
+
+    def dnat(
+        self,
+        proto: int,
+        src: bytes,
+        dst: bytes,
+        dport: int,
+        dst_is_local: bool,
+        pick: Callable[[int], int],
+    ) -> Dnat | None:
+        """nat KUBE-SERVICES for a new connection (PREROUTING, or OUTPUT for the node's own):
+        the endpoint it goes to, or None when no rule matches. `pick(n)` chooses one of `n`
+        endpoints (the statistic match's random draw)."""
+        rules = self.cluster_ips.get((proto, dst, dport))
+        if rules is not None:
+            outside = IPv4Address(src) not in self.cluster_cidr
+            via = f"{IPv4Address(dst)}:{dport}"
+        elif dst_is_local:
+            rules = self.node_ports.get((proto, dport))
+            if rules is None:
+                return None
+            outside, via = True, f"node port {dport}"
+        else:
+            return None
+        address, port = rules.endpoints[
+            pick(len(rules.endpoints)) if len(rules.endpoints) > 1 else 0
+        ]
+        masquerade = outside or address == src
+        note = f"dnat {via} -> {IPv4Address(address)}:{port} ({rules.name})"
+        if address == src:
+            note += "; hairpin: marked for masquerade"
+        elif masquerade:
+            note += "; marked for masquerade"
+        return Dnat(address, port, masquerade, note)
+
+    def endpoints(
+        self, proto: int, dst: bytes, dport: int, node_port: bool
+    ) -> tuple[tuple[bytes, int], ...]:
+        """The ready endpoints behind a service address (or, `node_port`, a node's port)."""
+        rules = self.cluster_ips.get((proto, dst, dport))
+        if rules is None and node_port:
+            rules = self.node_ports.get((proto, dport))
+        return rules.endpoints if rules is not None else ()
+
+    def reject(self, proto: int, dst: bytes, dport: int, dst_is_local: bool) -> str | None:
+        """The filter table's REJECT for a service port without endpoints: the service port's
+        name when the packet is to be rejected."""
+        name = self.rejected_ips.get((proto, dst, dport))
+        if name is None and dst_is_local:
+            name = self.rejected_node_ports.get((proto, dport))
+        return name

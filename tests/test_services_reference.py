@@ -1,0 +1,78 @@
+"""kube-proxy's Services against a real Linux kernel: `topologies/services-reference.yaml` runs
+the ClusterIP TCP scenario of `../shared/reference/services.md` §3.1, and every interface the
+reference captured (pods, veths, cni0, flannel.1, eth0, the underlay switch and the laptop) is
+compared frame by frame and field by field with `../shared/reference/pcaps/svc_clusterip_tcp/`:
+the DNAT inside the bridge, the reverse NAT on the way back, TTLs, MACs, ARP, and TCP (relative
+sequence numbers, flags, windows, options). Only what the reference documents as random may
+differ (see `wire_fields.py`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+
+from kpkt.capture.pcap import read_pcap
+from kpkt.output import run_to_folder
+from kpkt.topology.load import load_topology
+
+from conftest import ROOT
+from wire_fields import Fields
+
+REFERENCE = ROOT.parent / "shared" / "reference" / "pcaps" / "svc_clusterip_tcp"
+TOPOLOGY = ROOT / "topologies" / "services-reference.yaml"
+
+
+def our_name(reference_file: str) -> str:
+    """ksvc-node1__cni0.pcap -> node1__cni0.pcap; ksvc-n1-client__eth0 -> n1-client.default__eth0"""
+    owner, ifname = reference_file.removeprefix("ksvc-").removesuffix(".pcap").split("__")
+    if owner.startswith(("n1-", "n2-")):
+        owner += ".default"
+    return f"{owner}__{ifname}.pcap"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("services") / "out"
+    run_to_folder(load_topology(TOPOLOGY), folder)
+    return folder
+
+
+@pytest.mark.parametrize("reference_file", sorted(p.name for p in REFERENCE.glob("*.pcap")))
+def test_interface_matches_linux(run: Path, reference_file: str) -> None:
+    reference = [frame for _, frame in read_pcap(REFERENCE / reference_file)]
+    ours = [frame for _, frame in read_pcap(run / our_name(reference_file))]
+    assert [len(f) for f in ours] == [len(f) for f in reference], "frame count or lengths differ"
+    linux, kpkt = Fields(), Fields()
+    for number, (want, got) in enumerate(zip(reference, ours, strict=True), start=1):
+        want_fields, got_fields = linux.of(want), kpkt.of(got)
+        assert [n for n, _ in want_fields] == [n for n, _ in got_fields], f"frame {number} layers"
+        differences = [
+            f"{name}: linux {w!r} != kpkt {g!r}"
+            for (name, w), (_, g) in zip(want_fields, got_fields, strict=True)
+            if w != g
+        ]
+        assert not differences, f"{reference_file} frame {number}: " + "; ".join(differences)
+
+
+def addresses(path: Path) -> list[str]:
+    rows = []
+    for _, frame in read_pcap(path):
+        packet = Ether(frame)
+        if TCP in packet:
+            ip, tcp = packet[IP], packet[TCP]
+            rows.append(f"{ip.src}:{tcp.sport}>{ip.dst}:{tcp.dport}")
+    return sorted(set(rows))
+
+
+def test_the_vip_is_seen_only_between_the_client_and_the_bridge(run: Path) -> None:
+    to_vip, from_vip = "10.244.1.2:40080>10.96.0.50:80", "10.96.0.50:80>10.244.1.2:40080"
+    direct = ["10.244.1.2:40080>10.244.2.2:8080", "10.244.2.2:8080>10.244.1.2:40080"]
+    assert addresses(run / "n1-client.default__eth0.pcap") == [to_vip, from_vip]
+    assert addresses(run / "node1__veth-client.pcap") == [to_vip, from_vip]
+    # cni0 receives the DNATed request and sends the reverse-NATed reply
+    assert addresses(run / "node1__cni0.pcap") == [direct[0], from_vip]
+    assert addresses(run / "node1__flannel.1.pcap") == direct
+    assert addresses(run / "n2-web-b.default__eth0.pcap") == direct

@@ -1,0 +1,64 @@
+"""Frames as field lists for comparison with the reference kernel's captures, with the fields
+the reference documents as random blanked: IP IDs (and so header checksums), the outer VXLAN UDP
+source port (and its checksum), ICMP echo ids (and the timestamp opening the ping payload), TCP
+initial sequence numbers (sequence and acknowledgement numbers are compared relative to them)
+and TCP timestamp values (and so TCP checksums)."""
+
+from __future__ import annotations
+
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.layers.vxlan import VXLAN
+
+
+class Fields:
+    """One capture file's frames, in order: relative TCP numbers need the file's history."""
+
+    def __init__(self) -> None:
+        self.isn: dict[tuple, int] = {}
+
+    def of(self, frame: bytes) -> list[tuple[str, object]]:
+        packet = Ether(frame)
+        fields = []
+        depth = 0
+        layer = packet
+        outer_udp = None
+        while layer is not None and layer.name != "NoPayload":
+            values = dict(layer.fields)
+            if isinstance(layer, IP):
+                values.pop("id"), values.pop("chksum")
+            if isinstance(layer, UDP) and isinstance(layer.payload, VXLAN):
+                outer_udp = values
+                values.pop("sport"), values.pop("chksum")
+            if isinstance(layer, ICMP) and layer.type in (0, 8):
+                values.pop("id"), values.pop("chksum")
+                data = bytes(layer.payload)
+                fields.append((f"{depth}:ICMP.data[16:]", data[16:]))
+                fields.append((f"{depth}:ICMP.data.len", len(data)))
+            if isinstance(layer, TCP):
+                self._relative(layer, values)
+            for name, value in sorted(values.items(), key=lambda item: item[0]):
+                fields.append((f"{depth}:{layer.name}.{name}", value))
+            if isinstance(layer, ICMP):
+                break
+            layer = layer.payload if layer.payload else None
+            depth += 1
+        assert outer_udp is None or outer_udp.get("dport") == 8472
+        return fields
+
+    def _relative(self, tcp: TCP, values: dict) -> None:
+        ip = tcp.underlayer
+        mine = (ip.src, tcp.sport, ip.dst, tcp.dport)
+        peer = (ip.dst, tcp.dport, ip.src, tcp.sport)
+        self.isn.setdefault(mine, tcp.seq)
+        values["seq"] = (tcp.seq - self.isn[mine]) % 2**32
+        values["ack"] = (tcp.ack - self.isn[peer]) % 2**32 if peer in self.isn else tcp.ack > 0
+        values.pop("chksum")
+        values["options"] = [
+            (kind, None if kind == "Timestamp" else value) for kind, value in tcp.options
+        ]
+
+
+def comparable(frame: bytes) -> list[tuple[str, object]]:
+    """The fields of a frame that needs no history (no TCP)."""
+    return Fields().of(frame)
