@@ -112,7 +112,9 @@ def _manifest_packets(folder: Path, file: str) -> int:
 def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, tshark: str) -> None:
     _, folder = example
     allng = folder / "all.pcapng"
-    flagged = read(tshark, allng, "-Y", DAMAGE)
+    # all.pcapng holds each packet once per hop, so Wireshark takes the same DNS message on the
+    # next interface for a retransmission (a warning): only that warning is let through here
+    flagged = read(tshark, allng, "-Y", f"({DAMAGE}) && !dns.retransmission")
     assert flagged == "", f"all.pcapng: tshark flags frames:\n{flagged}"
     fields = ["frame.interface_name", "frame.packet_id", "frame.comment", "vxlan.vni"]
     options = ["-T", "fields", "-E", "separator=|", *(x for f in fields for x in ("-e", f))]

@@ -6,10 +6,13 @@ from __future__ import annotations
 import hashlib
 from ipaddress import IPv4Network
 
+from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
 from kpkt.apps.ping import PingApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
 from kpkt.capture.tap import Tap
+from kpkt.dns.coredns import ClusterDns
+from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.br_netfilter import BrNetfilter
 from kpkt.net.bridge import Bridge
 from kpkt.net.conntrack import Conntrack
@@ -21,7 +24,16 @@ from kpkt.net.route import Route
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.network import Network
-from kpkt.topology.spec import Endpoint, NodeSpec, PingStep, PodSpec, TcpStep, Topology, UdpStep
+from kpkt.topology.spec import (
+    DnsStep,
+    Endpoint,
+    NodeSpec,
+    PingStep,
+    PodSpec,
+    TcpStep,
+    Topology,
+    UdpStep,
+)
 
 UNDERLAY = "underlay"  # the owner name of the switch joining three or more underlay hosts
 LOOPBACK = IPv4Network("127.0.0.0/8")
@@ -66,6 +78,19 @@ class _Builder:
             stack.add_route(Route(self.cluster.underlay_cidr, eth0, src=external.ip.packed))
             self.node_eth0[external.name] = eth0
         self._underlay()
+        self._cluster_dns()
+
+    def _cluster_dns(self) -> None:
+        """CoreDNS in its pods (each its own server: cache and NS answers are per pod) and the
+        upstream DNS server on the node network."""
+        dns = self.cluster.dns
+        if dns is None:
+            return
+        for ip in dns.pod_ips:
+            model = ClusterDns.from_topology(self.topo, local_ip=ip)
+            CoreDnsPod(self.net.by_ip[ip.packed], model)
+        if dns.upstream is not None:
+            UpstreamHost(self.net.stacks[dns.upstream.name], UpstreamDns.from_spec(dns.upstream))
 
     # --- namespaces and devices ----------------------------------------------------------------
 
@@ -212,6 +237,10 @@ class _Builder:
             return PingApp(step, sender)
         if isinstance(step, TcpStep):
             return TcpApp(step, sender, self._receivers(step, sender, PROTO_TCP))
+        if isinstance(step, DnsStep):
+            pod = next(p for p in self.topo.pods() if p.owner == step.src.owner)
+            dns = self.cluster.dns
+            return DnsApp(step, sender, pod, dns.service_ip, self.cluster.cluster_domain)
         raise TypeError(f"no application for {type(step).__name__}")
 
     def _receivers(self, step: UdpStep | TcpStep, sender: Stack, proto: int) -> list:

@@ -965,9 +965,11 @@ def test_every_example_loads_cleanly(path):
 
 def test_two_node_is_the_tutorials_cluster():
     topology = load_topology(ROOT / "topologies" / "two-node.yaml")
+    # the tutorial's four pods, and the CoreDNS pod the cluster's DNS adds on node1
     assert [(p.name, p.node, str(p.ip)) for p in topology.pods()] == [
         ("pod-a", "node1", "10.1.1.5"),
         ("pod-b", "node1", "10.1.1.6"),
+        ("coredns-a", "node1", "10.1.1.2"),
         ("pod-c", "node2", "10.1.2.10"),
         ("pod-d", "node2", "10.1.2.11"),
     ]

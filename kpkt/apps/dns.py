@@ -1,0 +1,236 @@
+"""Cluster DNS on the wire: the CoreDNS pods and the upstream server answering on port 53, and
+the `dns` step, a pod's stub resolver walking its search list query by query.
+
+Every query and answer is a real datagram (or TCP segment, after a truncated answer) through
+the emulated network: from the pod to the kube-dns service address, DNATed by kube-proxy to a
+CoreDNS pod, answered, and translated back; names outside the cluster go from the CoreDNS pod
+to the upstream server on the node network (masqueraded by flannel) and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from ipaddress import IPv4Address
+
+from kpkt.apps.base import StepApp
+from kpkt.capture.tap import Tag
+from kpkt.dns.coredns import FORWARD_READ_TIMEOUT_NS, ClusterDns, Forward
+from kpkt.dns.framing import Deframer, frame
+from kpkt.dns.resolver import Query, pod_resolver
+from kpkt.dns.upstream import UpstreamDns
+from kpkt.net.tcp import Connection
+from kpkt.topology.spec import DnsStep, PodSpec
+
+PORT = 53
+
+
+class DnsServer:
+    """A DNS server process in one namespace, on UDP and TCP port 53. `answer(query,
+    transport, reply)` answers, now or later, by calling `reply(bytes)`."""
+
+    def __init__(self, stack, answer: Callable) -> None:
+        self.stack = stack
+        self.answer = answer
+        stack.udp_sockets[PORT] = self._on_datagram
+        stack.tcp.listeners[PORT] = self._accept
+
+    def _on_datagram(self, src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
+        def reply(message: bytes) -> None:
+            self.stack.send_udp(dst, src, PORT, sport, message, tag, note="dns answer")
+
+        self.answer(payload, "udp", reply, tag)
+
+    def _accept(self, local, lport, remote, rport, tag: Tag) -> Connection:
+        deframer = Deframer()
+        stack = self.stack
+
+        def on_data(conn: Connection, data: bytes) -> None:
+            for message in deframer.feed(data):
+                self.answer(message, "tcp", lambda answer: conn.write(frame(answer)), tag)
+
+        route = stack.route_for(remote)
+        return stack.tcp.socket(
+            (local, lport), (remote, rport), route, tag, on_data=on_data, on_fin=_close
+        )
+
+
+def _close(conn: Connection) -> None:
+    conn.close()
+
+
+class CoreDnsPod:
+    """A CoreDNS pod: the model answers; a query it forwards goes to the upstream server from
+    a fresh UDP port (forward's connection to it), and its answer is relayed."""
+
+    def __init__(self, stack, model: ClusterDns) -> None:
+        self.stack = stack
+        self.model = model
+        self.server = DnsServer(stack, self._answer)
+
+    def _answer(self, query: bytes, transport: str, reply: Callable, tag: Tag) -> None:
+        self._outcome(self.model.handle(query, transport, now_ns=self.stack.sched.now), reply, tag)
+
+    def _outcome(self, outcome, reply: Callable, tag: Tag) -> None:
+        if isinstance(outcome, bytes):
+            reply(outcome)
+        elif isinstance(outcome, Forward):
+            self._forward(outcome, reply, tag)
+
+    def _forward(self, ask: Forward, reply: Callable, tag: Tag) -> None:
+        stack = self.stack
+        if ask.server is None:
+            self._outcome(ask.relay(None), reply, tag)
+            return
+        port = stack.ids.ephemeral_port()
+        pending = {"open": True}
+
+        def relay(answer: bytes | None) -> None:
+            if not pending["open"]:
+                return
+            outcome = ask.relay(answer, now_ns=stack.sched.now)
+            if outcome is ask:  # another message id: keep reading
+                return
+            pending["open"] = False
+            stack.udp_sockets.pop(port, None)
+            self._outcome(outcome, reply, tag)
+
+        stack.udp_sockets[port] = lambda src, sport, dst, payload, t: relay(payload)
+        stack.send_udp(None, ask.server.packed, port, PORT, ask.query, tag, note="dns forward")
+        stack.sched.after(FORWARD_READ_TIMEOUT_NS, relay, None)
+
+
+class UpstreamHost:
+    """The DNS server on the node network behind `forward . /etc/resolv.conf`."""
+
+    def __init__(self, stack, model: UpstreamDns) -> None:
+        self.model = model
+        self.server = DnsServer(stack, self._answer)
+
+    def _answer(self, query: bytes, transport: str, reply: Callable, tag: Tag) -> None:
+        answer = self.model.handle(query, transport)
+        if answer is not None:
+            reply(answer)
+
+
+class DnsApp(StepApp):
+    """A `dns` step: the pod's resolver sends its queries as it decides them."""
+
+    def __init__(self, step: DnsStep, sender, pod: PodSpec, service_ip, domain: str) -> None:
+        super().__init__(step, sender)
+        self.resolver = pod_resolver(
+            pod,
+            step.name,
+            step.qtype,
+            next_id=lambda: sender.ids.u32() & 0xFFFF,
+            dns_service_ip=str(service_ip),
+            cluster_domain=domain,
+        )
+        self.ports: dict[int, int] = {}  # resolver socket -> UDP source port
+        self.tcp: dict[int, tuple[Connection | None, list[bytes], Deframer]] = {}
+
+    def open(self) -> None:
+        pass
+
+    def _send(self) -> None:
+        self._dispatch(self.resolver.start(self.sender.sched.now))
+
+    def _dispatch(self, queries: list[Query]) -> None:
+        for query in queries:
+            self.sent += 1
+            if query.transport == "udp":
+                self._send_udp(query)
+            else:
+                self._send_tcp(query)
+        self._close_sockets()
+        deadline = self.resolver.deadline_ns
+        if deadline is not None and not self.resolver.done:
+            self.sender.sched.at(deadline, self._timeout, deadline)
+
+    def _tag(self) -> Tag:
+        return self.sender.journal.new_tag(self.index)
+
+    def _send_udp(self, query: Query) -> None:
+        stack = self.sender
+        port = self.ports.get(query.socket)
+        if port is None:
+            port = self.ports[query.socket] = stack.ids.ephemeral_port()
+            stack.udp_sockets[port] = partial(self._on_datagram, query.socket)
+            stack.udp_errors[port] = partial(self._on_error, query.socket)
+        stack.send_udp(
+            None,
+            IPv4Address(query.server).packed,
+            port,
+            query.port,
+            query.wire,
+            self._tag(),
+            note=f"dns query {query.describe()}",
+        )
+
+    def _send_tcp(self, query: Query) -> None:
+        stack = self.sender
+        known = self.tcp.get(query.socket)
+        if known is None:
+            known = self.tcp[query.socket] = (None, [], Deframer())
+            conn = stack.tcp.connect(
+                IPv4Address(query.server).packed,
+                stack.ids.ephemeral_port(),
+                query.port,
+                self._tag(),
+                on_data=partial(self._on_tcp, query.socket),
+                on_fin=_close,
+                on_done=partial(self._on_tcp_done, query.socket),
+            )
+            self.tcp[query.socket] = (conn, known[1], known[2])
+        conn, waiting, _ = self.tcp[query.socket]
+        if conn.state == "ESTABLISHED":
+            conn.write(query.framed)
+        else:
+            waiting.append(query.framed)
+
+    def _on_tcp(self, socket: int, conn: Connection, data: bytes) -> None:
+        _, waiting, deframer = self.tcp[socket]
+        if not data:  # connected: send what was waiting
+            conn.write(b"".join(waiting))
+            waiting.clear()
+            return
+        for message in deframer.feed(data):
+            self._dispatch(self.resolver.on_reply(socket, message, self.sender.sched.now))
+
+    def _on_tcp_done(self, socket: int, conn: Connection, how: str) -> None:
+        if how != "closed" and not self.resolver.done:
+            errno = "ECONNREFUSED" if "refused" in how or "reset" in how else "EOF"
+            self._dispatch(self.resolver.on_error(socket, self.sender.sched.now, errno))
+
+    def _on_datagram(self, socket, src, sport, dst, payload: bytes, tag: Tag) -> None:
+        if not self.resolver.done:
+            self._dispatch(self.resolver.on_reply(socket, payload, self.sender.sched.now))
+
+    def _on_error(self, socket: int, packet: bytes, tag: Tag) -> None:
+        self.note_error(packet)
+        if not self.resolver.done:
+            self._dispatch(self.resolver.on_error(socket, self.sender.sched.now))
+
+    def _timeout(self, deadline: int) -> None:
+        resolver = self.resolver
+        if not resolver.done and resolver.deadline_ns == deadline:
+            self._dispatch(resolver.on_timeout(self.sender.sched.now))
+
+    def _close_sockets(self) -> None:
+        """Sockets the resolver closed: a late answer finds the port closed, as on Linux."""
+        open_sockets = self.resolver.open_sockets if not self.resolver.done else frozenset()
+        for socket, port in list(self.ports.items()):
+            if socket not in open_sockets:
+                self.sender.udp_sockets.pop(port, None)
+                self.sender.udp_errors.pop(port, None)
+                del self.ports[socket]
+        for socket, (conn, _, _) in list(self.tcp.items()):
+            if socket not in open_sockets and conn is not None and conn.state == "ESTABLISHED":
+                conn.close()
+
+    def done(self) -> bool:
+        return self.resolver.done
+
+    def result(self) -> str:
+        result = self.resolver.result
+        return result.summary() if result is not None else "no answer"
