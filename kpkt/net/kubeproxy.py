@@ -80,6 +80,11 @@ class ServiceRules:
             if port.node_port is not None:
                 self.rejected_node_ports[(proto, port.node_port)] = name
 
+    @property
+    def rejecting(self) -> bool:
+        """Whether any service port has no endpoints (so the filter table has REJECTs)."""
+        return bool(self.rejected_ips or self.rejected_node_ports)
+
     def __bool__(self) -> bool:
         return bool(self.cluster_ips or self.node_ports or self.rejected_ips)
 

@@ -144,7 +144,7 @@ class Stack:
         """kube-proxy's filter REJECT for a service port without endpoints (ICMP port
         unreachable, iptables' default), for a new connection to it."""
         services = self.conntrack.services if self.conntrack is not None else None
-        if services is None or packet[9] == PROTO_ICMP:
+        if services is None or not services.rejecting or packet[9] == PROTO_ICMP:
             return False
         ihl = (packet[0] & 0x0F) * 4
         dport = (packet[ihl + 2] << 8) | packet[ihl + 3]
