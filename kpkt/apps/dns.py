@@ -127,7 +127,8 @@ class DnsApp(StepApp):
             cluster_domain=domain,
         )
         self.ports: dict[int, int] = {}  # resolver socket -> UDP source port
-        self.tcp: dict[int, tuple[Connection | None, list[bytes], Deframer]] = {}
+        # resolver socket -> (connection, queries waiting for it, reply reassembly)
+        self.tcp: dict[int, tuple[Connection, list[bytes], Deframer]] = {}
 
     def open(self) -> None:
         pass
@@ -168,10 +169,9 @@ class DnsApp(StepApp):
         )
 
     def _send_tcp(self, query: Query) -> None:
+        """Over the query's connection: opened on first use, written once established."""
         stack = self.sender
-        known = self.tcp.get(query.socket)
-        if known is None:
-            known = self.tcp[query.socket] = (None, [], Deframer())
+        if query.socket not in self.tcp:
             conn = stack.tcp.connect(
                 IPv4Address(query.server).packed,
                 stack.ids.ephemeral_port(),
@@ -181,7 +181,7 @@ class DnsApp(StepApp):
                 on_fin=_close,
                 on_done=partial(self._on_tcp_done, query.socket),
             )
-            self.tcp[query.socket] = (conn, known[1], known[2])
+            self.tcp[query.socket] = (conn, [], Deframer())
         conn, waiting, _ = self.tcp[query.socket]
         if conn.state == "ESTABLISHED":
             conn.write(query.framed)
@@ -225,7 +225,7 @@ class DnsApp(StepApp):
                 self.sender.udp_errors.pop(port, None)
                 del self.ports[socket]
         for socket, (conn, _, _) in list(self.tcp.items()):
-            if socket not in open_sockets and conn is not None and conn.state == "ESTABLISHED":
+            if socket not in open_sockets and conn.state == "ESTABLISHED":
                 conn.close()
 
     def done(self) -> bool:

@@ -157,13 +157,7 @@ class DnsCache:
     def _storable(self, request: Message, reply: Message, kind: str) -> bool:
         if reply.tc or kind in (OTHER_ERROR, META, DYNAMIC_UPDATE):
             return False
-        question = request.question[0]
-        if not (
-            len(reply.question) == 1
-            and reply.qr
-            and names.lower(reply.question[0].name) == names.lower(question.name)
-            and reply.question[0].qtype == question.qtype
-        ):
+        if not reply.answers(request.question[0]):
             return False  # state.Match
         return not (
             self.uncached_zone is not None

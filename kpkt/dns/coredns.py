@@ -323,13 +323,7 @@ class ClusterDns:
             answer = _overflowed(data) if cut else None
         if answer is None:
             return SERVFAIL
-        question = request.question[0]
-        if not (
-            len(answer.question) == 1
-            and answer.qr
-            and names.lower(answer.question[0].name) == names.lower(question.name)
-            and answer.question[0].qtype == question.qtype
-        ):
+        if not answer.answers(request.question[0]):
             return request.reply_rcode(FORMERR)  # "Wrong reply for id"
         answer.id = request.id
         answer.compress = False

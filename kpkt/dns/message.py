@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv6Address
 
+from kpkt.dns import names
 from kpkt.dns.names import Name
 
 # RR types
@@ -149,6 +150,15 @@ class Message:
         message = self.reply()
         message.rcode = rcode
         return message
+
+    def answers(self, question: Question) -> bool:
+        """request.Match: a response with exactly this question (name case-insensitively)."""
+        return (
+            self.qr
+            and len(self.question) == 1
+            and names.lower(self.question[0].name) == names.lower(question.name)
+            and self.question[0].qtype == question.qtype
+        )
 
 
 # ---------------------------------------------------------------- RR data builders

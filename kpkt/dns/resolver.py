@@ -627,6 +627,16 @@ class _Exchange:
     resplen2: int = 0
     buf1_rcode: int = NOERROR  # `hp->rcode` of the caller's answer buffer
 
+    def store(self, data: bytes, first: bool) -> None:
+        """An answer read into the caller's buffer (`first`) or the second one."""
+        if first:
+            self.ans1 = data
+            if len(data) >= 4:
+                self.buf1_rcode = data[3] & 15
+        else:
+            self.ans2 = data
+            self.resplen2 = len(data)
+
 
 _Coroutine = Generator[int | None, _Event, object]
 
@@ -1111,14 +1121,9 @@ class Resolver:
                     continue  # a connected socket only hears its peer
                 data = event.data
                 first_buffer = (not recv1 and not recv2) or q2 is None
+                exchange.store(data, first_buffer)
                 if first_buffer:
-                    exchange.ans1 = data
                     resplen = len(data)
-                    if len(data) >= 4:
-                        exchange.buf1_rcode = data[3] & 15
-                else:
-                    exchange.ans2 = data
-                    exchange.resplen2 = len(data)
                 self._gotsomewhere = True
                 if len(data) < 12:  # undersized: EMSGSIZE
                     self._terrno = "EMSGSIZE"
@@ -1205,14 +1210,10 @@ class Resolver:
                     exchange.resplen2 = 0
                     return 0
                 data = event.data
-                if (not recv1 and not recv2) or q2 is None:
-                    exchange.ans1 = data
+                first_buffer = (not recv1 and not recv2) or q2 is None
+                exchange.store(data, first_buffer)
+                if first_buffer:
                     resplen = len(data)
-                    if len(data) >= 4:
-                        exchange.buf1_rcode = data[3] & 15
-                else:
-                    exchange.ans2 = data
-                    exchange.resplen2 = len(data)
                 if len(data) < 12:
                     self._terrno = "EMSGSIZE"
                     self._close(socket)

@@ -126,7 +126,7 @@ class Stack:
         dst = packet[16:20]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
             if conntrack is not None and dev is not self.loopback:
-                if self._input_rejects(packet, tag):
+                if self._rejects(packet, tag, local=True):  # filter INPUT: node ports
                     return
                 if conntrack.translating:
                     packet, _ = conntrack.local_in(packet)
@@ -136,13 +136,10 @@ class Stack:
         else:
             self.drop("not-for-us", f"{IPv4Address(dst)} is not an address of {self.owner}", tag)
 
-    def _input_rejects(self, packet: bytes, tag: Tag) -> bool:
-        """filter INPUT: KUBE-EXTERNAL-SERVICES rejects a node port without endpoints."""
-        return self._rejects(packet, tag, local=True)
-
     def _rejects(self, packet: bytes, tag: Tag, *, local: bool) -> bool:
         """kube-proxy's filter REJECT for a service port without endpoints (ICMP port
-        unreachable, iptables' default), for a new connection to it."""
+        unreachable, iptables' default): KUBE-SERVICES for its cluster IP (FORWARD, OUTPUT),
+        KUBE-EXTERNAL-SERVICES for its node port on our addresses (`local`: INPUT)."""
         services = self.conntrack.services if self.conntrack is not None else None
         if services is None or not services.rejecting or packet[9] == PROTO_ICMP:
             return False
