@@ -43,18 +43,17 @@ def is_multicast(mac: bytes) -> bool:
 
 
 def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of `data`."""
+    """The Internet checksum (RFC 1071) of `data`.
+
+    The ones' complement sum of the 16-bit words is the data read as one big-endian number,
+    modulo 0xFFFF (2**16 is 1 modulo 0xFFFF), except that a nonzero sum folds to 0xFFFF, never
+    to 0: one big-integer remainder in C instead of a loop over the words."""
     if len(data) & 1:
         data += b"\x00"
-    total = sum(memoryview(data).cast("H"))
-    total = (total & 0xFFFF) + (total >> 16)
-    total = (total & 0xFFFF) + (total >> 16)
-    # the sum was taken in host order; swap to network order if this machine is little-endian
-    value = ~total & 0xFFFF
-    return int.from_bytes(value.to_bytes(2, "little"), "big") if _LITTLE else value
-
-
-_LITTLE = memoryview(b"\x01\x00").cast("H")[0] == 1
+    total = int.from_bytes(data, "big") % 0xFFFF
+    if total == 0 and any(data):
+        total = 0xFFFF
+    return ~total & 0xFFFF
 
 
 def l4_checksum(src: bytes, dst: bytes, proto: int, segment: bytes) -> int:

@@ -115,6 +115,16 @@ def test_checksum_matches_scapy(data):
     assert checksum(data) == scapy_checksum(data)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff\xff", b"\xff\xff" * 7, b"\x00\x01\xff\xfe", b"\x80\x00\x7f\xff", bytes(20), b"\x00"],
+)
+def test_checksum_of_a_sum_that_folds_to_ffff_or_zero_matches_scapy(data):
+    # words summing to a multiple of 0xffff: the ones' complement sum is 0xffff (checksum 0),
+    # except for all-zero data (sum 0, checksum 0xffff)
+    assert checksum(data) == scapy_checksum(data)
+
+
 # --- IPv4 -------------------------------------------------------------------------------------
 
 
