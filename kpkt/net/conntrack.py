@@ -71,11 +71,13 @@ class Conntrack:
         self.outgoing: dict[bytes, Entry] = {}  # POSTROUTING and INPUT: source rewrites
         self.unconfirmed: dict[bytes, Conn] = {}  # seen in PREROUTING, not yet confirmed
         self.translating = False  # any connection translated: replies need PREROUTING
+        # whether PREROUTING has anything to do: services to DNAT, or translations to undo
+        self.active = self.services is not None
+        # whether kube-proxy's filter table has REJECTs (a service port without endpoints)
+        self.rejecting = self.services is not None and self.services.rejecting
 
-    @property
-    def active(self) -> bool:
-        """Whether PREROUTING has anything to do (services to DNAT, or translations to undo)."""
-        return self.translating or self.services is not None
+    def _translates(self) -> None:
+        self.translating = self.active = True
 
     # --- PREROUTING and OUTPUT ----------------------------------------------------------------
 
@@ -105,7 +107,7 @@ class Conntrack:
                 conn.dnat = (dnat.address, dnat.port)
                 conn.masquerade_mark = dnat.masquerade
                 conn.dnat_note = dnat.note
-                self.translating = True
+                self._translates()
         entry = Entry(conn, ORIGINAL_IN, conn.dnat, conn.dnat_note)
         self.incoming[key] = entry
         self.unconfirmed[key_of(_translated(flow, dst=conn.dnat))] = conn
@@ -162,7 +164,7 @@ class Conntrack:
         conn.snat_note = (
             f"masquerade ({by}) {IPv4Address(src)}:{sport} -> {IPv4Address(address)}:{port}"
         )
-        self.translating = True
+        self._translates()
 
     def _index(self, conn: Conn, out_key: bytes) -> None:
         """Enter the connection's other keys: its original packets leaving, its replies

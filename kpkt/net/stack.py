@@ -126,8 +126,8 @@ class Stack:
         dst = packet[16:20]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
             if conntrack is not None and dev is not self.loopback:
-                if self._rejects(packet, tag, local=True):  # filter INPUT: node ports
-                    return
+                if conntrack.rejecting and self._rejects(packet, tag, local=True):
+                    return  # filter INPUT: node ports
                 if conntrack.translating:
                     packet, _ = conntrack.local_in(packet)
             self._deliver(packet, tag)
@@ -139,10 +139,11 @@ class Stack:
     def _rejects(self, packet: bytes, tag: Tag, *, local: bool) -> bool:
         """kube-proxy's filter REJECT for a service port without endpoints (ICMP port
         unreachable, iptables' default): KUBE-SERVICES for its cluster IP (FORWARD, OUTPUT),
-        KUBE-EXTERNAL-SERVICES for its node port on our addresses (`local`: INPUT)."""
-        services = self.conntrack.services if self.conntrack is not None else None
-        if services is None or not services.rejecting or packet[9] == PROTO_ICMP:
+        KUBE-EXTERNAL-SERVICES for its node port on our addresses (`local`: INPUT). Asked only
+        when the conntrack says there are such rules."""
+        if packet[9] == PROTO_ICMP:
             return False
+        services = self.conntrack.services
         ihl = (packet[0] & 0x0F) * 4
         dport = (packet[ihl + 2] << 8) | packet[ihl + 3]
         name = services.reject(packet[9], packet[16:20], dport, local)
@@ -175,7 +176,9 @@ class Stack:
                 self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=route.dev.mtu)
             return
         packet = decrement_ttl(packet)
-        if self.conntrack is not None and self._rejects(packet, tag, local=False):
+        conntrack = self.conntrack
+        rejecting = conntrack is not None and conntrack.rejecting
+        if rejecting and self._rejects(packet, tag, local=False):
             return  # filter FORWARD, after the TTL decrement: the error quotes TTL 63
         key = (route.text, packet[8])
         note = self._forward_notes.get(key)
@@ -322,7 +325,7 @@ class Stack:
                 if route is None:
                     self.drop("no-route", f"no route to {IPv4Address(packet[16:20])}", tag)
                     return
-            elif self._rejects(packet, tag, local=False):
+            elif conntrack.rejecting and self._rejects(packet, tag, local=False):
                 return
         self._route_out(packet, route, tag, note)
 
