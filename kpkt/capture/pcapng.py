@@ -35,6 +35,8 @@ def _epb_layout(frame_length: int, comment_length: int) -> struct.Struct:
     return struct.Struct(f"<7I{frame_length}s{pad}xHHIHHQ{comment_length}sII")
 
 
+_EPB_FIXED = 28  # type, length, interface, time, lengths: where the frame starts
+_EPB_COMMENT = 20  # after the flags (8 bytes) and packet id (12) options: the comment option
 _U32 = struct.Struct("<I")
 
 
@@ -65,20 +67,22 @@ def interface_description(name: str, description: str) -> bytes:
 
 class PcapngWriter(AppendingFile):
     """Streams all.pcapng: interfaces are declared when `add_interface` is called, packets are
-    appended with `packet`, and the newest packet may still be annotated (rewritten in place:
-    annotations are rare, so the common path writes each block once)."""
+    appended with `packet`, and the newest packet may still be annotated (its block is read
+    back and written again: annotations are rare, so the common path writes each block once)."""
+
+    __slots__ = ("interfaces", "_last_at", "_last_pid", "_comments", "_layouts")
 
     def __init__(self, path: Path, application: str) -> None:
         super().__init__(path, section_header(application))
         self.interfaces = 0
-        self._last: tuple | None = None  # the newest packet's arguments
-        self._last_at = 0  # where its block starts in the buffer
+        self._last_at = 0  # where the newest packet's block starts in the buffer
+        self._last_pid: int | None = None  # its packet id, None once it can't be annotated
         self._comments: dict[str, bytes] = {}  # comment text -> its encoded option
         self._layouts: dict[int, struct.Struct] = {}  # frame length << 16 | comment length
 
     def add_interface(self, name: str, description: str) -> int:
         self.buffer += interface_description(name, description)
-        self._last = None
+        self._last_pid = None
         self.interfaces += 1
         return self.interfaces - 1
 
@@ -88,8 +92,6 @@ class PcapngWriter(AppendingFile):
         buffer = self.buffer
         if len(buffer) >= FLUSH_BYTES:
             self.flush()
-        self._last_at = len(buffer)
-        self._last = (interface, t_ns, frame, outbound, pid, comment)
         option = self._comments.get(comment) if comment else b""
         if option is None:
             option = self._comment_option(comment)
@@ -98,6 +100,8 @@ class PcapngWriter(AppendingFile):
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = _epb_layout(length, len(option))
+        self._last_at = len(buffer)
+        self._last_pid = pid
         buffer += layout.pack(
             EPB_TYPE,
             layout.size,
@@ -127,17 +131,25 @@ class PcapngWriter(AppendingFile):
         return option
 
     def annotate(self, pid: int, comment: str) -> None:
-        """Add to the comment of the newest packet, if it is packet `pid`."""
-        if self._last is None or self._last[4] != pid:
+        """Add to the comment of the newest packet, if it is packet `pid`: its block is read
+        back from the buffer and written again with the longer comment."""
+        if self._last_pid != pid:
             return
-        interface, t_ns, frame, outbound, pid, old = self._last
+        block = bytes(self.buffer[self._last_at :])
+        interface, t_high, t_low, length = struct.unpack_from("<IIII", block, 8)
+        frame = block[_EPB_FIXED : _EPB_FIXED + length]
+        options = _EPB_FIXED + length + (-length % 4)
+        outbound = block[options + 4] == FLAG_OUTBOUND  # the flags option's value
+        comment_at = options + _EPB_COMMENT
+        code, size = struct.unpack_from("<HH", block, comment_at)
+        old = block[comment_at + 4 : comment_at + 4 + size].decode() if code == OPT_COMMENT else ""
         del self.buffer[self._last_at :]
         joined = f"{old}; {comment}" if old else comment
-        self.packet(interface, t_ns, frame, outbound, pid, joined)
+        self.packet(interface, t_high << 32 | t_low, frame, outbound, pid, joined)
 
     def close(self) -> None:
         self.flush()
 
     def flush(self) -> None:
         super().flush()
-        self._last = None  # written: too late to annotate
+        self._last_pid = None  # written: too late to annotate

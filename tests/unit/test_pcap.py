@@ -171,3 +171,31 @@ def test_pcapng_comment_cache_is_bounded(tmp_path):
     assert len(writer._comments) <= COMMENT_CACHE
     writer.close()
     assert (tmp_path / "all.pcapng").stat().st_size > 0
+
+
+def test_pcapng_annotations_join_on_the_newest_packet_only(tmp_path):
+    # a drop or a note decided after the frame was recorded lands in that frame's comment; the
+    # block is read back and rewritten, so nothing else of it may change
+    from scapy.utils import PcapNgReader
+
+    from kpkt.capture.pcapng import PcapngWriter
+
+    path = tmp_path / "all.pcapng"
+    writer = PcapngWriter(path, "test")
+    interface = writer.add_interface("a/eth0", "test")
+    writer.packet(interface, 5_000_000_123, b"\x01" * 61, True, 7, "")
+    writer.annotate(7, "first")
+    writer.annotate(7, "second")
+    writer.annotate(8, "not the newest packet: ignored")
+    writer.packet(interface, 6_000_000_000, b"\x02" * 60, False, 8, "fdb: local")
+    writer.annotate(8, "drop: ttl")
+    writer.annotate(7, "too late")
+    writer.flush()
+    writer.annotate(8, "written already: too late")
+    writer.close()
+
+    packets = list(PcapNgReader(str(path)))
+    assert [bytes(p) for p in packets] == [b"\x01" * 61, b"\x02" * 60]
+    assert [p.comments for p in packets] == [[b"first; second"], [b"fdb: local; drop: ttl"]]
+    assert [p.direction for p in packets] == [2, 1]  # outbound, inbound
+    assert [Decimal(p.time) for p in packets] == [Decimal("5.000000123"), Decimal(6)]
