@@ -90,8 +90,10 @@ class PcapngWriter(AppendingFile):
         self, interface: int, t_ns: int, frame: bytes, outbound: bool, pid: int, comment: str
     ) -> None:
         buffer = self.buffer
-        if len(buffer) >= FLUSH_BYTES:
+        at = len(buffer)
+        if at >= FLUSH_BYTES:
             self.flush()
+            at = 0
         option = self._comments.get(comment) if comment else b""
         if option is None:
             option = self._comment_option(comment)
@@ -100,7 +102,7 @@ class PcapngWriter(AppendingFile):
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = _epb_layout(length, len(option))
-        self._last_at = len(buffer)
+        self._last_at = at
         self._last_pid = pid
         buffer += layout.pack(
             EPB_TYPE,

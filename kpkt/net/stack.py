@@ -106,18 +106,19 @@ class Stack:
     # --- receive ------------------------------------------------------------------------------
 
     def receive(self, frame: bytes, dev, tag: Tag, nat_note: str | None = None) -> None:
-        """A frame arriving on `dev`. `nat_note` is not None when the bridge already ran
-        PREROUTING on it (br_netfilter), so the IP layer does not run it again."""
+        """A frame arriving on `dev`: ARP to the neighbour layer, IPv4 through PREROUTING to
+        local delivery or forwarding. `nat_note` is not None when the bridge already ran
+        PREROUTING on it (br_netfilter), so it does not run again here."""
         dst = frame[0:6]
         if dst != dev.mac and not dst[0] & 1 and dev is not self.loopback:
             return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
         ethertype = (frame[12] << 8) | frame[13]
-        if ethertype == ETH_P_IP:
-            self._ip_receive(frame[ETH_LEN:], dev, tag, nat_note)
-        elif ethertype == ETH_P_ARP:
+        if ethertype == ETH_P_ARP:
             self.arp.receive(frame, dev, tag)
-
-    def _ip_receive(self, packet: bytes, dev, tag: Tag, nat_note: str | None) -> None:
+            return
+        if ethertype != ETH_P_IP:
+            return
+        packet = frame[ETH_LEN:]
         conntrack = self.conntrack
         if nat_note is None:
             nat_note = ""
