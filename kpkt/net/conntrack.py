@@ -14,8 +14,8 @@ ICMP errors that quote a packet of a translated connection (RELATED) are transla
 `nf_nat_icmp_reply_translation()` does: the quoted packet back to what its sender sent, the outer
 header to match the connection.
 
-Each table maps a flow key (a slice of the packet's own bytes) to what to do, so a packet of a
-known connection costs one dict lookup per hook.
+Each table maps a flow key (the protocol and a slice of the packet's own bytes) to what to do,
+so a packet of a known connection costs one dict lookup per hook.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ipaddress import IPv4Address
 from kpkt.net import icmp
 from kpkt.net.frame import PROTO_ICMP
 from kpkt.net.kubeproxy import ServiceRules
-from kpkt.net.nat import Flow, MasqRule, flow_key, flow_of, key_of, rewrite
+from kpkt.net.nat import Flow, FlowKey, MasqRule, flow_key, flow_of, key_of, rewrite
 
 # which of a connection's four flow keys a table entry is
 ORIGINAL_IN, ORIGINAL_OUT, REPLY_IN, REPLY_OUT = range(4)
@@ -67,9 +67,9 @@ class Conntrack:
         self.stack = stack
         self.masq_rules = masq_rules
         self.services = services or None
-        self.incoming: dict[bytes, Entry] = {}  # PREROUTING and OUTPUT: destination rewrites
-        self.outgoing: dict[bytes, Entry] = {}  # POSTROUTING and INPUT: source rewrites
-        self.unconfirmed: dict[bytes, Conn] = {}  # seen in PREROUTING, not yet confirmed
+        self.incoming: dict[FlowKey, Entry] = {}  # PREROUTING and OUTPUT: destination rewrites
+        self.outgoing: dict[FlowKey, Entry] = {}  # POSTROUTING and INPUT: source rewrites
+        self.unconfirmed: dict[FlowKey, Conn] = {}  # seen in PREROUTING, not yet confirmed
         self.translating = False  # any connection translated: replies need PREROUTING
         # whether PREROUTING has anything to do: services to DNAT, or translations to undo
         self.active = self.services is not None
@@ -94,7 +94,7 @@ class Conntrack:
             return packet, ""
         return rewrite(packet, dst=entry.rewrite_to), entry.note
 
-    def _new(self, packet: bytes, key: bytes) -> Entry:
+    def _new(self, packet: bytes, key: FlowKey) -> Entry:
         flow = flow_of(packet)
         conn = Conn(flow)
         services = self.services
@@ -132,7 +132,7 @@ class Conntrack:
         """The INPUT hook: replies to the node's own connections get their un-DNAT."""
         return self.postrouting(packet, None)
 
-    def _confirm(self, packet: bytes, key: bytes, dev) -> Entry:
+    def _confirm(self, packet: bytes, key: FlowKey, dev) -> Entry:
         conn = self.unconfirmed.pop(key, None)
         if conn is None:  # not seen in PREROUTING: the node's own, or from before services
             flow = flow_of(packet)
@@ -166,7 +166,7 @@ class Conntrack:
         )
         self._translates()
 
-    def _index(self, conn: Conn, out_key: bytes) -> None:
+    def _index(self, conn: Conn, out_key: FlowKey) -> None:
         """Enter the connection's other keys: its original packets leaving, its replies
         arriving and leaving."""
         proto, src, sport, dst, dport = conn.original
@@ -183,7 +183,7 @@ class Conntrack:
 
     # --- ICMP errors about a tracked connection (RELATED) -------------------------------------
 
-    def _related(self, packet: bytes, table: dict[bytes, Entry]) -> tuple[bytes, str]:
+    def _related(self, packet: bytes, table: dict[FlowKey, Entry]) -> tuple[bytes, str]:
         ihl = (packet[0] & 0x0F) * 4
         if packet[9] != PROTO_ICMP or packet[ihl] not in icmp.ERROR_TYPES:
             return packet, ""

@@ -17,6 +17,7 @@ from kpkt.net.frame import PROTO_ICMP, PROTO_TCP, PROTO_UDP, checksum, l4_checks
 # (protocol, source, source port or echo id, destination, destination port or echo id)
 Flow = tuple[int, bytes, int, bytes, int]
 MULTICAST = IPv4Network("224.0.0.0/4")
+_PORTED = (PROTO_UDP, PROTO_TCP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,20 +51,28 @@ def flannel_masq_rules(cluster_cidr: IPv4Network, node_cidr: IPv4Network) -> lis
     ]
 
 
-def flow_key(packet: bytes) -> bytes | None:
-    """`flow_of` as one bytes value: protocol, addresses, then ports (or the echo id twice)."""
-    ihl = (packet[0] & 0x0F) * 4
+FlowKey = tuple[int, bytes]
+
+
+def flow_key(packet: bytes) -> FlowKey | None:
+    """`flow_of` as a dict key: the protocol, and the addresses then ports (or the echo id
+    twice) as one bytes value, which for the usual 20-byte header is a single slice."""
     proto = packet[9]
-    if proto in (PROTO_UDP, PROTO_TCP):
-        return packet[9:10] + packet[12:20] + packet[ihl : ihl + 4]
-    if proto == PROTO_ICMP and packet[ihl] in (icmp.ECHO_REQUEST, icmp.ECHO_REPLY):
-        return packet[9:10] + packet[12:20] + packet[ihl + 4 : ihl + 6] * 2
+    if proto in _PORTED:
+        if packet[0] == 0x45:  # no IP options: addresses and ports are contiguous
+            return proto, packet[12:24]
+        ihl = (packet[0] & 0x0F) * 4
+        return proto, packet[12:20] + packet[ihl : ihl + 4]
+    if proto == PROTO_ICMP:
+        ihl = (packet[0] & 0x0F) * 4
+        if packet[ihl] in (icmp.ECHO_REQUEST, icmp.ECHO_REPLY):
+            return proto, packet[12:20] + packet[ihl + 4 : ihl + 6] * 2
     return None
 
 
-def key_of(flow: Flow) -> bytes:
+def key_of(flow: Flow) -> FlowKey:
     proto, src, sport, dst, dport = flow
-    return bytes((proto,)) + src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
+    return proto, src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
 
 
 def flow_of(packet: bytes) -> Flow | None:

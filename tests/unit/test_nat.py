@@ -6,10 +6,10 @@ from ipaddress import IPv4Address, IPv4Network
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scapy.layers.inet import IP, UDP
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP
 
 from kpkt.net.frame import PROTO_UDP, ipv4_packet, udp_segment
-from kpkt.net.nat import flannel_masq_rules, rewrite
+from kpkt.net.nat import flannel_masq_rules, flow_key, flow_of, key_of, rewrite
 
 addresses = st.integers(1, 2**32 - 2).map(lambda n: IPv4Address(n).packed)
 ports = st.integers(1, 65535)
@@ -29,6 +29,36 @@ def test_partial_rewrite_adjusts_like_a_full_recompute(src, dst, sport, dport, n
     assert partial == full
     assert partial == bytes(IP(partial))  # Scapy agrees every checksum is right
     assert IP(partial)[UDP].sport == port and IP(partial).src == str(IPv4Address(new))
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(
+    addresses,
+    addresses,
+    ports,
+    ports,
+    st.sampled_from(["udp", "tcp", "echo-request", "echo-reply", "unreachable"]),
+    st.integers(0, 3),
+)
+def test_flow_key_is_the_key_of_the_flow(src, dst, sport, dport, kind, options):
+    # the hot path reads the key straight from the packet; replies are entered by key_of():
+    # both must agree, with and without IP options
+    layer = {
+        "udp": UDP(sport=sport, dport=dport),
+        "tcp": TCP(sport=sport, dport=dport),
+        "echo-request": ICMP(type=8, id=sport, seq=dport),
+        "echo-reply": ICMP(type=0, id=sport, seq=dport),
+        "unreachable": ICMP(type=3, code=3),
+    }[kind]
+    ip = IP(
+        src=str(IPv4Address(src)), dst=str(IPv4Address(dst)), options=[IPOption_NOP()] * 4 * options
+    )
+    packet = bytes(ip / layer / b"data")
+    flow = flow_of(packet)
+    if kind == "unreachable":
+        assert flow is None and flow_key(packet) is None
+    else:
+        assert flow_key(packet) == key_of(flow)
 
 
 def test_flannel_rules_masquerade_only_what_leaves_the_pod_network():
