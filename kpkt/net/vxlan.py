@@ -49,7 +49,7 @@ class Vxlan(NetDevice):
         self.fdb: dict[bytes, bytes] = {}  # remote VTEP MAC -> remote node IP
         self.header = struct.pack("!II", VXLAN_FLAGS << 24, vni << 8)
         self._hash_key = hash_key
-        self._port_cache: dict[bytes, int] = {}
+        self._port_cache: dict[tuple[int, bytes] | bytes, int] = {}  # the inner flow -> port
         self._encap_notes: dict[bytes, str] = {}
 
     def add_fdb(self, mac: bytes, remote_ip: bytes) -> None:
@@ -102,8 +102,9 @@ class Vxlan(NetDevice):
     def source_port(self, frame: bytes) -> int:
         """udp_flow_src_port(): a hash of the inner flow, the same for both directions (for
         TCP, one per direction)."""
-        if frame[23] in _PORTED and frame[12:14] == b"\x08\x00":
-            raw = frame[23:24] + frame[26:38]  # protocol, addresses, ports: the cache key
+        if frame[14] == 0x45 and frame[12:14] == b"\x08\x00" and frame[23] in _PORTED:
+            # IPv4 without options: the protocol, then addresses and ports in one slice
+            raw = frame[23], frame[26:38]
         else:
             raw = _flow_key(frame)
         port = self._port_cache.get(raw)

@@ -123,6 +123,23 @@ def test_ports_are_read_after_ip_options():
     assert _flow_key(inner) == _flow_key(udp_frame(a, b, 40000, 5000))
 
 
+def test_the_port_cache_tells_flows_with_ip_options_apart():
+    # the cache is keyed on the frame's bytes: with options, the ports are not at the usual
+    # offset, so two flows with the same options must not share a cached port
+    def with_options(sport: int) -> bytes:
+        return bytes(
+            Ether(src="0a:58:0a:f4:01:01", dst="0a:58:0a:f4:02:01")
+            / IP(src="10.244.1.2", dst="10.244.2.2", options=[IPOption(b"\x01\x01\x01\x00")])
+            / UDP(sport=sport, dport=5000)
+        )
+
+    cached = device()
+    for sport in range(40000, 40040):
+        assert source_port(cached, with_options(sport)) == source_port(
+            device(), with_options(sport)
+        )
+
+
 @SETTINGS
 @given(addrs, addrs, u16, u16, u16)
 def test_icmp_flow_key_ignores_echo_id_and_direction(a, b, id1, id2, seq):
