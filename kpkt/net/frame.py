@@ -49,7 +49,7 @@ def checksum(data: bytes) -> int:
     modulo 0xFFFF (2**16 is 1 modulo 0xFFFF), except that a nonzero sum folds to 0xFFFF, never
     to 0: one big-integer remainder in C instead of a loop over the words."""
     if len(data) & 1:
-        data += b"\x00"
+        data = data + b"\x00"  # not +=: a bytearray argument is the caller's
     total = int.from_bytes(data, "big") % 0xFFFF
     if total == 0 and any(data):
         total = 0xFFFF
@@ -156,9 +156,11 @@ def ip_df(packet: bytes) -> bool:
 def decrement_ttl(packet: bytes) -> bytes:
     """The packet with TTL - 1 and the header checksum updated incrementally (RFC 1624),
     as `ip_decrease_ttl` does."""
+    edited = bytearray(packet)
+    edited[8] -= 1
     csum = ((packet[10] << 8) | packet[11]) + 0x0100
-    csum = (csum + (csum >= 0xFFFF)) & 0xFFFF  # as the kernel folds it: 0xffff becomes 0
-    return b"".join((packet[:8], bytes((packet[8] - 1,)), packet[9:10], _H.pack(csum), packet[12:]))
+    _H.pack_into(edited, 10, (csum + (csum >= 0xFFFF)) & 0xFFFF)  # the kernel's fold: 0xffff is 0
+    return bytes(edited)
 
 
 def with_ip_id(packet: bytes, ident: int) -> bytes:
