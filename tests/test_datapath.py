@@ -168,6 +168,26 @@ def test_stale_neighbour_is_probed_by_unicast_five_seconds_after_use(tmp_path):
     assert 5 * 10**9 <= t < 6 * 10**9
 
 
+def test_reachable_neighbour_used_after_reachable_time_is_stale_and_probed(tmp_path):
+    # pod-a resolves pod-b (REACHABLE); a minute later (reachable_time is at most 45 s) the
+    # entry is STALE: the datagram goes out at once on the old MAC (DELAY), and 5 s later
+    # pod-a probes pod-b by unicast instead of broadcasting (a later step keeps time running)
+    result = run(
+        tmp_path,
+        "ping: {from: pod-a, to: pod-b}",
+        "udp: {from: pod-a, to: pod-b, dport: 7, at: 60s}",
+        "ping: {from: pod-c, to: laptop, at: 70s}",
+    )
+    taps = {t.name: t.mac for t in result.network.journal.taps}
+    pod_a, pod_b = taps["pod-a.default/eth0"], taps["pod-b.default/eth0"]
+    sent = [(t, Ether(f)) for t, f in read_pcap(result.folder / "pod-a.default__eth0.pcap")]
+    late = [(t, f) for t, f in sent if t >= 60 * 10**9 and f.src == pod_a]
+    assert late[0][1].haslayer(UDP) and late[0][1].dst == pod_b
+    probes = [(t, f) for t, f in late if f.haslayer(ARP) and f[ARP].op == 1]
+    assert [f.dst for _, f in probes] == [pod_b]
+    assert 65 * 10**9 <= probes[0][0] < 66 * 10**9
+
+
 def test_hairpin_reflects_the_flood_to_the_sender(tmp_path):
     result = run(tmp_path, "udp: {from: pod-a, to: pod-b, dport: 7}")
     seen = [f for f in frames(result, "pod-a.default__eth0") if f.haslayer(ARP)]

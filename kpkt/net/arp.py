@@ -56,12 +56,20 @@ class Arp:
         stack = self.stack
         now = stack.sched.now
         table = self.tables.get(dev) or self.table(dev)
-        entry = table.get(next_hop, now)
+        entry = table.entries.get(next_hop)
         if entry is not None:
-            state = entry.state  # the common case first: resolved (identity tests are cheapest)
-            if state is _REACHABLE or state is _PERMANENT or state is _DELAY or state is _PROBE:
+            # the common case first: resolved (identity tests are cheapest); REACHABLE's decay
+            # is NeighborTable.get's rule, inlined: this is the path of every packet
+            state = entry.state
+            if (
+                state is _PERMANENT
+                or (state is _REACHABLE and now - entry.updated_ns <= table.reachable_ns)
+                or state is _DELAY
+                or state is _PROBE
+            ):
                 dev.xmit(entry.header + packet, tag, note)
                 return
+            entry = table.get(next_hop, now)  # a REACHABLE entry past reachable_time: STALE
         if entry is None or entry.state is Nud.FAILED:
             entry = table.set(next_hop, None, Nud.INCOMPLETE, now)
             entry.queue.append((packet, tag, note))
