@@ -19,6 +19,7 @@ class UdpApp(StepApp):
         self.receivers = receivers
         self.received = 0
         self.sport = step.sport
+        self.dst = step.dst.packed
         self.source: bytes | None = None
         self.segment: bytes | None = None
 
@@ -31,17 +32,15 @@ class UdpApp(StepApp):
                 stack.udp_sockets[port] = self._on_datagram
 
     def _send(self) -> None:
-        step, stack = self.step, self.sender
+        step, stack, dst = self.step, self.sender, self.dst
         self.sent += 1
         if self.segment is None:  # every datagram of the step is the same segment: build it once
-            self.source = stack.source_address(step.dst.packed)
+            self.source = stack.source_address(dst)
             if self.source is not None:
-                self.segment = udp_segment(
-                    self.source, step.dst.packed, self.sport, step.dport, step.payload
-                )
+                self.segment = udp_segment(self.source, dst, self.sport, step.dport, step.payload)
         stack.send_ip(
             self.source,
-            step.dst.packed,
+            dst,
             PROTO_UDP,
             self.segment or b"",  # no route: the stack drops it before it is used
             stack.journal.new_tag(self.index),

@@ -51,6 +51,7 @@ class Vxlan(NetDevice):
         self._hash_key = hash_key
         self._port_cache: dict[tuple[int, bytes] | bytes, int] = {}  # the inner flow -> port
         self._encap_notes: dict[bytes, str] = {}
+        self.decap_note = f"vxlan decap vni {vni}"
 
     def add_fdb(self, mac: bytes, remote_ip: bytes) -> None:
         self.fdb[mac] = remote_ip
@@ -96,7 +97,7 @@ class Vxlan(NetDevice):
             )
             return
         inner = payload[8:]
-        self.tap.record(inner, IN, tag, f"vxlan decap vni {vni}")
+        self.tap.record(inner, IN, tag, self.decap_note)
         self.stack.receive(inner, self, tag)
 
     def source_port(self, frame: bytes) -> int:
