@@ -166,14 +166,7 @@ FUZZ = settings(
 @FUZZ
 @given(data=st.binary(max_size=600), transport=st.sampled_from(["udp", "tcp"]))
 def test_random_bytes(cluster, data, transport):
-    topology, upstream = cluster
-    server = ClusterDns.from_topology(topology, strict=True)
-    reply = _exchange(server, upstream, data, transport, None)
-    if reply is not None:
-        _check(data, reply, transport)
-    upstream_reply = upstream.handle(data, transport)
-    if upstream_reply is not None:
-        _check(data, upstream_reply, transport)
+    _any_reply_is_well_formed(cluster, data, transport)
 
 
 @FUZZ
@@ -192,14 +185,20 @@ def test_valid_queries(cluster, query, transport):
 @FUZZ
 @given(query=mutated_queries(), transport=st.sampled_from(["udp", "tcp"]))
 def test_mutated_queries(cluster, query, transport):
+    _any_reply_is_well_formed(cluster, query, transport)
+
+
+def _any_reply_is_well_formed(cluster, data: bytes, transport: str) -> None:
+    """The cluster server and the upstream may stay silent on `data`, but whatever either
+    answers passes `_check`."""
     topology, upstream = cluster
     server = ClusterDns.from_topology(topology, strict=True)
-    reply = _exchange(server, upstream, query, transport, None)
+    reply = _exchange(server, upstream, data, transport, None)
     if reply is not None:
-        _check(query, reply, transport)
-    upstream_reply = upstream.handle(query, transport)
+        _check(data, reply, transport)
+    upstream_reply = upstream.handle(data, transport)
     if upstream_reply is not None:
-        _check(query, upstream_reply, transport)
+        _check(data, upstream_reply, transport)
 
 
 @FUZZ
