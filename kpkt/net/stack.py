@@ -127,7 +127,7 @@ class Stack:
         dst = packet[16:20]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
             if conntrack is not None and dev is not self.loopback:
-                if conntrack.rejecting and self._rejects(packet, tag, local=True):
+                if self._rejects(packet, tag, local=True):
                     return  # filter INPUT: node ports
                 if conntrack.translating:
                     packet, _ = conntrack.local_in(packet)
@@ -140,9 +140,9 @@ class Stack:
     def _rejects(self, packet: bytes, tag: Tag, *, local: bool) -> bool:
         """kube-proxy's filter REJECT for a service port without endpoints (ICMP port
         unreachable, iptables' default): KUBE-SERVICES for its cluster IP (FORWARD, OUTPUT),
-        KUBE-EXTERNAL-SERVICES for its node port on our addresses (`local`: INPUT). Asked only
-        when the conntrack says there are such rules."""
-        if packet[9] == PROTO_ICMP:
+        KUBE-EXTERNAL-SERVICES for its node port on our addresses (`local`: INPUT). Only on
+        nodes (a conntrack), and only when some service port has no endpoints."""
+        if not self.conntrack.rejecting or packet[9] == PROTO_ICMP:
             return False
         services = self.conntrack.services
         ihl = (packet[0] & 0x0F) * 4
@@ -177,9 +177,7 @@ class Stack:
                 self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=route.dev.mtu)
             return
         packet = decrement_ttl(packet)
-        conntrack = self.conntrack
-        rejecting = conntrack is not None and conntrack.rejecting
-        if rejecting and self._rejects(packet, tag, local=False):
+        if self.conntrack is not None and self._rejects(packet, tag, local=False):
             return  # filter FORWARD, after the TTL decrement: the error quotes TTL 63
         key = (route.text, packet[8])
         note = self._forward_notes.get(key)
@@ -326,7 +324,7 @@ class Stack:
                 if route is None:
                     self.drop("no-route", f"no route to {IPv4Address(packet[16:20])}", tag)
                     return
-            elif conntrack.rejecting and self._rejects(packet, tag, local=False):
+            elif self._rejects(packet, tag, local=False):
                 return
         self._route_out(packet, route, tag, note)
 
