@@ -17,6 +17,8 @@ from kpkt.topology.derive import derive_mac
 from kpkt.topology.load import load_topology, load_topology_text
 from kpkt.topology.spec import ContainerPort, ContainerSpec, Endpoint, PingStep, UdpStep
 
+from topology_fuzz import loads_or_reports
+
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "apiVersion: kpkt/v1\nkind: Topology\nmetadata: {name: t}\n"
 NODES = """
@@ -915,35 +917,10 @@ def valid_document() -> dict:
     )
 
 
-def place(document: dict, spot: tuple, value) -> None:
-    """Set the value at `spot` (keys and list indexes) when earlier changes left a way there."""
-    *way, last = spot
-    parent = document
-    for key in way:
-        parent = child(parent, key)
-    if isinstance(parent, dict) or child(parent, last) is not None:
-        parent[last] = value
-
-
-def child(parent, key):
-    if isinstance(parent, dict):
-        return parent.get(key)
-    if isinstance(parent, list) and isinstance(key, int) and key < len(parent):
-        return parent[key]
-    return None
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(changes=st.lists(st.tuples(st.sampled_from(SPOTS), VALUES), min_size=1, max_size=3))
 def test_any_value_anywhere_is_a_topology_error_or_loads(changes):
-    document = valid_document()
-    for spot, value in changes:
-        place(document, spot, value)
-    text = yaml.safe_dump(document, allow_unicode=True)
-    try:
-        load_topology_text(text, "fuzz.yaml")
-    except TopologyError as error:
-        assert error.problems and all(line.startswith("fuzz.yaml: ") for line in error.problems)
+    loads_or_reports(valid_document(), changes)
 
 
 # --- the example topologies -------------------------------------------------------------------
