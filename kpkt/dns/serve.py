@@ -9,6 +9,7 @@ nothing); no message can stop the server. Ctrl-C (SIGINT) closes the sockets and
 from __future__ import annotations
 
 import contextlib
+import errno
 import selectors
 import socket
 import sys
@@ -22,10 +23,40 @@ from kpkt.dns.upstream import UpstreamDns
 from kpkt.errors import KpktError
 from kpkt.topology.spec import Topology
 
-DEFAULT_LISTEN = "127.0.0.1:5353"
-TCP_IDLE_S = 8.0  # miekg/dns's idle timeout for a TCP connection
+# Not 5353: that is mDNS, held by avahi on many desktops. 1053 is what CoreDNS's own docs use
+# to run without root: unprivileged and named by no common daemon in /etc/services.
+DEFAULT_PORT = 1053
+DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
 MAX_UDP = 65535
 MAX_FORWARDS = 16  # forwards per query (an ExternalName chase needs one or two)
+
+# What one TCP client may hold (RFC 7766 section 6.2: a server limits what it gives each
+# connection and the number of connections). The timeouts are miekg/dns's, which CoreDNS uses.
+TCP_IDLE_S = 8.0  # closed when no whole query has come for this long
+TCP_MESSAGE_S = 2.0  # once a query's first byte is in, the whole query must arrive within this
+TCP_WRITE_S = 2.0  # closed when replies wait and the client takes none of them for this long
+TCP_OUTPUT_MAX = 64 * 1024  # reply bytes queued per connection; beyond, its queries wait unread
+TCP_MAX_QUERIES = 128  # then its replies are sent and it is closed (miekg/dns's default)
+MAX_TCP_CONNECTIONS = 128  # beyond, a new connection is accepted and closed at once
+TCP_READ_CHUNK = 16 * 1024  # bytes read from one connection at a time
+QUERIES_PER_TURN = 1  # queries of one connection answered before the others get a turn
+DATAGRAMS_PER_TURN = 32  # UDP queries answered before the TCP connections get a turn
+SWEEP_S = 0.1  # how often the TCP time limits are checked
+
+SERVE_LIMITS = f"""\b
+The default port is {DEFAULT_PORT}: not 53 (it needs root) nor 5353 (mDNS,
+held by avahi on many desktops); an address in use exits 2 naming it.
+
+\b
+UDP queries are answered as they come. Limits per TCP connection:
+  idle        closed after {TCP_IDLE_S:g} s without a whole query
+  slow query  closed when a query is not whole {TCP_MESSAGE_S:g} s after its first byte
+  unread      closed when its replies wait {TCP_WRITE_S:g} s and it takes none;
+              with {TCP_OUTPUT_MAX // 1024} KiB of replies waiting, its queries are not read
+  queries     closed after its {TCP_MAX_QUERIES}th reply (as miekg/dns, CoreDNS's library)
+  count       at most {MAX_TCP_CONNECTIONS} connections; a new one beyond is accepted
+              and closed at once (EOF before any reply)
+"""
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -56,16 +87,40 @@ def answer(
     return outcome if isinstance(outcome, bytes) else None
 
 
-@dataclass
+@dataclass(eq=False)
 class _Connection:
+    """One TCP client: what it sent that is not answered yet, the replies it has not taken, and
+    the times its limits are counted from."""
+
     sock: socket.socket
+    opened: float
     deframer: Deframer = field(default_factory=Deframer)
     out: bytearray = field(default_factory=bytearray)
-    last: float = field(default_factory=time.monotonic)
+    events: int = 0  # what the selector watches for; 0: not registered
+    served: float = 0.0  # when the last whole query was taken (or the connection opened)
+    started: float = 0.0  # when the first byte of the unfinished query in front came
+    progress: float = 0.0  # when the client last took reply bytes (or replies began to wait)
+    left: int = TCP_MAX_QUERIES  # queries it may still send
+
+    def __post_init__(self) -> None:
+        self.served = self.started = self.progress = self.opened
+
+    def expired(self, now: float) -> bool:
+        """Past one of its time limits: idle, a query too slow to arrive, replies not taken."""
+        reading = self.events & selectors.EVENT_READ
+        return (
+            now - self.served > TCP_IDLE_S
+            or (bool(self.out) and now - self.progress > TCP_WRITE_S)
+            or (bool(reading and self.deframer.pending) and now - self.started > TCP_MESSAGE_S)
+        )
 
 
 class DnsServer:
-    """CoreDNS on a UDP socket and a TCP listener bound to the same address."""
+    """CoreDNS on a UDP socket and a TCP listener bound to the same address.
+
+    Nothing blocks: every socket is non-blocking, and each turn of the loop answers a bounded
+    number of queries per socket, so one busy or hostile client delays the others by at most
+    one turn. A TCP client's limits are the TCP_* constants above."""
 
     def __init__(self, server: ClusterDns, upstream: UpstreamDns | None, host: str, port: int):
         self.server = server
@@ -75,6 +130,7 @@ class DnsServer:
         self.address = self.udp.getsockname()[:2]
         self._selector = selectors.DefaultSelector()
         self._connections: dict[socket.socket, _Connection] = {}
+        self._backlog: set[_Connection] = set()  # connections with whole queries not answered
 
     def serve_forever(self, should_stop: Callable[[], bool] = lambda: False) -> None:
         self.udp.setblocking(False)
@@ -82,13 +138,18 @@ class DnsServer:
         self.tcp.listen(64)
         self._selector.register(self.udp, selectors.EVENT_READ)
         self._selector.register(self.tcp, selectors.EVENT_READ)
+        next_sweep = time.monotonic() + SWEEP_S
         while not should_stop():
-            for key, events in self._selector.select(timeout=0.5):
-                try:
-                    self._event(key.fileobj, events)
-                except Exception as error:  # one bad message never stops the server
-                    print(f"kpkt dns serve: {type(error).__name__}: {error}", file=sys.stderr)
-            self._close_idle()
+            for key, events in self._selector.select(timeout=0 if self._backlog else SWEEP_S):
+                self._guarded(self._event, key.fileobj, events)
+            for conn in list(self._backlog):
+                if conn.sock in self._connections:
+                    self._guarded(self._serve, conn)
+            now = time.monotonic()
+            if now >= next_sweep:
+                next_sweep = now + SWEEP_S
+                for conn in [c for c in self._connections.values() if c.expired(now)]:
+                    self._drop(conn)
 
     def close(self) -> None:
         for conn in list(self._connections.values()):
@@ -99,9 +160,16 @@ class DnsServer:
             sock.close()
         self._selector.close()
 
+    @staticmethod
+    def _guarded(handle: Callable, *args) -> None:
+        try:
+            handle(*args)
+        except Exception as error:  # one bad message never stops the server
+            print(f"kpkt dns serve: {type(error).__name__}: {error}", file=sys.stderr)
+
     def _event(self, sock, events: int) -> None:
         if sock is self.udp:
-            self._datagram()
+            self._datagrams()
         elif sock is self.tcp:
             self._accept()
         else:
@@ -117,28 +185,34 @@ class DnsServer:
         ipv6 = self.family == socket.AF_INET6
         return answer(self.server, self.upstream, query, transport, time.monotonic_ns(), ipv6)
 
-    def _datagram(self) -> None:
-        try:
-            query, peer = self.udp.recvfrom(MAX_UDP)
-        except (BlockingIOError, ConnectionError):
-            return
-        reply = self._reply(query, "udp")
-        if reply is not None:
-            with contextlib.suppress(OSError):
-                self.udp.sendto(reply, peer)
+    def _datagrams(self) -> None:
+        for _ in range(DATAGRAMS_PER_TURN):
+            try:
+                query, peer = self.udp.recvfrom(MAX_UDP)
+            except (BlockingIOError, ConnectionError):
+                return
+            reply = self._reply(query, "udp")
+            if reply is not None:
+                with contextlib.suppress(OSError):  # a full send buffer drops it, as UDP may
+                    self.udp.sendto(reply, peer)
 
     def _accept(self) -> None:
-        try:
-            sock, _ = self.tcp.accept()
-        except (BlockingIOError, ConnectionError):
-            return
-        sock.setblocking(False)
-        self._connections[sock] = _Connection(sock)
-        self._selector.register(sock, selectors.EVENT_READ)
+        for _ in range(MAX_TCP_CONNECTIONS):
+            try:
+                sock, _ = self.tcp.accept()
+            except (BlockingIOError, ConnectionError):
+                return
+            if len(self._connections) >= MAX_TCP_CONNECTIONS:
+                sock.close()  # at once, so the client can retry or fall back (RFC 7766 6.2.2)
+                continue
+            sock.setblocking(False)
+            conn = _Connection(sock, time.monotonic())
+            self._connections[sock] = conn
+            self._watch(conn)
 
     def _read(self, conn: _Connection) -> None:
         try:
-            data = conn.sock.recv(MAX_UDP)
+            data = conn.sock.recv(TCP_READ_CHUNK)
         except BlockingIOError:
             return
         except OSError:
@@ -146,36 +220,88 @@ class DnsServer:
         if not data:
             self._drop(conn)
             return
-        conn.last = time.monotonic()
-        for query in conn.deframer.feed(data):
+        if not conn.deframer.pending:
+            conn.started = time.monotonic()
+        conn.deframer.push(data)
+        self._serve(conn)
+
+    def _serve(self, conn: _Connection) -> None:
+        """Answer a turn's worth of the client's whole queries, while its replies fit."""
+        self._backlog.discard(conn)
+        for _ in range(QUERIES_PER_TURN):
+            if len(conn.out) >= TCP_OUTPUT_MAX or not conn.left:
+                break
+            query = conn.deframer.next()
+            if query is None:
+                break
+            conn.left -= 1
+            conn.served = conn.started = time.monotonic()
             reply = self._reply(query, "tcp")
             if reply is not None:
+                if not conn.out:
+                    conn.progress = conn.served
                 conn.out += frame(reply)
+        else:
+            if len(conn.out) < TCP_OUTPUT_MAX and conn.left:
+                self._backlog.add(conn)  # more may wait: next turn
         self._flush(conn)
 
     def _flush(self, conn: _Connection) -> None:
+        held = len(conn.out) >= TCP_OUTPUT_MAX
         if conn.out:
             try:
                 sent = conn.sock.send(conn.out)
-                del conn.out[:sent]
             except BlockingIOError:
-                pass
+                sent = 0
             except OSError:
                 self._drop(conn)
                 return
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.out else 0)
-        self._selector.modify(conn.sock, events)
+            if sent:
+                del conn.out[:sent]
+                conn.progress = time.monotonic()
+        if not conn.left and not conn.out:
+            self._finish(conn)
+            return
+        if held and len(conn.out) < TCP_OUTPUT_MAX:
+            self._backlog.add(conn)  # the queries held back while its replies did not fit
+        self._watch(conn)
 
-    def _close_idle(self) -> None:
-        now = time.monotonic()
-        for conn in list(self._connections.values()):
-            if now - conn.last > TCP_IDLE_S:
-                self._drop(conn)
+    def _watch(self, conn: _Connection) -> None:
+        """Read while its replies fit and nothing it sent waits; write while replies wait."""
+        events = 0
+        if len(conn.out) < TCP_OUTPUT_MAX and conn.left and conn not in self._backlog:
+            events |= selectors.EVENT_READ
+        if conn.out:
+            events |= selectors.EVENT_WRITE
+        if events == conn.events:
+            return
+        if events & ~conn.events & selectors.EVENT_READ:
+            conn.started = time.monotonic()  # a query's clock runs only while it is read
+        if not conn.events:
+            self._selector.register(conn.sock, events)
+        elif not events:
+            self._selector.unregister(conn.sock)
+        else:
+            self._selector.modify(conn.sock, events)
+        conn.events = events
+
+    def _finish(self, conn: _Connection) -> None:
+        """Close after the last reply: a FIN, and what the client sent beyond its last query
+        read and discarded first, so that the close is no reset that could lose those replies."""
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_WR)
+            for _ in range(MAX_UDP // TCP_READ_CHUNK + 1):
+                if not conn.sock.recv(TCP_READ_CHUNK):
+                    break
+        self._drop(conn)
 
     def _drop(self, conn: _Connection) -> None:
         self._connections.pop(conn.sock, None)
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(conn.sock)
+        self._backlog.discard(conn)
+        if conn.events:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(conn.sock)
+        conn.events = 0
         conn.sock.close()
 
 
@@ -195,7 +321,18 @@ def _bind(host: str, port: int, family: int) -> tuple[socket.socket, socket.sock
             udp.close()
             tcp.close()
             last_error = error
-    raise KpktError(f"cannot listen on {host}:{port}: {last_error.strerror or last_error}")
+    where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    if last_error.errno == errno.EADDRINUSE:
+        cause = "the address is in use (another DNS server?)"
+    elif last_error.errno == errno.EACCES and port < 1024:
+        cause = "ports below 1024 need root"
+    else:
+        cause = last_error.strerror or str(last_error)
+    free = f"[{host}]:0" if family == socket.AF_INET6 else f"{host}:0"
+    raise KpktError(
+        f"cannot listen on {where}: {cause}; pick another with --listen HOST:PORT "
+        f"(--listen {free}: a free port, printed)"
+    )
 
 
 def serve_topology(
