@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
 import selectors
 import socket
 import sys
@@ -39,7 +40,7 @@ TCP_OUTPUT_MAX = 64 * 1024  # reply bytes queued per connection; beyond, its que
 TCP_MAX_QUERIES = 128  # then its replies are sent and it is closed (miekg/dns's default)
 MAX_TCP_CONNECTIONS = 128  # beyond, a new connection is accepted and closed at once
 TCP_READ_CHUNK = 16 * 1024  # bytes read from one connection at a time
-QUERIES_PER_TURN = 1  # queries of one connection answered before the others get a turn
+TCP_QUERIES_PER_TURN = 4  # TCP queries answered per turn of the loop, least-served client first
 DATAGRAMS_PER_TURN = 32  # UDP queries answered before the TCP connections get a turn
 SWEEP_S = 0.1  # how often the TCP time limits are checked
 
@@ -115,36 +116,42 @@ class _Connection:
         )
 
 
+def _served(conn: _Connection) -> int:
+    """How many queries the connection has had answered: the least served go first, so one
+    that asks little is answered at once however busy the others keep the server."""
+    return TCP_MAX_QUERIES - conn.left
+
+
 class DnsServer:
     """CoreDNS on a UDP socket and a TCP listener bound to the same address.
 
     Nothing blocks: every socket is non-blocking, and each turn of the loop answers a bounded
-    number of queries per socket, so one busy or hostile client delays the others by at most
-    one turn. A TCP client's limits are the TCP_* constants above."""
+    number of queries (the UDP ones waiting, and TCP_QUERIES_PER_TURN of the TCP connections
+    least served so far), so busy or hostile clients delay a light one by about one turn. A TCP
+    client's limits are the TCP_* constants above."""
 
     def __init__(self, server: ClusterDns, upstream: UpstreamDns | None, host: str, port: int):
         self.server = server
         self.upstream = upstream
         self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.udp, self.tcp = _bind(host, port, self.family)
+        self.tcp.listen(MAX_TCP_CONNECTIONS)  # before the address is printed: connect at once
         self.address = self.udp.getsockname()[:2]
         self._selector = selectors.DefaultSelector()
         self._connections: dict[socket.socket, _Connection] = {}
-        self._backlog: set[_Connection] = set()  # connections with whole queries not answered
+        self._backlog: set[_Connection] = set()  # connections that may hold a whole query
 
     def serve_forever(self, should_stop: Callable[[], bool] = lambda: False) -> None:
         self.udp.setblocking(False)
         self.tcp.setblocking(False)
-        self.tcp.listen(64)
         self._selector.register(self.udp, selectors.EVENT_READ)
         self._selector.register(self.tcp, selectors.EVENT_READ)
         next_sweep = time.monotonic() + SWEEP_S
         while not should_stop():
             for key, events in self._selector.select(timeout=0 if self._backlog else SWEEP_S):
                 self._guarded(self._event, key.fileobj, events)
-            for conn in list(self._backlog):
-                if conn.sock in self._connections:
-                    self._guarded(self._serve, conn)
+            for conn in heapq.nsmallest(TCP_QUERIES_PER_TURN, self._backlog, key=_served):
+                self._guarded(self._serve, conn)
             now = time.monotonic()
             if now >= next_sweep:
                 next_sweep = now + SWEEP_S
@@ -223,27 +230,25 @@ class DnsServer:
         if not conn.deframer.pending:
             conn.started = time.monotonic()
         conn.deframer.push(data)
-        self._serve(conn)
+        self._backlog.add(conn)  # answered in its turn
+        self._watch(conn)
 
     def _serve(self, conn: _Connection) -> None:
-        """Answer a turn's worth of the client's whole queries, while its replies fit."""
+        """Answer the client's first whole query, if it has one."""
         self._backlog.discard(conn)
-        for _ in range(QUERIES_PER_TURN):
-            if len(conn.out) >= TCP_OUTPUT_MAX or not conn.left:
-                break
-            query = conn.deframer.next()
-            if query is None:
-                break
-            conn.left -= 1
-            conn.served = conn.started = time.monotonic()
-            reply = self._reply(query, "tcp")
-            if reply is not None:
-                if not conn.out:
-                    conn.progress = conn.served
-                conn.out += frame(reply)
-        else:
-            if len(conn.out) < TCP_OUTPUT_MAX and conn.left:
-                self._backlog.add(conn)  # more may wait: next turn
+        query = conn.deframer.next()
+        if query is None:
+            self._watch(conn)
+            return
+        conn.left -= 1
+        conn.served = conn.started = time.monotonic()
+        reply = self._reply(query, "tcp")
+        if reply is not None:
+            if not conn.out:
+                conn.progress = conn.served
+            conn.out += frame(reply)
+        if len(conn.out) < TCP_OUTPUT_MAX and conn.left:
+            self._backlog.add(conn)  # more may wait
         self._flush(conn)
 
     def _flush(self, conn: _Connection) -> None:
@@ -264,6 +269,7 @@ class DnsServer:
             return
         if held and len(conn.out) < TCP_OUTPUT_MAX:
             self._backlog.add(conn)  # the queries held back while its replies did not fit
+            conn.started = time.monotonic()  # a query's clock stood while it was not read
         self._watch(conn)
 
     def _watch(self, conn: _Connection) -> None:
@@ -275,8 +281,6 @@ class DnsServer:
             events |= selectors.EVENT_WRITE
         if events == conn.events:
             return
-        if events & ~conn.events & selectors.EVENT_READ:
-            conn.started = time.monotonic()  # a query's clock runs only while it is read
         if not conn.events:
             self._selector.register(conn.sock, events)
         elif not events:
