@@ -34,6 +34,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dns.message
@@ -85,40 +86,55 @@ def valid(reply: bytes, qid: int) -> bool:
     return rid == qid and flags & 0x800F == 0x8000 and ancount > 0
 
 
-def udp_rate(port: int, seconds: float) -> float:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(TIMEOUT_S)
+def rate(seconds: float, rounds: int, ask: Callable[[int], int]) -> float:
+    """Valid answers per second of `ask(round)` (which returns how many it got), repeated for
+    `seconds` or `rounds`, whichever ends first."""
     good = 0
     start = time.perf_counter()
-    deadline = start + seconds
-    for qid in range(1_000_000):
-        if time.perf_counter() >= deadline:
+    for round_ in range(rounds):
+        if time.perf_counter() - start >= seconds:
             break
-        sock.sendto(query_wire(qid & 0xFFFF), (HOST, port))
-        with contextlib.suppress(TimeoutError):
-            good += valid(sock.recvfrom(65535)[0], qid & 0xFFFF)
-    sock.close()
+        good += ask(round_)
     return good / (time.perf_counter() - start)
+
+
+def udp_rate(port: int, seconds: float) -> float:
+    """One query at a time."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(TIMEOUT_S)
+
+        def ask(round_: int) -> int:
+            qid = round_ & 0xFFFF
+            sock.sendto(query_wire(qid), (HOST, port))
+            with contextlib.suppress(TimeoutError):
+                return valid(sock.recvfrom(65535)[0], qid)
+            return 0
+
+        return rate(seconds, 1_000_000, ask)
 
 
 def tcp_rate(port: int, seconds: float) -> float:
-    good = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    for batch in range(100_000):
-        if time.perf_counter() >= deadline:
-            break
-        if batch % 2 == 0:
-            sock = socket.create_connection((HOST, port), TIMEOUT_S)
-        ids = [(batch * PIPELINE + i) & 0xFFFF for i in range(PIPELINE)]
+    """PIPELINE queries sent at once, then their replies read; two rounds to a connection."""
+    connection: list[socket.socket] = []
+
+    def ask(round_: int) -> int:
+        if round_ % 2 == 0:
+            connection[:] = [socket.create_connection((HOST, port), TIMEOUT_S)]
+        sock = connection[0]
+        ids = [(round_ * PIPELINE + i) & 0xFFFF for i in range(PIPELINE)]
         sock.sendall(b"".join(framed(query_wire(qid)) for qid in ids))
+        good = 0
         for qid in ids:
             size = struct.unpack("!H", read_exactly(sock, 2))[0]
             good += valid(read_exactly(sock, size), qid)
-        if batch % 2 == 1:
+        if round_ % 2 == 1:
             sock.close()
-    sock.close()
-    return good / (time.perf_counter() - start)
+        return good
+
+    per_s = rate(seconds, 100_000, ask)
+    for sock in connection:
+        sock.close()
+    return per_s
 
 
 def framed(message: bytes) -> bytes:
