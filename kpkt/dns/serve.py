@@ -116,6 +116,10 @@ class _Connection:
         )
 
 
+def _report(error: Exception) -> None:
+    print(f"kpkt dns serve: {type(error).__name__}: {error}", file=sys.stderr)
+
+
 def _served(conn: _Connection) -> int:
     """How many queries the connection has had answered: the least served go first, so one
     that asks little is answered at once however busy the others keep the server."""
@@ -171,8 +175,8 @@ class DnsServer:
     def _guarded(handle: Callable, *args) -> None:
         try:
             handle(*args)
-        except Exception as error:  # one bad message never stops the server
-            print(f"kpkt dns serve: {type(error).__name__}: {error}", file=sys.stderr)
+        except Exception as error:  # one bad client never stops the server
+            _report(error)
 
     def _event(self, sock, events: int) -> None:
         if sock is self.udp:
@@ -190,7 +194,11 @@ class DnsServer:
 
     def _reply(self, query: bytes, transport: str) -> bytes | None:
         ipv6 = self.family == socket.AF_INET6
-        return answer(self.server, self.upstream, query, transport, time.monotonic_ns(), ipv6)
+        try:
+            return answer(self.server, self.upstream, query, transport, time.monotonic_ns(), ipv6)
+        except Exception as error:  # a query the model cannot answer gets no reply
+            _report(error)
+            return None
 
     def _datagrams(self) -> None:
         for _ in range(DATAGRAMS_PER_TURN):
@@ -210,7 +218,7 @@ class DnsServer:
             except (BlockingIOError, ConnectionError):
                 return
             if len(self._connections) >= MAX_TCP_CONNECTIONS:
-                sock.close()  # at once, so the client can retry or fall back (RFC 7766 6.2.2)
+                sock.close()  # the cap (RFC 7766 6.2.2): at once, not left in the listen queue
                 continue
             sock.setblocking(False)
             conn = _Connection(sock, time.monotonic())
