@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from kpkt import __version__
+from kpkt.dns.serve import DEFAULT_LISTEN, DEFAULT_PORT, SERVE_LIMITS, serve_topology
 from kpkt.errors import KpktError
 from kpkt.progress import Progress
 from kpkt.report import describe_topology, step_tables
@@ -183,18 +184,19 @@ def dns_group() -> None:
     """Cluster DNS: CoreDNS as the emulator runs it."""
 
 
-DNS_SERVE_EXAMPLE = """\b
+DNS_SERVE_EXAMPLE = f"""\b
 Example:
   kpkt dns serve tests/dns/cluster.yaml
-  dig @127.0.0.1 -p 5353 web.default.svc.cluster.local
-"""
+  dig @127.0.0.1 -p {DEFAULT_PORT} web.default.svc.cluster.local
+
+{SERVE_LIMITS}"""
 
 
 @dns_group.command("serve", epilog=DNS_SERVE_EXAMPLE)
 @click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--listen",
-    default="127.0.0.1:5353",
+    default=DEFAULT_LISTEN,
     show_default=True,
     metavar="HOST:PORT",
     help="Where to answer, over UDP and TCP (port 0: a free one, printed).",
@@ -204,7 +206,6 @@ def dns_serve(topology: Path, listen: str, debug: bool) -> None:
     """Answer DNS queries as the topology's CoreDNS would (kubeadm's Corefile), on real UDP and
     TCP sockets. Names outside the cluster go to the upstream server of cluster.dns.upstream,
     modelled in the same process. Ctrl-C stops."""
-    from kpkt.dns.serve import serve_topology
 
     def job() -> None:
         topo = load_topology(topology)

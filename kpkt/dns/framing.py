@@ -20,17 +20,25 @@ class Deframer:
 
     def feed(self, data: bytes) -> list[bytes]:
         """The messages completed by `data`, in order."""
+        self.push(data)
+        return list(iter(self.next, None))
+
+    def push(self, data: bytes) -> None:
+        """Append received bytes; take the messages out with `next`."""
         self._buffer += data
-        messages = []
-        while len(self._buffer) >= 2:
-            length = int.from_bytes(self._buffer[:2], "big")
-            if len(self._buffer) < 2 + length:
-                break
-            messages.append(bytes(self._buffer[2 : 2 + length]))
-            del self._buffer[: 2 + length]
-        return messages
+
+    def next(self) -> bytes | None:
+        """The first whole message received and not taken yet, or None."""
+        if len(self._buffer) < 2:
+            return None
+        end = 2 + int.from_bytes(self._buffer[:2], "big")
+        if len(self._buffer) < end:
+            return None
+        message = bytes(self._buffer[2:end])
+        del self._buffer[:end]
+        return message
 
     @property
     def pending(self) -> int:
-        """Bytes received that do not make a whole message yet."""
+        """Bytes received and not taken as a message yet."""
         return len(self._buffer)

@@ -3,13 +3,9 @@ UDP and TCP, stopped with SIGINT."""
 
 from __future__ import annotations
 
-import os
-import select
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,39 +16,17 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CLUSTER = ROOT / "tests" / "dns" / "cluster.yaml"
+from dns_served import CLUSTER, kpkt, serve, stop
+
 TIMEOUT = 5.0
-
-
-def _kpkt(*args: str, **kwargs) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(
-        [sys.executable, "-m", "kpkt", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        **kwargs,
-    )
 
 
 @pytest.fixture(scope="module")
 def served():
     """The conformance cluster's CoreDNS on a free loopback port: (process, port)."""
-    proc = _kpkt("dns", "serve", str(CLUSTER), "--listen", "127.0.0.1:0")
-    ready, _, _ = select.select([proc.stdout], [], [], 20)
-    if not ready:
-        proc.kill()
-        pytest.fail("kpkt dns serve printed nothing: " + proc.stderr.read())
-    line = proc.stdout.readline()
-    assert "listening on 127.0.0.1:" in line, line
-    port = int(line.split("listening on 127.0.0.1:")[1].split()[0])
+    proc, port = serve()
     yield proc, port
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    stop(proc)
 
 
 def _query(name: str, rtype: str = "A", **kwargs) -> dns.message.Message:
@@ -135,17 +109,30 @@ def test_a_topology_without_cluster_dns_exits_2(tmp_path: Path):
         "apiVersion: kpkt/v1\nkind: Topology\nmetadata: {name: plain}\n"
         "nodes:\n  - name: node1\n    pods: [{name: pod-a}]\n"
     )
-    proc = _kpkt("dns", "serve", str(plain), "--listen", "127.0.0.1:0")
+    proc = kpkt("dns", "serve", str(plain), "--listen", "127.0.0.1:0")
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2, out + err
     assert "error:" in err and "no cluster DNS" in err
 
 
 def test_a_bad_listen_address_exits_2():
-    proc = _kpkt("dns", "serve", str(CLUSTER), "--listen", "nowhere")
+    proc = kpkt("dns", "serve", str(CLUSTER), "--listen", "nowhere")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "--listen nowhere" in err
+
+
+def test_an_address_in_use_exits_2_naming_it():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        proc = kpkt("dns", "serve", str(CLUSTER), "--listen", f"127.0.0.1:{port}")
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, out + err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert errors[0].startswith(f"error: cannot listen on 127.0.0.1:{port}: the address is in use")
+    assert "--listen" in errors[0]
 
 
 def _read(conn: socket.socket, size: int) -> bytes:
