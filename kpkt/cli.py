@@ -178,7 +178,8 @@ def diff(
     debug: bool,
 ) -> None:
     """Compare two pcap files, or two output folders capture by capture (their *.pcap files,
-    matched by name), frame by frame and field by field. Frames are lined up first: a frame
+    matched by name; all.pcapng holds the same frames and is not read), frame by frame and field
+    by field. Frames are lined up first: a frame
     only one side has is reported as such. Exit status 0 identical, 1 different, 2 bad input
     (a missing, corrupt or truncated file: the error names the file and the byte offset)."""
     from kpkt.capture.diff import compare_paths, parse_ignore
