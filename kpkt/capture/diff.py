@@ -13,6 +13,7 @@ import struct
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 from pathlib import Path
 
 from scapy.fields import FlagValue
@@ -26,6 +27,7 @@ from kpkt.errors import KpktError
 
 FLANNEL_VXLAN_PORT = 8472
 LIMIT = 20
+DISSECTED = 1 << 14  # frames whose fields are remembered
 SHOWN_BYTES = 32
 IGNORE_SYNTAX = re.compile(r"[A-Za-z0-9._#]+")
 VOLATILE = re.compile(r"\.(chksum|id|ttl|hlim)$")  # left out when lining up changed frames
@@ -243,6 +245,12 @@ def parse_ignore(entries: Iterable[str]) -> frozenset[str]:
 
 def dissect(frame: bytes, link_type: int = LINKTYPE_ETHERNET) -> dict[str, object]:
     """Every field of every layer of a frame, as {`IP.ttl`: 63}, in frame order."""
+    return dict(_fields(frame, link_type))
+
+
+@lru_cache(maxsize=DISSECTED)
+def _fields(frame: bytes, link_type: int) -> dict[str, object]:
+    """`dissect`, remembered: lining frames up and comparing them dissect the same frames."""
     fields: dict[str, object] = {"frame.len": len(frame)}
     prefix, seen = "", set()
     layer = _dissected(frame, link_type)
@@ -266,7 +274,7 @@ def compare_frames(
     """The fields that differ between two frames, in frame order, leaving out the ignored."""
     if a == b:
         return []
-    left, right = dissect(a, link_types[0]), dissect(b, link_types[1])
+    left, right = _fields(a, link_types[0]), _fields(b, link_types[1])
     names = list(left) + [name for name in right if name not in left]
     return [
         FieldDiff(name, left.get(name, ABSENT), right.get(name, ABSENT))
@@ -400,7 +408,7 @@ def _shape(frame: bytes, link_type: int, ignore: Collection[str]) -> tuple:
     and the volatile."""
     return tuple(
         (name, _show(value))
-        for name, value in dissect(frame, link_type).items()
+        for name, value in _fields(frame, link_type).items()
         if not VOLATILE.search(name) and not _ignored(name, ignore)
     )
 
