@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
@@ -66,8 +66,13 @@ def patch(path: Path, offset: int, fmt: str, value: int) -> Path:
 
 def diff_in_process(*args: object) -> tuple[int, str]:
     """`kpkt diff ARGS` through click's runner: (exit status, standard output and error)."""
-    result = CliRunner().invoke(main, ["diff", *map(str, args)])
+    result = diff_result(*args)
     return result.exit_code, result.output
+
+
+def diff_result(*args: object) -> Result:
+    """`kpkt diff ARGS` through click's runner, its standard output and error apart."""
+    return CliRunner().invoke(main, ["diff", *map(str, args)])
 
 
 def kpkt(*args: object, timeout: float = 120) -> subprocess.CompletedProcess:
