@@ -1,9 +1,13 @@
 """Captures compared frame by frame and field by field, each difference named by layer and field
 (`node1__flannel.1.pcap frame 3: IP.ttl: 63 != 62`): the library behind `kpkt diff`.
 
-Frames are dissected with Scapy. Layers after a VXLAN header are prefixed `inner.`
-(`inner.IP.ttl`), a layer class seen again on the same side of the tunnel gets `#2` (`IP#2.ttl`),
-and `frame.len` and `frame.time` stand for the record's length and timestamp, as in Wireshark.
+The files are read and checked by kpkt.capture.reader; their link types are compared. Frames
+are lined up before they are compared (`line_up`), so a frame only one side has is reported as
+such (`frame 5 only in B: ...`) and the rest pair again. Frames are dissected with Scapy from
+their link layer up. Layers after a VXLAN header are prefixed `inner.` (`inner.IP.ttl`), a layer
+class seen again on the same side of the tunnel gets `#2` (`IP#2.ttl`), and `frame.len` and
+`frame.time` stand for the record's length and timestamp, as in Wireshark. A report renders as
+lines or as JSON (kpkt/schemas/diff.schema.json).
 """
 
 from __future__ import annotations
