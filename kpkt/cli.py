@@ -6,6 +6,7 @@ Exit status: 0 done, 2 the input is wrong (one line per problem, no traceback), 
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -137,6 +138,7 @@ DIFF_EXAMPLE = """\b
 Example:
   kpkt diff tests/golden/two-node/expected pcaps/two-node --ignore ip.id --ignore ip.chksum
   kpkt diff old/node1__eth0.pcap new/node1__eth0.pcap --ignore inner.ip.ttl --no-times
+  kpkt diff --json expected/ actual/ > diff.json
 """
 
 
@@ -160,19 +162,37 @@ Example:
     show_default=True,
     help="Differences shown per capture; the rest are counted.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the whole report as JSON (kpkt/schemas/diff.schema.json; --limit does not apply).",
+)
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
 def diff(
-    a: Path, b: Path, ignore: tuple[str, ...], no_times: bool, limit: int, debug: bool
+    a: Path,
+    b: Path,
+    ignore: tuple[str, ...],
+    no_times: bool,
+    limit: int,
+    as_json: bool,
+    debug: bool,
 ) -> None:
-    """Compare two captures, or two output folders capture by capture (matched by file name),
-    frame by frame and field by field. Exit status 0 identical, 1 different, 2 bad input."""
+    """Compare two pcap files, or two output folders capture by capture (their *.pcap files,
+    matched by name; all.pcapng holds the same frames and is not read), frame by frame and field
+    by field. Frames are lined up first: a frame
+    only one side has is reported as such. Exit status 0 identical, 1 different, 2 bad input
+    (a missing, corrupt or truncated file: the error names the file and the byte offset)."""
     from kpkt.capture.diff import compare_paths, parse_ignore
 
     def job() -> None:
         report = compare_paths(a, b, parse_ignore(ignore), times=not no_times, limit=limit)
-        for line in report.lines:
-            click.echo(line)
-        click.echo(report.summary)
+        if as_json:
+            click.echo(json.dumps(report.to_json(), indent=2))
+        else:
+            for line in report.lines:
+                click.echo(line)
+            click.echo(report.summary)
         if not report.same:
             sys.exit(1)
 

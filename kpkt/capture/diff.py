@@ -1,9 +1,13 @@
 """Captures compared frame by frame and field by field, each difference named by layer and field
 (`node1__flannel.1.pcap frame 3: IP.ttl: 63 != 62`): the library behind `kpkt diff`.
 
-Frames are dissected with Scapy. Layers after a VXLAN header are prefixed `inner.`
-(`inner.IP.ttl`), a layer class seen again on the same side of the tunnel gets `#2` (`IP#2.ttl`),
-and `frame.len` and `frame.time` stand for the record's length and timestamp, as in Wireshark.
+The files are read and checked by kpkt.capture.reader; their link types are compared. Frames
+are lined up before they are compared (`line_up`), so a frame only one side has is reported as
+such (`frame 5 only in B: ...`) and the rest pair again. Frames are dissected with Scapy from
+their link layer up. Layers after a VXLAN header are prefixed `inner.` (`inner.IP.ttl`), a layer
+class seen again on the same side of the tunnel gets `#2` (`IP#2.ttl`), and `frame.len` and
+`frame.time` stand for the record's length and timestamp, as in Wireshark. A report renders as
+lines or as JSON (kpkt/schemas/diff.schema.json).
 """
 
 from __future__ import annotations
@@ -12,23 +16,25 @@ import re
 import struct
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from difflib import SequenceMatcher
+from functools import lru_cache
 from pathlib import Path
 
-from scapy.error import Scapy_Exception
 from scapy.fields import FlagValue
 from scapy.layers.inet import UDP
-from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
-from scapy.packet import NoPayload, bind_layers
-from scapy.utils import rdpcap
+from scapy.packet import NoPayload, Packet, Raw, bind_layers
 
-from kpkt.capture.pcap import read_pcap
+from kpkt.capture.pcap import LINKTYPE_ETHERNET
+from kpkt.capture.reader import LINK_TYPES, Capture, link_type_name, read_capture
 from kpkt.errors import KpktError
 
 FLANNEL_VXLAN_PORT = 8472
 LIMIT = 20
+DISSECTED = 1 << 14  # frames whose fields are remembered
 SHOWN_BYTES = 32
 IGNORE_SYNTAX = re.compile(r"[A-Za-z0-9._#]+")
+VOLATILE = re.compile(r"\.(chksum|id|ttl|hlim)$")  # left out when lining up changed frames
 
 
 class _Absent:
@@ -54,15 +60,143 @@ class FieldDiff:
 
 
 @dataclass(frozen=True)
-class DiffReport:
-    """The differences between two captures or two output folders, and their counts."""
+class FramePair:
+    """Two frames lined up with each other that differ: their numbers (from 1) and the fields."""
 
-    lines: tuple[str, ...]
-    compared: int
-    differing: int
-    frames: int
-    only_a: int = 0
-    only_b: int = 0
+    a: int
+    b: int
+    fields: tuple[FieldDiff, ...]
+
+    def lines(self, label: str) -> list[str]:
+        where = f"frame {self.a}" if self.a == self.b else f"frame {self.a} ({self.b} in B)"
+        return [f"{label} {where}: {field}" for field in self.fields]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "frame_a": self.a,
+            "frame_b": self.b,
+            "fields": [
+                {"field": d.field, "expected": _value(d.left), "actual": _value(d.right)}
+                for d in self.fields
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class LoneFrame:
+    """A frame only one capture has: its side (`A` or `B`), its number there, a summary."""
+
+    side: str
+    number: int
+    summary: str
+
+    def lines(self, label: str) -> list[str]:
+        return [f"{label} frame {self.number} only in {self.side}: {self.summary}"]
+
+    def to_json(self) -> dict[str, object]:
+        return {"frame": self.number, "summary": self.summary}
+
+
+@dataclass(frozen=True)
+class CaptureDiff:
+    """One capture compared: `a` or `b` is None for a capture only one folder has."""
+
+    label: str
+    a: Path | None
+    b: Path | None
+    frame_counts: tuple[int, int] = (0, 0)
+    link_types: tuple[int, int] = (LINKTYPE_ETHERNET, LINKTYPE_ETHERNET)
+    entries: tuple[FramePair | LoneFrame, ...] = ()
+
+    @property
+    def status(self) -> str:
+        if self.a is None or self.b is None:
+            return "only_in_b" if self.a is None else "only_in_a"
+        return "different" if self.entries or self.link_types[0] != self.link_types[1] else "same"
+
+    @property
+    def frames(self) -> int:
+        """How many frames differ, counting those only one side has."""
+        return len(self.entries)
+
+    def lone(self, side: str) -> list[LoneFrame]:
+        return [e for e in self.entries if isinstance(e, LoneFrame) and e.side == side]
+
+    def lines(self, limit: int) -> list[str]:
+        """The differences, one a line: at most `limit`, then a count of the rest."""
+        if self.a is None or self.b is None:
+            present = self.a or self.b
+            return [f"only in {present.parent}: {present.name}"]
+        found = []
+        if self.link_types[0] != self.link_types[1]:
+            names = " != ".join(map(link_type_name, self.link_types))
+            found.append(f"{self.label}: link type {names}")
+        count_a, count_b = self.frame_counts
+        if count_a != count_b:
+            found.append(f"{self.label}: frame count {count_a} != {count_b}")
+        for entry in self.entries:
+            found += entry.lines(self.label)
+        if len(found) > limit:
+            found = found[:limit] + [f"… {len(found) - limit} more differences in {self.label}"]
+        return found
+
+    def to_json(self) -> dict[str, object]:
+        pairs = [e for e in self.entries if isinstance(e, FramePair)]
+        both = self.a is not None and self.b is not None
+        return {
+            "name": self.label,
+            "a": None if self.a is None else str(self.a),
+            "b": None if self.b is None else str(self.b),
+            "status": self.status,
+            "link_types": dict(zip("ab", self.link_types, strict=True)) if both else None,
+            "frame_counts": dict(zip("ab", self.frame_counts, strict=True)) if both else None,
+            "frames_only_in_a": [e.to_json() for e in self.lone("A")],
+            "frames_only_in_b": [e.to_json() for e in self.lone("B")],
+            "changed_frames": [e.to_json() for e in pairs],
+            "counts": {
+                "frames_differing": self.frames,
+                "frames_only_in_a": len(self.lone("A")),
+                "frames_only_in_b": len(self.lone("B")),
+                "frames_changed": len(pairs),
+                "field_differences": sum(len(e.fields) for e in pairs),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    """Two captures or two output folders compared, capture by capture."""
+
+    a: Path
+    b: Path
+    captures: tuple[CaptureDiff, ...]
+    ignore: frozenset[str] = frozenset()
+    times: bool = True
+    limit: int = LIMIT
+
+    @property
+    def compared(self) -> int:
+        return sum(c.status in ("same", "different") for c in self.captures)
+
+    @property
+    def differing(self) -> int:
+        return sum(c.status == "different" for c in self.captures)
+
+    @property
+    def frames(self) -> int:
+        return sum(c.frames for c in self.captures)
+
+    @property
+    def only_a(self) -> int:
+        return sum(c.status == "only_in_a" for c in self.captures)
+
+    @property
+    def only_b(self) -> int:
+        return sum(c.status == "only_in_b" for c in self.captures)
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(line for capture in self.captures for line in capture.lines(self.limit))
 
     @property
     def same(self) -> bool:
@@ -77,6 +211,25 @@ class DiffReport:
             head = f"{self.compared} capture{'s' if self.compared != 1 else ''} identical"
         only = [f"{n} only in {side}" for n, side in ((self.only_a, "A"), (self.only_b, "B")) if n]
         return f"{head}; {', '.join(only)}" if only else head
+
+    def to_json(self) -> dict[str, object]:
+        """The report as kpkt/schemas/diff.schema.json describes it."""
+        return {
+            "a": str(self.a),
+            "b": str(self.b),
+            "kind": "folders" if self.a.is_dir() else "files",
+            "same": self.same,
+            "ignored": sorted(self.ignore),
+            "times": self.times,
+            "counts": {
+                "captures_compared": self.compared,
+                "captures_differing": self.differing,
+                "captures_only_in_a": self.only_a,
+                "captures_only_in_b": self.only_b,
+                "frames_differing": self.frames,
+            },
+            "captures": [capture.to_json() for capture in self.captures],
+        }
 
 
 def parse_ignore(entries: Iterable[str]) -> frozenset[str]:
@@ -94,11 +247,17 @@ def parse_ignore(entries: Iterable[str]) -> frozenset[str]:
     return frozenset(entry.lower() for entry in entries)
 
 
-def dissect(frame: bytes) -> dict[str, object]:
-    """Every field of every layer of an Ethernet frame, as {`IP.ttl`: 63}, in frame order."""
+def dissect(frame: bytes, link_type: int = LINKTYPE_ETHERNET) -> dict[str, object]:
+    """Every field of every layer of a frame, as {`IP.ttl`: 63}, in frame order."""
+    return dict(_fields(frame, link_type))
+
+
+@lru_cache(maxsize=DISSECTED)
+def _fields(frame: bytes, link_type: int) -> dict[str, object]:
+    """`dissect`, remembered: lining frames up and comparing them dissect the same frames."""
     fields: dict[str, object] = {"frame.len": len(frame)}
     prefix, seen = "", set()
-    layer = Ether(frame)
+    layer = _dissected(frame, link_type)
     while not isinstance(layer, NoPayload):
         name = _unique(prefix + type(layer).__name__, seen)
         for field in layer.fields_desc:
@@ -110,11 +269,16 @@ def dissect(frame: bytes) -> dict[str, object]:
     return fields
 
 
-def compare_frames(a: bytes, b: bytes, ignore: Collection[str]) -> list[FieldDiff]:
+def compare_frames(
+    a: bytes,
+    b: bytes,
+    ignore: Collection[str],
+    link_types: tuple[int, int] = (LINKTYPE_ETHERNET, LINKTYPE_ETHERNET),
+) -> list[FieldDiff]:
     """The fields that differ between two frames, in frame order, leaving out the ignored."""
     if a == b:
         return []
-    left, right = dissect(a), dissect(b)
+    left, right = _fields(a, link_types[0]), _fields(b, link_types[1])
     names = list(left) + [name for name in right if name not in left]
     return [
         FieldDiff(name, left.get(name, ABSENT), right.get(name, ABSENT))
@@ -126,33 +290,76 @@ def compare_frames(a: bytes, b: bytes, ignore: Collection[str]) -> list[FieldDif
 def compare_pcaps(
     a: Path, b: Path, ignore: Collection[str], times: bool = True, limit: int = LIMIT
 ) -> list[str]:
-    """Every difference between two captures, one line each, named after `a`'s file."""
-    return _diff_pcaps(Path(a), Path(b), ignore, times, limit)[0]
+    """Every difference between two captures, one line each (at most `limit`, then a count)."""
+    return compare_captures(Path(a), Path(b), ignore, times).lines(limit)
+
+
+def compare_captures(a: Path, b: Path, ignore: Collection[str], times: bool = True) -> CaptureDiff:
+    """Two capture files compared frame by frame, the frames lined up first (`line_up`); named
+    after `a`'s file, or both files' when their names differ."""
+    left, right = read_capture(a), read_capture(b)
+    times = times and not _ignored("frame.time", ignore)
+    link_types = (left.link_type, right.link_type)
+    entries: list[FramePair | LoneFrame] = []
+    for i, j in line_up(left, right, ignore):
+        if j is None:
+            entries.append(LoneFrame("A", i + 1, _summary(left, i)))
+        elif i is None:
+            entries.append(LoneFrame("B", j + 1, _summary(right, j)))
+        else:
+            fields = _record_differences(left.frames[i], right.frames[j], ignore, times, link_types)
+            if fields:
+                entries.append(FramePair(i + 1, j + 1, tuple(fields)))
+    label = a.name if a.name == b.name else f"{a.name} vs {b.name}"
+    counts = (len(left.frames), len(right.frames))
+    return CaptureDiff(label, a, b, counts, link_types, tuple(entries))
+
+
+def line_up(
+    left: Capture, right: Capture, ignore: Collection[str]
+) -> list[tuple[int, int] | tuple[int, None] | tuple[None, int]]:
+    """The frame indexes of two captures lined up, in order: (i, j) a pair, (i, None) a frame
+    only in `left`, (None, j) one only in `right`. Equal frames line up first (difflib over the
+    bytes); between them, frames line up again by their fields without the ignored and the
+    volatile ones (checksums, IDs, TTLs), so a changed frame still pairs with its counterpart;
+    what is left pairs in order, and the surplus of the longer side is on its own."""
+
+    def stretch(i1: int, i2: int, j1: int, j2: int) -> list:
+        if i2 - i1 == 1 and j2 - j1 == 1:
+            return [(i1, j1)]
+        shapes_a = [_shape(frame, left.link_type, ignore) for _, frame in left.frames[i1:i2]]
+        shapes_b = [_shape(frame, right.link_type, ignore) for _, frame in right.frames[j1:j2]]
+        return [
+            (None if i is None else i + i1, None if j is None else j + j1)
+            for i, j in _matched(shapes_a, shapes_b, _in_order)
+        ]
+
+    frames_a = [frame for _, frame in left.frames]
+    frames_b = [frame for _, frame in right.frames]
+    return _matched(frames_a, frames_b, stretch)
 
 
 def compare_folders(
-    a: Path, b: Path, ignore: Collection[str], times: bool = True, limit: int = LIMIT
+    a: Path,
+    b: Path,
+    ignore: Collection[str],
+    times: bool = True,
+    limit: int = LIMIT,
 ) -> DiffReport:
     """Two output folders compared capture by capture (`*.pcap`, matched by file name)."""
     a, b = Path(a), Path(b)
     left, right = _pcap_names(a), _pcap_names(b)
     if not left and not right:
         raise KpktError(f"{a} and {b}: neither folder holds a .pcap file")
-    lines: list[str] = []
-    differing = frames = 0
+    captures = []
     for name in sorted(left | right):
         if name not in right:
-            lines.append(f"only in {a}: {name}")
+            captures.append(CaptureDiff(name, a / name, None))
         elif name not in left:
-            lines.append(f"only in {b}: {name}")
+            captures.append(CaptureDiff(name, None, b / name))
         else:
-            found, count = _diff_pcaps(a / name, b / name, ignore, times, limit)
-            lines += found
-            differing += bool(found)
-            frames += count
-    return DiffReport(
-        tuple(lines), len(left & right), differing, frames, len(left - right), len(right - left)
-    )
+            captures.append(compare_captures(a / name, b / name, ignore, times))
+    return DiffReport(a, b, tuple(captures), frozenset(ignore), times, limit)
 
 
 def compare_paths(
@@ -167,55 +374,73 @@ def compare_paths(
         return compare_folders(a, b, ignore, times, limit)
     if a.is_dir() or b.is_dir():
         raise KpktError(f"{a} and {b}: compare two capture files or two folders, not one of each")
-    found, frames = _diff_pcaps(a, b, ignore, times, limit)
-    return DiffReport(tuple(found), 1, int(bool(found)), frames)
+    capture = compare_captures(a, b, ignore, times)
+    return DiffReport(a, b, (capture,), frozenset(ignore), times, limit)
 
 
 def read_frames(path: Path) -> list[tuple[int, bytes]]:
-    """(t_ns, frame) for every record of a pcap: kpkt's own, or any other through Scapy."""
+    """(t_ns, frame) for every record of a pcap file, checked as `read_capture` checks it."""
+    return read_capture(path).frames
+
+
+def _matched(keys_a: list, keys_b: list, stretch) -> list:
+    """difflib's matching blocks as index pairs; each stretch in between goes to `stretch`."""
+    if keys_a == keys_b:
+        return list(zip(range(len(keys_a)), range(len(keys_b)), strict=True))
+    pairs = []
+    matcher = SequenceMatcher(None, keys_a, keys_b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            pairs += zip(range(i1, i2), range(j1, j2), strict=True)
+        else:
+            pairs += stretch(i1, i2, j1, j2)
+    return pairs
+
+
+def _in_order(i1: int, i2: int, j1: int, j2: int) -> list:
+    """Frames paired in order; the longer side's surplus on its own."""
+    n = min(i2 - i1, j2 - j1)
+    return [
+        *zip(range(i1, i1 + n), range(j1, j1 + n), strict=True),
+        *((i, None) for i in range(i1 + n, i2)),
+        *((None, j) for j in range(j1 + n, j2)),
+    ]
+
+
+def _shape(frame: bytes, link_type: int, ignore: Collection[str]) -> tuple:
+    """What identifies a frame when lining up a changed stretch: its fields, less the ignored
+    and the volatile."""
+    return tuple(
+        (name, _show(value))
+        for name, value in _fields(frame, link_type).items()
+        if not VOLATILE.search(name) and not _ignored(name, ignore)
+    )
+
+
+def _dissected(frame: bytes, link_type: int) -> Packet:
+    """The frame dissected from its link layer up. Scapy turns a layer it cannot dissect into
+    Raw bytes, except the first: a frame too short for its link-layer header raises (struct.error
+    and others, by field type), and is then compared as the bytes it has."""
     try:
-        return read_pcap(path)
-    except ValueError:
-        return _read_with_scapy(path)
-    except struct.error:
-        raise KpktError(f"{path}: the last record is cut short") from None
+        return LINK_TYPES[link_type][1](frame)
+    except Exception:
+        return Raw(frame)
 
 
-def _read_with_scapy(path: Path) -> list[tuple[int, bytes]]:
-    try:
-        packets = rdpcap(str(path))
-    except Scapy_Exception as error:
-        raise KpktError(f"{path}: not a pcap file ({error})") from None
-    if not all(isinstance(packet, Ether) for packet in packets):
-        raise KpktError(f"{path}: not an Ethernet capture")
-    return [(int(packet.time * 1_000_000_000), bytes(packet)) for packet in packets]
-
-
-def _diff_pcaps(
-    a: Path, b: Path, ignore: Collection[str], times: bool, limit: int
-) -> tuple[list[str], int]:
-    """The difference lines (at most `limit`, then a count of the rest) and the number of frames
-    that differ, counting those only one side has."""
-    left, right = read_frames(a), read_frames(b)
-    found, frames = [], abs(len(left) - len(right))
-    if frames:
-        found.append(f"{a.name}: frame count {len(left)} != {len(right)}")
-    times = times and not _ignored("frame.time", ignore)
-    for number, (record_a, record_b) in enumerate(zip(left, right, strict=False), start=1):
-        here = _record_differences(record_a, record_b, ignore, times)
-        found += [f"{a.name} frame {number}: {line}" for line in here]
-        frames += bool(here)
-    if len(found) > limit:
-        found = found[:limit] + [f"… {len(found) - limit} more differences in {a.name}"]
-    return found, frames
+def _summary(capture: Capture, index: int) -> str:
+    return _dissected(capture.frames[index][1], capture.link_type).summary()
 
 
 def _record_differences(
-    a: tuple[int, bytes], b: tuple[int, bytes], ignore: Collection[str], times: bool
-) -> list[str]:
+    a: tuple[int, bytes],
+    b: tuple[int, bytes],
+    ignore: Collection[str],
+    times: bool,
+    link_types: tuple[int, int],
+) -> list[FieldDiff]:
     (t_a, frame_a), (t_b, frame_b) = a, b
-    found = [f"frame.time: {_seconds(t_a)} != {_seconds(t_b)}"] if times and t_a != t_b else []
-    return found + [str(diff) for diff in compare_frames(frame_a, frame_b, ignore)]
+    found = [FieldDiff("frame.time", _seconds(t_a), _seconds(t_b))] if times and t_a != t_b else []
+    return found + compare_frames(frame_a, frame_b, ignore, link_types)
 
 
 def _pcap_names(folder: Path) -> set[str]:
@@ -242,6 +467,11 @@ def _ignored(field: str, ignore: Collection[str]) -> bool:
     """True if an entry names the field exactly or ends it at a dot (`ip.id` for `inner.IP.id`)."""
     name = field.lower()
     return any(name == entry.lower() or name.endswith("." + entry.lower()) for entry in ignore)
+
+
+def _value(value: object) -> str | None:
+    """A field's value in JSON: as the text shows it, null for a field the frame lacks."""
+    return None if value is ABSENT else _show(value)
 
 
 def _show(value: object) -> str:
