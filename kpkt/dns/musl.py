@@ -4,7 +4,6 @@ From the sources (musl 1.2.4+ `res_msend.c` (the TCP fallback), `lookup_name.c` 
 distinct ids), `res_mkquery.c` (AD), `res_query.c`, `dns_parse.c`, `resolvconf.c`, read partly
 from verbatim ports where the stored upstream copy was older):
 
-
 musl (`getaddrinfo` = `name_from_dns_search`; a single qtype = `res_query`, which is also
 `res_search`: no search list at all):
 - Candidates: no search when dots >= ndots or the name ends in a dot; otherwise every search
