@@ -17,7 +17,8 @@ from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
 from kpkt.dns.coredns import FORWARD_READ_TIMEOUT_NS, ClusterDns, Forward
 from kpkt.dns.framing import Deframer, frame
-from kpkt.dns.resolver import Query, pod_resolver
+from kpkt.dns.resolver import pod_resolver
+from kpkt.dns.stub import Query
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.tcp import Connection
 from kpkt.topology.spec import DnsStep, PodSpec

@@ -25,10 +25,42 @@ MX = 15
 TXT = 16
 AAAA = 28
 SRV = 33
+NAPTR = 35
 OPT = 41
+DS = 43
+RRSIG = 46
+DNSKEY = 48
+SVCB = 64
+HTTPS = 65
 IXFR = 251
 AXFR = 252
 ANY = 255
+CAA = 257
+
+# the mnemonics a user may write for a type (RFC 3597: any other type is TYPEnnn)
+TYPE_NUMBERS = {
+    "A": A,
+    "NS": NS,
+    "CNAME": CNAME,
+    "SOA": SOA,
+    "PTR": PTR,
+    "HINFO": HINFO,
+    "MX": MX,
+    "TXT": TXT,
+    "AAAA": AAAA,
+    "SRV": SRV,
+    "NAPTR": NAPTR,
+    "OPT": OPT,
+    "DS": DS,
+    "RRSIG": RRSIG,
+    "DNSKEY": DNSKEY,
+    "SVCB": SVCB,
+    "HTTPS": HTTPS,
+    "AXFR": AXFR,
+    "ANY": ANY,
+    "CAA": CAA,
+}
+_TYPE_NAMES = {number: name for name, number in TYPE_NUMBERS.items()}
 
 # classes
 IN = 1
@@ -65,6 +97,23 @@ DO_BIT = 0x8000
 HEADER_SIZE = 12
 MIN_UDP_SIZE = 512  # miekg MinMsgSize
 MAX_MSG_SIZE = 65535  # miekg MaxMsgSize
+
+
+def type_number(rtype: str | int) -> int:
+    """Type mnemonic or number -> number: "AAAA" -> 28, "TYPE65280" -> 65280."""
+    if isinstance(rtype, int):
+        return rtype
+    upper = rtype.upper()
+    if upper in TYPE_NUMBERS:
+        return TYPE_NUMBERS[upper]
+    if upper.startswith("TYPE") and upper[4:].isdigit():
+        return int(upper[4:])
+    raise ValueError(f"unknown DNS type {rtype!r}")
+
+
+def type_name(number: int) -> str:
+    """The mnemonic of a type number, TYPEnnn for the others."""
+    return _TYPE_NAMES.get(number, f"TYPE{number}")
 
 
 @dataclass(frozen=True, slots=True)

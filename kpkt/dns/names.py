@@ -40,25 +40,25 @@ def parse_text(text: str) -> Name | None:
         return None
 
 
-def label_text(label: bytes) -> str:
-    """One label as miekg/dns prints it: specials escaped with a backslash, other bytes outside
-    printable ASCII as \\DDD."""
+def label_text(label: bytes, specials: frozenset[int] = _SPECIAL, lowest_plain: int = 0x20) -> str:
+    """One label as miekg/dns prints it (by default): `specials` escaped with a backslash, other
+    bytes outside `lowest_plain`..0x7E as \\DDD."""
     out = []
     for byte in label:
-        if byte in _SPECIAL:
+        if byte in specials:
             out.append("\\" + chr(byte))
-        elif byte < 0x20 or byte > 0x7E:
+        elif byte < lowest_plain or byte > 0x7E:
             out.append(f"\\{byte:03d}")
         else:
             out.append(chr(byte))
     return "".join(out)
 
 
-def to_text(name: Name) -> str:
+def to_text(name: Name, specials: frozenset[int] = _SPECIAL, lowest_plain: int = 0x20) -> str:
     """Presentation format with the final dot; the root is "."."""
     if not name:
         return "."
-    return ".".join(label_text(label) for label in name) + "."
+    return ".".join(label_text(label, specials, lowest_plain) for label in name) + "."
 
 
 def lower(name: Name) -> Name:

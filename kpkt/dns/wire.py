@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 import dns.rdata
 import dns.wire
@@ -65,10 +66,23 @@ class WireError(ValueError):
 # ---------------------------------------------------------------- parsing
 
 
-def read_name(buf: bytes, pos: int) -> tuple[Name, int]:
+@dataclass(frozen=True, slots=True)
+class NameRules:
+    """How far a reader trusts a compressed name: how many pointers it follows, whether a
+    pointer may point forward, and the longest name it takes (None: no limit)."""
+
+    max_pointers: int
+    backward_only: bool
+    max_octets: int | None
+
+
+MIEKG_NAMES = NameRules(MAX_POINTERS, backward_only=True, max_octets=MAX_WIRE_OCTETS)
+
+
+def read_name(buf: bytes, pos: int, rules: NameRules = MIEKG_NAMES) -> tuple[Name, int]:
     """The name at `pos` and the offset after it (after the first pointer, if any)."""
     labels = []
-    budget = MAX_WIRE_OCTETS
+    budget = rules.max_octets
     pointers = 0
     after = pos
     size = len(buf)
@@ -83,9 +97,10 @@ def read_name(buf: bytes, pos: int) -> tuple[Name, int]:
                 break
             if pos + length > size:
                 raise WireError("label runs past the end")
-            budget -= length + 1
-            if budget <= 0:
-                raise WireError("name longer than 255 octets")
+            if budget is not None:
+                budget -= length + 1
+                if budget <= 0:
+                    raise WireError(f"name longer than {rules.max_octets} octets")
             labels.append(buf[pos : pos + length])
             pos += length
         elif kind == 0xC0:
@@ -96,9 +111,9 @@ def read_name(buf: bytes, pos: int) -> tuple[Name, int]:
             if pointers == 0:
                 after = pos
             pointers += 1
-            if pointers > MAX_POINTERS:
+            if pointers > rules.max_pointers:
                 raise WireError("too many compression pointers")
-            if target >= pos:
+            if rules.backward_only and target >= pos:
                 raise WireError("pointer not to a prior occurrence")
             pos = target
         else:
@@ -118,15 +133,38 @@ def read_question(buf: bytes, pos: int) -> tuple[Question, int]:
     return Question(name, numbers[0], numbers[1]), pos
 
 
-def read_rr(buf: bytes, pos: int) -> tuple[RR, int]:
-    name, pos = read_name(buf, pos)
+@dataclass(frozen=True, slots=True)
+class RRHeader:
+    """An RR up to its data: the data is `rdlength` bytes at `rdata_at`."""
+
+    name: Name
+    rtype: int
+    rclass: int
+    ttl: int
+    rdlength: int
+    rdata_at: int
+
+    @property
+    def end(self) -> int:
+        return self.rdata_at + self.rdlength
+
+
+def read_rr_header(buf: bytes, pos: int, rules: NameRules = MIEKG_NAMES) -> RRHeader:
+    """The RR starting at `pos`, its data left unread (but known to lie inside `buf`)."""
+    name, pos = read_name(buf, pos, rules)
     if pos + 10 > len(buf):
         raise WireError("RR header cut short")
     rtype, rclass, ttl, rdlength = struct.unpack_from("!HHIH", buf, pos)
     pos += 10
     if pos + rdlength > len(buf):
         raise WireError("bad rdlength")
-    return RR(name, rtype, rclass, ttl, read_rdata(buf, pos, rdlength, rtype)), pos + rdlength
+    return RRHeader(name, rtype, rclass, ttl, rdlength, pos)
+
+
+def read_rr(buf: bytes, pos: int) -> tuple[RR, int]:
+    head = read_rr_header(buf, pos)
+    rdata = read_rdata(buf, head.rdata_at, head.rdlength, head.rtype)
+    return RR(head.name, head.rtype, head.rclass, head.ttl, rdata), head.end
 
 
 def read_rdata(buf: bytes, pos: int, size: int, rtype: int) -> Rdata:
@@ -178,7 +216,8 @@ def rdata_parts(rdata: dns.rdata.Rdata) -> Rdata:
     return (rdata.to_wire(),)
 
 
-def _header_message(buf: bytes) -> tuple[Message, tuple[int, int, int, int]]:
+def read_header(buf: bytes) -> tuple[Message, tuple[int, int, int, int]]:
+    """The header as a message with empty sections, and the four section counts."""
     ident, bits, qd, an, ns, ar = struct.unpack_from("!HHHHHH", buf, 0)
     message = Message(
         id=ident,
@@ -219,7 +258,7 @@ def unpack(buf: bytes) -> Message:
     """A whole message (a reply from a server, say); WireError if it is not one."""
     if len(buf) < HEADER_SIZE:
         raise WireError("shorter than a header")
-    message, counts = _header_message(buf)
+    message, counts = read_header(buf)
     _read_sections(buf, counts, message)
     return message
 
@@ -229,7 +268,7 @@ def accept(buf: bytes) -> Message | bytes | None:
     reply to send at once (FORMERR or NOTIMP), or None to drop it silently."""
     if len(buf) < HEADER_SIZE:
         return None  # "Let client hang, they are sending crap"
-    request, (qd, an, ns, ar) = _header_message(buf)
+    request, (qd, an, ns, ar) = read_header(buf)
     if request.qr:
         return None  # MsgIgnore
     if request.opcode not in (QUERY, NOTIFY):

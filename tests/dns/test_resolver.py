@@ -14,17 +14,11 @@ from pathlib import Path
 import pytest
 
 from kpkt.dns.resolv_conf import ResolvConf, parse_hosts, pod_hosts_text
-from kpkt.dns.resolver import (
-    GLIBC,
-    MUSL,
-    NS_PER_SECOND,
-    Query,
-    Resolver,
-    make_query,
-    parse_message,
-    pod_resolver,
-    run,
-)
+from kpkt.dns.resolver import make_query, pod_resolver, resolver_for
+from kpkt.dns.stub import GLIBC, MUSL, NS_PER_SECOND, Query, StubResolver
+from kpkt.dns.stub_wire import parse_message
+
+from stub_driver import run
 
 CASES_YAML = Path(os.environ.get("KPKT_DNS_CASES", "/work/shared/dns/cases.yaml"))
 
@@ -289,11 +283,11 @@ RESOLVER_CASES = [
 ]
 
 
-def drive_case(case: dict) -> tuple[Resolver, list[Query]]:
+def drive_case(case: dict) -> tuple[StubResolver, list[Query]]:
     """Feed each expected query its reply, in the order the case lists them. A reply to a
     socket the resolver already closed is lost, as on a real host."""
     conf = ResolvConf.for_pod(PODS[case["pod"]])
-    resolver = Resolver(case["libc"], conf, case["name"], next_id=id_source())
+    resolver = resolver_for(case["libc"], conf, case["name"], next_id=id_source())
     outstanding = list(resolver.start(0))
     now = 0
     for name, qtype, transport, answer in case["queries"]:
@@ -348,7 +342,7 @@ def test_transcription_matches_cases_yaml():
 
 def test_truncation_aaaa_reply_first_then_tc():
     """glibc: the AAAA reply may come before the truncated A; both still go again over TCP."""
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("apps"), "bulk", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("apps"), "bulk", next_id=id_source())
     a, aaaa = resolver.start(0)
     assert a.qname == "bulk.apps.svc.cluster.local."
     assert resolver.on_reply(aaaa.socket, reply(aaaa.wire), 1) == []
@@ -422,7 +416,7 @@ WEB = b"\x03web\x07default\x03svc\x07cluster\x05local\x00"
 
 
 def test_glibc_query_bytes():
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source(0x1234))
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source(0x1234))
     a, aaaa = resolver.start(0)
     header = bytes.fromhex("1234 0100 0001 0000 0000 0000")
     assert a.wire == header + WEB + b"\x00\x01\x00\x01"
@@ -439,7 +433,7 @@ def test_glibc_keeps_case_and_escapes():
 
 def test_musl_getaddrinfo_query_bytes_and_distinct_ids():
     ids = iter([0x1234, 0x1299])
-    resolver = Resolver(MUSL, ResolvConf.for_pod("default"), "web", next_id=lambda: next(ids))
+    resolver = resolver_for(MUSL, ResolvConf.for_pod("default"), "web", next_id=lambda: next(ids))
     a, aaaa = resolver.start(0)
     assert a.wire == bytes.fromhex("1234 0100 0001 0000 0000 0000") + WEB + b"\x00\x01\x00\x01"
     # same high byte as the A query's id: musl adds one to it
@@ -447,12 +441,12 @@ def test_musl_getaddrinfo_query_bytes_and_distinct_ids():
     assert aaaa.wire[2:4] == b"\x01\x00"  # AD cleared by getaddrinfo
 
     ids = iter([0xFF12, 0xFF34])
-    resolver = Resolver(MUSL, ResolvConf.for_pod("default"), "web", next_id=lambda: next(ids))
+    resolver = resolver_for(MUSL, ResolvConf.for_pod("default"), "web", next_id=lambda: next(ids))
     assert resolver.start(0)[1].qid == 0x0034  # the high byte wraps
 
 
 def test_musl_res_query_sets_ad_and_does_not_search():
-    resolver = Resolver(
+    resolver = resolver_for(
         MUSL, ResolvConf.for_pod("default"), "_http._tcp.web", "SRV", next_id=id_source(0x0102)
     )
     (query,) = resolver.start(0)
@@ -471,7 +465,7 @@ def test_musl_res_query_sets_ad_and_does_not_search():
 
 def candidates(libc: str, name: str, namespace: str = "default") -> list[str]:
     """The names tried when every query gets NXDOMAIN."""
-    resolver = Resolver(libc, ResolvConf.for_pod(namespace), name, next_id=id_source())
+    resolver = resolver_for(libc, ResolvConf.for_pod(namespace), name, next_id=id_source())
     result = run(resolver, lambda q: reply(q.wire, 3))
     assert not result.ok
     return list(result.candidates)
@@ -511,9 +505,9 @@ def test_exactly_ndots_dots_musl_no_search():
 def test_musl_ignores_a_search_line_too_long_for_its_buffer():
     long = tuple(f"{'x' * 60}{i}.example" for i in range(4))
     conf = ResolvConf.for_pod("default", host_search=long)
-    resolver = Resolver(MUSL, conf, "web", next_id=id_source())
+    resolver = resolver_for(MUSL, conf, "web", next_id=id_source())
     assert run(resolver, lambda q: reply(q.wire, 3)).candidates == ("web.",)
-    resolver = Resolver(GLIBC, conf, "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, conf, "web", next_id=id_source())
     assert len(run(resolver, lambda q: reply(q.wire, 3)).candidates) == 8
 
 
@@ -524,14 +518,14 @@ def nodata_at_svc(query: Query) -> bytes:
 
 
 def test_musl_stops_at_nodata():
-    resolver = Resolver(MUSL, ResolvConf.for_pod("default"), "apps", next_id=id_source())
+    resolver = resolver_for(MUSL, ResolvConf.for_pod("default"), "apps", next_id=id_source())
     result = run(resolver, nodata_at_svc)
     assert result.candidates == ("apps.default.svc.cluster.local.", "apps.svc.cluster.local.")
     assert not result.ok and result.error == "EAI_NODATA" and result.queries == 4
 
 
 def test_glibc_goes_on_after_nodata():
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "apps", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "apps", next_id=id_source())
     result = run(resolver, nodata_at_svc)
     assert len(result.candidates) == 4 and result.queries == 8
     assert (result.h_errno, result.error) == ("NO_DATA", "EAI_NODATA")
@@ -548,9 +542,9 @@ def test_musl_nxdomain_beats_an_address_in_the_other_reply():
             return reply(query.wire, 0, ("10.96.0.99",))
         return reply(query.wire, 3)
 
-    resolver = Resolver(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
     assert run(resolver, answer).addresses == ("10.96.0.99",)
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     assert run(resolver, answer).addresses == ("10.96.0.50",)
 
 
@@ -560,7 +554,7 @@ def test_musl_nxdomain_beats_an_address_in_the_other_reply():
 
 def test_each_candidate_has_its_own_socket():
     for libc in (GLIBC, MUSL):
-        resolver = Resolver(libc, ResolvConf.for_pod("default"), "x", next_id=id_source())
+        resolver = resolver_for(libc, ResolvConf.for_pod("default"), "x", next_id=id_source())
         run(resolver, lambda q: reply(q.wire, 3))
         sockets = [q.socket for q in resolver.sent]
         assert sockets == [1, 1, 2, 2, 3, 3, 4, 4]
@@ -568,7 +562,7 @@ def test_each_candidate_has_its_own_socket():
 
 
 def test_glibc_timeouts_end_the_search_but_not_the_as_is_try():
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     first = resolver.start(0)
     assert resolver.deadline_ns == 5 * NS_PER_SECOND
     assert resolver.on_timeout(4 * NS_PER_SECOND) == []  # not yet
@@ -596,7 +590,7 @@ def test_glibc_servfail_retries_then_searches_on():
             return reply(query.wire, 0, ("10.96.0.77",))
         return reply(query.wire, 3)
 
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     result = run(resolver, answer)
     assert result.ok and result.addresses == ("10.96.0.77",)
     sent = [(q.socket, q.qname, q.retransmit) for q in resolver.sent]
@@ -610,13 +604,13 @@ def test_glibc_servfail_retries_then_searches_on():
 
 
 def test_glibc_servfail_everywhere_is_try_again():
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     result = run(resolver, lambda q: reply(q.wire, 2, aa=False))
     assert result.h_errno == "TRY_AGAIN" and len(result.candidates) == 4 and result.queries == 16
 
 
 def test_musl_servfail_resends_at_once_then_gives_up_with_eai_again():
-    resolver = Resolver(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
     result = run(resolver, lambda q: reply(q.wire, 2, aa=False))
     assert not result.ok and result.error == "EAI_AGAIN"
     assert result.candidates == ("web.default.svc.cluster.local.",)  # EAI_AGAIN stops
@@ -625,7 +619,7 @@ def test_musl_servfail_resends_at_once_then_gives_up_with_eai_again():
 
 
 def test_musl_resends_the_unanswered_query_after_two_and_a_half_seconds():
-    resolver = Resolver(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
     a, aaaa = resolver.start(0)
     assert resolver.deadline_ns == 2_500_000_000
     resolver.on_reply(a.socket, reply(a.wire, 0, ("10.96.0.50",)), 1_000)
@@ -637,7 +631,7 @@ def test_musl_resends_the_unanswered_query_after_two_and_a_half_seconds():
 
 
 def test_glibc_half_answered_timeout_switches_to_single_request():
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     a, aaaa = resolver.start(0)
     resolver.on_reply(a.socket, reply(a.wire, 0, ("10.96.0.50",)), 1_000)
     (serial_a,) = resolver.on_timeout(5 * NS_PER_SECOND)  # A alone first
@@ -649,7 +643,7 @@ def test_glibc_half_answered_timeout_switches_to_single_request():
 
 
 def test_glibc_icmp_unreachable_is_connection_refused():
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     first = resolver.start(0)
     second = resolver.on_error(first[0].socket, 1_000)
     assert second[0].socket != first[0].socket  # the socket was closed, the try opens another
@@ -659,7 +653,7 @@ def test_glibc_icmp_unreachable_is_connection_refused():
 
 
 def test_musl_does_not_hear_icmp_errors():
-    resolver = Resolver(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
     first = resolver.start(0)
     assert resolver.on_error(first[0].socket, 1_000) == []
     assert not resolver.done and resolver.deadline_ns == 2_500_000_000
@@ -667,7 +661,7 @@ def test_musl_does_not_hear_icmp_errors():
 
 def test_glibc_lame_nodata_is_no_answer():
     """NOERROR, no answer, AA=0, RA=0, no additional: glibc's res_send treats it like SERVFAIL."""
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     a, aaaa = resolver.start(0)
     assert resolver.on_reply(a.socket, reply(a.wire, 0, aa=False, soa=False), 1) == []
     retry = resolver.on_reply(a.socket, reply(aaaa.wire, 0, aa=False, soa=False), 2)
@@ -682,7 +676,7 @@ def test_glibc_lame_nodata_is_no_answer():
 
 
 def test_glibc_ignores_spurious_and_mismatched_replies():
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     a, aaaa = resolver.start(0)
     wrong_id = reply(a.wire, 0, ("10.9.9.9",), qid=a.qid ^ 0x5555)
     assert resolver.on_reply(a.socket, wrong_id, 1) == []
@@ -696,7 +690,7 @@ def test_glibc_ignores_spurious_and_mismatched_replies():
 
 
 def test_glibc_accepts_the_question_in_another_case():
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     a, aaaa = resolver.start(0)
     upper = make_query(GLIBC, "WEB.DEFAULT.SVC.CLUSTER.LOCAL", 1, a.qid)
     resolver.on_reply(a.socket, reply(upper, 0, ("10.96.0.50",)), 1)
@@ -705,7 +699,7 @@ def test_glibc_accepts_the_question_in_another_case():
 
 
 def test_musl_matches_by_id_only():
-    resolver = Resolver(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
     a, aaaa = resolver.start(0)
     other_question = reply(make_query(MUSL, "evil.example", 1, a.qid), 0, ("10.6.6.6",))
     resolver.on_reply(a.socket, other_question, 1)
@@ -714,7 +708,7 @@ def test_musl_matches_by_id_only():
 
 
 def test_musl_tcp_fallback_is_per_query_and_reads_512_bytes():
-    resolver = Resolver(MUSL, ResolvConf.for_pod("apps"), "bulk", next_id=id_source())
+    resolver = resolver_for(MUSL, ResolvConf.for_pod("apps"), "bulk", next_id=id_source())
     a, aaaa = resolver.start(0)
     (tcp,) = resolver.on_reply(a.socket, reply(a.wire, 0, bulk(29), tc=True), 1)
     assert (tcp.transport, tcp.qtype, tcp.qid, tcp.wire) == ("tcp", "A", a.qid, a.wire)
@@ -740,7 +734,7 @@ def test_glibc_single_qtype_searches():
             return reply(query.wire, 0, extra_answers=srv, extra_count=1)
         return reply(query.wire, 3)
 
-    resolver = Resolver(
+    resolver = resolver_for(
         GLIBC, ResolvConf.for_pod("default"), "_http._tcp.web", "SRV", next_id=id_source()
     )
     result = run(resolver, answer)
@@ -758,21 +752,21 @@ def test_numeric_and_hosts_names_send_nothing():
     hosts = parse_hosts(pod_hosts_text("10.244.1.5", "client", "default"))
     for libc in (GLIBC, MUSL):
         conf = ResolvConf.for_pod("default")
-        resolver = Resolver(libc, conf, "10.96.0.1", next_id=id_source())
+        resolver = resolver_for(libc, conf, "10.96.0.1", next_id=id_source())
         assert resolver.start(0) == [] and resolver.result.addresses == ("10.96.0.1",)
-        resolver = Resolver(libc, conf, "client", next_id=id_source(), hosts=hosts)
+        resolver = resolver_for(libc, conf, "client", next_id=id_source(), hosts=hosts)
         assert resolver.start(0) == []
         assert resolver.result.summary() == "client -> 10.244.1.5 (from /etc/hosts)"
-        resolver = Resolver(libc, conf, "localhost", next_id=id_source(), hosts=hosts)
+        resolver = resolver_for(libc, conf, "localhost", next_id=id_source(), hosts=hosts)
         resolver.start(0)
         assert resolver.result.addresses == ("127.0.0.1", "::1")
 
 
 def test_summary_line():
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     result = run(resolver, lambda q: reply(q.wire, 0, ("10.96.0.50",)))
     assert result.summary() == "web -> 10.96.0.50 (2 queries)"
-    resolver = Resolver(
+    resolver = resolver_for(
         MUSL, ResolvConf.for_pod("default"), "nosuch.a.b.c.d.e", next_id=id_source()
     )
     result = run(resolver, lambda q: reply(q.wire, 3))
@@ -792,7 +786,7 @@ def test_reply_parsing_round_trip():
 def test_musl_ignores_refused_and_times_out():
     """res_msend keeps only NOERROR and NXDOMAIN: a REFUSED is never an answer, so the candidate
     ends at the 5 s timeout with EAI_AGAIN (not EAI_FAIL), after one resend at 2.5 s."""
-    resolver = Resolver(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(MUSL, ResolvConf.for_pod("default"), "web", next_id=id_source())
     result = run(resolver, lambda q: reply(q.wire, 5, aa=False))
     assert (result.ok, result.error, result.queries) == (False, "EAI_AGAIN", 4)
     assert result.elapsed_ns == 5 * NS_PER_SECOND
@@ -804,14 +798,14 @@ def test_glibc_formerr_ends_the_search_then_tries_as_is():
             return reply(query.wire, 1, aa=False)
         return reply(query.wire, 3)
 
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("default"), "web", next_id=id_source())
     result = run(resolver, answer)
     assert result.candidates == ("web.default.svc.cluster.local.", "web.")
     assert (result.h_errno, result.error, result.queries) == ("HOST_NOT_FOUND", "EAI_NONAME", 4)
 
 
 def test_glibc_tcp_reset_reconnects_once():
-    resolver = Resolver(GLIBC, ResolvConf.for_pod("apps"), "bulk", next_id=id_source())
+    resolver = resolver_for(GLIBC, ResolvConf.for_pod("apps"), "bulk", next_id=id_source())
     a, aaaa = resolver.start(0)
     tcp = resolver.on_reply(a.socket, reply(a.wire, 0, bulk(29), tc=True), 1)
     again = resolver.on_error(tcp[0].socket, 2, "ECONNRESET")
