@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
 from kpkt.dns.served import served_names
@@ -43,10 +45,12 @@ def step_tables(result) -> str:
 def _rest(pairs, first: int) -> str:
     rest = pairs[first:]
     dropping = [(first + i, step, log) for i, (step, log) in enumerate(rest) if log.drops]
+    outcomes = Counter(log.outcome for _, log in rest)
     lines = [
         f"steps {first + 1}-{len(pairs)}: {len(rest)} more steps, "
         f"{sum(log.hop_count for _, log in rest):,} frames, {len(dropping)} with drops "
-        "(every hop is in manifest.json)"
+        "(every hop is in manifest.json)",
+        "  outcomes: " + ", ".join(f"{count} {word}" for word, count in outcomes.most_common()),
     ]
     for index, step, log in dropping[:20]:
         drop = log.drops[0]

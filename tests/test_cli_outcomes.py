@@ -255,3 +255,12 @@ def test_help_documents_exit_3_and_the_flags() -> None:
     assert "--json" in text and "--quiet" in text
     assert "--json" in kpkt("validate", "--help").stdout
     assert "--json" in kpkt("trace", "--help").stdout
+
+
+def test_steps_past_the_tables_are_summed_up_by_outcome(tmp_path: Path) -> None:
+    topology = tmp_path / "gen.yaml"
+    assert kpkt("gen", "8", "3", "-o", str(topology)).returncode == 0
+    done = kpkt("run", str(topology), "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "steps 21-24: 4 more steps," in done.stdout
+    assert "\n  outcomes: 4 delivered\n" in done.stdout
