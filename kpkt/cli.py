@@ -268,9 +268,15 @@ def _echo(text: str, **options) -> None:
     try:
         click.echo(text, **options)
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        _reader_gone()
+
+
+def _reader_gone() -> None:
+    """Send what is left of standard output to /dev/null: nothing more to tell a closed pipe,
+    and no error when Python flushes it at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _warn(warnings) -> None:
@@ -281,6 +287,8 @@ def _warn(warnings) -> None:
 def _guarded(job, debug: bool) -> None:
     try:
         job()
+    except BrokenPipeError:  # a command printing with click.echo: its reader went away
+        _reader_gone()
     except KpktError as error:
         for line in error.problems:
             click.echo(f"error: {line}", err=True)

@@ -209,14 +209,19 @@ def test_quiet_prints_only_where_the_output_went_and_the_misses(tmp_path: Path) 
     assert len(lines) == 4
 
 
+GOLDEN = ROOT / "tests" / "golden"
+
+
 @pytest.mark.parametrize(
     "args",
     [
         ("run", str(TWO_NODE), "-o", "{out}"),
         ("validate", str(TWO_NODE)),
         ("trace", str(TWO_NODE), "2"),
+        ("gen", "60", "40"),
+        ("diff", str(GOLDEN / "two-node/expected"), str(GOLDEN / "flannel-reference/expected")),
     ],
-    ids=["run", "validate", "trace"],
+    ids=["run", "validate", "trace", "gen", "diff"],
 )
 def test_a_closed_pipe_ends_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
     command = [sys.executable, "-m", "kpkt", *(a.format(out=tmp_path / "out") for a in args)]
