@@ -1,12 +1,14 @@
 """The `kpkt` command: parses arguments, calls the library, prints. Nothing else lives here.
 
-Exit status: 0 done, 2 the input is wrong (one line per problem, no traceback), 1 anything else
-(a short message; --debug shows the traceback).
+Exit status: 0 done, 2 the input is wrong (one line per problem, no traceback), 3 (`run`) a
+step did not end as its `expect:` says, 1 anything else (a short message; --debug shows the
+traceback). A reader that stops early (`| head`) ends the output quietly.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -17,17 +19,28 @@ from kpkt import __version__
 from kpkt.dns.serve import DEFAULT_LISTEN, DEFAULT_PORT, SERVE_LIMITS, serve_topology
 from kpkt.errors import KpktError
 from kpkt.progress import Progress
-from kpkt.report import describe_topology, step_tables
+from kpkt.report import describe_topology, misses, open_hint, step_tables
 from kpkt.topology.load import load_topology
 
 RUN_EXAMPLE = """\b
+Exit status: 0 done (every `expect:` met), 1 internal error, 2 bad input
+(nothing written), 3 written, but a step did not end as its `expect:` says
+(each such step is printed last).
+
+\b
 Example:
   kpkt run topologies/two-node.yaml
   wireshark -d udp.port==8472,vxlan pcaps/two-node/node1__eth0.pcap
+  kpkt run --quiet tests/ci/expectations.yaml -o out   # in CI: exit 3 on a miss
 """
+EXPECTATION_MISSED = 3
+JSON_HELP = "Print a JSON document instead of text (schema: kpkt/schemas/, docs/json.md)."
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit status: 0 done, 1 internal error, 2 bad input, 3 a step's expectation missed.",
+)
 @click.version_option(__version__, prog_name="kpkt")
 def main() -> None:
     """kpkt: emulate Kubernetes pod networking packet by packet, one pcap per hop."""
@@ -42,9 +55,18 @@ def main() -> None:
     help="Output folder (default: pcaps/<metadata.name>/). Replaced as a whole.",
 )
 @click.option("--seed", type=click.IntRange(min=0), help="Override the topology's seed.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print only where the output went and missed expectations."
+)
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
-def run(topology: Path, output: Path | None, seed: int | None, debug: bool) -> None:
-    """Build the cluster, run its traffic, write one pcap per capture point and manifest.json."""
+def run(
+    topology: Path, output: Path | None, seed: int | None, as_json: bool, quiet: bool, debug: bool
+) -> None:
+    """Build the cluster, run its traffic, write one pcap per capture point and manifest.json.
+    Each step's outcome (delivered, partial, refused, unreachable, not-found, dropped, timeout)
+    is printed, and judged against the step's `expect:` when it has one."""
+    from kpkt.documents import run_document
     from kpkt.output import run_to_folder
 
     def job() -> None:
@@ -57,12 +79,23 @@ def run(topology: Path, output: Path | None, seed: int | None, debug: bool) -> N
         finally:
             if progress is not None:
                 progress.finish()
-        click.echo(step_tables(result))
-        click.echo(f"wrote {len(result.files)} captures, all.pcapng and manifest.json to {folder}/")
-        click.echo(
-            f"open one: wireshark -d udp.port=={topo.cluster.vxlan_port},vxlan "
-            f"{folder}/{topo.nodes[0].name}__eth0.pcap"
-        )
+        missed = misses(result)
+        status = EXPECTATION_MISSED if missed else 0
+        if as_json:
+            _echo(json.dumps(run_document(result, status), indent=2))
+        else:
+            if not quiet:
+                _echo(step_tables(result))
+            _echo(f"wrote {len(result.files)} captures, all.pcapng and manifest.json to {folder}/")
+            hint = open_hint(result)
+            if hint and not quiet:
+                _echo(hint)
+            if missed:
+                _echo(f"{len(missed)} step(s) did not end as expected:")
+                for line in missed:
+                    _echo(line)
+        if status:
+            sys.exit(status)
 
     _guarded(job, debug)
 
@@ -70,15 +103,21 @@ def run(topology: Path, output: Path | None, seed: int | None, debug: bool) -> N
 @main.command(epilog="\b\nExample:\n  kpkt validate topologies/two-node.yaml")
 @click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--seed", type=click.IntRange(min=0), help="Override the topology's seed.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
-def validate(topology: Path, seed: int | None, debug: bool) -> None:
+def validate(topology: Path, seed: int | None, as_json: bool, debug: bool) -> None:
     """Check a topology file and print what it would build: nodes, pods, addresses, MACs,
-    routes and the traffic steps."""
+    routes, services with their ports and endpoints, the names the cluster DNS serves, and
+    the traffic steps with their expectations."""
+    from kpkt.documents import validate_document
 
     def job() -> None:
         topo = load_topology(topology, seed=seed)
         _warn(topo.warnings)
-        click.echo(describe_topology(topo))
+        if as_json:
+            _echo(json.dumps(validate_document(topo), indent=2))
+        else:
+            _echo(describe_topology(topo))
 
     _guarded(job, debug)
 
@@ -101,7 +140,7 @@ def gen(nodes: int, pods: int, output: Path | None, no_traffic: bool) -> None:
     def job() -> None:
         text = generate(nodes, pods, ping=not no_traffic)
         if output is None:
-            click.echo(text, nl=False)
+            _echo(text, nl=False)
         else:
             output.write_text(text)
 
@@ -118,18 +157,26 @@ def gen(nodes: int, pods: int, output: Path | None, no_traffic: bool) -> None:
     default=None,
     help="Colour the output (default: when standard output is a terminal).",
 )
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
-def trace(topology: Path, step: int, seed: int | None, colour: bool | None, debug: bool) -> None:
+def trace(
+    topology: Path, step: int, seed: int | None, colour: bool | None, as_json: bool, debug: bool
+) -> None:
     """Show the path of traffic step STEP (1 is the first) hop by hop: time, capture point,
     direction, packet, and what changed there, ending with the result and any drops."""
-    from kpkt.trace import trace as trace_step
+    from kpkt.documents import trace_document
+    from kpkt.trace import run_step, trace_lines
 
     def job() -> None:
         topo = load_topology(topology, seed=seed)
         _warn(topo.warnings)
+        traced = run_step(topo, step)
+        if as_json:
+            _echo(json.dumps(trace_document(topo, traced), indent=2))
+            return
         paint = sys.stdout.isatty() if colour is None else colour
-        for line in trace_step(topo, step, colour=paint):
-            click.echo(line, color=paint)
+        for line in trace_lines(traced, colour=paint):
+            _echo(line, color=paint)
 
     _guarded(job, debug)
 
@@ -235,6 +282,23 @@ def dns_serve(topology: Path, listen: str, debug: bool) -> None:
     _guarded(job, debug)
 
 
+def _echo(text: str, **options) -> None:
+    """Print to standard output; once the reader has gone (`| head`), the rest goes nowhere,
+    quietly, and the command still ends with its own exit status."""
+    try:
+        click.echo(text, **options)
+    except BrokenPipeError:
+        _reader_gone()
+
+
+def _reader_gone() -> None:
+    """Send what is left of standard output to /dev/null: nothing more to tell a closed pipe,
+    and no error when Python flushes it at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def _warn(warnings) -> None:
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
@@ -243,6 +307,8 @@ def _warn(warnings) -> None:
 def _guarded(job, debug: bool) -> None:
     try:
         job()
+    except BrokenPipeError:  # a command printing with click.echo: its reader went away
+        _reader_gone()
     except KpktError as error:
         for line in error.problems:
             click.echo(f"error: {line}", err=True)

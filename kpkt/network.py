@@ -35,15 +35,15 @@ class Network:
 
     def run(self, apps: list, progress=None) -> None:
         """Run each step's application to completion, in order; `progress.tick` is called
-        every few thousand events."""
+        every few thousand events and after each step (it draws only when it is time to)."""
         sched, journal = self.sched, self.journal
         end = 0
+        events = 0  # counted across steps: a run of many short steps shows progress too
         for index, app in enumerate(apps):
             log = journal.new_step()
             start = max(end, app.at_ns if app.at_ns is not None else 0)
             sched.at(start, self._start, index, app)
             step = sched.step
-            events = 0
             while not (self.in_flight == 0 and self.pending == 0 and app.started and app.done()):
                 if not step():
                     break
@@ -52,7 +52,11 @@ class Network:
                     progress.tick(index, app, journal)
             end = sched.now
             log.start_ns, log.end_ns, log.result = app.start_ns, end, app.result()
+            log.sent, log.received = app.counts()
+            log.outcome = app.ended_as([drop.reason for drop in log.drops])
             self.current_step = -1
+            if progress is not None:
+                progress.tick(index, app, journal)
 
     def _start(self, index: int, app) -> None:
         self.current_step = index

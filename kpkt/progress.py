@@ -33,8 +33,10 @@ class Progress:
             return
         self.next_draw = now + REDRAW_S
         frames = sum(log.hop_count for log in journal.steps)
+        count = getattr(app.step, "count", None)  # tcp and dns steps have no count
+        sent = f"{app.sent:,}/{count:,}" if count is not None else f"{app.sent:,}"
         line = (
-            f"kpkt: step {index + 1}/{self.total}, {app.sent:,}/{app.step.count:,} sent, "
+            f"kpkt: step {index + 1}/{self.total}, {sent} sent, "
             f"{frames:,} frames, {now - self.started:.1f} s"
         )
         self.stream.write(f"\r{line}\x1b[K")

@@ -1,9 +1,13 @@
-"""The text kpkt prints: the hop table of each traffic step and the `validate` overview."""
+"""The text kpkt prints: the hop table of each traffic step, the lines that end a run and the
+`validate` overview."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
+from kpkt.dns.served import served_names
 from kpkt.net.frame import mac_bytes
 from kpkt.topology.build import build
 from kpkt.topology.spec import Topology
@@ -22,7 +26,7 @@ def step_tables(result) -> str:
     blocks = []
     pairs = list(zip(result.topology.steps, journal.steps, strict=True))
     for index, (step, log) in enumerate(pairs[:TABLE_STEPS]):
-        blocks.append(_step_block(index, step.text, log, names, ports))
+        blocks.append(_step_block(index, step.text, log, names, ports, step.expect))
     if len(pairs) > TABLE_STEPS:
         blocks.append(_rest(pairs, TABLE_STEPS))
     if journal.background.drops or journal.background.hop_count:
@@ -41,10 +45,12 @@ def step_tables(result) -> str:
 def _rest(pairs, first: int) -> str:
     rest = pairs[first:]
     dropping = [(first + i, step, log) for i, (step, log) in enumerate(rest) if log.drops]
+    outcomes = Counter(log.outcome for _, log in rest)
     lines = [
         f"steps {first + 1}-{len(pairs)}: {len(rest)} more steps, "
         f"{sum(log.hop_count for _, log in rest):,} frames, {len(dropping)} with drops "
-        "(every hop is in manifest.json)"
+        "(every hop is in manifest.json)",
+        "  outcomes: " + ", ".join(f"{count} {word}" for word, count in outcomes.most_common()),
     ]
     for index, step, log in dropping[:20]:
         drop = log.drops[0]
@@ -54,7 +60,7 @@ def _rest(pairs, first: int) -> str:
     return "\n".join(lines)
 
 
-def _step_block(index, text: str, log: StepLog, names, ports) -> str:
+def _step_block(index, text: str, log: StepLog, names, ports, expect=None) -> str:
     title = f"step {index + 1}: {text}" if index is not None else f"background: {text}"
     width = max([len(h.tap.name) for h in log.rows] + [13])
     lines = [title, f"  {'t (us)':>10}  {'capture point':<{width}}  dir  frame"]
@@ -75,7 +81,47 @@ def _step_block(index, text: str, log: StepLog, names, ports) -> str:
         lines.append(f"  ... {len(log.drops) - 20} more drops in manifest.json")
     if log.result:
         lines.append(f"  result: {log.result}")
+    if log.outcome:
+        lines.append(f"  outcome: {log.outcome}{_judged(expect, log)}")
     return "\n".join(lines)
+
+
+def _judged(expect, log: StepLog) -> str:
+    if expect is None:
+        return ""
+    met = expect.met(log.outcome, [drop.reason for drop in log.drops])
+    return f" (expected {expect.text()}{'' if met else ': NOT MET'})"
+
+
+def misses(result) -> list[str]:
+    """One line per step that did not end as its `expect:` says: index, text, expected, got."""
+    lines = []
+    for index, (step, log) in enumerate(
+        zip(result.topology.steps, result.network.journal.steps, strict=True)
+    ):
+        reasons = [drop.reason for drop in log.drops]
+        if step.expect is not None and not step.expect.met(log.outcome, reasons):
+            got = log.outcome + (f", drops {', '.join(sorted(set(reasons)))}" if reasons else "")
+            lines.append(
+                f"  step {index + 1}: {step.text}: expected {step.expect.text()}, got {got}"
+            )
+    return lines
+
+
+def open_hint(result) -> str | None:
+    """A capture worth opening: the first node network interface that saw packets (with the
+    VXLAN decode option when its node tunnelled any), else the busiest capture; None when no
+    capture has a packet."""
+    taps = [tap for tap in result.files if tap.count]
+    if not taps:
+        return None
+    tunnelled = {tap.owner for tap in taps if tap.kind == "vxlan"}
+    underlay = [tap for tap in taps if tap.kind == "underlay"]
+    tap = underlay[0] if underlay else max(taps, key=lambda t: t.count)
+    decode = ""
+    if tap.owner in tunnelled:
+        decode = f"-d udp.port=={result.topology.cluster.vxlan_port},vxlan "
+    return f"open one: wireshark {decode}{result.folder}/{result.files[tap]}"
 
 
 def describe_topology(topology: Topology) -> str:
@@ -103,6 +149,40 @@ def describe_topology(topology: Topology) -> str:
     for owner, stack in network.stacks.items():
         for route in stack.routes.routes():
             lines.append(f"  {owner}: {route}")
+    lines += _services(topology)
+    lines += _dns_names(topology)
     lines.append("traffic:")
-    lines += [f"  {i + 1}. {step.text}" for i, step in enumerate(topology.steps)]
+    lines += [
+        f"  {i + 1}. {step.text}" + (f"  (expect {step.expect.text()})" if step.expect else "")
+        for i, step in enumerate(topology.steps)
+    ]
     return "\n".join(lines)
+
+
+def _services(topology: Topology) -> list[str]:
+    lines = ["services:"] if topology.services else []
+    for service in topology.services:
+        address = service.cluster_ip or (
+            f"ExternalName {service.external_name}" if service.external_name else "headless"
+        )
+        lines.append(f"  {service.namespace}/{service.name}: {service.type} {address}")
+        for port in service.ports:
+            node_port = f" nodePort {port.node_port}" if port.node_port else ""
+            name = f" ({port.name})" if port.name else ""
+            lines.append(
+                f"    port {port.port}/{port.protocol}{name} -> targetPort "
+                f"{port.target_port}{node_port}"
+            )
+        for endpoint in service.endpoints:
+            ports = ",".join(f"{port.port}/{port.protocol}" for port in endpoint.ports)
+            pod = f" pod {endpoint.pod}" if endpoint.pod else ""
+            ready = "" if endpoint.ready else " (not ready)"
+            lines.append(f"    endpoint {endpoint.ip}:{ports or '-'}{pod}{ready}")
+    return lines
+
+
+def _dns_names(topology: Topology) -> list[str]:
+    names = served_names(topology)
+    lines = ["dns names:"] if names else []
+    lines += [f"  {n.name} {n.type} {', '.join(n.data)} ({n.source})" for n in names]
+    return lines

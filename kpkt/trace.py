@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from kpkt.capture.summary import summarize
-from kpkt.capture.tap import Hop
+from kpkt.capture.tap import Hop, StepLog
 from kpkt.errors import KpktError
 from kpkt.net.frame import ETH_LEN, ETH_P_IP, PROTO_TCP, PROTO_UDP
 from kpkt.report import mac_names
@@ -26,8 +26,19 @@ from kpkt.topology.spec import Topology
 MAX_TRACE_ROWS = 5_000
 
 
-def trace(topology: Topology, number: int, colour: bool = False) -> list[str]:
-    """The trace of step `number` (1-based) as printable lines."""
+@dataclasses.dataclass
+class Traced:
+    """One step run with every frame kept: its log, and each kept hop with what changed."""
+
+    number: int  # 1-based
+    text: str
+    log: StepLog
+    changes: list[str]  # per row of log.rows: the whole frame at a packet's first hop, else
+    # what changed since its previous hop
+
+
+def run_step(topology: Topology, number: int) -> Traced:
+    """Run the topology up to step `number` (1-based), keeping every frame of that step."""
     if not 1 <= number <= len(topology.steps):
         raise KpktError(
             f"{topology.source}: there is no step {number}; the traffic has steps 1 to "
@@ -42,18 +53,32 @@ def trace(topology: Topology, number: int, colour: bool = False) -> list[str]:
         network.run(apps)
         journal.close()
     log = journal.steps[number - 1]
-    style = _Style(colour)
     names = mac_names(journal.taps)
     ports = frozenset({topology.cluster.vxlan_port})
-    lines = [style.title(f"step {number}: {topology.steps[number - 1].text}")]
-    width = max([len(h.tap.name) for h in log.rows] + [13])
-    lines.append(f"  {'t (us)':>10}  {'capture point':<{width}}  dir  pkt  what changed")
     previous: dict[int, Fields] = {}
+    changes = []
     for hop in log.rows:
         fields = _fields(hop.frame, names, ports)
         before = previous.get(hop.pid)
         previous[hop.pid] = fields
-        change = summarize(hop.frame, names, ports) if before is None else _changes(before, fields)
+        changes.append(
+            summarize(hop.frame, names, ports) if before is None else _changes(before, fields)
+        )
+    return Traced(number, topology.steps[number - 1].text, log, changes)
+
+
+def trace(topology: Topology, number: int, colour: bool = False) -> list[str]:
+    """The trace of step `number` (1-based) as printable lines."""
+    return trace_lines(run_step(topology, number), colour)
+
+
+def trace_lines(traced: Traced, colour: bool = False) -> list[str]:
+    log = traced.log
+    style = _Style(colour)
+    lines = [style.title(f"step {traced.number}: {traced.text}")]
+    width = max([len(h.tap.name) for h in log.rows] + [13])
+    lines.append(f"  {'t (us)':>10}  {'capture point':<{width}}  dir  pkt  what changed")
+    for hop, change in zip(log.rows, traced.changes, strict=True):
         t_us = (hop.t_ns - log.start_ns) / 1000
         lines.append(
             f"  {t_us:>10.1f}  {style.place(f'{hop.tap.name:<{width}}')}  {hop.direction:<3}  "

@@ -18,6 +18,7 @@ class StepApp:
         self.index = -1
         self.sent = 0
         self.errors: list[str] = []
+        self.error_kinds: list[str] = []  # the errors without their source: "port unreachable"
 
     def start(self, index: int) -> None:
         self.started = True
@@ -36,9 +37,18 @@ class StepApp:
     def note_error(self, packet: bytes) -> None:
         """An ICMP error for one of our packets: remember what it said and who sent it."""
         ihl = (packet[0] & 0x0F) * 4
-        self.errors.append(
-            f"{describe(packet[ihl], packet[ihl + 1])} from {IPv4Address(packet[12:16])}"
-        )
+        kind = describe(packet[ihl], packet[ihl + 1])
+        self.error_kinds.append(kind)
+        self.errors.append(f"{kind} from {IPv4Address(packet[12:16])}")
+
+    def counts(self) -> tuple[int, int]:
+        """What the step sent and received, in its own units (datagrams, echo requests and
+        replies, bytes of a tcp step, dns messages)."""
+        raise NotImplementedError
+
+    def ended_as(self, reasons: list[str]) -> str:
+        """One word of kpkt.outcome.OUTCOMES; `reasons`: the step's drop reasons."""
+        raise NotImplementedError
 
     def error_summary(self) -> str:
         if not self.errors:

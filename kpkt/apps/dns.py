@@ -18,12 +18,16 @@ from kpkt.capture.tap import Tag
 from kpkt.dns.coredns import FORWARD_READ_TIMEOUT_NS, ClusterDns, Forward
 from kpkt.dns.framing import Deframer, frame
 from kpkt.dns.resolver import pod_resolver
-from kpkt.dns.stub import Query
+from kpkt.dns.stub import GaiError, HErrno, Query
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.tcp import Connection
+from kpkt.outcome import NOT_FOUND, classify
 from kpkt.topology.spec import DnsStep, PodSpec
 
 PORT = 53
+NOT_FOUND_ERRORS = frozenset(
+    {GaiError.EAI_NONAME, GaiError.EAI_NODATA, HErrno.HOST_NOT_FOUND, HErrno.NO_DATA}
+)
 
 
 class DnsServer:
@@ -127,6 +131,7 @@ class DnsApp(StepApp):
             dns_service_ip=str(service_ip),
             cluster_domain=domain,
         )
+        self.received = 0  # DNS messages that came back
         self.ports: dict[int, int] = {}  # resolver socket -> UDP source port
         # resolver socket -> (connection, queries waiting for it, reply reassembly)
         self.tcp: dict[int, tuple[Connection, list[bytes], Deframer]] = {}
@@ -196,6 +201,7 @@ class DnsApp(StepApp):
             waiting.clear()
             return
         for message in deframer.feed(data):
+            self.received += 1
             self._dispatch(self.resolver.on_reply(socket, message, self.sender.sched.now))
 
     def _on_tcp_done(self, socket: int, conn: Connection, how: str) -> None:
@@ -204,6 +210,7 @@ class DnsApp(StepApp):
             self._dispatch(self.resolver.on_error(socket, self.sender.sched.now, errno))
 
     def _on_datagram(self, socket, src, sport, dst, payload: bytes, tag: Tag) -> None:
+        self.received += 1
         if not self.resolver.done:
             self._dispatch(self.resolver.on_reply(socket, payload, self.sender.sched.now))
 
@@ -231,6 +238,16 @@ class DnsApp(StepApp):
 
     def done(self) -> bool:
         return self.resolver.done
+
+    def counts(self) -> tuple[int, int]:
+        return self.sent, self.received
+
+    def ended_as(self, reasons: list[str]) -> str:
+        result = self.resolver.result
+        answered = int(result is not None and result.ok)
+        error = result is not None and (result.error or result.h_errno)
+        failure = NOT_FOUND if error in NOT_FOUND_ERRORS else ""
+        return classify(1, answered, self.error_kinds, reasons, failure)
 
     def result(self) -> str:
         result = self.resolver.result

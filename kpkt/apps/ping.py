@@ -7,6 +7,7 @@ from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
 from kpkt.net import icmp
 from kpkt.net.frame import PROTO_ICMP
+from kpkt.outcome import classify
 from kpkt.topology.spec import PingStep
 
 REPLY_WAIT_NS = 1_000_000_000
@@ -60,6 +61,12 @@ class PingApp(StepApp):
 
     def done(self) -> bool:
         return self.sent >= self.step.count and (not self.sent_at or self.expired)
+
+    def counts(self) -> tuple[int, int]:
+        return self.sent, len(self.replies)
+
+    def ended_as(self, reasons: list[str]) -> str:
+        return classify(self.sent, len(self.replies), self.error_kinds, reasons)
 
     def result(self) -> str:
         text = f"{self.sent} transmitted, {len(self.replies)} received"

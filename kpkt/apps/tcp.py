@@ -10,6 +10,7 @@ from functools import partial
 from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
 from kpkt.net.tcp import Connection
+from kpkt.outcome import classify
 from kpkt.topology.spec import TcpStep
 
 THINK_NS = 20_000
@@ -24,6 +25,7 @@ class TcpApp(StepApp):
         self.answer = b""
         self.outcome = ""
         self.client: Connection | None = None
+        self.written = 0  # bytes of the request the client wrote
 
     def open(self) -> None:
         if self.step.listen:
@@ -49,6 +51,7 @@ class TcpApp(StepApp):
             self.answer += data
         else:  # connected
             conn.write(self.step.payload)
+            self.written = len(self.step.payload)
 
     def _done(self, conn: Connection, how: str) -> None:
         self.outcome = how
@@ -68,6 +71,13 @@ class TcpApp(StepApp):
 
     def done(self) -> bool:
         return bool(self.outcome)
+
+    def counts(self) -> tuple[int, int]:
+        return self.written, len(self.answer)
+
+    def ended_as(self, reasons: list[str]) -> str:
+        closed = int(self.outcome == "closed")
+        return classify(1, closed, [*self.error_kinds, self.outcome], reasons)
 
     def result(self) -> str:
         first = self.answer.split(b"\r\n", 1)[0].decode("utf-8", "replace")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
 from kpkt.net.frame import PROTO_UDP, udp_segment
+from kpkt.outcome import classify
 from kpkt.topology.spec import UdpStep
 
 
@@ -58,6 +59,12 @@ class UdpApp(StepApp):
 
     def done(self) -> bool:
         return self.sent >= self.step.count
+
+    def counts(self) -> tuple[int, int]:
+        return self.sent, self.received
+
+    def ended_as(self, reasons: list[str]) -> str:
+        return classify(self.sent, self.received, self.error_kinds, reasons)
 
     def result(self) -> str:
         return f"sent {self.sent}, received {self.received}" + self.error_summary()

@@ -1,4 +1,5 @@
-"""`manifest.json`: the run's index of capture points, steps with their hops, and drops.
+"""`manifest.json`: the run's index of capture points, steps with their results (as data and
+as a line of prose) and hops, and drops.
 
 It is streamed to the file piece by piece (a run of millions of frames never holds the whole
 document in memory), indented for people, with one line per capture, per hop and per drop.
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from kpkt import __version__
 from kpkt.capture.tap import Drop, Journal, StepLog, Tap
+from kpkt.outcome import step_outcome
 
 
 def write(path: Path, journal: Journal, topology, files: dict[Tap, str]) -> None:
@@ -37,7 +39,8 @@ def _document(journal: Journal, topology, files: dict[Tap, str]) -> Iterator[str
     for index, (step, log) in enumerate(pairs):
         yield "," if index else ""
         yield "\n    {"
-        yield from _step(log, journal.taps, {"index": index, "text": step.text}, indent=6)
+        first = {"index": index, "text": step.text, **step_outcome(step, log)}
+        yield from _step(log, journal.taps, first, indent=6)
         yield "\n    }"
     yield "\n  ],\n" if journal.steps else "],\n"
     yield '  "background": {'

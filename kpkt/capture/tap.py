@@ -80,6 +80,9 @@ class StepLog:
     start_ns: int = 0
     end_ns: int = 0
     result: str = ""  # what the step's application saw, one line
+    sent: int = 0  # what the application sent and received, in its own units
+    received: int = 0
+    outcome: str = ""  # a word of kpkt.outcome.OUTCOMES
     table_rows: int = 0  # how many of its hops keep their frame for the printed table
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
+from kpkt.outcome import Expectation
+
 NS_PER_SECOND = 1_000_000_000
 
 
@@ -187,6 +189,7 @@ class UdpStep:
     listen: bool = True  # False: nobody listens on dport, the receiver answers port unreachable
     at_ns: int | None = None  # None: when the previous step is done
     ttl: int = 64  # the IP TTL the sender uses (IP_TTL), 1..255
+    expect: Expectation | None = None  # what the step should end as (`expect:`), if said
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +204,7 @@ class PingStep:
     size: int = 56  # ICMP payload bytes, as `ping -s`
     at_ns: int | None = None
     ttl: int = 64  # as `ping -t`
+    expect: Expectation | None = None
 
 
 DEFAULT_RESPONSE = b"HTTP/1.0 200 OK\r\n\r\nhello"  # what the reference's server answered
@@ -220,6 +224,7 @@ class TcpStep:
     response: bytes = DEFAULT_RESPONSE
     listen: bool = True  # False: nothing listens on dport, the target answers with a reset
     at_ns: int | None = None
+    expect: Expectation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +237,7 @@ class DnsStep:
     name: str
     qtype: str | None = None  # None: getaddrinfo (A and AAAA together)
     at_ns: int | None = None
+    expect: Expectation | None = None
 
 
 Step = UdpStep | PingStep | TcpStep | DnsStep

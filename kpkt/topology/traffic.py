@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -11,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from kpkt.net.drops import REASONS
+from kpkt.outcome import KIND_OUTCOMES, Expectation
 from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
 from kpkt.topology.service_names import ServiceNames
 from kpkt.topology.spec import (
@@ -27,10 +30,11 @@ from kpkt.topology.spec import (
 )
 
 UDP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex")
-UDP_KEYS += ("count", "interval", "listen", "at", "ttl")
-PING_KEYS = ("from", "to", "id", "seq", "count", "interval", "size", "at", "ttl")
+UDP_KEYS += ("count", "interval", "listen", "at", "ttl", "expect")
+PING_KEYS = ("from", "to", "id", "seq", "count", "interval", "size", "at", "ttl", "expect")
 TCP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex", "response", "listen", "at")
-DNS_KEYS = ("from", "name", "type", "at")
+TCP_KEYS += ("expect",)
+DNS_KEYS = ("from", "name", "type", "at", "expect")
 QUERY_TYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "NS", "SOA", "ANY")
 MAX_TCP_DATA = 1 << 20
 HEADERS = 28  # IPv4 header + UDP header, or IPv4 header + ICMP echo header
@@ -228,7 +232,37 @@ def _read_step(path: str, item: Any, directory: Directory, report: Report) -> St
         return None
     keys, reader = READERS[kind]
     f = Fields.check(body, at, report, keys)
-    return reader(f, f"{kind}: {_flow(body)}", directory) if f else None
+    if f is None:
+        return None
+    traffic = {key: value for key, value in body.items() if key != "expect"}
+    step = reader(f, f"{kind}: {_flow(traffic)}", directory)
+    expect = _expect(f, kind)
+    return dataclasses.replace(step, expect=expect) if step and expect else step
+
+
+def _expect(f: Fields, kind: str) -> Expectation | None:
+    """`expect:` an outcome word, a drop reason, or `{outcome: word, drop: reason}`."""
+    value = f.get("expect")
+    outcomes = KIND_OUTCOMES[kind]
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        inner = Fields.check(value, f.at("expect"), f.report, ("outcome", "drop"))
+        outcome, drop = _word(inner, "outcome", outcomes), _word(inner, "drop", tuple(REASONS))
+        if not value:
+            f.bad("expect", "an empty mapping: give outcome, drop or both")
+        return Expectation(outcome, drop) if (outcome or drop) and not inner.failed else None
+    if isinstance(value, str) and value in outcomes:
+        return Expectation(outcome=value)
+    if isinstance(value, str) and value in REASONS:
+        return Expectation(drop=value)
+    hint = did_you_mean(value, (*outcomes, *REASONS)) if isinstance(value, str) else ""
+    f.bad(
+        "expect",
+        f"{show(value)} is neither an outcome of a {kind} step ({', '.join(outcomes)}) nor a "
+        f"drop reason ({', '.join(REASONS)}){hint}; or write {{outcome: ..., drop: ...}}",
+    )
+    return None
 
 
 def _read_udp(f: Fields, text: str, directory: Directory) -> UdpStep | None:
@@ -316,6 +350,15 @@ def _read_dns(f: Fields, text: str, directory: Directory) -> DnsStep | None:
     if src is None or name is None or f.failed:
         return None
     return DnsStep(text, src, name, qtype.upper() if qtype else None, at_ns)
+
+
+def _word(f: Fields, key: str, words: tuple[str, ...]) -> str | None:
+    """The word under `key`, one of `words`, or None (a wrong one is reported)."""
+    value = f.string(key)
+    if value is not None and value not in words:
+        f.bad(key, f"{show(value)} is not one of: {', '.join(words)}{did_you_mean(value, words)}")
+        return None
+    return value
 
 
 READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Step | None]]] = {

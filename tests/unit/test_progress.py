@@ -1,8 +1,11 @@
-"""The progress line: shown on a terminal after a second, never in pipes or CI."""
+"""The progress line: shown on a terminal after a second, never in pipes or CI, also for runs of
+many short steps."""
 
 from __future__ import annotations
 
 import io
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 from kpkt import progress
@@ -47,3 +50,30 @@ def test_finish_prints_nothing_when_never_drawn():
     stream = Terminal()
     Progress(1, stream).finish()
     assert stream.getvalue() == ""
+
+
+def test_a_run_of_many_short_steps_shows_progress(monkeypatch):
+    """Steps of a few events each never reach the every-few-thousand-events check on their
+    own: the line is also considered after each step (as `kpkt gen 60 40` runs)."""
+    from kpkt.gen import generate
+    from kpkt.topology.build import build
+    from kpkt.topology.load import load_topology_text
+
+    clock = [0.0]
+
+    def monotonic() -> float:
+        clock[0] += 0.25  # each look at the clock: a quarter of a second later
+        return clock[0]
+
+    monkeypatch.setattr(progress.time, "monotonic", monotonic)
+    topology = load_topology_text(generate(3, 4), "gen.yaml")
+    network, apps = build(topology)
+    assert len(apps) == 12
+    stream = Terminal()
+    bar = Progress(len(apps), stream)
+    with tempfile.TemporaryDirectory() as folder:
+        network.journal.open(Path(folder))
+        network.run(apps, bar)
+        network.journal.close()
+    assert "kpkt: step 12/12, 1/1 sent" in stream.getvalue()
+    assert stream.getvalue().count("\r") >= 5  # redrawn as the steps went by

@@ -1,0 +1,132 @@
+"""How a traffic step ended, as one word, and whether that is what the step expected.
+
+The word comes from what the step's application saw (datagrams received, echo replies, the
+answer read, the resolver's result), the ICMP errors its socket got and the drops the journal
+recorded for the step. Only when nothing the step wanted arrived do errors and drops decide
+the word, strongest first: refused, unreachable, not-found, dropped, and timeout when nothing
+at all explains the silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+DELIVERED = "delivered"
+PARTIAL = "partial"
+REFUSED = "refused"
+UNREACHABLE = "unreachable"
+NOT_FOUND = "not-found"
+DROPPED = "dropped"
+TIMEOUT = "timeout"
+
+OUTCOMES: dict[str, str] = {
+    DELIVERED: "everything the step wanted arrived: every datagram (udp), a reply to every echo "
+    "request (ping), the whole response before a normal close (tcp), an answer (dns)",
+    PARTIAL: "some but not all datagrams arrived or echo requests were answered",
+    REFUSED: "the destination refused: ICMP port unreachable (no socket, or kube-proxy's "
+    "REJECT of a service without endpoints) or a TCP reset",
+    UNREACHABLE: "no way to the destination: no route, ARP unanswered, ICMP net or host "
+    "unreachable",
+    NOT_FOUND: "dns: the server answered that the name or record does not exist",
+    DROPPED: "nothing arrived and the network dropped the step's packets (TTL exceeded, MTU, "
+    "VXLAN, link down...)",
+    TIMEOUT: "nothing arrived and no drop explains it: no answer in time",
+}
+
+# the outcomes each kind of step can end with
+KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
+    "udp": (DELIVERED, PARTIAL, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
+    "ping": (DELIVERED, PARTIAL, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
+    "tcp": (DELIVERED, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
+    "dns": (DELIVERED, REFUSED, UNREACHABLE, NOT_FOUND, DROPPED, TIMEOUT),
+}
+
+# what a drop reason says about the step; a flooded copy's drop says nothing
+_DROP_SIGNALS = {
+    "port-unreachable": REFUSED,
+    "service-no-endpoints": REFUSED,
+    "no-route": UNREACHABLE,
+    "neighbour-unresolved": UNREACHABLE,
+    "otherhost": None,
+    "same-port": None,
+}
+# what an ICMP error or a TCP ending says
+_ERROR_SIGNALS = {
+    "port unreachable": REFUSED,
+    "connection reset": REFUSED,
+    "net unreachable": UNREACHABLE,
+    "host unreachable": UNREACHABLE,
+}
+_PRECEDENCE = (REFUSED, UNREACHABLE, NOT_FOUND, DROPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a step's `expect:` asks: an outcome word, a drop reason among its drops, or both."""
+
+    outcome: str | None = None
+    drop: str | None = None
+
+    def met(self, outcome: str, reasons: Iterable[str]) -> bool:
+        return (self.outcome is None or self.outcome == outcome) and (
+            self.drop is None or self.drop in set(reasons)
+        )
+
+    def text(self) -> str:
+        """As the step table prints it: "dropped, drop ttl-exceeded"."""
+        parts = [self.outcome] if self.outcome else []
+        return ", ".join(parts + ([f"drop {self.drop}"] if self.drop else []))
+
+    def as_data(self) -> dict:
+        """As manifest.json and --json write it: only the keys the topology gave."""
+        data = {"outcome": self.outcome, "drop": self.drop}
+        return {key: value for key, value in data.items() if value is not None}
+
+
+def classify(
+    wanted: int, got: int, errors: Iterable[str], reasons: Iterable[str], failure: str = ""
+) -> str:
+    """The outcome of a step that wanted `wanted` things and got `got`, its socket's errors
+    (ICMP descriptions, a TCP ending), its drop reasons and an application's own failure word
+    (NOT_FOUND, TIMEOUT)."""
+    if wanted and got >= wanted:
+        return DELIVERED
+    if got:
+        return PARTIAL
+    signals = {_ERROR_SIGNALS.get(error) for error in errors}
+    signals |= {_DROP_SIGNALS.get(reason, DROPPED) for reason in reasons}
+    if failure:
+        signals.add(failure)
+    return next((word for word in _PRECEDENCE if word in signals), TIMEOUT)
+
+
+def step_kind(step) -> str:
+    """udp, ping, tcp or dns: the key the step was written under."""
+    return step.text.split(":", 1)[0]
+
+
+def step_outcome(step, log) -> dict:
+    """A finished step's result as data (manifest.json and `kpkt run --json`): its kind, what
+    it sent and received, its outcome, its drops by reason and by place, and its expectation
+    with whether it was met."""
+    by_reason: dict[str, int] = {}
+    by_place: dict[tuple[str, str], int] = {}
+    for drop in log.drops:
+        by_reason[drop.reason] = by_reason.get(drop.reason, 0) + 1
+        by_place[drop.where, drop.reason] = by_place.get((drop.where, drop.reason), 0) + 1
+    data = {
+        "kind": step_kind(step),
+        "sent": log.sent,
+        "received": log.received,
+        "outcome": log.outcome,
+        "dropsByReason": by_reason,
+        "dropPlaces": [
+            {"where": where, "reason": reason, "count": count}
+            for (where, reason), count in by_place.items()
+        ],
+    }
+    if step.expect is not None:
+        data["expect"] = step.expect.as_data()
+        data["met"] = step.expect.met(log.outcome, by_reason)
+    return data
