@@ -10,6 +10,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "topologies").glob("*.yaml"))
+# the real-kernel captures and notes the tests compare with (tests/reference/README.md)
+REFERENCE = ROOT / "tests" / "reference"
+
+
+def reference_files() -> dict[str, str]:
+    """Every reference file (its path under tests/reference/) and its SHA-256, as SHA256SUMS
+    lists them: the list the tests walk, so a file that went missing fails instead of vanishing
+    from a glob."""
+    lines = (REFERENCE / "SHA256SUMS").read_text().splitlines()
+    listed = (line.split(maxsplit=1) for line in lines)
+    return {name: digest for digest, name in listed}
+
+
+def reference_captures(scenario: str) -> list[str]:
+    """The capture files (`<netns>__<ifname>.pcap`) of one reference scenario, from SHA256SUMS."""
+    prefix = f"{scenario}/"
+    names = [
+        name.removeprefix(prefix)
+        for name in reference_files()
+        if name.startswith(prefix) and name.count("/") == 1 and name.endswith(".pcap")
+    ]
+    assert names, f"tests/reference/SHA256SUMS lists no capture of scenario {scenario!r}"
+    return names
 
 
 @pytest.fixture(scope="session")
