@@ -16,6 +16,7 @@ from kpkt import __version__
 from kpkt.errors import KpktError
 from kpkt.progress import Progress
 from kpkt.report import describe_topology, step_tables
+from kpkt.topology.examples import example_named, find_topology, shipped
 from kpkt.topology.load import load_topology
 
 RUN_EXAMPLE = """\b
@@ -46,8 +47,7 @@ def run(topology: Path, output: Path | None, seed: int | None, debug: bool) -> N
     from kpkt.output import run_to_folder
 
     def job() -> None:
-        topo = load_topology(topology, seed=seed)
-        _warn(topo.warnings)
+        topo = _load(topology, seed)
         folder = output or Path("pcaps") / topo.name
         progress = Progress(len(topo.steps)) if Progress.wanted() else None
         try:
@@ -74,8 +74,7 @@ def validate(topology: Path, seed: int | None, debug: bool) -> None:
     routes and the traffic steps."""
 
     def job() -> None:
-        topo = load_topology(topology, seed=seed)
-        _warn(topo.warnings)
+        topo = _load(topology, seed)
         click.echo(describe_topology(topo))
 
     _guarded(job, debug)
@@ -123,8 +122,7 @@ def trace(topology: Path, step: int, seed: int | None, colour: bool | None, debu
     from kpkt.trace import trace as trace_step
 
     def job() -> None:
-        topo = load_topology(topology, seed=seed)
-        _warn(topo.warnings)
+        topo = _load(topology, seed)
         paint = sys.stdout.isatty() if colour is None else colour
         for line in trace_step(topo, step, colour=paint):
             click.echo(line, color=paint)
@@ -207,11 +205,59 @@ def dns_serve(topology: Path, listen: str, debug: bool) -> None:
     from kpkt.dns.serve import serve_topology
 
     def job() -> None:
-        topo = load_topology(topology)
-        _warn(topo.warnings)
+        topo = _load(topology)
         serve_topology(topo, listen, echo=click.echo)
 
     _guarded(job, debug)
+
+
+EXAMPLES_EXAMPLE = """\b
+Example:
+  kpkt examples
+  kpkt examples two-node -o my-cluster.yaml && kpkt run my-cluster.yaml
+"""
+
+
+@main.command(epilog=EXAMPLES_EXAMPLE)
+@click.argument("name", required=False)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Copy example NAME to this file (default: print it).",
+)
+def examples(name: str | None, output: Path | None) -> None:
+    """List the example topologies shipped with kpkt, or print example NAME (or copy it out with
+    -o). Every command that takes a TOPOLOGY also takes a shipped example's name."""
+    if name is None and output is not None:
+        raise click.UsageError("-o needs the NAME of the example to copy")
+
+    def job() -> None:
+        if name is None:
+            listed = shipped()
+            width = max(len(example.name) for example in listed)
+            for example in listed:
+                click.echo(f"{example.name:<{width}}  {example.description}")
+            return
+        text = example_named(name).path.read_text(encoding="utf-8")
+        if output is None:
+            click.echo(text, nl=False)
+            return
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise KpktError(f"{output}: cannot write it: {error.strerror}") from None
+        click.echo(f"wrote {output}")
+
+    _guarded(job, debug=False)
+
+
+def _load(topology: Path, seed: int | None = None):
+    """The topology a TOPOLOGY argument names (a file, or a shipped example's name), its
+    warnings printed."""
+    topo = load_topology(find_topology(topology), seed=seed)
+    _warn(topo.warnings)
+    return topo
 
 
 def _warn(warnings) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from test_cli import kpkt
 
+from kpkt import __version__
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
 
@@ -151,3 +154,58 @@ def test_golden_captures_are_clean_in_tshark(golden: Path, tshark: str) -> None:
     for capture in sorted(golden.glob("*.pcap")):
         flagged = read(tshark, capture, "-Y", DAMAGE)
         assert flagged == "", f"{golden.parent.name}/{capture.name}:\n{flagged}"
+
+
+# --- shipped with the package ----------------------------------------------------------------
+
+
+def test_the_examples_are_shipped_and_topologies_is_their_folder() -> None:
+    assert [p.stem for p in EXAMPLES] == ["flannel-reference", "services-reference", "two-node"]
+    link = ROOT / "topologies"
+    assert link.is_symlink() and link.resolve() == (ROOT / "kpkt" / "examples").resolve()
+
+
+def test_the_built_package_holds_every_example(tmp_path: Path) -> None:
+    """What a wheel (and so a plain `pip install .`) is made of: setuptools' build of the tree."""
+    lib = tmp_path / "lib"
+    setup = "import setuptools; setuptools.setup()"
+    options = ["--build-lib", str(lib), "--build-base", str(tmp_path / "base")]
+    build = [sys.executable, "-c", setup, "-q", "build", *options]
+    done = subprocess.run(build, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    built = sorted(p.name for p in (lib / "kpkt" / "examples").glob("*.yaml"))
+    assert built == [p.name for p in EXAMPLES]
+
+
+def test_kpkt_examples_lists_them_with_their_description() -> None:
+    done = kpkt("examples")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [p.stem for p in EXAMPLES]
+    assert "flannel VXLAN between the nodes" in lines[2]
+
+
+def test_kpkt_examples_copies_one_out(tmp_path: Path) -> None:
+    done = kpkt("examples", "two-node", "-o", str(tmp_path / "mine.yaml"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "mine.yaml").read_bytes() == (ROOT / "topologies/two-node.yaml").read_bytes()
+
+
+def test_a_name_that_is_not_a_file_runs_the_shipped_example(tmp_path: Path) -> None:
+    done = kpkt("run", "two-node", "-o", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_an_unknown_name_lists_the_shipped_examples(tmp_path: Path) -> None:
+    done = kpkt("validate", "three-node", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        "error: three-node: no such file, and no shipped example of that name "
+        "(shipped: flannel-reference, services-reference, two-node; `kpkt examples` lists them)\n"
+    )
+
+
+def test_version() -> None:
+    done = kpkt("--version")
+    assert done.returncode == 0 and done.stdout == f"kpkt, version {__version__}\n"
