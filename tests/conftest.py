@@ -1,9 +1,11 @@
-"""Shared fixtures: the project root, the example topologies, and tshark."""
+"""Shared fixtures: the project root, the example topologies, the reference data, and tshark
+(the binary, and the one way every test reads a capture with it)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,27 @@ def tshark() -> str:
             pytest.fail("tshark is not installed: CI must run the Wireshark checks")
         pytest.skip("tshark is not installed (apt-get install tshark)")
     return path
+
+
+# every tshark read in the tests: names not resolved, flannel's VXLAN port decoded as VXLAN
+# (Wireshark knows 4789 only) and every checksum validated, as the README tells users to read them
+TSHARK_OPTIONS = (
+    "-n",
+    "-d",
+    "udp.port==8472,vxlan",
+    "-o",
+    "ip.check_checksum:TRUE",
+    "-o",
+    "udp.check_checksum:TRUE",
+    "-o",
+    "tcp.check_checksum:TRUE",
+)
+
+
+def tshark_read(tshark: str, capture: Path, *options: str) -> str:
+    """What tshark prints for `capture` with TSHARK_OPTIONS and then `options`."""
+    command = [tshark, "-r", str(capture), *TSHARK_OPTIONS, *options]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 def pytest_addoption(parser) -> None:

@@ -9,7 +9,6 @@ DF, TTL, and the IP ID pattern (a per-socket counter; 0 on the SYN-ACK).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from kpkt.capture.pcap import read_pcap
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology_text
 
-from conftest import REFERENCE
+from conftest import REFERENCE, tshark_read
 
 CLIENT = REFERENCE / "svc_clusterip_tcp" / "ksvc-n1-client__eth0.pcap"
 TOPOLOGY = """\
@@ -124,28 +123,7 @@ def test_a_closed_port_answers_with_a_reset(run):
 
 def test_wireshark_sees_a_clean_conversation(run, tshark):
     for capture in sorted(run.folder.glob("*.pcap")):
-        expert = subprocess.run(
-            [
-                tshark,
-                "-n",
-                "-r",
-                str(capture),
-                "-d",
-                "udp.port==8472,vxlan",
-                "-o",
-                "tcp.check_checksum:TRUE",
-                "-o",
-                "ip.check_checksum:TRUE",
-                "-o",
-                "udp.check_checksum:TRUE",
-                "-q",
-                "-z",
-                "expert",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        expert = tshark_read(tshark, capture, "-q", "-z", "expert")
         for problem in (
             "ACKed segment that wasn't captured",
             "Previous segment not captured",
