@@ -22,6 +22,7 @@ from kpkt.topology.load import load_topology
 RUN_EXAMPLE = """\b
 Example:
   kpkt run topologies/two-node.yaml
+  kpkt run two-node -o /tmp/two-node        # the shipped example of that name
   wireshark -d udp.port==8472,vxlan pcaps/two-node/node1__eth0.pcap
 """
 
@@ -29,7 +30,10 @@ Example:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kpkt")
 def main() -> None:
-    """kpkt: emulate Kubernetes pod networking packet by packet, one pcap per hop."""
+    """kpkt: emulate Kubernetes pod networking packet by packet, one pcap per hop.
+
+    TOPOLOGY is a YAML file, or the name of an example shipped with kpkt (`kpkt examples`
+    lists them)."""
 
 
 @main.command(epilog=RUN_EXAMPLE)
