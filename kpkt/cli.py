@@ -27,6 +27,25 @@ Example:
 """
 
 
+def _file_option(help_text: str):
+    """`-o FILE`: where a command that prints a text writes it instead."""
+    return click.option(
+        "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help_text
+    )
+
+
+def _print_or_write(text: str, output: Path | None) -> None:
+    """Print `text`, or write it to `output` (a file that cannot be written is the user's
+    problem: exit 2)."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise KpktError(f"{output}: cannot write it: {error.strerror}") from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kpkt")
 def main() -> None:
@@ -87,12 +106,7 @@ def validate(topology: Path, seed: int | None, debug: bool) -> None:
 @main.command(epilog="\b\nExample:\n  kpkt gen 200 50 -o big.yaml && kpkt run big.yaml")
 @click.argument("nodes", type=int)
 @click.argument("pods", type=int)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the topology here (default: standard output).",
-)
+@_file_option("Write the topology here (default: standard output).")
 @click.option("--no-traffic", is_flag=True, help="Leave out the ping per pod.")
 def gen(nodes: int, pods: int, output: Path | None, no_traffic: bool) -> None:
     """Generate a topology of NODES nodes with PODS pods each, and one cross-node ping per pod
@@ -100,11 +114,7 @@ def gen(nodes: int, pods: int, output: Path | None, no_traffic: bool) -> None:
     from kpkt.gen import generate
 
     def job() -> None:
-        text = generate(nodes, pods, ping=not no_traffic)
-        if output is None:
-            click.echo(text, nl=False)
-        else:
-            output.write_text(text)
+        _print_or_write(generate(nodes, pods, ping=not no_traffic), output)
 
     _guarded(job, debug=False)
 
@@ -224,12 +234,7 @@ Example:
 
 @main.command(epilog=EXAMPLES_EXAMPLE)
 @click.argument("name", required=False)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Copy example NAME to this file (default: print it).",
-)
+@_file_option("Copy example NAME to this file (default: print it).")
 def examples(name: str | None, output: Path | None) -> None:
     """List the example topologies shipped with kpkt, or print example NAME (or copy it out with
     -o). Every command that takes a TOPOLOGY also takes a shipped example's name."""
@@ -243,15 +248,7 @@ def examples(name: str | None, output: Path | None) -> None:
             for example in listed:
                 click.echo(f"{example.name:<{width}}  {example.description}")
             return
-        text = example_named(name).path.read_text(encoding="utf-8")
-        if output is None:
-            click.echo(text, nl=False)
-            return
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as error:
-            raise KpktError(f"{output}: cannot write it: {error.strerror}") from None
-        click.echo(f"wrote {output}")
+        _print_or_write(example_named(name).path.read_text(encoding="utf-8"), output)
 
     _guarded(job, debug=False)
 
