@@ -20,6 +20,7 @@ from kpkt.dns.serve import DEFAULT_LISTEN, DEFAULT_PORT, SERVE_LIMITS, serve_top
 from kpkt.errors import KpktError
 from kpkt.progress import Progress
 from kpkt.report import describe_topology, misses, open_hint, step_tables
+from kpkt.topology.examples import example_named, find_topology, shipped
 from kpkt.topology.load import load_topology
 
 RUN_EXAMPLE = """\b
@@ -30,11 +31,31 @@ Exit status: 0 done (every `expect:` met), 1 internal error, 2 bad input
 \b
 Example:
   kpkt run topologies/two-node.yaml
+  kpkt run two-node -o /tmp/two-node        # the shipped example of that name
   wireshark -d udp.port==8472,vxlan pcaps/two-node/node1__eth0.pcap
   kpkt run --quiet tests/ci/expectations.yaml -o out   # in CI: exit 3 on a miss
 """
 EXPECTATION_MISSED = 3
 JSON_HELP = "Print a JSON document instead of text (schema: kpkt/schemas/, docs/json.md)."
+
+
+def _file_option(help_text: str):
+    """`-o FILE`: where a command that prints a text writes it instead."""
+    return click.option(
+        "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help=help_text
+    )
+
+
+def _print_or_write(text: str, output: Path | None) -> None:
+    """Print `text`, or write it to `output` (a file that cannot be written is the user's
+    problem: exit 2)."""
+    if output is None:
+        _echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise KpktError(f"{output}: cannot write it: {error.strerror}") from None
 
 
 @click.group(
@@ -43,7 +64,10 @@ JSON_HELP = "Print a JSON document instead of text (schema: kpkt/schemas/, docs/
 )
 @click.version_option(__version__, prog_name="kpkt")
 def main() -> None:
-    """kpkt: emulate Kubernetes pod networking packet by packet, one pcap per hop."""
+    """kpkt: emulate Kubernetes pod networking packet by packet, one pcap per hop.
+
+    TOPOLOGY is a YAML file, or the name of an example shipped with kpkt (`kpkt examples`
+    lists them)."""
 
 
 @main.command(epilog=RUN_EXAMPLE)
@@ -70,8 +94,7 @@ def run(
     from kpkt.output import run_to_folder
 
     def job() -> None:
-        topo = load_topology(topology, seed=seed)
-        _warn(topo.warnings)
+        topo = _load(topology, seed)
         folder = output or Path("pcaps") / topo.name
         progress = Progress(len(topo.steps)) if Progress.wanted() else None
         try:
@@ -112,8 +135,7 @@ def validate(topology: Path, seed: int | None, as_json: bool, debug: bool) -> No
     from kpkt.documents import validate_document
 
     def job() -> None:
-        topo = load_topology(topology, seed=seed)
-        _warn(topo.warnings)
+        topo = _load(topology, seed)
         if as_json:
             _echo(json.dumps(validate_document(topo), indent=2))
         else:
@@ -125,12 +147,7 @@ def validate(topology: Path, seed: int | None, as_json: bool, debug: bool) -> No
 @main.command(epilog="\b\nExample:\n  kpkt gen 200 50 -o big.yaml && kpkt run big.yaml")
 @click.argument("nodes", type=int)
 @click.argument("pods", type=int)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the topology here (default: standard output).",
-)
+@_file_option("Write the topology here (default: standard output).")
 @click.option("--no-traffic", is_flag=True, help="Leave out the ping per pod.")
 def gen(nodes: int, pods: int, output: Path | None, no_traffic: bool) -> None:
     """Generate a topology of NODES nodes with PODS pods each, and one cross-node ping per pod
@@ -138,11 +155,7 @@ def gen(nodes: int, pods: int, output: Path | None, no_traffic: bool) -> None:
     from kpkt.gen import generate
 
     def job() -> None:
-        text = generate(nodes, pods, ping=not no_traffic)
-        if output is None:
-            _echo(text, nl=False)
-        else:
-            output.write_text(text)
+        _print_or_write(generate(nodes, pods, ping=not no_traffic), output)
 
     _guarded(job, debug=False)
 
@@ -168,8 +181,7 @@ def trace(
     from kpkt.trace import run_step, trace_lines
 
     def job() -> None:
-        topo = load_topology(topology, seed=seed)
-        _warn(topo.warnings)
+        topo = _load(topology, seed)
         traced = run_step(topo, step)
         if as_json:
             _echo(json.dumps(trace_document(topo, traced), indent=2))
@@ -275,8 +287,7 @@ def dns_serve(topology: Path, listen: str, debug: bool) -> None:
     modelled in the same process. Ctrl-C stops."""
 
     def job() -> None:
-        topo = load_topology(topology)
-        _warn(topo.warnings)
+        topo = _load(topology)
         serve_topology(topo, listen, echo=click.echo)
 
     _guarded(job, debug)
@@ -297,6 +308,42 @@ def _reader_gone() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
+
+
+EXAMPLES_EXAMPLE = """\b
+Example:
+  kpkt examples
+  kpkt examples two-node -o my-cluster.yaml && kpkt run my-cluster.yaml
+"""
+
+
+@main.command(epilog=EXAMPLES_EXAMPLE)
+@click.argument("name", required=False)
+@_file_option("Copy example NAME to this file (default: print it).")
+def examples(name: str | None, output: Path | None) -> None:
+    """List the example topologies shipped with kpkt, or print example NAME (or copy it out with
+    -o). Every command that takes a TOPOLOGY also takes a shipped example's name."""
+    if name is None and output is not None:
+        raise click.UsageError("-o needs the NAME of the example to copy")
+
+    def job() -> None:
+        if name is None:
+            listed = shipped()
+            width = max(len(example.name) for example in listed)
+            for example in listed:
+                _echo(f"{example.name:<{width}}  {example.description}")
+            return
+        _print_or_write(example_named(name).path.read_text(encoding="utf-8"), output)
+
+    _guarded(job, debug=False)
+
+
+def _load(topology: Path, seed: int | None = None):
+    """The topology a TOPOLOGY argument names (a file, or a shipped example's name), its
+    warnings printed."""
+    topo = load_topology(find_topology(topology), seed=seed)
+    _warn(topo.warnings)
+    return topo
 
 
 def _warn(warnings) -> None:

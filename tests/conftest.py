@@ -1,15 +1,41 @@
-"""Shared fixtures: the project root, the example topologies, and tshark."""
+"""Shared fixtures: the project root, the example topologies, the reference data, and tshark
+(the binary, and the one way every test reads a capture with it)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "topologies").glob("*.yaml"))
+# the example topologies, shipped as package data (`topologies` is a link to this folder)
+EXAMPLES = sorted((ROOT / "kpkt" / "examples").glob("*.yaml"))
+# the real-kernel captures and notes the tests compare with (tests/reference/README.md)
+REFERENCE = ROOT / "tests" / "reference"
+
+
+def reference_files() -> dict[str, str]:
+    """Every reference file (its path under tests/reference/) and its SHA-256, as SHA256SUMS
+    lists them: the list the tests walk, so a file that went missing fails instead of vanishing
+    from a glob."""
+    lines = (REFERENCE / "SHA256SUMS").read_text().splitlines()
+    listed = (line.split(maxsplit=1) for line in lines)
+    return {name: digest for digest, name in listed}
+
+
+def reference_captures(scenario: str) -> list[str]:
+    """The capture files (`<netns>__<ifname>.pcap`) of one reference scenario, from SHA256SUMS."""
+    prefix = f"{scenario}/"
+    names = [
+        name.removeprefix(prefix)
+        for name in reference_files()
+        if name.startswith(prefix) and name.count("/") == 1 and name.endswith(".pcap")
+    ]
+    assert names, f"tests/reference/SHA256SUMS lists no capture of scenario {scenario!r}"
+    return names
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +47,27 @@ def tshark() -> str:
             pytest.fail("tshark is not installed: CI must run the Wireshark checks")
         pytest.skip("tshark is not installed (apt-get install tshark)")
     return path
+
+
+# every tshark read in the tests: names not resolved, flannel's VXLAN port decoded as VXLAN
+# (Wireshark knows 4789 only) and every checksum validated, as the README tells users to read them
+TSHARK_OPTIONS = (
+    "-n",
+    "-d",
+    "udp.port==8472,vxlan",
+    "-o",
+    "ip.check_checksum:TRUE",
+    "-o",
+    "udp.check_checksum:TRUE",
+    "-o",
+    "tcp.check_checksum:TRUE",
+)
+
+
+def tshark_read(tshark: str, capture: Path, *options: str) -> str:
+    """What tshark prints for `capture` with TSHARK_OPTIONS and then `options`."""
+    command = [tshark, "-r", str(capture), *TSHARK_OPTIONS, *options]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 def pytest_addoption(parser) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from test_cli import kpkt
 
+from kpkt import __version__
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, tshark_read
 
 # any frame tshark flags: malformed, a bad checksum, or an expert warning or error
 DAMAGE = (
@@ -39,9 +42,9 @@ def test_every_capture_is_clean_in_tshark(example, tshark: str) -> None:
     captures = sorted(folder.glob("*.pcap"))
     assert captures
     for capture in captures:
-        flagged = read(tshark, capture, "-Y", PROBLEMS)
+        flagged = tshark_read(tshark, capture, "-Y", PROBLEMS)
         assert flagged == "", f"{capture.name}: tshark flags frames:\n{flagged}"
-        frames = len(read(tshark, capture).splitlines())
+        frames = len(tshark_read(tshark, capture).splitlines())
         packets = _manifest_packets(folder, capture.name)
         assert frames == packets, f"{capture.name}: tshark read {frames}, manifest says {packets}"
 
@@ -49,27 +52,9 @@ def test_every_capture_is_clean_in_tshark(example, tshark: str) -> None:
 def test_vxlan_is_decoded_on_8472(example, tshark: str) -> None:
     _, folder = example
     eth0 = folder / "node1__eth0.pcap"
-    out = subprocess.run(
-        [
-            tshark,
-            "-n",
-            "-r",
-            str(eth0),
-            "-d",
-            "udp.port==8472,vxlan",
-            "-Y",
-            "vxlan",
-            "-T",
-            "fields",
-            "-e",
-            "vxlan.vni",
-            "-e",
-            "vxlan.flags",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    out = tshark_read(
+        tshark, eth0, "-Y", "vxlan", "-T", "fields", "-e", "vxlan.vni", "-e", "vxlan.flags"
+    ).split()
     assert out, "no VXLAN packet on node1's eth0"
     assert set(out[0::2]) == {"1"} and set(out[1::2]) == {"0x0800"}
 
@@ -84,26 +69,6 @@ def test_two_runs_are_byte_identical(example, tmp_path: Path) -> None:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
-def read(tshark: str, capture: Path, *options: str) -> str:
-    """What tshark prints for `capture`, VXLAN decoded on 8472 and checksums validated."""
-    command = [
-        tshark,
-        "-n",
-        "-r",
-        str(capture),
-        "-d",
-        "udp.port==8472,vxlan",
-        "-o",
-        "ip.check_checksum:TRUE",
-        "-o",
-        "udp.check_checksum:TRUE",
-        "-o",
-        "tcp.check_checksum:TRUE",
-        *options,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
-
-
 def _manifest_packets(folder: Path, file: str) -> int:
     manifest = json.loads((folder / "manifest.json").read_text())
     return next(c["packets"] for c in manifest["captures"] if c["file"] == file)
@@ -114,11 +79,11 @@ def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, ts
     allng = folder / "all.pcapng"
     # all.pcapng holds each packet once per hop, so Wireshark takes the same DNS message on the
     # next interface for a retransmission (a warning): only that warning is let through here
-    flagged = read(tshark, allng, "-Y", f"({DAMAGE}) && !dns.retransmission")
+    flagged = tshark_read(tshark, allng, "-Y", f"({DAMAGE}) && !dns.retransmission")
     assert flagged == "", f"all.pcapng: tshark flags frames:\n{flagged}"
     fields = ["frame.interface_name", "frame.packet_id", "frame.comment", "vxlan.vni"]
     options = ["-T", "fields", "-E", "separator=|", *(x for f in fields for x in ("-e", f))]
-    rows = [line.split("|") for line in read(tshark, allng, *options).splitlines()]
+    rows = [line.split("|") for line in tshark_read(tshark, allng, *options).splitlines()]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert len(rows) == sum(c["packets"] for c in manifest["captures"])
     names = {c["owner"] + "/" + c["interface"] for c in manifest["captures"]}
@@ -149,5 +114,60 @@ def test_every_hop_in_the_manifest_is_a_frame_of_its_capture(example) -> None:
 def test_golden_captures_are_clean_in_tshark(golden: Path, tshark: str) -> None:
     """The drop scenarios too: ICMP errors, resets and masqueraded packets read cleanly."""
     for capture in sorted(golden.glob("*.pcap")):
-        flagged = read(tshark, capture, "-Y", DAMAGE)
+        flagged = tshark_read(tshark, capture, "-Y", DAMAGE)
         assert flagged == "", f"{golden.parent.name}/{capture.name}:\n{flagged}"
+
+
+# --- shipped with the package ----------------------------------------------------------------
+
+
+def test_the_examples_are_shipped_and_topologies_is_their_folder() -> None:
+    assert [p.stem for p in EXAMPLES] == ["flannel-reference", "services-reference", "two-node"]
+    link = ROOT / "topologies"
+    assert link.is_symlink() and link.resolve() == (ROOT / "kpkt" / "examples").resolve()
+
+
+def test_the_built_package_holds_every_example(tmp_path: Path) -> None:
+    """What a wheel (and so a plain `pip install .`) is made of: setuptools' build of the tree."""
+    lib = tmp_path / "lib"
+    setup = "import setuptools; setuptools.setup()"
+    options = ["--build-lib", str(lib), "--build-base", str(tmp_path / "base")]
+    build = [sys.executable, "-c", setup, "-q", "build", *options]
+    done = subprocess.run(build, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    built = sorted(p.name for p in (lib / "kpkt" / "examples").glob("*.yaml"))
+    assert built == [p.name for p in EXAMPLES]
+
+
+def test_kpkt_examples_lists_them_with_their_description() -> None:
+    done = kpkt("examples")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [p.stem for p in EXAMPLES]
+    assert "flannel VXLAN between the nodes" in lines[2]
+
+
+def test_kpkt_examples_copies_one_out(tmp_path: Path) -> None:
+    done = kpkt("examples", "two-node", "-o", str(tmp_path / "mine.yaml"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "mine.yaml").read_bytes() == (ROOT / "topologies/two-node.yaml").read_bytes()
+
+
+def test_a_name_that_is_not_a_file_runs_the_shipped_example(tmp_path: Path) -> None:
+    done = kpkt("run", "two-node", "-o", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_an_unknown_name_lists_the_shipped_examples(tmp_path: Path) -> None:
+    done = kpkt("validate", "three-node", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        "error: three-node: no such file, and no shipped example of that name "
+        "(shipped: flannel-reference, services-reference, two-node; `kpkt examples` lists them)\n"
+    )
+
+
+def test_version() -> None:
+    done = kpkt("--version")
+    assert done.returncode == 0 and done.stdout == f"kpkt, version {__version__}\n"

@@ -1,5 +1,5 @@
 """kpkt against a real Linux kernel: the reference cluster through the three captured scenarios,
-compared frame by frame and field by field with `../shared/reference/pcaps/`.
+compared frame by frame and field by field with `tests/reference/<scenario>/`.
 
 Only what the reference documents as random may differ: IP IDs (and so IP header checksums),
 the outer VXLAN UDP source port value (and the outer UDP checksum, which covers the inner IDs),
@@ -20,10 +20,9 @@ from kpkt.capture.pcap import read_pcap
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
 
+from conftest import REFERENCE, ROOT, reference_captures
 from wire_fields import comparable
 
-ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT.parent / "shared" / "reference" / "pcaps"
 TOPOLOGY = ROOT / "topologies" / "flannel-reference.yaml"
 
 # scenario -> the index of its step in the example topology
@@ -50,11 +49,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     return folders
 
 
-CASES = [
-    (scenario, path.name)
-    for scenario in SCENARIOS
-    for path in sorted((REFERENCE / scenario).glob("*.pcap"))
-]
+CASES = [(scenario, name) for scenario in SCENARIOS for name in reference_captures(scenario)]
 
 
 @pytest.mark.parametrize(("scenario", "reference_file"), CASES)

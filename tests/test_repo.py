@@ -31,3 +31,23 @@ def test_ruff_is_clean() -> None:
             [sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_file_reaches_outside_the_repository() -> None:
+    """A fresh clone is the whole product: nothing reads or names the reference folder that sat
+    beside the first checkouts (the data is in tests/reference/ now)."""
+    done = subprocess.run(
+        ["git", "grep", "-n", "-I", "-E", r"(\.\./|/work/)shared"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+
+
+def test_the_license_is_the_one_setup_cfg_names() -> None:
+    setup = (ROOT / "setup.cfg").read_text()
+    assert "\nlicense = Apache-2.0\n" in setup and "\nlicense_files = LICENSE\n" in setup
+    text = (ROOT / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "END OF TERMS AND CONDITIONS" in text and "APPENDIX" in text

@@ -1,7 +1,7 @@
 """kube-proxy's Services against a real Linux kernel: `topologies/services-reference.yaml` runs
-the ClusterIP TCP scenario of `../shared/reference/services.md` §3.1, and every interface the
+the ClusterIP TCP scenario of `tests/reference/services.md` §3.1, and every interface the
 reference captured (pods, veths, cni0, flannel.1, eth0, the underlay switch and the laptop) is
-compared frame by frame and field by field with `../shared/reference/pcaps/svc_clusterip_tcp/`:
+compared frame by frame and field by field with `tests/reference/svc_clusterip_tcp/`:
 the DNAT inside the bridge, the reverse NAT on the way back, TTLs, MACs, ARP, and TCP (relative
 sequence numbers, flags, windows, options). Only what the reference documents as random may
 differ (see `wire_fields.py`)."""
@@ -18,10 +18,10 @@ from kpkt.capture.pcap import read_pcap
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
 
-from conftest import ROOT
+from conftest import REFERENCE, ROOT, reference_captures
 from wire_fields import Fields
 
-REFERENCE = ROOT.parent / "shared" / "reference" / "pcaps" / "svc_clusterip_tcp"
+SCENARIO = REFERENCE / "svc_clusterip_tcp"
 TOPOLOGY = ROOT / "topologies" / "services-reference.yaml"
 
 
@@ -40,9 +40,9 @@ def run(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("reference_file", sorted(p.name for p in REFERENCE.glob("*.pcap")))
+@pytest.mark.parametrize("reference_file", reference_captures("svc_clusterip_tcp"))
 def test_interface_matches_linux(run: Path, reference_file: str) -> None:
-    reference = [frame for _, frame in read_pcap(REFERENCE / reference_file)]
+    reference = [frame for _, frame in read_pcap(SCENARIO / reference_file)]
     ours = [frame for _, frame in read_pcap(run / our_name(reference_file))]
     assert [len(f) for f in ours] == [len(f) for f in reference], "frame count or lengths differ"
     linux, kpkt = Fields(), Fields()

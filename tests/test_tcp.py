@@ -1,4 +1,4 @@
-"""TCP against the real kernel's exchange in `../shared/reference/pcaps/svc_clusterip_tcp/`.
+"""TCP against the real kernel's exchange in `tests/reference/svc_clusterip_tcp/`.
 
 The reference client reached its server through a Service VIP; here the same client and server
 (node1 -> node2, the same request and answer) talk pod to pod, so addresses, ports and checksums
@@ -9,7 +9,6 @@ DF, TTL, and the IP ID pattern (a per-socket counter; 0 on the SYN-ACK).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,9 @@ from kpkt.capture.pcap import read_pcap
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology_text
 
-from conftest import ROOT
+from conftest import REFERENCE, tshark_read
 
-REFERENCE = ROOT.parent / "shared/reference/pcaps/svc_clusterip_tcp/ksvc-n1-client__eth0.pcap"
+CLIENT = REFERENCE / "svc_clusterip_tcp" / "ksvc-n1-client__eth0.pcap"
 TOPOLOGY = """\
 apiVersion: kpkt/v1
 kind: Topology
@@ -84,7 +83,7 @@ def ip_ids(packets: list, client_port: int) -> dict[str, list[int]]:
 
 
 def test_the_exchange_matches_linux_segment_by_segment(run):
-    reference = segments(REFERENCE)
+    reference = segments(CLIENT)
     ours = segments(run.folder / "client.default__eth0.pcap")[: len(reference)]
     assert len(reference) == 10
     assert decisions(ours, 40080) == decisions(reference, 40080)
@@ -124,28 +123,7 @@ def test_a_closed_port_answers_with_a_reset(run):
 
 def test_wireshark_sees_a_clean_conversation(run, tshark):
     for capture in sorted(run.folder.glob("*.pcap")):
-        expert = subprocess.run(
-            [
-                tshark,
-                "-n",
-                "-r",
-                str(capture),
-                "-d",
-                "udp.port==8472,vxlan",
-                "-o",
-                "tcp.check_checksum:TRUE",
-                "-o",
-                "ip.check_checksum:TRUE",
-                "-o",
-                "udp.check_checksum:TRUE",
-                "-q",
-                "-z",
-                "expert",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        expert = tshark_read(tshark, capture, "-q", "-z", "expert")
         for problem in (
             "ACKed segment that wasn't captured",
             "Previous segment not captured",

@@ -1,6 +1,6 @@
 """TCP connections as Linux sends them, enough for request/response exchanges.
 
-What the reference capture shows (`../shared/reference/services.md` §3.1) is what this builds:
+What the reference capture shows (`tests/reference/services.md` §3.1) is what this builds:
 SYN options MSS (interface MTU - 40), SACK permitted, timestamps, NOP, window scale 10; a SYN
 window of the largest multiple of the MSS in 65535, a SYN-ACK window of the largest multiple of
 MSS - 12 (the timestamp option's room); later windows that value rounded up to 1 << 10 and
