@@ -247,11 +247,11 @@ def diff(
     def job() -> None:
         report = compare_paths(a, b, parse_ignore(ignore), times=not no_times, limit=limit)
         if as_json:
-            click.echo(json.dumps(report.to_json(), indent=2))
+            _echo(json.dumps(report.to_json(), indent=2))
         else:
             for line in report.lines:
-                click.echo(line)
-            click.echo(report.summary)
+                _echo(line)
+            _echo(report.summary)
         if not report.same:
             sys.exit(1)
 
