@@ -85,7 +85,7 @@ def main() -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # checked by the run: one `error:` line, exit 2
     help="Output folder (default: pcaps/<metadata.name>/). The files a previous kpkt run "
     "wrote there are replaced as a whole; see below.",
 )
@@ -142,8 +142,11 @@ def run(
         if status:
             sys.exit(status)
 
-    signal.signal(signal.SIGTERM, _terminate)
-    _guarded(job, debug, stopped="the output folder is left as it was")
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _guarded(job, debug, stopped="the output folder is left as it was")
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 @main.command(epilog="\b\nExample:\n  kpkt validate topologies/two-node.yaml")
