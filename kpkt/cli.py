@@ -70,7 +70,8 @@ def _print_or_write(text: str, output: Path | None) -> None:
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Exit status: 0 done, 1 internal error, 2 bad input, 3 a step's expectation missed.",
+    epilog="Exit status: 0 done, 1 internal error, 2 bad input, 3 a step's expectation missed, "
+    "130 Ctrl-C, 143 SIGTERM.",
 )
 @click.version_option(__version__, prog_name="kpkt")
 def main() -> None:

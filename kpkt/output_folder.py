@@ -224,13 +224,14 @@ def staging(target: Path) -> Iterator[Path]:
             raise problem(target.parent, "create the output folder there", error) from None
         yield work
     except BaseException:
-        if work is not None:
-            discard(work)
-        for parent in reversed(created):
-            try:
-                parent.rmdir()
-            except OSError:
-                break
+        with _signals_held():  # a second Ctrl-C does not leave it half removed
+            if work is not None:
+                discard(work)
+            for parent in reversed(created):
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
         raise
 
 

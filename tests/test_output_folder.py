@@ -422,3 +422,21 @@ def test_the_same_run_from_another_folder_writes_the_same_bytes(tmp_path: Path) 
     manifest = json.loads((tmp_path / "a" / "out" / "manifest.json").read_text())
     assert manifest["source"] == "cluster.yaml"
     assert manifest["sourceSha256"] == hashlib.sha256(TWO_NODE.read_bytes()).hexdigest()
+
+
+def test_help_and_readme_say_what_o_replaces_and_refuses() -> None:
+    done = kpkt("run", "--help")
+    assert done.returncode == 0
+    for words in (".kpkt-output.json", "--force", "only the files that run", "$HOME", "143"):
+        assert words in done.stdout, words
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    for words in (
+        "What `-o` replaces",
+        "--force",
+        "SIGKILL",
+        "130",
+        "143",
+        "docs/topology.md#limits",
+    ):
+        assert words in section, words
