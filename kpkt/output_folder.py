@@ -149,14 +149,8 @@ def _plain_name(name) -> str | None:
 
 def _write_marker(folder: Path, files: list[str] | None) -> None:
     """Write the marker atomically; files None: the folder is a staging folder, all kpkt's."""
-    content = (
-        {"kpkt": __version__, "files": sorted(files)}
-        if files is not None
-        else {
-            "kpkt": __version__,
-            "staging": True,
-        }
-    )
+    content = {"kpkt": __version__}
+    content |= {"staging": True} if files is None else {"files": sorted(files)}
     part = folder / (MARKER + ".part")
     part.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
     part.replace(folder / MARKER)
@@ -190,8 +184,9 @@ def _alive(pid: int) -> bool:
 
 
 def discard(folder: Path) -> None:
-    """Remove a folder of kpkt's by its marker: all of a staging folder; only the listed files of
-    an output (anything else keeps the folder, and is kept); nothing without a marker."""
+    """Remove a folder of kpkt's by its marker: all of a staging folder; of an output only the
+    files it lists (anything else keeps the folder, and is kept). A folder that is not kpkt's
+    loses nothing (it is removed only if empty)."""
     marker = _read_json(folder / MARKER)
     if isinstance(marker, dict) and marker.get("staging") is True:
         shutil.rmtree(folder, ignore_errors=True)
