@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -136,6 +137,7 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
     return Topology(
         name=name,
         source=source,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         seed=seed,
         description=description,
         cluster=cluster,
