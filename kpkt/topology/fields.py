@@ -266,7 +266,10 @@ class Fields:
             return mac
         return None
 
-    def duration(self, key: str, default: int | None = None) -> int | None:
+    def duration(
+        self, key: str, default: int | None = None, high_s: int | None = None
+    ) -> int | None:
+        """A duration in nanoseconds, of at most `high_s` seconds when that is given."""
         value = self.get(key)
         if value is None:
             return default
@@ -277,6 +280,9 @@ class Fields:
                 f"expected a duration like 500ms, 2s or 1.5s (ns, us, ms or s; a bare number is "
                 f"seconds) in whole nanoseconds, got {show(value)}",
             )
+            return default
+        if high_s is not None and ns > high_s * NS_PER_SECOND:
+            self.bad(key, f"{show(value)} is out of range: at most {high_s} s")
             return default
         return ns
 

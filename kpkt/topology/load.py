@@ -20,6 +20,7 @@ from kpkt.topology.endpoints import service_spec
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
 from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft, read_externals, read_nodes
 from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay_ips
+from kpkt.topology.limits import check_characters, deep_nesting, read_topology_file
 from kpkt.topology.service_names import ServiceNames
 from kpkt.topology.services import ServiceDraft, read_services
 from kpkt.topology.spec import (
@@ -48,8 +49,19 @@ DEFAULTS = ClusterSpec()
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 without its sexagesimal numbers (`12:30` stays a string) and with duplicate
-    keys refused."""
+    """YAML 1.1 without its sexagesimal numbers (`12:30` stays a string), with duplicate
+    keys refused, and nested at most MAX_DEPTH levels deep."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if problem := deep_nesting(self.depth):
+                raise yaml.composer.ComposerError(None, None, problem, self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen = set()
@@ -84,12 +96,7 @@ _Loader.add_implicit_resolver(
 def load_topology(path: str | Path, seed: int | None = None) -> Topology:
     """Load a topology file; `seed` (from `--seed`) overrides the file's `seed:`."""
     source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise TopologyError(f"{source}: no such file") from None
-    except OSError as error:
-        raise TopologyError(f"{source}: cannot read it: {error.strerror}") from None
+    data = read_topology_file(Path(path))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -101,6 +108,9 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
     """Load a topology from YAML text; `source` names it in every problem reported."""
     report = Report(source)
     document = _parse(text, source)
+    check_characters(document, report)
+    if report.errors:  # before any message quotes such text
+        raise TopologyError(report.errors)
     if not isinstance(document, dict):
         raise TopologyError(
             f"{source}: expected a mapping with apiVersion, kind, metadata and nodes, "
