@@ -14,7 +14,14 @@ import yaml
 from kpkt.errors import TopologyError
 from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
 from kpkt.topology.cluster_services import with_cluster_services
-from kpkt.topology.derive import external_key, node_key, pod_key, unique_mac, veth_names
+from kpkt.topology.derive import (
+    SWITCH,
+    external_key,
+    node_key,
+    pod_key,
+    unique_mac,
+    veth_names,
+)
 from kpkt.topology.dns import DnsDraft, add_dns_hosts, dns_spec, dns_wanted, read_dns
 from kpkt.topology.endpoints import service_spec
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
@@ -311,6 +318,13 @@ def _check_unique(nodes: list[NodeDraft], externals: list[ExternalDraft], report
     """Report names, addresses, MACs and host-veth names that more than one thing has."""
     pods = [pod for node in nodes for pod in node.pods]
     names = [(host.name, f"{host.path}.name", _what(host)) for host in [*nodes, *externals]]
+    for name, path, _ in names:
+        if name == SWITCH:
+            report.error(
+                path,
+                f"'{SWITCH}' is the name of kpkt's switch of the node network (its captures are "
+                f"{SWITCH}__*.pcap); pick another name",
+            )
     _duplicates("name", names, report)
     pod_names = [((pod.namespace, pod.name), pod.at("name"), None) for pod in pods]
     _duplicates("pod (pod names are unique per namespace)", pod_names, report)
