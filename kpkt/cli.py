@@ -21,6 +21,7 @@ from kpkt.errors import KpktError
 from kpkt.progress import Progress
 from kpkt.report import describe_topology, misses, open_hint, step_tables
 from kpkt.topology.examples import example_named, find_topology, shipped
+from kpkt.topology.limits import DEFAULT_MAX_PACKETS
 from kpkt.topology.load import load_topology
 
 RUN_EXAMPLE = """\b
@@ -79,13 +80,27 @@ def main() -> None:
     help="Output folder (default: pcaps/<metadata.name>/). Replaced as a whole.",
 )
 @click.option("--seed", type=click.IntRange(min=0), help="Override the topology's seed.")
+@click.option(
+    "--max-packets",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PACKETS,
+    show_default=True,
+    help="Stop with exit status 2, writing nothing, if the captures would hold more frames "
+    "in total (each hop of a packet is a frame).",
+)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option(
     "-q", "--quiet", is_flag=True, help="Print only where the output went and missed expectations."
 )
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
 def run(
-    topology: Path, output: Path | None, seed: int | None, as_json: bool, quiet: bool, debug: bool
+    topology: Path,
+    output: Path | None,
+    seed: int | None,
+    max_packets: int,
+    as_json: bool,
+    quiet: bool,
+    debug: bool,
 ) -> None:
     """Build the cluster, run its traffic, write one pcap per capture point and manifest.json.
     Each step's outcome (delivered, partial, refused, unreachable, not-found, dropped, timeout)
@@ -98,7 +113,7 @@ def run(
         folder = output or Path("pcaps") / topo.name
         progress = Progress(len(topo.steps)) if Progress.wanted() else None
         try:
-            result = run_to_folder(topo, folder, progress)
+            result = run_to_folder(topo, folder, progress, max_packets)
         finally:
             if progress is not None:
                 progress.finish()

@@ -28,7 +28,9 @@ class RunResult:
     files: dict  # Tap -> file name
 
 
-def run_to_folder(topology: Topology, folder: Path, progress=None) -> RunResult:
+def run_to_folder(
+    topology: Topology, folder: Path, progress=None, max_frames: int | None = None
+) -> RunResult:
     folder = Path(folder)
     _check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,7 @@ def run_to_folder(topology: Topology, folder: Path, progress=None) -> RunResult:
     work.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary folder
     try:
         network.journal.open(work)
-        network.run(apps, progress)
+        network.run(apps, progress, max_frames)
         files = network.journal.close()
         manifest.write(work / "manifest.json", network.journal, topology, files)
         _replace(work, folder)

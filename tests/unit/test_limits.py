@@ -3,6 +3,7 @@ file or YAML path named, never a traceback, a hang or unbounded work."""
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 
 from kpkt.cli import main
 from kpkt.errors import TopologyError
-from kpkt.topology.limits import MAX_DEPTH, MAX_FILE_BYTES
+from kpkt.topology.limits import DEFAULT_MAX_PACKETS, MAX_DEPTH, MAX_FILE_BYTES
 from kpkt.topology.load import load_topology, load_topology_text
 
 HEADER = "apiVersion: kpkt/v1\nkind: Topology\nmetadata: {name: t}\n"
@@ -182,3 +183,67 @@ def test_the_run_ends_within_a_million_seconds():
 def test_a_step_at_the_limit_is_accepted():
     text = traffic("udp: {from: pod-a, to: pod-b, dport: 80, count: 2, interval: 1s, at: 999999}")
     assert load_topology_text(textwrap.dedent(text), "t.yaml").steps[0].at_ns == 999999 * 10**9
+
+
+# --- how many frames a run writes -------------------------------------------------------------
+
+THREE_NODES = HEADER + textwrap.dedent("""
+    nodes:
+      - {name: worker-node-0001, pods: [{name: a}]}
+      - {name: worker-node-0002, pods: [{name: b}]}
+      - {name: worker-node-0003}
+    traffic:
+      - ping: {from: a, to: b}
+      - ping: {from: worker-node-0001, to: worker-node-0003}
+""")
+THREE_NODES_FRAMES = 68  # the records of all its captures
+
+
+def run(tmp_path: Path, *options: str):
+    topology = tmp_path / "t.yaml"
+    topology.write_text(THREE_NODES)
+    arguments = ["run", "-q", str(topology), "-o", str(tmp_path / "out"), *options]
+    return CliRunner().invoke(main, arguments)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_a_run_at_max_packets_is_written(tmp_path):
+    result = run(tmp_path, "--max-packets", str(THREE_NODES_FRAMES))
+    assert result.exit_code == 0, result.output
+    captures = json.loads((tmp_path / "out" / "manifest.json").read_text())["captures"]
+    assert sum(capture["packets"] for capture in captures) == THREE_NODES_FRAMES
+
+
+def test_a_run_over_max_packets_stops_with_exit_2_and_keeps_the_old_output(tmp_path):
+    assert run(tmp_path).exit_code == 0
+    before = snapshot(tmp_path / "out")
+    result = run(tmp_path, "--max-packets", str(THREE_NODES_FRAMES - 1))
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: the run would write more than {THREE_NODES_FRAMES - 1} frames (it had reached "
+        f"{THREE_NODES_FRAMES}) and was stopped; nothing was written: allow more with "
+        "--max-packets, or send fewer packets\n"
+    )
+    assert snapshot(tmp_path / "out") == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "t.yaml"]
+
+
+def test_a_runaway_step_is_stopped_while_it_runs(tmp_path):
+    topology = tmp_path / "t.yaml"
+    topology.write_text(traffic("ping: {from: pod-a, to: pod-b, count: 1000000, interval: 1ms}"))
+    result = CliRunner().invoke(
+        main, ["run", str(topology), "-o", str(tmp_path / "out"), "--max-packets", "1000"]
+    )
+    assert result.exit_code == 2 and "--max-packets" in result.output
+    frames = int(result.output.split("it had reached ")[1].split(")")[0])
+    assert 1000 < frames < 20_000  # checked every 4096 events, not after 8 million frames
+    assert not (tmp_path / "out").exists()
+
+
+def test_max_packets_defaults_to_a_million():
+    result = CliRunner().invoke(main, ["run", "--help"])
+    assert "--max-packets INTEGER RANGE" in result.output
+    assert f"[default: {DEFAULT_MAX_PACKETS}; x>=1]" in " ".join(result.output.split())
