@@ -13,7 +13,13 @@ from click.testing import CliRunner
 
 from kpkt.cli import main
 from kpkt.errors import TopologyError
-from kpkt.topology.limits import DEFAULT_MAX_PACKETS, MAX_DEPTH, MAX_FILE_BYTES
+from kpkt.topology.limits import (
+    DEFAULT_MAX_PACKETS,
+    MAX_COUNT,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_SECONDS,
+)
 from kpkt.topology.load import load_topology, load_topology_text
 
 HEADER = "apiVersion: kpkt/v1\nkind: Topology\nmetadata: {name: t}\n"
@@ -247,3 +253,13 @@ def test_max_packets_defaults_to_a_million():
     result = CliRunner().invoke(main, ["run", "--help"])
     assert "--max-packets INTEGER RANGE" in result.output
     assert f"[default: {DEFAULT_MAX_PACKETS}; x>=1]" in " ".join(result.output.split())
+
+
+def test_the_limits_are_documented_as_the_code_has_them():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "topology.md").read_text()
+    section = doc.split("\n## Limits\n", 1)[1].split("\n## ", 1)[0]
+    assert f"at most {MAX_FILE_BYTES // 2**20} MiB" in section
+    assert f"at most {MAX_DEPTH} levels" in section
+    assert f"| `count` (`udp`, `ping`) | 1 to {MAX_COUNT:,} |" in section
+    assert f"| `at`, `interval` | at most {MAX_SECONDS:,} s |" in section
+    assert f"`kpkt run --max-packets N` (default {DEFAULT_MAX_PACKETS:,})" in section
