@@ -11,6 +11,7 @@ from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from kpkt.errors import one_line
 from kpkt.topology.spec import NS_PER_SECOND
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -33,7 +34,7 @@ class Report:
         self.errors.append(f"{self.source}: {path}: {message}")
 
     def warn(self, path: str, message: str) -> None:
-        self.warnings.append(f"{self.source}: {path}: {message}")
+        self.warnings.append(one_line(f"{self.source}: {path}: {message}"))
 
 
 def show(value: Any) -> str:

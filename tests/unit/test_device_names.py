@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from kpkt.capture.pcap import PcapWriter, read_pcap
+from kpkt.capture.pcap import read_pcap
 from kpkt.capture.tap import Journal, Tap
 from kpkt.engine.scheduler import Scheduler
 from kpkt.errors import TopologyError
@@ -113,11 +112,3 @@ def test_two_capture_points_for_one_file_stop_the_run(tmp_path):
     with pytest.raises(RuntimeError, match=r"node1/eth0 and node1/eth0 share node1__eth0\.pcap"):
         journal.open(tmp_path)
     assert list(tmp_path.iterdir()) == []
-
-
-def test_a_capture_file_never_replaces_another(tmp_path: Path):
-    (tmp_path / "x.pcap").write_bytes(b"kept")
-    writer = PcapWriter(tmp_path / "x.pcap")
-    with pytest.raises(FileExistsError):
-        writer.flush()
-    assert (tmp_path / "x.pcap").read_bytes() == b"kept"

@@ -148,6 +148,21 @@ def test_no_control_character_reaches_the_terminal(tmp_path):
     assert status == 2 and "\x1b" not in output
 
 
+def test_a_line_break_in_a_name_keeps_each_problem_on_one_line(tmp_path):
+    topology = tmp_path / "t.yaml"
+    topology.write_text(HEADER + 'nodes: [{name: "node\\n1"}]\n')
+    status, output = validate(topology)
+    assert status == 2 and output.count("\n") == 1
+    assert output.startswith(f"error: {topology}: nodes[0].name: 'node\\n1' is not a DNS label")
+
+
+def test_a_file_name_with_an_escape_sequence_is_shown_escaped(tmp_path):
+    topology = tmp_path / "\x1b[2Jt.yaml"
+    status, output = validate(topology)
+    assert status == 2 and "\x1b" not in output
+    assert output == f"error: {tmp_path}/\\x1b[2Jt.yaml: no such file\n"
+
+
 # --- how much traffic -------------------------------------------------------------------------
 
 
