@@ -75,21 +75,6 @@ def test_a_derived_host_veth_name_steers_clear_of_an_explicit_one():
     assert veths[1] == hashed and veths[0] != hashed and veths[0].startswith("veth")
 
 
-def test_two_explicit_host_veth_names_alike_are_an_error_naming_both():
-    with pytest.raises(TopologyError) as caught:
-        load("""
-            nodes:
-              - name: node1
-                pods:
-                  - {name: a, hostVeth: {name: vethx}}
-                  - {name: b, hostVeth: {name: vethx}}
-        """)
-    assert caught.value.problems == [
-        "t.yaml: nodes[0].pods[1].hostVeth.name: duplicate host veth name on node1: 'vethx' is "
-        "already used by pod default/a (nodes[0].pods[0].hostVeth.name)"
-    ]
-
-
 @pytest.mark.parametrize("kind", ["nodes", "externals"])
 def test_a_host_named_like_the_switch_is_refused(kind):
     hosts = "nodes: [{name: node1}]\n"
