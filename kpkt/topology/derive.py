@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 from itertools import islice
@@ -52,7 +52,7 @@ def _name_hash(key: str, attempt: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _unique(make, key: str, taken: set[str]) -> str:
+def _unique(make: Callable[[str], str], key: str, taken: set[str]) -> str:
     """`make(hash)` for the hash of `key`, re-made from the hashes of `key#1`, `key#2`, ...
     while it is taken; the name returned joins `taken`."""
     attempt = 0

@@ -315,7 +315,8 @@ def _services(
 
 
 def _check_unique(nodes: list[NodeDraft], externals: list[ExternalDraft], report: Report) -> None:
-    """Report names, addresses, MACs and host-veth names that more than one thing has."""
+    """Report names, addresses, MACs and host-veth names that more than one thing has, and
+    hosts named like kpkt's own switch."""
     pods = [pod for node in nodes for pod in node.pods]
     names = [(host.name, f"{host.path}.name", _what(host)) for host in [*nodes, *externals]]
     for name, path, _ in names:
