@@ -23,6 +23,7 @@ from kpkt.errors import KpktError
 from kpkt.progress import Progress
 from kpkt.report import describe_topology, misses, open_hint, step_tables
 from kpkt.topology.examples import example_named, find_topology, shipped
+from kpkt.topology.limits import DEFAULT_MAX_PACKETS
 from kpkt.topology.load import load_topology
 
 RUN_EXAMPLE = """\b
@@ -96,6 +97,14 @@ def main() -> None:
     help="Write into an output folder that holds files kpkt did not write (they are kept).",
 )
 @click.option("--seed", type=click.IntRange(min=0), help="Override the topology's seed.")
+@click.option(
+    "--max-packets",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PACKETS,
+    show_default=True,
+    help="Stop with exit status 2, writing nothing, if the captures would hold more frames "
+    "in total (each hop of a packet is a frame).",
+)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option(
     "-q", "--quiet", is_flag=True, help="Print only where the output went and missed expectations."
@@ -106,6 +115,7 @@ def run(
     output: Path | None,
     force: bool,
     seed: int | None,
+    max_packets: int,
     as_json: bool,
     quiet: bool,
     debug: bool,
@@ -121,7 +131,7 @@ def run(
         folder = output or Path("pcaps") / topo.name
         progress = Progress(len(topo.steps)) if Progress.wanted() else None
         try:
-            result = run_to_folder(topo, folder, progress, force=force)
+            result = run_to_folder(topo, folder, progress, force=force, max_frames=max_packets)
         finally:
             if progress is not None:
                 progress.finish()

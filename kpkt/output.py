@@ -27,10 +27,14 @@ class RunResult:
 
 
 def run_to_folder(
-    topology: Topology, folder: Path, progress=None, force: bool = False
+    topology: Topology,
+    folder: Path,
+    progress=None,
+    force: bool = False,
+    max_frames: int | None = None,
 ) -> RunResult:
     """Run `topology` into `folder`. `force`: write into a folder that holds files kpkt did not
-    write (they are kept)."""
+    write (they are kept). `max_frames`: stop (KpktError) if the captures would hold more."""
     target = output_folder.check_target(Path(folder), _kept_folders(topology))
     previous = output_folder.inspect_target(target, force)
     output_folder.remove_stale(target)
@@ -38,7 +42,7 @@ def run_to_folder(
     with output_folder.staging(target) as work:
         try:
             network.journal.open(work)
-            network.run(apps, progress)
+            network.run(apps, progress, max_frames)
             files = network.journal.close()
             manifest.write(work / "manifest.json", network.journal, topology, files)
         except OSError as error:
