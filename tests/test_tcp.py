@@ -9,6 +9,7 @@ DF, TTL, and the IP ID pattern (a per-socket counter; 0 on the SYN-ACK).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,36 @@ def test_wireshark_sees_a_clean_conversation(run, tshark):
             "Dup ACK",
         ):
             assert problem.lower() not in expert.lower(), f"{capture.name}: {problem}"
+
+
+NOTE = re.compile(r"tcp ([SAFRP.]+) seq (\d+)(?: ack (\d+))? len (\d+)")
+TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10}
+
+
+def test_each_segments_note_states_its_own_fields(run, tshark):
+    # the note written where a segment is sent gives that segment's seq, ack and length (not
+    # the numbers after it: a SYN or FIN counts one)
+    fields = ["frame.comment", "tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len"]
+    output = tshark_read(
+        tshark,
+        run.folder / "all.pcapng",
+        "-Y",
+        "tcp",
+        "-T",
+        "fields",
+        *(option for field in fields for option in ("-e", field)),
+    )
+    checked = []
+    for line in output.splitlines():
+        comment, flags, seq, ack, length = line.split("\t")
+        note = NOTE.search(comment)
+        if note is None:
+            continue  # a later hop: its comment is that device's decision
+        names, note_seq, note_ack, note_len = note.groups()
+        flags = int(flags, 16)
+        assert sum(TCP_FLAGS[name] for name in names if name != ".") == flags, comment
+        assert int(note_seq) == int(seq), comment
+        assert (int(note_ack) if note_ack else 0) == (int(ack) if flags & 0x10 else 0), comment
+        assert int(note_len) == int(length), comment
+        checked.append(names)
+    assert {"S", "SA", "A", "PA", "FA", "RA"} <= set(checked)

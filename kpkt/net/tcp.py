@@ -71,7 +71,7 @@ class Connection:
         *,
         syn_options: bool = False,
         ident: int | None = None,
-        note: str = "",
+        why: str = "",
     ) -> None:
         stack = self.stack
         if syn_options:
@@ -88,17 +88,16 @@ class Connection:
             window = self.window
         src, sport = self.local
         dst, dport = self.remote
+        seq = self.snd_nxt
         ack = self.rcv_nxt if flags & ACK else 0
-        segment = tcp_segment(
-            src, dst, sport, dport, self.snd_nxt, ack, flags, window, options, payload
-        )
+        segment = tcp_segment(src, dst, sport, dport, seq, ack, flags, window, options, payload)
         if ident is None:
             ident, self.ip_id = self.ip_id, (self.ip_id + 1) & 0xFFFF
         packet = ipv4_packet(src, dst, PROTO_TCP, segment, ident=ident)
         self.sent.append(flags)
-        self.snd_nxt = (self.snd_nxt + len(payload) + (1 if flags & (SYN | FIN) else 0)) % 2**32
-        text = f"tcp {flag_text(flags)} seq {self.snd_nxt - len(payload)}"
-        stack.send_ip_packet(packet, self.tag, note or f"{text} len {len(payload)}")
+        self.snd_nxt = (seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) % 2**32
+        note = segment_note(flags, seq, ack, len(payload))
+        stack.send_ip_packet(packet, self.tag, f"{note} {why}" if why else note)
 
     def connect(self) -> None:
         self.state = "SYN_SENT"
@@ -117,7 +116,7 @@ class Connection:
             self._finish("connection timed out")
             return
         self.snd_nxt = self.iss
-        self._send(SYN, syn_options=True, note="tcp S retransmitted")
+        self._send(SYN, syn_options=True, why="retransmitted")
         self._arm_syn_timer()
 
     def write(self, data: bytes) -> None:
@@ -206,6 +205,12 @@ class Connection:
             self.state = "FIN_WAIT_2"
         elif self.state == "LAST_ACK":
             self._finish("closed")
+
+
+def segment_note(flags: int, seq: int, ack: int, length: int) -> str:
+    """How a segment's note states its own fields: "tcp SA seq 1 ack 2 len 0"."""
+    acked = f" ack {ack}" if flags & ACK else ""
+    return f"tcp {flag_text(flags)} seq {seq}{acked} len {length}"
 
 
 def initial_window(mss: int) -> int:
