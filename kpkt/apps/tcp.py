@@ -40,7 +40,7 @@ class TcpApp(StepApp):
             step.dst.packed,
             sport,
             step.dport,
-            stack.journal.new_tag(self.index),
+            stack.journal.new_flow(self.index),
             on_data=self._client_data,
             on_fin=lambda conn: conn.close(),
             on_done=self._done,

@@ -23,11 +23,13 @@ class UdpApp(StepApp):
         self.dst = step.dst.packed
         self.source: bytes | None = None
         self.segment: bytes | None = None
+        self.flow: Tag | None = None  # the socket's datagrams and their answers
 
     def open(self) -> None:
         if self.sport is None:
             self.sport = self.sender.ids.ephemeral_port()
         self.sender.udp_errors[self.sport] = self._on_error
+        self.flow = self.sender.journal.new_flow(self.index)
         if self.step.listen:
             for stack, port in self.receivers:
                 stack.udp_sockets[port] = self._on_datagram
@@ -44,7 +46,7 @@ class UdpApp(StepApp):
             dst,
             PROTO_UDP,
             self.segment or b"",  # no route: the stack drops it before it is used
-            stack.journal.new_tag(self.index),
+            stack.journal.packet(self.flow),
             ttl=step.ttl,
             note=f"udp send {self.sent}/{step.count}",
         )

@@ -97,7 +97,9 @@ class Connection:
         self.sent.append(flags)
         self.snd_nxt = (seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) % 2**32
         note = segment_note(flags, seq, ack, len(payload))
-        stack.send_ip_packet(packet, self.tag, f"{note} {why}" if why else note)
+        stack.send_ip_packet(
+            packet, stack.journal.packet(self.tag), f"{note} {why}" if why else note
+        )
 
     def connect(self) -> None:
         self.state = "SYN_SENT"

@@ -50,7 +50,9 @@ class TcpLayer:
         segment = tcp_segment(src, dst, dport, sport, rst_seq, rst_ack, rst_flags, 0)
         note = segment_note(rst_flags, rst_seq, rst_ack, 0)
         self.stack.send_ip_packet(
-            ipv4_packet(src, dst, PROTO_TCP, segment, ident=0), tag, f"{note} reset"
+            ipv4_packet(src, dst, PROTO_TCP, segment, ident=0),
+            self.stack.journal.packet(tag),
+            f"{note} reset",
         )
 
     def connect(self, dst: bytes, sport: int, dport: int, tag: Tag, **callbacks) -> Connection:
