@@ -37,7 +37,7 @@ class DnsServer:
     def __init__(self, stack, answer: Callable) -> None:
         self.stack = stack
         self.answer = answer
-        stack.udp_sockets[PORT] = self._on_datagram
+        stack.serve_udp(PORT, self._on_datagram)
         stack.tcp.listeners[PORT] = self._accept
 
     def _on_datagram(self, src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
