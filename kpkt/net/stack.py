@@ -98,13 +98,11 @@ class Stack:
         self.udp_sockets[port] = handler
         self.udp_servers.add(port)
 
-    def bind_udp(self, port: int, handler: UdpHandler) -> bool:
+    def bind_udp(self, port: int, handler: UdpHandler) -> None:
         """A traffic step's socket on `port`, unless a server owns the port: then the server
-        keeps getting its datagrams, as on a real node (False)."""
-        if port in self.udp_servers:
-            return False
-        self.udp_sockets[port] = handler
-        return True
+        keeps getting its datagrams, as on a real node."""
+        if port not in self.udp_servers:
+            self.udp_sockets[port] = handler
 
     # --- bookkeeping shared with the network --------------------------------------------------
 
