@@ -15,6 +15,7 @@ from pathlib import Path
 
 from kpkt.capture import manifest
 from kpkt.errors import KpktError
+from kpkt.html_report import write_report
 from kpkt.network import Network
 from kpkt.topology.build import build
 from kpkt.topology.spec import Topology
@@ -28,7 +29,11 @@ class RunResult:
     files: dict  # Tap -> file name
 
 
-def run_to_folder(topology: Topology, folder: Path, progress=None) -> RunResult:
+def run_to_folder(
+    topology: Topology, folder: Path, progress=None, report: bool = True
+) -> RunResult:
+    """Run `topology` into `folder`: its captures, manifest.json and (unless `report` is False)
+    report.html."""
     folder = Path(folder)
     _check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +45,8 @@ def run_to_folder(topology: Topology, folder: Path, progress=None) -> RunResult:
         network.run(apps, progress)
         files = network.journal.close()
         manifest.write(work / "manifest.json", network.journal, topology, files)
+        if report:
+            write_report(work)
         _replace(work, folder)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
