@@ -99,8 +99,8 @@ def draw(ports: list[Port]) -> str:
     body = "".join(canvas.parts)
     return (
         f'<svg id="cluster" xmlns="http://www.w3.org/2000/svg" width="{width:g}" '
-        f'height="{height:g}" viewBox="0 0 {width:g} {height:g}">{ARROW_HEAD}{body}'
-        '<g id="overlay"></g></svg>'
+        f'height="{height:g}" viewBox="0 0 {width:g} {height:g}">{ARROW_HEAD}'
+        f'<g id="overlay"></g>{body}<g id="marks"></g></svg>'
     )
 
 

@@ -5,7 +5,8 @@
   const SVG = "http://www.w3.org/2000/svg";
   const data = JSON.parse(document.getElementById("run-data").textContent);
   const picture = document.getElementById("cluster");
-  const overlay = document.getElementById("overlay");
+  const overlay = document.getElementById("overlay"); // under the ports: the step's arrows
+  const marks = document.getElementById("marks"); // over them: its drops
   const chooser = document.getElementById("step");
   const sequence = document.getElementById("sequence");
   const details = document.getElementById("hop");
@@ -36,6 +37,19 @@
     return [Number(source.dataset.x), Number(source.dataset.y)];
   }
 
+  // where the line from a port's centre towards (x, y) leaves its box (its centre when folded)
+  function edge(name, x, y) {
+    const [cx, cy] = centre(name);
+    const el = portElement.get(name);
+    if (el.closest(".pods.folded")) return [cx, cy];
+    const rect = el.querySelector("rect");
+    const halfWidth = Number(rect.getAttribute("width")) / 2;
+    const halfHeight = Number(rect.getAttribute("height")) / 2;
+    const dx = x - cx, dy = y - cy;
+    const t = Math.min(dx ? halfWidth / Math.abs(dx) : Infinity, dy ? halfHeight / Math.abs(dy) : Infinity);
+    return t >= 1 ? [cx, cy] : [cx + dx * t, cy + dy * t];
+  }
+
   // the moves of a step's packets from one port to the next, each pair of ports once, in the
   // order of their first hop; and each packet's last port
   function path(step) {
@@ -58,6 +72,7 @@
 
   function drawPath(step, current) {
     clear(overlay);
+    clear(marks);
     picture.querySelectorAll(".hit, .dropped, .current").forEach((el) => {
       el.classList.remove("hit", "dropped", "current");
     });
@@ -68,11 +83,13 @@
       : null;
     step.hops.forEach((hop) => portElement.get(data.ports[hop[0]].name).classList.add("hit"));
     for (const move of moves) {
-      const [x1, y1] = centre(move.from);
-      const [x2, y2] = centre(move.to);
+      const [cx1, cy1] = centre(move.from);
+      const [cx2, cy2] = centre(move.to);
       const bend = 18;
-      const mx = (x1 + x2) / 2 + (y2 - y1 === 0 ? 0 : bend);
-      const my = (y1 + y2) / 2 - (x2 - x1 === 0 ? 0 : bend);
+      const mx = (cx1 + cx2) / 2 + (cy2 - cy1 === 0 ? 0 : bend);
+      const my = (cy1 + cy2) / 2 - (cx2 - cx1 === 0 ? 0 : bend);
+      const [x1, y1] = edge(move.from, mx, my);
+      const [x2, y2] = edge(move.to, mx, my);
       const arrow = node("path", {
         class: "arrow",
         d: `M${x1},${y1} Q${mx},${my} ${x2},${y2}`,
@@ -93,9 +110,9 @@
       if (place.element) place.element.classList.add("dropped");
       if (place.port) {
         const [x, y] = centre(place.port);
-        const mark = node("text", { class: "drop-mark", x: x + 50, y: y + 6, "data-where": drop[1] }, "✖");
+        const mark = node("text", { class: "drop-mark", x: x + 48, y: y + 7, "data-where": drop[1] }, "✖");
         mark.appendChild(node("title", {}, `drop at ${drop[1]}: ${drop[2]}: ${drop[3]}`));
-        overlay.appendChild(mark);
+        marks.appendChild(mark);
       }
     }
     if (current !== undefined) {
@@ -199,7 +216,11 @@
     const frame = data.frames[hop[5]];
     sequence.querySelectorAll(".row.current").forEach((el) => el.classList.remove("current"));
     const row = sequence.querySelector(`.hop-row[data-hop="${number}"]`);
-    if (row) row.classList.add("current");
+    if (row) {
+      row.classList.add("current");
+      const top = row.querySelector("rect.band").y.baseVal.value;
+      sequence.scrollTop = Math.max(0, top - sequence.clientHeight / 2);
+    }
     drawPath(step, number);
     clear(details);
     details.dataset.hop = number;
