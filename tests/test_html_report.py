@@ -220,3 +220,10 @@ def test_write_report_into_a_folder_it_cannot_write_is_an_error(tmp_path: Path) 
     with pytest.raises(KpktError, match="report.html: cannot write it"):
         write_report(folder)
     assert not list(folder.glob(".*"))
+
+
+def test_the_readme_shows_a_screenshot_of_the_report() -> None:
+    """docs/report.png, made by tests/report_screenshot.py, is small enough for the repository."""
+    assert "](docs/report.png)" in (ROOT / "README.md").read_text()
+    picture = (ROOT / "docs" / "report.png").read_bytes()
+    assert picture[:8] == b"\x89PNG\r\n\x1a\n" and len(picture) < 250 * 1024
