@@ -5,14 +5,16 @@ enough to mail, and the errors of `kpkt report` on a folder that is not a run's 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from kpkt.errors import KpktError
-from kpkt.html_report import write_report
-from kpkt.html_report.model import read_run
+from kpkt.html_report import picture, write_report
+from kpkt.html_report.model import MAX_HOPS, read_run
+from kpkt.html_report.page import render_page
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology, load_topology_text
 
@@ -205,7 +207,8 @@ def test_report_of_a_truncated_all_pcapng_names_the_file_and_writes_nothing(
     folder = tmp_path / "broken"
     run_to_folder(load_topology(TWO_NODE), folder, report=False)
     capture = folder / "all.pcapng"
-    capture.write_bytes(capture.read_bytes()[:-10])
+    data = capture.read_bytes()
+    capture.write_bytes(data[: len(data) // 2])
     done = kpkt("report", str(folder))
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"error: {capture}: byte ")
@@ -227,3 +230,53 @@ def test_the_readme_shows_a_screenshot_of_the_report() -> None:
     assert "](docs/report.png)" in (ROOT / "README.md").read_text()
     picture = (ROOT / "docs" / "report.png").read_bytes()
     assert picture[:8] == b"\x89PNG\r\n\x1a\n" and len(picture) < 250 * 1024
+
+
+def test_a_long_step_is_cut_at_the_hop_budget_and_the_rest_counted(tmp_path: Path) -> None:
+    """A report carries MAX_HOPS hops in all (steps in order); the pcaps are read only as far
+    as those hops go, so a long run still gets a small report, quickly."""
+    text = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {name: long}
+nodes:
+  - {name: node1, pods: [{name: pod-a}]}
+  - {name: node2, pods: [{name: pod-c}]}
+traffic:
+  - udp: {from: pod-a, to: pod-c, dport: 8080, count: 600}
+  - ping: {from: pod-c, to: pod-a}
+"""
+    run_to_folder(load_topology_text(text, "long.yaml"), tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    data = embedded(tmp_path / "out")
+    first, second = data["steps"]
+    assert manifest["steps"][0]["frames"] > MAX_HOPS
+    assert len(first["hops"]) == MAX_HOPS and second["hops"] == []
+    assert first["hopsNotShown"] == manifest["steps"][0]["frames"] - MAX_HOPS
+    assert second["hopsNotShown"] == manifest["steps"][1]["frames"] > 0
+
+
+def test_a_big_cluster_draws_only_the_pods_its_shown_hops_cross(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(picture, "MAX_PODS", 3)
+    text = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {name: big}
+nodes:
+  - {name: node1, pods: [{name: pod-a}, {name: pod-b}]}
+  - {name: node2, pods: [{name: pod-c}, {name: pod-d}]}
+traffic:
+  - ping: {from: node1, to: node2}
+  - udp: {from: pod-a, to: pod-b, dport: 8080}
+"""
+    folder = tmp_path / "out"
+    run_to_folder(load_topology_text(text, "big.yaml"), folder, report=False)
+    run = read_run(folder)
+    html = render_page(run)
+    pods = re.findall(r'<rect class="pod"[^>]* data-owner="([^"]+)"', html)
+    assert pods == ["pod-a.default", "pod-b.default"]  # the udp step floods node1's pods only
+    assert "2 pods</text>" in html and "0 of 2 pods (the others carry no hop shown here)" in html
+    run.steps[1:] = []  # the ping between the nodes only: no pod drawn
+    assert '<rect class="pod"' not in render_page(run)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kpkt.capture.diff import dissect, show_value
-from kpkt.capture.reader import read_capture
+from kpkt.capture.reader import HEADER_LEN, MAGICS
 from kpkt.capture.summary import summarize
 from kpkt.errors import KpktError
 from kpkt.net.frame import mac_bytes
@@ -23,6 +23,7 @@ from kpkt.net.frame import mac_bytes
 IDB_TYPE, EPB_TYPE = 0x00000001, 0x00000006
 SHB_MAGIC = 0x1A2B3C4D
 IF_NAME, OPT_COMMENT = 2, 1
+MAX_HOPS = 5000  # the hops a report carries, steps in order; the rest are counted, not shown
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Step:
     outcome: str
     hops: list[Hop]
     drops: list[Drop]
-    hops_truncated: int
+    hops_not_shown: int  # recorded by the run (or left out of the manifest) but not in `hops`
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,18 @@ class Run:
     steps: list[Step]
     frames: list[Frame] = field(default_factory=list)
 
+    def needed_ports(self) -> set[str]:
+        """The capture points the steps' hops and drops name: the picture must draw them."""
+        names = {self.ports[hop.port].name for step in self.steps for hop in step.hops}
+        return names | {drop.where for step in self.steps for drop in step.drops}
+
     def to_json(self) -> dict:
         """The data the page embeds: lists of values, in a fixed order, no file-system paths."""
         return {
             "topology": self.topology,
             "seed": self.seed,
             "version": self.version,
+            "maxHops": MAX_HOPS,
             "ports": [
                 {
                     "name": p.name,
@@ -114,7 +121,7 @@ class Run:
                     "text": s.text,
                     "result": s.result,
                     "outcome": s.outcome,
-                    "hopsTruncated": s.hops_truncated,
+                    "hopsNotShown": s.hops_not_shown,
                     "hops": [
                         [
                             h.port,
@@ -137,14 +144,31 @@ class Run:
 
 
 def read_run(folder: Path) -> Run:
-    """The run in `folder` (written by `kpkt run`); a KpktError names what is missing or broken."""
+    """The run in `folder` (written by `kpkt run`); a KpktError names what is missing or broken.
+    The steps' hops are kept in order up to MAX_HOPS in all; only their frames are read."""
     folder = Path(folder)
     manifest = _manifest(folder)
     ports = [_port(entry) for entry in manifest["captures"]]
     by_name = {port.name: number for number, port in enumerate(ports)}
     names = {mac_bytes(p.mac): p.name for p in ports if p.mac and p.kind != "loopback"}
-    decisions = read_decisions(folder / "all.pcapng")
-    frames: dict[str, list[tuple[int, bytes]]] = {}
+    kept, budget = [], MAX_HOPS
+    for entry in manifest["steps"]:
+        kept.append(entry["hops"][:budget])
+        budget -= len(kept[-1])
+    wanted: dict[str, set[int]] = {}
+    for entry, hops in zip(manifest["steps"], kept, strict=True):
+        for hop in hops:
+            if hop["capture"] not in by_name:
+                raise KpktError(
+                    f"{folder / 'manifest.json'}: step {entry['index']} has a hop at "
+                    f"{hop['capture']!r}, which is not among its captures; run kpkt run again"
+                )
+            wanted.setdefault(hop["capture"], set()).add(hop["index"])
+    records = {
+        name: read_records(folder / ports[by_name[name]].file, indexes)
+        for name, indexes in wanted.items()
+    }
+    decisions = read_decisions(folder / "all.pcapng", wanted)
     run = Run(manifest["topology"], manifest["seed"], manifest["version"], ports, [])
     decoded: dict[bytes, int] = {}
 
@@ -155,29 +179,20 @@ def read_run(folder: Path) -> Run:
             run.frames.append(Frame(summarize(data, names), fields))
         return decoded[data]
 
-    for entry in manifest["steps"]:
+    for entry, listed in zip(manifest["steps"], kept, strict=True):
         hops = []
-        for hop in entry["hops"]:
-            port = by_name.get(hop["capture"])
-            if port is None:
-                raise KpktError(
-                    f"{folder / 'manifest.json'}: step {entry['index']} has a hop at "
-                    f"{hop['capture']!r}, which is not among its captures; run kpkt run again"
-                )
-            if ports[port].name not in frames:
-                frames[ports[port].name] = read_capture(folder / ports[port].file).frames
-            t_ns, data = _nth(frames[ports[port].name], hop["index"], folder / ports[port].file)
-            notes = decisions.get(ports[port].name, [])
-            decision = notes[hop["index"]] if hop["index"] < len(notes) else ""
+        for hop in listed:
+            capture, index = hop["capture"], hop["index"]
+            t_ns, data = records[capture][index]
             hops.append(
                 Hop(
-                    port,
-                    hop["index"] + 1,
+                    by_name[capture],
+                    index + 1,
                     hop["direction"],
                     hop["packet"],
                     t_ns,
                     frame_id(data),
-                    decision,
+                    decisions[capture, index],
                 )
             )
         drops = [
@@ -193,7 +208,7 @@ def read_run(folder: Path) -> Run:
                 entry.get("outcome", ""),
                 _linked(hops, ports),
                 drops,
-                entry.get("hopsTruncated", 0),
+                entry["frames"] - len(hops),
             )
         )
     return run
@@ -273,54 +288,91 @@ def _port(entry: dict) -> Port:
     )
 
 
-def _nth(frames: list[tuple[int, bytes]], index: int, path: Path) -> tuple[int, bytes]:
-    if index >= len(frames):
-        raise KpktError(
-            f"{path}: has {len(frames)} frames, manifest.json names frame {index + 1}; "
-            "the folder is not one run's output: run kpkt run again"
-        )
-    return frames[index]
-
-
-def read_decisions(path: Path) -> dict[str, list[str]]:
-    """all.pcapng as {interface name: the comment of each of its packets, in order} (the
-    little-endian pcapng kpkt writes; a KpktError names the byte where a file stops making
-    sense)."""
+def read_records(path: Path, indexes: set[int]) -> dict[int, tuple[int, bytes]]:
+    """Records `indexes` (from 0) of a pcap kpkt wrote, as {index: (t_ns, frame)}: the file is
+    read as far as the last of them."""
+    found: dict[int, tuple[int, bytes]] = {}
+    last = max(indexes)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as capture:
+            head = capture.read(HEADER_LEN)
+            if head[:4] not in MAGICS or len(head) < HEADER_LEN:
+                raise KpktError(f"{path}: byte 0: not a pcap file; run kpkt run again")
+            order, unit = MAGICS[head[:4]]
+            record = struct.Struct(order + "IIII")
+            offset = HEADER_LEN
+            for index in range(last + 1):
+                header = capture.read(record.size)
+                if len(header) < record.size:
+                    raise KpktError(
+                        f"{path}: byte {offset}: ends at frame {index}, manifest.json names "
+                        f"frame {last + 1}; the folder is not one run's output: run kpkt run again"
+                    )
+                seconds, fraction, caplen, _ = record.unpack(header)
+                if index in indexes:
+                    frame = capture.read(caplen)
+                    if len(frame) < caplen:
+                        raise KpktError(f"{path}: byte {offset}: record {index + 1} is cut short")
+                    found[index] = (seconds * 1_000_000_000 + fraction * unit, frame)
+                else:
+                    capture.seek(caplen, 1)
+                offset += record.size + caplen
     except OSError as error:
         raise KpktError(f"{path}: cannot be read ({error.strerror}); run kpkt run again") from None
-    if len(data) < 12 or struct.unpack_from("<I", data, 8)[0] != SHB_MAGIC:
-        raise KpktError(f"{path}: byte 0: not a little-endian pcapng file written by kpkt")
+    return found
+
+
+def read_decisions(path: Path, wanted: dict[str, set[int]]) -> dict[tuple[str, int], str]:
+    """The comments of packets `wanted` ({interface name: indexes}) in all.pcapng (the
+    little-endian pcapng kpkt writes), as {(interface name, index): comment}: the file is read
+    until all are found; a KpktError names the byte where it stops making sense."""
+    found: dict[tuple[str, int], str] = {}
+    missing = sum(len(indexes) for indexes in wanted.values())
     interfaces: list[str] = []
-    notes: dict[str, list[str]] = {}
+    counts: list[int] = []
     offset = 0
-    while offset < len(data):
-        if len(data) - offset < 12:
-            raise KpktError(f"{path}: byte {offset}: a block is cut short: the file is truncated")
-        kind, length = struct.unpack_from("<II", data, offset)
-        if length < 12 or length % 4 or offset + length > len(data):
-            raise KpktError(f"{path}: byte {offset}: a block of length {length} does not fit")
-        body = data[offset + 8 : offset + length - 4]
-        if kind == IDB_TYPE:
-            name = _options(body[8:]).get(IF_NAME, b"").decode("utf-8", "replace")
-            interfaces.append(name)
-            notes.setdefault(name, [])
-        elif kind == EPB_TYPE:
-            interface, caplen = (
-                struct.unpack_from("<I", body)[0],
-                struct.unpack_from("<I", body, 12)[0],
-            )
-            if interface >= len(interfaces):
-                raise KpktError(
-                    f"{path}: byte {offset}: a packet on undeclared interface {interface}"
-                )
-            options = _options(body[20 + caplen + (-caplen % 4) :])
-            notes[interfaces[interface]].append(
-                options.get(OPT_COMMENT, b"").decode("utf-8", "replace")
-            )
-        offset += length
-    return notes
+    try:
+        with open(path, "rb") as blocks:
+            head = blocks.read(12)
+            if len(head) < 12 or struct.unpack_from("<I", head, 8)[0] != SHB_MAGIC:
+                raise KpktError(f"{path}: byte 0: not a little-endian pcapng file written by kpkt")
+            blocks.seek(0)
+            while missing:
+                header = blocks.read(8)
+                if len(header) < 8:
+                    raise KpktError(
+                        f"{path}: byte {offset}: ends before the packets manifest.json names: "
+                        "the file is truncated; run kpkt run again"
+                    )
+                kind, length = struct.unpack("<II", header)
+                body = blocks.read(length - 8)
+                if length < 12 or length % 4 or len(body) < length - 8:
+                    raise KpktError(
+                        f"{path}: byte {offset}: a block of length {length} is cut short or "
+                        "broken: the file is truncated; run kpkt run again"
+                    )
+                if kind == IDB_TYPE:
+                    interfaces.append(_options(body[8:-4]).get(IF_NAME, b"").decode())
+                    counts.append(0)
+                elif kind == EPB_TYPE:
+                    interface, caplen = (
+                        struct.unpack_from("<I", body)[0],
+                        struct.unpack_from("<I", body, 12)[0],
+                    )
+                    if interface >= len(interfaces):
+                        raise KpktError(f"{path}: byte {offset}: a packet on no declared interface")
+                    name, index = interfaces[interface], counts[interface]
+                    counts[interface] += 1
+                    if index in wanted.get(name, ()):
+                        options = _options(body[20 + caplen + (-caplen % 4) : -4])
+                        found[name, index] = options.get(OPT_COMMENT, b"").decode(
+                            "utf-8", "replace"
+                        )
+                        missing -= 1
+                offset += length
+    except OSError as error:
+        raise KpktError(f"{path}: cannot be read ({error.strerror}); run kpkt run again") from None
+    return found
 
 
 def _options(data: bytes) -> dict[int, bytes]:

@@ -47,7 +47,7 @@ def render_page(run: Run) -> str:
 <p class="hint">Each box is a network namespace; each small box in it an interface (capture
 point): name, first address, MAC. Lines are veth pairs, wires, bridge ports and the node's
 routing. Click "pods" in a node to fold its pods away; hover an interface for all its details.</p>
-<div id="picture" class="scroll">{draw(run.ports)}</div>
+<div id="picture" class="scroll">{draw(run.ports, run.needed_ports())}</div>
 </section>
 <section>
 <h2>A step, hop by hop</h2>

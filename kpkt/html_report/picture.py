@@ -28,6 +28,7 @@ TOP = 110  # where the host boxes start; the node network is drawn above
 STACK_STEP = 40  # eth0, flannel.1, cni0 one under the other
 POD_H = 56  # a pod row
 MAX_LABEL = 21  # characters of a port's first line
+MAX_PODS = 500  # a bigger cluster shows only the pods its report's steps cross
 ARROW_HEAD = (  # the head of the arrows the page draws along a step's path
     '<defs><marker id="head" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
     '<path d="M0,0 L8,4 L0,8 z" fill="#d9480f"/></marker></defs>'
@@ -76,19 +77,27 @@ class _Canvas:
         self.parts.append(f'<text class="{css}" x="{x:g}" y="{y:g}">{escape(words)}</text>')
 
 
-def draw(ports: list[Port]) -> str:
-    """The SVG of the cluster whose capture points are `ports`."""
+def draw(ports: list[Port], needed: set[str]) -> str:
+    """The SVG of the cluster whose capture points are `ports`. A cluster of more than MAX_PODS
+    pods shows only the pods with a capture point in `needed` (the ones the report's steps
+    cross), and says how many it leaves out."""
     canvas = _Canvas()
     hosts = _hosts(ports)
+    every_pod = {p.owner for p in ports if p.node is not None and p.owner != p.node}
+    drawn = every_pod
+    if len(every_pod) > MAX_PODS:
+        drawn = {p.owner for p in ports if p.owner in every_pod and p.name in needed}
     x = GAP
     height = TOP
     for owner, own in hosts.items():
         pods = {p.owner: [] for p in ports if p.node == owner and p.owner != owner}
+        total = len(pods)
+        pods = {pod: [] for pod in pods if pod in drawn}
         for port in ports:
             if port.owner in pods:
                 pods[port.owner].append(port)
-        if pods or any(p.kind == "bridge" for p in own):
-            height = max(height, _node(canvas, owner, own, pods, x))
+        if total or any(p.kind == "bridge" for p in own):
+            height = max(height, _node(canvas, owner, own, pods, total, x))
             x += NODE_W + GAP
         else:
             height = max(height, _host(canvas, owner, own, x))
@@ -130,7 +139,7 @@ def _on_switch(port: Port, ports: list[Port]) -> bool:
 
 
 def _node(
-    canvas: _Canvas, node: str, own: list[Port], pods: dict[str, list[Port]], x: float
+    canvas: _Canvas, node: str, own: list[Port], pods: dict[str, list[Port]], total: int, x: float
 ) -> float:
     stack = sorted(own, key=_stack_order)
     stack_ports = [p for p in stack if p.kind != "veth"]
@@ -152,7 +161,7 @@ def _node(
     toggle_y = pods_top - 6
     canvas.parts.append(
         f'<text class="toggle" data-node="{escape(node)}" x="{x + PORT_W + 36:g}" '
-        f'y="{toggle_y:g}">▾ {len(pods)} pod{"s" if len(pods) != 1 else ""}</text>'
+        f'y="{toggle_y:g}">▾ {_counted(len(pods), total)}</text>'
     )
     canvas.parts.append(
         f'<g class="pods" data-node="{escape(node)}" data-x="{x + PORT_W + 60:g}" '
@@ -182,6 +191,11 @@ def _node(
                     )
     canvas.parts.append("</g>")
     return bottom
+
+
+def _counted(drawn: int, total: int) -> str:
+    pods = f"{total} pod{'s' if total != 1 else ''}"
+    return pods if drawn == total else f"{drawn} of {pods} (the others carry no hop shown here)"
 
 
 def _stack_order(port: Port) -> tuple:

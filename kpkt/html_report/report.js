@@ -4,6 +4,7 @@
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
   const data = JSON.parse(document.getElementById("run-data").textContent);
+  const MAX_HOPS = data.maxHops;
   const picture = document.getElementById("cluster");
   const overlay = document.getElementById("overlay"); // under the ports: the step's arrows
   const marks = document.getElementById("marks"); // over them: its drops
@@ -248,7 +249,9 @@
     clear(result);
     result.appendChild(text("span", step.outcome || "", "outcome" + (step.drops.length ? " bad" : "")));
     result.appendChild(document.createTextNode(` ${step.result}; ${step.hops.length} hops, ${step.drops.length} drops`));
-    if (step.hopsTruncated) result.appendChild(document.createTextNode(` (${step.hopsTruncated} more hops not recorded)`));
+    if (step.hopsNotShown) {
+      result.appendChild(document.createTextNode(` (${step.hopsNotShown} more hops are not in this report: the report carries ${MAX_HOPS} in all; manifest.json and the captures have them)`));
+    }
     drawPath(step);
     drawSequence(step);
     clear(details);
