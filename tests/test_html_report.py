@@ -201,6 +201,14 @@ def test_report_of_a_folder_without_a_run_is_exit_2_one_line(tmp_path: Path) -> 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_report_of_a_manifest_kpkt_did_not_write_is_exit_2_one_line(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text('{"captures": [], "steps": [{"text": "x"}]}')
+    done = kpkt("report", str(tmp_path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: {tmp_path / 'manifest.json'}: not a manifest kpkt wrote")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["manifest.json"]
+
+
 def test_report_of_a_truncated_all_pcapng_names_the_file_and_writes_nothing(
     two_node: Path, tmp_path: Path
 ) -> None:

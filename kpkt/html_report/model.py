@@ -148,6 +148,16 @@ def read_run(folder: Path) -> Run:
     The steps' hops are kept in order up to MAX_HOPS in all; only their frames are read."""
     folder = Path(folder)
     manifest = _manifest(folder)
+    try:
+        return _read(folder, manifest)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise KpktError(
+            f"{folder / 'manifest.json'}: not a manifest kpkt wrote (at {error!r}); "
+            "run kpkt run again"
+        ) from None
+
+
+def _read(folder: Path, manifest: dict) -> Run:
     ports = [_port(entry) for entry in manifest["captures"]]
     by_name = {port.name: number for number, port in enumerate(ports)}
     names = {mac_bytes(p.mac): p.name for p in ports if p.mac and p.kind != "loopback"}
@@ -179,6 +189,11 @@ def read_run(folder: Path) -> Run:
             run.frames.append(Frame(summarize(data, names), fields))
         return decoded[data]
 
+    drops: dict[int, list[Drop]] = {}
+    for d in manifest["drops"]:
+        drops.setdefault(d["step"], []).append(
+            Drop(d["tNs"], d["where"], d["reason"], d["detail"], d["packet"])
+        )
     for entry, listed in zip(manifest["steps"], kept, strict=True):
         hops = []
         for hop in listed:
@@ -195,11 +210,6 @@ def read_run(folder: Path) -> Run:
                     decisions[capture, index],
                 )
             )
-        drops = [
-            Drop(d["tNs"], d["where"], d["reason"], d["detail"], d["packet"])
-            for d in manifest["drops"]
-            if d["step"] == entry["index"]
-        ]
         run.steps.append(
             Step(
                 entry["index"],
@@ -207,7 +217,7 @@ def read_run(folder: Path) -> Run:
                 entry["result"],
                 entry.get("outcome", ""),
                 _linked(hops, ports),
-                drops,
+                drops.get(entry["index"], []),
                 entry["frames"] - len(hops),
             )
         )
