@@ -95,7 +95,8 @@ def run(
     no_report: bool,
     debug: bool,
 ) -> None:
-    """Build the cluster, run its traffic, write one pcap per capture point and manifest.json.
+    """Build the cluster, run its traffic, write one pcap per capture point, manifest.json and
+    report.html (a page that draws the cluster and each step's path).
     Each step's outcome (delivered, partial, refused, unreachable, not-found, dropped, timeout)
     is printed, and judged against the step's `expect:` when it has one."""
     from kpkt.documents import run_document

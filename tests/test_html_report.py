@@ -97,6 +97,34 @@ def test_hops_carry_the_frame_and_the_decision_all_pcapng_records(
     assert ["ARP.pdst", "10.1.1.6"] in fields
 
 
+def test_the_tshark_command_of_a_hop_shows_its_frame(two_node: Path, tshark: str) -> None:
+    """The capture file and frame number a hop names hold the frame the hop shows."""
+    run = read_run(two_node)
+    checked = 0
+    for hop in run.steps[1].hops:
+        fields = dict(run.frames[hop.frame].fields)
+        if "IP.ttl" not in fields:
+            continue
+        port = run.ports[hop.port]
+        shown = tshark_read(
+            tshark,
+            two_node / port.file,
+            "-Y",
+            f"frame.number == {hop.frame_number}",
+            "-T",
+            "fields",
+            "-e",
+            "ip.ttl",
+            "-e",
+            "ip.id",
+            "-E",
+            "occurrence=f",  # the outer header of a VXLAN packet, as IP.ttl is
+        ).split()
+        assert shown[0] == fields["IP.ttl"] and int(shown[-1], 16) == int(fields["IP.id"])
+        checked += 1
+    assert checked > 10
+
+
 def test_a_cross_node_datagram_is_traced_back_hop_by_hop_to_its_sender(two_node: Path) -> None:
     run = read_run(two_node)
     step, ports = run.steps[1], run.ports  # udp: pod-a to pod-c, cross node

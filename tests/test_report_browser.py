@@ -56,10 +56,13 @@ def rendered(browser: Browser, report: Path) -> float:
     return browser.evaluate("window.kpktReadyMs")
 
 
-def test_every_capture_point_of_the_manifest_is_drawn(clean: Browser, tmp_path: Path) -> None:
+def test_every_capture_point_of_the_manifest_is_drawn(
+    clean: Browser, tmp_path: Path, capsys
+) -> None:
     manifest = run_into(TWO_NODE, tmp_path / "two-node")
     milliseconds = rendered(clean, tmp_path / "two-node" / "report.html")
-    print(f"two-node report rendered in {milliseconds:.0f} ms")
+    with capsys.disabled():
+        print(f"\ntwo-node report.html rendered in {milliseconds:.0f} ms")
     drawn = clean.evaluate(
         "[...document.querySelectorAll('#cluster .port')].map(p => {"
         " const r = p.querySelector('rect').getBoundingClientRect();"
@@ -71,14 +74,15 @@ def test_every_capture_point_of_the_manifest_is_drawn(clean: Browser, tmp_path: 
 
 
 def test_a_cross_node_step_highlights_exactly_its_hops_in_order(
-    clean: Browser, tmp_path: Path
+    clean: Browser, tmp_path: Path, capsys
 ) -> None:
     folder = tmp_path / "two-node"
     manifest = run_into(TWO_NODE, folder)
     step = manifest["steps"][CROSS_NODE_STEP]
     assert "cross node" in step["text"]
     shot = shoot(clean, folder / "report.html", tmp_path / "report.png")
-    print(f"screenshot: {shot}")
+    with capsys.disabled():
+        print(f"\nscreenshot of the report: {shot}")
     hops = [hop["capture"] for hop in step["hops"]]
     highlighted = clean.evaluate(
         "[...document.querySelectorAll('#cluster .port.hit')].map(p => p.dataset.name)"
@@ -180,13 +184,14 @@ def test_folding_a_node_keeps_the_path_drawn(clean: Browser, tmp_path: Path) -> 
     ).startswith("▸")
 
 
-def test_a_50_pod_cluster_renders(clean: Browser, tmp_path: Path) -> None:
+def test_a_50_pod_cluster_renders(clean: Browser, tmp_path: Path, capsys) -> None:
     topology = tmp_path / "gen.yaml"
     subprocess.run(["kpkt", "gen", "5", "10", "-o", str(topology)], check=True)
     manifest = run_into(topology, tmp_path / "gen")
     size = (tmp_path / "gen" / "report.html").stat().st_size
     milliseconds = rendered(clean, tmp_path / "gen" / "report.html")
-    print(f"50-pod report ({size} bytes) rendered in {milliseconds:.0f} ms")
+    with capsys.disabled():
+        print(f"\n50-pod report.html ({size} bytes) rendered in {milliseconds:.0f} ms")
     pods = {c["owner"] for c in manifest["captures"] if c["kind"] == "pod-eth"}
     assert len(pods) == 50
     assert clean.evaluate("document.querySelectorAll('#cluster rect.pod').length") == 50
