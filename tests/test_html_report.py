@@ -200,6 +200,19 @@ def test_no_report_writes_none(tmp_path: Path) -> None:
     assert (out / "manifest.json").is_file() and not (out / "report.html").exists()
 
 
+def test_a_report_written_later_is_replaced_by_the_next_run(tmp_path: Path) -> None:
+    """`kpkt report` adds report.html to the files the folder's marker lists: the next run to
+    the folder replaces it instead of refusing a file kpkt did not write."""
+    out = tmp_path / "out"
+    assert kpkt("run", "-q", "--no-report", str(TWO_NODE), "-o", str(out)).returncode == 0
+    assert kpkt("report", str(out)).returncode == 0
+    marker = json.loads((out / ".kpkt-output.json").read_text())
+    assert "report.html" in marker["files"]
+    done = kpkt("run", "-q", "--no-report", str(TWO_NODE), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert not (out / "report.html").exists()
+
+
 def test_text_from_the_topology_cannot_end_the_embedded_script(tmp_path: Path) -> None:
     text = """\
 apiVersion: kpkt/v1
@@ -249,7 +262,7 @@ def test_report_of_a_truncated_all_pcapng_names_the_file_and_writes_nothing(
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"error: {capture}: byte ")
     assert not (folder / "report.html").exists()
-    assert not list(folder.glob(".*"))
+    assert not (folder / ".report.html.tmp").exists()
 
 
 def test_write_report_into_a_folder_it_cannot_write_is_an_error(tmp_path: Path) -> None:
@@ -258,7 +271,7 @@ def test_write_report_into_a_folder_it_cannot_write_is_an_error(tmp_path: Path) 
     (folder / "report.html").mkdir()  # in the way, whoever runs the test (root included)
     with pytest.raises(KpktError, match="report.html: cannot write it"):
         write_report(folder)
-    assert not list(folder.glob(".*"))
+    assert not (folder / ".report.html.tmp").exists()
 
 
 def test_the_readme_shows_a_screenshot_of_the_report() -> None:

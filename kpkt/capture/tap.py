@@ -100,11 +100,22 @@ class Journal:
 
     def open(self, folder: Path) -> None:
         """Start writing: a pcap per capture point and all.pcapng, into `folder`."""
+        self._check_filenames()
         self.pcapng = PcapngWriter(folder / ALL_PCAPNG, f"kpkt {__version__}")
         for tap in self.taps:
             tap.open(folder)
             if tap.kind != "loopback":  # lo is declared when something first uses it
                 tap.declare()
+
+    def _check_filenames(self) -> None:
+        """Every capture point has a file of its own (the topology's checks make the names
+        unique; this stops a run that would write two capture points into one file)."""
+        by_name: dict[str, Tap] = {}
+        for tap in self.taps:
+            other = by_name.setdefault(tap.filename, tap)
+            if other is not tap:
+                problem = f"capture points {other.name} and {tap.name} share {tap.filename}"
+                raise RuntimeError(problem)
 
     def close(self) -> dict[Tap, str]:
         """Flush every file; the capture points written, with their file names."""

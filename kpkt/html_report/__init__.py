@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kpkt import output_folder
 from kpkt.errors import KpktError
 
 REPORT_NAME = "report.html"
@@ -26,6 +27,7 @@ def write_report(folder: Path) -> Path:
     try:
         partial.write_text(html, encoding="utf-8")
         partial.replace(target)
+        output_folder.record_written(folder, REPORT_NAME)
     except OSError as error:
         partial.unlink(missing_ok=True)
         raise KpktError(
