@@ -47,6 +47,7 @@ Example:
   kpkt run --quiet tests/ci/expectations.yaml -o out   # in CI: exit 3 on a miss
 """
 EXPECTATION_MISSED = 3
+REPORT_WRITTEN = "all.pcapng, manifest.json and report.html"
 JSON_HELP = "Print a JSON document instead of text (schema: kpkt/schemas/, docs/json.md)."
 
 
@@ -109,6 +110,7 @@ def main() -> None:
 @click.option(
     "-q", "--quiet", is_flag=True, help="Print only where the output went and missed expectations."
 )
+@click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
 def run(
     topology: Path,
@@ -118,9 +120,11 @@ def run(
     max_packets: int,
     as_json: bool,
     quiet: bool,
+    no_report: bool,
     debug: bool,
 ) -> None:
-    """Build the cluster, run its traffic, write one pcap per capture point and manifest.json.
+    """Build the cluster, run its traffic, write one pcap per capture point, manifest.json and
+    report.html (a page that draws the cluster and each step's path).
     Each step's outcome (delivered, partial, refused, unreachable, not-found, dropped, timeout)
     is printed, and judged against the step's `expect:` when it has one."""
     from kpkt.documents import run_document
@@ -131,7 +135,14 @@ def run(
         folder = output or Path("pcaps") / topo.name
         progress = Progress(len(topo.steps)) if Progress.wanted() else None
         try:
-            result = run_to_folder(topo, folder, progress, force=force, max_frames=max_packets)
+            result = run_to_folder(
+                topo,
+                folder,
+                progress,
+                force=force,
+                max_frames=max_packets,
+                report=not no_report,
+            )
         finally:
             if progress is not None:
                 progress.finish()
@@ -142,7 +153,8 @@ def run(
         else:
             if not quiet:
                 _echo(step_tables(result))
-            _echo(f"wrote {len(result.files)} captures, all.pcapng and manifest.json to {folder}/")
+            written = "all.pcapng and manifest.json" if no_report else REPORT_WRITTEN
+            _echo(f"wrote {len(result.files)} captures, {written} to {folder}/")
             hint = open_hint(result)
             if hint and not quiet:
                 _echo(hint)
@@ -158,6 +170,26 @@ def run(
         _guarded(job, debug, stopped="the output folder is left as it was")
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+REPORT_EXAMPLE = """\b
+Example:
+  kpkt report pcaps/two-node && xdg-open pcaps/two-node/report.html
+"""
+
+
+@main.command(epilog=REPORT_EXAMPLE)
+@click.argument("outdir", type=click.Path(path_type=Path))
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def report(outdir: Path, debug: bool) -> None:
+    """Write OUTDIR/report.html again from the output folder of a run (its manifest.json and
+    captures): the cluster as a picture, each step's path and hops, each frame's fields."""
+    from kpkt.html_report import write_report
+
+    def job() -> None:
+        _echo(f"wrote {write_report(outdir)}")
+
+    _guarded(job, debug)
 
 
 @main.command(epilog="\b\nExample:\n  kpkt validate topologies/two-node.yaml")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from kpkt import output_folder
 from kpkt.capture import manifest
+from kpkt.html_report import write_report
 from kpkt.network import Network
 from kpkt.topology.build import build
 from kpkt.topology.spec import Topology
@@ -32,9 +33,11 @@ def run_to_folder(
     progress=None,
     force: bool = False,
     max_frames: int | None = None,
+    report: bool = True,
 ) -> RunResult:
     """Run `topology` into `folder`. `force`: write into a folder that holds files kpkt did not
-    write (they are kept). `max_frames`: stop (KpktError) if the captures would hold more."""
+    write (they are kept). `max_frames`: stop (KpktError) if the captures would hold more.
+    `report`: write report.html too."""
     target = output_folder.check_target(Path(folder), _kept_folders(topology))
     previous = output_folder.inspect_target(target, force)
     output_folder.remove_stale(target)
@@ -45,6 +48,8 @@ def run_to_folder(
             network.run(apps, progress, max_frames)
             files = network.journal.close()
             manifest.write(work / "manifest.json", network.journal, topology, files)
+            if report:
+                write_report(work)
         except OSError as error:
             raise output_folder.problem(Path(folder), "write the output", error) from None
         output_folder.commit(work, target, previous)

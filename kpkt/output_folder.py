@@ -129,9 +129,22 @@ def _written_files(folder: Path) -> tuple[list[str] | None, bool]:
     old = _read_json(folder / "manifest.json")
     if isinstance(old, dict) and "version" in old and isinstance(old.get("captures"), list):
         files = [c.get("file") for c in old["captures"] if isinstance(c, dict)]
-        names = [_plain_name(n) for n in [*files, "all.pcapng", "manifest.json"]]
+        # report.html: `kpkt report` may have written one there since
+        names = [_plain_name(n) for n in [*files, "all.pcapng", "manifest.json", "report.html"]]
         return [n for n in names if n], True
     return None, False
+
+
+def record_written(folder: Path, name: str) -> None:
+    """Add `name` to the files the marker of a finished output folder lists (a file written
+    into it later, as `kpkt report` writes report.html), so the next run replaces it too."""
+    marker = _read_json(folder / MARKER)
+    files = marker.get("files") if isinstance(marker, dict) else None
+    if isinstance(files, list) and name not in files:
+        try:
+            _write_marker(folder, [*files, name])
+        except OSError as error:
+            raise problem(folder / MARKER, "update it", error) from None
 
 
 def _read_json(path: Path):

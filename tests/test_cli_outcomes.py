@@ -201,7 +201,9 @@ def test_quiet_prints_only_where_the_output_went_and_the_misses(tmp_path: Path) 
     out = tmp_path / "out"
     done = kpkt("run", "--quiet", str(EXPECTATIONS), "-o", str(out))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"wrote 21 captures, all.pcapng and manifest.json to {out}/\n"
+    assert (
+        done.stdout == f"wrote 21 captures, all.pcapng, manifest.json and report.html to {out}/\n"
+    )
     done = kpkt("run", "-q", str(missing(tmp_path)), "-o", str(out))
     assert done.returncode == 3
     lines = done.stdout.splitlines()

@@ -52,7 +52,7 @@ def render(folder: Path) -> dict[str, str]:
 def produce(scenario: str, into: Path) -> Path:
     """Run the scenario; its captures, all.pcapng, manifest.json and the renderings."""
     folder = into / scenario
-    run_to_folder(load_topology(SCENARIOS[scenario]), folder)
+    run_to_folder(load_topology(SCENARIOS[scenario]), folder, report=False)
     for name, text in render(folder).items():
         (folder / name).write_text(text)
     return folder

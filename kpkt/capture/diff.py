@@ -56,7 +56,7 @@ class FieldDiff:
     right: object
 
     def __str__(self) -> str:
-        return f"{self.field}: {_show(self.left)} != {_show(self.right)}"
+        return f"{self.field}: {show_value(self.left)} != {show_value(self.right)}"
 
 
 @dataclass(frozen=True)
@@ -411,7 +411,7 @@ def _shape(frame: bytes, link_type: int, ignore: Collection[str]) -> tuple:
     """What identifies a frame when lining up a changed stretch: its fields, less the ignored
     and the volatile."""
     return tuple(
-        (name, _show(value))
+        (name, show_value(value))
         for name, value in _fields(frame, link_type).items()
         if not VOLATILE.search(name) and not _ignored(name, ignore)
     )
@@ -471,10 +471,11 @@ def _ignored(field: str, ignore: Collection[str]) -> bool:
 
 def _value(value: object) -> str | None:
     """A field's value in JSON: as the text shows it, null for a field the frame lacks."""
-    return None if value is ABSENT else _show(value)
+    return None if value is ABSENT else show_value(value)
 
 
-def _show(value: object) -> str:
+def show_value(value: object) -> str:
+    """A field's value as text: bytes in hex (the first 32), flags as number and names."""
     if isinstance(value, bytes):
         return _hex(value)
     if isinstance(value, FlagValue):
