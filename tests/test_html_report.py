@@ -63,7 +63,8 @@ def test_every_capture_point_is_drawn_as_a_port(two_node: Path) -> None:
 def test_hops_carry_the_frame_and_the_decision_all_pcapng_records(
     two_node: Path, tshark: str
 ) -> None:
-    """Each hop's decision is the comment tshark reads for that frame of that interface."""
+    """Each hop's decision is the comment tshark reads for that frame of that interface, after
+    the packet's "step N flow M" label (the report shows the hop under its step already)."""
     data = embedded(two_node)
     manifest = json.loads((two_node / "manifest.json").read_text())
     lines = tshark_read(
@@ -87,7 +88,10 @@ def test_hops_carry_the_frame_and_the_decision_all_pcapng_records(
         ]
         for hop, entry in zip(step["hops"], listed["hops"], strict=True):
             assert hop[1] == entry["index"] + 1 and hop[3] == entry["packet"]
-            assert hop[6] == comments[entry["capture"]][entry["index"]]
+            comment = comments[entry["capture"]][entry["index"]]
+            label, _, notes = comment.partition(": ")
+            assert re.fullmatch(rf"step {listed['index'] + 1} flow \d+", label), comment
+            assert hop[6] == notes
             checked += bool(hop[6])
     assert checked > 100
     first = data["steps"][0]["hops"][0]

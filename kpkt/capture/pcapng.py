@@ -132,9 +132,11 @@ class PcapngWriter(AppendingFile):
         option = self._comments[comment] = _option(OPT_COMMENT, comment.encode())
         return option
 
-    def annotate(self, pid: int, comment: str) -> None:
+    def annotate(self, pid: int, comment: str, label: str = "") -> None:
         """Add to the comment of the newest packet, if it is packet `pid`: its block is read
-        back from the buffer and written again with the longer comment."""
+        back from the buffer and written again with the longer comment. A comment that is only
+        the packet's `label` ("step 1 flow 1") gets the first note after a colon, as `record`
+        writes it; later ones follow a semicolon."""
         if self._last_pid != pid:
             return
         block = bytes(self.buffer[self._last_at :])
@@ -146,7 +148,12 @@ class PcapngWriter(AppendingFile):
         code, size = struct.unpack_from("<HH", block, comment_at)
         old = block[comment_at + 4 : comment_at + 4 + size].decode() if code == OPT_COMMENT else ""
         del self.buffer[self._last_at :]
-        joined = f"{old}; {comment}" if old else comment
+        if not old:
+            joined = comment
+        elif old == label:
+            joined = f"{label}: {comment}"
+        else:
+            joined = f"{old}; {comment}"
         self.packet(interface, t_high << 32 | t_low, frame, outbound, pid, joined)
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ happened and the frames that were dropped and why.
 
 from __future__ import annotations
 
+import re
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ DESCRIPTIONS = {
 MAX_HOPS_PER_STEP = 10_000
 MAX_TABLE_ROWS = 80
 TABLE_STEPS = 20  # steps whose hop tables are printed in full (and whose frames are kept)
+# the start of every all.pcapng comment: which step and flow the packet belongs to (new_flow)
+_LABEL = re.compile(r"(?:step \d+|background) flow \d+(?:: |$)")
 
 
 @dataclass(slots=True)
@@ -136,7 +139,7 @@ class Journal:
     def annotate(self, tag: Tag, comment: str) -> None:
         """Add `comment` to the pcapng record of the packet's newest hop."""
         if self.pcapng is not None:
-            self.pcapng.annotate(tag.pid, comment)
+            self.pcapng.annotate(tag.pid, comment, tag.label)
 
     def new_flow(self, step: int) -> Tag:
         """A new flow of `step` (-1: outside any step), with no packet yet."""
@@ -252,3 +255,9 @@ class Tap:
             log.hops.extend((self.number, index, outbound, pid))
             if count <= log.table_rows:
                 log.rows.append(Hop(now, self, index, direction, tag.pid, note, frame))
+
+
+def comment_notes(comment: str) -> str:
+    """What the devices noted in an all.pcapng comment, without its "step N flow M" label."""
+    label = _LABEL.match(comment)
+    return comment[label.end() :] if label else comment

@@ -17,6 +17,7 @@ from pathlib import Path
 from kpkt.capture.diff import dissect, show_value
 from kpkt.capture.reader import HEADER_LEN, MAGICS
 from kpkt.capture.summary import summarize
+from kpkt.capture.tap import comment_notes
 from kpkt.errors import KpktError
 from kpkt.net.frame import mac_bytes
 
@@ -207,7 +208,7 @@ def _read(folder: Path, manifest: dict) -> Run:
                     hop["packet"],
                     t_ns,
                     frame_id(data),
-                    decisions[capture, index],
+                    comment_notes(decisions[capture, index]),
                 )
             )
         run.steps.append(

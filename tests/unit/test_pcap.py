@@ -201,3 +201,35 @@ def test_pcapng_annotations_join_on_the_newest_packet_only(tmp_path):
     assert [p.comments for p in packets] == [[b"first; second"], [b"fdb: local; drop: ttl"]]
     assert [p.direction for p in packets] == [2, 1]  # outbound, inbound
     assert [Decimal(p.time) for p in packets] == [Decimal("5.000000123"), Decimal(6)]
+
+
+def test_the_first_annotation_after_a_bare_label_follows_a_colon(tmp_path):
+    # record() writes "step 1 flow 1: note", or the bare label when the hop has no note; a
+    # later annotation must read the same way, not "step 1 flow 1; fdb learn ..."
+    from scapy.utils import PcapNgReader
+
+    from kpkt.capture.pcapng import PcapngWriter
+
+    path = tmp_path / "all.pcapng"
+    writer = PcapngWriter(path, "test")
+    interface = writer.add_interface("a/eth0", "test")
+    writer.packet(interface, 1, b"\x01" * 60, True, 1, "step 1 flow 1")
+    writer.annotate(1, "fdb learn 02:00:00:00:00:01 on veth-a", "step 1 flow 1")
+    writer.annotate(1, "drop: ttl", "step 1 flow 1")
+    writer.packet(interface, 2, b"\x02" * 60, True, 2, "step 1 flow 1: fdb: local")
+    writer.annotate(2, "drop: ttl", "step 1 flow 1")
+    writer.close()
+
+    assert [p.comments for p in PcapNgReader(str(path))] == [
+        [b"step 1 flow 1: fdb learn 02:00:00:00:00:01 on veth-a; drop: ttl"],
+        [b"step 1 flow 1: fdb: local; drop: ttl"],
+    ]
+
+
+def test_comment_notes_leave_out_the_step_and_flow_label():
+    from kpkt.capture.tap import comment_notes
+
+    assert comment_notes("step 1 flow 1") == ""
+    assert comment_notes("step 12 flow 3: fdb: local; drop: ttl") == "fdb: local; drop: ttl"
+    assert comment_notes("background flow 7: arp who-has 10.1.1.1 (try 1)").startswith("arp")
+    assert comment_notes("step 1 flowers") == "step 1 flowers"  # not a label: kept whole
