@@ -15,8 +15,8 @@ from kpkt import output_folder
 from kpkt.capture import manifest
 from kpkt.html_report import write_report
 from kpkt.network import Network
+from kpkt.spec import Topology
 from kpkt.topology.build import build
-from kpkt.topology.spec import Topology
 
 
 @dataclass

@@ -20,8 +20,8 @@ from kpkt.capture.tap import Hop, StepLog
 from kpkt.errors import KpktError
 from kpkt.net.frame import ETH_LEN, ETH_P_IP, PROTO_TCP, PROTO_UDP
 from kpkt.report import mac_names
+from kpkt.spec import Topology
 from kpkt.topology.build import build
-from kpkt.topology.spec import Topology
 
 MAX_TRACE_ROWS = 5_000
 

@@ -24,8 +24,7 @@ from kpkt.net.route import Route
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.network import Network
-from kpkt.topology.derive import SWITCH, derive_mac, switch_port_names
-from kpkt.topology.spec import (
+from kpkt.spec import (
     DnsStep,
     Endpoint,
     NodeSpec,
@@ -35,6 +34,7 @@ from kpkt.topology.spec import (
     Topology,
     UdpStep,
 )
+from kpkt.topology.derive import SWITCH, derive_mac, switch_port_names
 
 LOOPBACK = IPv4Network("127.0.0.0/8")
 DEFAULT = IPv4Network("0.0.0.0/0")

@@ -13,6 +13,15 @@ from typing import Any
 import yaml
 
 from kpkt.errors import TopologyError
+from kpkt.spec import (
+    ClusterSpec,
+    Endpoint,
+    ExternalSpec,
+    NodeSpec,
+    PodSpec,
+    ServiceSpec,
+    Topology,
+)
 from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
 from kpkt.topology.cluster_services import with_cluster_services
 from kpkt.topology.derive import (
@@ -31,15 +40,6 @@ from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay
 from kpkt.topology.limits import check_characters, deep_nesting, read_topology_file
 from kpkt.topology.service_names import ServiceNames
 from kpkt.topology.services import ServiceDraft, read_services
-from kpkt.topology.spec import (
-    ClusterSpec,
-    Endpoint,
-    ExternalSpec,
-    NodeSpec,
-    PodSpec,
-    ServiceSpec,
-    Topology,
-)
 from kpkt.topology.traffic import Directory, Host, read_traffic
 
 API_VERSION = "kpkt/v1"

@@ -13,22 +13,23 @@ from typing import Any
 import yaml
 
 from kpkt.net.drops import REASONS
-from kpkt.outcome import KIND_OUTCOMES, Expectation
-from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
-from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
-from kpkt.topology.service_names import ServiceNames
-from kpkt.topology.spec import (
+from kpkt.outcome import KIND_OUTCOMES
+from kpkt.spec import (
     DEFAULT_RESPONSE,
     NS_PER_SECOND,
     ClusterSpec,
     DnsStep,
     Endpoint,
+    Expectation,
     PingStep,
     ServiceSpec,
     Step,
     TcpStep,
     UdpStep,
 )
+from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
+from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
+from kpkt.topology.service_names import ServiceNames
 
 UDP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex")
 UDP_KEYS += ("count", "interval", "listen", "at", "ttl", "expect")

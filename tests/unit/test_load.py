@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kpkt.errors import TopologyError
+from kpkt.spec import ContainerPort, ContainerSpec, Endpoint, PingStep, UdpStep
 from kpkt.topology.derive import derive_mac
 from kpkt.topology.load import load_topology, load_topology_text
-from kpkt.topology.spec import ContainerPort, ContainerSpec, Endpoint, PingStep, UdpStep
 
 from topology_fuzz import loads_or_reports
 
@@ -987,7 +987,7 @@ def test_flannel_reference_has_the_references_macs():
 
 
 def test_tcp_step_is_read_with_its_defaults():
-    from kpkt.topology.spec import DEFAULT_RESPONSE, TcpStep
+    from kpkt.spec import DEFAULT_RESPONSE, TcpStep
 
     topology = load(traffic("tcp: {from: pod-a, to: 'pod-b:8080', payload: 'GET /'}"))
     [step] = topology.steps

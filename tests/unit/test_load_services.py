@@ -12,9 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kpkt.errors import TopologyError
-from kpkt.topology.derive import derive_mac
-from kpkt.topology.load import load_topology_text
-from kpkt.topology.spec import (
+from kpkt.spec import (
     ContainerPort,
     ContainerSpec,
     DnsSpec,
@@ -29,6 +27,8 @@ from kpkt.topology.spec import (
     UdpStep,
     UpstreamSpec,
 )
+from kpkt.topology.derive import derive_mac
+from kpkt.topology.load import load_topology_text
 
 from topology_fuzz import loads_or_reports
 

@@ -1,15 +1,15 @@
 """Plain, frozen data for a loaded topology: every default filled in, every name resolved.
 
-`load.py` produces these from YAML; `build.py` turns them into a running network. Nothing here
-knows about YAML or about packets.
+`kpkt/topology/` produces these from YAML; `kpkt/build.py` turns them into a running network.
+Nothing here knows about YAML or about packets, and this module imports nothing of kpkt: every
+other layer may import it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-
-from kpkt.outcome import Expectation
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -174,6 +174,29 @@ class Endpoint:
     @property
     def owner(self) -> str:
         return f"{self.name}.{self.namespace}" if self.kind == "pod" else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a step's `expect:` asks: an outcome word, a drop reason among its drops, or both."""
+
+    outcome: str | None = None
+    drop: str | None = None
+
+    def met(self, outcome: str, reasons: Iterable[str]) -> bool:
+        return (self.outcome is None or self.outcome == outcome) and (
+            self.drop is None or self.drop in set(reasons)
+        )
+
+    def text(self) -> str:
+        """As the step table prints it: "dropped, drop ttl-exceeded"."""
+        parts = [self.outcome] if self.outcome else []
+        return ", ".join(parts + ([f"drop {self.drop}"] if self.drop else []))
+
+    def as_data(self) -> dict:
+        """As manifest.json and --json write it: only the keys the topology gave."""
+        data = {"outcome": self.outcome, "drop": self.drop}
+        return {key: value for key, value in data.items() if value is not None}
 
 
 @dataclass(frozen=True, slots=True)
