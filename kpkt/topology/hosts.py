@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from kpkt.derive import MAX_IFNAME
 from kpkt.spec import ContainerPort, ContainerSpec
-from kpkt.topology.derive import MAX_IFNAME
 from kpkt.topology.fields import Fields, Report, show
 
 NODE_KEYS = ("name", "ip", "mac", "podCIDR", "devices", "pods")

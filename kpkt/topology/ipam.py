@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.topology.derive import free, node_pod_cidrs, pod_addresses
+from kpkt.derive import free, node_pod_cidrs, pod_addresses
 from kpkt.topology.fields import Report
 from kpkt.topology.hosts import ExternalDraft, NodeDraft
 

@@ -12,6 +12,14 @@ from typing import Any
 
 import yaml
 
+from kpkt.derive import (
+    SWITCH,
+    external_key,
+    node_key,
+    pod_key,
+    unique_mac,
+    veth_names,
+)
 from kpkt.errors import TopologyError
 from kpkt.spec import (
     ClusterSpec,
@@ -24,14 +32,6 @@ from kpkt.spec import (
 )
 from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
 from kpkt.topology.cluster_services import with_cluster_services
-from kpkt.topology.derive import (
-    SWITCH,
-    external_key,
-    node_key,
-    pod_key,
-    unique_mac,
-    veth_names,
-)
 from kpkt.topology.dns import DnsDraft, add_dns_hosts, dns_spec, dns_wanted, read_dns
 from kpkt.topology.endpoints import service_spec
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show

@@ -12,9 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kpkt.derive import derive_mac
 from kpkt.errors import TopologyError
 from kpkt.spec import ContainerPort, ContainerSpec, Endpoint, PingStep, UdpStep
-from kpkt.topology.derive import derive_mac
 from kpkt.topology.load import load_topology, load_topology_text
 
 from topology_fuzz import loads_or_reports

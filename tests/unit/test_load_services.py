@@ -11,6 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kpkt.derive import derive_mac
 from kpkt.errors import TopologyError
 from kpkt.spec import (
     ContainerPort,
@@ -27,7 +28,6 @@ from kpkt.spec import (
     UdpStep,
     UpstreamSpec,
 )
-from kpkt.topology.derive import derive_mac
 from kpkt.topology.load import load_topology_text
 
 from topology_fuzz import loads_or_reports

@@ -11,6 +11,7 @@ from kpkt.apps.ping import PingApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
 from kpkt.capture.tap import Tap
+from kpkt.derive import SWITCH, derive_mac, switch_port_names
 from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.br_netfilter import BrNetfilter
@@ -34,7 +35,6 @@ from kpkt.spec import (
     Topology,
     UdpStep,
 )
-from kpkt.topology.derive import SWITCH, derive_mac, switch_port_names
 
 LOOPBACK = IPv4Network("127.0.0.0/8")
 DEFAULT = IPv4Network("0.0.0.0/0")

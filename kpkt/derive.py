@@ -1,4 +1,8 @@
-"""Deterministic defaults for what a topology leaves out: MACs, host-veth names and addresses."""
+"""Deterministic defaults for what a topology leaves out: MACs, host-veth names and addresses.
+
+The topology reader (`kpkt/topology/`) fills its specs in with these, and `kpkt/build.py` names
+and addresses the underlay switch, which no topology describes, by the same rules. Imports
+nothing of kpkt."""
 
 from __future__ import annotations
 
