@@ -27,7 +27,6 @@ from kpkt.net.vxlan import Vxlan
 from kpkt.network import Network
 from kpkt.spec import (
     DnsStep,
-    Endpoint,
     NodeSpec,
     PingStep,
     PodSpec,
@@ -228,7 +227,7 @@ class _Builder:
     # --- traffic -------------------------------------------------------------------------------
 
     def app(self, step):
-        sender = self._endpoint_stack(step.src)
+        sender = self.net.stacks[step.src.owner]
         if isinstance(step, UdpStep):
             return UdpApp(step, sender, self._receivers(step, sender, PROTO_UDP))
         if isinstance(step, PingStep):
@@ -254,6 +253,3 @@ class _Builder:
             return [(self.net.by_ip[ip], port) for ip, port in endpoints if ip in self.net.by_ip]
         owner = self.net.by_ip.get(dst)
         return [(owner, step.dport)] if owner is not None else []
-
-    def _endpoint_stack(self, endpoint: Endpoint) -> Stack:
-        return self.net.stacks[endpoint.owner]

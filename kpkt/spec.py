@@ -164,8 +164,8 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where a step starts: a pod, a node's root namespace, or an external host."""
+class HostRef:
+    """A pod, a node's root namespace or an external host, by name: where a step starts."""
 
     kind: str  # "pod" | "node" | "external"
     name: str  # pod name, node name or external name
@@ -202,7 +202,7 @@ class Expectation:
 @dataclass(frozen=True, slots=True)
 class UdpStep:
     text: str  # the step as written in the file, for the manifest and tables
-    src: Endpoint
+    src: HostRef
     dst: IPv4Address  # 127.0.0.1 for container-to-container over lo
     sport: int | None  # None: an ephemeral port from the seed
     dport: int
@@ -218,7 +218,7 @@ class UdpStep:
 @dataclass(frozen=True, slots=True)
 class PingStep:
     text: str
-    src: Endpoint
+    src: HostRef
     dst: IPv4Address
     id: int | None  # None: from the seed (Linux ping sockets pick the id)
     seq: int = 1  # the first sequence number
@@ -239,7 +239,7 @@ class TcpStep:
     the server in the target (an HTTP/1.0-like responder) answers `response`."""
 
     text: str
-    src: Endpoint
+    src: HostRef
     dst: IPv4Address
     sport: int | None  # None: an ephemeral port from the seed
     dport: int
@@ -256,7 +256,7 @@ class DnsStep:
     cluster DNS, as getaddrinfo does (A and AAAA), or asks one `qtype` when the step names it."""
 
     text: str
-    src: Endpoint
+    src: HostRef
     name: str
     qtype: str | None = None  # None: getaddrinfo (A and AAAA together)
     at_ns: int | None = None

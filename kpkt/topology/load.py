@@ -23,8 +23,8 @@ from kpkt.derive import (
 from kpkt.errors import TopologyError
 from kpkt.spec import (
     ClusterSpec,
-    Endpoint,
     ExternalSpec,
+    HostRef,
     NodeSpec,
     PodSpec,
     ServiceSpec,
@@ -389,11 +389,11 @@ def _hosts(nodes: list[NodeDraft], externals: list[ExternalDraft]) -> Iterator[H
     for node in nodes:
         net = node.pod_cidr
         also = (net.network_address, net.network_address + 1) if net else ()
-        yield Host(Endpoint("node", node.name), node.ip, also)
+        yield Host(HostRef("node", node.name), node.ip, also)
         for pod in node.pods:
-            yield Host(Endpoint("pod", pod.name, pod.namespace), pod.ip)
+            yield Host(HostRef("pod", pod.name, pod.namespace), pod.ip)
     for external in externals:
-        yield Host(Endpoint("external", external.name), external.ip)
+        yield Host(HostRef("external", external.name), external.ip)
 
 
 def _node_spec(node: NodeDraft, seed: int, taken: set[str]) -> NodeSpec:
