@@ -13,6 +13,8 @@ their own hops through `kpkt.capture.tap`).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 KPKT = Path(__file__).resolve().parent.parent / "kpkt"
@@ -89,3 +91,14 @@ def test_the_checker_sees_imports_at_any_depth(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text("def f():\n    from kpkt.topology.load import load_topology\nimport yaml\n")
     assert _imports(source) == {"kpkt.topology.load", "kpkt.topology.load.load_topology"}
+
+
+def test_importing_the_specs_loads_no_other_kpkt_module() -> None:
+    code = (
+        "import sys, kpkt.spec, kpkt.derive\n"
+        "print(sorted(m for m in sys.modules if m.startswith('kpkt')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=KPKT.parent
+    )
+    assert done.stdout.strip() == "['kpkt', 'kpkt.derive', 'kpkt.spec']"
