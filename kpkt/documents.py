@@ -5,10 +5,10 @@ docs/json.md explains them."""
 from __future__ import annotations
 
 from kpkt import __version__
+from kpkt.build import build
 from kpkt.dns.served import served_names
 from kpkt.outcome import step_kind, step_outcome
-from kpkt.topology.build import build
-from kpkt.topology.spec import ServiceSpec, Topology
+from kpkt.spec import ServiceSpec, Topology
 
 EXIT_MEANINGS = {
     0: "done; every step with an expectation ended as expected",

@@ -10,7 +10,6 @@ at all explains the silence.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 DELIVERED = "delivered"
 PARTIAL = "partial"
@@ -59,29 +58,6 @@ _ERROR_SIGNALS = {
     "host unreachable": UNREACHABLE,
 }
 _PRECEDENCE = (REFUSED, UNREACHABLE, NOT_FOUND, DROPPED)
-
-
-@dataclass(frozen=True, slots=True)
-class Expectation:
-    """What a step's `expect:` asks: an outcome word, a drop reason among its drops, or both."""
-
-    outcome: str | None = None
-    drop: str | None = None
-
-    def met(self, outcome: str, reasons: Iterable[str]) -> bool:
-        return (self.outcome is None or self.outcome == outcome) and (
-            self.drop is None or self.drop in set(reasons)
-        )
-
-    def text(self) -> str:
-        """As the step table prints it: "dropped, drop ttl-exceeded"."""
-        parts = [self.outcome] if self.outcome else []
-        return ", ".join(parts + ([f"drop {self.drop}"] if self.drop else []))
-
-    def as_data(self) -> dict:
-        """As manifest.json and --json write it: only the keys the topology gave."""
-        data = {"outcome": self.outcome, "drop": self.drop}
-        return {key: value for key, value in data.items() if value is not None}
 
 
 def classify(

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kpkt import output_folder
+from kpkt.build import build
 from kpkt.capture import manifest
 from kpkt.html_report import write_report
 from kpkt.network import Network
-from kpkt.topology.build import build
-from kpkt.topology.spec import Topology
+from kpkt.spec import Topology
 
 
 @dataclass

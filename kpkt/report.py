@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+from kpkt.build import build
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
 from kpkt.dns.served import served_names
 from kpkt.net.frame import mac_bytes
-from kpkt.topology.build import build
-from kpkt.topology.spec import Topology
+from kpkt.spec import Topology
 
 
 def mac_names(taps) -> dict[bytes, str]:

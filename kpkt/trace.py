@@ -15,13 +15,13 @@ from pathlib import Path
 
 import click
 
+from kpkt.build import build
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import Hop, StepLog
 from kpkt.errors import KpktError
 from kpkt.net.frame import ETH_LEN, ETH_P_IP, PROTO_TCP, PROTO_UDP
 from kpkt.report import mac_names
-from kpkt.topology.build import build
-from kpkt.topology.spec import Topology
+from kpkt.spec import Topology
 
 MAX_TRACE_ROWS = 5_000
 

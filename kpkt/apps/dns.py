@@ -22,7 +22,7 @@ from kpkt.dns.stub import GaiError, HErrno, Query
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.tcp import Connection
 from kpkt.outcome import NOT_FOUND, classify
-from kpkt.topology.spec import DnsStep, PodSpec
+from kpkt.spec import DnsStep, PodSpec
 
 PORT = 53
 NOT_FOUND_ERRORS = frozenset(

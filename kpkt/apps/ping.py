@@ -8,7 +8,7 @@ from kpkt.capture.tap import Tag
 from kpkt.net import icmp
 from kpkt.net.frame import PROTO_ICMP
 from kpkt.outcome import classify
-from kpkt.topology.spec import PingStep
+from kpkt.spec import PingStep
 
 REPLY_WAIT_NS = 1_000_000_000
 

@@ -18,7 +18,7 @@ from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
 from kpkt.net.tcp import Connection
 from kpkt.outcome import classify
-from kpkt.topology.spec import TcpStep
+from kpkt.spec import TcpStep
 
 # connect() returns -> the request written: the client's final handshake ACK at 0.000704888 s,
 # its request at 0.002262585 s (ksvc-n1-client__eth0.pcap)

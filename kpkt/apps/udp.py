@@ -14,7 +14,7 @@ from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
 from kpkt.net.frame import PROTO_UDP, udp_segment
 from kpkt.outcome import classify
-from kpkt.topology.spec import UdpStep
+from kpkt.spec import UdpStep
 
 
 class UdpApp(StepApp):

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
-from kpkt.topology.spec import ServiceSpec, Topology
+from kpkt.spec import ServiceSpec, Topology
 
 ALWAYS_NAMESPACES = ("default", "kube-system")
 

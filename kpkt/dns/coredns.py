@@ -57,7 +57,7 @@ from kpkt.dns.message import (
 from kpkt.dns.names import Name
 from kpkt.dns.profile import KUBEADM, Profile
 from kpkt.errors import KpktError
-from kpkt.topology.spec import Topology
+from kpkt.spec import Topology
 
 TRANSPORTS = ("udp", "tcp")
 FORWARD_READ_TIMEOUT_NS = 2_000_000_000  # plugin/forward readTimeout: then SERVFAIL

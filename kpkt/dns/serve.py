@@ -22,7 +22,7 @@ from kpkt.dns.coredns import ClusterDns, Forward
 from kpkt.dns.framing import Deframer, frame
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.errors import KpktError
-from kpkt.topology.spec import Topology
+from kpkt.spec import Topology
 
 # Not 5353: that is mDNS, held by avahi on many desktops. 1053 is what CoreDNS's own docs use
 # to run without root: unprivileged and named by no common daemon in /etc/services.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kpkt.dns.cluster_view import ClusterView
-from kpkt.topology.spec import Topology
+from kpkt.spec import Topology
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ from kpkt.dns.message import (
 )
 from kpkt.dns.names import Name
 from kpkt.errors import KpktError
-from kpkt.topology.spec import UpstreamSpec
+from kpkt.spec import UpstreamSpec
 
 EDNS_SIZE = 1232  # what the upstream advertises (the DNS flag day 2020 value)
 SOA_TTL = 300

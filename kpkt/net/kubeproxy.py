@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.net.frame import PROTO_TCP, PROTO_UDP
-from kpkt.topology.spec import ServicePort, ServiceSpec
+from kpkt.spec import ServicePort, ServiceSpec
 
 PROTOCOLS = {"TCP": PROTO_TCP, "UDP": PROTO_UDP}
 

@@ -3,10 +3,10 @@ with cluster DNS on, `kube-system/kube-dns` (in front of the coredns pods)."""
 
 from __future__ import annotations
 
+from kpkt.spec import ServicePort
 from kpkt.topology.dns import NAMESPACE, SELECTOR, SERVICE_NAME, DnsDraft
 from kpkt.topology.hosts import NodeDraft
 from kpkt.topology.services import EndpointDraft, PortDraft, ServiceDraft
-from kpkt.topology.spec import ServicePort
 
 KUBERNETES = "default/kubernetes"
 KUBE_DNS = f"{NAMESPACE}/{SERVICE_NAME}"

@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from kpkt.topology.fields import Fields, Report, did_you_mean, show
-from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft
-from kpkt.topology.spec import (
+from kpkt.spec import (
     ContainerPort,
     ContainerSpec,
     DnsSpec,
     ExternalSpec,
     UpstreamSpec,
 )
+from kpkt.topology.fields import Fields, Report, did_you_mean, show
+from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft
 from kpkt.topology.zone import record_problem
 
 DNS_KEYS = ("enabled", "serviceIP", "node", "podIP", "replicas", "podIPs", "ttl", "pods")

@@ -3,10 +3,10 @@ ServiceSpec that carries them."""
 
 from __future__ import annotations
 
+from kpkt.spec import EndpointPort, ServiceEndpoint, ServicePort, ServiceSpec
 from kpkt.topology.fields import Report
 from kpkt.topology.hosts import NodeDraft, PodDraft
 from kpkt.topology.services import ServiceDraft
-from kpkt.topology.spec import EndpointPort, ServiceEndpoint, ServicePort, ServiceSpec
 
 
 def service_spec(service: ServiceDraft, nodes: list[NodeDraft], report: Report) -> ServiceSpec:

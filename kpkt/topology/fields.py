@@ -12,7 +12,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from kpkt.errors import one_line
-from kpkt.topology.spec import NS_PER_SECOND
+from kpkt.spec import NS_PER_SECOND
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_NAME_LABEL = re.compile(r"[A-Za-z0-9_]([-A-Za-z0-9_]{0,61}[A-Za-z0-9_])?")

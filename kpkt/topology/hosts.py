@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from kpkt.topology.derive import MAX_IFNAME
+from kpkt.derive import MAX_IFNAME
+from kpkt.spec import ContainerPort, ContainerSpec
 from kpkt.topology.fields import Fields, Report, show
-from kpkt.topology.spec import ContainerPort, ContainerSpec
 
 NODE_KEYS = ("name", "ip", "mac", "podCIDR", "devices", "pods")
 NODE_DEVICES = ("cni0", "flannel.1")  # devices whose MAC a node may set under `devices`

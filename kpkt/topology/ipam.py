@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Network
+from itertools import islice
 
-from kpkt.topology.derive import free, node_pod_cidrs, pod_addresses
 from kpkt.topology.fields import Report
 from kpkt.topology.hosts import ExternalDraft, NodeDraft
 
@@ -102,3 +103,24 @@ def _pod_ip_problem(ip: IPv4Address, node: NodeDraft) -> str | None:
     if ip in reserved:
         return f"{ip} is {reserved[ip]} of {node.name}'s podCIDR {net}; pods start at .2"
     return None
+
+
+def free(pool: Iterable[IPv4Address], taken: set[IPv4Address]) -> Iterator[IPv4Address]:
+    """The addresses of `pool` in order, skipping those in `taken`."""
+    return (address for address in pool if address not in taken)
+
+
+def pod_addresses(pod_cidr: IPv4Network) -> Iterator[IPv4Address]:
+    """host-local IPAM's range on a node: .2 upwards (.0 is the network and flannel.1's
+    address, .1 the cni0 gateway), stopping before the broadcast address."""
+    first = int(pod_cidr.network_address) + 2
+    return (IPv4Address(value) for value in range(first, int(pod_cidr.broadcast_address)))
+
+
+def node_pod_cidrs(cluster: IPv4Network, named: list[IPv4Network]) -> Iterator[IPv4Network]:
+    """The /24s of the cluster's podCIDR from the second one on, skipping any that overlaps
+    a podCIDR a node names."""
+    if cluster.prefixlen > 24:
+        return iter(())
+    subnets = islice(cluster.subnets(new_prefix=24), 1, None)
+    return (net for net in subnets if not any(net.overlaps(other) for other in named))

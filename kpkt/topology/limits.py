@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from kpkt.errors import TopologyError
+from kpkt.spec import NS_PER_SECOND, PingStep, Step, UdpStep
 from kpkt.topology.fields import Report
-from kpkt.topology.spec import NS_PER_SECOND, PingStep, Step, UdpStep
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 50  # nested mappings and lists

@@ -12,10 +12,7 @@ from typing import Any
 
 import yaml
 
-from kpkt.errors import TopologyError
-from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
-from kpkt.topology.cluster_services import with_cluster_services
-from kpkt.topology.derive import (
+from kpkt.derive import (
     SWITCH,
     external_key,
     node_key,
@@ -23,6 +20,18 @@ from kpkt.topology.derive import (
     unique_mac,
     veth_names,
 )
+from kpkt.errors import TopologyError
+from kpkt.spec import (
+    ClusterSpec,
+    ExternalSpec,
+    HostRef,
+    NodeSpec,
+    PodSpec,
+    ServiceSpec,
+    Topology,
+)
+from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
+from kpkt.topology.cluster_services import with_cluster_services
 from kpkt.topology.dns import DnsDraft, add_dns_hosts, dns_spec, dns_wanted, read_dns
 from kpkt.topology.endpoints import service_spec
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
@@ -31,15 +40,6 @@ from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay
 from kpkt.topology.limits import check_characters, deep_nesting, read_topology_file
 from kpkt.topology.service_names import ServiceNames
 from kpkt.topology.services import ServiceDraft, read_services
-from kpkt.topology.spec import (
-    ClusterSpec,
-    Endpoint,
-    ExternalSpec,
-    NodeSpec,
-    PodSpec,
-    ServiceSpec,
-    Topology,
-)
 from kpkt.topology.traffic import Directory, Host, read_traffic
 
 API_VERSION = "kpkt/v1"
@@ -389,11 +389,11 @@ def _hosts(nodes: list[NodeDraft], externals: list[ExternalDraft]) -> Iterator[H
     for node in nodes:
         net = node.pod_cidr
         also = (net.network_address, net.network_address + 1) if net else ()
-        yield Host(Endpoint("node", node.name), node.ip, also)
+        yield Host(HostRef("node", node.name), node.ip, also)
         for pod in node.pods:
-            yield Host(Endpoint("pod", pod.name, pod.namespace), pod.ip)
+            yield Host(HostRef("pod", pod.name, pod.namespace), pod.ip)
     for external in externals:
-        yield Host(Endpoint("external", external.name), external.ip)
+        yield Host(HostRef("external", external.name), external.ip)
 
 
 def _node_spec(node: NodeDraft, seed: int, taken: set[str]) -> NodeSpec:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from ipaddress import IPv4Address
 
-from kpkt.topology.spec import ServiceSpec
+from kpkt.spec import ServiceSpec
 
 
 class ServiceNames:

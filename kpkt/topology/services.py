@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
 
+from kpkt.spec import ServicePort
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
 from kpkt.topology.hosts import port_name_problem, read_labels
-from kpkt.topology.spec import ServicePort
 
 SERVICE_KEYS = ("name", "namespace", "type", "clusterIP", "selector", "ports")
 SERVICE_KEYS += ("publishNotReadyAddresses", "endpoints", "externalName")

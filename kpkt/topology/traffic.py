@@ -13,22 +13,23 @@ from typing import Any
 import yaml
 
 from kpkt.net.drops import REASONS
-from kpkt.outcome import KIND_OUTCOMES, Expectation
-from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
-from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
-from kpkt.topology.service_names import ServiceNames
-from kpkt.topology.spec import (
+from kpkt.outcome import KIND_OUTCOMES
+from kpkt.spec import (
     DEFAULT_RESPONSE,
     NS_PER_SECOND,
     ClusterSpec,
     DnsStep,
-    Endpoint,
+    Expectation,
+    HostRef,
     PingStep,
     ServiceSpec,
     Step,
     TcpStep,
     UdpStep,
 )
+from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
+from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
+from kpkt.topology.service_names import ServiceNames
 
 UDP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex")
 UDP_KEYS += ("count", "interval", "listen", "at", "ttl", "expect")
@@ -49,7 +50,7 @@ _ADDRESS = re.compile(r"\d+(\.\d+){3}")
 class Host:
     """A pod, node or external host that steps may name, with the addresses it owns."""
 
-    endpoint: Endpoint
+    ref: HostRef
     ip: IPv4Address | None  # None when an earlier problem left it without one
     also: tuple[IPv4Address, ...] = ()  # a node's cni0 gateway and flannel.1 addresses
 
@@ -70,25 +71,25 @@ class Directory:
         self.pods: dict[str, list[Host]] = defaultdict(list)  # pods by bare name
         self.kinds: set[str] = set()
         for host in hosts:  # a duplicate name (reported already) keeps its first host
-            endpoint = host.endpoint
-            self.kinds.add(endpoint.kind)
-            key = (
-                f"{endpoint.namespace}/{endpoint.name}" if endpoint.kind == "pod" else endpoint.name
-            )
+            ref = host.ref
+            self.kinds.add(ref.kind)
+            key = f"{ref.namespace}/{ref.name}" if ref.kind == "pod" else ref.name
             if key not in self.named:
                 self.named[key] = host
-                if endpoint.kind == "pod":
-                    self.pods[endpoint.name].append(host)
-        self.owners = {ip: self.ref(host) for host in self.named.values() for ip in _ips(host)}
+                if ref.kind == "pod":
+                    self.pods[ref.name].append(host)
+        self.owners = {
+            ip: self.step_name(host) for host in self.named.values() for ip in _ips(host)
+        }
 
-    def ref(self, host: Host) -> str:
+    def step_name(self, host: Host) -> str:
         """How a step names `host`: a pod by its bare name when that is unique."""
-        endpoint = host.endpoint
-        if endpoint.kind == "pod" and len(self.pods[endpoint.name]) > 1:
-            return f"{endpoint.namespace}/{endpoint.name}"
-        return endpoint.name
+        ref = host.ref
+        if ref.kind == "pod" and len(self.pods[ref.name]) > 1:
+            return f"{ref.namespace}/{ref.name}"
+        return ref.name
 
-    def sender(self, f: Fields) -> Endpoint | None:
+    def sender(self, f: Fields) -> HostRef | None:
         name = f.string("from", required="name the pod, node or external host that sends")
         if name is None:
             return None
@@ -99,10 +100,10 @@ class Directory:
             hint = f" ({name} is '{owner}')" if owner else ""
             f.bad("from", f"expected the name of a pod, node or external host, not {name}{hint}")
         elif host := self._find(name, f, "from"):
-            return host.endpoint
+            return host.ref
         return None
 
-    def receiver(self, f: Fields, src: Endpoint | None) -> tuple[IPv4Address | None, str | None]:
+    def receiver(self, f: Fields, src: HostRef | None) -> tuple[IPv4Address | None, str | None]:
         """The destination address `to:` names, and the text after its colon, if any."""
         text = f.string("to", required="name a pod, node, external host, address or localhost")
         if text is None:
@@ -123,12 +124,12 @@ class Directory:
         if host and service:
             self.report.warn(
                 f.at("to"),
-                f"'{name}' is both a {host.endpoint.kind} and a service: this means the "
-                f"{host.endpoint.kind}; write '{service.name}.{service.namespace}' for the service",
+                f"'{name}' is both a {host.ref.kind} and a service: this means the "
+                f"{host.ref.kind}; write '{service.name}.{service.namespace}' for the service",
             )
         return (host.ip if host else None), port
 
-    def check_fits(self, f: Fields, key: str, size: int, src: Endpoint, dst: IPv4Address) -> None:
+    def check_fits(self, f: Fields, key: str, size: int, src: HostRef, dst: IPv4Address) -> None:
         """Report a payload of `size` bytes that does not fit in one packet on its way to `dst`."""
         if dst in LOOPBACK:
             where, mtu = "loopback MTU", LOOPBACK_MTU
@@ -144,7 +145,7 @@ class Directory:
                 f"the {HEADERS} bytes of headers",
             )
 
-    def _address(self, name: str, f: Fields, src: Endpoint | None) -> IPv4Address | None:
+    def _address(self, name: str, f: Fields, src: HostRef | None) -> IPv4Address | None:
         ip = IPv4Address("127.0.0.1") if name == "localhost" else _address(name)
         if ip is None:
             f.bad("to", f"'{name}' is not an IPv4 address")
@@ -160,16 +161,16 @@ class Directory:
         """The host `name` stands for, or None with the problem reported at `key`."""
         host, pods = self.named.get(name), self.pods.get(name, [])
         if host and pods:
-            kind = host.endpoint.kind
+            kind = host.ref.kind
             self.report.warn(
                 f.at(key),
                 f"'{name}' is both a {kind} and a pod: this means the {kind}; write "
-                f"'{pods[0].endpoint.namespace}/{name}' for the pod",
+                f"'{pods[0].ref.namespace}/{name}' for the pod",
             )
         if host or len(pods) == 1:
             return host or pods[0]
         if pods:
-            choices = ", ".join(f"{pod.endpoint.namespace}/{name}" for pod in pods)
+            choices = ", ".join(f"{pod.ref.namespace}/{name}" for pod in pods)
             f.bad(key, f"'{name}' is a pod in several namespaces: write one of {choices}")
         else:
             f.bad(key, self._unknown(name))

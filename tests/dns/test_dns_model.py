@@ -22,8 +22,8 @@ from kpkt.dns.coredns import ClusterDns, Forward
 from kpkt.dns.framing import Deframer, frame
 from kpkt.dns.profile import PLUGIN_DEFAULTS
 from kpkt.dns.upstream import UpstreamDns
+from kpkt.spec import EndpointPort, ServiceEndpoint, ServicePort, ServiceSpec
 from kpkt.topology.load import load_topology
-from kpkt.topology.spec import EndpointPort, ServiceEndpoint, ServicePort, ServiceSpec
 
 CLUSTER = Path(__file__).resolve().parent / "cluster.yaml"
 SECOND = 1_000_000_000

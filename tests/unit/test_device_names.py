@@ -11,10 +11,10 @@ import pytest
 
 from kpkt.capture.pcap import read_pcap
 from kpkt.capture.tap import Journal, Tap
+from kpkt.derive import MAX_IFNAME, switch_port_names, veth_names
 from kpkt.engine.scheduler import Scheduler
 from kpkt.errors import TopologyError
 from kpkt.output import run_to_folder
-from kpkt.topology.derive import MAX_IFNAME, switch_port_names, veth_names
 from kpkt.topology.load import load_topology_text
 
 HEADER = "apiVersion: kpkt/v1\nkind: Topology\nmetadata: {name: t}\n"

@@ -12,10 +12,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kpkt.derive import derive_mac
 from kpkt.errors import TopologyError
-from kpkt.topology.derive import derive_mac
+from kpkt.spec import ContainerPort, ContainerSpec, HostRef, PingStep, UdpStep
 from kpkt.topology.load import load_topology, load_topology_text
-from kpkt.topology.spec import ContainerPort, ContainerSpec, Endpoint, PingStep, UdpStep
 
 from topology_fuzz import loads_or_reports
 
@@ -290,7 +290,7 @@ def test_udp_step_defaults_and_text():
     ).steps
     assert step == UdpStep(
         text="udp: {from: pod-a, to: pod-b, sport: 40000, dport: 5000, payload: hello}",
-        src=Endpoint("pod", "pod-a", "default"),
+        src=HostRef("pod", "pod-a", "default"),
         dst=IPv4Address("10.244.1.3"),
         sport=40000,
         dport=5000,
@@ -339,7 +339,7 @@ def test_ping_step_defaults_and_fields():
     ).steps
     assert first == PingStep(
         text="ping: {from: pod-a, to: pod-c}",
-        src=Endpoint("pod", "pod-a", "default"),
+        src=HostRef("pod", "pod-a", "default"),
         dst=IPv4Address("10.244.2.2"),
         id=None,
     )
@@ -387,7 +387,7 @@ NAMES = NODES.replace("{name: pod-c}", "{name: pod-c}, {name: pod-a, namespace: 
 def test_names_in_from_and_to(written, src, dst, dport):
     topology = load(NAMES + f"traffic:\n  - udp: {{{written}}}\n")
     [step] = topology.steps
-    assert (step.src, step.dst, step.dport) == (Endpoint(*src), IPv4Address(dst), dport)
+    assert (step.src, step.dst, step.dport) == (HostRef(*src), IPv4Address(dst), dport)
     assert topology.warnings == ()
 
 
@@ -395,7 +395,7 @@ def test_ping_may_name_a_node_and_an_address():
     steps = load(
         traffic("ping: {from: node1, to: pod-c}", "ping: {from: pod-c, to: 10.244.1.1}")
     ).steps
-    assert (steps[0].src, steps[0].dst) == (Endpoint("node", "node1"), IPv4Address("10.244.2.2"))
+    assert (steps[0].src, steps[0].dst) == (HostRef("node", "node1"), IPv4Address("10.244.2.2"))
     assert steps[1].dst == IPv4Address("10.244.1.1")  # node1's cni0: owned, so no warning
 
 
@@ -987,7 +987,7 @@ def test_flannel_reference_has_the_references_macs():
 
 
 def test_tcp_step_is_read_with_its_defaults():
-    from kpkt.topology.spec import DEFAULT_RESPONSE, TcpStep
+    from kpkt.spec import DEFAULT_RESPONSE, TcpStep
 
     topology = load(traffic("tcp: {from: pod-a, to: 'pod-b:8080', payload: 'GET /'}"))
     [step] = topology.steps

@@ -11,17 +11,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kpkt.derive import derive_mac
 from kpkt.errors import TopologyError
-from kpkt.topology.derive import derive_mac
-from kpkt.topology.load import load_topology_text
-from kpkt.topology.spec import (
+from kpkt.spec import (
     ContainerPort,
     ContainerSpec,
     DnsSpec,
     DnsStep,
-    Endpoint,
     EndpointPort,
     ExternalSpec,
+    HostRef,
     ServiceEndpoint,
     ServicePort,
     ServiceSpec,
@@ -29,6 +28,7 @@ from kpkt.topology.spec import (
     UdpStep,
     UpstreamSpec,
 )
+from kpkt.topology.load import load_topology_text
 
 from topology_fuzz import loads_or_reports
 
@@ -652,7 +652,7 @@ def test_a_service_step_changes_nothing_else():
     [step] = load(NAMED + traffic("udp: {from: pod-a, to: 'web:53', payload: hi}")).steps
     assert step == UdpStep(
         text="udp: {from: pod-a, to: 'web:53', payload: hi}",
-        src=Endpoint("pod", "pod-a", "default"),
+        src=HostRef("pod", "pod-a", "default"),
         dst=ip("10.96.0.2"),
         sport=None,
         dport=53,
@@ -676,7 +676,7 @@ def test_dns_step_defaults_and_fields():
     first, second, third = topology.steps
     assert first == DnsStep(
         text="dns: {from: pod-a, name: web}",
-        src=Endpoint("pod", "pod-a", "default"),
+        src=HostRef("pod", "pod-a", "default"),
         name="web",
         qtype=None,
         at_ns=None,
@@ -697,7 +697,7 @@ def test_dns_step_types(qtype):
 
 def test_a_dns_step_may_come_from_a_coredns_pod():
     [step] = load(NODES + traffic("dns: {from: coredns-a, name: example.com}")).steps
-    assert step.src == Endpoint("pod", "coredns-a", "kube-system")
+    assert step.src == HostRef("pod", "coredns-a", "kube-system")
 
 
 # --- problems ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kpkt.outcome import Expectation, classify
+from kpkt.outcome import classify
+from kpkt.spec import Expectation
 
 
 def test_what_arrived_decides_first() -> None:

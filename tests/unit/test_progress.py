@@ -55,8 +55,8 @@ def test_finish_prints_nothing_when_never_drawn():
 def test_a_run_of_many_short_steps_shows_progress(monkeypatch):
     """Steps of a few events each never reach the every-few-thousand-events check on their
     own: the line is also considered after each step (as `kpkt gen 60 40` runs)."""
+    from kpkt.build import build
     from kpkt.gen import generate
-    from kpkt.topology.build import build
     from kpkt.topology.load import load_topology_text
 
     clock = [0.0]

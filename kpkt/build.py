@@ -11,6 +11,7 @@ from kpkt.apps.ping import PingApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
 from kpkt.capture.tap import Tap
+from kpkt.derive import SWITCH, derive_mac, switch_port_names
 from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.br_netfilter import BrNetfilter
@@ -24,10 +25,8 @@ from kpkt.net.route import Route
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.network import Network
-from kpkt.topology.derive import SWITCH, derive_mac, switch_port_names
-from kpkt.topology.spec import (
+from kpkt.spec import (
     DnsStep,
-    Endpoint,
     NodeSpec,
     PingStep,
     PodSpec,
@@ -228,7 +227,7 @@ class _Builder:
     # --- traffic -------------------------------------------------------------------------------
 
     def app(self, step):
-        sender = self._endpoint_stack(step.src)
+        sender = self.net.stacks[step.src.owner]
         if isinstance(step, UdpStep):
             return UdpApp(step, sender, self._receivers(step, sender, PROTO_UDP))
         if isinstance(step, PingStep):
@@ -254,6 +253,3 @@ class _Builder:
             return [(self.net.by_ip[ip], port) for ip, port in endpoints if ip in self.net.by_ip]
         owner = self.net.by_ip.get(dst)
         return [(owner, step.dport)] if owner is not None else []
-
-    def _endpoint_stack(self, endpoint: Endpoint) -> Stack:
-        return self.net.stacks[endpoint.owner]

@@ -1,15 +1,15 @@
 """Plain, frozen data for a loaded topology: every default filled in, every name resolved.
 
-`load.py` produces these from YAML; `build.py` turns them into a running network. Nothing here
-knows about YAML or about packets.
+`kpkt/topology/` produces these from YAML; `kpkt/build.py` turns them into a running network.
+Nothing here knows about YAML or about packets, and this module imports nothing of kpkt: every
+other layer may import it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-
-from kpkt.outcome import Expectation
 
 NS_PER_SECOND = 1_000_000_000
 
@@ -164,8 +164,8 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where a step starts: a pod, a node's root namespace, or an external host."""
+class HostRef:
+    """A pod, a node's root namespace or an external host, by name: where a step starts."""
 
     kind: str  # "pod" | "node" | "external"
     name: str  # pod name, node name or external name
@@ -177,9 +177,32 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a step's `expect:` asks: an outcome word, a drop reason among its drops, or both."""
+
+    outcome: str | None = None
+    drop: str | None = None
+
+    def met(self, outcome: str, reasons: Iterable[str]) -> bool:
+        return (self.outcome is None or self.outcome == outcome) and (
+            self.drop is None or self.drop in set(reasons)
+        )
+
+    def text(self) -> str:
+        """As the step table prints it: "dropped, drop ttl-exceeded"."""
+        parts = [self.outcome] if self.outcome else []
+        return ", ".join(parts + ([f"drop {self.drop}"] if self.drop else []))
+
+    def as_data(self) -> dict:
+        """As manifest.json and --json write it: only the keys the topology gave."""
+        data = {"outcome": self.outcome, "drop": self.drop}
+        return {key: value for key, value in data.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
 class UdpStep:
     text: str  # the step as written in the file, for the manifest and tables
-    src: Endpoint
+    src: HostRef
     dst: IPv4Address  # 127.0.0.1 for container-to-container over lo
     sport: int | None  # None: an ephemeral port from the seed
     dport: int
@@ -195,7 +218,7 @@ class UdpStep:
 @dataclass(frozen=True, slots=True)
 class PingStep:
     text: str
-    src: Endpoint
+    src: HostRef
     dst: IPv4Address
     id: int | None  # None: from the seed (Linux ping sockets pick the id)
     seq: int = 1  # the first sequence number
@@ -216,7 +239,7 @@ class TcpStep:
     the server in the target (an HTTP/1.0-like responder) answers `response`."""
 
     text: str
-    src: Endpoint
+    src: HostRef
     dst: IPv4Address
     sport: int | None  # None: an ephemeral port from the seed
     dport: int
@@ -233,7 +256,7 @@ class DnsStep:
     cluster DNS, as getaddrinfo does (A and AAAA), or asks one `qtype` when the step names it."""
 
     text: str
-    src: Endpoint
+    src: HostRef
     name: str
     qtype: str | None = None  # None: getaddrinfo (A and AAAA together)
     at_ns: int | None = None

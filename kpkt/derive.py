@@ -1,13 +1,15 @@
-"""Deterministic defaults for what a topology leaves out: MACs, host-veth names and addresses."""
+"""Deterministic defaults for what a topology leaves out: MACs and device names.
+
+The topology reader (`kpkt/topology/`) fills its specs in with these, and `kpkt/build.py` gives
+the underlay switch, which no topology describes, its MACs and port names by the same rules.
+Imports nothing of kpkt."""
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from functools import partial
-from ipaddress import IPv4Address, IPv4Network
-from itertools import islice
 
 MAX_IFNAME = 15  # Linux IFNAMSIZ - 1
 
@@ -101,24 +103,3 @@ def switch_port_names(hosts: list[str]) -> list[str]:
 def _cut_port_name(host: str, digest: str) -> str:
     room = MAX_IFNAME - len(SWITCH_PORT_PREFIX) - 7  # "-" and 6 hex digits
     return f"{SWITCH_PORT_PREFIX}{host[:room]}-{digest[:6]}"
-
-
-def free(pool: Iterable[IPv4Address], taken: set[IPv4Address]) -> Iterator[IPv4Address]:
-    """The addresses of `pool` in order, skipping those in `taken`."""
-    return (address for address in pool if address not in taken)
-
-
-def pod_addresses(pod_cidr: IPv4Network) -> Iterator[IPv4Address]:
-    """host-local IPAM's range on a node: .2 upwards (.0 is the network and flannel.1's
-    address, .1 the cni0 gateway), stopping before the broadcast address."""
-    first = int(pod_cidr.network_address) + 2
-    return (IPv4Address(value) for value in range(first, int(pod_cidr.broadcast_address)))
-
-
-def node_pod_cidrs(cluster: IPv4Network, named: list[IPv4Network]) -> Iterator[IPv4Network]:
-    """The /24s of the cluster's podCIDR from the second one on, skipping any that overlaps
-    a podCIDR a node names."""
-    if cluster.prefixlen > 24:
-        return iter(())
-    subnets = islice(cluster.subnets(new_prefix=24), 1, None)
-    return (net for net in subnets if not any(net.overlaps(other) for other in named))
