@@ -1,8 +1,8 @@
 """The `kpkt` command: parses arguments, calls the library, prints. Nothing else lives here.
 
 Exit status: 0 done, 2 the input is wrong (one line per problem, no traceback), 3 (`run`) a
-step did not end as its `expect:` says, 1 anything else (a short message; --debug shows the
-traceback). A reader that stops early (`| head`) ends the output quietly.
+step did not end as its `expect:` says, 4 (`sweep`) some runs failed, 1 anything else (a short
+message; --debug shows the traceback). A reader that stops early (`| head`) ends the output quietly.
 """
 
 from __future__ import annotations
@@ -254,6 +254,78 @@ def diff(
             click.echo(report.summary)
         if not report.same:
             sys.exit(1)
+
+    _guarded(job, debug)
+
+
+SWEEP_EXAMPLE = """\b
+Exit status: 0 every run done, 1 internal error, 2 bad input, 4 the tables are
+written but some runs failed (their status and error columns say why).
+
+\b
+Example:
+  kpkt sweep cni-seeds.yaml -o sweeps/cni-seeds --jobs 2
+  kpkt sweep cni-seeds.yaml -o /shared/cni-seeds --dask tcp://scheduler:8786
+"""
+RUNS_FAILED = 4
+
+
+@main.command(epilog=SWEEP_EXAMPLE)
+@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The sweep folder (runs/, summary.csv, summary.jsonl, plots); running into it again "
+    "skips the runs it has finished.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Runs at a time on this machine (default: its cores), or --dask local's workers.",
+)
+@click.option(
+    "--dask",
+    metavar="tcp://HOST:PORT|local",
+    help="Run on the Dask cluster with this scheduler (`local`: a LocalCluster here).",
+)
+@click.option(
+    "--collect",
+    is_flag=True,
+    help="Workers send each run's files back here (no shared file system needed).",
+)
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def sweep(
+    sweep_file: Path, output: Path, jobs: int | None, dask: str | None, collect: bool, debug: bool
+) -> None:
+    """Expand SWEEP_FILE (docs/sweep.md) into runs, run each in a worker process, and write one
+    summary table with a row per run (summary.csv and summary.jsonl in the sweep folder)."""
+    from kpkt.sweep.executors import DaskExecutor, LocalExecutor, cores
+    from kpkt.sweep.progress import SweepProgress
+    from kpkt.sweep.run import run_sweep
+    from kpkt.sweep.sweepfile import load_sweep
+
+    def job() -> None:
+        plan = load_sweep(sweep_file)
+        workers = jobs or cores()
+        executor = DaskExecutor(dask, workers) if dask else LocalExecutor(workers)
+        progress = SweepProgress(len(plan.runs), 0) if SweepProgress.wanted() else None
+        try:
+            result = run_sweep(plan, output, executor, collect, progress)
+        except KeyboardInterrupt:
+            click.echo("kpkt sweep: interrupted; run it again to resume", err=True)
+            sys.exit(130)
+        finally:
+            if progress is not None:
+                progress.finish()
+        _echo(
+            f"{len(result.rows)} runs: {result.ran} ran, {result.skipped} already done, "
+            f"{result.failed} failed; wrote {', '.join(path.name for path in result.files)} "
+            f"to {output}/"
+        )
+        if result.failed:
+            sys.exit(RUNS_FAILED)
 
     _guarded(job, debug)
 

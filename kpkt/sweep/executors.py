@@ -1,0 +1,97 @@
+"""Where a sweep's runs execute: local worker processes (the default), or a Dask cluster
+(`dask.distributed`, the `dask` extra): an existing one at its scheduler's address, or a
+LocalCluster on this machine. Each yields every task's result as it completes, or the
+exception that kept the task from returning one."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+from kpkt.errors import KpktError
+
+CONNECT_TIMEOUT = "20s"
+Results = Iterator[tuple[int, Any]]  # (the task's position, its result or exception)
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+class LocalExecutor:
+    """`jobs` worker processes on this machine, each running one run after another."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+
+    def run(self, function: Callable, tasks: list) -> Results:
+        if not tasks:
+            return
+        pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(tasks)))
+        try:
+            futures = {pool.submit(function, task): index for index, task in enumerate(tasks)}
+            for future in as_completed(futures):
+                error = future.exception()
+                yield futures[future], error if error is not None else future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """The runs as Dask tasks: on the cluster whose scheduler is at `address`
+    (tcp://host:8786), or with `address` "local" on a LocalCluster of `jobs` single-threaded
+    worker processes."""
+
+    def __init__(self, address: str, jobs: int) -> None:
+        self.address = address
+        self.jobs = jobs
+
+    def run(self, function: Callable, tasks: list) -> Results:
+        try:
+            from distributed import Client, LocalCluster
+            from distributed import as_completed as dask_completed
+        except ImportError:
+            raise KpktError(
+                "--dask needs dask.distributed, which is not installed: "
+                "pip install 'kpkt[dask]' (or 'dask[distributed]')"
+            ) from None
+        if not tasks:
+            return
+        if self.address == "local":
+            cluster = LocalCluster(
+                n_workers=self.jobs,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            client = Client(cluster)
+        else:
+            cluster = None
+            client = self._connect(Client)
+        try:
+            futures = client.map(function, tasks, pure=False)
+            index = {future.key: position for position, future in enumerate(futures)}
+            for future in dask_completed(futures):
+                position = index[future.key]
+                if future.status == "error":
+                    yield position, future.exception()
+                else:
+                    yield position, future.result()
+                future.release()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    def _connect(self, client_class):
+        try:
+            return client_class(self.address, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as error:
+            raise KpktError(
+                f"--dask {self.address}: cannot reach a Dask scheduler there ({error}); start "
+                "one with `dask scheduler` and give its tcp://HOST:8786, or use --dask local"
+            ) from None
