@@ -7,6 +7,7 @@ The sweep folder holds `runs/<hash>/` (one per run, see kpkt.sweep.resume), `sum
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,8 @@ def run_sweep(sweep: Sweep, folder: Path, executor, collect: bool, progress=None
 
 
 def _prepare(folder: Path) -> Path:
-    """The sweep folder's runs/ folder, made if need be."""
+    """The sweep folder's runs/ folder, made if need be, without the temporary folders (their
+    names start with a dot) of runs an earlier sweep was stopped in."""
     runs = folder / RUNS
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not runs.is_dir())):
         raise KpktError(
@@ -77,6 +79,8 @@ def _prepare(folder: Path) -> Path:
         runs.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise KpktError(f"{runs}: cannot create it: {error.strerror}") from None
+    for leftover in runs.glob(".*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     return runs
 
 
