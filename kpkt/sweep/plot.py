@@ -92,7 +92,7 @@ def _ticks(values: list[float], zero: bool = False) -> list[float]:
     if zero:
         low, high = min(low, 0), max(high, 0)
     if low == high:
-        low, high = low - 1, high + 1
+        low, high = (0, 1) if low == 0 else (low - 1, high + 1)
     raw = (high - low) / (TICKS - 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
