@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,8 +19,9 @@ import yaml
 
 from kpkt.errors import TopologyError
 from kpkt.sweep.plot import plot_files
-from kpkt.sweep.summary import manifest_columns
-from kpkt.sweep.sweepfile import load_sweep
+from kpkt.sweep.summary import COUNTS, NUMERIC_PREFIXES, manifest_columns
+from kpkt.sweep.sweepfile import KEEP, RANGE_KEYS, SWEEP_KEYS, load_sweep
+from kpkt.sweep.table import FIXED_HEAD, FIXED_TAIL
 from kpkt.topology.load import CNIS
 
 from conftest import ROOT
@@ -320,6 +322,19 @@ def test_a_folder_that_is_not_a_sweep_folder_is_refused(tmp_path: Path) -> None:
         "folder with -o or remove it\n"
     )
     assert sorted(path.name for path in out.iterdir()) == ["notes.txt"]
+
+
+def test_the_docs_describe_the_sweep_file_and_the_table(tmp_path: Path) -> None:
+    """docs/sweep.md names every key and table column, and its example sweep file loads."""
+    doc = (ROOT / "docs" / "sweep.md").read_text()
+    names = [*SWEEP_KEYS, *RANGE_KEYS, *KEEP, *FIXED_HEAD, *FIXED_TAIL, *COUNTS]
+    names += [prefix + "<" for prefix in NUMERIC_PREFIXES]
+    missing = [name for name in names if f"`{name}" not in doc]
+    assert not missing, f"docs/sweep.md does not describe {missing}"
+    example = re.findall(r"```yaml\n(.+?)```", doc, re.DOTALL)[0]
+    (tmp_path / "example.yaml").write_text(example)
+    sweep = load_sweep(tmp_path / "example.yaml")
+    assert len(sweep.runs) == 2 * 1 * 2 * 5 and sweep.keep == "manifest" and sweep.plot == "drops"
 
 
 def test_summary_columns_from_a_manifest() -> None:
