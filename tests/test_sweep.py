@@ -22,6 +22,7 @@ from kpkt.sweep.plot import plot_files
 from kpkt.sweep.summary import COUNTS, NUMERIC_PREFIXES, manifest_columns
 from kpkt.sweep.sweepfile import KEEP, RANGE_KEYS, SWEEP_KEYS, load_sweep
 from kpkt.sweep.table import FIXED_HEAD, FIXED_TAIL
+from kpkt.sweep.task import RunTask, perform
 from kpkt.topology.load import CNIS
 
 from conftest import ROOT
@@ -255,6 +256,41 @@ def test_resume_after_an_interrupted_sweep_skips_finished_runs(tmp_path: Path) -
     (out / rows[0]["folder"] / capture["file"]).unlink()
     done = kpkt("sweep", sweep, "-o", out, "--jobs", 2)
     assert done.stdout.startswith("12 runs: 1 ran, 11 already done"), done.stdout
+
+
+def test_ctrl_c_stops_the_sweep_keeping_the_runs_done(tmp_path: Path) -> None:
+    sweep = sweep_file(
+        tmp_path, "topologies: [small.yaml]\ngrid: {seed: {from: 1, to: 60, step: 1}}\n"
+    )
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "kpkt", "sweep", str(sweep), "-o", str(out), "--jobs", "2"]
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("runs/*/row.json"))) < 2:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C on a terminal does: every process
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert (stdout, stderr) == ("", "kpkt sweep: interrupted; run it again to resume\n")
+    runs = list((out / "runs").iterdir())
+    assert all((run / "row.json").is_file() for run in runs), "a run folder half-written"
+    assert 2 <= len(runs) < 60 and not (out / "summary.csv").exists()
+
+
+def test_a_worker_without_the_sweep_folder_fails_the_run_saying_so(tmp_path: Path) -> None:
+    folder = tmp_path / "elsewhere" / "runs" / "0123456789abcdef"
+    task = RunTask(SMALL, "small.yaml", "0" * 64, "all", str(folder), collect=False)
+    done = perform(task)
+    assert done.summary is None and done.error == (
+        f"{folder.parent}: no such folder on this worker; put the sweep folder on a file system "
+        "every worker shares, at the same path, or use --collect"
+    )
+    collected = perform(RunTask(SMALL, "small.yaml", "0" * 64, "summary", str(folder), True))
+    assert collected.error is None and set(collected.files) == {"row.json"}
+    assert json.loads(collected.files["row.json"])["summary"]["outcome.delivered"] == 1
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
@@ -18,7 +19,15 @@ Results = Iterator[tuple[int, Any]]  # (the task's position, its result or excep
 
 
 def cores() -> int:
-    return len(os.sched_getaffinity(0))
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _ignore_interrupts() -> None:
+    """In a worker process: Ctrl-C is for the sweep to handle (a worker finishes its run)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class LocalExecutor:
@@ -30,7 +39,8 @@ class LocalExecutor:
     def run(self, function: Callable, tasks: list) -> Results:
         if not tasks:
             return
-        pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(tasks)))
+        workers = min(self.jobs, len(tasks))
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
         try:
             futures = {pool.submit(function, task): index for index, task in enumerate(tasks)}
             for future in as_completed(futures):

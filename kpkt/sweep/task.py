@@ -40,6 +40,12 @@ def perform(task: RunTask) -> RunDone:
         topology = load_topology_text(task.text, task.source)
         folder = Path(task.folder)
         beside = None if task.collect else folder.parent  # same file system: a rename
+        if beside is not None and not beside.is_dir():
+            return RunDone(
+                None,
+                f"{beside}: no such folder on this worker; put the sweep folder "
+                "on a file system every worker shares, at the same path, or use --collect",
+            )
         scratch = Path(tempfile.mkdtemp(prefix=".kpkt-run.", dir=beside))
         try:
             output = scratch / "run"
