@@ -358,6 +358,12 @@ def test_a_folder_that_is_not_a_sweep_folder_is_refused(tmp_path: Path) -> None:
         "folder with -o or remove it\n"
     )
     assert sorted(path.name for path in out.iterdir()) == ["notes.txt"]
+    done = kpkt("sweep", sweep, "-o", out / "notes.txt" / "sweep")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"error: {out / 'notes.txt' / 'sweep' / 'runs'}: cannot use it: Not a directory; "
+        "choose another folder with -o\n"
+    )
 
 
 def test_the_docs_describe_the_sweep_file_and_the_table(tmp_path: Path) -> None:

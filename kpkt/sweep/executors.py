@@ -56,36 +56,36 @@ class DaskExecutor:
     worker processes."""
 
     def __init__(self, address: str, jobs: int) -> None:
-        self.address = address
-        self.jobs = jobs
-
-    def run(self, function: Callable, tasks: list) -> Results:
         try:
-            from distributed import Client, LocalCluster
-            from distributed import as_completed as dask_completed
+            import distributed
         except ImportError:
             raise KpktError(
                 "--dask needs dask.distributed, which is not installed: "
                 "pip install 'kpkt[dask]' (or 'dask[distributed]')"
             ) from None
+        self.distributed = distributed
+        self.address = address
+        self.jobs = jobs
+
+    def run(self, function: Callable, tasks: list) -> Results:
         if not tasks:
             return
         if self.address == "local":
-            cluster = LocalCluster(
+            cluster = self.distributed.LocalCluster(
                 n_workers=self.jobs,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
             )
-            client = Client(cluster)
+            client = self.distributed.Client(cluster)
         else:
             cluster = None
-            client = self._connect(Client)
+            client = self._connect()
         try:
             futures = client.map(function, tasks, pure=False)
             index = {future.key: position for position, future in enumerate(futures)}
-            for future in dask_completed(futures):
+            for future in self.distributed.as_completed(futures):
                 position = index[future.key]
                 if future.status == "error":
                     yield position, future.exception()
@@ -97,9 +97,9 @@ class DaskExecutor:
             if cluster is not None:
                 cluster.close()
 
-    def _connect(self, client_class):
+    def _connect(self):
         try:
-            return client_class(self.address, timeout=CONNECT_TIMEOUT)
+            return self.distributed.Client(self.address, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as error:
             raise KpktError(
                 f"--dask {self.address}: cannot reach a Dask scheduler there ({error}); start "

@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from kpkt.errors import KpktError
+
 ROW = "row.json"
 TOPOLOGY = "topology.yaml"
 MANIFEST = "manifest.json"
@@ -76,12 +78,19 @@ def install(staged: Path, folder: Path) -> None:
 
 def install_files(files: dict[str, bytes], folder: Path) -> None:
     """Write a run's files, as a worker returned them (--collect), into place as `folder`."""
-    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        scratch = Path(
+            tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent)
+        )
+    except OSError as error:
+        raise KpktError(f"{folder.parent}: cannot write a run there: {error.strerror}") from None
     try:
         staged = scratch / "run"
         staged.mkdir()
         for name, data in files.items():
             (staged / name).write_bytes(data)
         install(staged, folder)
+    except OSError as error:
+        raise KpktError(f"{folder}: cannot write the run's files: {error.strerror}") from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

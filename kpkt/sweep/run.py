@@ -34,7 +34,17 @@ def run_sweep(sweep: Sweep, folder: Path, executor, collect: bool, progress=None
     """Run `sweep` into `folder` on `executor`; `progress` (a SweepProgress, or None) is told of
     every run that ends."""
     folder = folder.absolute()
+    created = not folder.exists()
     runs = _prepare(folder)
+    try:
+        return _run(sweep, folder, runs, executor, collect, progress)
+    except KpktError:  # a problem of the input or the machine: leave no empty folder behind
+        if created and not any(runs.iterdir()):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _run(sweep: Sweep, folder: Path, runs: Path, executor, collect: bool, progress) -> SweepResult:
     done: dict[int, RunDone] = {}
     pending: list[Run] = []
     for run in sweep.runs:
@@ -70,17 +80,24 @@ def _prepare(folder: Path) -> Path:
     """The sweep folder's runs/ folder, made if need be, without the temporary folders (their
     names start with a dot) of runs an earlier sweep was stopped in."""
     runs = folder / RUNS
-    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not runs.is_dir())):
+    try:
+        foreign = folder.exists() and (
+            not folder.is_dir() or (any(folder.iterdir()) and not runs.is_dir())
+        )
+        if not foreign:
+            runs.mkdir(parents=True, exist_ok=True)
+            for leftover in runs.glob(".*"):
+                shutil.rmtree(leftover)
+    except OSError as error:
+        raise KpktError(
+            f"{error.filename or folder}: cannot use it: {error.strerror}; choose another "
+            "folder with -o"
+        ) from None
+    if foreign:
         raise KpktError(
             f"{folder}: exists and is not a kpkt sweep folder (no {RUNS}/); choose another "
             "folder with -o or remove it"
         )
-    try:
-        runs.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise KpktError(f"{runs}: cannot create it: {error.strerror}") from None
-    for leftover in runs.glob(".*"):
-        shutil.rmtree(leftover, ignore_errors=True)
     return runs
 
 
