@@ -4,6 +4,7 @@ executors giving the same table, resume, failed runs and what each keep mode lea
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -18,7 +19,9 @@ import pytest
 import yaml
 
 from kpkt.errors import TopologyError
+from kpkt.sweep import progress as sweep_progress
 from kpkt.sweep.plot import plot_files
+from kpkt.sweep.progress import SweepProgress
 from kpkt.sweep.summary import COUNTS, NUMERIC_PREFIXES, manifest_columns
 from kpkt.sweep.sweepfile import KEEP, RANGE_KEYS, SWEEP_KEYS, load_sweep
 from kpkt.sweep.table import FIXED_HEAD, FIXED_TAIL
@@ -402,3 +405,21 @@ def test_a_plot_per_numeric_parameter() -> None:
     assert len(svg.findall(f"{namespace}circle")) == 4  # the failed run has no value
     (line,) = svg.findall(f"{namespace}polyline")
     assert len(line.get("points").split()) == 3  # the mean at each value of loss
+
+
+def test_the_progress_line_counts_runs_and_estimates_the_time_left(monkeypatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(sweep_progress.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    line = SweepProgress(10, 0, stream)
+    line.skipped = 2  # run_sweep tells it how many runs an earlier sweep finished
+    clock[0] = 104.0
+    line.update(2, 1)
+    assert stream.getvalue() == (
+        "\rkpkt sweep: 4/10 runs done, 1 failed, 2 skipped, 12 s left\x1b[K"
+    )
+    clock[0] = 104.05
+    line.update(3, 1)  # within a tenth of a second: not redrawn
+    assert stream.getvalue().count("\r") == 1
+    line.finish()
+    assert stream.getvalue().endswith("\r\x1b[K")
