@@ -12,11 +12,13 @@ command:
   dask      `kpkt sweep --dask local` (a Dask LocalCluster of 2 single-threaded workers,
             started and stopped by the command).
 
-Printed per executor: runs per second, the speedup over the loop (and that divided by the
-workers), and the overhead per run: worker time not spent emulating,
-(workers x wall time - floor) / N. The modes run in turn, round after round; each ratio is
-taken within a round and the median over the rounds is shown, so a drift of a shared machine's
-speed does not tilt it. Usage:
+Each sweep also runs a tenth of the runs (N/10), which splits its wall time into a start-up
+(worker processes, a Dask cluster) and a time per further run. Printed per executor: runs per
+second, the speedup over the loop (and that divided by the workers), the start-up, and the
+overhead per run: worker time a further run takes beyond the emulation's own,
+workers x (time per further run) - floor / N. The modes run in turn, round after round; each
+ratio is taken within a round and the median over the rounds is shown, so a drift of a shared
+machine's speed does not tilt it. Usage:
 
     python bench/sweep.py                      # 200 runs, 3 rounds
     python bench/sweep.py --runs 50 --rounds 1 # a quicker look
@@ -79,7 +81,7 @@ def timed(command: list[str]) -> float:
 
 
 def one_round(work: Path, runs: int, jobs: list[int], dask: bool) -> dict[str, float]:
-    base, sweep = work / "base.yaml", work / "sweep.yaml"
+    base, sweep, tenth = work / "base.yaml", work / "sweep.yaml", work / "tenth.yaml"
     seconds: dict[str, float] = {}
     out = work / "floor"
     done = subprocess.run(
@@ -104,8 +106,15 @@ def one_round(work: Path, runs: int, jobs: list[int], dask: bool) -> dict[str, f
         seconds[name] = timed(kpkt("sweep", sweep, "-o", out, *options))
         tables.add((out / "summary.csv").read_text())
         shutil.rmtree(out)
+        seconds[f"{name} tenth"] = timed(kpkt("sweep", tenth, "-o", out, *options))
+        shutil.rmtree(out)
     assert len(tables) == 1, "the executors wrote different tables"
     return seconds
+
+
+def further(seconds: dict[str, float], name: str, runs: int) -> float:
+    """The wall time each run beyond the first tenth added to sweep `name`."""
+    return (seconds[name] - seconds[f"{name} tenth"]) / (runs - runs // 10)
 
 
 def workers(name: str) -> int:
@@ -125,6 +134,7 @@ def main() -> None:
         work = Path(folder)
         (work / "base.yaml").write_text(BASE)
         (work / "sweep.yaml").write_text(SWEEP.format(runs=args.runs))
+        (work / "tenth.yaml").write_text(SWEEP.format(runs=args.runs // 10))
         for index in range(args.rounds):
             seconds = one_round(work, args.runs, jobs, not args.no_dask)
             rounds.append(seconds)
@@ -133,22 +143,32 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"\n{args.runs} runs, {args.rounds} round(s), {os.cpu_count()} cores, load {load:.1f}")
     print(
-        "| | runs/s | speedup over the loop | speedup per worker | overhead per run |\n"
-        "| --- | --- | --- | --- | --- |"
+        "| | runs/s | speedup over the loop | speedup per worker | start-up | overhead per run |\n"
+        "| --- | --- | --- | --- | --- | --- |"
     )
+    n = args.runs
     for name in rounds[0]:
-        rate = statistics.median(args.runs / seconds[name] for seconds in rounds)
-        if name == "floor":
-            per_run = statistics.median(seconds[name] / args.runs for seconds in rounds)
-            print(f"| {name} (in one process) | {rate:.1f} | | | ({per_run:.3f} s a run) |")
+        if name.endswith(" tenth"):
             continue
-        speedup = statistics.median(seconds["loop"] / seconds[name] for seconds in rounds)
+        rate = statistics.median(n / seconds[name] for seconds in rounds)
+        if name in ("floor", "loop"):
+            per_run = statistics.median(seconds[name] / n for seconds in rounds)
+            cells = "| |" if name == "floor" else "1x | 1x"
+            print(f"| {name} | {rate:.1f} | {cells} | | ({per_run:.3f} s a run) |")
+            continue
         count = workers(name)
-        overhead = statistics.median(
-            (count * seconds[name] - seconds["floor"]) / args.runs for seconds in rounds
+
+        speedup = statistics.median(seconds["loop"] / seconds[name] for seconds in rounds)
+        start = statistics.median(
+            seconds[name] - n * further(seconds, name, n) for seconds in rounds
         )
-        cells = f"{speedup:.2f}x | {speedup / count:.2f}x" if name != "loop" else "1x | 1x"
-        print(f"| {name} | {rate:.1f} | {cells} | {overhead:.3f} s |")
+        overhead = statistics.median(
+            count * further(seconds, name, n) - seconds["floor"] / n for seconds in rounds
+        )
+        print(
+            f"| {name} | {rate:.1f} | {speedup:.1f}x | {speedup / count:.1f}x | {start:.1f} s "
+            f"| {overhead:.3f} s |"
+        )
 
 
 if __name__ == "__main__":
