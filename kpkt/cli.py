@@ -2,13 +2,15 @@
 
 Exit status: 0 done, 2 the input is wrong (one line per problem, no traceback), 3 (`run`) a
 step did not end as its `expect:` says, 4 (`sweep`) some runs failed, 1 anything else (a short
-message; --debug shows the traceback). A reader that stops early (`| head`) ends the output quietly.
+message; --debug shows the traceback), 130 and 143 stopped by Ctrl-C (SIGINT) or SIGTERM. A
+reader that stops early (`| head`) ends the output quietly.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -21,12 +23,21 @@ from kpkt.errors import KpktError
 from kpkt.progress import Progress
 from kpkt.report import describe_topology, misses, open_hint, step_tables
 from kpkt.topology.examples import example_named, find_topology, shipped
+from kpkt.topology.limits import DEFAULT_MAX_PACKETS
 from kpkt.topology.load import load_topology
 
 RUN_EXAMPLE = """\b
 Exit status: 0 done (every `expect:` met), 1 internal error, 2 bad input
 (nothing written), 3 written, but a step did not end as its `expect:` says
-(each such step is printed last).
+(each such step is printed last), 130/143 stopped by Ctrl-C/SIGTERM (the
+output folder is left as it was).
+
+\b
+The output folder: a new one is created; an existing one is replaced only
+if kpkt wrote it (it holds .kpkt-output.json) and only the files that run
+wrote are removed. A folder holding anything else is refused (exit 2) unless
+--force, which keeps those files beside the new output. -o may not be the
+current folder, the topology's folder or $HOME, nor above them.
 
 \b
 Example:
@@ -60,7 +71,8 @@ def _print_or_write(text: str, output: Path | None) -> None:
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Exit status: 0 done, 1 internal error, 2 bad input, 3 a step's expectation missed.",
+    epilog="Exit status: 0 done, 1 internal error, 2 bad input, 3 a step's expectation missed, "
+    "130 Ctrl-C, 143 SIGTERM.",
 )
 @click.version_option(__version__, prog_name="kpkt")
 def main() -> None:
@@ -75,17 +87,38 @@ def main() -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default: pcaps/<metadata.name>/). Replaced as a whole.",
+    type=click.Path(path_type=Path),  # checked by the run: one `error:` line, exit 2
+    help="Output folder (default: pcaps/<metadata.name>/). The files a previous kpkt run "
+    "wrote there are replaced as a whole; see below.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Write into an output folder that holds files kpkt did not write (they are kept).",
 )
 @click.option("--seed", type=click.IntRange(min=0), help="Override the topology's seed.")
+@click.option(
+    "--max-packets",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PACKETS,
+    show_default=True,
+    help="Stop with exit status 2, writing nothing, if the captures would hold more frames "
+    "in total (each hop of a packet is a frame).",
+)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option(
     "-q", "--quiet", is_flag=True, help="Print only where the output went and missed expectations."
 )
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
 def run(
-    topology: Path, output: Path | None, seed: int | None, as_json: bool, quiet: bool, debug: bool
+    topology: Path,
+    output: Path | None,
+    force: bool,
+    seed: int | None,
+    max_packets: int,
+    as_json: bool,
+    quiet: bool,
+    debug: bool,
 ) -> None:
     """Build the cluster, run its traffic, write one pcap per capture point and manifest.json.
     Each step's outcome (delivered, partial, refused, unreachable, not-found, dropped, timeout)
@@ -98,7 +131,7 @@ def run(
         folder = output or Path("pcaps") / topo.name
         progress = Progress(len(topo.steps)) if Progress.wanted() else None
         try:
-            result = run_to_folder(topo, folder, progress)
+            result = run_to_folder(topo, folder, progress, force=force, max_frames=max_packets)
         finally:
             if progress is not None:
                 progress.finish()
@@ -120,7 +153,7 @@ def run(
         if status:
             sys.exit(status)
 
-    _guarded(job, debug)
+    _guarded_stoppable(job, debug, "the output folder is left as it was")
 
 
 @main.command(epilog="\b\nExample:\n  kpkt validate topologies/two-node.yaml")
@@ -247,11 +280,11 @@ def diff(
     def job() -> None:
         report = compare_paths(a, b, parse_ignore(ignore), times=not no_times, limit=limit)
         if as_json:
-            click.echo(json.dumps(report.to_json(), indent=2))
+            _echo(json.dumps(report.to_json(), indent=2))
         else:
             for line in report.lines:
-                click.echo(line)
-            click.echo(report.summary)
+                _echo(line)
+            _echo(report.summary)
         if not report.same:
             sys.exit(1)
 
@@ -313,9 +346,6 @@ def sweep(
         progress = SweepProgress(len(plan.runs), 0) if SweepProgress.wanted() else None
         try:
             result = run_sweep(plan, output, executor, collect, progress)
-        except KeyboardInterrupt:
-            click.echo("kpkt sweep: interrupted; run it again to resume", err=True)
-            sys.exit(130)
         finally:
             if progress is not None:
                 progress.finish()
@@ -327,7 +357,7 @@ def sweep(
         if result.failed:
             sys.exit(RUNS_FAILED)
 
-    _guarded(job, debug)
+    _guarded_stoppable(job, debug, "the runs done are kept; run the same command to resume")
 
 
 @main.group("dns")
@@ -423,9 +453,31 @@ def _warn(warnings) -> None:
         click.echo(f"warning: {line}", err=True)
 
 
-def _guarded(job, debug: bool) -> None:
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same clean-up runs."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def _guarded_stoppable(job, debug: bool, stopped: str) -> None:
+    """_guarded, with SIGTERM stopping the job as Ctrl-C does; `stopped` says what is left."""
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _guarded(job, debug, stopped)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _guarded(job, debug: bool, stopped: str = "") -> None:
+    """Run a command's job: its problems and interruptions as one line and an exit status."""
     try:
         job()
+    except (KeyboardInterrupt, Terminated) as stop:
+        name, status = ("SIGTERM", 143) if isinstance(stop, Terminated) else ("Ctrl-C", 130)
+        click.echo(f"kpkt: stopped by {name}" + (f"; {stopped}" if stopped else ""), err=True)
+        sys.exit(status)
     except BrokenPipeError:  # a command printing with click.echo: its reader went away
         _reader_gone()
     except KpktError as error:

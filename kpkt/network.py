@@ -11,6 +11,7 @@ from __future__ import annotations
 from kpkt.capture.tap import Journal
 from kpkt.engine.ids import NamespaceIds
 from kpkt.engine.scheduler import Scheduler
+from kpkt.errors import KpktError
 
 
 class Network:
@@ -33,12 +34,15 @@ class Network:
     def register_ip(self, ip: bytes, stack) -> None:
         self.by_ip[ip] = stack
 
-    def run(self, apps: list, progress=None) -> None:
+    def run(self, apps: list, progress=None, max_frames: int | None = None) -> None:
         """Run each step's application to completion, in order; `progress.tick` is called
-        every few thousand events and after each step (it draws only when it is time to)."""
+        every few thousand events and after each step (it draws only when it is time to).
+        A run whose captures would hold more than `max_frames` records stops with an error."""
         sched, journal = self.sched, self.journal
         end = 0
         events = 0  # counted across steps: a run of many short steps shows progress too
+        # every frame written is counted in one log: its step's or the background's
+        written, background = 0, journal.background  # `written`: by the finished steps
         for index, app in enumerate(apps):
             log = journal.new_step()
             start = max(end, app.at_ns if app.at_ns is not None else 0)
@@ -48,8 +52,12 @@ class Network:
                 if not step():
                     break
                 events += 1
-                if progress is not None and not events & 0xFFF:
-                    progress.tick(index, app, journal)
+                if not events & 0xFFF:
+                    if progress is not None:
+                        progress.tick(index, app, journal)
+                    _check_frames(written + log.hop_count + background.hop_count, max_frames)
+            _check_frames(written + log.hop_count + background.hop_count, max_frames)
+            written += log.hop_count
             end = sched.now
             log.start_ns, log.end_ns, log.result = app.start_ns, end, app.result()
             log.sent, log.received = app.counts()
@@ -57,7 +65,16 @@ class Network:
             self.current_step = -1
             if progress is not None:
                 progress.tick(index, app, journal)
+        _check_frames(sum(tap.count for tap in journal.taps), max_frames)  # exactly, at the end
 
     def _start(self, index: int, app) -> None:
         self.current_step = index
         app.start(index)
+
+
+def _check_frames(frames: int, max_frames: int | None) -> None:
+    if max_frames is not None and frames > max_frames:
+        raise KpktError(
+            f"the run would write more than {max_frames} frames (it had reached {frames}) and was "
+            "stopped; nothing was written: allow more with --max-packets, or send fewer packets"
+        )

@@ -1,20 +1,18 @@
 """Running a topology into an output folder, which is replaced as a whole.
 
-The run writes into a temporary folder beside the target and renames it into place at the end,
-so an interrupted or failed run never leaves a mix of old and new files. An existing folder is
-replaced only if it is empty or was written by kpkt (it holds a manifest.json).
+The run is staged beside the target and swapped into place at the end (kpkt/output_folder.py),
+so an interrupted or failed run never leaves a mix of old and new files, and only what kpkt
+wrote is ever replaced.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kpkt import output_folder
 from kpkt.capture import manifest
-from kpkt.errors import KpktError
 from kpkt.network import Network
 from kpkt.topology.build import build
 from kpkt.topology.spec import Topology
@@ -28,46 +26,37 @@ class RunResult:
     files: dict  # Tap -> file name
 
 
-def run_to_folder(topology: Topology, folder: Path, progress=None) -> RunResult:
-    folder = Path(folder)
-    _check_replaceable(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
+def run_to_folder(
+    topology: Topology,
+    folder: Path,
+    progress=None,
+    force: bool = False,
+    max_frames: int | None = None,
+) -> RunResult:
+    """Run `topology` into `folder`. `force`: write into a folder that holds files kpkt did not
+    write (they are kept). `max_frames`: stop (KpktError) if the captures would hold more."""
+    target = output_folder.check_target(Path(folder), _kept_folders(topology))
+    previous = output_folder.inspect_target(target, force)
+    output_folder.remove_stale(target)
     network, apps = build(topology)
-    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-    work.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary folder
-    try:
-        network.journal.open(work)
-        network.run(apps, progress)
-        files = network.journal.close()
-        manifest.write(work / "manifest.json", network.journal, topology, files)
-        _replace(work, folder)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return RunResult(topology, network, folder, files)
+    with output_folder.staging(target) as work:
+        try:
+            network.journal.open(work)
+            network.run(apps, progress, max_frames)
+            files = network.journal.close()
+            manifest.write(work / "manifest.json", network.journal, topology, files)
+        except OSError as error:
+            raise output_folder.problem(Path(folder), "write the output", error) from None
+        output_folder.commit(work, target, previous)
+    return RunResult(topology, network, Path(folder), files)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _check_replaceable(folder: Path) -> None:
-    if folder.exists() and (
-        not folder.is_dir() or (any(folder.iterdir()) and not (folder / "manifest.json").exists())
-    ):
-        raise KpktError(
-            f"{folder}: exists and is not a kpkt output folder (no manifest.json); "
-            "choose another folder with -o or remove it"
-        )
-
-
-def _replace(work: Path, folder: Path) -> None:
-    old = None
-    if folder.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
-        folder.rename(old / "previous")
-    work.rename(folder)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _kept_folders(topology: Topology) -> dict[str, Path]:
+    """The folders an output folder must stay below, by what they are."""
+    kept = {
+        "the current folder": Path.cwd().resolve(),
+        "the topology file's folder": Path(os.path.realpath(topology.source)).parent,
+    }
+    if os.environ.get("HOME"):
+        kept["the home folder"] = Path(os.path.realpath(os.environ["HOME"]))
+    return kept

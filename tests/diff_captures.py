@@ -48,7 +48,9 @@ def frames(count: int) -> list[bytes]:
 
 
 def write(path: Path, frame_list: list[bytes], times: list[int] | None = None) -> Path:
-    """A pcap of the frames, a millisecond apart unless `times` (ns) are given."""
+    """A pcap of the frames, a millisecond apart unless `times` (ns) are given, in place of
+    any file at `path` (kpkt's writer never replaces a file)."""
+    path.unlink(missing_ok=True)
     writer = PcapWriter(path)
     for n, frame in enumerate(frame_list):
         writer.write(times[n] if times else n * STEP_NS, frame)

@@ -42,9 +42,10 @@ def test_run_defaults_to_pcaps_metadata_name(tmp_path: Path) -> None:
 def test_rerun_replaces_the_folder(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert kpkt("run", str(TWO_NODE), "-o", str(out)).returncode == 0
-    (out / "stale.pcap").write_bytes(b"old")
-    assert kpkt("run", str(TWO_NODE), "-o", str(out)).returncode == 0
-    assert not (out / "stale.pcap").exists()
+    assert (out / "laptop__eth0.pcap").is_file()
+    one_node = ROOT / "tests" / "golden" / "drop-link-down" / "topology.yaml"
+    assert kpkt("run", str(one_node), "-o", str(out)).returncode == 0
+    assert not (out / "laptop__eth0.pcap").exists()  # the first run wrote it, the second did not
 
 
 def test_refuses_to_replace_a_folder_kpkt_did_not_write(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ on, and two runs give byte-identical output folders."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,42 @@ def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, ts
     comments = " ".join(row[2] for row in rows)
     assert "vxlan encap vni 1" in comments and "fdb learn" in comments
     assert "broadcast: flooded to" in comments
+
+
+# what makes a packet that packet at every hop (NAT rewrites addresses and ports, a tunnel wraps
+# it): the innermost IP ID and protocol, TCP flags and numbers, ICMP type and echo sequence, ARP
+IDENTITY = [
+    "ip.id", "ip.proto", "tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "icmp.type", "icmp.seq",
+    "arp.opcode", "arp.src.proto_ipv4", "arp.dst.proto_ipv4",
+]  # fmt: skip
+LABEL = re.compile(r"(?:step \d+|background) flow \d+")
+
+
+def test_a_packet_id_is_one_packet_at_every_hop(example, tshark: str) -> None:
+    _, folder = example
+    fields = ["frame.packet_id", "frame.comment", *IDENTITY]
+    options = ["-T", "fields", "-E", "separator=|", *(x for f in fields for x in ("-e", f))]
+    rows = [
+        line.split("|")
+        for line in tshark_read(tshark, folder / "all.pcapng", *options).splitlines()
+    ]
+    packets: dict[str, set] = {}  # packet id -> the packets seen with it
+    labels: dict[str, set] = {}  # packet id -> the step and flow its comments name
+    for pid, comment, *identity in rows:
+        packets.setdefault(pid, set()).add(tuple(value.split(",")[-1] for value in identity))
+        label = LABEL.match(comment)
+        assert label, f"packet {pid}: comment {comment!r} names no step and flow"
+        labels.setdefault(pid, set()).add(label.group())
+    # each id is one packet at every hop, through NAT and the tunnel, with one step and flow
+    assert {pid: seen for pid, seen in packets.items() if len(seen) > 1} == {}
+    assert {pid: seen for pid, seen in labels.items() if len(seen) > 1} == {}
+    # and each IP packet has an id of its own: a reply or a later segment is not the request
+    ids: dict[tuple, list[str]] = {}
+    for pid, (identity,) in packets.items():
+        if identity[0]:
+            ids.setdefault(identity, []).append(pid)
+    assert {identity: pids for identity, pids in ids.items() if len(pids) > 1} == {}
+    assert len(ids) >= 4
 
 
 def test_every_hop_in_the_manifest_is_a_frame_of_its_capture(example) -> None:

@@ -1,15 +1,22 @@
-"""Random clusters and random traffic never crash a run, and every run is reproducible."""
+"""Random clusters and random traffic never crash a run, and every run is reproducible; mutated
+example topologies either run or are refused as the user's problem, and never lose a capture."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kpkt.capture.pcap import read_pcap
+from kpkt.cli import main
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology_text
+
+from fuzz_mutator import mutants
 
 ADDRESSES = [
     "10.244.1.2",
@@ -76,3 +83,41 @@ def test_random_traffic_runs_and_repeats(text: str) -> None:
         run_to_folder(topology, second)
         for path in sorted(first.iterdir()):
             assert path.read_bytes() == (second / path.name).read_bytes(), path.name
+
+
+MUTANTS = 300
+MAX_FRAMES = 3000  # keeps a mutant that asks for much traffic short: exit 2, as documented
+
+
+def test_mutated_examples_exit_0_or_2_and_write_only_whole_output_folders(tmp_path):
+    """Every mutant of the shipped examples runs to exit 0 (3 with an `expect:`) or is refused
+    with exit 2 and an `error:` line; never a traceback; nothing written outside the output
+    folder; and every capture in the manifest has a file of its own holding its packets."""
+    runner = CliRunner()
+    for mutant in mutants(MUTANTS, seed=12):
+        with runner.isolated_filesystem(temp_dir=tmp_path) as cwd:
+            here = Path(cwd)
+            (here / "t.yaml").write_text(mutant.text, encoding="utf-8")
+            arguments = ["run", "-q", "t.yaml", "-o", "out", "--max-packets", str(MAX_FRAMES)]
+            result = runner.invoke(main, arguments)
+            allowed = (0, 2, 3) if mutant.has_expectations else (0, 2)
+            assert result.exit_code in allowed, (mutant.label, result.output)
+            assert "Traceback" not in result.output and "internal error" not in result.output
+            written = sorted(str(p.relative_to(here)) for p in here.rglob("*") if p.is_file())
+            if result.exit_code == 2:
+                assert any(line.startswith("error: ") for line in result.stderr.splitlines())
+                assert written == ["t.yaml"], (mutant.label, written)
+                continue
+            outside = [name for name in written if not name.startswith("out/")]
+            assert outside == ["t.yaml"], (mutant.label, outside)
+            _check_captures(here / "out", mutant.label)
+
+
+def _check_captures(folder: Path, label: str) -> None:
+    captures = json.loads((folder / "manifest.json").read_text())["captures"]
+    files = [capture["file"] for capture in captures]
+    assert len(files) == len(set(files)), (label, files)
+    assert sorted(files) == sorted(path.name for path in folder.glob("*.pcap")), label
+    for capture in captures:
+        records = read_pcap(folder / capture["file"])
+        assert capture["packets"] == len(records), (label, capture["file"])

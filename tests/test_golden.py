@@ -81,7 +81,7 @@ def compare(expected: Path, actual: Path) -> list[str]:
 
 def _manifest_differences(expected: Path, actual: Path) -> list[str]:
     want, got = json.loads(expected.read_text()), json.loads(actual.read_text())
-    keys = [k for k in want.keys() | got.keys() if k != "source" and want.get(k) != got.get(k)]
+    keys = [k for k in want.keys() | got.keys() if want.get(k) != got.get(k)]
     return [f"manifest.json: {key} differs" for key in sorted(keys)]
 
 

@@ -4,6 +4,7 @@ executors giving the same table, resume, failed runs and what each keep mode lea
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from kpkt.errors import TopologyError
+from kpkt.output_folder import MARKER
 from kpkt.sweep import progress as sweep_progress
 from kpkt.sweep.plot import plot_files
 from kpkt.sweep.progress import SweepProgress
@@ -277,7 +279,10 @@ def test_ctrl_c_stops_the_sweep_keeping_the_runs_done(tmp_path: Path) -> None:
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C on a terminal does: every process
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert (stdout, stderr) == ("", "kpkt sweep: interrupted; run it again to resume\n")
+    assert stdout == ""
+    assert stderr == (
+        "kpkt: stopped by Ctrl-C; the runs done are kept; run the same command to resume\n"
+    )
     runs = list((out / "runs").iterdir())
     assert all((run / "row.json").is_file() for run in runs), "a run folder half-written"
     assert 2 <= len(runs) < 60 and not (out / "summary.csv").exists()
@@ -322,7 +327,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("keep", "kept"),
     [
-        ("all", {"manifest.json", "topology.yaml", "row.json", "all.pcapng", "*.pcap"}),
+        ("all", {"manifest.json", "topology.yaml", "row.json", "all.pcapng", "*.pcap", MARKER}),
         ("manifest", {"manifest.json", "topology.yaml", "row.json"}),
         ("summary", {"row.json"}),
     ],
@@ -344,9 +349,13 @@ def test_keep_modes(tmp_path: Path, keep: str, kept: set[str]) -> None:
     for capture in manifest["captures"]:
         assert row[f"packets.{capture['owner']}/{capture['interface']}"] == str(capture["packets"])
     assert row["outcome.delivered"] == "1" and row["steps"] == "1"
-    if keep != "summary":
+    if keep != "summary":  # the same but for the topology's text, which is the expanded one
         kept = json.loads((folder / "manifest.json").read_text())
-        assert {**kept, "source": ""} == {**manifest, "source": ""}
+        text = (folder / "topology.yaml").read_bytes()
+        assert kept["sourceSha256"] == hashlib.sha256(text).hexdigest()
+        assert kept["source"] == "small.yaml"
+        blank = {"source": "", "sourceSha256": ""}
+        assert {**kept, **blank} == {**manifest, **blank}
 
 
 def test_a_folder_that_is_not_a_sweep_folder_is_refused(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ DF, TTL, and the IP ID pattern (a per-socket counter; 0 on the SYN-ACK).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from kpkt.topology.load import load_topology_text
 from conftest import REFERENCE, tshark_read
 
 CLIENT = REFERENCE / "svc_clusterip_tcp" / "ksvc-n1-client__eth0.pcap"
+SERVER = REFERENCE / "svc_clusterip_tcp" / "ksvc-n2-web-b__eth0.pcap"
 TOPOLOGY = """\
 apiVersion: kpkt/v1
 kind: Topology
@@ -33,6 +35,7 @@ traffic:
   - tcp: {from: client, to: "web-b:8080", sport: 40080,
           payload: "GET / HTTP/1.1\\r\\nHost: web\\r\\n\\r\\n"}
   - tcp: {from: client, to: "web-b:8081", listen: false, payload: "x"}
+  - tcp: {from: client, to: "web-b:8080", sport: 40081}
 """
 
 
@@ -44,6 +47,11 @@ def run(tmp_path_factory):
 
 def segments(path: Path) -> list:
     return [p for p in (Ether(f) for _, f in read_pcap(path)) if p.haslayer(TCP)]
+
+
+def segment_times(path: Path) -> list[int]:
+    """When each TCP segment of the capture was seen, ns."""
+    return [t for t, f in read_pcap(path) if Ether(f).haslayer(TCP)]
 
 
 def decisions(packets: list, client_port: int) -> list[tuple]:
@@ -133,3 +141,94 @@ def test_wireshark_sees_a_clean_conversation(run, tshark):
             "Dup ACK",
         ):
             assert problem.lower() not in expert.lower(), f"{capture.name}: {problem}"
+
+
+NOTE = re.compile(r"tcp ([SAFRP.]+) seq (\d+)(?: ack (\d+))? len (\d+)")
+TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10}
+
+
+def test_each_segments_note_states_its_own_fields(run, tshark):
+    # the note written where a segment is sent gives that segment's seq, ack and length (not
+    # the numbers after it: a SYN or FIN counts one)
+    fields = ["frame.comment", "tcp.flags", "tcp.seq_raw", "tcp.ack_raw", "tcp.len"]
+    output = tshark_read(
+        tshark,
+        run.folder / "all.pcapng",
+        "-Y",
+        "tcp",
+        "-T",
+        "fields",
+        *(option for field in fields for option in ("-e", field)),
+    )
+    checked = []
+    for line in output.splitlines():
+        comment, flags, seq, ack, length = line.split("\t")
+        note = NOTE.search(comment)
+        if note is None:
+            continue  # a later hop: its comment is that device's decision
+        names, note_seq, note_ack, note_len = note.groups()
+        flags = int(flags, 16)
+        assert sum(TCP_FLAGS[name] for name in names if name != ".") == flags, comment
+        assert int(note_seq) == int(seq), comment
+        assert (int(note_ack) if note_ack else 0) == (int(ack) if flags & 0x10 else 0), comment
+        assert int(note_len) == int(length), comment
+        checked.append(names)
+    assert {"S", "SA", "A", "PA", "FA", "RA"} <= set(checked)
+
+
+def gaps(times: list[int], pairs) -> list[int]:
+    return [times[later] - times[earlier] for earlier, later in pairs]
+
+
+def test_the_applications_take_as_long_as_in_the_reference(run):
+    # seen on each end's eth0, so the network's part is not in them: the client writes its
+    # request when it wakes from connect() (segment 3 -> 4, 1.56 ms in the reference, not in
+    # the instant of its ACK) and closes when it reads the end of the stream (8 -> 9); the
+    # server answers (4 -> 6) and closes (6 -> 8) as the reference's did
+    client = segment_times(run.folder / "client.default__eth0.pcap")[:10]
+    server = segment_times(run.folder / "web-b.default__eth0.pcap")[:10]
+    reference_client, reference_server = segment_times(CLIENT), segment_times(SERVER)
+    on_client, on_server = [(2, 3), (7, 8)], [(3, 5), (5, 7)]
+    assert gaps(reference_client, on_client) == [1_557_697, 108_274]
+    ours = gaps(client, on_client) + gaps(server, on_server)
+    theirs = gaps(reference_client, on_client) + gaps(reference_server, on_server)
+    assert all(abs(a - b) <= 2_000 for a, b in zip(ours, theirs, strict=True)), (ours, theirs)
+
+
+def test_a_tcp_step_without_payload_connects_and_closes(run):
+    # what `nc -z` does: the handshake, the client's FIN when it wakes from connect(), the
+    # server reads the end of the stream and closes; its FIN carries the ACK of the client's
+    # (a FIN's ACK waits: tcp_fin() enters pingpong mode), the client's socket acks it
+    steps = run.network.journal.steps
+    assert steps[2].result == "connected and closed (no payload)"
+    assert steps[2].outcome == "delivered"
+    ours = [
+        p for p in segments(run.folder / "client.default__eth0.pcap") if 40081 in (p.sport, p.dport)
+    ]
+    assert [str(p[TCP].flags) for p in ours] == ["S", "SA", "A", "FA", "FA", "A"]
+    assert all(not p[TCP].payload for p in ours)
+    client_ids = [p[IP].id for p in ours if p[TCP].sport == 40081]
+    assert [(i - client_ids[0]) % 2**16 for i in client_ids] == [0, 1, 2, 3]
+
+
+def test_the_last_ack_comes_from_the_time_wait_socket_when_the_fin_is_late(tmp_path, monkeypatch):
+    # in the reference the server's FIN came with its ACK of the client's, so the client's
+    # last ACK left from its full socket (counter ID, test_ip_ids_...). When the server's
+    # application is slower than the delayed ACK, its ACK comes alone, the client's closed
+    # socket becomes a TIME_WAIT socket, and that answers the late FIN with IP ID 0
+    from kpkt.apps import tcp as tcp_app
+    from kpkt.net.tcp import DELACK_NS
+
+    monkeypatch.setattr(tcp_app, "EOF_WAKE_NS", DELACK_NS + 10_000_000)
+    topology = TOPOLOGY.split("traffic:")[0] + (
+        'traffic:\n  - tcp: {from: client, to: "web-b:8080", sport: 40081}\n'
+    )
+    result = run_to_folder(load_topology_text(topology, "tcp.yaml"), tmp_path / "out")
+    ours = segments(result.folder / "client.default__eth0.pcap")
+    times = segment_times(result.folder / "client.default__eth0.pcap")
+    assert [str(p[TCP].flags) for p in ours] == ["S", "SA", "A", "FA", "A", "FA", "A"]
+    fin, delayed_ack, late_fin, last_ack = ours[3:]
+    assert times[4] - times[3] >= DELACK_NS
+    assert last_ack[IP].id == 0 and last_ack[TCP].ack == late_fin[TCP].seq + 1
+    assert fin[IP].id != 0
+    assert result.network.journal.steps[0].result == "connected and closed (no payload)"

@@ -37,12 +37,14 @@ class DnsServer:
     def __init__(self, stack, answer: Callable) -> None:
         self.stack = stack
         self.answer = answer
-        stack.udp_sockets[PORT] = self._on_datagram
+        stack.serve_udp(PORT, self._on_datagram)
         stack.tcp.listeners[PORT] = self._accept
 
     def _on_datagram(self, src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
         def reply(message: bytes) -> None:
-            self.stack.send_udp(dst, src, PORT, sport, message, tag, note="dns answer")
+            self.stack.send_udp(
+                dst, src, PORT, sport, message, self.stack.journal.packet(tag), note="dns answer"
+            )
 
         self.answer(payload, "udp", reply, tag)
 
@@ -101,7 +103,15 @@ class CoreDnsPod:
             self._outcome(outcome, reply, tag)
 
         stack.udp_sockets[port] = lambda src, sport, dst, payload, t: relay(payload)
-        stack.send_udp(None, ask.server.packed, port, PORT, ask.query, tag, note="dns forward")
+        stack.send_udp(
+            None,
+            ask.server.packed,
+            port,
+            PORT,
+            ask.query,
+            stack.journal.packet(tag),
+            note="dns forward",
+        )
         stack.sched.after(FORWARD_READ_TIMEOUT_NS, relay, None)
 
 
@@ -133,6 +143,7 @@ class DnsApp(StepApp):
         )
         self.received = 0  # DNS messages that came back
         self.ports: dict[int, int] = {}  # resolver socket -> UDP source port
+        self.flows: dict[int, Tag] = {}  # resolver socket -> its flow
         # resolver socket -> (connection, queries waiting for it, reply reassembly)
         self.tcp: dict[int, tuple[Connection, list[bytes], Deframer]] = {}
 
@@ -154,8 +165,12 @@ class DnsApp(StepApp):
         if deadline is not None and not self.resolver.done:
             self.sender.sched.at(deadline, self._timeout, deadline)
 
-    def _tag(self) -> Tag:
-        return self.sender.journal.new_tag(self.index)
+    def _flow(self, socket: int) -> Tag:
+        """Each resolver socket is one flow: its queries and what they bring back."""
+        flow = self.flows.get(socket)
+        if flow is None:
+            flow = self.flows[socket] = self.sender.journal.new_flow(self.index)
+        return flow
 
     def _send_udp(self, query: Query) -> None:
         stack = self.sender
@@ -170,7 +185,7 @@ class DnsApp(StepApp):
             port,
             query.port,
             query.wire,
-            self._tag(),
+            stack.journal.packet(self._flow(query.socket)),
             note=f"dns query {query.describe()}",
         )
 
@@ -182,7 +197,7 @@ class DnsApp(StepApp):
                 IPv4Address(query.server).packed,
                 stack.ids.ephemeral_port(),
                 query.port,
-                self._tag(),
+                self._flow(query.socket),
                 on_data=partial(self._on_tcp, query.socket),
                 on_fin=_close,
                 on_done=partial(self._on_tcp_done, query.socket),

@@ -20,11 +20,13 @@ class PingApp(StepApp):
         self.sent_at: dict[int, int] = {}
         self.expired = False
         self.ident = step.id
+        self.flow: Tag | None = None  # the socket's echo requests and what they bring back
 
     def open(self) -> None:
         if self.ident is None:
             self.ident = self.sender.ids.ping_id()
         self.sender.ping_sockets[self.ident] = self._on_icmp
+        self.flow = self.sender.journal.new_flow(self.index)
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
@@ -38,7 +40,7 @@ class PingApp(StepApp):
             step.dst.packed,
             PROTO_ICMP,
             message,
-            stack.journal.new_tag(self.index),
+            stack.journal.packet(self.flow),
             ttl=step.ttl,
             note=f"ping echo request seq {seq}",
         )

@@ -1,7 +1,14 @@
 """A `tcp` step: a client connects, sends its request, reads the answer and closes after the
 server does; the server (an HTTP/1.0-like responder in the target) acknowledges the request at
-once, answers after THINK_NS and closes CLOSE_NS later, as the reference's server did (its FIN
-follows the client's ACK of the answer)."""
+once, answers THINK_NS later and closes CLOSE_NS after that, as the reference's server did (its
+FIN follows the client's ACK of the answer). Without a payload the client connects and closes
+(what `nc -z` does): its FIN follows the handshake, the server reads the end of the stream and
+closes too, and the step ends as a normal close.
+
+The delays are the applications' own, measured in `tests/reference/svc_clusterip_tcp/` on the
+client's and the server's eth0 (so the network's part is not in them): a process is not woken
+in the instant its segment arrives.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,16 @@ from kpkt.net.tcp import Connection
 from kpkt.outcome import classify
 from kpkt.topology.spec import TcpStep
 
-THINK_NS = 20_000
-CLOSE_NS = 200_000
+# connect() returns -> the request written: the client's final handshake ACK at 0.000704888 s,
+# its request at 0.002262585 s (ksvc-n1-client__eth0.pcap)
+WAKE_NS = 1_557_697
+# read() returns the end of the stream -> close(): the server's FIN reached the client at
+# 0.002988283 s, the client's FIN left at 0.003096557 s (ksvc-n1-client__eth0.pcap)
+EOF_WAKE_NS = 108_274
+# the request in -> the answer out: 0.001934229 s -> 0.002283568 s (ksvc-n2-web-b__eth0.pcap)
+THINK_NS = 349_339
+# the answer out -> the server's FIN: 0.002283568 s -> 0.002537964 s (ksvc-n2-web-b__eth0.pcap)
+CLOSE_NS = 254_396
 
 
 class TcpApp(StepApp):
@@ -40,18 +55,26 @@ class TcpApp(StepApp):
             step.dst.packed,
             sport,
             step.dport,
-            stack.journal.new_tag(self.index),
+            stack.journal.new_flow(self.index),
             on_data=self._client_data,
-            on_fin=lambda conn: conn.close(),
+            on_fin=_close_after_eof,
             on_done=self._done,
         )
 
     def _client_data(self, conn: Connection, data: bytes) -> None:
         if data:
             self.answer += data
-        else:  # connected
+        else:  # connected: the application wakes from connect()
+            conn.stack.sched.after(WAKE_NS, self._request, conn)
+
+    def _request(self, conn: Connection) -> None:
+        if conn.state != "ESTABLISHED":
+            return
+        if self.step.payload:
             conn.write(self.step.payload)
             self.written = len(self.step.payload)
+        else:
+            conn.close()
 
     def _done(self, conn: Connection, how: str) -> None:
         self.outcome = how
@@ -61,7 +84,12 @@ class TcpApp(StepApp):
     ) -> Connection:
         route = server.route_for(remote)
         return server.tcp.socket(
-            (local, lport), (remote, rport), route, tag, on_data=self._server_data
+            (local, lport),
+            (remote, rport),
+            route,
+            tag,
+            on_data=self._server_data,
+            on_fin=_close_after_eof,
         )
 
     def _server_data(self, conn: Connection, data: bytes) -> None:
@@ -81,6 +109,8 @@ class TcpApp(StepApp):
 
     def result(self) -> str:
         first = self.answer.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+        if self.outcome == "closed" and not self.step.payload:
+            return "connected and closed (no payload)"
         if self.outcome == "closed":
             return (
                 f"sent {len(self.step.payload)} bytes, received {len(self.answer)} bytes"
@@ -88,3 +118,8 @@ class TcpApp(StepApp):
                 + ", closed"
             )
         return self.outcome + self.error_summary()
+
+
+def _close_after_eof(conn: Connection) -> None:
+    """The application reads the end of the stream and closes its socket."""
+    conn.stack.sched.after(EOF_WAKE_NS, conn.close)

@@ -24,7 +24,8 @@ def write(path: Path, journal: Journal, topology, files: dict[Tap, str]) -> None
 def _document(journal: Journal, topology, files: dict[Tap, str]) -> Iterator[str]:
     head = {
         "topology": topology.name,
-        "source": topology.source,
+        "source": Path(topology.source).name,
+        "sourceSha256": topology.sha256,
         "seed": topology.seed,
         "version": __version__,
     }

@@ -19,7 +19,8 @@ FLUSH_BYTES = 1 << 18
 
 class AppendingFile:
     """A file written in chunks: bytes gather in `buffer`, and `flush` appends them (the first
-    flush creates the file), so no handle stays open however many files a run writes."""
+    flush creates the file, and never replaces one), so no handle stays open however many
+    files a run writes."""
 
     __slots__ = ("path", "buffer", "_started")
 
@@ -29,7 +30,7 @@ class AppendingFile:
         self._started = False
 
     def flush(self) -> None:
-        with open(self.path, "ab" if self._started else "wb") as out:
+        with open(self.path, "ab" if self._started else "xb") as out:
             out.write(self.buffer)
         self._started = True
         self.buffer.clear()

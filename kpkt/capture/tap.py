@@ -38,12 +38,16 @@ TABLE_STEPS = 20  # steps whose hop tables are printed in full (and whose frames
 
 @dataclass(slots=True)
 class Tag:
-    """What a frame belongs to: the traffic step (and its log) and the packet (the same id at
-    every hop)."""
+    """What a frame belongs to: the packet (its id, the same at every hop, through NAT and
+    tunnels), the flow (a conversation a step or a kernel timer started: the packets it sends
+    and every packet sent because of them, answers, errors, ARP) and the traffic step (and its
+    log). A flow's own tag has packet id 0: each packet sent gets its id from `Journal.packet`."""
 
     step: int
     pid: int
+    flow: int
     log: StepLog
+    label: str  # "step 3 flow 2" (or "background flow 7"), the start of the packet's comment
 
 
 @dataclass(slots=True)
@@ -97,14 +101,26 @@ class Journal:
         self.pcapng: PcapngWriter | None = None
         self.traced_rows: dict[int, int] = {}  # step index -> rows to keep (for `kpkt trace`)
         self._pid = 0
+        self._flow = 0
 
     def open(self, folder: Path) -> None:
         """Start writing: a pcap per capture point and all.pcapng, into `folder`."""
+        self._check_filenames()
         self.pcapng = PcapngWriter(folder / ALL_PCAPNG, f"kpkt {__version__}")
         for tap in self.taps:
             tap.open(folder)
             if tap.kind != "loopback":  # lo is declared when something first uses it
                 tap.declare()
+
+    def _check_filenames(self) -> None:
+        """Every capture point has a file of its own (the topology's checks make the names
+        unique; this stops a run that would write two capture points into one file)."""
+        by_name: dict[str, Tap] = {}
+        for tap in self.taps:
+            other = by_name.setdefault(tap.filename, tap)
+            if other is not tap:
+                problem = f"capture points {other.name} and {tap.name} share {tap.filename}"
+                raise RuntimeError(problem)
 
     def close(self) -> dict[Tap, str]:
         """Flush every file; the capture points written, with their file names."""
@@ -122,9 +138,17 @@ class Journal:
         if self.pcapng is not None:
             self.pcapng.annotate(tag.pid, comment)
 
-    def new_tag(self, step: int) -> Tag:
+    def new_flow(self, step: int) -> Tag:
+        """A new flow of `step` (-1: outside any step), with no packet yet."""
+        self._flow += 1
+        where = f"step {step + 1}" if 0 <= step < len(self.steps) else "background"
+        return Tag(step, 0, self._flow, self.log(step), f"{where} flow {self._flow}")
+
+    def packet(self, tag: Tag) -> Tag:
+        """The tag of a new packet of `tag`'s flow: what every datagram or segment an
+        application or the kernel sends gets (forwarding, NAT and tunnels keep the tag)."""
         self._pid += 1
-        return Tag(step, self._pid, self.log(step))
+        return Tag(tag.step, self._pid, tag.flow, tag.log, tag.label)
 
     def new_step(self) -> StepLog:
         rows = self.traced_rows.get(len(self.steps))
@@ -219,7 +243,9 @@ class Tap:
             self.declare()
         outbound = direction is OUT
         pid = tag.pid
-        self.packet(self.interface, now, frame, outbound, pid, note)
+        self.packet(
+            self.interface, now, frame, outbound, pid, f"{tag.label}: {note}" if note else tag.label
+        )
         log = tag.log
         count = log.hop_count = log.hop_count + 1
         if count <= MAX_HOPS_PER_STEP:

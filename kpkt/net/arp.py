@@ -110,7 +110,7 @@ class Arp:
         kind = "unicast probe" if unicast else "who-has"
         dev.xmit(
             frame,
-            stack.journal.new_tag(tag.step),
+            stack.journal.packet(tag),
             f"arp {kind} {IPv4Address(entry.ip)} (try {entry.probes})",
         )
         entry.spa = spa
@@ -121,7 +121,7 @@ class Arp:
     def _timer(self, dev, entry: Neighbor, gen: int) -> None:
         if entry.timer_gen != gen:
             return
-        tag = self.stack.journal.new_tag(self.stack.current_step())
+        tag = self.stack.journal.new_flow(self.stack.current_step())
         if entry.state is Nud.DELAY:
             entry.state, entry.probes = Nud.PROBE, 0
         if (
@@ -183,7 +183,7 @@ class Arp:
             reply = arp_frame(ARP_REPLY, sha, dev.mac, tpa, sha, spa)
             dev.xmit(
                 reply,
-                stack.journal.new_tag(tag.step),
+                stack.journal.packet(tag),
                 f"arp reply {IPv4Address(tpa)} is-at {mac_str(dev.mac)}",
             )
 

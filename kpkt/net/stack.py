@@ -56,6 +56,7 @@ class Stack:
         self.loopback = None
         self.local_route: Route | None = None
         self.udp_sockets: dict[int, UdpHandler] = {}
+        self.udp_servers: set[int] = set()  # ports a server process owns (CoreDNS's 53)
         self.udp_errors: dict[int, IcmpHandler] = {}
         self.ping_sockets: dict[int, IcmpHandler] = {}
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
@@ -91,6 +92,17 @@ class Stack:
         if mine:
             return mine[0][0]
         return next(ip for d, ip, _ in self.addresses if d is not self.loopback)
+
+    def serve_udp(self, port: int, handler: UdpHandler) -> None:
+        """A server process binds `port` for the whole run: no step's socket takes it over."""
+        self.udp_sockets[port] = handler
+        self.udp_servers.add(port)
+
+    def bind_udp(self, port: int, handler: UdpHandler) -> None:
+        """A traffic step's socket on `port`, unless a server owns the port: then the server
+        keeps getting its datagrams, as on a real node."""
+        if port not in self.udp_servers:
+            self.udp_sockets[port] = handler
 
     # --- bookkeeping shared with the network --------------------------------------------------
 
@@ -217,7 +229,7 @@ class Stack:
                 packet[12:16],
                 PROTO_ICMP,
                 reply,
-                tag,
+                self.journal.packet(tag),
                 df=False,
                 tos=packet[1],
                 note="icmp echo reply",
@@ -391,7 +403,7 @@ class Stack:
             src,
             PROTO_ICMP,
             message,
-            tag,
+            self.journal.packet(tag),
             df=False,
             tos=tos,
             note=f"icmp {icmp.describe(icmp_type, code)} to {IPv4Address(src)}",

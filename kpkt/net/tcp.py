@@ -6,11 +6,16 @@ window of the largest multiple of the MSS in 65535, a SYN-ACK window of the larg
 MSS - 12 (the timestamp option's room); later windows that value rounded up to 1 << 10 and
 shifted; NOP NOP timestamps on every later segment; a per-socket IP ID counter from a random
 start (0 on the SYN-ACK, sent from the request socket, and on resets); DF on every segment;
-every segment acknowledged at once (quickack mode, as at the start of every connection); FIN
-with ACK; a reset (RST|ACK, window 0, ID 0) for a SYN to a closed port; SYN retransmission 1 s
-apart four times (tcp_syn_linear_timeouts), then doubling, six in all (tcp_syn_retries).
+every data segment acknowledged at once (quickack mode, as at the start of every connection);
+FIN with ACK; a FIN received in ESTABLISHED acknowledged late (`tcp_fin()` enters pingpong
+mode: a delayed ACK, so an application that closes within DELACK_NS acknowledges it with its
+own FIN, three segments to close as in the reference); the last ACK sent by the full socket
+when the peer's FIN comes with the ACK of ours (the reference), else by the TIME_WAIT socket
+that the closed socket became in FIN_WAIT_2 (`tcp_v4_timewait_ack()`: IP ID 0); a reset
+(RST|ACK, window 0, ID 0) for a SYN to a closed port; SYN retransmission 1 s apart four times
+(tcp_syn_linear_timeouts), then doubling, six in all (tcp_syn_retries).
 Not modelled: loss recovery for data (nothing on these links loses data), SACK blocks, delayed
-ACKs, congestion control, window updates.
+ACKs of data, congestion control, window updates.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 WSCALE = 10  # what a 32 MiB tcp_rmem[2] gives, as on the reference kernel
 TS_ROOM = 12  # NOP NOP TS
 SECOND = 1_000_000_000
+DELACK_NS = 40_000_000  # TCP_DELACK_MIN: how long the ACK of a FIN waits for the application
 SYN_TIMEOUTS_NS = [SECOND] * 4 + [2 * SECOND, 4 * SECOND, 8 * SECOND]  # then give up
 FLAG_NAMES = {FIN: "F", SYN: "S", RST: "R", PSH: "P", ACK: "A"}
 
@@ -57,6 +63,7 @@ class Connection:
     send_mss: int = 536
     window: int = 0  # the window field of our non-SYN segments
     retries: int = 0
+    acked: int = -1  # the acknowledgement number of our newest segment
     sent: list[int] = field(default_factory=list)  # flags of every segment we sent, in order
 
     # --- sending ---------------------------------------------------------------------------------
@@ -71,7 +78,7 @@ class Connection:
         *,
         syn_options: bool = False,
         ident: int | None = None,
-        note: str = "",
+        why: str = "",
     ) -> None:
         stack = self.stack
         if syn_options:
@@ -88,17 +95,20 @@ class Connection:
             window = self.window
         src, sport = self.local
         dst, dport = self.remote
+        seq = self.snd_nxt
         ack = self.rcv_nxt if flags & ACK else 0
-        segment = tcp_segment(
-            src, dst, sport, dport, self.snd_nxt, ack, flags, window, options, payload
-        )
+        if flags & ACK:
+            self.acked = ack
+        segment = tcp_segment(src, dst, sport, dport, seq, ack, flags, window, options, payload)
         if ident is None:
             ident, self.ip_id = self.ip_id, (self.ip_id + 1) & 0xFFFF
         packet = ipv4_packet(src, dst, PROTO_TCP, segment, ident=ident)
         self.sent.append(flags)
-        self.snd_nxt = (self.snd_nxt + len(payload) + (1 if flags & (SYN | FIN) else 0)) % 2**32
-        text = f"tcp {flag_text(flags)} seq {self.snd_nxt - len(payload)}"
-        stack.send_ip_packet(packet, self.tag, note or f"{text} len {len(payload)}")
+        self.snd_nxt = (seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) % 2**32
+        note = segment_note(flags, seq, ack, len(payload))
+        stack.send_ip_packet(
+            packet, stack.journal.packet(self.tag), f"{note} {why}" if why else note
+        )
 
     def connect(self) -> None:
         self.state = "SYN_SENT"
@@ -117,7 +127,7 @@ class Connection:
             self._finish("connection timed out")
             return
         self.snd_nxt = self.iss
-        self._send(SYN, syn_options=True, note="tcp S retransmitted")
+        self._send(SYN, syn_options=True, why="retransmitted")
         self._arm_syn_timer()
 
     def write(self, data: bytes) -> None:
@@ -193,19 +203,35 @@ class Connection:
         self.rcv_nxt = (self.rcv_nxt + 1) % 2**32
         if self.state == "ESTABLISHED":
             self.state = "CLOSE_WAIT"
-            self.on_fin(self)  # the application closes (FIN|ACK) or we ack alone
-            if self.state == "CLOSE_WAIT":
-                self._send(ACK)
-        elif self.state in ("FIN_WAIT_1", "FIN_WAIT_2"):
+            self.stack.sched.after(DELACK_NS, self._delayed_ack)
+            self.on_fin(self)  # the application reads the end of the stream
+        elif self.state == "FIN_WAIT_1":  # the FIN acks ours: the full socket answers
             self.state = "TIME_WAIT"
             self._send(ACK)
             self._finish("closed")
+        elif self.state == "FIN_WAIT_2":  # a TIME_WAIT socket now: no IP ID counter of its own
+            self.state = "TIME_WAIT"
+            self._send(ACK, ident=0, why="from the TIME_WAIT socket")
+            self._finish("closed")
+
+    def _delayed_ack(self) -> None:
+        """The ACK of the peer's FIN, when the application did not close in time to carry it."""
+        if self.state == "CLOSE_WAIT" and self.acked != self.rcv_nxt:
+            self._send(ACK)
 
     def _acked(self) -> None:
         if self.state == "FIN_WAIT_1":
+            # the application has closed the socket, so in FIN_WAIT_2 it becomes a TIME_WAIT
+            # socket at once (tcp_rcv_state_process(), tcp_fin_timeout)
             self.state = "FIN_WAIT_2"
         elif self.state == "LAST_ACK":
             self._finish("closed")
+
+
+def segment_note(flags: int, seq: int, ack: int, length: int) -> str:
+    """How a segment's note states its own fields: "tcp SA seq 1 ack 2 len 0"."""
+    acked = f" ack {ack}" if flags & ACK else ""
+    return f"tcp {flag_text(flags)} seq {seq}{acked} len {length}"
 
 
 def initial_window(mss: int) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from kpkt.capture.tap import Tag
 from kpkt.net.frame import PROTO_TCP, ipv4_packet, tcp_segment
-from kpkt.net.tcp import ACK, FIN, RST, SYN, Connection
+from kpkt.net.tcp import ACK, FIN, RST, SYN, Connection, segment_note
 
 _TCP_HEAD = struct.Struct("!HHIIBBH")
 
@@ -48,8 +48,11 @@ class TcpLayer:
             rst_seq, rst_ack, rst_flags = 0, (seq + consumed) % 2**32, RST | ACK
         src, dst = packet[16:20], packet[12:16]
         segment = tcp_segment(src, dst, dport, sport, rst_seq, rst_ack, rst_flags, 0)
+        note = segment_note(rst_flags, rst_seq, rst_ack, 0)
         self.stack.send_ip_packet(
-            ipv4_packet(src, dst, PROTO_TCP, segment, ident=0), tag, "tcp reset"
+            ipv4_packet(src, dst, PROTO_TCP, segment, ident=0),
+            self.stack.journal.packet(tag),
+            f"{note} reset",
         )
 
     def connect(self, dst: bytes, sport: int, dport: int, tag: Tag, **callbacks) -> Connection:

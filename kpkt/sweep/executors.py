@@ -26,8 +26,10 @@ def cores() -> int:
 
 
 def _ignore_interrupts() -> None:
-    """In a worker process: Ctrl-C is for the sweep to handle (a worker finishes its run)."""
+    """In a worker process: Ctrl-C and SIGTERM are for the sweep to handle (a worker finishes
+    its run)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class LocalExecutor:

@@ -24,6 +24,7 @@ from kpkt.net.route import Route
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.network import Network
+from kpkt.topology.derive import SWITCH, derive_mac, switch_port_names
 from kpkt.topology.spec import (
     DnsStep,
     Endpoint,
@@ -35,7 +36,6 @@ from kpkt.topology.spec import (
     UdpStep,
 )
 
-UNDERLAY = "underlay"  # the owner name of the switch joining three or more underlay hosts
 LOOPBACK = IPv4Network("127.0.0.0/8")
 DEFAULT = IPv4Network("0.0.0.0/0")
 
@@ -205,21 +205,19 @@ class _Builder:
             self._switch(hosts)
 
     def _switch(self, hosts: list[Veth]) -> None:
-        from kpkt.topology.derive import derive_mac
-
         seed = self.topo.seed
-        stack = self._stack(UNDERLAY, forwarding=False, node=None)
+        stack = self._stack(SWITCH, forwarding=False, node=None)
         mac = derive_mac(seed, "underlay/br-ul")
         switch = Bridge(
             stack,
             "br-ul",
             mac_bytes(mac),
             self.cluster.underlay_mtu,
-            self._tap(UNDERLAY, "br-ul", "bridge", None, mac),
+            self._tap(SWITCH, "br-ul", "bridge", None, mac),
             hairpin=False,
         )
-        for host in hosts:
-            name = f"ul-{host.stack.owner}"[:15]
+        names = switch_port_names([host.stack.owner for host in hosts])
+        for host, name in zip(hosts, names, strict=True):
             port_mac = derive_mac(seed, f"underlay/{name}")
             port = self._veth(
                 stack, name, port_mac, self.cluster.underlay_mtu, "switch-port", None, WIRE_DELAY_NS

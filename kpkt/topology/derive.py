@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 from itertools import islice
 
@@ -42,28 +43,64 @@ def external_key(name: str) -> str:
     return f"external/{name}/eth0"
 
 
-def hashed_veth_name(seed: int, namespace: str, pod: str) -> str:
-    digest = hashlib.sha256(f"{seed}:{pod_key(namespace, pod, 'veth')}".encode()).hexdigest()
-    return "veth" + digest[:8]
+SWITCH = "underlay"  # the owner of the switch joining three or more hosts of the node network
+SWITCH_PORT_PREFIX = "ul-"
+
+
+def _name_hash(key: str, attempt: int) -> str:
+    text = key if attempt == 0 else f"{key}#{attempt}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _unique(make: Callable[[str], str], key: str, taken: set[str]) -> str:
+    """`make(hash)` for the hash of `key`, re-made from the hashes of `key#1`, `key#2`, ...
+    while it is taken; the name returned joins `taken`."""
+    attempt = 0
+    name = make(_name_hash(key, attempt))
+    while name in taken:
+        attempt += 1
+        name = make(_name_hash(key, attempt))
+    taken.add(name)
+    return name
 
 
 def veth_names(seed: int, pods: list[tuple[str, str, str | None]]) -> list[str]:
     """The host-veth name of each `(namespace, pod, explicit name)` of one node.
 
     An explicit name stays; otherwise `veth-<pod>` when it fits in 15 characters and no other
-    pod of the node wants it, else `veth` and 8 hex digits of a hash of the seed and the pod.
+    pod of the node wants it, else `veth` and 8 hex digits of a hash of the seed and the pod,
+    re-hashed while another pod of the node has that name.
     """
     wanted = Counter(explicit or f"veth-{pod}" for _, pod, explicit in pods)
+    plain = {name for name, times in wanted.items() if times == 1 and len(name) <= MAX_IFNAME}
+    taken = {explicit for _, _, explicit in pods if explicit} | plain
     names = []
     for namespace, pod, explicit in pods:
-        plain = f"veth-{pod}"
         if explicit:
             names.append(explicit)
-        elif len(plain) <= MAX_IFNAME and wanted[plain] == 1:
-            names.append(plain)
+        elif f"veth-{pod}" in plain:
+            names.append(f"veth-{pod}")
         else:
-            names.append(hashed_veth_name(seed, namespace, pod))
+            key = f"{seed}:{pod_key(namespace, pod, 'veth')}"
+            names.append(_unique(lambda digest: "veth" + digest[:8], key, taken))
     return names
+
+
+def switch_port_names(hosts: list[str]) -> list[str]:
+    """The switch's port to each host of the node network: `ul-<host>` when it fits in 15
+    characters, else the host's name cut and ended with `-` and 6 hex digits of its hash (as a
+    CNI names host veths), unique among the ports."""
+    full = [SWITCH_PORT_PREFIX + host for host in hosts]
+    taken = {name for name in full if len(name) <= MAX_IFNAME}
+    return [
+        name if len(name) <= MAX_IFNAME else _unique(partial(_cut_port_name, host), host, taken)
+        for host, name in zip(hosts, full, strict=True)
+    ]
+
+
+def _cut_port_name(host: str, digest: str) -> str:
+    room = MAX_IFNAME - len(SWITCH_PORT_PREFIX) - 7  # "-" and 6 hex digits
+    return f"{SWITCH_PORT_PREFIX}{host[:room]}-{digest[:6]}"
 
 
 def free(pool: Iterable[IPv4Address], taken: set[IPv4Address]) -> Iterator[IPv4Address]:

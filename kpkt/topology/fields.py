@@ -11,6 +11,7 @@ from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from kpkt.errors import one_line
 from kpkt.topology.spec import NS_PER_SECOND
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -33,7 +34,7 @@ class Report:
         self.errors.append(f"{self.source}: {path}: {message}")
 
     def warn(self, path: str, message: str) -> None:
-        self.warnings.append(f"{self.source}: {path}: {message}")
+        self.warnings.append(one_line(f"{self.source}: {path}: {message}"))
 
 
 def show(value: Any) -> str:
@@ -266,7 +267,10 @@ class Fields:
             return mac
         return None
 
-    def duration(self, key: str, default: int | None = None) -> int | None:
+    def duration(
+        self, key: str, default: int | None = None, high_s: int | None = None
+    ) -> int | None:
+        """A duration in nanoseconds, of at most `high_s` seconds when that is given."""
         value = self.get(key)
         if value is None:
             return default
@@ -277,6 +281,9 @@ class Fields:
                 f"expected a duration like 500ms, 2s or 1.5s (ns, us, ms or s; a bare number is "
                 f"seconds) in whole nanoseconds, got {show(value)}",
             )
+            return default
+        if high_s is not None and ns > high_s * NS_PER_SECOND:
+            self.bad(key, f"{show(value)} is out of range: at most {high_s} s")
             return default
         return ns
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -14,12 +15,20 @@ import yaml
 from kpkt.errors import TopologyError
 from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
 from kpkt.topology.cluster_services import with_cluster_services
-from kpkt.topology.derive import external_key, node_key, pod_key, unique_mac, veth_names
+from kpkt.topology.derive import (
+    SWITCH,
+    external_key,
+    node_key,
+    pod_key,
+    unique_mac,
+    veth_names,
+)
 from kpkt.topology.dns import DnsDraft, add_dns_hosts, dns_spec, dns_wanted, read_dns
 from kpkt.topology.endpoints import service_spec
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
 from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft, read_externals, read_nodes
 from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay_ips
+from kpkt.topology.limits import check_characters, deep_nesting, read_topology_file
 from kpkt.topology.service_names import ServiceNames
 from kpkt.topology.services import ServiceDraft, read_services
 from kpkt.topology.spec import (
@@ -48,8 +57,19 @@ DEFAULTS = ClusterSpec()
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.1 without its sexagesimal numbers (`12:30` stays a string) and with duplicate
-    keys refused."""
+    """YAML 1.1 without its sexagesimal numbers (`12:30` stays a string), with duplicate
+    keys refused, and nested at most MAX_DEPTH levels deep."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if problem := deep_nesting(self.depth):
+                raise yaml.composer.ComposerError(None, None, problem, self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen = set()
@@ -90,12 +110,7 @@ def read_text(path: str | Path) -> str:
     """A topology (or sweep) file's text: a missing, unreadable or non-UTF-8 file is reported
     with its path."""
     source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise TopologyError(f"{source}: no such file") from None
-    except OSError as error:
-        raise TopologyError(f"{source}: cannot read it: {error.strerror}") from None
+    data = read_topology_file(Path(path))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -107,6 +122,9 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
     """Load a topology from YAML text; `source` names it in every problem reported."""
     report = Report(source)
     document = parse_document(text, source)
+    check_characters(document, report)
+    if report.errors:  # before any message quotes such text
+        raise TopologyError(report.errors)
     if not isinstance(document, dict):
         raise TopologyError(
             f"{source}: expected a mapping with apiVersion, kind, metadata and nodes, "
@@ -142,6 +160,7 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
     return Topology(
         name=name,
         source=source,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         seed=seed,
         description=description,
         cluster=cluster,
@@ -306,9 +325,17 @@ def _services(
 
 
 def _check_unique(nodes: list[NodeDraft], externals: list[ExternalDraft], report: Report) -> None:
-    """Report names, addresses, MACs and host-veth names that more than one thing has."""
+    """Report names, addresses, MACs and host-veth names that more than one thing has, and
+    hosts named like kpkt's own switch."""
     pods = [pod for node in nodes for pod in node.pods]
     names = [(host.name, f"{host.path}.name", _what(host)) for host in [*nodes, *externals]]
+    for name, path, _ in names:
+        if name == SWITCH:
+            report.error(
+                path,
+                f"'{SWITCH}' is the name of kpkt's switch of the node network (its captures are "
+                f"{SWITCH}__*.pcap); pick another name",
+            )
     _duplicates("name", names, report)
     pod_names = [((pod.namespace, pod.name), pod.at("name"), None) for pod in pods]
     _duplicates("pod (pod names are unique per namespace)", pod_names, report)

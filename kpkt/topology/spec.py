@@ -247,6 +247,7 @@ Step = UdpStep | PingStep | TcpStep | DnsStep
 class Topology:
     name: str
     source: str  # the file it was loaded from, as given
+    sha256: str = ""  # of the file's content (hex): with its name, what the manifest records
     seed: int = 0
     description: str = ""
     cluster: ClusterSpec = field(default_factory=ClusterSpec)

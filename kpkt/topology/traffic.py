@@ -15,6 +15,7 @@ import yaml
 from kpkt.net.drops import REASONS
 from kpkt.outcome import KIND_OUTCOMES, Expectation
 from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
+from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
 from kpkt.topology.service_names import ServiceNames
 from kpkt.topology.spec import (
     DEFAULT_RESPONSE,
@@ -216,8 +217,9 @@ def read_traffic(doc: Fields, directory: Directory) -> list[Step]:
     for path, item in doc.entries("traffic"):
         step = _read_step(path, item, directory, doc.report)
         if step is not None:
-            steps.append(step)
-    return steps
+            steps.append((path, step))
+    check_run_length(steps, doc.report)
+    return [step for _, step in steps]
 
 
 def _read_step(path: str, item: Any, directory: Directory, report: Report) -> Step | None:
@@ -271,10 +273,10 @@ def _read_udp(f: Fields, text: str, directory: Directory) -> UdpStep | None:
     dport = _dport(f, port_text)
     payload = _payload(f)
     sport = f.integer("sport", 1, 65535)
-    count = f.integer("count", 1, default=1)
-    interval_ns = f.duration("interval", 1_000_000)
+    count = f.integer("count", 1, MAX_COUNT, default=1)
+    interval_ns = f.duration("interval", 1_000_000, MAX_SECONDS)
     listen = f.boolean("listen", True)
-    at_ns = f.duration("at")
+    at_ns = f.duration("at", None, MAX_SECONDS)
     ttl = f.integer("ttl", 1, 255, 64)
     if src is None or dst is None or dport is None or payload is None:
         return None
@@ -290,10 +292,10 @@ def _read_ping(f: Fields, text: str, directory: Directory) -> PingStep | None:
         f.bad("to", f"ping has no ports: remove ':{port_text}'")
     ident = f.integer("id", 0, 65535)
     seq = f.integer("seq", 0, 65535, 1)
-    count = f.integer("count", 1, default=1)
-    interval_ns = f.duration("interval", NS_PER_SECOND)
+    count = f.integer("count", 1, MAX_COUNT, default=1)
+    interval_ns = f.duration("interval", NS_PER_SECOND, MAX_SECONDS)
     size = f.integer("size", 0, MAX_PAYLOAD, 56)
-    at_ns = f.duration("at")
+    at_ns = f.duration("at", None, MAX_SECONDS)
     ttl = f.integer("ttl", 1, 255, 64)
     if src is None or dst is None or port_text is not None:
         return None
@@ -309,7 +311,7 @@ def _read_tcp(f: Fields, text: str, directory: Directory) -> TcpStep | None:
     response = f.string("response", DEFAULT_RESPONSE.decode())
     sport = f.integer("sport", 1, 65535)
     listen = f.boolean("listen", True)
-    at_ns = f.duration("at")
+    at_ns = f.duration("at", None, MAX_SECONDS)
     if src is None or dst is None or dport is None or payload is None or response is None:
         return None
     for key, size in (("payload", len(payload[1])), ("response", len(response.encode()))):
@@ -339,7 +341,7 @@ def _read_dns(f: Fields, text: str, directory: Directory) -> DnsStep | None:
             f"{show(qtype)} is not one of: {', '.join(QUERY_TYPES)}{hint}; or leave type out "
             "to look up A and AAAA as getaddrinfo does",
         )
-    at_ns = f.duration("at")
+    at_ns = f.duration("at", None, MAX_SECONDS)
     if not directory.dns_on:
         f.report.error(
             f.path,

@@ -541,7 +541,7 @@ CASES = [
     ("count-bool", udp("from: pod-a, to: pod-b, dport: 1, count: true"),
      "traffic[0].udp.count", "expected an integer, got true"),
     ("count-zero", udp("from: pod-a, to: pod-b, dport: 1, count: 0"),
-     "traffic[0].udp.count", "0 is out of range: use an integer of at least 1"),
+     "traffic[0].udp.count", "0 is out of range: use an integer from 1 to 1000000"),
     ("listen-string", udp("from: pod-a, to: pod-b, dport: 1, listen: 'no'"),
      "traffic[0].udp.listen", "expected true or false, got 'no'"),
     ("payload-number", udp("from: pod-a, to: pod-b, dport: 1, payload: 42"),

@@ -120,13 +120,15 @@ def test_writing_more_than_flush_bytes_gives_the_same_file(tmp_path):
     assert read_pcap(chunked) == frames
 
 
-def test_a_new_writer_truncates_an_old_file(tmp_path):
+def test_a_new_writer_never_replaces_an_old_file(tmp_path):
+    # each capture point has a file of its own: one that exists is another's, and is kept
     path = tmp_path / "reused.pcap"
     path.write_bytes(b"old contents" * 100)
     writer = PcapWriter(path)
     writer.write(1, arp(1))
-    writer.flush()
-    assert path.read_bytes() == EXPECTED_HEADER + record(1, arp(1))
+    with pytest.raises(FileExistsError):
+        writer.flush()
+    assert path.read_bytes() == b"old contents" * 100
 
 
 def test_read_pcap_rejects_other_formats(tmp_path):

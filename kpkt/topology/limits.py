@@ -1,0 +1,116 @@
+"""The bounds on what a topology file may ask of kpkt (docs/topology.md#limits): the file's size
+and nesting, the characters of its text, and how many packets and how much time its traffic
+takes. A file beyond them is the user's problem, found at load time, with its YAML path."""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kpkt.errors import TopologyError
+from kpkt.topology.fields import Report
+from kpkt.topology.spec import NS_PER_SECOND, PingStep, Step, UdpStep
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 50  # nested mappings and lists
+MAX_COUNT = 1_000_000  # packets of one udp or ping step
+MAX_SECONDS = 1_000_000  # `at`, `interval`, and the end of the run's last step
+MAX_TIME_NS = MAX_SECONDS * NS_PER_SECOND
+DEFAULT_MAX_PACKETS = 1_000_000  # frames a run writes in total (`kpkt run --max-packets`)
+
+# C0 controls other than tab, newline and carriage return, DEL, and the C1 controls
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def read_topology_file(path: Path) -> bytes:
+    """The bytes of a topology file: a regular file of at most MAX_FILE_BYTES, checked before
+    it is read (a FIFO, a device or a folder would block, never end, or is no file)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise TopologyError(f"{path}: no such file") from None
+    except OSError as error:
+        raise TopologyError(f"{path}: cannot read it: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise TopologyError(f"{path}: {what}; give the path of a YAML topology file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise TopologyError(
+            f"{path}: {info.st_size} bytes is more than a topology file may hold "
+            f"({MAX_FILE_BYTES} bytes, 16 MiB)"
+        )
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise TopologyError(f"{path}: cannot read it: {error.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:  # it grew after stat()
+        raise TopologyError(f"{path}: more than {MAX_FILE_BYTES} bytes (16 MiB)")
+    return data
+
+
+def deep_nesting(depth: int) -> str | None:
+    """Why a YAML node at `depth` (the document is 1) is refused, or None."""
+    if depth <= MAX_DEPTH:
+        return None
+    return f"nested deeper than {MAX_DEPTH} levels of mappings and lists; flatten it"
+
+
+def check_characters(document: Any, report: Report) -> None:
+    """Report every key and string holding a control character (NUL, ESC, DEL, ...), shown
+    escaped: such text has no place in a name, and printed raw it would reach the terminal.
+
+    Each list and mapping is visited once, however many YAML aliases point at it."""
+    for path, text, is_key in _strings(document):
+        if found := _CONTROL.search(text):
+            what = "key " if is_key else ""
+            report.error(
+                path or "(top level)",
+                f"{what}{text!r} holds the control character {found[0]!r}; remove it",
+            )
+
+
+def _strings(document: Any) -> Iterator[tuple[str, str, bool]]:
+    """Every string value and mapping key in `document`: its YAML path (a key's: its mapping's),
+    the text, and whether it is a key. Iterative, so that no depth is too deep; a key with a
+    control character is not descended into, so that every path is clean text."""
+    seen: set[int] = set()
+    todo: list[tuple[str, Any]] = [("", document)]
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, str):
+            yield path, value, False
+        elif isinstance(value, dict | list) and id(value) not in seen:
+            seen.add(id(value))
+            if isinstance(value, list):
+                todo.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+                continue
+            for key, item in value.items():
+                if isinstance(key, str) and _CONTROL.search(key):
+                    yield path, key, True
+                else:
+                    todo.append((f"{path}.{key}" if path else str(key), item))
+
+
+def check_run_length(steps: list[tuple[str, Step]], report: Report) -> None:
+    """Report the first step whose sending would end after MAX_SECONDS: steps run one after
+    another, each from its `at:` or the end of the one before, whichever is later, and a udp
+    or ping step sends its `count` packets `interval` apart."""
+    end = 0
+    for path, step in steps:
+        start = max(end, step.at_ns or 0)
+        sending = 0
+        if isinstance(step, UdpStep | PingStep):
+            sending = (step.count - 1) * step.interval_ns
+        end = start + sending
+        if end > MAX_TIME_NS:
+            report.error(
+                path,
+                f"the run would last past {MAX_SECONDS} s (this step sends until "
+                f"{end / NS_PER_SECOND:.0f} s); a run ends within {MAX_SECONDS} s: "
+                "lower count, interval or at",
+            )
+            return
