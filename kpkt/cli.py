@@ -72,7 +72,7 @@ def _print_or_write(text: str, output: Path | None) -> None:
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit status: 0 done, 1 internal error, 2 bad input, 3 a step's expectation missed, "
-    "130 Ctrl-C, 143 SIGTERM.",
+    "4 some runs of a sweep failed, 130 Ctrl-C, 143 SIGTERM.",
 )
 @click.version_option(__version__, prog_name="kpkt")
 def main() -> None:
@@ -293,7 +293,8 @@ def diff(
 
 SWEEP_EXAMPLE = """\b
 Exit status: 0 every run done, 1 internal error, 2 bad input, 4 the tables are
-written but some runs failed (their status and error columns say why).
+written but some runs failed (their status and error columns say why), 130/143
+stopped by Ctrl-C/SIGTERM (the runs done are kept: the same command resumes).
 
 \b
 Example:
