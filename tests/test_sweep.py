@@ -168,6 +168,23 @@ def test_the_sweep_file_itself_is_checked(tmp_path: Path) -> None:
     ]
 
 
+def test_bad_ranges_and_odd_paths_are_one_line_each(tmp_path: Path) -> None:
+    sweep = sweep_file(
+        tmp_path,
+        "topologies: [small.yaml]\ngrid:\n  seed: {from: 5, to: 1, step: 1}\n"
+        '  "metadata.na\\nme[0]": [1]\n  traffic[0].udp.count: {from: 1, to: x, step: 1}\n',
+    )
+    with pytest.raises(TopologyError) as raised:
+        load_sweep(sweep)
+    assert raised.value.problems == [
+        f"{sweep}: grid: 'seed'.step: expected from <= to and a step above 0, got from 5, to 1, "
+        "step 1",
+        f"{sweep}: grid: 'metadata.na\\nme[0]' is not a YAML path: at '\\nme[0]' expected .key, "
+        '[index] or ["key.with.dots"]',
+        f"{sweep}: grid: 'traffic[0].udp.count'.to: expected a number, got 'x'",
+    ]
+
+
 def test_the_same_run_twice_is_refused(tmp_path: Path) -> None:
     sweep = sweep_file(
         tmp_path, "topologies: [small.yaml]\nlist: [{seed: 1}, {seed: 2}, {seed: 1}]\n"

@@ -25,14 +25,14 @@ def parse(path: str) -> tuple[Step, ...]:
         raise PathError(f"expected a YAML path like cluster.cni, got {show(path)}")
     first = _FIRST.match(path)
     if first is None:
-        raise PathError(f"'{path}' does not start with a key (like cluster.cni)")
+        raise PathError(f"{show(path)} does not start with a key (like cluster.cni)")
     steps: list[Step] = [first[1] or first[2]]
     at = first.end()
     while at < len(path):
         match = _STEP.match(path, at)
         if match is None:
             raise PathError(
-                f"'{path}' is not a YAML path: at '{path[at:]}' expected .key, [index] or "
+                f"{show(path)} is not a YAML path: at {show(path[at:])} expected .key, [index] or "
                 '["key.with.dots"]'
             )
         key, index, quoted = match.groups()
@@ -55,11 +55,11 @@ def check(document: Any, steps: tuple[Step, ...]) -> None:
                 raise PathError(f"[{step}]: {where} has {len(here)} item(s) (from [0])")
         else:
             if not isinstance(here, dict):
-                raise PathError(f"'{step}': {where} is {show(here)}, not a mapping")
+                raise PathError(f"{show(step)}: {where} is {show(here)}, not a mapping")
             if step not in here:
                 if last:
                     return
-                raise PathError(f"'{step}': {where} has no key '{step}'")
+                raise PathError(f"{show(step)}: {where} has no key {show(step)}")
         here = here[step]
 
 

@@ -108,7 +108,7 @@ def _read_topologies(doc: Fields, folder: Path) -> list[tuple[str, str, dict]]:
             except TopologyError:
                 doc.report.error(
                     at,
-                    f"'{name}': no such file beside the sweep file ({path}), and no shipped "
+                    f"{show(name)}: no such file beside the sweep file ({path}), and no shipped "
                     "example of that name (`kpkt examples` lists them)",
                 )
                 continue
@@ -133,11 +133,12 @@ def _read_grid(doc: Fields) -> dict[str, list[Any]]:
         if _parsed(path, "grid", doc.report) is None:
             continue
         if isinstance(values, dict):
-            values = _range(values, f"grid: '{path}'", doc.report)
+            values = _range(values, f"grid: {show(path)}", doc.report)
         elif not isinstance(values, list) or not values:
             doc.report.error(
                 "grid",
-                f"'{path}': expected a list of values or {{from, to, step}}, got {show(values)}",
+                f"{show(path)}: expected a list of values or {{from, to, step}}, "
+                f"got {show(values)}",
             )
             continue
         if values:
@@ -154,7 +155,7 @@ def _read_list(doc: Fields, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
             continue
         for path in entry:
             if _parsed(path, at, doc.report) is not None and path in grid:
-                doc.report.error(at, f"'{path}' is also in grid; vary it in one place")
+                doc.report.error(at, f"{show(path)} is also in grid; vary it in one place")
         entries.append(entry)
     return entries
 
@@ -183,7 +184,10 @@ def _range(spec: dict, at: str, report: Report) -> list[Any]:
         return []
     start, stop, step = numbers["from"], numbers["to"], numbers["step"]
     if not step > 0 or not start <= stop or not math.isfinite(stop - start):
-        f.bad("step", f"expected from <= to and a step above 0, got {show(spec)}")
+        f.bad(
+            "step",
+            f"expected from <= to and a step above 0, got from {start}, to {stop}, step {step}",
+        )
         return []
     count = math.floor((stop - start) / step + 1e-9) + 1
     if count > MAX_RANGE:
@@ -201,7 +205,7 @@ def _read_plot(doc: Fields, grid: dict[str, list[Any]], entries: list[dict]) -> 
     if not is_numeric_column(column):
         doc.bad(
             "plot",
-            f"'{column}' is not a numeric column of the summary: steps, drops, expect.met, "
+            f"{show(column)} is not a numeric column of the summary: steps, drops, expect.met, "
             "expect.missed, outcome.<outcome>, drop.<reason> or packets.<owner>/<interface>",
         )
     values: dict[str, list[Any]] = {path: list(values) for path, values in grid.items()}
@@ -227,7 +231,7 @@ def _check_paths(
         try:
             paths.check(base, steps)
         except paths.PathError as error:
-            report.error(at, f"'{path}' does not fit topology {name}: {error}")
+            report.error(at, f"{show(path)} does not fit topology {name}: {error}")
 
 
 def _expand(bases: list[tuple[str, str, dict]], grid: dict, entries: list[dict]) -> list[Run]:
