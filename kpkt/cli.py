@@ -329,9 +329,22 @@ RUNS_FAILED = 4
     is_flag=True,
     help="Workers send each run's files back here (no shared file system needed).",
 )
+@click.option(
+    "--max-packets",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PACKETS,
+    show_default=True,
+    help="A run whose captures would hold more frames in total fails (as with kpkt run).",
+)
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
 def sweep(
-    sweep_file: Path, output: Path, jobs: int | None, dask: str | None, collect: bool, debug: bool
+    sweep_file: Path,
+    output: Path,
+    jobs: int | None,
+    dask: str | None,
+    collect: bool,
+    max_packets: int,
+    debug: bool,
 ) -> None:
     """Expand SWEEP_FILE (docs/sweep.md) into runs, run each in a worker process, and write one
     summary table with a row per run (summary.csv and summary.jsonl in the sweep folder)."""
@@ -346,7 +359,7 @@ def sweep(
         executor = DaskExecutor(dask, workers) if dask else LocalExecutor(workers)
         progress = SweepProgress(len(plan.runs), 0) if SweepProgress.wanted() else None
         try:
-            result = run_sweep(plan, output, executor, collect, progress)
+            result = run_sweep(plan, output, executor, collect, max_packets, progress)
         finally:
             if progress is not None:
                 progress.finish()

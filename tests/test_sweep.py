@@ -341,6 +341,20 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None
     )
 
 
+def test_a_run_beyond_max_packets_fails_alone(tmp_path: Path) -> None:
+    sweep = sweep_file(
+        tmp_path,
+        "topologies: [small.yaml]\nlist:\n  - traffic[0].udp.count: 1\n"
+        "  - traffic[0].udp.count: 50\n",
+    )
+    out = tmp_path / "out"
+    done = kpkt("sweep", sweep, "-o", out, "--jobs", 1, "--max-packets", 100)
+    assert done.returncode == 4, done.stderr
+    small, big = table(out)
+    assert small["status"] == "ok" and big["status"] == "failed"
+    assert big["error"].startswith("the run would write more than 100 frames")
+
+
 @pytest.mark.parametrize(
     ("keep", "kept"),
     [

@@ -30,21 +30,26 @@ class SweepResult:
     files: list[Path]  # the tables and plots written
 
 
-def run_sweep(sweep: Sweep, folder: Path, executor, collect: bool, progress=None) -> SweepResult:
-    """Run `sweep` into `folder` on `executor`; `progress` (a SweepProgress, or None) is told of
-    every run that ends."""
+def run_sweep(
+    sweep: Sweep, folder: Path, executor, collect: bool, max_frames: int, progress=None
+) -> SweepResult:
+    """Run `sweep` into `folder` on `executor`, each run failing beyond `max_frames` frames;
+    `progress` (a SweepProgress, or None) is told of every run that ends."""
     folder = folder.absolute()
     created = not folder.exists()
     runs = _prepare(folder)
     try:
-        return _run(sweep, folder, runs, executor, collect, progress)
+        return _run(sweep, runs, executor, collect, max_frames, progress)
     except KpktError:  # a problem of the input or the machine: leave no empty folder behind
         if created and not any(runs.iterdir()):
             shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
-def _run(sweep: Sweep, folder: Path, runs: Path, executor, collect: bool, progress) -> SweepResult:
+def _run(
+    sweep: Sweep, runs: Path, executor, collect: bool, max_frames: int, progress
+) -> SweepResult:
+    folder = runs.parent
     done: dict[int, RunDone] = {}
     pending: list[Run] = []
     for run in sweep.runs:
@@ -56,7 +61,7 @@ def _run(sweep: Sweep, folder: Path, runs: Path, executor, collect: bool, progre
     skipped = len(done)
     if progress is not None:
         progress.skipped = skipped
-    tasks = [_task(run, runs, sweep.keep, collect) for run in pending]
+    tasks = [_task(run, runs, sweep.keep, collect, max_frames) for run in pending]
     failed = 0
     for position, result in executor.run(perform, tasks):
         run = pending[position]
@@ -101,9 +106,9 @@ def _prepare(folder: Path) -> Path:
     return runs
 
 
-def _task(run: Run, runs: Path, keep: str, collect: bool) -> RunTask:
+def _task(run: Run, runs: Path, keep: str, collect: bool, max_frames: int) -> RunTask:
     folder = runs / resume.folder_name(run.digest)
-    return RunTask(run.text, run.source, run.digest, keep, str(folder), collect)
+    return RunTask(run.text, run.source, run.digest, keep, str(folder), collect, max_frames)
 
 
 def _row(run: Run, result: RunDone, sweep: Sweep) -> dict:

@@ -26,6 +26,7 @@ class RunTask:
     keep: str  # all, manifest or summary
     folder: str  # where the run's folder goes (absolute, on the workers' file system)
     collect: bool  # hand the files back instead of writing them to `folder`
+    max_frames: int  # a run whose captures would hold more fails
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def perform(task: RunTask) -> RunDone:
         scratch = Path(tempfile.mkdtemp(prefix=".kpkt-run.", dir=beside))
         try:
             output = scratch / "run"
-            run_to_folder(topology, output)
+            run_to_folder(topology, output, max_frames=task.max_frames)
             manifest = json.loads((output / resume.MANIFEST).read_text(encoding="utf-8"))
             summary = manifest_columns(manifest)
             resume.keep_only(output, task.keep)
