@@ -28,6 +28,7 @@ from kpkt.sweep.summary import COUNTS, NUMERIC_PREFIXES, manifest_columns
 from kpkt.sweep.sweepfile import KEEP, RANGE_KEYS, SWEEP_KEYS, load_sweep
 from kpkt.sweep.table import FIXED_HEAD, FIXED_TAIL
 from kpkt.sweep.task import RunTask, perform
+from kpkt.topology.limits import DEFAULT_MAX_PACKETS
 from kpkt.topology.load import CNIS
 
 from conftest import ROOT
@@ -307,13 +308,14 @@ def test_ctrl_c_stops_the_sweep_keeping_the_runs_done(tmp_path: Path) -> None:
 
 def test_a_worker_without_the_sweep_folder_fails_the_run_saying_so(tmp_path: Path) -> None:
     folder = tmp_path / "elsewhere" / "runs" / "0123456789abcdef"
-    task = RunTask(SMALL, "small.yaml", "0" * 64, "all", str(folder), collect=False)
+    task = RunTask(SMALL, "small.yaml", "0" * 64, "all", str(folder), False, DEFAULT_MAX_PACKETS)
     done = perform(task)
     assert done.summary is None and done.error == (
         f"{folder.parent}: no such folder on this worker; put the sweep folder on a file system "
         "every worker shares, at the same path, or use --collect"
     )
-    collected = perform(RunTask(SMALL, "small.yaml", "0" * 64, "summary", str(folder), True))
+    task = RunTask(SMALL, "small.yaml", "0" * 64, "summary", str(folder), True, 1000)
+    collected = perform(task)
     assert collected.error is None and set(collected.files) == {"row.json"}
     assert json.loads(collected.files["row.json"])["summary"]["outcome.delivered"] == 1
 
