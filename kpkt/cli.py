@@ -1,9 +1,9 @@
 """The `kpkt` command: parses arguments, calls the library, prints. Nothing else lives here.
 
 Exit status: 0 done, 2 the input is wrong (one line per problem, no traceback), 3 (`run`) a
-step did not end as its `expect:` says, 1 anything else (a short message; --debug shows the
-traceback), 130 and 143 stopped by Ctrl-C (SIGINT) or SIGTERM. A reader that stops early
-(`| head`) ends the output quietly.
+step did not end as its `expect:` says, 4 (`sweep`) some runs failed, 1 anything else (a short
+message; --debug shows the traceback), 130 and 143 stopped by Ctrl-C (SIGINT) or SIGTERM. A
+reader that stops early (`| head`) ends the output quietly.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _print_or_write(text: str, output: Path | None) -> None:
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Exit status: 0 done, 1 internal error, 2 bad input, 3 a step's expectation missed, "
-    "130 Ctrl-C, 143 SIGTERM.",
+    "4 some runs of a sweep failed, 130 Ctrl-C, 143 SIGTERM.",
 )
 @click.version_option(__version__, prog_name="kpkt")
 def main() -> None:
@@ -165,11 +165,7 @@ def run(
         if status:
             sys.exit(status)
 
-    before = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        _guarded(job, debug, stopped="the output folder is left as it was")
-    finally:
-        signal.signal(signal.SIGTERM, before)
+    _guarded_stoppable(job, debug, "the output folder is left as it was")
 
 
 REPORT_EXAMPLE = """\b
@@ -327,6 +323,89 @@ def diff(
     _guarded(job, debug)
 
 
+SWEEP_EXAMPLE = """\b
+Exit status: 0 every run done, 1 internal error, 2 bad input, 4 the tables are
+written but some runs failed (their status and error columns say why), 130/143
+stopped by Ctrl-C/SIGTERM (the runs done are kept: the same command resumes).
+
+\b
+Example:
+  kpkt sweep cni-seeds.yaml -o sweeps/cni-seeds --jobs 2
+  kpkt sweep cni-seeds.yaml -o /shared/cni-seeds --dask tcp://scheduler:8786
+"""
+RUNS_FAILED = 4
+
+
+@main.command(epilog=SWEEP_EXAMPLE)
+@click.argument("sweep_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The sweep folder (runs/, summary.csv, summary.jsonl, plots); running into it again "
+    "skips the runs it has finished.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Runs at a time on this machine (default: its cores), or --dask local's workers.",
+)
+@click.option(
+    "--dask",
+    metavar="tcp://HOST:PORT|local",
+    help="Run on the Dask cluster with this scheduler (`local`: a LocalCluster here).",
+)
+@click.option(
+    "--collect",
+    is_flag=True,
+    help="Workers send each run's files back here (no shared file system needed).",
+)
+@click.option(
+    "--max-packets",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_PACKETS,
+    show_default=True,
+    help="A run whose captures would hold more frames in total fails (as with kpkt run).",
+)
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def sweep(
+    sweep_file: Path,
+    output: Path,
+    jobs: int | None,
+    dask: str | None,
+    collect: bool,
+    max_packets: int,
+    debug: bool,
+) -> None:
+    """Expand SWEEP_FILE (docs/sweep.md) into runs, run each in a worker process, and write one
+    summary table with a row per run (summary.csv and summary.jsonl in the sweep folder)."""
+    from kpkt.sweep.executors import DaskExecutor, LocalExecutor, cores
+    from kpkt.sweep.progress import SweepProgress
+    from kpkt.sweep.run import run_sweep
+    from kpkt.sweep.sweepfile import load_sweep
+
+    def job() -> None:
+        plan = load_sweep(sweep_file)
+        workers = jobs or cores()
+        executor = DaskExecutor(dask, workers) if dask else LocalExecutor(workers)
+        progress = SweepProgress(len(plan.runs), 0) if SweepProgress.wanted() else None
+        try:
+            result = run_sweep(plan, output, executor, collect, max_packets, progress)
+        finally:
+            if progress is not None:
+                progress.finish()
+        _echo(
+            f"{len(result.rows)} runs: {result.ran} ran, {result.skipped} already done, "
+            f"{result.failed} failed; wrote {', '.join(path.name for path in result.files)} "
+            f"to {output}/"
+        )
+        if result.failed:
+            sys.exit(RUNS_FAILED)
+
+    _guarded_stoppable(job, debug, "the runs done are kept; run the same command to resume")
+
+
 @main.group("dns")
 def dns_group() -> None:
     """Cluster DNS: CoreDNS as the emulator runs it."""
@@ -426,6 +505,15 @@ class Terminated(BaseException):
 
 def _terminate(signum, frame) -> None:
     raise Terminated
+
+
+def _guarded_stoppable(job, debug: bool, stopped: str) -> None:
+    """_guarded, with SIGTERM stopping the job as Ctrl-C does; `stopped` says what is left."""
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _guarded(job, debug, stopped)
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _guarded(job, debug: bool, stopped: str = "") -> None:

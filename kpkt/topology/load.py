@@ -103,19 +103,25 @@ _Loader.add_implicit_resolver(
 
 def load_topology(path: str | Path, seed: int | None = None) -> Topology:
     """Load a topology file; `seed` (from `--seed`) overrides the file's `seed:`."""
+    return load_topology_text(read_text(path), str(path), seed)
+
+
+def read_text(path: str | Path) -> str:
+    """A topology (or sweep) file's text: a missing, unreadable or non-UTF-8 file is reported
+    with its path."""
     source = str(path)
     data = read_topology_file(Path(path))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise TopologyError(f"{source}: not UTF-8 text (byte {error.start})") from None
-    return load_topology_text(text, source, seed)
+    return text
 
 
 def load_topology_text(text: str, source: str, seed: int | None = None) -> Topology:
     """Load a topology from YAML text; `source` names it in every problem reported."""
     report = Report(source)
-    document = _parse(text, source)
+    document = parse_document(text, source)
     check_characters(document, report)
     if report.errors:  # before any message quotes such text
         raise TopologyError(report.errors)
@@ -166,7 +172,9 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
     )
 
 
-def _parse(text: str, source: str) -> Any:
+def parse_document(text: str, source: str) -> Any:
+    """The YAML document in `text` as kpkt reads it (see _Loader); a syntax error names `source`,
+    the line and the column."""
     try:
         return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.MarkedYAMLError as error:
