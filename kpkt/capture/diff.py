@@ -20,6 +20,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 
+import scapy.layers.dns  # noqa: F401  (binds port 53: DNS decoded as such in every process)
 from scapy.fields import FlagValue
 from scapy.layers.inet import UDP
 from scapy.layers.vxlan import VXLAN

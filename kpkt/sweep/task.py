@@ -50,7 +50,7 @@ def perform(task: RunTask) -> RunDone:
         scratch = Path(tempfile.mkdtemp(prefix=".kpkt-run.", dir=beside))
         try:
             output = scratch / "run"
-            run_to_folder(topology, output, max_frames=task.max_frames)
+            run_to_folder(topology, output, max_frames=task.max_frames, report=False)
             manifest = json.loads((output / resume.MANIFEST).read_text(encoding="utf-8"))
             summary = manifest_columns(manifest)
             resume.keep_only(output, task.keep)
