@@ -8,9 +8,9 @@ from collections import Counter
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
 from kpkt.dns.served import served_names
-from kpkt.net.frame import mac_bytes
 from kpkt.topology.build import build
 from kpkt.topology.spec import Topology
+from kpkt.wire.ethernet import mac_bytes
 
 
 def mac_names(taps) -> dict[bytes, str]:

@@ -18,10 +18,11 @@ import click
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import Hop, StepLog
 from kpkt.errors import KpktError
-from kpkt.net.frame import ETH_LEN, ETH_P_IP, PROTO_TCP, PROTO_UDP
 from kpkt.report import mac_names
 from kpkt.topology.build import build
 from kpkt.topology.spec import Topology
+from kpkt.wire.ethernet import ETH_LEN, ETH_P_IP
+from kpkt.wire.ipv4 import PROTO_TCP, PROTO_UDP
 
 MAX_TRACE_ROWS = 5_000
 

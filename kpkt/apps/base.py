@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from kpkt.net.icmp import describe
+from kpkt.wire.icmp import describe
 
 
 class StepApp:

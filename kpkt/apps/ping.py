@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
-from kpkt.net import icmp
-from kpkt.net.frame import PROTO_ICMP
+from kpkt.net.icmp import ping_payload
 from kpkt.outcome import classify
 from kpkt.topology.spec import PingStep
+from kpkt.wire import icmp
+from kpkt.wire.ipv4 import PROTO_ICMP
 
 REPLY_WAIT_NS = 1_000_000_000
 
@@ -32,7 +33,7 @@ class PingApp(StepApp):
         step, stack = self.step, self.sender
         seq = (step.seq + self.sent) & 0xFFFF
         now = stack.sched.now
-        message = icmp.echo(icmp.ECHO_REQUEST, self.ident, seq, icmp.ping_payload(now, step.size))
+        message = icmp.echo(icmp.ECHO_REQUEST, self.ident, seq, ping_payload(now, step.size))
         self.sent_at[seq] = now
         self.sent += 1
         stack.send_ip(

@@ -8,18 +8,11 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from kpkt.net import icmp
-from kpkt.net.frame import (
-    ETH_LEN,
-    ETH_P_ARP,
-    ETH_P_IP,
-    PROTO_ICMP,
-    PROTO_TCP,
-    PROTO_UDP,
-    arp_fields,
-    mac_str,
-)
-from kpkt.net.tcp import ACK, flag_text
+from kpkt.wire import icmp
+from kpkt.wire.arp import arp_fields
+from kpkt.wire.ethernet import ETH_LEN, ETH_P_ARP, ETH_P_IP, mac_str
+from kpkt.wire.ipv4 import PROTO_ICMP, PROTO_TCP, PROTO_UDP
+from kpkt.wire.tcp import ACK, flag_text
 
 
 def summarize(

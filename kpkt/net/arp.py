@@ -11,16 +11,6 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from kpkt.capture.tap import Tag
-from kpkt.net import icmp
-from kpkt.net.frame import (
-    ARP_REPLY,
-    ARP_REQUEST,
-    BROADCAST,
-    ZERO_MAC,
-    arp_fields,
-    arp_frame,
-    mac_str,
-)
 from kpkt.net.neighbor import (
     DELAY_FIRST_PROBE_NS,
     MCAST_SOLICIT,
@@ -31,6 +21,9 @@ from kpkt.net.neighbor import (
     NeighborTable,
     Nud,
 )
+from kpkt.wire import icmp
+from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields, arp_frame
+from kpkt.wire.ethernet import BROADCAST, ZERO_MAC, mac_str
 
 _REACHABLE, _PERMANENT, _DELAY, _PROBE = Nud.REACHABLE, Nud.PERMANENT, Nud.DELAY, Nud.PROBE
 

@@ -23,8 +23,8 @@ from collections import defaultdict
 from ipaddress import IPv4Address
 
 from kpkt.capture.tap import Tag
-from kpkt.net.frame import ETH_LEN
 from kpkt.net.neighbor import Nud
+from kpkt.wire.ethernet import ETH_LEN
 
 _CONNECTED = (Nud.REACHABLE, Nud.PERMANENT)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from kpkt.capture.tap import IN, OUT, Tag
 from kpkt.net.device import NetDevice
 from kpkt.net.fdb import Fdb
-from kpkt.net.frame import ETH_P_IP, is_multicast, mac_str
+from kpkt.wire.ethernet import ETH_P_IP, is_multicast, mac_str
 
 IPV4 = ETH_P_IP.to_bytes(2, "big")
 

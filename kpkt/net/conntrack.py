@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from kpkt.net import icmp
-from kpkt.net.frame import PROTO_ICMP
 from kpkt.net.kubeproxy import ServiceRules
 from kpkt.net.nat import Flow, FlowKey, MasqRule, flow_key, flow_of, key_of, rewrite
+from kpkt.wire import icmp
+from kpkt.wire.ipv4 import PROTO_ICMP
 
 # which of a connection's four flow keys a table entry is
 ORIGINAL_IN, ORIGINAL_OUT, REPLY_IN, REPLY_OUT = range(4)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.net import icmp
-from kpkt.net.frame import PROTO_ICMP, PROTO_TCP, PROTO_UDP, checksum, l4_checksum
+from kpkt.wire import icmp
+from kpkt.wire.ipv4 import PROTO_ICMP, PROTO_TCP, PROTO_UDP, checksum, l4_checksum
 
 # (protocol, source, source port or echo id, destination, destination port or echo id)
 Flow = tuple[int, bytes, int, bytes, int]

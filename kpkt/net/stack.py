@@ -14,23 +14,15 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.capture.tap import Tag
-from kpkt.net import drops, icmp
+from kpkt.net import drops
 from kpkt.net.arp import Arp
-from kpkt.net.frame import (
-    ETH_LEN,
-    ETH_P_ARP,
-    ETH_P_IP,
-    PROTO_ICMP,
-    PROTO_TCP,
-    PROTO_UDP,
-    ZERO_MAC,
-    decrement_ttl,
-    eth_header,
-    ipv4_packet,
-    udp_segment,
-)
+from kpkt.net.icmp import TOS_INTERNETCONTROL, RateLimit
 from kpkt.net.route import Route, RouteTable
 from kpkt.net.tcp_layer import TcpLayer
+from kpkt.wire import icmp
+from kpkt.wire.ethernet import ETH_LEN, ETH_P_ARP, ETH_P_IP, ZERO_MAC, eth_header
+from kpkt.wire.ipv4 import PROTO_ICMP, PROTO_TCP, PROTO_UDP, decrement_ttl, ipv4_packet
+from kpkt.wire.udp import udp_segment
 
 # a UDP handler gets (src ip, src port, dst ip, payload, tag); an ICMP handler (packet, tag)
 UdpHandler = Callable[[bytes, int, bytes, bytes, Tag], None]
@@ -63,7 +55,7 @@ class Stack:
         self.tcp = TcpLayer(self)
         self.conntrack = None  # a Conntrack on nodes: kube-proxy's and flannel's NAT
         self._forward_notes: dict[tuple[str, int], str] = {}
-        self.icmp_limit = icmp.RateLimit(self.sched)
+        self.icmp_limit = RateLimit(self.sched)
 
     # --- configuration (what the CNI plugins and flanneld set up) -----------------------------
 
@@ -397,7 +389,7 @@ class Stack:
             return
         reply_src = dst if dst in self.local_ips else self.pick_source(route, src)
         message = icmp.error(icmp_type, code, packet, mtu)
-        tos = (packet[1] & 0x1E) | icmp.TOS_INTERNETCONTROL
+        tos = (packet[1] & 0x1E) | TOS_INTERNETCONTROL
         self.send_ip(
             reply_src,
             src,

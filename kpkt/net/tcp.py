@@ -25,20 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kpkt.capture.tap import Tag
-from kpkt.net.frame import PROTO_TCP, ipv4_packet, tcp_segment
-from kpkt.net.icmp import describe
+from kpkt.wire.icmp import describe
+from kpkt.wire.ipv4 import PROTO_TCP, ipv4_packet
+from kpkt.wire.tcp import ACK, FIN, PSH, RST, SYN, flag_text, tcp_segment
 
-FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 WSCALE = 10  # what a 32 MiB tcp_rmem[2] gives, as on the reference kernel
 TS_ROOM = 12  # NOP NOP TS
 SECOND = 1_000_000_000
 DELACK_NS = 40_000_000  # TCP_DELACK_MIN: how long the ACK of a FIN waits for the application
 SYN_TIMEOUTS_NS = [SECOND] * 4 + [2 * SECOND, 4 * SECOND, 8 * SECOND]  # then give up
-FLAG_NAMES = {FIN: "F", SYN: "S", RST: "R", PSH: "P", ACK: "A"}
-
-
-def flag_text(flags: int) -> str:
-    return "".join(name for bit, name in FLAG_NAMES.items() if flags & bit) or "."
 
 
 @dataclass(slots=True)

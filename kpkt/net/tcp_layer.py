@@ -3,14 +3,12 @@ segments nobody expects (`tcp_v4_rcv` and `tcp_v4_send_reset`)."""
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 
 from kpkt.capture.tap import Tag
-from kpkt.net.frame import PROTO_TCP, ipv4_packet, tcp_segment
-from kpkt.net.tcp import ACK, FIN, RST, SYN, Connection, segment_note
-
-_TCP_HEAD = struct.Struct("!HHIIBBH")
+from kpkt.net.tcp import Connection, segment_note
+from kpkt.wire.ipv4 import PROTO_TCP, ipv4_packet
+from kpkt.wire.tcp import ACK, FIN, RST, SYN, TCP_HEAD, tcp_segment
 
 
 class TcpLayer:
@@ -20,7 +18,7 @@ class TcpLayer:
         self.conns: dict[tuple[int, bytes, int], Connection] = {}  # (lport, raddr, rport)
 
     def receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
-        sport, dport, seq, ack, offset, flags, window = _TCP_HEAD.unpack_from(packet, ihl)
+        sport, dport, seq, ack, offset, flags, window = TCP_HEAD.unpack_from(packet, ihl)
         options = packet[ihl + 20 : ihl + (offset >> 4) * 4]
         payload = packet[ihl + (offset >> 4) * 4 :]
         conn = self.conns.get((dport, packet[12:16], sport))

@@ -19,7 +19,8 @@ from ipaddress import IPv4Address
 from kpkt.capture.tap import IN, OUT, Tag
 from kpkt.engine.ids import LOCAL_PORT_MAX, LOCAL_PORT_MIN
 from kpkt.net.device import NetDevice
-from kpkt.net.frame import ETH_LEN, ETH_P_IP, PROTO_TCP, PROTO_UDP, mac_str
+from kpkt.wire.ethernet import ETH_LEN, ETH_P_IP, mac_str
+from kpkt.wire.ipv4 import PROTO_TCP, PROTO_UDP
 
 VXLAN_FLAGS = 0x08
 _PORT_SPAN = LOCAL_PORT_MAX - LOCAL_PORT_MIN + 1
