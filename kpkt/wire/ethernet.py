@@ -12,7 +12,9 @@ ETH_TYPE = slice(12, 14)
 
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
-ETH_TYPE_IP = ETH_P_IP.to_bytes(2, "big")  # the EtherType field of an IPv4 frame, as bytes
+# the EtherType field as bytes, to compare with frame[ETH_TYPE] without decoding it
+ETH_TYPE_IP = ETH_P_IP.to_bytes(2, "big")
+ETH_TYPE_ARP = ETH_P_ARP.to_bytes(2, "big")
 BROADCAST = b"\xff" * 6
 ZERO_MAC = b"\x00" * 6
 

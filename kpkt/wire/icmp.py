@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from kpkt.wire.ipv4 import checksum
+from kpkt.wire.ipv4 import IP_MIN_LEN, checksum
 
 ECHO_REPLY = 0
 DEST_UNREACH = 3
@@ -19,9 +19,10 @@ FRAG_NEEDED = 4
 ERROR_TYPES = frozenset({DEST_UNREACH, TIME_EXCEEDED, 4, 5, 12})
 # icmp_send(): the error quotes as much of the packet as fits in 576 bytes
 MAX_ERROR_PACKET = 576
-HEADER_LEN = 8  # type, code, checksum, and the rest of the header (echo id and seq, or unused/MTU)
+ICMP_LEN = 8  # type, code, checksum, and the rest of the header (echo id and seq, or unused/MTU)
 
-_HDR = struct.Struct("!BBHHH")
+# type, code, checksum, and for echo messages the identifier and sequence number
+ICMP_HEAD = struct.Struct("!BBHHH")
 
 
 def _with_checksum(message: bytes) -> bytes:
@@ -29,21 +30,13 @@ def _with_checksum(message: bytes) -> bytes:
 
 
 def echo(icmp_type: int, ident: int, seq: int, data: bytes) -> bytes:
-    return _with_checksum(_HDR.pack(icmp_type, 0, 0, ident, seq) + data)
-
-
-def echo_id(message: bytes) -> int:
-    return (message[4] << 8) | message[5]
-
-
-def echo_seq(message: bytes) -> int:
-    return (message[6] << 8) | message[7]
+    return _with_checksum(ICMP_HEAD.pack(icmp_type, 0, 0, ident, seq) + data)
 
 
 def error(icmp_type: int, code: int, quoted_packet: bytes, mtu: int = 0) -> bytes:
     """An ICMP error quoting the offending IP packet, truncated so the whole IP packet
     stays within 576 bytes."""
-    quoted = quoted_packet[: MAX_ERROR_PACKET - 20 - 8]
+    quoted = quoted_packet[: MAX_ERROR_PACKET - IP_MIN_LEN - ICMP_LEN]
     rest = struct.pack("!HH", 0, mtu) if code == FRAG_NEEDED else b"\x00\x00\x00\x00"
     return _with_checksum(struct.pack("!BBH", icmp_type, code, 0) + rest + quoted)
 
@@ -62,7 +55,8 @@ def describe(icmp_type: int, code: int) -> str:
 
 def icmp_summary(message: bytes) -> str:
     """`ICMP echo request id 7 seq 1`, `ICMP port unreachable`."""
-    kind = describe(message[0], message[1])
-    if message[0] in (ECHO_REQUEST, ECHO_REPLY):
-        return f"ICMP {kind} id {echo_id(message)} seq {echo_seq(message)}"
+    icmp_type, code, _, ident, seq = ICMP_HEAD.unpack_from(message)
+    kind = describe(icmp_type, code)
+    if icmp_type in (ECHO_REQUEST, ECHO_REPLY):
+        return f"ICMP {kind} id {ident} seq {seq}"
     return f"ICMP {kind}"

@@ -1,14 +1,14 @@
 """IPv4 headers: field offsets, the Internet checksum, a builder and the edits a router makes.
 
 Offsets are from the start of the IP header; the header length comes from the packet
-(`HEADER_LEN[packet[0]]`: IP options are allowed).
+(`IP_HEADER_LEN[packet[0]]`: IP options are allowed).
 """
 
 from __future__ import annotations
 
 import struct
 
-MIN_HEADER_LEN = 20
+IP_MIN_LEN = 20
 VERSION_IHL_NO_OPTIONS = 0x45  # the first byte of an IPv4 header without options
 TOS = 1
 FLAGS = 6  # the byte holding DF and MF
@@ -21,7 +21,7 @@ IP_DST = slice(16, 20)
 IP_ADDRS = slice(12, 20)  # source and destination together
 # the header length in bytes for each value of the first byte (version and IHL): a table, so
 # reading it is one index on the hot path, not arithmetic
-HEADER_LEN = tuple((first & 0x0F) * 4 for first in range(256))
+IP_HEADER_LEN = tuple((first & 0x0F) * 4 for first in range(256))
 
 PROTO_ICMP = 1
 PROTO_TCP = 6

@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 from kpkt.wire.ipv4 import PROTO_TCP, l4_checksum
-from kpkt.wire.udp import ports
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 FLAG_NAMES = {FIN: "F", SYN: "S", RST: "R", PSH: "P", ACK: "A"}
@@ -15,6 +14,11 @@ TCP_HEAD = struct.Struct("!HHIIBBH")
 
 _H = struct.Struct("!H")
 _TCP = struct.Struct("!HHIIBBHHH")
+
+
+def header_len(offset: int) -> int:
+    """The header length in bytes, from the data offset byte (its high nibble, in words)."""
+    return (offset >> 4) * 4
 
 
 def flag_text(flags: int) -> str:
@@ -43,8 +47,7 @@ def tcp_segment(
 
 def tcp_summary(segment: bytes) -> str:
     """`TCP 40000 > 80 [SA] seq 0 ack 1 len 0`: the header's fields and the payload length."""
-    sport, dport = ports(segment)
-    _, _, seq, ack, offset, flags, _ = TCP_HEAD.unpack_from(segment)
+    sport, dport, seq, ack, offset, flags, _ = TCP_HEAD.unpack_from(segment)
     acked = f" ack {ack}" if flags & ACK else ""
-    length = len(segment) - (offset >> 4) * 4
+    length = len(segment) - header_len(offset)
     return f"TCP {sport} > {dport} [{flag_text(flags)}] seq {seq}{acked} len {length}"

@@ -7,8 +7,9 @@ import struct
 from kpkt.wire.ipv4 import PROTO_UDP, l4_checksum
 
 UDP_LEN = 8  # the header
-SPORT = slice(0, 2)
-DPORT = slice(2, 4)
+# the source and destination ports, the first four bytes of a UDP or TCP header:
+# `sport, dport = PORTS.unpack_from(packet, ihl)`
+PORTS = struct.Struct("!HH")
 
 _H = struct.Struct("!H")
 _UDP = struct.Struct("!HHHH")
@@ -24,11 +25,6 @@ def udp_segment(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) 
     return segment[:6] + _H.pack(l4_checksum(src, dst, PROTO_UDP, segment)) + segment[8:]
 
 
-def ports(segment: bytes) -> tuple[int, int]:
-    """(source port, destination port) of a UDP or TCP segment (the same first four bytes)."""
-    return (segment[0] << 8) | segment[1], (segment[2] << 8) | segment[3]
-
-
 def udp_summary(segment: bytes) -> str:
-    sport, dport = ports(segment)
+    sport, dport = PORTS.unpack_from(segment)
     return f"UDP {sport} > {dport} len {len(segment) - UDP_LEN}"

@@ -27,8 +27,8 @@ from kpkt.wire.ethernet import (
     mac_str,
 )
 from kpkt.wire.ipv4 import (
-    HEADER_LEN,
     IP_DST,
+    IP_HEADER_LEN,
     IP_SRC,
     PROTO,
     PROTO_ICMP,
@@ -41,7 +41,7 @@ from kpkt.wire.ipv4 import (
     l4_checksum,
     with_ip_id,
 )
-from kpkt.wire.udp import ports, udp_segment
+from kpkt.wire.udp import PORTS, udp_segment
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None, derandomize=True)
 
@@ -62,7 +62,7 @@ def colon(mac: bytes) -> str:
 
 def header_is_valid(packet: bytes) -> bool:
     """The one's-complement sum of a header with a correct checksum is 0xffff."""
-    return checksum(packet[: HEADER_LEN[packet[0]]]) == 0
+    return checksum(packet[: IP_HEADER_LEN[packet[0]]]) == 0
 
 
 def scapy_ip(src, dst, proto, ident, ttl, df, tos, payload) -> bytes:
@@ -140,7 +140,7 @@ def test_ipv4_packet_matches_scapy(src, dst, proto, ident, ttl, df, tos, payload
         ttl,
         df,
     )
-    assert HEADER_LEN[ours[0]] == 20
+    assert IP_HEADER_LEN[ours[0]] == 20
 
 
 def test_ipv4_packet_defaults_are_ttl_64_df_tos_0():
@@ -225,7 +225,7 @@ def test_udp_segment_matches_scapy(src, dst, sport, dport, ident, payload):
         / Raw(payload)
     )
     assert ours == theirs
-    assert ports(segment) == (sport, dport)
+    assert PORTS.unpack_from(segment) == (sport, dport)
     assert segment[4:6] == (8 + len(payload)).to_bytes(2, "big")
     assert segment[6:8] != b"\x00\x00"  # UDP checksum 0 means "none"; never sent as 0
 
