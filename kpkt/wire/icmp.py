@@ -23,6 +23,8 @@ ICMP_LEN = 8  # type, code, checksum, and the rest of the header (echo id and se
 
 # type, code, checksum, and for echo messages the identifier and sequence number
 ICMP_HEAD = struct.Struct("!BBHHH")
+ICMP_CHECKSUM_AT = 2
+ECHO_ID_AT = 4
 
 
 def _with_checksum(message: bytes) -> bytes:

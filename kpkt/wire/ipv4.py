@@ -19,6 +19,8 @@ CHECKSUM = slice(10, 12)
 IP_SRC = slice(12, 16)
 IP_DST = slice(16, 20)
 IP_ADDRS = slice(12, 20)  # source and destination together
+# the addresses and then the transport ports, contiguous in a header without options
+IP_ADDRS_PORTS = slice(12, 24)
 # the header length in bytes for each value of the first byte (version and IHL): a table, so
 # reading it is one index on the hot path, not arithmetic
 IP_HEADER_LEN = tuple((first & 0x0F) * 4 for first in range(256))
@@ -71,7 +73,16 @@ def ipv4_packet(
 ) -> bytes:
     """An IPv4 header (no options) followed by `payload`, with a valid header checksum."""
     header = _IPV4.pack(
-        0x45, tos, 20 + len(payload), ident, 0x4000 if df else 0, ttl, proto, 0, src, dst
+        VERSION_IHL_NO_OPTIONS,
+        tos,
+        IP_MIN_LEN + len(payload),
+        ident,
+        0x4000 if df else 0,
+        ttl,
+        proto,
+        0,
+        src,
+        dst,
     )
     csum = checksum(header)
     return header[:10] + _H.pack(csum) + header[12:] + payload

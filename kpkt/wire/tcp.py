@@ -9,6 +9,7 @@ from kpkt.wire.ipv4 import PROTO_TCP, l4_checksum
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 FLAG_NAMES = {FIN: "F", SYN: "S", RST: "R", PSH: "P", ACK: "A"}
 TCP_LEN = 20  # the header without options
+TCP_CHECKSUM_AT = 16
 # source port, destination port, seq, ack, data offset (high nibble), flags, window
 TCP_HEAD = struct.Struct("!HHIIBBH")
 

@@ -10,6 +10,8 @@ UDP_LEN = 8  # the header
 # the source and destination ports, the first four bytes of a UDP or TCP header:
 # `sport, dport = PORTS.unpack_from(packet, ihl)`
 PORTS = struct.Struct("!HH")
+SPORT_AT, DPORT_AT = 0, 2
+UDP_CHECKSUM_AT = 6
 
 _H = struct.Struct("!H")
 _UDP = struct.Struct("!HHHH")
