@@ -9,7 +9,8 @@ from kpkt.net.icmp import ping_payload
 from kpkt.outcome import classify
 from kpkt.topology.spec import PingStep
 from kpkt.wire import icmp
-from kpkt.wire.ipv4 import PROTO_ICMP
+from kpkt.wire.icmp import ICMP_HEAD
+from kpkt.wire.ipv4 import IP_HEADER_LEN, PROTO_ICMP
 
 REPLY_WAIT_NS = 1_000_000_000
 
@@ -54,9 +55,8 @@ class PingApp(StepApp):
         self.expired = True
 
     def _on_icmp(self, packet: bytes, tag: Tag) -> None:
-        ihl = (packet[0] & 0x0F) * 4
-        if packet[ihl] == icmp.ECHO_REPLY:
-            seq = (packet[ihl + 6] << 8) | packet[ihl + 7]
+        icmp_type, _, _, _, seq = ICMP_HEAD.unpack_from(packet, IP_HEADER_LEN[packet[0]])
+        if icmp_type == icmp.ECHO_REPLY:
             if seq in self.sent_at:
                 self.replies.append(self.sender.sched.now - self.sent_at.pop(seq))
         else:

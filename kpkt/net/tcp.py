@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kpkt.capture.tap import Tag
-from kpkt.wire.icmp import describe
+from kpkt.wire.icmp import describe_in
 from kpkt.wire.ipv4 import PROTO_TCP, ipv4_packet
 from kpkt.wire.tcp import ACK, FIN, PSH, RST, SYN, flag_text, tcp_segment
 
@@ -145,8 +145,7 @@ class Connection:
     def icmp_error(self, packet: bytes, tag: Tag) -> None:
         """tcp_v4_err(): an ICMP error while connecting ends the attempt."""
         if self.state == "SYN_SENT":
-            ihl = (packet[0] & 0x0F) * 4
-            self._finish(describe(packet[ihl], packet[ihl + 1]))
+            self._finish(describe_in(packet))
 
     def _finish(self, how: str) -> None:
         self.state = "CLOSED"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from kpkt.wire.ipv4 import IP_MIN_LEN, checksum
+from kpkt.wire.ipv4 import IP_HEADER_LEN, IP_MIN_LEN, checksum
 
 ECHO_REPLY = 0
 DEST_UNREACH = 3
@@ -53,6 +53,12 @@ def describe(icmp_type: int, code: int) -> str:
         (DEST_UNREACH, FRAG_NEEDED): "fragmentation needed",
         (TIME_EXCEEDED, 0): "time exceeded in transit",
     }.get((icmp_type, code), f"type {icmp_type} code {code}")
+
+
+def describe_in(packet: bytes) -> str:
+    """`describe` for the ICMP message an IPv4 packet carries."""
+    ihl = IP_HEADER_LEN[packet[0]]
+    return describe(packet[ihl], packet[ihl + 1])
 
 
 def icmp_summary(message: bytes) -> str:
