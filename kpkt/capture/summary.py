@@ -34,7 +34,7 @@ from kpkt.wire.ipv4 import (
 )
 from kpkt.wire.tcp import TCP_LEN, tcp_summary
 from kpkt.wire.udp import PORTS, UDP_LEN, udp_summary
-from kpkt.wire.vxlan import FLANNEL_PORT, LINUX_PORT, VXLAN_LEN, vni
+from kpkt.wire.vxlan import FLANNEL_PORT, LINUX_PORT, VNI, VXLAN_LEN
 
 
 def summarize(
@@ -71,8 +71,9 @@ def _ipv4(packet: bytes, names: dict[bytes, str], vxlan_ports: frozenset[int]) -
     if proto == PROTO_UDP and len(body) >= UDP_LEN:
         sport, dport = PORTS.unpack_from(body)
         if dport in vxlan_ports and len(body) >= UDP_LEN + VXLAN_LEN:
+            vni = int.from_bytes(body[UDP_LEN:][VNI], "big")
             inner = summarize(body[UDP_LEN + VXLAN_LEN :], names, vxlan_ports)
-            return f"{ip} UDP {sport} > {dport} VXLAN vni {vni(body[UDP_LEN:])} [{inner}]"
+            return f"{ip} UDP {sport} > {dport} VXLAN vni {vni} [{inner}]"
         return f"{ip} {udp_summary(body)}"
     if proto == PROTO_ICMP and len(body) >= ICMP_LEN:
         return f"{ip} {icmp_summary(body)}"

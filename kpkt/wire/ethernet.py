@@ -9,6 +9,7 @@ ETH_DST = slice(0, 6)
 ETH_SRC = slice(6, 12)
 ETH_ADDRS = slice(0, 12)  # destination and source together
 ETH_TYPE = slice(12, 14)
+ETH_SRC_TYPE = slice(6, 14)  # the header after the destination: source and EtherType
 
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806

@@ -10,16 +10,13 @@ FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 FLAG_NAMES = {FIN: "F", SYN: "S", RST: "R", PSH: "P", ACK: "A"}
 TCP_LEN = 20  # the header without options
 TCP_CHECKSUM_AT = 16
+# the header length in bytes for each value of the data offset byte (high nibble, in words)
+TCP_HEADER_LEN = tuple((offset >> 4) * 4 for offset in range(256))
 # source port, destination port, seq, ack, data offset (high nibble), flags, window
 TCP_HEAD = struct.Struct("!HHIIBBH")
 
 _H = struct.Struct("!H")
 _TCP = struct.Struct("!HHIIBBHHH")
-
-
-def header_len(offset: int) -> int:
-    """The header length in bytes, from the data offset byte (its high nibble, in words)."""
-    return (offset >> 4) * 4
 
 
 def flag_text(flags: int) -> str:
@@ -50,5 +47,5 @@ def tcp_summary(segment: bytes) -> str:
     """`TCP 40000 > 80 [SA] seq 0 ack 1 len 0`: the header's fields and the payload length."""
     sport, dport, seq, ack, offset, flags, _ = TCP_HEAD.unpack_from(segment)
     acked = f" ack {ack}" if flags & ACK else ""
-    length = len(segment) - header_len(offset)
+    length = len(segment) - TCP_HEADER_LEN[offset]
     return f"TCP {sport} > {dport} [{flag_text(flags)}] seq {seq}{acked} len {length}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 VXLAN_LEN = 8
-VXLAN_FLAGS = 0x08  # the I flag: the VNI is valid
+VXLAN_FLAGS = 0x08  # the I flag (in the first byte): the VNI is valid
 LINUX_PORT = 4789  # the IANA port, Linux's default
 FLANNEL_PORT = 8472  # flannel's (and Linux's old default)
 
@@ -16,5 +16,4 @@ def vxlan_header(vni: int) -> bytes:
     return _HEADER.pack(VXLAN_FLAGS << 24, vni << 8)
 
 
-def vni(header: bytes) -> int:
-    return int.from_bytes(header[4:7], "big")
+VNI = slice(4, 7)  # `int.from_bytes(header[VNI], "big")`
