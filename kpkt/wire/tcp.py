@@ -15,7 +15,14 @@ TCP_HEADER_LEN = tuple((offset >> 4) * 4 for offset in range(256))
 # source port, destination port, seq, ack, data offset (high nibble), flags, window
 TCP_HEAD = struct.Struct("!HHIIBBH")
 
+# option kinds
+OPT_END, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_PERM, OPT_TIMESTAMP = 0, 1, 2, 3, 4, 8
+DEFAULT_MSS = 536  # when a SYN carries no MSS option (RFC 9293)
+
 _H = struct.Struct("!H")
+_MSS = struct.Struct("!BBH")
+_TIMESTAMP = struct.Struct("!BBII")
+_WSCALE = struct.Struct("!BBB")
 _TCP = struct.Struct("!HHIIBBHHH")
 
 
@@ -41,6 +48,49 @@ def tcp_segment(
     segment = header + payload
     csum = l4_checksum(src, dst, PROTO_TCP, segment)
     return segment[:16] + _H.pack(csum) + segment[18:]
+
+
+def syn_options(mss: int, ts_val: int, ts_ecr: int, wscale: int) -> bytes:
+    """A SYN's options in Linux's order: MSS, SACK permitted, timestamps, NOP, window scale."""
+    return (
+        _MSS.pack(OPT_MSS, 4, mss)
+        + bytes((OPT_SACK_PERM, 2))
+        + _TIMESTAMP.pack(OPT_TIMESTAMP, 10, ts_val, ts_ecr)
+        + bytes((OPT_NOP,))
+        + _WSCALE.pack(OPT_WSCALE, 3, wscale)
+    )
+
+
+def timestamp_options(ts_val: int, ts_ecr: int) -> bytes:
+    """NOP NOP timestamps: the options of every segment after the SYNs."""
+    return bytes((OPT_NOP, OPT_NOP)) + _TIMESTAMP.pack(OPT_TIMESTAMP, 10, ts_val, ts_ecr)
+
+
+def options_of(options: bytes):
+    """(kind, value) for each option up to the end of the list or a malformed one."""
+    at = 0
+    while at < len(options):
+        kind = options[at]
+        if kind == OPT_END:
+            return
+        if kind == OPT_NOP:
+            at += 1
+            continue
+        length = options[at + 1] if at + 1 < len(options) else 0
+        if length < 2:
+            return
+        yield kind, options[at + 2 : at + length]
+        at += length
+
+
+def mss_of(options: bytes) -> int:
+    found = (int.from_bytes(v, "big") for k, v in options_of(options) if k == OPT_MSS)
+    return next(found, DEFAULT_MSS)
+
+
+def ts_val_of(options: bytes, default: int) -> int:
+    found = (int.from_bytes(v[:4], "big") for k, v in options_of(options) if k == OPT_TIMESTAMP)
+    return next(found, default)
 
 
 def tcp_summary(segment: bytes) -> str:

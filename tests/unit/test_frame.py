@@ -9,7 +9,7 @@ from ipaddress import IPv4Address
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 from scapy.utils import checksum as scapy_checksum
@@ -40,6 +40,14 @@ from kpkt.wire.ipv4 import (
     ipv4_packet,
     l4_checksum,
     with_ip_id,
+)
+from kpkt.wire.tcp import (
+    DEFAULT_MSS,
+    mss_of,
+    options_of,
+    syn_options,
+    timestamp_options,
+    ts_val_of,
 )
 from kpkt.wire.udp import PORTS, udp_segment
 
@@ -381,3 +389,32 @@ def test_describe():
     assert icmp.describe(3, 4) == "fragmentation needed"
     assert icmp.describe(11, 0) == "time exceeded in transit"
     assert icmp.describe(5, 1) == "type 5 code 1"
+
+
+@SETTINGS
+@given(st.integers(1, 0xFFFF), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), u8)
+def test_tcp_options_match_scapy_and_read_back(mss, ts_val, ts_ecr, wscale):
+    syn = syn_options(mss, ts_val, ts_ecr, wscale)
+    theirs = TCP(
+        options=[
+            ("MSS", mss),
+            ("SAckOK", b""),
+            ("Timestamp", (ts_val, ts_ecr)),
+            ("NOP", None),
+            ("WScale", wscale),
+        ]
+    )
+    assert syn == bytes(theirs)[20:]
+    later = timestamp_options(ts_val, ts_ecr)
+    assert (
+        later
+        == bytes(TCP(options=[("NOP", None), ("NOP", None), ("Timestamp", (ts_val, ts_ecr))]))[20:]
+    )
+    assert (mss_of(syn), ts_val_of(syn, -1), ts_val_of(later, -1)) == (mss, ts_val, ts_val)
+    assert [kind for kind, _ in options_of(syn)] == [2, 4, 8, 3]
+
+
+def test_tcp_options_defaults_when_absent_or_malformed():
+    assert mss_of(b"") == DEFAULT_MSS == 536
+    assert ts_val_of(b"\x01\x01\x00\x08\x0a", 7) == 7  # an end-of-list before the timestamp
+    assert list(options_of(b"\x02\x01\x05\xb4")) == []  # a length under 2 ends the list
