@@ -96,7 +96,7 @@ def decrement_ttl(packet: bytes) -> bytes:
     """The packet with TTL - 1 and the header checksum updated incrementally (RFC 1624),
     as `ip_decrease_ttl` does."""
     edited = bytearray(packet)
-    edited[8] -= 1
+    edited[TTL] -= 1
     csum = ((packet[10] << 8) | packet[11]) + 0x0100
     _H.pack_into(edited, 10, (csum + (csum >= 0xFFFF)) & 0xFFFF)  # the kernel's fold: 0xffff is 0
     return bytes(edited)
