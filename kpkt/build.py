@@ -18,7 +18,6 @@ from kpkt.net.br_netfilter import BrNetfilter
 from kpkt.net.bridge import Bridge
 from kpkt.net.conntrack import Conntrack
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
-from kpkt.net.frame import PROTO_TCP, PROTO_UDP, mac_bytes
 from kpkt.net.kubeproxy import ServiceRules
 from kpkt.net.nat import flannel_masq_rules
 from kpkt.net.route import Route
@@ -34,6 +33,8 @@ from kpkt.spec import (
     Topology,
     UdpStep,
 )
+from kpkt.wire.ethernet import mac_bytes
+from kpkt.wire.ipv4 import PROTO_TCP, PROTO_UDP
 
 LOOPBACK = IPv4Network("127.0.0.0/8")
 DEFAULT = IPv4Network("0.0.0.0/0")

@@ -9,8 +9,8 @@ from kpkt.build import build
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
 from kpkt.dns.served import served_names
-from kpkt.net.frame import mac_bytes
 from kpkt.spec import Topology
+from kpkt.wire.ethernet import mac_bytes
 
 
 def mac_names(taps) -> dict[bytes, str]:

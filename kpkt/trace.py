@@ -19,9 +19,21 @@ from kpkt.build import build
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import Hop, StepLog
 from kpkt.errors import KpktError
-from kpkt.net.frame import ETH_LEN, ETH_P_IP, PROTO_TCP, PROTO_UDP
 from kpkt.report import mac_names
 from kpkt.spec import Topology
+from kpkt.wire.ethernet import ETH_LEN, ETH_TYPE, ETH_TYPE_IP
+from kpkt.wire.ipv4 import (
+    IP_DST,
+    IP_HEADER_LEN,
+    IP_MIN_LEN,
+    IP_SRC,
+    PROTO,
+    PROTO_TCP,
+    PROTO_UDP,
+    TTL,
+)
+from kpkt.wire.udp import PORTS, UDP_LEN
+from kpkt.wire.vxlan import VXLAN_LEN
 
 MAX_TRACE_ROWS = 5_000
 
@@ -99,19 +111,20 @@ def _fields(frame: bytes, names: dict[bytes, str], vxlan_ports: frozenset[int]) 
     """The fields a hop can change, as text: MACs, and for IPv4 the addresses, TTL, ports and
     (for a VXLAN packet) the outer header, with the inner frame's fields under `inner`."""
     fields = {"eth": summarize(frame, names, vxlan_ports).split(" | ")[0]}
-    if (frame[12] << 8 | frame[13]) != ETH_P_IP or len(frame) < ETH_LEN + 20:
+    if frame[ETH_TYPE] != ETH_TYPE_IP or len(frame) < ETH_LEN + IP_MIN_LEN:
         fields["frame"] = summarize(frame, names, vxlan_ports)
         return fields
     ip = frame[ETH_LEN:]
-    ihl = (ip[0] & 0x0F) * 4
-    fields["src"], fields["dst"] = str(IPv4Address(ip[12:16])), str(IPv4Address(ip[16:20]))
-    fields["ttl"] = str(ip[8])
-    if ip[9] in (PROTO_UDP, PROTO_TCP) and len(ip) >= ihl + 4:
-        sport, dport = (ip[ihl] << 8) | ip[ihl + 1], (ip[ihl + 2] << 8) | ip[ihl + 3]
+    ihl = IP_HEADER_LEN[ip[0]]
+    fields["src"], fields["dst"] = str(IPv4Address(ip[IP_SRC])), str(IPv4Address(ip[IP_DST]))
+    fields["ttl"] = str(ip[TTL])
+    if ip[PROTO] in (PROTO_UDP, PROTO_TCP) and len(ip) >= ihl + PORTS.size:
+        sport, dport = PORTS.unpack_from(ip, ihl)
         fields["src"] += f":{sport}"
         fields["dst"] += f":{dport}"
-        if ip[9] == PROTO_UDP and dport in vxlan_ports and len(ip) >= ihl + 16 + ETH_LEN:
-            inner = _fields(ip[ihl + 16 :], names, vxlan_ports)
+        inner_at = ihl + UDP_LEN + VXLAN_LEN
+        if ip[PROTO] == PROTO_UDP and dport in vxlan_ports and len(ip) >= inner_at + ETH_LEN:
+            inner = _fields(ip[inner_at:], names, vxlan_ports)
             fields.update({f"inner {k}": v for k, v in inner.items()})
     return fields
 

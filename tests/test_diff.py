@@ -26,9 +26,9 @@ from kpkt.capture.diff import (
 )
 from kpkt.capture.pcap import read_pcap
 from kpkt.errors import KpktError
-from kpkt.net.frame import ipv4_header_checksum
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
+from kpkt.wire.ipv4 import ipv4_header_checksum
 
 from conftest import ROOT
 

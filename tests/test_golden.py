@@ -17,9 +17,9 @@ import pytest
 from kpkt.capture.diff import compare_pcaps
 from kpkt.capture.pcap import read_pcap
 from kpkt.capture.summary import summarize
-from kpkt.net.frame import mac_bytes
 from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
+from kpkt.wire.ethernet import mac_bytes
 
 from conftest import EXAMPLES, ROOT
 

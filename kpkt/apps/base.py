@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from kpkt.net.icmp import describe
+from kpkt.wire.icmp import describe_in
+from kpkt.wire.ipv4 import IP_SRC
 
 
 class StepApp:
@@ -36,10 +37,9 @@ class StepApp:
 
     def note_error(self, packet: bytes) -> None:
         """An ICMP error for one of our packets: remember what it said and who sent it."""
-        ihl = (packet[0] & 0x0F) * 4
-        kind = describe(packet[ihl], packet[ihl + 1])
+        kind = describe_in(packet)
         self.error_kinds.append(kind)
-        self.errors.append(f"{kind} from {IPv4Address(packet[12:16])}")
+        self.errors.append(f"{kind} from {IPv4Address(packet[IP_SRC])}")
 
     def counts(self) -> tuple[int, int]:
         """What the step sent and received, in its own units (datagrams, echo requests and

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
-from kpkt.net import icmp
-from kpkt.net.frame import PROTO_ICMP
+from kpkt.net.icmp import ping_payload
 from kpkt.outcome import classify
 from kpkt.spec import PingStep
+from kpkt.wire import icmp
+from kpkt.wire.icmp import ICMP_HEAD
+from kpkt.wire.ipv4 import IP_HEADER_LEN, PROTO_ICMP
 
 REPLY_WAIT_NS = 1_000_000_000
 
@@ -32,7 +34,7 @@ class PingApp(StepApp):
         step, stack = self.step, self.sender
         seq = (step.seq + self.sent) & 0xFFFF
         now = stack.sched.now
-        message = icmp.echo(icmp.ECHO_REQUEST, self.ident, seq, icmp.ping_payload(now, step.size))
+        message = icmp.echo(icmp.ECHO_REQUEST, self.ident, seq, ping_payload(now, step.size))
         self.sent_at[seq] = now
         self.sent += 1
         stack.send_ip(
@@ -53,9 +55,8 @@ class PingApp(StepApp):
         self.expired = True
 
     def _on_icmp(self, packet: bytes, tag: Tag) -> None:
-        ihl = (packet[0] & 0x0F) * 4
-        if packet[ihl] == icmp.ECHO_REPLY:
-            seq = (packet[ihl + 6] << 8) | packet[ihl + 7]
+        icmp_type, _, _, _, seq = ICMP_HEAD.unpack_from(packet, IP_HEADER_LEN[packet[0]])
+        if icmp_type == icmp.ECHO_REPLY:
             if seq in self.sent_at:
                 self.replies.append(self.sender.sched.now - self.sent_at.pop(seq))
         else:

@@ -12,9 +12,10 @@ from ipaddress import IPv4Address
 
 from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
-from kpkt.net.frame import PROTO_UDP, udp_segment
 from kpkt.outcome import classify
 from kpkt.spec import UdpStep
+from kpkt.wire.ipv4 import PROTO_UDP
+from kpkt.wire.udp import udp_segment
 
 
 class UdpApp(StepApp):

@@ -13,7 +13,6 @@ lines or as JSON (kpkt/schemas/diff.schema.json).
 from __future__ import annotations
 
 import re
-import struct
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -29,8 +28,9 @@ from scapy.packet import NoPayload, Packet, Raw, bind_layers
 from kpkt.capture.pcap import LINKTYPE_ETHERNET
 from kpkt.capture.reader import LINK_TYPES, Capture, link_type_name, read_capture
 from kpkt.errors import KpktError
+from kpkt.wire.udp import UDP_LEN, udp_header
+from kpkt.wire.vxlan import FLANNEL_PORT, VXLAN_LEN, vxlan_header
 
-FLANNEL_VXLAN_PORT = 8472
 LIMIT = 20
 DISSECTED = 1 << 14  # frames whose fields are remembered
 SHOWN_BYTES = 32
@@ -497,9 +497,9 @@ def _seconds(t_ns: int) -> str:
 def _bind_flannel_vxlan() -> None:
     """Dissect UDP 8472 (flannel's, and Linux's default, VXLAN port) as VXLAN. Scapy 2.5 and
     later bind it themselves; bind it only when a probe datagram shows that Scapy does not."""
-    probe = struct.pack("!HHHH", 1, FLANNEL_VXLAN_PORT, 16, 0) + bytes([8, 0, 0, 0, 0, 0, 1, 0])
+    probe = udp_header(1, FLANNEL_PORT, UDP_LEN + VXLAN_LEN) + vxlan_header(1)
     if VXLAN not in UDP(probe):
-        bind_layers(UDP, VXLAN, dport=FLANNEL_VXLAN_PORT)
+        bind_layers(UDP, VXLAN, dport=FLANNEL_PORT)
 
 
 _bind_flannel_vxlan()

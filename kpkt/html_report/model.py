@@ -19,7 +19,7 @@ from kpkt.capture.reader import HEADER_LEN, MAGICS
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import comment_notes
 from kpkt.errors import KpktError
-from kpkt.net.frame import mac_bytes
+from kpkt.wire.ethernet import mac_bytes
 
 IDB_TYPE, EPB_TYPE = 0x00000001, 0x00000006
 SHB_MAGIC = 0x1A2B3C4D

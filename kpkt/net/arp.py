@@ -11,16 +11,6 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from kpkt.capture.tap import Tag
-from kpkt.net import icmp
-from kpkt.net.frame import (
-    ARP_REPLY,
-    ARP_REQUEST,
-    BROADCAST,
-    ZERO_MAC,
-    arp_fields,
-    arp_frame,
-    mac_str,
-)
 from kpkt.net.neighbor import (
     DELAY_FIRST_PROBE_NS,
     MCAST_SOLICIT,
@@ -31,6 +21,10 @@ from kpkt.net.neighbor import (
     NeighborTable,
     Nud,
 )
+from kpkt.wire import icmp
+from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields, arp_frame
+from kpkt.wire.ethernet import BROADCAST, ZERO_MAC, mac_str
+from kpkt.wire.ipv4 import IP_SRC
 
 _REACHABLE, _PERMANENT, _DELAY, _PROBE = Nud.REACHABLE, Nud.PERMANENT, Nud.DELAY, Nud.PROBE
 
@@ -74,7 +68,7 @@ class Arp:
             entry = table.set(next_hop, None, Nud.INCOMPLETE, now)
             entry.queue.append((packet, tag, note))
             stack.note_pending(+1)
-            self._solicit(dev, entry, packet[12:16], tag)
+            self._solicit(dev, entry, packet[IP_SRC], tag)
             self._arm(dev, entry, RETRANS_TIME_NS)
             return
         state = entry.state

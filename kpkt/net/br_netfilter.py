@@ -23,8 +23,9 @@ from collections import defaultdict
 from ipaddress import IPv4Address
 
 from kpkt.capture.tap import Tag
-from kpkt.net.frame import ETH_LEN
 from kpkt.net.neighbor import Nud
+from kpkt.wire.ethernet import ETH_DST, ETH_LEN, ETH_SRC, ETH_SRC_TYPE, ETH_TYPE
+from kpkt.wire.ipv4 import IP_DST
 
 _CONNECTED = (Nud.REACHABLE, Nud.PERMANENT)
 
@@ -46,27 +47,27 @@ class BrNetfilter:
         translated, note = conntrack.prerouting(packet)
         if translated is packet:
             return frame, note
-        if translated[16:20] == packet[16:20]:
+        if translated[IP_DST] == packet[IP_DST]:
             return frame[:ETH_LEN] + translated, note
-        route = self.stack.route_for(translated[16:20])
+        route = self.stack.route_for(translated[IP_DST])
         if route is None:
-            detail = f"no route to {IPv4Address(translated[16:20])} after dnat"
+            detail = f"no route to {IPv4Address(translated[IP_DST])} after dnat"
             self.stack.drop("no-route", detail, tag)
             return None
         bridge = self.bridge
         if route.dev is not bridge:  # routed: up to the stack, addressed to the bridge
-            return bridge.mac + frame[6:ETH_LEN] + translated, note
+            return bridge.mac + frame[ETH_SRC_TYPE] + translated, note
         self._bridged_dnat(frame, translated, port, route, tag, note)
         return None
 
     def _bridged_dnat(self, frame: bytes, packet: bytes, port, route, tag: Tag, note: str) -> None:
         stack, bridge = self.stack, self.bridge
-        next_hop = route.via or packet[16:20]
+        next_hop = route.via or packet[IP_DST]
         entry = stack.arp.table(bridge).get(next_hop, stack.sched.now)
         if entry is not None and entry.state in _CONNECTED:
-            bridge.switch(entry.mac + frame[6:ETH_LEN] + packet, port, tag, f"{note}; bridged")
+            bridge.switch(entry.mac + frame[ETH_SRC_TYPE] + packet, port, tag, f"{note}; bridged")
             return
-        self.detours[packet].append((frame[6:12], port))
+        self.detours[packet].append((frame[ETH_SRC], port))
         stack.arp.output(bridge, next_hop, packet, tag, f"{note}; bridged, via the neighbour")
 
     def detour(self, frame: bytes) -> tuple[bytes, object] | None:
@@ -78,7 +79,7 @@ class BrNetfilter:
         src, port = waiting.pop(0)
         if not waiting:
             del self.detours[frame[ETH_LEN:]]
-        return frame[:6] + src + frame[12:], port
+        return frame[ETH_DST] + src + frame[ETH_TYPE.start :], port
 
     def postrouting(self, frame: bytes) -> tuple[bytes, str]:
         """nat POSTROUTING at the output port, for a frame that went through PREROUTING."""

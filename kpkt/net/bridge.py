@@ -13,9 +13,7 @@ from __future__ import annotations
 from kpkt.capture.tap import IN, OUT, Tag
 from kpkt.net.device import NetDevice
 from kpkt.net.fdb import Fdb
-from kpkt.net.frame import ETH_P_IP, is_multicast, mac_str
-
-IPV4 = ETH_P_IP.to_bytes(2, "big")
+from kpkt.wire.ethernet import ETH_DST, ETH_SRC, ETH_TYPE, ETH_TYPE_IP, is_multicast, mac_str
 
 
 class Bridge(NetDevice):
@@ -44,7 +42,7 @@ class Bridge(NetDevice):
 
     def ingress(self, frame: bytes, port: NetDevice, tag: Tag) -> None:
         now = self.sched.now
-        src, dst = frame[6:12], frame[0:6]
+        src, dst = frame[ETH_SRC], frame[ETH_DST]
         if not src[0] & 1 and self.fdb.learn(src, port, now):
             self.stack.journal.annotate(tag, f"fdb learn {mac_str(src)} on {port.name}")
         if is_multicast(dst):
@@ -55,7 +53,7 @@ class Bridge(NetDevice):
             self.stack.receive(frame, self, tag)
             return
         nat_note = None
-        if self.netfilter is not None and frame[12:14] == IPV4:
+        if self.netfilter is not None and frame[ETH_TYPE] == ETH_TYPE_IP:
             hooked = self.netfilter.prerouting(frame, port, tag)
             if hooked is None:
                 return
@@ -65,7 +63,7 @@ class Bridge(NetDevice):
     def switch(self, frame: bytes, port: NetDevice, tag: Tag, nat_note: str | None) -> None:
         """br_handle_frame_finish() after learning: to the bridge device, one port, or all.
         `nat_note` is not None when br_netfilter's PREROUTING ran on the frame."""
-        dst = frame[0:6]
+        dst = frame[ETH_DST]
         entry = self.fdb.lookup(dst, self.sched.now)
         if entry is None:
             self._flood(self._postrouting(frame, nat_note), port, tag)
@@ -92,7 +90,8 @@ class Bridge(NetDevice):
 
     def _flood(self, frame: bytes, ingress: NetDevice | None, tag: Tag) -> None:
         targets = [p for p in self.ports if p is not ingress or p.name in self.hairpin_ports]
-        reason = "broadcast" if is_multicast(frame[0:6]) else f"fdb miss for {mac_str(frame[0:6])}"
+        dst = frame[ETH_DST]
+        reason = "broadcast" if is_multicast(dst) else f"fdb miss for {mac_str(dst)}"
         note = f"{reason}: flooded to {len(targets)} port(s)"
         if ingress is not None and ingress in targets:
             note += " (hairpin)"
@@ -109,7 +108,7 @@ class Bridge(NetDevice):
                 frame, port = detour
                 self.switch(frame, port, tag, note)
                 return
-        dst = frame[0:6]
+        dst = frame[ETH_DST]
         entry = None if is_multicast(dst) else self.fdb.lookup(dst, self.sched.now)
         if entry is None or entry.local:
             self._flood(frame, None, tag)

@@ -23,10 +23,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from kpkt.net import icmp
-from kpkt.net.frame import PROTO_ICMP
 from kpkt.net.kubeproxy import ServiceRules
 from kpkt.net.nat import Flow, FlowKey, MasqRule, flow_key, flow_of, key_of, rewrite
+from kpkt.wire import icmp
+from kpkt.wire.icmp import ICMP_LEN
+from kpkt.wire.ipv4 import IP_HEADER_LEN, PROTO, PROTO_ICMP
 
 # which of a connection's four flow keys a table entry is
 ORIGINAL_IN, ORIGINAL_OUT, REPLY_IN, REPLY_OUT = range(4)
@@ -184,10 +185,10 @@ class Conntrack:
     # --- ICMP errors about a tracked connection (RELATED) -------------------------------------
 
     def _related(self, packet: bytes, table: dict[FlowKey, Entry]) -> tuple[bytes, str]:
-        ihl = (packet[0] & 0x0F) * 4
-        if packet[9] != PROTO_ICMP or packet[ihl] not in icmp.ERROR_TYPES:
+        ihl = IP_HEADER_LEN[packet[0]]
+        if packet[PROTO] != PROTO_ICMP or packet[ihl] not in icmp.ERROR_TYPES:
             return packet, ""
-        quoted = packet[ihl + 8 :]
+        quoted = packet[ihl + ICMP_LEN :]
         inner = flow_of(quoted)
         if inner is None:
             return packet, ""
@@ -202,7 +203,7 @@ class Conntrack:
             return packet, ""
         inner_side, outer_side, (address, port) = fix
         quoted = rewrite(quoted, **{inner_side: (address, port)}, partial=True)
-        outer = rewrite(packet[: ihl + 8] + quoted, **{outer_side: (address, None)})
+        outer = rewrite(packet[: ihl + ICMP_LEN] + quoted, **{outer_side: (address, None)})
         arrow = "->" if outer_side == "dst" else "<-"
         return outer, f"related icmp: reverse nat {arrow} {IPv4Address(address)}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kpkt.net.frame import mac_str
+from kpkt.wire.ethernet import mac_str
 
 AGEING_NS = 300 * 1_000_000_000  # ageing_time 30000 centiseconds
 

@@ -1,28 +1,13 @@
-"""ICMP messages as Linux builds them: echo requests (iputils ping), echo replies and errors."""
+"""ICMP as Linux sends it: the error rate limit, the TOS of errors, iputils ping's payload.
+
+The messages themselves (types, codes, builders) are in `kpkt.wire.icmp`."""
 
 from __future__ import annotations
 
 import struct
 
-from kpkt.net.frame import checksum
-
-ECHO_REPLY = 0
-DEST_UNREACH = 3
-ECHO_REQUEST = 8
-TIME_EXCEEDED = 11
-
-NET_UNREACH = 0
-HOST_UNREACH = 1
-PORT_UNREACH = 3
-FRAG_NEEDED = 4
-
-ERROR_TYPES = frozenset({DEST_UNREACH, TIME_EXCEEDED, 4, 5, 12})
-# icmp_send(): the error quotes as much of the packet as fits in 576 bytes
-MAX_ERROR_PACKET = 576
 # icmp_send(): errors are sent with IPTOS_PREC_INTERNETCONTROL
 TOS_INTERNETCONTROL = 0xC0
-
-_HDR = struct.Struct("!BBHHH")
 
 # net.ipv4.icmp_ratemask (0x1818: destination unreachable, source quench, time exceeded,
 # parameter problem) and icmp_ratelimit (1000 ms); XRLIM_BURST_FACTOR
@@ -52,14 +37,6 @@ class RateLimit:
         return allowed
 
 
-def _with_checksum(message: bytes) -> bytes:
-    return message[:2] + struct.pack("!H", checksum(message)) + message[4:]
-
-
-def echo(icmp_type: int, ident: int, seq: int, data: bytes) -> bytes:
-    return _with_checksum(_HDR.pack(icmp_type, 0, 0, ident, seq) + data)
-
-
 def ping_payload(t_ns: int, size: int) -> bytes:
     """iputils ping's data: a struct timeval (64-bit seconds and microseconds, little-endian)
     when it fits, over ping's fill pattern (byte i is i & 0xff)."""
@@ -67,23 +44,3 @@ def ping_payload(t_ns: int, size: int) -> bytes:
     if size < 16:
         return pattern
     return struct.pack("<qq", t_ns // 1_000_000_000, (t_ns // 1000) % 1_000_000) + pattern[16:]
-
-
-def error(icmp_type: int, code: int, quoted_packet: bytes, mtu: int = 0) -> bytes:
-    """An ICMP error quoting the offending IP packet, truncated so the whole IP packet
-    stays within 576 bytes."""
-    quoted = quoted_packet[: MAX_ERROR_PACKET - 20 - 8]
-    rest = struct.pack("!HH", 0, mtu) if code == FRAG_NEEDED else b"\x00\x00\x00\x00"
-    return _with_checksum(struct.pack("!BBH", icmp_type, code, 0) + rest + quoted)
-
-
-def describe(icmp_type: int, code: int) -> str:
-    return {
-        (ECHO_REPLY, 0): "echo reply",
-        (ECHO_REQUEST, 0): "echo request",
-        (DEST_UNREACH, NET_UNREACH): "net unreachable",
-        (DEST_UNREACH, HOST_UNREACH): "host unreachable",
-        (DEST_UNREACH, PORT_UNREACH): "port unreachable",
-        (DEST_UNREACH, FRAG_NEEDED): "fragmentation needed",
-        (TIME_EXCEEDED, 0): "time exceeded in transit",
-    }.get((icmp_type, code), f"type {icmp_type} code {code}")

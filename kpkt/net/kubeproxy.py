@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.net.frame import PROTO_TCP, PROTO_UDP
 from kpkt.spec import ServicePort, ServiceSpec
+from kpkt.wire.ipv4 import PROTO_TCP, PROTO_UDP
 
 PROTOCOLS = {"TCP": PROTO_TCP, "UDP": PROTO_UDP}
 

@@ -11,13 +11,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.net import icmp
-from kpkt.net.frame import PROTO_ICMP, PROTO_TCP, PROTO_UDP, checksum, l4_checksum
+from kpkt.wire import icmp
+from kpkt.wire.icmp import ECHO_ID_AT, ICMP_CHECKSUM_AT, ICMP_HEAD
+from kpkt.wire.ipv4 import (
+    CHECKSUM,
+    IP_ADDRS,
+    IP_ADDRS_PORTS,
+    IP_DST,
+    IP_HEADER_LEN,
+    IP_SRC,
+    PROTO,
+    PROTO_ICMP,
+    PROTO_TCP,
+    PROTO_UDP,
+    VERSION_IHL_NO_OPTIONS,
+    checksum,
+    l4_checksum,
+)
+from kpkt.wire.tcp import TCP_CHECKSUM_AT
+from kpkt.wire.udp import DPORT_AT, PORTS, SPORT_AT, UDP_CHECKSUM_AT
 
 # (protocol, source, source port or echo id, destination, destination port or echo id)
 Flow = tuple[int, bytes, int, bytes, int]
 MULTICAST = IPv4Network("224.0.0.0/4")
 _PORTED = (PROTO_UDP, PROTO_TCP)
+_CHECKSUM_AT = {
+    PROTO_UDP: UDP_CHECKSUM_AT,
+    PROTO_TCP: TCP_CHECKSUM_AT,
+    PROTO_ICMP: ICMP_CHECKSUM_AT,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +79,17 @@ FlowKey = tuple[int, bytes]
 def flow_key(packet: bytes) -> FlowKey | None:
     """`flow_of` as a dict key: the protocol, and the addresses then ports (or the echo id
     twice) as one bytes value, which for the usual 20-byte header is a single slice."""
-    proto = packet[9]
+    proto = packet[PROTO]
     if proto in _PORTED:
-        if packet[0] == 0x45:  # no IP options: addresses and ports are contiguous
-            return proto, packet[12:24]
-        ihl = (packet[0] & 0x0F) * 4
-        return proto, packet[12:20] + packet[ihl : ihl + 4]
+        if packet[0] == VERSION_IHL_NO_OPTIONS:  # addresses and ports are contiguous
+            return proto, packet[IP_ADDRS_PORTS]
+        ihl = IP_HEADER_LEN[packet[0]]
+        return proto, packet[IP_ADDRS] + packet[ihl : ihl + PORTS.size]
     if proto == PROTO_ICMP:
-        ihl = (packet[0] & 0x0F) * 4
+        ihl = IP_HEADER_LEN[packet[0]]
         if packet[ihl] in (icmp.ECHO_REQUEST, icmp.ECHO_REPLY):
-            return proto, packet[12:20] + packet[ihl + 4 : ihl + 6] * 2
+            at = ihl + ECHO_ID_AT
+            return proto, packet[IP_ADDRS] + packet[at : at + 2] * 2
     return None
 
 
@@ -78,17 +101,16 @@ def key_of(flow: Flow) -> FlowKey:
 def flow_of(packet: bytes) -> Flow | None:
     """The flow of a UDP/TCP packet or an ICMP echo (also one quoted, cut short, in an ICMP
     error); None for anything else."""
-    ihl = (packet[0] & 0x0F) * 4
-    proto = packet[9]
-    if len(packet) < ihl + 8:
+    ihl = IP_HEADER_LEN[packet[0]]
+    proto = packet[PROTO]
+    if len(packet) < ihl + 8:  # the 8 bytes an ICMP error quotes at least
         return None
     if proto in (PROTO_UDP, PROTO_TCP):
-        sport = (packet[ihl] << 8) | packet[ihl + 1]
-        dport = (packet[ihl + 2] << 8) | packet[ihl + 3]
-        return proto, packet[12:16], sport, packet[16:20], dport
+        sport, dport = PORTS.unpack_from(packet, ihl)
+        return proto, packet[IP_SRC], sport, packet[IP_DST], dport
     if proto == PROTO_ICMP and packet[ihl] in (icmp.ECHO_REQUEST, icmp.ECHO_REPLY):
-        ident = (packet[ihl + 4] << 8) | packet[ihl + 5]
-        return proto, packet[12:16], ident, packet[16:20], ident
+        ident = ICMP_HEAD.unpack_from(packet, ihl)[3]
+        return proto, packet[IP_SRC], ident, packet[IP_DST], ident
     return None
 
 
@@ -103,38 +125,39 @@ def rewrite(
     and every checksum redone. The transport checksum of a `partial` packet (quoted, cut short,
     in an ICMP error) covers bytes that are no longer there, so it is adjusted for what changed
     (RFC 1624), as netfilter's NAT does."""
-    ihl = (packet[0] & 0x0F) * 4
+    ihl = IP_HEADER_LEN[packet[0]]
     header = bytearray(packet[:ihl])
     body = bytearray(packet[ihl:])
-    proto = header[9]
-    before = bytes(header[12:20]) + bytes(body[0:8])
-    for address, offset, port_offset in ((src, 12, 0), (dst, 16, 2)):
+    proto = header[PROTO]
+    before = bytes(header[IP_ADDRS]) + bytes(body[0:8])
+    for address, field, port_at in ((src, IP_SRC, SPORT_AT), (dst, IP_DST, DPORT_AT)):
         if address is None:
             continue
-        header[offset : offset + 4] = address[0]
+        header[field] = address[0]
         if address[1] is None:
             continue
-        at = 4 if proto == PROTO_ICMP else port_offset
+        at = ECHO_ID_AT if proto == PROTO_ICMP else port_at
         body[at : at + 2] = address[1].to_bytes(2, "big")
-    header[10:12] = b"\x00\x00"
-    header[10:12] = checksum(bytes(header)).to_bytes(2, "big")
+    header[CHECKSUM] = b"\x00\x00"
+    header[CHECKSUM] = checksum(bytes(header)).to_bytes(2, "big")
     if not partial:
         _redo_transport_checksum(header, body, proto)
     else:
-        _adjust_transport_checksum(before, bytes(header[12:20]) + bytes(body[0:8]), body, proto)
+        _adjust_transport_checksum(before, bytes(header[IP_ADDRS]) + bytes(body[0:8]), body, proto)
     return bytes(header + body)
 
 
 def _adjust_transport_checksum(before: bytes, after: bytes, body: bytearray, proto: int) -> None:
     """Fold the changed addresses and ports into the existing checksum (a UDP checksum of 0,
     meaning none, stays 0)."""
-    at = {PROTO_UDP: 6, PROTO_TCP: 16, PROTO_ICMP: 2}.get(proto)
+    at = _CHECKSUM_AT.get(proto)
     if at is None or len(body) < at + 2:
         return
     old = int.from_bytes(body[at : at + 2], "big")
     if proto == PROTO_UDP and old == 0:
         return
-    # UDP and TCP cover the addresses (pseudo-header) and ports; ICMP only its own id
+    # `before` and `after` are the addresses (8 bytes) then the first 8 bytes of the transport
+    # header: UDP and TCP cover the addresses (pseudo-header) and ports; ICMP only its own id
     words = range(0, 12, 2) if proto != PROTO_ICMP else range(12, 14)
     total = ~old & 0xFFFF
     for i in words:
@@ -150,11 +173,12 @@ def _adjust_transport_checksum(before: bytes, after: bytes, body: bytearray, pro
 
 
 def _redo_transport_checksum(header: bytearray, body: bytearray, proto: int) -> None:
-    if proto in (PROTO_UDP, PROTO_TCP):
-        at = 6 if proto == PROTO_UDP else 16
-        body[at : at + 2] = b"\x00\x00"
-        value = l4_checksum(bytes(header[12:16]), bytes(header[16:20]), proto, bytes(body))
-        body[at : at + 2] = value.to_bytes(2, "big")
-    elif proto == PROTO_ICMP:
-        body[2:4] = b"\x00\x00"
-        body[2:4] = checksum(bytes(body)).to_bytes(2, "big")
+    at = _CHECKSUM_AT.get(proto)
+    if at is None:
+        return
+    body[at : at + 2] = b"\x00\x00"
+    if proto == PROTO_ICMP:
+        value = checksum(bytes(body))
+    else:
+        value = l4_checksum(bytes(header[IP_SRC]), bytes(header[IP_DST]), proto, bytes(body))
+    body[at : at + 2] = value.to_bytes(2, "big")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from ipaddress import IPv4Address
 
-from kpkt.net.frame import mac_str
+from kpkt.wire.ethernet import mac_str
 
 SECOND = 1_000_000_000
 RETRANS_TIME_NS = 1 * SECOND

@@ -14,23 +14,40 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.capture.tap import Tag
-from kpkt.net import drops, icmp
+from kpkt.net import drops
 from kpkt.net.arp import Arp
-from kpkt.net.frame import (
+from kpkt.net.icmp import TOS_INTERNETCONTROL, RateLimit
+from kpkt.net.route import Route, RouteTable
+from kpkt.net.tcp_layer import TcpLayer
+from kpkt.wire import icmp
+from kpkt.wire.ethernet import (
+    ETH_DST,
     ETH_LEN,
-    ETH_P_ARP,
     ETH_P_IP,
+    ETH_TYPE,
+    ETH_TYPE_ARP,
+    ETH_TYPE_IP,
+    ZERO_MAC,
+    eth_header,
+)
+from kpkt.wire.icmp import ICMP_HEAD, ICMP_LEN
+from kpkt.wire.ipv4 import (
+    DF,
+    FLAGS,
+    IP_DST,
+    IP_HEADER_LEN,
+    IP_MIN_LEN,
+    IP_SRC,
+    PROTO,
     PROTO_ICMP,
     PROTO_TCP,
     PROTO_UDP,
-    ZERO_MAC,
+    TOS,
+    TTL,
     decrement_ttl,
-    eth_header,
     ipv4_packet,
-    udp_segment,
 )
-from kpkt.net.route import Route, RouteTable
-from kpkt.net.tcp_layer import TcpLayer
+from kpkt.wire.udp import PORTS, UDP_LEN, udp_segment
 
 # a UDP handler gets (src ip, src port, dst ip, payload, tag); an ICMP handler (packet, tag)
 UdpHandler = Callable[[bytes, int, bytes, bytes, Tag], None]
@@ -63,7 +80,7 @@ class Stack:
         self.tcp = TcpLayer(self)
         self.conntrack = None  # a Conntrack on nodes: kube-proxy's and flannel's NAT
         self._forward_notes: dict[tuple[str, int], str] = {}
-        self.icmp_limit = icmp.RateLimit(self.sched)
+        self.icmp_limit = RateLimit(self.sched)
 
     # --- configuration (what the CNI plugins and flanneld set up) -----------------------------
 
@@ -121,14 +138,14 @@ class Stack:
         """A frame arriving on `dev`: ARP to the neighbour layer, IPv4 through PREROUTING to
         local delivery or forwarding. `nat_note` is not None when the bridge already ran
         PREROUTING on it (br_netfilter), so it does not run again here."""
-        dst = frame[0:6]
+        dst = frame[ETH_DST]
         if dst != dev.mac and not dst[0] & 1 and dev is not self.loopback:
             return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
-        ethertype = (frame[12] << 8) | frame[13]
-        if ethertype == ETH_P_ARP:
+        ethertype = frame[ETH_TYPE]
+        if ethertype == ETH_TYPE_ARP:
             self.arp.receive(frame, dev, tag)
             return
-        if ethertype != ETH_P_IP:
+        if ethertype != ETH_TYPE_IP:
             return
         packet = frame[ETH_LEN:]
         conntrack = self.conntrack
@@ -136,7 +153,7 @@ class Stack:
             nat_note = ""
             if conntrack is not None and conntrack.active and dev is not self.loopback:
                 packet, nat_note = conntrack.prerouting(packet)
-        dst = packet[16:20]
+        dst = packet[IP_DST]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
             if conntrack is not None and dev is not self.loopback:
                 if self._rejects(packet, tag, local=True):
@@ -154,12 +171,12 @@ class Stack:
         unreachable, iptables' default): KUBE-SERVICES for its cluster IP (FORWARD, OUTPUT),
         KUBE-EXTERNAL-SERVICES for its node port on our addresses (`local`: INPUT). Only on
         nodes (a conntrack), and only when some service port has no endpoints."""
-        if not self.conntrack.rejecting or packet[9] == PROTO_ICMP:
+        if not self.conntrack.rejecting or packet[PROTO] == PROTO_ICMP:
             return False
         services = self.conntrack.services
-        ihl = (packet[0] & 0x0F) * 4
-        dport = (packet[ihl + 2] << 8) | packet[ihl + 3]
-        name = services.reject(packet[9], packet[16:20], dport, local)
+        ihl = IP_HEADER_LEN[packet[0]]
+        _, dport = PORTS.unpack_from(packet, ihl)
+        name = services.reject(packet[PROTO], packet[IP_DST], dport, local)
         if name is None:
             return False
         self.drop("service-no-endpoints", f"{name} has no endpoints: rejected", tag)
@@ -167,14 +184,14 @@ class Stack:
         return True
 
     def _forward(self, packet: bytes, tag: Tag, nat_note: str = "") -> None:
-        dst = packet[16:20]
+        dst = packet[IP_DST]
         route = self.routes.lookup(dst)
         if route is None:
             self.drop("no-route", f"no route to {IPv4Address(dst)}", tag)
             self.icmp_error(packet, icmp.DEST_UNREACH, icmp.NET_UNREACH, tag)
             return
-        if packet[8] <= 1:
-            self.drop("ttl-exceeded", f"ttl {packet[8]} forwarding to {IPv4Address(dst)}", tag)
+        if packet[TTL] <= 1:
+            self.drop("ttl-exceeded", f"ttl {packet[TTL]} forwarding to {IPv4Address(dst)}", tag)
             self.icmp_error(packet, icmp.TIME_EXCEEDED, 0, tag)
             return
         if len(packet) > route.dev.mtu:
@@ -185,31 +202,30 @@ class Stack:
                 f"{len(packet)} bytes > mtu {route.dev.mtu} of {route.dev.name}",
                 tag,
             )
-            if packet[6] & 0x40:
+            if packet[FLAGS] & DF:
                 self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=route.dev.mtu)
             return
         packet = decrement_ttl(packet)
         if self.conntrack is not None and self._rejects(packet, tag, local=False):
             return  # filter FORWARD, after the TTL decrement: the error quotes TTL 63
-        key = (route.text, packet[8])
+        key = (route.text, packet[TTL])
         note = self._forward_notes.get(key)
         if note is None:
-            note = self._forward_notes[key] = f"forward: route {route}, ttl {packet[8]}"
+            note = self._forward_notes[key] = f"forward: route {route}, ttl {packet[TTL]}"
         self._route_out(packet, route, tag, f"{nat_note}; {note}" if nat_note else note)
 
     def _deliver(self, packet: bytes, tag: Tag) -> None:
-        proto = packet[9]
-        ihl = (packet[0] & 0x0F) * 4
+        proto = packet[PROTO]
+        ihl = IP_HEADER_LEN[packet[0]]
         if proto == PROTO_UDP:
-            dport = (packet[ihl + 2] << 8) | packet[ihl + 3]
+            sport, dport = PORTS.unpack_from(packet, ihl)
             vxlan = self.vxlan_ports.get(dport)
             if vxlan is not None:
-                vxlan.decap(packet[ihl + 8 :], tag)
+                vxlan.decap(packet[ihl + UDP_LEN :], tag)
                 return
             handler = self.udp_sockets.get(dport)
             if handler is not None:
-                sport = (packet[ihl] << 8) | packet[ihl + 1]
-                handler(packet[12:16], sport, packet[16:20], packet[ihl + 8 :], tag)
+                handler(packet[IP_SRC], sport, packet[IP_DST], packet[ihl + UDP_LEN :], tag)
                 return
             self.drop("port-unreachable", f"nothing listens on udp port {dport}", tag)
             self.icmp_error(packet, icmp.DEST_UNREACH, icmp.PORT_UNREACH, tag)
@@ -221,21 +237,20 @@ class Stack:
     def _icmp_receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
         icmp_type = packet[ihl]
         if icmp_type == icmp.ECHO_REQUEST:
-            ident = (packet[ihl + 4] << 8) | packet[ihl + 5]
-            seq = (packet[ihl + 6] << 8) | packet[ihl + 7]
-            reply = icmp.echo(icmp.ECHO_REPLY, ident, seq, packet[ihl + 8 :])
+            _, _, _, ident, seq = ICMP_HEAD.unpack_from(packet, ihl)
+            reply = icmp.echo(icmp.ECHO_REPLY, ident, seq, packet[ihl + ICMP_LEN :])
             self.send_ip(
-                packet[16:20],
-                packet[12:16],
+                packet[IP_DST],
+                packet[IP_SRC],
                 PROTO_ICMP,
                 reply,
                 self.journal.packet(tag),
                 df=False,
-                tos=packet[1],
+                tos=packet[TOS],
                 note="icmp echo reply",
             )
         elif icmp_type == icmp.ECHO_REPLY:
-            handler = self.ping_sockets.get((packet[ihl + 4] << 8) | packet[ihl + 5])
+            handler = self.ping_sockets.get(ICMP_HEAD.unpack_from(packet, ihl)[3])
             if handler is not None:
                 handler(packet, tag)
         elif icmp_type in icmp.ERROR_TYPES:
@@ -243,22 +258,17 @@ class Stack:
 
     def _icmp_error_receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
         """Hand an ICMP error to the socket whose packet it quotes."""
-        quoted = packet[ihl + 8 :]
-        if len(quoted) < 28:
+        quoted = packet[ihl + ICMP_LEN :]
+        if len(quoted) < IP_MIN_LEN + 8:  # the quoted header and 8 bytes of its payload
             return
-        qihl = (quoted[0] & 0x0F) * 4
-        if quoted[9] == PROTO_UDP:
-            handler = self.udp_errors.get((quoted[qihl] << 8) | quoted[qihl + 1])
-        elif quoted[9] == PROTO_ICMP:
-            handler = self.ping_sockets.get((quoted[qihl + 4] << 8) | quoted[qihl + 5])
-        elif quoted[9] == PROTO_TCP:
-            conn = self.tcp.conns.get(
-                (
-                    (quoted[qihl] << 8) | quoted[qihl + 1],
-                    quoted[16:20],
-                    (quoted[qihl + 2] << 8) | quoted[qihl + 3],
-                )
-            )
+        qihl = IP_HEADER_LEN[quoted[0]]
+        if quoted[PROTO] == PROTO_UDP:
+            handler = self.udp_errors.get(PORTS.unpack_from(quoted, qihl)[0])
+        elif quoted[PROTO] == PROTO_ICMP:
+            handler = self.ping_sockets.get(ICMP_HEAD.unpack_from(quoted, qihl)[3])
+        elif quoted[PROTO] == PROTO_TCP:
+            sport, dport = PORTS.unpack_from(quoted, qihl)
+            conn = self.tcp.conns.get((sport, quoted[IP_DST], dport))
             handler = conn.icmp_error if conn is not None else None
         else:
             handler = None
@@ -312,9 +322,9 @@ class Stack:
 
     def send_ip_packet(self, packet: bytes, tag: Tag, note: str = "") -> None:
         """Send a complete IPv4 packet this namespace built (its source already chosen)."""
-        route = self.route_for(packet[16:20])
+        route = self.route_for(packet[IP_DST])
         if route is None:
-            self.drop("no-route", f"no route to {IPv4Address(packet[16:20])}", tag)
+            self.drop("no-route", f"no route to {IPv4Address(packet[IP_DST])}", tag)
             return
         self._output(packet, route, tag, note)
 
@@ -327,14 +337,14 @@ class Stack:
             and conntrack.services is not None
             and route is not self.local_route
         ):
-            dst = packet[16:20]
+            dst = packet[IP_DST]
             packet, nat_note = conntrack.prerouting(packet)
             if nat_note:
                 note = f"{note}; {nat_note}" if note else nat_note
-            if packet[16:20] != dst:
-                route = self.route_for(packet[16:20])
+            if packet[IP_DST] != dst:
+                route = self.route_for(packet[IP_DST])
                 if route is None:
-                    self.drop("no-route", f"no route to {IPv4Address(packet[16:20])}", tag)
+                    self.drop("no-route", f"no route to {IPv4Address(packet[IP_DST])}", tag)
                     return
             elif self._rejects(packet, tag, local=False):
                 return
@@ -378,15 +388,15 @@ class Stack:
             packet, nat_note = self.conntrack.postrouting(packet, dev)
             if nat_note:
                 note = f"{note}; {nat_note}" if note else nat_note
-        self.arp.output(dev, route.via or packet[16:20], packet, tag, note)
+        self.arp.output(dev, route.via or packet[IP_DST], packet, tag, note)
 
     def icmp_error(self, packet: bytes, icmp_type: int, code: int, tag: Tag, mtu: int = 0) -> None:
         """icmp_send(): never about an ICMP error or a broadcast; from the packet's destination
         when that is ours, else from the address the route back to the sender would use."""
-        ihl = (packet[0] & 0x0F) * 4
-        if packet[9] == PROTO_ICMP and packet[ihl] in icmp.ERROR_TYPES:
+        ihl = IP_HEADER_LEN[packet[0]]
+        if packet[PROTO] == PROTO_ICMP and packet[ihl] in icmp.ERROR_TYPES:
             return
-        src, dst = packet[12:16], packet[16:20]
+        src, dst = packet[IP_SRC], packet[IP_DST]
         if dst[3] == 255 or dst[0] >= 224:
             return
         route = self.route_for(src)
@@ -397,7 +407,7 @@ class Stack:
             return
         reply_src = dst if dst in self.local_ips else self.pick_source(route, src)
         message = icmp.error(icmp_type, code, packet, mtu)
-        tos = (packet[1] & 0x1E) | icmp.TOS_INTERNETCONTROL
+        tos = (packet[TOS] & 0x1E) | TOS_INTERNETCONTROL
         self.send_ip(
             reply_src,
             src,

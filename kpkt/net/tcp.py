@@ -20,25 +20,31 @@ ACKs of data, congestion control, window updates.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kpkt.capture.tap import Tag
-from kpkt.net.frame import PROTO_TCP, ipv4_packet, tcp_segment
-from kpkt.net.icmp import describe
+from kpkt.wire.icmp import describe_in
+from kpkt.wire.ipv4 import PROTO_TCP, ipv4_packet
+from kpkt.wire.tcp import (
+    ACK,
+    FIN,
+    PSH,
+    RST,
+    SYN,
+    flag_text,
+    mss_of,
+    syn_options,
+    tcp_segment,
+    timestamp_options,
+    ts_val_of,
+)
 
-FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 WSCALE = 10  # what a 32 MiB tcp_rmem[2] gives, as on the reference kernel
 TS_ROOM = 12  # NOP NOP TS
 SECOND = 1_000_000_000
 DELACK_NS = 40_000_000  # TCP_DELACK_MIN: how long the ACK of a FIN waits for the application
 SYN_TIMEOUTS_NS = [SECOND] * 4 + [2 * SECOND, 4 * SECOND, 8 * SECOND]  # then give up
-FLAG_NAMES = {FIN: "F", SYN: "S", RST: "R", PSH: "P", ACK: "A"}
-
-
-def flag_text(flags: int) -> str:
-    return "".join(name for bit, name in FLAG_NAMES.items() if flags & bit) or "."
 
 
 @dataclass(slots=True)
@@ -76,22 +82,16 @@ class Connection:
         flags: int,
         payload: bytes = b"",
         *,
-        syn_options: bool = False,
+        with_syn_options: bool = False,
         ident: int | None = None,
         why: str = "",
     ) -> None:
         stack = self.stack
-        if syn_options:
-            options = (
-                struct.pack("!BBH", 2, 4, self.mss)
-                + b"\x04\x02"
-                + struct.pack("!BBII", 8, 10, self._ts_val(), self.ts_recent)
-                + b"\x01"
-                + struct.pack("!BBB", 3, 3, WSCALE)
-            )
+        if with_syn_options:
+            options = syn_options(self.mss, self._ts_val(), self.ts_recent, WSCALE)
             window = initial_window(self.mss if flags == SYN else self.mss - TS_ROOM)
         else:
-            options = b"\x01\x01" + struct.pack("!BBII", 8, 10, self._ts_val(), self.ts_recent)
+            options = timestamp_options(self._ts_val(), self.ts_recent)
             window = self.window
         src, sport = self.local
         dst, dport = self.remote
@@ -112,7 +112,7 @@ class Connection:
 
     def connect(self) -> None:
         self.state = "SYN_SENT"
-        self._send(SYN, syn_options=True)
+        self._send(SYN, with_syn_options=True)
         self._arm_syn_timer()
 
     def _arm_syn_timer(self) -> None:
@@ -127,7 +127,7 @@ class Connection:
             self._finish("connection timed out")
             return
         self.snd_nxt = self.iss
-        self._send(SYN, syn_options=True, why="retransmitted")
+        self._send(SYN, with_syn_options=True, why="retransmitted")
         self._arm_syn_timer()
 
     def write(self, data: bytes) -> None:
@@ -150,8 +150,7 @@ class Connection:
     def icmp_error(self, packet: bytes, tag: Tag) -> None:
         """tcp_v4_err(): an ICMP error while connecting ends the attempt."""
         if self.state == "SYN_SENT":
-            ihl = (packet[0] & 0x0F) * 4
-            self._finish(describe(packet[ihl], packet[ihl + 1]))
+            self._finish(describe_in(packet))
 
     def _finish(self, how: str) -> None:
         self.state = "CLOSED"
@@ -163,14 +162,14 @@ class Connection:
     def receive(
         self, flags: int, seq: int, ack: int, options: bytes, payload: bytes, window: int
     ) -> None:
-        self.ts_recent = _ts_val_of(options, self.ts_recent)
+        self.ts_recent = ts_val_of(options, self.ts_recent)
         if flags & RST:
             self._finish("connection reset")
             return
         state = self.state
         if state == "SYN_SENT" and flags & SYN and flags & ACK:
             self.rcv_nxt = (seq + 1) % 2**32
-            self._established(_mss_of(options), active=True)
+            self._established(mss_of(options), active=True)
             self._send(ACK)
             self.on_data(self, b"")  # connected: the application may write
             return
@@ -194,10 +193,10 @@ class Connection:
 
     def accept(self, peer_seq: int, options: bytes) -> None:
         """A SYN arrived for our listener: answer SYN-ACK from the request socket (IP ID 0)."""
-        self.ts_recent = _ts_val_of(options, 0)
+        self.ts_recent = ts_val_of(options, 0)
         self.rcv_nxt = (peer_seq + 1) % 2**32
-        self._established(_mss_of(options), active=False)
-        self._send(SYN | ACK, syn_options=True, ident=0)
+        self._established(mss_of(options), active=False)
+        self._send(SYN | ACK, with_syn_options=True, ident=0)
 
     def _peer_closed(self) -> None:
         self.rcv_nxt = (self.rcv_nxt + 1) % 2**32
@@ -242,27 +241,3 @@ def initial_window(mss: int) -> int:
 def scaled_window(window: int) -> int:
     """The window field once scaling is on: rounded up to 1 << WSCALE, then shifted."""
     return -(-window // (1 << WSCALE))
-
-
-def _options(options: bytes):
-    at = 0
-    while at < len(options):
-        kind = options[at]
-        if kind == 0:
-            return
-        if kind == 1:
-            at += 1
-            continue
-        length = options[at + 1] if at + 1 < len(options) else 0
-        if length < 2:
-            return
-        yield kind, options[at + 2 : at + length]
-        at += length
-
-
-def _mss_of(options: bytes) -> int:
-    return next((int.from_bytes(v, "big") for k, v in _options(options) if k == 2), 536)
-
-
-def _ts_val_of(options: bytes, default: int) -> int:
-    return next((int.from_bytes(v[:4], "big") for k, v in _options(options) if k == 8), default)

@@ -3,14 +3,12 @@ segments nobody expects (`tcp_v4_rcv` and `tcp_v4_send_reset`)."""
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 
 from kpkt.capture.tap import Tag
-from kpkt.net.frame import PROTO_TCP, ipv4_packet, tcp_segment
-from kpkt.net.tcp import ACK, FIN, RST, SYN, Connection, segment_note
-
-_TCP_HEAD = struct.Struct("!HHIIBBH")
+from kpkt.net.tcp import Connection, segment_note
+from kpkt.wire.ipv4 import IP_DST, IP_SRC, PROTO_TCP, ipv4_packet
+from kpkt.wire.tcp import ACK, FIN, RST, SYN, TCP_HEAD, TCP_HEADER_LEN, TCP_LEN, tcp_segment
 
 
 class TcpLayer:
@@ -20,17 +18,19 @@ class TcpLayer:
         self.conns: dict[tuple[int, bytes, int], Connection] = {}  # (lport, raddr, rport)
 
     def receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
-        sport, dport, seq, ack, offset, flags, window = _TCP_HEAD.unpack_from(packet, ihl)
-        options = packet[ihl + 20 : ihl + (offset >> 4) * 4]
-        payload = packet[ihl + (offset >> 4) * 4 :]
-        conn = self.conns.get((dport, packet[12:16], sport))
+        sport, dport, seq, ack, offset, flags, window = TCP_HEAD.unpack_from(packet, ihl)
+        data_at = ihl + TCP_HEADER_LEN[offset]
+        options = packet[ihl + TCP_LEN : data_at]
+        payload = packet[data_at:]
+        src = packet[IP_SRC]
+        conn = self.conns.get((dport, src, sport))
         if conn is not None:
             conn.receive(flags, seq, ack, options, payload, window)
             return
         listener = self.listeners.get(dport)
         if listener is not None and flags & SYN and not flags & ACK:
-            server = listener(packet[16:20], dport, packet[12:16], sport, tag)
-            self.conns[(dport, packet[12:16], sport)] = server
+            server = listener(packet[IP_DST], dport, src, sport, tag)
+            self.conns[(dport, src, sport)] = server
             server.accept(seq, options)
             return
         if flags & RST:
@@ -46,7 +46,7 @@ class TcpLayer:
         else:
             consumed = length + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
             rst_seq, rst_ack, rst_flags = 0, (seq + consumed) % 2**32, RST | ACK
-        src, dst = packet[16:20], packet[12:16]
+        src, dst = packet[IP_DST], packet[IP_SRC]
         segment = tcp_segment(src, dst, dport, sport, rst_seq, rst_ack, rst_flags, 0)
         note = segment_note(rst_flags, rst_seq, rst_ack, 0)
         self.stack.send_ip_packet(

@@ -13,17 +13,31 @@ the inner frame on flannel.1.
 from __future__ import annotations
 
 import hashlib
-import struct
 from ipaddress import IPv4Address
 
 from kpkt.capture.tap import IN, OUT, Tag
 from kpkt.engine.ids import LOCAL_PORT_MAX, LOCAL_PORT_MIN
 from kpkt.net.device import NetDevice
-from kpkt.net.frame import ETH_LEN, ETH_P_IP, PROTO_TCP, PROTO_UDP, mac_str
+from kpkt.wire.ethernet import ETH_ADDRS, ETH_DST, ETH_LEN, ETH_TYPE, ETH_TYPE_IP, mac_str
+from kpkt.wire.ipv4 import (
+    IP_ADDRS,
+    IP_ADDRS_PORTS,
+    IP_DST,
+    IP_HEADER_LEN,
+    IP_SRC,
+    PROTO,
+    PROTO_TCP,
+    PROTO_UDP,
+    VERSION_IHL_NO_OPTIONS,
+)
+from kpkt.wire.udp import DPORT_AT, PORTS
+from kpkt.wire.vxlan import VNI, VXLAN_FLAGS, VXLAN_LEN, vxlan_header
 
-VXLAN_FLAGS = 0x08
 _PORT_SPAN = LOCAL_PORT_MAX - LOCAL_PORT_MIN + 1
 _PORTED = (PROTO_UDP, PROTO_TCP)
+# IPv4 fields of an inner frame, counted from the start of the frame
+_INNER_PROTO = ETH_LEN + PROTO
+_INNER_ADDRS_PORTS = slice(ETH_LEN + IP_ADDRS_PORTS.start, ETH_LEN + IP_ADDRS_PORTS.stop)
 
 
 class Vxlan(NetDevice):
@@ -47,7 +61,7 @@ class Vxlan(NetDevice):
         self.port = port
         self.local_ip = local_ip
         self.fdb: dict[bytes, bytes] = {}  # remote VTEP MAC -> remote node IP
-        self.header = struct.pack("!II", VXLAN_FLAGS << 24, vni << 8)
+        self.header = vxlan_header(vni)
         self._hash_key = hash_key
         self._port_cache: dict[tuple[int, bytes] | bytes, int] = {}  # the inner flow -> port
         self._encap_notes: dict[bytes, str] = {}
@@ -58,11 +72,11 @@ class Vxlan(NetDevice):
 
     def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
         self.tap.record(frame, OUT, tag, note)
-        remote = self.fdb.get(frame[0:6])
+        remote = self.fdb.get(frame[ETH_DST])
         if remote is None:
             self.stack.drop(
                 "no-fdb-and-no-flood",
-                f"{self.name}: no fdb entry for {mac_str(frame[0:6])}",
+                f"{self.name}: no fdb entry for {mac_str(frame[ETH_DST])}",
                 tag,
                 where=self.tap.name,
             )
@@ -85,27 +99,31 @@ class Vxlan(NetDevice):
 
     def decap(self, payload: bytes, tag: Tag) -> None:
         """The UDP payload of a packet to our port: check the header, deliver the inner frame."""
-        if len(payload) < 8 + ETH_LEN or not payload[0] & VXLAN_FLAGS:
+        if len(payload) < VXLAN_LEN + ETH_LEN or not payload[0] & VXLAN_FLAGS:
             self.stack.drop(
                 "malformed", "vxlan: short packet or I flag clear", tag, where=self.tap.name
             )
             return
-        vni = int.from_bytes(payload[4:7], "big")
+        vni = int.from_bytes(payload[VNI], "big")
         if vni != self.vni:
             self.stack.drop(
                 "vni-mismatch", f"vxlan: vni {vni}, device has {self.vni}", tag, where=self.tap.name
             )
             return
-        inner = payload[8:]
+        inner = payload[VXLAN_LEN:]
         self.tap.record(inner, IN, tag, self.decap_note)
         self.stack.receive(inner, self, tag)
 
     def source_port(self, frame: bytes) -> int:
         """udp_flow_src_port(): a hash of the inner flow, the same for both directions (for
         TCP, one per direction)."""
-        if frame[14] == 0x45 and frame[12:14] == b"\x08\x00" and frame[23] in _PORTED:
+        if (
+            frame[ETH_LEN] == VERSION_IHL_NO_OPTIONS
+            and frame[ETH_TYPE] == ETH_TYPE_IP
+            and frame[_INNER_PROTO] in _PORTED
+        ):
             # IPv4 without options: the protocol, then addresses and ports in one slice
-            raw = frame[23], frame[26:38]
+            raw = frame[_INNER_PROTO], frame[_INNER_ADDRS_PORTS]
         else:
             raw = _flow_key(frame)
         port = self._port_cache.get(raw)
@@ -120,17 +138,17 @@ def _flow_key(frame: bytes) -> bytes:
     """The flow of an inner frame as the kernel hashes it: for UDP sorted addresses, protocol
     and sorted ports (symmetric); for TCP the addresses and ports as they are (directional);
     ICMP hashes without its id, so every ping of a pair shares a port."""
-    if (frame[12] << 8 | frame[13]) != ETH_P_IP:
-        return frame[0:12]
+    if frame[ETH_TYPE] != ETH_TYPE_IP:
+        return frame[ETH_ADDRS]
     ip = frame[ETH_LEN:]
-    ends = sorted((ip[12:16], ip[16:20]))
-    proto = ip[9]
-    ihl = (ip[0] & 0x0F) * 4
+    ends = sorted((ip[IP_SRC], ip[IP_DST]))
+    proto = ip[PROTO]
+    ihl = IP_HEADER_LEN[ip[0]]
     if proto == PROTO_TCP:
         # skb->hash is the sending socket's random sk_txhash, which survives veth and NAT: one
         # port per connection and direction (services.md §3.1), modelled as a directional hash
-        return ip[12:20] + bytes((proto,)) + ip[ihl : ihl + 4]
+        return ip[IP_ADDRS] + bytes((proto,)) + ip[ihl : ihl + PORTS.size]
     if proto == PROTO_UDP:
-        ports = sorted((ip[ihl : ihl + 2], ip[ihl + 2 : ihl + 4]))
+        ports = sorted((ip[ihl : ihl + DPORT_AT], ip[ihl + DPORT_AT : ihl + PORTS.size]))
         return ends[0] + ends[1] + bytes((proto,)) + ports[0] + ports[1]
     return ends[0] + ends[1] + bytes((proto,))  # ICMP and the rest: addresses only

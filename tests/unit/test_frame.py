@@ -1,4 +1,4 @@
-"""The byte builders in kpkt.net.frame and kpkt.net.icmp, held equal to Scapy's builds."""
+"""The byte builders in kpkt.wire and kpkt.net.icmp, held equal to Scapy's builds."""
 
 from __future__ import annotations
 
@@ -9,40 +9,47 @@ from ipaddress import IPv4Address
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 from scapy.utils import checksum as scapy_checksum
 
-from kpkt.net import icmp
-from kpkt.net.frame import (
-    ARP_REPLY,
-    ARP_REQUEST,
+from kpkt.net.icmp import ping_payload
+from kpkt.wire import icmp
+from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields, arp_frame
+from kpkt.wire.ethernet import (
     BROADCAST,
     ETH_P_IP,
-    PROTO_ICMP,
-    PROTO_UDP,
     ZERO_MAC,
-    arp_fields,
-    arp_frame,
-    checksum,
-    decrement_ttl,
     eth_header,
-    ip_df,
-    ip_dst,
-    ip_header_len,
-    ip_proto,
-    ip_src,
-    ip_ttl,
-    ipv4_packet,
     is_multicast,
-    l4_checksum,
-    l4_ports,
     mac_bytes,
     mac_str,
-    udp_segment,
+)
+from kpkt.wire.ipv4 import (
+    IP_DST,
+    IP_HEADER_LEN,
+    IP_SRC,
+    PROTO,
+    PROTO_ICMP,
+    PROTO_UDP,
+    TTL,
+    checksum,
+    decrement_ttl,
+    ip_df,
+    ipv4_packet,
+    l4_checksum,
     with_ip_id,
 )
+from kpkt.wire.tcp import (
+    DEFAULT_MSS,
+    mss_of,
+    options_of,
+    syn_options,
+    timestamp_options,
+    ts_val_of,
+)
+from kpkt.wire.udp import PORTS, udp_segment
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None, derandomize=True)
 
@@ -63,7 +70,7 @@ def colon(mac: bytes) -> str:
 
 def header_is_valid(packet: bytes) -> bool:
     """The one's-complement sum of a header with a correct checksum is 0xffff."""
-    return checksum(packet[: ip_header_len(packet)]) == 0
+    return checksum(packet[: IP_HEADER_LEN[packet[0]]]) == 0
 
 
 def scapy_ip(src, dst, proto, ident, ttl, df, tos, payload) -> bytes:
@@ -134,14 +141,14 @@ def test_ipv4_packet_matches_scapy(src, dst, proto, ident, ttl, df, tos, payload
     ours = ipv4_packet(src, dst, proto, payload, ident=ident, ttl=ttl, df=df, tos=tos)
     assert ours == scapy_ip(src, dst, proto, ident, ttl, df, tos, payload)
     assert header_is_valid(ours)
-    assert (ip_src(ours), ip_dst(ours), ip_proto(ours), ip_ttl(ours), ip_df(ours)) == (
+    assert (ours[IP_SRC], ours[IP_DST], ours[PROTO], ours[TTL], ip_df(ours)) == (
         src,
         dst,
         proto,
         ttl,
         df,
     )
-    assert ip_header_len(ours) == 20
+    assert IP_HEADER_LEN[ours[0]] == 20
 
 
 def test_ipv4_packet_defaults_are_ttl_64_df_tos_0():
@@ -158,7 +165,7 @@ def test_decrement_ttl_matches_scapy_rebuild(src, dst, ident, ttl, df, tos, prot
     packet = ipv4_packet(src, dst, proto, payload, ident=ident, ttl=ttl, df=df, tos=tos)
     lowered = decrement_ttl(packet)
     assert lowered == scapy_ip(src, dst, proto, ident, ttl - 1, df, tos, payload)
-    assert ip_ttl(lowered) == ttl - 1
+    assert lowered[TTL] == ttl - 1
     assert header_is_valid(lowered)
     assert lowered[20:] == payload
 
@@ -226,7 +233,7 @@ def test_udp_segment_matches_scapy(src, dst, sport, dport, ident, payload):
         / Raw(payload)
     )
     assert ours == theirs
-    assert l4_ports(ours) == (sport, dport)
+    assert PORTS.unpack_from(segment) == (sport, dport)
     assert segment[4:6] == (8 + len(payload)).to_bytes(2, "big")
     assert segment[6:8] != b"\x00\x00"  # UDP checksum 0 means "none"; never sent as 0
 
@@ -350,7 +357,7 @@ def test_icmp_frag_needed_carries_next_hop_mtu_like_scapy():
 
 def test_ping_payload_layout_56():
     t_ns = 5_123_456_789_012
-    data = icmp.ping_payload(t_ns, 56)
+    data = ping_payload(t_ns, 56)
     assert len(data) == 56
     assert struct.unpack("<qq", data[:16]) == (5_123, 456_789)
     assert data[16] == 0x10
@@ -359,17 +366,17 @@ def test_ping_payload_layout_56():
 
 
 def test_ping_payload_usec_truncates():
-    data = icmp.ping_payload(1_999_999_999, 16)
+    data = ping_payload(1_999_999_999, 16)
     assert data == struct.pack("<qq", 1, 999_999)
 
 
 @pytest.mark.parametrize("size", [0, 1, 8, 15])
 def test_ping_payload_short_is_just_the_pattern(size):
-    assert icmp.ping_payload(123_456_789_000, size) == bytes(range(size))
+    assert ping_payload(123_456_789_000, size) == bytes(range(size))
 
 
 def test_ping_payload_pattern_wraps_at_256():
-    data = icmp.ping_payload(0, 300)
+    data = ping_payload(0, 300)
     assert data[:16] == bytes(16)
     assert data[255] == 0xFF
     assert data[256] == 0x00
@@ -382,3 +389,32 @@ def test_describe():
     assert icmp.describe(3, 4) == "fragmentation needed"
     assert icmp.describe(11, 0) == "time exceeded in transit"
     assert icmp.describe(5, 1) == "type 5 code 1"
+
+
+@SETTINGS
+@given(st.integers(1, 0xFFFF), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), u8)
+def test_tcp_options_match_scapy_and_read_back(mss, ts_val, ts_ecr, wscale):
+    syn = syn_options(mss, ts_val, ts_ecr, wscale)
+    theirs = TCP(
+        options=[
+            ("MSS", mss),
+            ("SAckOK", b""),
+            ("Timestamp", (ts_val, ts_ecr)),
+            ("NOP", None),
+            ("WScale", wscale),
+        ]
+    )
+    assert syn == bytes(theirs)[20:]
+    later = timestamp_options(ts_val, ts_ecr)
+    assert (
+        later
+        == bytes(TCP(options=[("NOP", None), ("NOP", None), ("Timestamp", (ts_val, ts_ecr))]))[20:]
+    )
+    assert (mss_of(syn), ts_val_of(syn, -1), ts_val_of(later, -1)) == (mss, ts_val, ts_val)
+    assert [kind for kind, _ in options_of(syn)] == [2, 4, 8, 3]
+
+
+def test_tcp_options_defaults_when_absent_or_malformed():
+    assert mss_of(b"") == DEFAULT_MSS == 536
+    assert ts_val_of(b"\x01\x01\x00\x08\x0a", 7) == 7  # an end-of-list before the timestamp
+    assert list(options_of(b"\x02\x01\x05\xb4")) == []  # a length under 2 ends the list

@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP
 
-from kpkt.net.frame import PROTO_UDP, ipv4_packet, udp_segment
 from kpkt.net.nat import flannel_masq_rules, flow_key, flow_of, key_of, rewrite
+from kpkt.wire.ipv4 import PROTO_UDP, ipv4_packet
+from kpkt.wire.udp import udp_segment
 
 addresses = st.integers(1, 2**32 - 2).map(lambda n: IPv4Address(n).packed)
 ports = st.integers(1, 65535)

@@ -11,7 +11,8 @@ from scapy.utils import PcapReader, rdpcap
 
 from kpkt.capture import pcap
 from kpkt.capture.pcap import FILE_HEADER, FLUSH_BYTES, PcapWriter, read_pcap
-from kpkt.net.frame import ARP_REQUEST, BROADCAST, ZERO_MAC, arp_frame
+from kpkt.wire.arp import ARP_REQUEST, arp_frame
+from kpkt.wire.ethernet import BROADCAST, ZERO_MAC
 
 EXPECTED_HEADER = bytes.fromhex(
     "4d3cb2a1"  # magic 0xa1b23c4d little-endian: nanosecond timestamps

@@ -10,22 +10,13 @@ from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 
 from kpkt.capture.summary import summarize
-from kpkt.net import icmp
-from kpkt.net.frame import (
-    ARP_REPLY,
-    ARP_REQUEST,
-    BROADCAST,
-    ETH_P_IP,
-    PROTO_ICMP,
-    PROTO_UDP,
-    ZERO_MAC,
-    arp_frame,
-    eth_header,
-    ipv4_packet,
-    mac_bytes,
-    tcp_segment,
-    udp_segment,
-)
+from kpkt.net.icmp import ping_payload
+from kpkt.wire import icmp
+from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_frame
+from kpkt.wire.ethernet import BROADCAST, ETH_P_IP, ZERO_MAC, eth_header, mac_bytes
+from kpkt.wire.ipv4 import PROTO_ICMP, PROTO_UDP, ipv4_packet
+from kpkt.wire.tcp import tcp_segment
+from kpkt.wire.udp import udp_segment
 
 
 def ip(text: str) -> bytes:
@@ -158,7 +149,7 @@ def test_icmp_echo_request_and_reply():
         ip("10.244.1.2"),
         ip("10.244.2.2"),
         PROTO_ICMP,
-        icmp.echo(icmp.ECHO_REQUEST, 4321, 1, icmp.ping_payload(0, 56)),
+        icmp.echo(icmp.ECHO_REQUEST, 4321, 1, ping_payload(0, 56)),
         ident=5,
     )
     assert summarize(request, NAMES) == (
@@ -169,7 +160,7 @@ def test_icmp_echo_request_and_reply():
         ip("10.244.2.2"),
         ip("10.244.1.2"),
         PROTO_ICMP,
-        icmp.echo(icmp.ECHO_REPLY, 4321, 1, icmp.ping_payload(0, 56)),
+        icmp.echo(icmp.ECHO_REPLY, 4321, 1, ping_payload(0, 56)),
         ident=6,
         ttl=62,
         df=False,

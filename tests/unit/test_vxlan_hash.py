@@ -11,21 +11,12 @@ from scapy.layers.inet import IP, UDP, IPOption
 from scapy.layers.l2 import Ether
 
 from kpkt.engine.ids import LOCAL_PORT_MAX, LOCAL_PORT_MIN
-from kpkt.net import icmp
-from kpkt.net.frame import (
-    ARP_REQUEST,
-    BROADCAST,
-    ETH_P_IP,
-    PROTO_ICMP,
-    PROTO_TCP,
-    PROTO_UDP,
-    ZERO_MAC,
-    arp_frame,
-    eth_header,
-    ipv4_packet,
-    udp_segment,
-)
 from kpkt.net.vxlan import Vxlan, _flow_key
+from kpkt.wire import icmp
+from kpkt.wire.arp import ARP_REQUEST, arp_frame
+from kpkt.wire.ethernet import BROADCAST, ETH_P_IP, ZERO_MAC, eth_header
+from kpkt.wire.ipv4 import PROTO_ICMP, PROTO_TCP, PROTO_UDP, ipv4_packet
+from kpkt.wire.udp import udp_segment
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None, derandomize=True)
 
