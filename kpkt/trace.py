@@ -9,9 +9,7 @@ encapsulation. The trace ends with what the application saw and every drop with 
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from ipaddress import IPv4Address
-from pathlib import Path
 
 import click
 
@@ -20,7 +18,7 @@ from kpkt.capture.tap import Hop, StepLog
 from kpkt.errors import KpktError
 from kpkt.net.frame import ETH_LEN, ETH_P_IP, PROTO_TCP, PROTO_UDP
 from kpkt.report import mac_names
-from kpkt.topology.build import build
+from kpkt.runner import run
 from kpkt.topology.spec import Topology
 
 MAX_TRACE_ROWS = 5_000
@@ -44,14 +42,7 @@ def run_step(topology: Topology, number: int) -> Traced:
             f"{topology.source}: there is no step {number}; the traffic has steps 1 to "
             f"{len(topology.steps)}"
         )
-    upto = dataclasses.replace(topology, steps=topology.steps[:number])
-    network, apps = build(upto)
-    journal = network.journal
-    journal.traced_rows[number - 1] = MAX_TRACE_ROWS
-    with tempfile.TemporaryDirectory(prefix="kpkt-trace-") as scratch:
-        journal.open(Path(scratch))
-        network.run(apps)
-        journal.close()
+    journal = run(topology, steps=number, keep_rows={number - 1: MAX_TRACE_ROWS}).network.journal
     log = journal.steps[number - 1]
     names = mac_names(journal.taps)
     ports = frozenset({topology.cluster.vxlan_port})
