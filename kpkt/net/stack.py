@@ -10,7 +10,6 @@ address from the route back to the sender, TOS 0xc0, DF 0, as `icmp_send()` does
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.capture.tap import Tag
@@ -32,10 +31,6 @@ from kpkt.net.frame import (
 from kpkt.net.route import Route, RouteTable
 from kpkt.net.tcp_layer import TcpLayer
 
-# a UDP handler gets (src ip, src port, dst ip, payload, tag); an ICMP handler (packet, tag)
-UdpHandler = Callable[[bytes, int, bytes, bytes, Tag], None]
-IcmpHandler = Callable[[bytes, Tag], None]
-
 
 class Stack:
     """One namespace: its devices, addresses, routes, neighbours and sockets."""
@@ -55,10 +50,10 @@ class Stack:
         self.arp = Arp(self)
         self.loopback = None
         self.local_route: Route | None = None
-        self.udp_sockets: dict[int, UdpHandler] = {}
-        self.udp_servers: set[int] = set()  # ports a server process owns (CoreDNS's 53)
-        self.udp_errors: dict[int, IcmpHandler] = {}
-        self.ping_sockets: dict[int, IcmpHandler] = {}
+        # the open sockets (kpkt/net/sockets.py) by what finds them
+        self.udp_sockets: dict[int, object] = {}  # port -> the socket its datagrams go to
+        self.udp_errors: dict[int, object] = {}  # port -> the socket its ICMP errors go to
+        self.ping_sockets: dict[int, object] = {}  # echo id -> PingSocket
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
         self.tcp = TcpLayer(self)
         self.conntrack = None  # a Conntrack on nodes: kube-proxy's and flannel's NAT
@@ -92,17 +87,6 @@ class Stack:
         if mine:
             return mine[0][0]
         return next(ip for d, ip, _ in self.addresses if d is not self.loopback)
-
-    def serve_udp(self, port: int, handler: UdpHandler) -> None:
-        """A server process binds `port` for the whole run: no step's socket takes it over."""
-        self.udp_sockets[port] = handler
-        self.udp_servers.add(port)
-
-    def bind_udp(self, port: int, handler: UdpHandler) -> None:
-        """A traffic step's socket on `port`, unless a server owns the port: then the server
-        keeps getting its datagrams, as on a real node."""
-        if port not in self.udp_servers:
-            self.udp_sockets[port] = handler
 
     # --- bookkeeping shared with the network --------------------------------------------------
 
@@ -206,10 +190,10 @@ class Stack:
             if vxlan is not None:
                 vxlan.decap(packet[ihl + 8 :], tag)
                 return
-            handler = self.udp_sockets.get(dport)
-            if handler is not None:
+            socket = self.udp_sockets.get(dport)
+            if socket is not None:
                 sport = (packet[ihl] << 8) | packet[ihl + 1]
-                handler(packet[12:16], sport, packet[16:20], packet[ihl + 8 :], tag)
+                socket.on_datagram(packet[12:16], sport, packet[16:20], packet[ihl + 8 :], tag)
                 return
             self.drop("port-unreachable", f"nothing listens on udp port {dport}", tag)
             self.icmp_error(packet, icmp.DEST_UNREACH, icmp.PORT_UNREACH, tag)
@@ -235,9 +219,9 @@ class Stack:
                 note="icmp echo reply",
             )
         elif icmp_type == icmp.ECHO_REPLY:
-            handler = self.ping_sockets.get((packet[ihl + 4] << 8) | packet[ihl + 5])
-            if handler is not None:
-                handler(packet, tag)
+            socket = self.ping_sockets.get((packet[ihl + 4] << 8) | packet[ihl + 5])
+            if socket is not None:
+                socket.on_icmp(packet, tag)
         elif icmp_type in icmp.ERROR_TYPES:
             self._icmp_error_receive(packet, ihl, tag)
 
@@ -248,9 +232,11 @@ class Stack:
             return
         qihl = (quoted[0] & 0x0F) * 4
         if quoted[9] == PROTO_UDP:
-            handler = self.udp_errors.get((quoted[qihl] << 8) | quoted[qihl + 1])
+            socket = self.udp_errors.get((quoted[qihl] << 8) | quoted[qihl + 1])
+            handler = socket.on_error if socket is not None else None
         elif quoted[9] == PROTO_ICMP:
-            handler = self.ping_sockets.get((quoted[qihl + 4] << 8) | quoted[qihl + 5])
+            socket = self.ping_sockets.get((quoted[qihl + 4] << 8) | quoted[qihl + 5])
+            handler = socket.on_icmp if socket is not None else None
         elif quoted[9] == PROTO_TCP:
             conn = self.tcp.conns.get(
                 (

@@ -4,7 +4,6 @@ segments nobody expects (`tcp_v4_rcv` and `tcp_v4_send_reset`)."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 from kpkt.capture.tap import Tag
 from kpkt.net.frame import PROTO_TCP, ipv4_packet, tcp_segment
@@ -16,7 +15,7 @@ _TCP_HEAD = struct.Struct("!HHIIBBH")
 class TcpLayer:
     def __init__(self, stack) -> None:
         self.stack = stack
-        self.listeners: dict[int, Callable] = {}  # port -> makes the server end of a SYN
+        self.listeners: dict[int, object] = {}  # port -> its TcpListener (kpkt/net/sockets.py)
         self.conns: dict[tuple[int, bytes, int], Connection] = {}  # (lport, raddr, rport)
 
     def receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
@@ -29,7 +28,7 @@ class TcpLayer:
             return
         listener = self.listeners.get(dport)
         if listener is not None and flags & SYN and not flags & ACK:
-            server = listener(packet[16:20], dport, packet[12:16], sport, tag)
+            server = listener.accept(packet[16:20], dport, packet[12:16], sport, tag)
             self.conns[(dport, packet[12:16], sport)] = server
             server.accept(seq, options)
             return
