@@ -20,13 +20,13 @@ from pathlib import Path
 
 
 def child(topology: Path, folder: Path) -> dict:
-    from kpkt.output import run_to_folder
+    from kpkt import runner
     from kpkt.topology.load import load_topology
 
     start = time.perf_counter()
     loaded = load_topology(topology)
     loaded_at = time.perf_counter()
-    result = run_to_folder(loaded, folder, report=False)  # the datapath and its captures
+    result = runner.run(loaded, folder=folder, report=False)  # the datapath and its captures
     done = time.perf_counter()
     return {
         "load_s": loaded_at - start,

@@ -60,12 +60,13 @@ keep: all
 FLOOR = """\
 import json, sys, time
 from pathlib import Path
-from kpkt.output import run_to_folder
+from kpkt import runner
 from kpkt.topology.load import load_topology_text
 text, runs, out = Path(sys.argv[1]).read_text(), int(sys.argv[2]), Path(sys.argv[3])
 start = time.perf_counter()
 for seed in range(1, runs + 1):
-    run_to_folder(load_topology_text(text, "base.yaml", seed=seed), out / str(seed))
+    topology = load_topology_text(text, "base.yaml", seed=seed)
+    runner.run(topology, folder=out / str(seed), report=False)
 print(json.dumps(time.perf_counter() - start))
 """
 

@@ -48,12 +48,12 @@ traffic:
 
 
 def child_kpkt(count: int, workdir: Path) -> dict:
-    from kpkt.output import run_to_folder
+    from kpkt import runner
     from kpkt.topology.load import load_topology_text
 
     topology = load_topology_text(TOPOLOGY.format(count=count), "bench.yaml")
     start = time.perf_counter()
-    result = run_to_folder(topology, workdir / "out", report=False)  # the datapath alone
+    result = runner.run(topology, folder=workdir / "out", report=False)  # the datapath alone
     seconds = time.perf_counter() - start
     records = sum(tap.count for tap in result.network.journal.taps)
     return {"records": records, "seconds": seconds}

@@ -128,17 +128,17 @@ def run(
     Each step's outcome (delivered, partial, refused, unreachable, not-found, dropped, timeout)
     is printed, and judged against the step's `expect:` when it has one."""
     from kpkt.documents import run_document
-    from kpkt.output import run_to_folder
+    from kpkt.runner import run
 
     def job() -> None:
         topo = _load(topology, seed)
         folder = output or Path("pcaps") / topo.name
         progress = Progress(len(topo.steps)) if Progress.wanted() else None
         try:
-            result = run_to_folder(
+            result = run(
                 topo,
-                folder,
-                progress,
+                folder=folder,
+                progress=progress,
                 force=force,
                 max_frames=max_packets,
                 report=not no_report,

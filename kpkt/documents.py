@@ -5,9 +5,9 @@ docs/json.md explains them."""
 from __future__ import annotations
 
 from kpkt import __version__
-from kpkt.build import build
 from kpkt.dns.served import served_names
 from kpkt.outcome import step_kind, step_outcome
+from kpkt.runner import run
 from kpkt.spec import ServiceSpec, Topology
 
 EXIT_MEANINGS = {
@@ -29,7 +29,7 @@ def _head(command: str, topology: Topology) -> dict:
 
 def validate_document(topology: Topology) -> dict:
     """What `kpkt validate` shows: cluster, nodes and pods, routes, services, DNS names, steps."""
-    network, _ = build(topology)
+    network = run(topology, steps=0).network
     c = topology.cluster
     return {
         **_head("validate", topology),

@@ -1,4 +1,4 @@
-"""Running a topology into an output folder, which is replaced as a whole.
+"""The output folder of a run, which is replaced as a whole.
 
 The run is staged beside the target and swapped into place at the end (kpkt/output_folder.py),
 so an interrupted or failed run never leaves a mix of old and new files, and only what kpkt
@@ -8,52 +8,28 @@ wrote is ever replaced.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kpkt import output_folder
-from kpkt.build import build
-from kpkt.capture import manifest
-from kpkt.html_report import write_report
-from kpkt.network import Network
 from kpkt.spec import Topology
 
 
-@dataclass
-class RunResult:
-    topology: Topology
-    network: Network
-    folder: Path
-    files: dict  # Tap -> file name
-
-
-def run_to_folder(
-    topology: Topology,
-    folder: Path,
-    progress=None,
-    force: bool = False,
-    max_frames: int | None = None,
-    report: bool = True,
-) -> RunResult:
-    """Run `topology` into `folder`. `force`: write into a folder that holds files kpkt did not
-    write (they are kept). `max_frames`: stop (KpktError) if the captures would hold more.
-    `report`: write report.html too."""
-    target = output_folder.check_target(Path(folder), _kept_folders(topology))
+@contextmanager
+def replacing(folder: Path, topology: Topology, force: bool) -> Iterator[Path]:
+    """A staging folder to write the run of `topology` into; when the block ends without an
+    error it replaces `folder`. `force`: write into a folder that holds files kpkt did not
+    write (they are kept)."""
+    target = output_folder.check_target(folder, _kept_folders(topology))
     previous = output_folder.inspect_target(target, force)
     output_folder.remove_stale(target)
-    network, apps = build(topology)
     with output_folder.staging(target) as work:
         try:
-            network.journal.open(work)
-            network.run(apps, progress, max_frames)
-            files = network.journal.close()
-            manifest.write(work / "manifest.json", network.journal, topology, files)
-            if report:
-                write_report(work)
+            yield work
         except OSError as error:
-            raise output_folder.problem(Path(folder), "write the output", error) from None
+            raise output_folder.problem(folder, "write the output", error) from None
         output_folder.commit(work, target, previous)
-    return RunResult(topology, network, Path(folder), files)
 
 
 def _kept_folders(topology: Topology) -> dict[str, Path]:

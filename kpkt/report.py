@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from kpkt.build import build
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
 from kpkt.dns.served import served_names
+from kpkt.runner import run
 from kpkt.spec import Topology
 from kpkt.wire.ethernet import mac_bytes
 
@@ -126,7 +126,7 @@ def open_hint(result) -> str | None:
 
 def describe_topology(topology: Topology) -> str:
     """Nodes, pods, addresses, MACs, each namespace's routes, and the steps."""
-    network, _ = build(topology)
+    network = run(topology, steps=0).network
     c = topology.cluster
     lines = [
         f"topology {topology.name} (seed {topology.seed}): cni {c.cni}, podCIDR {c.pod_cidr}, "

@@ -9,17 +9,15 @@ encapsulation. The trace ends with what the application saw and every drop with 
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from ipaddress import IPv4Address
-from pathlib import Path
 
 import click
 
-from kpkt.build import build
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import Hop, StepLog
 from kpkt.errors import KpktError
 from kpkt.report import mac_names
+from kpkt.runner import run
 from kpkt.spec import Topology
 from kpkt.wire.ethernet import ETH_LEN, ETH_TYPE, ETH_TYPE_IP
 from kpkt.wire.ipv4 import (
@@ -56,14 +54,7 @@ def run_step(topology: Topology, number: int) -> Traced:
             f"{topology.source}: there is no step {number}; the traffic has steps 1 to "
             f"{len(topology.steps)}"
         )
-    upto = dataclasses.replace(topology, steps=topology.steps[:number])
-    network, apps = build(upto)
-    journal = network.journal
-    journal.traced_rows[number - 1] = MAX_TRACE_ROWS
-    with tempfile.TemporaryDirectory(prefix="kpkt-trace-") as scratch:
-        journal.open(Path(scratch))
-        network.run(apps)
-        journal.close()
+    journal = run(topology, steps=number, keep_rows={number - 1: MAX_TRACE_ROWS}).network.journal
     log = journal.steps[number - 1]
     names = mac_names(journal.taps)
     ports = frozenset({topology.cluster.vxlan_port})

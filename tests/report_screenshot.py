@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kpkt.output import run_to_folder
+from kpkt import runner
 from kpkt.topology.examples import example_named
 from kpkt.topology.load import load_topology
 
@@ -46,7 +46,7 @@ def shoot(browser: Browser, report: Path, png: Path) -> Path:
 def main(png: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "two-node"
-        run_to_folder(load_topology(example_named("two-node").path), folder)
+        runner.run(load_topology(example_named("two-node").path), folder=folder)
         with Browser(chromium_binary(), width=1280, height=1100) as browser:
             shoot(browser, folder / "report.html", png)
     print(f"wrote {png} ({png.stat().st_size} bytes)")

@@ -10,8 +10,8 @@ import pytest
 from scapy.layers.inet import ICMP, IP, UDP, IPerror, UDPerror
 from scapy.layers.l2 import ARP, Ether
 
+from kpkt import runner
 from kpkt.capture.pcap import read_pcap
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology_text
 
 CLUSTER = """\
@@ -31,7 +31,7 @@ traffic:
 
 def run(tmp_path: Path, *steps: str):
     text = CLUSTER + "".join(f"  - {s}\n" for s in steps)
-    result = run_to_folder(load_topology_text(text, "t.yaml"), tmp_path / "out")
+    result = runner.run(load_topology_text(text, "t.yaml"), folder=tmp_path / "out")
     return result
 
 
@@ -197,7 +197,7 @@ def test_hairpin_reflects_the_flood_to_the_sender(tmp_path):
 def test_no_hairpin_means_no_reflection(tmp_path):
     text = CLUSTER.replace("metadata: {name: t}", "metadata: {name: t}\ncluster: {hairpin: false}")
     text += "  - udp: {from: pod-a, to: pod-b, dport: 7}\n"
-    result = run_to_folder(load_topology_text(text, "t.yaml"), tmp_path / "out")
+    result = runner.run(load_topology_text(text, "t.yaml"), folder=tmp_path / "out")
     requests = [
         f for f in frames(result, "pod-a.default__eth0") if f.haslayer(ARP) and f[ARP].op == 1
     ]

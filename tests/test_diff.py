@@ -16,6 +16,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
+from kpkt import runner
 from kpkt.capture.diff import (
     compare_folders,
     compare_frames,
@@ -26,7 +27,6 @@ from kpkt.capture.diff import (
 )
 from kpkt.capture.pcap import read_pcap
 from kpkt.errors import KpktError
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
 from kpkt.wire.ipv4 import ipv4_header_checksum
 
@@ -50,7 +50,7 @@ def kpkt(*args: object) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("diff") / "a"
-    run_to_folder(load_topology(REFERENCE, seed=0), folder)
+    runner.run(load_topology(REFERENCE, seed=0), folder=folder)
     return folder
 
 
@@ -94,7 +94,7 @@ def fix_ip_checksum(path: Path, number: int, ip_at: int) -> tuple[int, int]:
 
 def test_two_runs_are_identical(run: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    run_to_folder(load_topology(REFERENCE, seed=0), again)
+    runner.run(load_topology(REFERENCE, seed=0), folder=again)
     done = kpkt("diff", run, again)
     assert (done.returncode, done.stdout, done.stderr) == (
         0,

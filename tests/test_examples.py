@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from test_cli import kpkt
 
-from kpkt import __version__
-from kpkt.output import run_to_folder
+from kpkt import __version__, runner
 from kpkt.topology.load import load_topology
 
 from conftest import EXAMPLES, ROOT, tshark_read
@@ -34,7 +33,7 @@ PROBLEMS = f"{DAMAGE} || tcp.analysis.flags"
 def example(request, tmp_path_factory) -> tuple[Path, Path]:
     topology = load_topology(request.param)
     folder = tmp_path_factory.mktemp(request.param.stem) / "out"
-    run_to_folder(topology, folder)
+    runner.run(topology, folder=folder)
     return request.param, folder
 
 
@@ -63,7 +62,7 @@ def test_vxlan_is_decoded_on_8472(example, tshark: str) -> None:
 def test_two_runs_are_byte_identical(example, tmp_path: Path) -> None:
     path, first = example
     second = tmp_path / "again"
-    run_to_folder(load_topology(path), second)
+    runner.run(load_topology(path), folder=second)
     names = sorted(p.name for p in first.iterdir())
     assert names == sorted(p.name for p in second.iterdir())
     for name in names:

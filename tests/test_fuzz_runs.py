@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kpkt import runner
 from kpkt.capture.pcap import read_pcap
 from kpkt.cli import main
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology_text
 
 from fuzz_mutator import mutants
@@ -79,8 +79,8 @@ def test_random_traffic_runs_and_repeats(text: str) -> None:
     topology = load_topology_text(text, "fuzz.yaml")
     with tempfile.TemporaryDirectory() as scratch:
         first, second = Path(scratch) / "a", Path(scratch) / "b"
-        run_to_folder(topology, first)
-        run_to_folder(topology, second)
+        runner.run(topology, folder=first)
+        runner.run(topology, folder=second)
         for path in sorted(first.iterdir()):
             assert path.read_bytes() == (second / path.name).read_bytes(), path.name
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from kpkt import runner
 from kpkt.capture.diff import compare_pcaps
 from kpkt.capture.pcap import read_pcap
 from kpkt.capture.summary import summarize
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
 from kpkt.wire.ethernet import mac_bytes
 
@@ -52,7 +52,7 @@ def render(folder: Path) -> dict[str, str]:
 def produce(scenario: str, into: Path) -> Path:
     """Run the scenario; its captures, all.pcapng, manifest.json and the renderings."""
     folder = into / scenario
-    run_to_folder(load_topology(SCENARIOS[scenario]), folder, report=False)
+    runner.run(load_topology(SCENARIOS[scenario]), folder=folder, report=False)
     for name, text in render(folder).items():
         (folder / name).write_text(text)
     return folder

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from kpkt import runner
 from kpkt.errors import KpktError
 from kpkt.html_report import picture, write_report
 from kpkt.html_report.model import MAX_HOPS, read_run
 from kpkt.html_report.page import render_page
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology, load_topology_text
 
 from conftest import EXAMPLES, ROOT, tshark_read
@@ -27,7 +27,7 @@ LIMIT_BYTES = 2 * 1024 * 1024
 @pytest.fixture(scope="module")
 def two_node(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("report") / "two-node"
-    run_to_folder(load_topology(TWO_NODE), folder)
+    runner.run(load_topology(TWO_NODE), folder=folder)
     return folder
 
 
@@ -179,7 +179,7 @@ def test_a_flood_leaves_every_port_from_the_one_it_came_in_by(two_node: Path) ->
 
 def test_same_run_same_bytes_and_kpkt_report_rebuilds_them(two_node: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    run_to_folder(load_topology(TWO_NODE), again)
+    runner.run(load_topology(TWO_NODE), folder=again)
     assert (again / "report.html").read_bytes() == (two_node / "report.html").read_bytes()
     (again / "report.html").unlink()
     done = kpkt("report", str(again))
@@ -190,7 +190,7 @@ def test_same_run_same_bytes_and_kpkt_report_rebuilds_them(two_node: Path, tmp_p
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[path.stem for path in EXAMPLES])
 def test_the_report_of_each_example_is_under_2_mb(example: Path, tmp_path: Path) -> None:
-    run_to_folder(load_topology(example), tmp_path / "out")
+    runner.run(load_topology(example), folder=tmp_path / "out")
     size = (tmp_path / "out" / "report.html").stat().st_size
     print(f"{example.stem}: report.html {size} bytes")
     assert 10_000 < size < LIMIT_BYTES
@@ -227,7 +227,7 @@ nodes:
 traffic:
   - udp: {from: pod-a, to: pod-b, dport: 8080, payload: '</script><b>x'}
 """
-    run_to_folder(load_topology_text(text, "script.yaml"), tmp_path / "out")
+    runner.run(load_topology_text(text, "script.yaml"), folder=tmp_path / "out")
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert html.count("</script>") == 2  # the data's and the code's own
     assert "</script><b>x" in embedded(tmp_path / "out")["steps"][0]["text"]
@@ -258,7 +258,7 @@ def test_report_of_a_truncated_all_pcapng_names_the_file_and_writes_nothing(
     two_node: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "broken"
-    run_to_folder(load_topology(TWO_NODE), folder, report=False)
+    runner.run(load_topology(TWO_NODE), folder=folder, report=False)
     capture = folder / "all.pcapng"
     data = capture.read_bytes()
     capture.write_bytes(data[: len(data) // 2])
@@ -271,7 +271,7 @@ def test_report_of_a_truncated_all_pcapng_names_the_file_and_writes_nothing(
 
 def test_write_report_into_a_folder_it_cannot_write_is_an_error(tmp_path: Path) -> None:
     folder = tmp_path / "out"
-    run_to_folder(load_topology(TWO_NODE), folder, report=False)
+    runner.run(load_topology(TWO_NODE), folder=folder, report=False)
     (folder / "report.html").mkdir()  # in the way, whoever runs the test (root included)
     with pytest.raises(KpktError, match="report.html: cannot write it"):
         write_report(folder)
@@ -299,7 +299,7 @@ traffic:
   - udp: {from: pod-a, to: pod-c, dport: 8080, count: 600}
   - ping: {from: pod-c, to: pod-a}
 """
-    run_to_folder(load_topology_text(text, "long.yaml"), tmp_path / "out")
+    runner.run(load_topology_text(text, "long.yaml"), folder=tmp_path / "out")
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     data = embedded(tmp_path / "out")
     first, second = data["steps"]
@@ -325,7 +325,7 @@ traffic:
   - udp: {from: pod-a, to: pod-b, dport: 8080}
 """
     folder = tmp_path / "out"
-    run_to_folder(load_topology_text(text, "big.yaml"), folder, report=False)
+    runner.run(load_topology_text(text, "big.yaml"), folder=folder, report=False)
     run = read_run(folder)
     html = render_page(run)
     pods = re.findall(r'<rect class="pod"[^>]* data-owner="([^"]+)"', html)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kpkt import runner
 from kpkt.capture.pcap import read_pcap
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology, load_topology_text
 
 from conftest import ROOT
@@ -14,7 +14,7 @@ from conftest import ROOT
 
 def test_captures_and_hops_point_at_real_frames(tmp_path: Path) -> None:
     folder = tmp_path / "out"
-    run_to_folder(load_topology(ROOT / "topologies" / "flannel-reference.yaml"), folder)
+    runner.run(load_topology(ROOT / "topologies" / "flannel-reference.yaml"), folder=folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert (manifest["topology"], manifest["seed"]) == ("flannel-reference", 0)
     by_name = {f"{c['owner']}/{c['interface']}": c for c in manifest["captures"]}
@@ -49,7 +49,7 @@ traffic:
   - udp: {from: a, to: b, dport: 5001, listen: false}
 """
     folder = tmp_path / "out"
-    run_to_folder(load_topology_text(text, "d.yaml"), folder)
+    runner.run(load_topology_text(text, "d.yaml"), folder=folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert [(d["where"], d["reason"], d["step"]) for d in manifest["drops"]] == [
         ("b.default", "port-unreachable", 1)

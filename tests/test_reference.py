@@ -16,8 +16,8 @@ from scapy.layers.inet import UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 
+from kpkt import runner
 from kpkt.capture.pcap import read_pcap
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
 
 from conftest import REFERENCE, ROOT, reference_captures
@@ -44,7 +44,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     for scenario, index in SCENARIOS.items():
         cold = dataclasses.replace(topology, steps=(topology.steps[index],))
         folder = tmp_path_factory.mktemp(scenario) / "out"
-        run_to_folder(cold, folder)
+        runner.run(cold, folder=folder)
         folders[scenario] = folder
     return folders
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kpkt.output import run_to_folder
+from kpkt import runner
 from kpkt.topology.load import load_topology
 
 from browser import Browser, chromium_binary
@@ -46,7 +46,7 @@ def clean(browser: Browser):
 
 
 def run_into(topology: Path, folder: Path) -> dict:
-    run_to_folder(load_topology(topology), folder)
+    runner.run(load_topology(topology), folder=folder)
     return json.loads((folder / "manifest.json").read_text())
 
 

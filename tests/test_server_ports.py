@@ -9,8 +9,8 @@ from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
+from kpkt import runner
 from kpkt.capture.pcap import read_pcap
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology_text
 
 QUERY = DNS(id=0x4B50, rd=1, qd=DNSQR(qname="kubernetes.default.svc.cluster.local", qtype="A"))
@@ -33,7 +33,7 @@ traffic:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ports") / "out"
-    return run_to_folder(load_topology_text(TOPOLOGY, "server-ports.yaml"), folder)
+    return runner.run(load_topology_text(TOPOLOGY, "server-ports.yaml"), folder=folder)
 
 
 def test_a_datagram_to_coredns_is_answered(run):

@@ -10,8 +10,8 @@ import pytest
 from scapy.layers.inet import ICMP, IP, TCP, TCPerror
 from scapy.layers.l2 import Ether
 
+from kpkt import runner
 from kpkt.capture.pcap import read_pcap
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
 
 from conftest import ROOT
@@ -27,7 +27,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     folders = {}
     for name, source in sources.items():
         folders[name] = tmp_path_factory.mktemp(name) / "out"
-        run_to_folder(load_topology(source), folders[name])
+        runner.run(load_topology(source), folder=folders[name])
     return folders
 
 

@@ -14,8 +14,8 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
+from kpkt import runner
 from kpkt.capture.pcap import read_pcap
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology
 
 from conftest import REFERENCE, ROOT, reference_captures
@@ -36,7 +36,7 @@ def our_name(reference_file: str) -> str:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("services") / "out"
-    run_to_folder(load_topology(TOPOLOGY), folder)
+    runner.run(load_topology(TOPOLOGY), folder=folder)
     return folder
 
 

@@ -16,8 +16,8 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
+from kpkt import runner
 from kpkt.capture.pcap import read_pcap
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology_text
 
 from conftest import REFERENCE, tshark_read
@@ -42,7 +42,7 @@ traffic:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tcp") / "out"
-    return run_to_folder(load_topology_text(TOPOLOGY, "tcp.yaml"), folder)
+    return runner.run(load_topology_text(TOPOLOGY, "tcp.yaml"), folder=folder)
 
 
 def segments(path: Path) -> list:
@@ -223,7 +223,7 @@ def test_the_last_ack_comes_from_the_time_wait_socket_when_the_fin_is_late(tmp_p
     topology = TOPOLOGY.split("traffic:")[0] + (
         'traffic:\n  - tcp: {from: client, to: "web-b:8080", sport: 40081}\n'
     )
-    result = run_to_folder(load_topology_text(topology, "tcp.yaml"), tmp_path / "out")
+    result = runner.run(load_topology_text(topology, "tcp.yaml"), folder=tmp_path / "out")
     ours = segments(result.folder / "client.default__eth0.pcap")
     times = segment_times(result.folder / "client.default__eth0.pcap")
     assert [str(p[TCP].flags) for p in ours] == ["S", "SA", "A", "FA", "A", "FA", "A"]

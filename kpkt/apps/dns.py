@@ -20,6 +20,7 @@ from kpkt.dns.framing import Deframer, frame
 from kpkt.dns.resolver import pod_resolver
 from kpkt.dns.stub import GaiError, HErrno, Query
 from kpkt.dns.upstream import UpstreamDns
+from kpkt.net.sockets import TcpListener, UdpSocket
 from kpkt.net.tcp import Connection
 from kpkt.outcome import NOT_FOUND, classify
 from kpkt.spec import DnsStep, PodSpec
@@ -37,13 +38,13 @@ class DnsServer:
     def __init__(self, stack, answer: Callable) -> None:
         self.stack = stack
         self.answer = answer
-        stack.serve_udp(PORT, self._on_datagram)
-        stack.tcp.listeners[PORT] = self._accept
+        self.udp = UdpSocket(stack, PORT, self._on_datagram, server=True)
+        self.tcp = TcpListener(stack, PORT, self._accept)
 
     def _on_datagram(self, src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
         def reply(message: bytes) -> None:
-            self.stack.send_udp(
-                dst, src, PORT, sport, message, self.stack.journal.packet(tag), note="dns answer"
+            self.udp.sendto(
+                src, sport, message, self.stack.journal.packet(tag), src=dst, note="dns answer"
             )
 
         self.answer(payload, "udp", reply, tag)
@@ -99,18 +100,12 @@ class CoreDnsPod:
             if outcome is ask:  # another message id: keep reading
                 return
             pending["open"] = False
-            stack.udp_sockets.pop(port, None)
+            socket.close()
             self._outcome(outcome, reply, tag)
 
-        stack.udp_sockets[port] = lambda src, sport, dst, payload, t: relay(payload)
-        stack.send_udp(
-            None,
-            ask.server.packed,
-            port,
-            PORT,
-            ask.query,
-            stack.journal.packet(tag),
-            note="dns forward",
+        socket = UdpSocket(stack, port, lambda src, sport, dst, payload, t: relay(payload))
+        socket.sendto(
+            ask.server.packed, PORT, ask.query, stack.journal.packet(tag), note="dns forward"
         )
         stack.sched.after(FORWARD_READ_TIMEOUT_NS, relay, None)
 
@@ -142,7 +137,7 @@ class DnsApp(StepApp):
             cluster_domain=domain,
         )
         self.received = 0  # DNS messages that came back
-        self.ports: dict[int, int] = {}  # resolver socket -> UDP source port
+        self.udp: dict[int, UdpSocket] = {}  # resolver socket -> its UDP socket
         self.flows: dict[int, Tag] = {}  # resolver socket -> its flow
         # resolver socket -> (connection, queries waiting for it, reply reassembly)
         self.tcp: dict[int, tuple[Connection, list[bytes], Deframer]] = {}
@@ -174,15 +169,16 @@ class DnsApp(StepApp):
 
     def _send_udp(self, query: Query) -> None:
         stack = self.sender
-        port = self.ports.get(query.socket)
-        if port is None:
-            port = self.ports[query.socket] = stack.ids.ephemeral_port()
-            stack.udp_sockets[port] = partial(self._on_datagram, query.socket)
-            stack.udp_errors[port] = partial(self._on_error, query.socket)
-        stack.send_udp(
-            None,
+        socket = self.udp.get(query.socket)
+        if socket is None:
+            socket = self.udp[query.socket] = UdpSocket(
+                stack,
+                stack.ids.ephemeral_port(),
+                partial(self._on_datagram, query.socket),
+                partial(self._on_error, query.socket),
+            )
+        socket.sendto(
             IPv4Address(query.server).packed,
-            port,
             query.port,
             query.wire,
             stack.journal.packet(self._flow(query.socket)),
@@ -242,11 +238,10 @@ class DnsApp(StepApp):
     def _close_sockets(self) -> None:
         """Sockets the resolver closed: a late answer finds the port closed, as on Linux."""
         open_sockets = self.resolver.open_sockets if not self.resolver.done else frozenset()
-        for socket, port in list(self.ports.items()):
+        for socket, udp in list(self.udp.items()):
             if socket not in open_sockets:
-                self.sender.udp_sockets.pop(port, None)
-                self.sender.udp_errors.pop(port, None)
-                del self.ports[socket]
+                udp.close()
+                del self.udp[socket]
         for socket, (conn, _, _) in list(self.tcp.items()):
             if socket not in open_sockets and conn.state == "ESTABLISHED":
                 conn.close()

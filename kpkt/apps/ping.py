@@ -6,11 +6,12 @@ from __future__ import annotations
 from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
 from kpkt.net.icmp import ping_payload
+from kpkt.net.sockets import PingSocket
 from kpkt.outcome import classify
 from kpkt.spec import PingStep
 from kpkt.wire import icmp
 from kpkt.wire.icmp import ICMP_HEAD
-from kpkt.wire.ipv4 import IP_HEADER_LEN, PROTO_ICMP
+from kpkt.wire.ipv4 import IP_HEADER_LEN
 
 REPLY_WAIT_NS = 1_000_000_000
 
@@ -22,12 +23,13 @@ class PingApp(StepApp):
         self.sent_at: dict[int, int] = {}
         self.expired = False
         self.ident = step.id
+        self.socket: PingSocket | None = None
         self.flow: Tag | None = None  # the socket's echo requests and what they bring back
 
     def open(self) -> None:
         if self.ident is None:
             self.ident = self.sender.ids.ping_id()
-        self.sender.ping_sockets[self.ident] = self._on_icmp
+        self.socket = PingSocket(self.sender, self.ident, self._on_icmp)
         self.flow = self.sender.journal.new_flow(self.index)
 
     def _send(self) -> None:
@@ -37,10 +39,8 @@ class PingApp(StepApp):
         message = icmp.echo(icmp.ECHO_REQUEST, self.ident, seq, ping_payload(now, step.size))
         self.sent_at[seq] = now
         self.sent += 1
-        stack.send_ip(
-            None,
+        self.socket.send(
             step.dst.packed,
-            PROTO_ICMP,
             message,
             stack.journal.packet(self.flow),
             ttl=step.ttl,

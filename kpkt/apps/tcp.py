@@ -16,6 +16,7 @@ from functools import partial
 
 from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
+from kpkt.net.sockets import TcpListener
 from kpkt.net.tcp import Connection
 from kpkt.outcome import classify
 from kpkt.spec import TcpStep
@@ -45,7 +46,7 @@ class TcpApp(StepApp):
     def open(self) -> None:
         if self.step.listen:
             for stack, port in self.receivers:
-                stack.tcp.listeners[port] = partial(self._serve, stack)
+                TcpListener(stack, port, partial(self._serve, stack))
 
     def _send(self) -> None:
         step, stack = self.step, self.sender

@@ -12,10 +12,9 @@ from ipaddress import IPv4Address
 
 from kpkt.apps.base import StepApp
 from kpkt.capture.tap import Tag
+from kpkt.net.sockets import UdpSocket
 from kpkt.outcome import classify
 from kpkt.spec import UdpStep
-from kpkt.wire.ipv4 import PROTO_UDP
-from kpkt.wire.udp import udp_segment
 
 
 class UdpApp(StepApp):
@@ -27,35 +26,26 @@ class UdpApp(StepApp):
         self.answers: dict[str, int] = {}  # who answered ("10.96.0.10:53") -> how many times
         self.sport = step.sport
         self.dst = step.dst.packed
-        self.source: bytes | None = None
-        self.segment: bytes | None = None
+        self.socket: UdpSocket | None = None
+        self.datagram = None  # every datagram of the step is the same: built once, sent count times
         self.flow: Tag | None = None  # the socket's datagrams and their answers
 
     def open(self) -> None:
         if self.sport is None:
             self.sport = self.sender.ids.ephemeral_port()
-        self.sender.udp_errors[self.sport] = self._on_error
-        self.sender.bind_udp(self.sport, self._on_answer)
+        self.socket = UdpSocket(self.sender, self.sport, self._on_answer, self._on_error)
         self.flow = self.sender.journal.new_flow(self.index)
         if self.step.listen:
             for stack, port in self.receivers:
-                stack.bind_udp(port, self._on_datagram)
+                UdpSocket(stack, port, self._on_datagram)
 
     def _send(self) -> None:
-        step, stack, dst = self.step, self.sender, self.dst
+        step, stack = self.step, self.sender
         self.sent += 1
-        if self.segment is None:  # every datagram of the step is the same segment: build it once
-            self.source = stack.source_address(dst)
-            if self.source is not None:
-                self.segment = udp_segment(self.source, dst, self.sport, step.dport, step.payload)
-        stack.send_ip(
-            self.source,
-            dst,
-            PROTO_UDP,
-            self.segment or b"",  # no route: the stack drops it before it is used
-            stack.journal.packet(self.flow),
-            ttl=step.ttl,
-            note=f"udp send {self.sent}/{step.count}",
+        if self.datagram is None:
+            self.datagram = self.socket.prepare(self.dst, step.dport, step.payload)
+        self.datagram(
+            stack.journal.packet(self.flow), ttl=step.ttl, note=f"udp send {self.sent}/{step.count}"
         )
         if self.sent < step.count:
             stack.sched.after(step.interval_ns, self._send)

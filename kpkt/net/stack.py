@@ -10,7 +10,6 @@ address from the route back to the sender, TOS 0xc0, DF 0, as `icmp_send()` does
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.capture.tap import Tag
@@ -49,10 +48,6 @@ from kpkt.wire.ipv4 import (
 )
 from kpkt.wire.udp import PORTS, UDP_LEN, udp_segment
 
-# a UDP handler gets (src ip, src port, dst ip, payload, tag); an ICMP handler (packet, tag)
-UdpHandler = Callable[[bytes, int, bytes, bytes, Tag], None]
-IcmpHandler = Callable[[bytes, Tag], None]
-
 
 class Stack:
     """One namespace: its devices, addresses, routes, neighbours and sockets."""
@@ -72,10 +67,10 @@ class Stack:
         self.arp = Arp(self)
         self.loopback = None
         self.local_route: Route | None = None
-        self.udp_sockets: dict[int, UdpHandler] = {}
-        self.udp_servers: set[int] = set()  # ports a server process owns (CoreDNS's 53)
-        self.udp_errors: dict[int, IcmpHandler] = {}
-        self.ping_sockets: dict[int, IcmpHandler] = {}
+        # the open sockets (kpkt/net/sockets.py) by what finds them
+        self.udp_sockets: dict[int, object] = {}  # port -> the socket its datagrams go to
+        self.udp_errors: dict[int, object] = {}  # port -> the socket its ICMP errors go to
+        self.ping_sockets: dict[int, object] = {}  # echo id -> PingSocket
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
         self.tcp = TcpLayer(self)
         self.conntrack = None  # a Conntrack on nodes: kube-proxy's and flannel's NAT
@@ -109,17 +104,6 @@ class Stack:
         if mine:
             return mine[0][0]
         return next(ip for d, ip, _ in self.addresses if d is not self.loopback)
-
-    def serve_udp(self, port: int, handler: UdpHandler) -> None:
-        """A server process binds `port` for the whole run: no step's socket takes it over."""
-        self.udp_sockets[port] = handler
-        self.udp_servers.add(port)
-
-    def bind_udp(self, port: int, handler: UdpHandler) -> None:
-        """A traffic step's socket on `port`, unless a server owns the port: then the server
-        keeps getting its datagrams, as on a real node."""
-        if port not in self.udp_servers:
-            self.udp_sockets[port] = handler
 
     # --- bookkeeping shared with the network --------------------------------------------------
 
@@ -223,9 +207,11 @@ class Stack:
             if vxlan is not None:
                 vxlan.decap(packet[ihl + UDP_LEN :], tag)
                 return
-            handler = self.udp_sockets.get(dport)
-            if handler is not None:
-                handler(packet[IP_SRC], sport, packet[IP_DST], packet[ihl + UDP_LEN :], tag)
+            socket = self.udp_sockets.get(dport)
+            if socket is not None:
+                socket.on_datagram(
+                    packet[IP_SRC], sport, packet[IP_DST], packet[ihl + UDP_LEN :], tag
+                )
                 return
             self.drop("port-unreachable", f"nothing listens on udp port {dport}", tag)
             self.icmp_error(packet, icmp.DEST_UNREACH, icmp.PORT_UNREACH, tag)
@@ -250,9 +236,9 @@ class Stack:
                 note="icmp echo reply",
             )
         elif icmp_type == icmp.ECHO_REPLY:
-            handler = self.ping_sockets.get(ICMP_HEAD.unpack_from(packet, ihl)[3])
-            if handler is not None:
-                handler(packet, tag)
+            socket = self.ping_sockets.get(ICMP_HEAD.unpack_from(packet, ihl)[3])
+            if socket is not None:
+                socket.on_icmp(packet, tag)
         elif icmp_type in icmp.ERROR_TYPES:
             self._icmp_error_receive(packet, ihl, tag)
 
@@ -263,9 +249,11 @@ class Stack:
             return
         qihl = IP_HEADER_LEN[quoted[0]]
         if quoted[PROTO] == PROTO_UDP:
-            handler = self.udp_errors.get(PORTS.unpack_from(quoted, qihl)[0])
+            socket = self.udp_errors.get(PORTS.unpack_from(quoted, qihl)[0])
+            handler = socket.on_error if socket is not None else None
         elif quoted[PROTO] == PROTO_ICMP:
-            handler = self.ping_sockets.get(ICMP_HEAD.unpack_from(quoted, qihl)[3])
+            socket = self.ping_sockets.get(ICMP_HEAD.unpack_from(quoted, qihl)[3])
+            handler = socket.on_icmp if socket is not None else None
         elif quoted[PROTO] == PROTO_TCP:
             sport, dport = PORTS.unpack_from(quoted, qihl)
             conn = self.tcp.conns.get((sport, quoted[IP_DST], dport))

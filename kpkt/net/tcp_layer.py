@@ -3,8 +3,6 @@ segments nobody expects (`tcp_v4_rcv` and `tcp_v4_send_reset`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from kpkt.capture.tap import Tag
 from kpkt.net.tcp import Connection, segment_note
 from kpkt.wire.ipv4 import IP_DST, IP_SRC, PROTO_TCP, ipv4_packet
@@ -14,7 +12,7 @@ from kpkt.wire.tcp import ACK, FIN, RST, SYN, TCP_HEAD, TCP_HEADER_LEN, TCP_LEN,
 class TcpLayer:
     def __init__(self, stack) -> None:
         self.stack = stack
-        self.listeners: dict[int, Callable] = {}  # port -> makes the server end of a SYN
+        self.listeners: dict[int, object] = {}  # port -> its TcpListener (kpkt/net/sockets.py)
         self.conns: dict[tuple[int, bytes, int], Connection] = {}  # (lport, raddr, rport)
 
     def receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
@@ -29,7 +27,7 @@ class TcpLayer:
             return
         listener = self.listeners.get(dport)
         if listener is not None and flags & SYN and not flags & ACK:
-            server = listener(packet[IP_DST], dport, src, sport, tag)
+            server = listener.accept(packet[IP_DST], dport, src, sport, tag)
             self.conns[(dport, src, sport)] = server
             server.accept(seq, options)
             return

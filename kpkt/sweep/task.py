@@ -11,8 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kpkt import runner
 from kpkt.errors import KpktError
-from kpkt.output import run_to_folder
 from kpkt.sweep import resume
 from kpkt.sweep.summary import manifest_columns
 from kpkt.topology.load import load_topology_text
@@ -50,7 +50,7 @@ def perform(task: RunTask) -> RunDone:
         scratch = Path(tempfile.mkdtemp(prefix=".kpkt-run.", dir=beside))
         try:
             output = scratch / "run"
-            run_to_folder(topology, output, max_frames=task.max_frames, report=False)
+            runner.run(topology, folder=output, max_frames=task.max_frames, report=False)
             manifest = json.loads((output / resume.MANIFEST).read_text(encoding="utf-8"))
             summary = manifest_columns(manifest)
             resume.keep_only(output, task.keep)

@@ -9,12 +9,12 @@ import textwrap
 
 import pytest
 
+from kpkt import runner
 from kpkt.capture.pcap import read_pcap
 from kpkt.capture.tap import Journal, Tap
 from kpkt.derive import MAX_IFNAME, switch_port_names, veth_names
 from kpkt.engine.scheduler import Scheduler
 from kpkt.errors import TopologyError
-from kpkt.output import run_to_folder
 from kpkt.topology.load import load_topology_text
 
 HEADER = "apiVersion: kpkt/v1\nkind: Topology\nmetadata: {name: t}\n"
@@ -34,7 +34,7 @@ def load(body: str):
 
 
 def test_nodes_with_a_long_common_prefix_get_switch_ports_of_their_own(tmp_path):
-    result = run_to_folder(load(LONG_NODES), tmp_path / "out")
+    result = runner.run(load(LONG_NODES), folder=tmp_path / "out")
     captures = json.loads((tmp_path / "out" / "manifest.json").read_text())["captures"]
     ports = sorted(c["interface"] for c in captures if c["owner"] == "underlay")
     assert len(ports) == 4 and len(set(ports)) == 4  # br-ul and a port per node

@@ -1,0 +1,77 @@
+"""Running a topology: the one place a topology's network is built and its traffic run, for
+`kpkt run`, `kpkt trace`, `kpkt validate` and Python callers.
+
+With a folder, the captures, manifest.json and report.html go there (kpkt/output.py replaces
+the folder as a whole); without one, the run happens in memory: the captures go to a scratch
+folder that is removed when the run ends, and the `Run` keeps the journal's step logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from kpkt import output
+from kpkt.build import build
+from kpkt.capture import manifest
+from kpkt.html_report import write_report
+from kpkt.network import Network
+from kpkt.spec import Topology
+
+
+@dataclasses.dataclass
+class Run:
+    topology: Topology  # what ran (only its first `steps` steps when `run` was given `steps`)
+    network: Network  # the network after the run: its journal holds every step's log
+    folder: Path | None  # the output folder; None: the run was in memory
+    files: dict  # Tap -> its capture's file name in `folder` (empty in memory)
+
+
+def run(
+    topology: Topology,
+    *,
+    folder: Path | None = None,
+    steps: int | None = None,
+    keep_rows: dict[int, int] | None = None,
+    progress=None,
+    force: bool = False,
+    max_frames: int | None = None,
+    report: bool = True,
+) -> Run:
+    """Build `topology`'s network and run its traffic.
+
+    `folder`: write the captures, manifest.json and (with `report`) report.html there, replacing
+    the folder as a whole; `force` writes into a folder holding files kpkt did not write (they
+    are kept). `steps`: run only the first `steps` steps (0: build the network, run nothing).
+    `keep_rows`: step index -> how many of its hops its log keeps (`kpkt trace` keeps them all).
+    `max_frames`: stop (KpktError) if the captures would hold more. `progress.tick` is called
+    as the run goes (kpkt/progress.py)."""
+    if steps is not None:
+        topology = dataclasses.replace(topology, steps=topology.steps[:steps])
+    if folder is None:
+        network, apps = _build(topology, keep_rows)
+        if apps:  # no steps: nothing would be captured
+            with tempfile.TemporaryDirectory(prefix="kpkt-") as scratch:
+                _simulate(network, apps, Path(scratch), progress, max_frames)
+        return Run(topology, network, None, {})
+    with output.replacing(Path(folder), topology, force) as work:
+        network, apps = _build(topology, keep_rows)
+        files = _simulate(network, apps, work, progress, max_frames)
+        manifest.write(work / "manifest.json", network.journal, topology, files)
+        if report:
+            write_report(work)
+    return Run(topology, network, Path(folder), files)
+
+
+def _build(topology: Topology, keep_rows: dict[int, int] | None) -> tuple[Network, list]:
+    network, apps = build(topology)
+    network.journal.traced_rows.update(keep_rows or {})
+    return network, apps
+
+
+def _simulate(network: Network, apps: list, captures: Path, progress, max_frames) -> dict:
+    """Run the steps with the captures written into `captures`; the files written, by tap."""
+    network.journal.open(captures)
+    network.run(apps, progress, max_frames)
+    return network.journal.close()
