@@ -9,9 +9,9 @@ from ipaddress import IPv4Address
 import pytest
 
 from kpkt import runner
-from kpkt.net import icmp
 from kpkt.net.sockets import PingSocket, TcpListener, UdpSocket
 from kpkt.topology.load import load_topology_text
+from kpkt.wire import icmp
 
 TOPOLOGY = """\
 apiVersion: kpkt/v1
