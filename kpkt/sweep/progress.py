@@ -7,38 +7,23 @@ import sys
 import time
 from typing import TextIO
 
-from kpkt.progress import REDRAW_S, Progress
+from kpkt.progress import StatusLine
 
 
-class SweepProgress:
+class SweepProgress(StatusLine):
     def __init__(self, total: int, skipped: int, stream: TextIO = sys.stderr) -> None:
+        super().__init__(stream, delay=0)
         self.total = total
         self.skipped = skipped
-        self.stream = stream
-        self.started = time.monotonic()
-        self.next_draw = self.started
-        self.drawn = False
-
-    @staticmethod
-    def wanted(stream: TextIO = sys.stderr) -> bool:
-        return Progress.wanted(stream)
 
     def update(self, ran: int, failed: int) -> None:
         now = time.monotonic()
-        if now < self.next_draw and ran + self.skipped < self.total:
+        if not self.due(now) and ran + self.skipped < self.total:
             return
-        self.next_draw = now + REDRAW_S
         left = self.total - self.skipped - ran
         eta = f", {(now - self.started) / ran * left:.0f} s left" if ran and left else ""
         line = (
             f"kpkt sweep: {ran + self.skipped}/{self.total} runs done, {failed} failed, "
             f"{self.skipped} skipped{eta}"
         )
-        self.stream.write(f"\r{line}\x1b[K")
-        self.stream.flush()
-        self.drawn = True
-
-    def finish(self) -> None:
-        if self.drawn:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        self.draw(line)
