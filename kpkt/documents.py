@@ -135,6 +135,7 @@ def run_document(result, status: int) -> dict:
         **_head("run", topology),
         "output": str(folder),
         "manifest": str(folder / "manifest.json"),
+        "report": str(report) if (report := folder / "report.html").is_file() else None,
         "captures": [
             {"file": file, "capture": tap.name, "packets": tap.count}
             for tap, file in result.files.items()

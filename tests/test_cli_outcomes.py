@@ -138,7 +138,12 @@ def test_run_json_follows_its_schema(tmp_path: Path) -> None:
     conform(document, "run")
     assert document["missed"] == [4, 7] and document["exitStatus"] == 3
     assert document["output"] == str(tmp_path / "out")
+    assert document["report"] == str(tmp_path / "out" / "report.html")
     assert {c["file"] for c in document["captures"]} >= {"node1__eth0.pcap"}
+    done = kpkt("run", "--no-report", str(TWO_NODE), "-o", str(tmp_path / "two"), "--json")
+    document = json.loads(done.stdout)
+    conform(document, "run")
+    assert document["report"] is None and document["exitStatus"] == 0
 
 
 def test_validate_json_follows_its_schema_and_lists_services_and_dns_names() -> None:
