@@ -3,6 +3,7 @@ example topologies either run or are refused as the user's problem, and never lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -93,13 +94,14 @@ def test_mutated_examples_exit_0_or_2_and_write_only_whole_output_folders(tmp_pa
     """Every mutant of the shipped examples runs to exit 0 (3 with an `expect:`) or is refused
     with exit 2 and an `error:` line; never a traceback; nothing written outside the output
     folder; and every capture in the manifest has a file of its own holding its packets."""
-    runner = CliRunner()
-    for mutant in mutants(MUTANTS, seed=12):
-        with runner.isolated_filesystem(temp_dir=tmp_path) as cwd:
-            here = Path(cwd)
+    cli = CliRunner()
+    for number, mutant in enumerate(mutants(MUTANTS, seed=12)):
+        here = tmp_path / str(number)  # the run's current folder: -o out lands inside it
+        here.mkdir()
+        with contextlib.chdir(here):
             (here / "t.yaml").write_text(mutant.text, encoding="utf-8")
             arguments = ["run", "-q", "t.yaml", "-o", "out", "--max-packets", str(MAX_FRAMES)]
-            result = runner.invoke(main, arguments)
+            result = cli.invoke(main, arguments)
             allowed = (0, 2, 3) if mutant.has_expectations else (0, 2)
             assert result.exit_code in allowed, (mutant.label, result.output)
             assert "Traceback" not in result.output and "internal error" not in result.output
