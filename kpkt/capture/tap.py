@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kpkt import __version__
+from kpkt.capture.decisions import render
 from kpkt.capture.pcap import PcapWriter
 from kpkt.capture.pcapng import PcapngWriter
+from kpkt.observe import OUT, Decision
 
-IN = "in"
-OUT = "out"
 ALL_PCAPNG = "all.pcapng"
 
 # how each kind of capture point is described in all.pcapng
@@ -141,6 +141,10 @@ class Journal:
         if self.pcapng is not None:
             self.pcapng.annotate(tag.pid, comment, tag.label)
 
+    def decided(self, tag: Tag, decision: Decision) -> None:
+        """A device's decision about the packet's newest hop (no frame of its own)."""
+        self.annotate(tag, render(decision))
+
     def new_flow(self, step: int) -> Tag:
         """A new flow of `step` (-1: outside any step), with no packet yet."""
         self._flow += 1
@@ -235,9 +239,11 @@ class Tap:
         description = f"{DESCRIPTIONS.get(self.kind, self.kind)} {self.ifname} of {self.owner}"
         self.interface = self.pcapng.add_interface(self.name, description + where)
 
-    def record(self, frame: bytes, direction: str, tag: Tag, note: str = "") -> None:
+    def seen(self, frame: bytes, direction: str, tag: Tag, note: Decision | str = "") -> None:
         """Append `frame` to this capture point's pcap and to its step's hop log (the hot path
-        of every run: kept to a few operations)."""
+        of every run: kept to a few operations): a device's observer (kpkt/observe.py)."""
+        if type(note) is not str:  # a Decision: its text, rendered once
+            note = note.text or render(note)
         index = self.count
         self.count = index + 1
         now = self.clock.now

@@ -82,7 +82,6 @@ class Stack:
     def add_address(self, dev, ip: bytes, prefixlen: int) -> None:
         self.addresses.append((dev, ip, prefixlen))
         self.local_ips.add(ip)
-        dev.tap.ips.append(f"{IPv4Address(ip)}/{prefixlen}")
 
     def set_loopback(self, lo) -> None:
         self.loopback = lo
