@@ -26,6 +26,10 @@ class Why(Enum):
     FDB_PORT = "fdb-port"  # (mac, port name): out of the one port the entry names
     PASSED_UP = "passed-up"  # (): a broadcast, also passed up to the bridge device
     FLOODED = "flooded"  # (mac, ports, hairpin): broadcast or fdb miss, sent to `ports` ports
+    ARP_WHO_HAS = "arp-who-has"  # (ip, try): a broadcast request for an INCOMPLETE entry
+    ARP_PROBE = "arp-probe"  # (ip, try): a unicast request for an entry in PROBE
+    ARP_REPLY = "arp-reply"  # (ip, mac): the answer to a request for one of our addresses
+    ARP_RESOLVED = "arp-resolved"  # (ip,): a packet that waited for the neighbour, sent
     THEN = "then"  # (decision or text, ...): several decisions, in order
 
 

@@ -3,6 +3,8 @@ table and in an all.pcapng comment."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
 from kpkt.observe import Decision, Why
 from kpkt.wire.ethernet import mac_str
 
@@ -28,5 +30,9 @@ _TEXT = {
     Why.FDB_PORT: lambda mac, port: f"fdb: {mac_str(mac)} on {port}",
     Why.PASSED_UP: lambda: "broadcast: also passed up to the bridge",
     Why.FLOODED: _flooded,
+    Why.ARP_WHO_HAS: lambda ip, n: f"arp who-has {IPv4Address(ip)} (try {n})",
+    Why.ARP_PROBE: lambda ip, n: f"arp unicast probe {IPv4Address(ip)} (try {n})",
+    Why.ARP_REPLY: lambda ip, mac: f"arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
+    Why.ARP_RESOLVED: lambda ip: f"arp resolved {IPv4Address(ip)}",
     Why.THEN: lambda *parts: "; ".join(render(part) for part in parts),
 }

@@ -7,6 +7,7 @@ from kpkt.capture.decisions import render
 from kpkt.observe import Decision, Why
 
 MAC = bytes.fromhex("0a580af40102")
+IP = bytes((10, 244, 1, 1))
 LEARN = "fdb learn 0a:58:0a:f4:01:02 on veth1"
 
 
@@ -23,6 +24,13 @@ def test_every_kind_of_decision_has_its_text():
             Decision(Why.FLOODED, MAC, 3, True),
             "fdb miss for 0a:58:0a:f4:01:02: flooded to 3 port(s) (hairpin)",
         ),
+        Why.ARP_WHO_HAS: (Decision(Why.ARP_WHO_HAS, IP, 1), "arp who-has 10.244.1.1 (try 1)"),
+        Why.ARP_PROBE: (Decision(Why.ARP_PROBE, IP, 2), "arp unicast probe 10.244.1.1 (try 2)"),
+        Why.ARP_REPLY: (
+            Decision(Why.ARP_REPLY, IP, MAC),
+            "arp reply 10.244.1.1 is-at 0a:58:0a:f4:01:02",
+        ),
+        Why.ARP_RESOLVED: (Decision(Why.ARP_RESOLVED, IP), "arp resolved 10.244.1.1"),
         Why.THEN: (
             Decision(Why.THEN, "dnat to 10.244.2.5:80", Decision(Why.FDB_LOCAL, MAC)),
             "dnat to 10.244.2.5:80; fdb: 0a:58:0a:f4:01:02 is local",
