@@ -242,8 +242,6 @@ class Tap:
     def seen(self, frame: bytes, direction: str, tag: Tag, note: Decision | str = "") -> None:
         """Append `frame` to this capture point's pcap and to its step's hop log (the hot path
         of every run: kept to a few operations): a device's observer (kpkt/observe.py)."""
-        if type(note) is not str:  # a Decision: its text, rendered once
-            note = note.text or render(note)
         index = self.count
         self.count = index + 1
         now = self.clock.now
@@ -252,9 +250,12 @@ class Tap:
             self.declare()
         outbound = direction is OUT
         pid = tag.pid
-        self.packet(
-            self.interface, now, frame, outbound, pid, f"{tag.label}: {note}" if note else tag.label
-        )
+        if note:
+            if type(note) is not str:  # a Decision: its text, rendered once
+                note = note.text or render(note)
+            self.packet(self.interface, now, frame, outbound, pid, f"{tag.label}: {note}")
+        else:
+            self.packet(self.interface, now, frame, outbound, pid, tag.label)
         log = tag.log
         count = log.hop_count = log.hop_count + 1
         if count <= MAX_HOPS_PER_STEP:
