@@ -12,10 +12,26 @@ This module is at the bottom of the import graph: it imports nothing of kpkt.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 IN = "in"
 OUT = "out"
+
+
+@dataclass(slots=True)
+class Tag:
+    """What a frame belongs to: the packet (its id, the same at every hop, through NAT and
+    tunnels), the flow (a conversation a step or a kernel timer started: the packets it sends
+    and every packet sent because of them, answers, errors, ARP) and the traffic step (and the
+    observer's log of it). A flow's own tag has packet id 0: each packet sent gets its id from
+    the observer (`Journal.packet`, kpkt/capture/tap.py), which hands out the tags."""
+
+    step: int
+    pid: int
+    flow: int
+    log: object  # the observer's record of the step (a capture StepLog)
+    label: str  # "step 3 flow 2" (or "background flow 7"), the start of the packet's comment
 
 
 class Why(Enum):

@@ -16,7 +16,7 @@ from kpkt import __version__
 from kpkt.capture.decisions import render
 from kpkt.capture.pcap import PcapWriter
 from kpkt.capture.pcapng import PcapngWriter
-from kpkt.observe import OUT, Decision
+from kpkt.observe import OUT, Decision, Tag
 
 ALL_PCAPNG = "all.pcapng"
 
@@ -37,20 +37,6 @@ MAX_TABLE_ROWS = 80
 TABLE_STEPS = 20  # steps whose hop tables are printed in full (and whose frames are kept)
 # the start of every all.pcapng comment: which step and flow the packet belongs to (new_flow)
 _LABEL = re.compile(r"(?:step \d+|background) flow \d+(?:: |$)")
-
-
-@dataclass(slots=True)
-class Tag:
-    """What a frame belongs to: the packet (its id, the same at every hop, through NAT and
-    tunnels), the flow (a conversation a step or a kernel timer started: the packets it sends
-    and every packet sent because of them, answers, errors, ARP) and the traffic step (and its
-    log). A flow's own tag has packet id 0: each packet sent gets its id from `Journal.packet`."""
-
-    step: int
-    pid: int
-    flow: int
-    log: StepLog
-    label: str  # "step 3 flow 2" (or "background flow 7"), the start of the packet's comment
 
 
 @dataclass(slots=True)

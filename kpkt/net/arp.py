@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from kpkt.capture.tap import Tag
 from kpkt.net.neighbor import (
     DELAY_FIRST_PROBE_NS,
     MCAST_SOLICIT,
@@ -21,7 +20,7 @@ from kpkt.net.neighbor import (
     NeighborTable,
     Nud,
 )
-from kpkt.observe import Decision, Why
+from kpkt.observe import Decision, Tag, Why
 from kpkt.wire import icmp
 from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields, arp_frame
 from kpkt.wire.ethernet import BROADCAST, ZERO_MAC

@@ -10,10 +10,9 @@ promiscuous).
 
 from __future__ import annotations
 
-from kpkt.capture.tap import Tag
 from kpkt.net.device import NetDevice
 from kpkt.net.fdb import Fdb
-from kpkt.observe import IN, OUT, Decision, Why
+from kpkt.observe import IN, OUT, Decision, Tag, Why
 from kpkt.wire.ethernet import ETH_DST, ETH_SRC, ETH_TYPE, ETH_TYPE_IP, is_multicast, mac_str
 
 

@@ -8,8 +8,7 @@ interface, in order.
 
 from __future__ import annotations
 
-from kpkt.capture.tap import Tag
-from kpkt.observe import IN, OUT, UNOBSERVED, Decision
+from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag
 
 # how long a frame takes across a veth pair or a wire, in virtual nanoseconds
 VETH_DELAY_NS = 1_000

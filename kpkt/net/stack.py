@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.capture.tap import Tag
 from kpkt.net import drops
 from kpkt.net.arp import Arp
 from kpkt.net.icmp import TOS_INTERNETCONTROL, RateLimit
 from kpkt.net.route import Route, RouteTable
 from kpkt.net.tcp_layer import TcpLayer
+from kpkt.observe import Tag
 from kpkt.wire import icmp
 from kpkt.wire.ethernet import (
     ETH_DST,

@@ -15,10 +15,9 @@ from __future__ import annotations
 import hashlib
 from ipaddress import IPv4Address
 
-from kpkt.capture.tap import Tag
 from kpkt.engine.ids import LOCAL_PORT_MAX, LOCAL_PORT_MIN
 from kpkt.net.device import NetDevice
-from kpkt.observe import IN, OUT
+from kpkt.observe import IN, OUT, Tag
 from kpkt.wire.ethernet import ETH_ADDRS, ETH_DST, ETH_LEN, ETH_TYPE, ETH_TYPE_IP, mac_str
 from kpkt.wire.ipv4 import (
     IP_ADDRS,
