@@ -4,7 +4,7 @@ the bridge CNI plugin, the flannel CNI plugin and flanneld install them on a rea
 from __future__ import annotations
 
 import hashlib
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
 from kpkt.apps.ping import PingApp
@@ -54,6 +54,7 @@ class _Builder:
         self.topo = topology
         self.cluster = topology.cluster
         self.node_eth0: dict[str, Veth] = {}
+        self.taps: dict[object, Tap] = {}  # device -> its capture point
         self.hash_key = hashlib.sha256(f"{topology.seed}:vxlan-flow-hash".encode()).digest()[:16]
         self.services = ServiceRules(topology.services, topology.cluster.pod_cidr)
         self.node_ips = {node.ip.packed for node in topology.nodes}
@@ -97,15 +98,25 @@ class _Builder:
     def _stack(self, owner: str, *, forwarding: bool, node: str | None) -> Stack:
         stack = Stack(self.net, owner, forwarding=forwarding, node=node)
         self.net.add_stack(stack)
-        lo = Loopback(
-            stack, "lo", b"\x00" * 6, 65536, self._tap(owner, "lo", "loopback", node, None)
-        )
+        lo = Loopback(stack, "lo", b"\x00" * 6, 65536)
+        self._capture(lo, "loopback", node, None)
         stack.set_loopback(lo)
-        stack.add_address(lo, LOOPBACK[1].packed, 8)
+        self._add_address(stack, lo, LOOPBACK[1].packed, 8)
         return stack
 
-    def _tap(self, owner: str, ifname: str, kind: str, node: str | None, mac: str | None) -> Tap:
-        return Tap(self.net.journal, owner, ifname, kind, node, mac)
+    def _capture(self, dev, kind: str, node: str | None, mac: str | None) -> None:
+        """Give `dev` its capture point: a tap, the device's observer."""
+        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac)
+        dev.observer = tap
+        self.taps[dev] = tap
+
+    def _pair(self, a: Veth, b: Veth) -> None:
+        Veth.pair(a, b)
+        self.taps[a].peer, self.taps[b].peer = self.taps[b], self.taps[a]
+
+    def _add_address(self, stack: Stack, dev, ip: bytes, prefixlen: int) -> None:
+        stack.add_address(dev, ip, prefixlen)
+        self.taps[dev].ips.append(f"{IPv4Address(ip)}/{prefixlen}")
 
     def _veth(
         self,
@@ -117,13 +128,15 @@ class _Builder:
         node: str | None,
         delay_ns: int | None = None,
     ) -> Veth:
-        tap = self._tap(stack.owner, name, kind, node, mac)
         if delay_ns is None:
-            return Veth(stack, name, mac_bytes(mac), mtu, tap)
-        return Veth(stack, name, mac_bytes(mac), mtu, tap, delay_ns)
+            veth = Veth(stack, name, mac_bytes(mac), mtu)
+        else:
+            veth = Veth(stack, name, mac_bytes(mac), mtu, delay_ns)
+        self._capture(veth, kind, node, mac)
+        return veth
 
     def _address(self, stack: Stack, dev, ip: bytes, prefixlen: int) -> None:
-        stack.add_address(dev, ip, prefixlen)
+        self._add_address(stack, dev, ip, prefixlen)
         self.net.register_ip(ip, stack)
 
     # --- a node: eth0, cni0, flannel.1 and its pods ---------------------------------------------
@@ -143,9 +156,9 @@ class _Builder:
             "cni0",
             mac_bytes(node.cni0_mac),
             cluster.pod_mtu,
-            self._tap(node.name, "cni0", "bridge", node.name, node.cni0_mac),
             cluster.hairpin,
         )
+        self._capture(cni0, "bridge", node.name, node.cni0_mac)
         cni0.netfilter = BrNetfilter(cni0)
         gateway = node.pod_cidr[1].packed
         self._address(stack, cni0, gateway, node.pod_cidr.prefixlen)
@@ -154,12 +167,12 @@ class _Builder:
             "flannel.1",
             mac_bytes(node.vtep_mac),
             cluster.pod_mtu,
-            self._tap(node.name, "flannel.1", "vxlan", node.name, node.vtep_mac),
             vni=cluster.vni,
             port=cluster.vxlan_port,
             local_ip=node.ip.packed,
             hash_key=self.hash_key,
         )
+        self._capture(vtep, "vxlan", node.name, node.vtep_mac)
         stack.vxlan_ports[cluster.vxlan_port] = vtep
         self._address(stack, vtep, node.pod_cidr.network_address.packed, 32)
         stack.add_route(Route(node.pod_cidr, cni0, src=gateway))
@@ -187,7 +200,7 @@ class _Builder:
         stack = self._stack(pod.owner, forwarding=False, node=node.name)
         eth0 = self._veth(stack, "eth0", pod.mac, mtu, "pod-eth", node.name)
         host = self._veth(node_stack, pod.host_veth, pod.host_veth_mac, mtu, "veth", node.name)
-        Veth.pair(eth0, host)
+        self._pair(eth0, host)
         cni0.add_port(host)
         self._address(stack, eth0, pod.ip.packed, node.pod_cidr.prefixlen)
         gateway = node.pod_cidr[1].packed
@@ -200,7 +213,7 @@ class _Builder:
     def _underlay(self) -> None:
         hosts = list(self.node_eth0.values())
         if len(hosts) == 2:
-            Veth.pair(hosts[0], hosts[1])
+            self._pair(hosts[0], hosts[1])
         elif len(hosts) > 2:
             self._switch(hosts)
 
@@ -213,16 +226,16 @@ class _Builder:
             "br-ul",
             mac_bytes(mac),
             self.cluster.underlay_mtu,
-            self._tap(SWITCH, "br-ul", "bridge", None, mac),
             hairpin=False,
         )
+        self._capture(switch, "bridge", None, mac)
         names = switch_port_names([host.stack.owner for host in hosts])
         for host, name in zip(hosts, names, strict=True):
             port_mac = derive_mac(seed, f"underlay/{name}")
             port = self._veth(
                 stack, name, port_mac, self.cluster.underlay_mtu, "switch-port", None, WIRE_DELAY_NS
             )
-            Veth.pair(host, port)
+            self._pair(host, port)
             switch.add_port(port)
 
     # --- traffic -------------------------------------------------------------------------------

@@ -6,8 +6,7 @@ nothing of kpkt, so every layer may import them. `kpkt/topology/` reads YAML int
 builds nothing; `kpkt/build.py` turns specs into a network; the datapath (`kpkt/net/`) and the
 layers under the builder never read a topology file nor reach up to the builder.
 
-What does not hold yet, so is not asserted: `kpkt/net/` imports the capture layer (devices record
-their own hops through `kpkt.capture.tap`).
+That `kpkt/net/` does not import the capture layer is asserted in `tests/test_layers.py`.
 """
 
 from __future__ import annotations

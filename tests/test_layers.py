@@ -58,6 +58,20 @@ def test_capture_layer_does_not_import_the_datapath() -> None:
     assert not reaching, reaching
 
 
+def test_the_datapath_does_not_import_the_capture_layer() -> None:
+    """Devices report through the observer hook (kpkt/observe.py), which imports nothing of
+    kpkt; the capture layer subscribes to it, the datapath never reaches for it."""
+    reaching = {
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in python_files(PACKAGE / "net")
+        for module in kpkt_imports(path)
+        if module == "kpkt.capture" or module.startswith("kpkt.capture.")
+    }
+    assert not reaching, reaching
+    below = kpkt_imports(PACKAGE / "observe.py")
+    assert not below, f"kpkt/observe.py imports {below}"
+
+
 def test_only_the_wire_layer_derives_the_ipv4_header_length() -> None:
     assert any(IHL.search(path.read_text()) for path in python_files(WIRE))
     here = Path(__file__).resolve()

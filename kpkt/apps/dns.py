@@ -14,7 +14,6 @@ from functools import partial
 from ipaddress import IPv4Address
 
 from kpkt.apps.base import StepApp
-from kpkt.capture.tap import Tag
 from kpkt.dns.coredns import FORWARD_READ_TIMEOUT_NS, ClusterDns, Forward
 from kpkt.dns.framing import Deframer, frame
 from kpkt.dns.resolver import pod_resolver
@@ -22,6 +21,7 @@ from kpkt.dns.stub import GaiError, HErrno, Query
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.sockets import TcpListener, UdpSocket
 from kpkt.net.tcp import Connection
+from kpkt.observe import Tag
 from kpkt.outcome import NOT_FOUND, classify
 from kpkt.spec import DnsStep, PodSpec
 

@@ -4,9 +4,9 @@ matched by id, and 1 s of virtual time granted after the last request for missin
 from __future__ import annotations
 
 from kpkt.apps.base import StepApp
-from kpkt.capture.tap import Tag
 from kpkt.net.icmp import ping_payload
 from kpkt.net.sockets import PingSocket
+from kpkt.observe import Tag
 from kpkt.outcome import classify
 from kpkt.spec import PingStep
 from kpkt.wire import icmp

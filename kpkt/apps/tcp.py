@@ -15,9 +15,9 @@ from __future__ import annotations
 from functools import partial
 
 from kpkt.apps.base import StepApp
-from kpkt.capture.tap import Tag
 from kpkt.net.sockets import TcpListener
 from kpkt.net.tcp import Connection
+from kpkt.observe import Tag
 from kpkt.outcome import classify
 from kpkt.spec import TcpStep
 

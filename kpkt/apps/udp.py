@@ -11,8 +11,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from kpkt.apps.base import StepApp
-from kpkt.capture.tap import Tag
 from kpkt.net.sockets import UdpSocket
+from kpkt.observe import Tag
 from kpkt.outcome import classify
 from kpkt.spec import UdpStep
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kpkt import __version__
+from kpkt.capture.decisions import render
 from kpkt.capture.pcap import PcapWriter
 from kpkt.capture.pcapng import PcapngWriter
+from kpkt.observe import OUT, Decision, Tag
 
-IN = "in"
-OUT = "out"
 ALL_PCAPNG = "all.pcapng"
 
 # how each kind of capture point is described in all.pcapng
@@ -37,20 +37,6 @@ MAX_TABLE_ROWS = 80
 TABLE_STEPS = 20  # steps whose hop tables are printed in full (and whose frames are kept)
 # the start of every all.pcapng comment: which step and flow the packet belongs to (new_flow)
 _LABEL = re.compile(r"(?:step \d+|background) flow \d+(?:: |$)")
-
-
-@dataclass(slots=True)
-class Tag:
-    """What a frame belongs to: the packet (its id, the same at every hop, through NAT and
-    tunnels), the flow (a conversation a step or a kernel timer started: the packets it sends
-    and every packet sent because of them, answers, errors, ARP) and the traffic step (and its
-    log). A flow's own tag has packet id 0: each packet sent gets its id from `Journal.packet`."""
-
-    step: int
-    pid: int
-    flow: int
-    log: StepLog
-    label: str  # "step 3 flow 2" (or "background flow 7"), the start of the packet's comment
 
 
 @dataclass(slots=True)
@@ -140,6 +126,10 @@ class Journal:
         """Add `comment` to the pcapng record of the packet's newest hop."""
         if self.pcapng is not None:
             self.pcapng.annotate(tag.pid, comment, tag.label)
+
+    def decided(self, tag: Tag, decision: Decision) -> None:
+        """A device's decision about the packet's newest hop (no frame of its own)."""
+        self.annotate(tag, render(decision))
 
     def new_flow(self, step: int) -> Tag:
         """A new flow of `step` (-1: outside any step), with no packet yet."""
@@ -235,9 +225,9 @@ class Tap:
         description = f"{DESCRIPTIONS.get(self.kind, self.kind)} {self.ifname} of {self.owner}"
         self.interface = self.pcapng.add_interface(self.name, description + where)
 
-    def record(self, frame: bytes, direction: str, tag: Tag, note: str = "") -> None:
+    def seen(self, frame: bytes, direction: str, tag: Tag, note: Decision | str = "") -> None:
         """Append `frame` to this capture point's pcap and to its step's hop log (the hot path
-        of every run: kept to a few operations)."""
+        of every run: kept to a few operations): a device's observer (kpkt/observe.py)."""
         index = self.count
         self.count = index + 1
         now = self.clock.now
@@ -246,9 +236,12 @@ class Tap:
             self.declare()
         outbound = direction is OUT
         pid = tag.pid
-        self.packet(
-            self.interface, now, frame, outbound, pid, f"{tag.label}: {note}" if note else tag.label
-        )
+        if note:
+            if type(note) is not str:  # a Decision: its text, rendered once
+                note = note.text or render(note)
+            self.packet(self.interface, now, frame, outbound, pid, f"{tag.label}: {note}")
+        else:
+            self.packet(self.interface, now, frame, outbound, pid, tag.label)
         log = tag.log
         count = log.hop_count = log.hop_count + 1
         if count <= MAX_HOPS_PER_STEP:

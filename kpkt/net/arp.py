@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from kpkt.capture.tap import Tag
 from kpkt.net.neighbor import (
     DELAY_FIRST_PROBE_NS,
     MCAST_SOLICIT,
@@ -21,9 +20,10 @@ from kpkt.net.neighbor import (
     NeighborTable,
     Nud,
 )
+from kpkt.observe import Decision, Tag, Why
 from kpkt.wire import icmp
 from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields, arp_frame
-from kpkt.wire.ethernet import BROADCAST, ZERO_MAC, mac_str
+from kpkt.wire.ethernet import BROADCAST, ZERO_MAC
 from kpkt.wire.ipv4 import IP_SRC
 
 _REACHABLE, _PERMANENT, _DELAY, _PROBE = Nud.REACHABLE, Nud.PERMANENT, Nud.DELAY, Nud.PROBE
@@ -45,7 +45,7 @@ class Arp:
 
     # --- sending IP packets to a next hop -----------------------------------------------------
 
-    def output(self, dev, next_hop: bytes, packet: bytes, tag: Tag, note: str) -> None:
+    def output(self, dev, next_hop: bytes, packet: bytes, tag: Tag, note: Decision | str) -> None:
         """Send `packet` out of `dev` to `next_hop`, resolving its MAC first if need be."""
         stack = self.stack
         now = stack.sched.now
@@ -101,12 +101,8 @@ class Arp:
         frame = arp_frame(
             ARP_REQUEST, entry.mac if unicast else BROADCAST, dev.mac, spa, ZERO_MAC, entry.ip
         )
-        kind = "unicast probe" if unicast else "who-has"
-        dev.xmit(
-            frame,
-            stack.journal.packet(tag),
-            f"arp {kind} {IPv4Address(entry.ip)} (try {entry.probes})",
-        )
+        why = Why.ARP_PROBE if unicast else Why.ARP_WHO_HAS
+        dev.xmit(frame, stack.journal.packet(tag), Decision(why, entry.ip, entry.probes))
         entry.spa = spa
 
     def _arm(self, dev, entry: Neighbor, delay_ns: int) -> None:
@@ -146,10 +142,11 @@ class Arp:
 
     def _flush(self, dev, entry: Neighbor) -> None:
         queued, entry.queue = entry.queue, []
-        resolved = f"arp resolved {IPv4Address(entry.ip)}"
+        resolved = Decision(Why.ARP_RESOLVED, entry.ip)
         for packet, tag, note in queued:
             self.stack.note_pending(-1)
-            self.output(dev, entry.ip, packet, tag, f"{note}; {resolved}" if note else resolved)
+            decision = Decision(Why.THEN, note, resolved) if note else resolved
+            self.output(dev, entry.ip, packet, tag, decision)
 
     # --- ARP frames received -------------------------------------------------------------------
 
@@ -175,11 +172,7 @@ class Arp:
             self._update(dev, table, spa, sha, learned, entry)
         if op == ARP_REQUEST and tpa in stack.local_ips:
             reply = arp_frame(ARP_REPLY, sha, dev.mac, tpa, sha, spa)
-            dev.xmit(
-                reply,
-                stack.journal.packet(tag),
-                f"arp reply {IPv4Address(tpa)} is-at {mac_str(dev.mac)}",
-            )
+            dev.xmit(reply, stack.journal.packet(tag), Decision(Why.ARP_REPLY, tpa, dev.mac))
 
     def _update(
         self, dev, table: NeighborTable, ip: bytes, mac: bytes, state: Nud, entry: Neighbor | None

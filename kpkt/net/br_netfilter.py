@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections import defaultdict
 from ipaddress import IPv4Address
 
-from kpkt.capture.tap import Tag
 from kpkt.net.neighbor import Nud
+from kpkt.observe import Tag
 from kpkt.wire.ethernet import ETH_DST, ETH_LEN, ETH_SRC, ETH_SRC_TYPE, ETH_TYPE
 from kpkt.wire.ipv4 import IP_DST
 

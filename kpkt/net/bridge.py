@@ -10,20 +10,20 @@ promiscuous).
 
 from __future__ import annotations
 
-from kpkt.capture.tap import IN, OUT, Tag
 from kpkt.net.device import NetDevice
 from kpkt.net.fdb import Fdb
+from kpkt.observe import IN, OUT, Decision, Tag, Why
 from kpkt.wire.ethernet import ETH_DST, ETH_SRC, ETH_TYPE, ETH_TYPE_IP, is_multicast, mac_str
 
 
 class Bridge(NetDevice):
-    """The bridge device itself (cni0): its tap sees frames passed up and frames the node's
-    stack sends through the bridge."""
+    """The bridge device itself (cni0): its observer sees frames passed up and frames the
+    node's stack sends through the bridge."""
 
     kind = "bridge"
 
-    def __init__(self, stack, name: str, mac: bytes, mtu: int, tap, hairpin: bool) -> None:
-        super().__init__(stack, name, mac, mtu, tap)
+    def __init__(self, stack, name: str, mac: bytes, mtu: int, hairpin: bool) -> None:
+        super().__init__(stack, name, mac, mtu)
         self.ports: list[NetDevice] = []  # newest first, the order floods go out in
         self.hairpin_ports: set[str] = set()
         self.hairpin_default = hairpin
@@ -44,11 +44,11 @@ class Bridge(NetDevice):
         now = self.sched.now
         src, dst = frame[ETH_SRC], frame[ETH_DST]
         if not src[0] & 1 and self.fdb.learn(src, port, now):
-            self.stack.journal.annotate(tag, f"fdb learn {mac_str(src)} on {port.name}")
+            self.stack.journal.decided(tag, Decision(Why.FDB_LEARN, src, port.name))
         if is_multicast(dst):
             # br_pass_frame_up() reuses the ingress timestamp, so cni0's capture shows the frame
             # before the flooded copies; the node's stack handles it after the flood
-            self.tap.record(frame, IN, tag, "broadcast: also passed up to the bridge")
+            self.observer.seen(frame, IN, tag, _PASSED_UP)
             self._flood(frame, port, tag)
             self.stack.receive(frame, self, tag)
             return
@@ -67,20 +67,23 @@ class Bridge(NetDevice):
         entry = self.fdb.lookup(dst, self.sched.now)
         if entry is None:
             self._flood(self._postrouting(frame, nat_note), port, tag)
-        elif entry.local:
-            note = f"{nat_note}; {entry.note}" if nat_note else entry.note
-            self.tap.record(frame, IN, tag, note)
+            return
+        decision = entry.decision
+        if nat_note:  # what br_netfilter's PREROUTING said comes first
+            decision = Decision(Why.THEN, nat_note, decision)
+        if entry.local:
+            self.observer.seen(frame, IN, tag, decision)
             self.stack.receive(frame, self, tag, nat_note)
         elif entry.port is port and port.name not in self.hairpin_ports:
             self.stack.drop(
                 "same-port",
                 f"{self.name}: {mac_str(dst)} is behind {port.name}",
                 tag,
-                where=self.tap.name,
+                where=self.where,
             )
         else:
             frame = self._postrouting(frame, nat_note)
-            entry.port.xmit(frame, tag, f"{nat_note}; {entry.note}" if nat_note else entry.note)
+            entry.port.xmit(frame, tag, decision)
 
     def _postrouting(self, frame: bytes, nat_note: str | None) -> bytes:
         if nat_note is None:
@@ -90,18 +93,15 @@ class Bridge(NetDevice):
 
     def _flood(self, frame: bytes, ingress: NetDevice | None, tag: Tag) -> None:
         targets = [p for p in self.ports if p is not ingress or p.name in self.hairpin_ports]
-        dst = frame[ETH_DST]
-        reason = "broadcast" if is_multicast(dst) else f"fdb miss for {mac_str(dst)}"
-        note = f"{reason}: flooded to {len(targets)} port(s)"
-        if ingress is not None and ingress in targets:
-            note += " (hairpin)"
+        hairpin = ingress is not None and ingress in targets
+        note = Decision(Why.FLOODED, frame[ETH_DST], len(targets), hairpin)
         for port in targets:
             port.xmit(frame, tag, note)
 
     # --- frames the node's stack sends through the bridge device -------------------------------
 
-    def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
-        self.tap.record(frame, OUT, tag, note)
+    def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        self.observer.seen(frame, OUT, tag, note)
         if self.netfilter is not None and self.netfilter.detours:
             detour = self.netfilter.detour(frame)
             if detour is not None:  # a bridged-DNAT frame: switched from its ingress port
@@ -113,4 +113,7 @@ class Bridge(NetDevice):
         if entry is None or entry.local:
             self._flood(frame, None, tag)
         else:
-            entry.port.xmit(frame, tag, entry.note)
+            entry.port.xmit(frame, tag, entry.decision)
+
+
+_PASSED_UP = Decision(Why.PASSED_UP)

@@ -1,13 +1,14 @@
 """Network devices that carry frames: the base class, veth pairs and the loopback.
 
 A device's `xmit` is what its namespace's stack (or a bridge) calls to send a frame out of it;
-`deliver` is what the far side calls when a frame arrives. Both pass the frame to the device's
-tap first, so the capture shows exactly what crossed the interface, in order.
+`deliver` is what the far side calls when a frame arrives. Both tell the device's observer of
+the frame first (kpkt/observe.py), so a capture observing it shows exactly what crossed the
+interface, in order.
 """
 
 from __future__ import annotations
 
-from kpkt.capture.tap import IN, OUT, Tag, Tap
+from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag
 
 # how long a frame takes across a veth pair or a wire, in virtual nanoseconds
 VETH_DELAY_NS = 1_000
@@ -20,22 +21,23 @@ class NetDevice:
 
     kind = "device"
 
-    def __init__(self, stack, name: str, mac: bytes, mtu: int, tap: Tap) -> None:
+    def __init__(self, stack, name: str, mac: bytes, mtu: int) -> None:
         self.stack = stack  # the owning namespace's IPv4 stack
         self.network = stack.network
         self.sched = stack.sched
         self.name = name
         self.mac = mac
         self.mtu = mtu
-        self.tap = tap
+        self.where = f"{stack.owner}/{name}"  # how drops and hop tables name the interface
+        self.observer = UNOBSERVED  # told of every frame: kpkt/observe.py
         self.master = None  # the bridge this device is a port of, if any
         stack.devices.append(self)
 
-    def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
+    def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.tap.name}>"
+        return f"<{type(self).__name__} {self.where}>"
 
 
 class Veth(NetDevice):
@@ -45,28 +47,27 @@ class Veth(NetDevice):
     kind = "veth"
 
     def __init__(
-        self, stack, name: str, mac: bytes, mtu: int, tap: Tap, delay_ns: int = VETH_DELAY_NS
+        self, stack, name: str, mac: bytes, mtu: int, delay_ns: int = VETH_DELAY_NS
     ) -> None:
-        super().__init__(stack, name, mac, mtu, tap)
+        super().__init__(stack, name, mac, mtu)
         self.peer: Veth | None = None
         self.delay_ns = delay_ns
 
     @staticmethod
     def pair(a: Veth, b: Veth) -> None:
         a.peer, b.peer = b, a
-        a.tap.peer, b.tap.peer = b.tap, a.tap
 
-    def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
-        self.tap.record(frame, OUT, tag, note)
+    def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        self.observer.seen(frame, OUT, tag, note)
         if self.peer is None:
-            self.stack.drop("link-down", f"{self.name} has no peer", tag, where=self.tap.name)
+            self.stack.drop("link-down", f"{self.name} has no peer", tag, where=self.where)
             return
         self.network.in_flight += 1
         self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)
 
     def deliver(self, frame: bytes, tag: Tag) -> None:
         self.network.in_flight -= 1
-        self.tap.record(frame, IN, tag)
+        self.observer.seen(frame, IN, tag)
         if self.master is not None:
             self.master.ingress(frame, self, tag)
         else:
@@ -79,11 +80,11 @@ class Loopback(NetDevice):
 
     kind = "loopback"
 
-    def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
+    def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
         self.network.in_flight += 1
         self.sched.after(LOOPBACK_DELAY_NS, self._receive, frame, tag, note)
 
-    def _receive(self, frame: bytes, tag: Tag, note: str) -> None:
+    def _receive(self, frame: bytes, tag: Tag, note: Decision | str) -> None:
         self.network.in_flight -= 1
-        self.tap.record(frame, IN, tag, note)
+        self.observer.seen(frame, IN, tag, note)
         self.stack.receive(frame, self, tag)

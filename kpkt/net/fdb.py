@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kpkt.observe import Decision, Why
 from kpkt.wire.ethernet import mac_str
 
 AGEING_NS = 300 * 1_000_000_000  # ageing_time 30000 centiseconds
@@ -15,11 +16,11 @@ class FdbEntry:
     port: object  # the bridge port (a device), None for the bridge device itself
     updated_ns: int
     local: bool = False
-    note: str = ""  # what forwarding by this entry looks like in a hop table
+    decision: Decision | None = None  # what forwarding by this entry decides
 
 
-def _note(mac: bytes, port: object, local: bool) -> str:
-    return f"fdb: {mac_str(mac)} is local" if local else f"fdb: {mac_str(mac)} on {port.name}"
+def _decision(mac: bytes, port: object, local: bool) -> Decision:
+    return Decision(Why.FDB_LOCAL, mac) if local else Decision(Why.FDB_PORT, mac, port.name)
 
 
 class Fdb:
@@ -30,20 +31,20 @@ class Fdb:
         self.ageing_ns = ageing_ns
 
     def add_local(self, mac: bytes, port: object) -> None:
-        self.entries[mac] = FdbEntry(port, 0, local=True, note=_note(mac, port, True))
+        self.entries[mac] = FdbEntry(port, 0, local=True, decision=_decision(mac, port, True))
 
     def learn(self, mac: bytes, port: object, now_ns: int) -> bool:
         """Learn `mac` on `port`; True when the entry is new or moved. Local entries win."""
         entry = self.entries.get(mac)
         if entry is None:
-            self.entries[mac] = FdbEntry(port, now_ns, note=_note(mac, port, False))
+            self.entries[mac] = FdbEntry(port, now_ns, decision=_decision(mac, port, False))
             return True
         if entry.local:
             return False
         entry.updated_ns = now_ns
         if entry.port is port:
             return False
-        entry.port, entry.note = port, _note(mac, port, False)
+        entry.port, entry.decision = port, _decision(mac, port, False)
         return True
 
     def lookup(self, mac: bytes, now_ns: int) -> FdbEntry | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from kpkt.capture.tap import Tag
+from kpkt.observe import Tag
 from kpkt.wire.ipv4 import PROTO_ICMP, PROTO_UDP
 from kpkt.wire.udp import udp_segment
 

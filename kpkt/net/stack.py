@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.capture.tap import Tag
 from kpkt.net import drops
 from kpkt.net.arp import Arp
 from kpkt.net.icmp import TOS_INTERNETCONTROL, RateLimit
 from kpkt.net.route import Route, RouteTable
 from kpkt.net.tcp_layer import TcpLayer
+from kpkt.observe import Tag
 from kpkt.wire import icmp
 from kpkt.wire.ethernet import (
     ETH_DST,
@@ -82,7 +82,6 @@ class Stack:
     def add_address(self, dev, ip: bytes, prefixlen: int) -> None:
         self.addresses.append((dev, ip, prefixlen))
         self.local_ips.add(ip)
-        dev.tap.ips.append(f"{IPv4Address(ip)}/{prefixlen}")
 
     def set_loopback(self, lo) -> None:
         self.loopback = lo

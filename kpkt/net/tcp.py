@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kpkt.capture.tap import Tag
+from kpkt.observe import Tag
 from kpkt.wire.icmp import describe_in
 from kpkt.wire.ipv4 import PROTO_TCP, ipv4_packet
 from kpkt.wire.tcp import (

@@ -3,8 +3,8 @@ segments nobody expects (`tcp_v4_rcv` and `tcp_v4_send_reset`)."""
 
 from __future__ import annotations
 
-from kpkt.capture.tap import Tag
 from kpkt.net.tcp import Connection, segment_note
+from kpkt.observe import Tag
 from kpkt.wire.ipv4 import IP_DST, IP_SRC, PROTO_TCP, ipv4_packet
 from kpkt.wire.tcp import ACK, FIN, RST, SYN, TCP_HEAD, TCP_HEADER_LEN, TCP_LEN, tcp_segment
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 from ipaddress import IPv4Address
 
-from kpkt.capture.tap import IN, OUT, Tag
 from kpkt.engine.ids import LOCAL_PORT_MAX, LOCAL_PORT_MIN
 from kpkt.net.device import NetDevice
+from kpkt.observe import IN, OUT, Tag
 from kpkt.wire.ethernet import ETH_ADDRS, ETH_DST, ETH_LEN, ETH_TYPE, ETH_TYPE_IP, mac_str
 from kpkt.wire.ipv4 import (
     IP_ADDRS,
@@ -49,14 +49,13 @@ class Vxlan(NetDevice):
         name: str,
         mac: bytes,
         mtu: int,
-        tap,
         *,
         vni: int,
         port: int,
         local_ip: bytes,
         hash_key: bytes,
     ) -> None:
-        super().__init__(stack, name, mac, mtu, tap)
+        super().__init__(stack, name, mac, mtu)
         self.vni = vni
         self.port = port
         self.local_ip = local_ip
@@ -71,14 +70,14 @@ class Vxlan(NetDevice):
         self.fdb[mac] = remote_ip
 
     def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
-        self.tap.record(frame, OUT, tag, note)
+        self.observer.seen(frame, OUT, tag, note)
         remote = self.fdb.get(frame[ETH_DST])
         if remote is None:
             self.stack.drop(
                 "no-fdb-and-no-flood",
                 f"{self.name}: no fdb entry for {mac_str(frame[ETH_DST])}",
                 tag,
-                where=self.tap.name,
+                where=self.where,
             )
             return
         note = self._encap_notes.get(remote)
@@ -101,17 +100,17 @@ class Vxlan(NetDevice):
         """The UDP payload of a packet to our port: check the header, deliver the inner frame."""
         if len(payload) < VXLAN_LEN + ETH_LEN or not payload[0] & VXLAN_FLAGS:
             self.stack.drop(
-                "malformed", "vxlan: short packet or I flag clear", tag, where=self.tap.name
+                "malformed", "vxlan: short packet or I flag clear", tag, where=self.where
             )
             return
         vni = int.from_bytes(payload[VNI], "big")
         if vni != self.vni:
             self.stack.drop(
-                "vni-mismatch", f"vxlan: vni {vni}, device has {self.vni}", tag, where=self.tap.name
+                "vni-mismatch", f"vxlan: vni {vni}, device has {self.vni}", tag, where=self.where
             )
             return
         inner = payload[VXLAN_LEN:]
-        self.tap.record(inner, IN, tag, self.decap_note)
+        self.observer.seen(inner, IN, tag, self.decap_note)
         self.stack.receive(inner, self, tag)
 
     def source_port(self, frame: bytes) -> int:
