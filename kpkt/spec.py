@@ -279,6 +279,10 @@ class Topology:
     services: tuple[ServiceSpec, ...] = ()
     steps: tuple[Step, ...] = ()
     warnings: tuple[str, ...] = ()  # non-fatal findings, printed by the CLI
+    # kpkt.policy.model's Namespace (the listed ones; others carry only their name label) and
+    # NetworkPolicy (API defaults applied): plain frozen data this module need not import
+    namespaces: tuple = ()
+    policies: tuple = ()
 
     def pods(self) -> list[PodSpec]:
         return [pod for node in self.nodes for pod in node.pods]
