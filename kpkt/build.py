@@ -20,10 +20,12 @@ from kpkt.net.conntrack import Conntrack
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
 from kpkt.net.kubeproxy import ServiceRules
 from kpkt.net.nat import flannel_masq_rules
+from kpkt.net.policy_filter import NodePolicy, PolicyLog
 from kpkt.net.route import Route
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.network import Network
+from kpkt.policy.verdict import cluster_policies
 from kpkt.spec import (
     DnsStep,
     NodeSpec,
@@ -58,6 +60,8 @@ class _Builder:
         self.hash_key = hashlib.sha256(f"{topology.seed}:vxlan-flow-hash".encode()).digest()[:16]
         self.services = ServiceRules(topology.services, topology.cluster.pod_cidr)
         self.node_ips = {node.ip.packed for node in topology.nodes}
+        # NetworkPolicy enforcement, only in a cluster that has policies
+        self.policy_log = PolicyLog(cluster_policies(topology)) if topology.policies else None
 
     def build(self) -> None:
         for node in self.topo.nodes:
@@ -146,6 +150,8 @@ class _Builder:
         stack = self._stack(node.name, forwarding=True, node=node.name)
         masq_rules = flannel_masq_rules(cluster.pod_cidr, node.pod_cidr)
         stack.conntrack = Conntrack(stack, masq_rules, self.services)
+        if self.policy_log is not None:
+            stack.policy = NodePolicy(stack, self.policy_log)
         eth0 = self._veth(
             stack, "eth0", node.mac, cluster.underlay_mtu, "underlay", node.name, WIRE_DELAY_NS
         )
@@ -202,6 +208,8 @@ class _Builder:
         host = self._veth(node_stack, pod.host_veth, pod.host_veth_mac, mtu, "veth", node.name)
         self._pair(eth0, host)
         cni0.add_port(host)
+        if node_stack.policy is not None:
+            host.guard_with(node_stack.policy, pod.ip.packed)
         self._address(stack, eth0, pod.ip.packed, node.pod_cidr.prefixlen)
         gateway = node.pod_cidr[1].packed
         stack.add_route(Route(DEFAULT, eth0, via=gateway))
