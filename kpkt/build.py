@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
 from kpkt.apps.ping import PingApp
+from kpkt.apps.probe import ProbeApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
 from kpkt.capture.tap import Tap
@@ -31,6 +32,7 @@ from kpkt.spec import (
     NodeSpec,
     PingStep,
     PodSpec,
+    ProbeStep,
     TcpStep,
     Topology,
     UdpStep,
@@ -256,11 +258,32 @@ class _Builder:
             return PingApp(step, sender)
         if isinstance(step, TcpStep):
             return TcpApp(step, sender, self._receivers(step, sender, PROTO_TCP))
+        if isinstance(step, ProbeStep):
+            return ProbeApp(step, sender, self._servers(step), self.policy_log)
         if isinstance(step, DnsStep):
             pod = next(p for p in self.topo.pods() if p.owner == step.src.owner)
             dns = self.cluster.dns
             return DnsApp(step, sender, pod, dns.service_ip, self.cluster.cluster_domain)
         raise TypeError(f"no application for {type(step).__name__}")
+
+    def _servers(self, step: ProbeStep) -> list:
+        """(stack, port, pod name) for each pod behind the probe's destination (the pod, or a
+        service's endpoints) whose containers declare the port and protocol."""
+        proto = PROTO_TCP if step.protocol == "TCP" else PROTO_UDP
+        dst = step.dst.packed
+        endpoints = self.services.endpoints(proto, dst, step.port, dst in self.node_ips)
+        pods = {pod.ip.packed: pod for pod in self.topo.pods()}
+        servers = []
+        for ip, port in endpoints or [(dst, step.port)]:
+            pod = pods.get(ip)
+            declared = pod is not None and any(
+                p.port == port and p.protocol == step.protocol
+                for container in pod.containers
+                for p in container.ports
+            )
+            if declared:
+                servers.append((self.net.by_ip[ip], port, pod.name))
+        return servers
 
     def _receivers(self, step: UdpStep | TcpStep, sender: Stack, proto: int) -> list:
         """Who listens for the step: the owner of the destination address, or, for a service

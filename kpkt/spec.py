@@ -263,7 +263,23 @@ class DnsStep:
     expect: Expectation | None = None
 
 
-Step = UdpStep | PingStep | TcpStep | DnsStep
+@dataclass(frozen=True, slots=True)
+class ProbeStep:
+    """One connection attempt as the upstream NetworkPolicy tests' `agnhost connect` makes it
+    (TCP: the handshake completes; UDP: one request is answered; one second of timeout). The
+    target serves `port` only if a container of its pod declares it."""
+
+    text: str
+    src: HostRef
+    dst: IPv4Address  # a pod's address, a service's cluster IP, a node's or an external's
+    port: int
+    protocol: str  # "TCP" | "UDP"
+    target: str  # the destination as `to:` names it: "y/b", "service/y/s-y-b", "node/node1"
+    at_ns: int | None = None
+    expect: Expectation | None = None
+
+
+Step = UdpStep | PingStep | TcpStep | DnsStep | ProbeStep
 
 
 @dataclass(frozen=True, slots=True)
