@@ -1,7 +1,8 @@
 """The upstream NetworkPolicy e2e cluster (test/e2e/network/netpol, netpol.md §5.1) as a kpkt
 topology: namespaces x, y, z, pods a, b, c in each (label `pod=<name>`), every pod serving
 ports 80 and 81 over TCP and UDP from one container per port and protocol (container port
-`serve-<port>-<proto>`). Pods a and c run on node1, b on node2."""
+`serve-<port>-<proto>`), and, when asked, behind a Service `s-<ns>-<pod>` of its own. Pods a
+and c run on node1, b on node2."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ def cluster(
     pod_labels: dict[str, dict[str, str]] | None = None,
     traffic: list[dict] = (),
     dns: bool = False,
+    services: bool = False,
 ) -> dict[str, Any]:
     """The cluster as a topology document. `namespace_labels` adds labels to namespaces,
     `pod_labels` replaces a pod's labels (`{"x/a": {...}}`)."""
@@ -76,6 +78,25 @@ def cluster(
     }
     if dns:
         document["cluster"]["dns"] = {"node": "node1"}
+    if services:  # one per pod, as the e2e harness makes them: s-<ns>-<pod>
+        document["services"] = [
+            {
+                "name": f"s-{ns}-{pod}",
+                "namespace": ns,
+                "selector": {"pod": pod},
+                "ports": [
+                    {
+                        "name": f"service-port-{proto.lower()}-{port}",
+                        "port": port,
+                        "protocol": proto,
+                    }
+                    for port in PORTS
+                    for proto in PROTOCOLS
+                ],
+            }
+            for ns in NAMESPACES
+            for pod in PODS
+        ]
     if traffic:
         document["traffic"] = list(traffic)
     return document
