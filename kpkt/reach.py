@@ -160,13 +160,14 @@ def tables(probes: list[dict]) -> str:
 
 
 def changes(before: list[dict], after: list[dict]) -> list[dict]:
-    """The cells whose verdict differs between two probe lists (a cell only one has counts)."""
+    """The cells whose verdict differs between two probe lists (a cell only one has counts);
+    a denial that moves to the other side or to other policies is the same cell."""
     old = {_cell(p): p for p in before}
     new = {_cell(p): p for p in after}
     changed = []
     for cell in dict.fromkeys([*old, *new]):
         a, b = old.get(cell), new.get(cell)
-        if a is None or b is None or _verdict(a) != _verdict(b):
+        if a is None or b is None or a["verdict"] != b["verdict"]:
             src, dst, port, protocol = cell
             changed.append(
                 {"from": src, "to": dst, "port": port, "protocol": protocol, "a": a, "b": b}
@@ -176,10 +177,6 @@ def changes(before: list[dict], after: list[dict]) -> list[dict]:
 
 def _cell(probe: dict) -> tuple:
     return probe["from"], probe["to"], probe["port"], probe["protocol"]
-
-
-def _verdict(probe: dict) -> tuple:
-    return probe["verdict"], probe.get("droppedAt"), tuple(probe.get("policies", ()))
 
 
 def describe(probe: dict | None) -> str:
