@@ -199,3 +199,22 @@ def test_the_manifest_and_all_pcapng_name_the_side_and_the_policy(tmp_path: Path
         check=True,
     ).stdout
     assert "drop: policy-denied: ingress denied: no rule of y/deny-all matched" in comments
+
+
+def test_isolation_drops_icmp_unless_a_rule_without_ports_allows_the_peer() -> None:
+    from_x = {
+        "podSelector": {},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"ns": "x"}}}]}],
+    }
+    on_80 = {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"ports": [{"port": 80}]}]}
+    pings = [
+        {"ping": {"from": "x/a", "to": "10.244.2.3"}},
+        {"ping": {"from": "z/a", "to": "10.244.2.3"}},
+    ]
+    result = run_cluster([policy("from-x", "y", from_x)], pings)
+    logs = result.network.journal.steps
+    assert [log.outcome for log in logs] == ["delivered", "dropped"]
+    assert [d.reason for d in logs[1].drops] == ["policy-denied"]
+    result = run_cluster([policy("on-80", "y", on_80)], pings[:1])
+    assert result.network.journal.steps[0].outcome == "dropped"

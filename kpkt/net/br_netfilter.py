@@ -43,10 +43,12 @@ class BrNetfilter:
     def prerouting(self, frame: bytes, port, tag: Tag) -> tuple[bytes, str] | None:
         """nat PREROUTING on a frame from `port`: the frame to switch on and the NAT note, or
         None when this hook took the frame over (bridged DNAT, or no route)."""
-        conntrack = self.stack.conntrack
+        conntrack, policy = self.stack.conntrack, self.stack.policy
+        if not conntrack.active and policy is None:
+            return frame, ""
         packet = frame[ETH_LEN:]
         translated, note = conntrack.prerouting(packet) if conntrack.active else (packet, "")
-        policy = self.stack.policy  # the client pod's egress policy, after the DNAT
+        # the client pod's egress policy, after the DNAT
         if policy is not None and not policy.egress(packet, translated, tag, port.where):
             return None
         if translated is packet:

@@ -13,6 +13,7 @@ from kpkt.errors import TopologyError
 from kpkt.policy.model import EGRESS, INGRESS, NAME_LABEL
 from kpkt.policy.selector import Requirement, Selector
 from kpkt.policy.verdict import cluster_policies
+from kpkt.report import describe_topology
 from kpkt.topology.load import load_topology_text
 
 from netpol_cluster import cluster, cluster_text, policy
@@ -96,6 +97,19 @@ def test_egress_rules_without_policy_types_also_deny_all_ingress() -> None:
     assert c.allowed("x/a", "x/b")  # egress to its own namespace
     assert not c.allowed("x/a", "y/b")  # egress elsewhere
     assert not c.allowed("x/b", "x/a")  # and no ingress rule at all: ingress denied
+
+
+def test_validate_shows_the_effective_policy_types_and_the_selected_pods() -> None:
+    spec = {"podSelector": {"matchLabels": {"pod": "a"}}, "egress": [{}]}
+    c = Cluster(
+        policy("p", "x", spec), policy("q", "y", {"podSelector": {"matchLabels": {"pod": "d"}}})
+    )
+    lines = describe_topology(c.topology).splitlines()
+    start = lines.index("networkPolicies:")
+    assert lines[start + 1 : start + 3] == [
+        "  x/p: policyTypes Ingress, Egress; 0 ingress rule(s), 1 egress rule(s); selects a",
+        "  y/q: policyTypes Ingress; 0 ingress rule(s), 0 egress rule(s); selects no pod",
+    ]
 
 
 def test_an_empty_egress_list_without_policy_types_denies_ingress_and_leaves_egress() -> None:
