@@ -128,7 +128,8 @@ def _policy_types(spec: Fields) -> list[str]:
             spec.report.error(path, f"{show(value)} is not a policy type: use Ingress or Egress")
         else:
             types.append(value)
-    if len(spec.get("policyTypes") or ()) > 2:
+    given = spec.get("policyTypes")
+    if isinstance(given, list) and len(given) > 2:
         spec.bad("policyTypes", "may not specify more than two policyTypes")
     return types
 

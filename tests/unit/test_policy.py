@@ -8,6 +8,8 @@ from ipaddress import IPv4Address
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kpkt.errors import TopologyError
 from kpkt.policy.model import EGRESS, INGRESS, NAME_LABEL
@@ -17,6 +19,7 @@ from kpkt.report import describe_topology
 from kpkt.topology.load import load_topology_text
 
 from netpol_cluster import cluster, cluster_text, policy
+from topology_fuzz import loads_or_reports
 
 OUTSIDE = IPv4Address("192.168.50.100")
 
@@ -499,6 +502,7 @@ def _rejected(spec: dict, namespace_labels=None) -> str:
         ),
         ({"policyTypes": ["ingress"]}, "spec.policyTypes[0]", "Ingress or Egress"),
         ({"policyTypes": ["Ingress", "Egress", "Ingress"]}, "spec.policyTypes", "more than two"),
+        ({"policyTypes": "Ingress"}, "spec.policyTypes", "expected a list"),
         (
             {"podSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}},
             "matchExpressions[0].values",
@@ -552,3 +556,97 @@ def test_a_policy_needs_the_kubernetes_header_and_a_unique_name() -> None:
 def test_a_policy_with_no_spec_selects_every_pod_of_its_namespace_for_ingress() -> None:
     c = Cluster(policy("p", "x", {}) | {"spec": None})
     assert not c.allowed("y/a", "x/c") and c.allowed("x/c", "y/a")
+
+
+# --- robustness: any value anywhere in a policy is a one-line problem, never a crash -----------
+
+RICH = policy(
+    "p",
+    "x",
+    {
+        "podSelector": {"matchExpressions": [{"key": "pod", "operator": "In", "values": ["a"]}]},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [
+            {
+                "from": [
+                    {"namespaceSelector": {"matchLabels": {"ns": "y"}}, "podSelector": {}},
+                    {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}},
+                ],
+                "ports": [{"protocol": "TCP", "port": 80, "endPort": 81}, {"port": "serve-80-tcp"}],
+            }
+        ],
+        "egress": [{"to": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}],
+    },
+)
+# values a policy's fields take, right and wrong, and any other YAML
+VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            "Ingress",
+            "Egress",
+            "In",
+            "NotIn",
+            "Exists",
+            "TCP",
+            "SCTP",
+            "x",
+            "serve-80-tcp",
+            "10.0.0.0/8",
+            "10.1.2.3/8",
+            "0.0.0.0/0",
+            "kubernetes.io/metadata.name",
+            80,
+            65536,
+            "",
+        ]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+P = ("networkPolicies", 0)
+SPEC = (*P, "spec")
+RULE = (*SPEC, "ingress", 0)
+# fmt: off
+POLICY_SPOTS = [
+    ("namespaces",), ("namespaces", 0), ("namespaces", 0, "name"), ("namespaces", 0, "labels"),
+    ("networkPolicies",), P, (*P, "apiVersion"), (*P, "kind"), (*P, "metadata"),
+    (*P, "metadata", "name"), (*P, "metadata", "namespace"), (*P, "metadata", "labels"), SPEC,
+    (*SPEC, "podSelector"), (*SPEC, "podSelector", "matchExpressions"),
+    (*SPEC, "podSelector", "matchExpressions", 0),
+    (*SPEC, "podSelector", "matchExpressions", 0, "operator"),
+    (*SPEC, "podSelector", "matchExpressions", 0, "values"), (*SPEC, "policyTypes"),
+    (*SPEC, "policyTypes", 0), (*SPEC, "ingress"), RULE, (*RULE, "from"), (*RULE, "from", 0),
+    (*RULE, "from", 0, "namespaceSelector"), (*RULE, "from", 0, "namespaceSelector", "matchLabels"),
+    (*RULE, "from", 1, "ipBlock"), (*RULE, "from", 1, "ipBlock", "cidr"),
+    (*RULE, "from", 1, "ipBlock", "except"), (*RULE, "from", 1, "ipBlock", "except", 0),
+    (*RULE, "ports"), (*RULE, "ports", 0), (*RULE, "ports", 0, "port"),
+    (*RULE, "ports", 0, "endPort"),
+    (*RULE, "ports", 0, "protocol"), (*RULE, "ports", 1, "port"), (*SPEC, "egress"),
+    (*SPEC, "egress", 0, "to"),
+]
+# fmt: on
+
+
+def small_cluster() -> dict:
+    """One node, one pod: the fuzz is about the policy, and loads stay fast."""
+    return {
+        "apiVersion": "kpkt/v1",
+        "kind": "Topology",
+        "metadata": {"name": "fuzz"},
+        "namespaces": [{"name": "x", "labels": {"ns": "x"}}],
+        "nodes": [{"name": "node1", "pods": [{"name": "a", "namespace": "x"}]}],
+        "networkPolicies": [RICH],
+    }
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(changes=st.lists(st.tuples(st.sampled_from(POLICY_SPOTS), VALUES), min_size=1, max_size=3))
+def test_any_value_anywhere_in_a_policy_is_a_topology_error_or_loads(changes):
+    loads_or_reports(small_cluster(), changes)
