@@ -193,3 +193,21 @@ def test_bad_options_exit_2_with_one_line() -> None:
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
         assert where in done.stderr
+
+
+def test_run_trace_and_validate_json_of_probes_follow_their_schemas(tmp_path: Path) -> None:
+    schemas = ROOT / "kpkt" / "schemas"
+    for command, args in (
+        ("run", ("-o", str(tmp_path / "out"), "--no-report")),
+        ("trace", ("3",)),
+        ("validate", ()),
+    ):
+        done = kpkt(command, str(EXAMPLE), *args, "--json")
+        assert done.returncode == 0, done.stderr
+        document = json.loads(done.stdout)
+        schema = json.loads((schemas / f"{command}.schema.json").read_text())
+        jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+    steps = json.loads(kpkt("run", str(EXAMPLE), "-o", str(tmp_path / "o2"), "--json").stdout)[
+        "steps"
+    ]
+    assert [s.get("droppedAt") for s in steps] == [None, "egress", "ingress"]
