@@ -158,7 +158,12 @@ def test_golden_captures_are_clean_in_tshark(golden: Path, tshark: str) -> None:
 
 
 def test_the_examples_are_shipped_and_topologies_is_their_folder() -> None:
-    assert [p.stem for p in EXAMPLES] == ["flannel-reference", "services-reference", "two-node"]
+    assert [p.stem for p in EXAMPLES] == [
+        "flannel-reference",
+        "netpol",
+        "services-reference",
+        "two-node",
+    ]
     link = ROOT / "topologies"
     assert link.is_symlink() and link.resolve() == (ROOT / "kpkt" / "examples").resolve()
 
