@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from ipaddress import IPv4Address
 from pathlib import Path
 
 from kpkt.errors import KpktError
 from kpkt.runner import run
 from kpkt.spec import HostRef, ProbeStep, Topology
 
+PROTOCOLS = ("TCP", "UDP")  # what a probe speaks
 MARKS = {"allowed": ".", "denied": "X", "refused": "R", "unreachable": "U"}
 NOT_PROBED = "?"
 
@@ -23,7 +25,7 @@ class Endpoint:
 
     name: str  # "x/a", "node/node1", "service/y/s-y-b", "laptop"
     ref: HostRef | None  # None: a service, which sends nothing
-    ip: object  # IPv4Address
+    ip: IPv4Address
     serves: tuple[tuple[int, str], ...]  # (port, protocol); () for nodes and externals
 
 
@@ -72,16 +74,7 @@ def _port_filter(ports: Iterable[str]) -> set[tuple[int, str | None]]:
     for text in ports:
         number, _, protocol = text.partition("/")
         protocol = protocol.upper() or None
-        if (
-            not number.isdigit()
-            or not 1 <= int(number) <= 65535
-            or protocol
-            not in (
-                None,
-                "TCP",
-                "UDP",
-            )
-        ):
+        if not (number.isdigit() and 1 <= int(number) <= 65535 and protocol in (None, *PROTOCOLS)):
             raise KpktError(f"--port {text!r}: write a port and a protocol, like 80/TCP or 53/UDP")
         wanted.add((int(number), protocol))
     return wanted

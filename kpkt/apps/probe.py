@@ -14,7 +14,7 @@ from __future__ import annotations
 from kpkt.apps.base import StepApp
 from kpkt.net.sockets import TcpListener, UdpSocket
 from kpkt.observe import Tag
-from kpkt.outcome import DELIVERED, DROPPED, REFUSED, UNREACHABLE, classify
+from kpkt.outcome import classify
 from kpkt.spec import NS_PER_SECOND, ProbeStep
 
 TIMEOUT_NS = NS_PER_SECOND  # agnhost connect --timeout=1s
@@ -22,7 +22,6 @@ REQUEST = b"hostname\n"
 
 ALLOWED = "allowed"
 DENIED = "denied"
-VERDICTS = {DELIVERED: ALLOWED, REFUSED: "refused", UNREACHABLE: "unreachable", DROPPED: DENIED}
 
 
 class ProbeApp(StepApp):
@@ -34,6 +33,7 @@ class ProbeApp(StepApp):
         self.finished = False
         self.received = 0
         self.closers: list = []  # the sockets to close when the probe ends
+        self.client = None  # the TCP connection, while it tries
 
     def open(self) -> None:
         for stack, port, name in self.servers:
