@@ -205,7 +205,8 @@ def test_an_unknown_name_lists_the_shipped_examples(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (
         "error: three-node: no such file, and no shipped example of that name "
-        "(shipped: flannel-reference, services-reference, two-node; `kpkt examples` lists them)\n"
+        "(shipped: flannel-reference, netpol, services-reference, two-node; `kpkt examples` lists "
+        "them)\n"
     )
 
 
