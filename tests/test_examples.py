@@ -185,7 +185,8 @@ def test_kpkt_examples_lists_them_with_their_description() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == [p.stem for p in EXAMPLES]
-    assert "flannel VXLAN between the nodes" in lines[2]
+    assert "flannel VXLAN between the nodes" in lines[3]
+    assert "NetworkPolicy e2e cluster" in lines[1]
 
 
 def test_kpkt_examples_copies_one_out(tmp_path: Path) -> None:
