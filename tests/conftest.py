@@ -74,5 +74,6 @@ def pytest_addoption(parser) -> None:
     parser.addoption(
         "--update-golden",
         action="store_true",
+        dest="kpkt_update_golden",  # the kpkt plugin's --kpkt-update-golden, by its older name
         help="rewrite tests/golden/*/expected/ from this run (then review `git diff`)",
     )
