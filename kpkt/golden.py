@@ -116,11 +116,12 @@ def _text_differences(name: str, expected: Path, actual: Path) -> list[str]:
     return lines
 
 
-def report(label: str, problems: list[str], limit: int = LIMIT) -> str:
+def report(run: str, golden: str, problems: list[str], limit: int = LIMIT) -> str:
     """The message a failed comparison shows: what differs from which golden, and the fix."""
     shown = problems[:limit]
     more = len(problems) - len(shown)
-    lines = [f"{label} differs from its golden ({len(problems)} differences; expected != actual):"]
+    count = f"{len(problems)} differences, expected != actual"
+    lines = [f"the run of {run} differs from the golden folder {golden} ({count}):"]
     lines += [f"  {problem}" for problem in shown]
     if more:
         lines.append(f"  ... and {more} more")

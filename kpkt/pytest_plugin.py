@@ -63,7 +63,7 @@ def kpkt_golden(request: pytest.FixtureRequest, tmp_path: Path):
         else:
             problems = compare(expected, actual)
             if problems:
-                pytest.fail(report(_shown(expected), problems), pytrace=False)
+                pytest.fail(report(_shown(source), _shown(expected), problems), pytrace=False)
         return RunFolder(actual)
 
     return golden

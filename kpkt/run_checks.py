@@ -60,6 +60,7 @@ class RunFolder:
     def assert_saw(self, point: str, match: str | Callable, count: int | None = None):
         """The frames `point` captured that `match` accepts; AssertionError when there is none
         (or, with `count`, not exactly that many), listing what the point saw."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         found = self.saw(point, match)
         if (count is None and found) or len(found) == count:
             return found
@@ -78,6 +79,7 @@ class RunFolder:
     def assert_outcome(self, step: int, *allowed: str) -> str:
         """Step `step`'s outcome, which must be one of `allowed`; AssertionError otherwise,
         with the step, its result and its drops."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         unknown = [word for word in allowed if word not in OUTCOMES]
         if unknown or not allowed:
             raise ValueError(f"outcomes {unknown or 'none given'}: give some of {list(OUTCOMES)}")
@@ -99,6 +101,7 @@ class RunFolder:
     def assert_drops(self, *reasons: str) -> None:
         """No drops but ones whose reason is among `reasons` (none given: no drops at all);
         AssertionError listing the others."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         others = [drop for drop in self.drops() if drop["reason"] not in reasons]
         if not others:
             return

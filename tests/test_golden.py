@@ -11,7 +11,10 @@ readable in `git diff`.
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from kpkt.topology.load import load_topology
 from conftest import EXAMPLES, ROOT
 
 GOLDEN = ROOT / "tests" / "golden"
+SAMPLE = ROOT / "tests" / "sample_project"  # a user's project: its own topology, golden, test
 SCENARIOS = {path.stem: path for path in EXAMPLES} | {
     folder.name: folder / "topology.yaml"
     for folder in sorted(GOLDEN.iterdir())
@@ -61,3 +65,46 @@ def test_a_changed_ttl_fails_naming_file_frame_and_field(tmp_path: Path) -> None
     actual = golden.produce(load_topology(SCENARIOS["flannel-reference"]), tmp_path / "run")
     problems = golden.compare(expected, actual)
     assert "node1__flannel.1.pcap frame 1: IP.ttl: 62 != 63" in problems
+
+
+def sample_pytest(project: Path, *options: str) -> subprocess.CompletedProcess:
+    """pytest run in `project` as its owner would, the plugin loaded from kpkt's installation."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options]
+    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)
+
+
+def test_the_sample_project_passes_fails_on_a_change_and_updates(tmp_path: Path, request) -> None:
+    if request.config.getoption("kpkt_update_golden"):  # its golden follows the datapath's
+        done = sample_pytest(SAMPLE, "--kpkt-update-golden")
+        assert done.returncode == 0, done.stdout + done.stderr
+    project = tmp_path / "project"
+    shutil.copytree(SAMPLE, project, ignore=shutil.ignore_patterns("__pycache__"))
+    passed = sample_pytest(project)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+
+    topology = project / "cluster.yaml"
+    topology.write_text(topology.read_text().replace("hello web", "hello, web"))
+    failed = sample_pytest(project)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    out = failed.stdout
+    assert "the run of cluster.yaml differs from the golden folder golden/cluster (" in out, out
+    payload = r"frame \d+: (inner\.)?Raw\.load: 68656c6c6f20776562 != 68656c6c6f2c20776562"
+    assert re.search(r"\n  node1__veth-web\.pcap " + payload, out), out
+    assert re.search(r"\n  node1__eth0\.pcap frame \d+: inner\.UDP\.len: 17 != 18", out), out
+    assert "\n  manifest.json: steps[0].text: 'udp: {from: client" in out, out
+    assert "rerun with --kpkt-update-golden" in out and "Traceback" not in out, out
+
+    updated = sample_pytest(project, "--kpkt-update-golden")
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    again = sample_pytest(project)
+    assert again.returncode == 0, again.stdout + again.stderr
+    manifest = json.loads((project / "golden" / "cluster" / "manifest.json").read_text())
+    assert "hello, web" in manifest["steps"][0]["text"]
+
+    shutil.rmtree(project / "golden")
+    missing = sample_pytest(project)
+    assert missing.returncode == 1, missing.stdout + missing.stderr
+    assert (
+        "kpkt_golden: no golden folder golden/cluster for cluster.yaml: "
+        "run pytest --kpkt-update-golden to write it" in missing.stdout
+    ), missing.stdout
