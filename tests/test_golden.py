@@ -108,3 +108,64 @@ def test_the_sample_project_passes_fails_on_a_change_and_updates(tmp_path: Path,
         "kpkt_golden: no golden folder golden/cluster for cluster.yaml: "
         "run pytest --kpkt-update-golden to write it" in missing.stdout
     ), missing.stdout
+
+    topology.write_text(topology.read_text().replace("dport: 8080", "dport: eighty"))
+    broken = sample_pytest(project)
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert re.search(
+        r"\nkpkt_golden: \S*cluster\.yaml: traffic\[0\]\.udp\.dport: ", broken.stdout
+    ), broken.stdout
+    assert "During handling" not in broken.stdout, broken.stdout
+    assert "Traceback" not in broken.stdout, broken.stdout
+
+
+def test_manifest_differences_are_named_by_their_json_path() -> None:
+    expected = {"seed": 0, "steps": [{"outcome": "delivered", "hops": [1, 2]}], "gone": 1}
+    actual = {"seed": 0, "steps": [{"outcome": "refused", "hops": [1, 3, 4]}], "new": [2]}
+    assert golden.json_differences(expected, actual) == [
+        "steps[0].outcome: 'delivered' != 'refused'",
+        "steps[0].hops[1]: 2 != 3",
+        "steps[0].hops: 2 entries != 3",
+        "gone: expected, not produced",
+        "new: produced, not expected",
+    ]
+
+
+def test_a_rendering_is_compared_by_line_only_when_its_capture_is_the_same(tmp_path: Path) -> None:
+    expected = GOLDEN / "masquerade" / "expected"
+    actual = tmp_path / "actual"
+    shutil.copytree(expected, actual)
+    rendering = actual / "node1__eth0.txt"
+    lines = rendering.read_text().splitlines(keepends=True)
+    rendering.write_text("".join(lines[:1] + ["   2 changed\n"] + lines[2:]))
+    (actual / "laptop__eth0.pcap").unlink()
+    (actual / "extra.txt").write_text("")
+    manifest = json.loads((actual / "manifest.json").read_text())
+    manifest["steps"][1]["outcome"] = "delivered"
+    (actual / "manifest.json").write_text(json.dumps(manifest))
+    assert golden.compare(expected, actual) == [
+        "laptop__eth0.pcap: expected, not produced",
+        "extra.txt: produced, not expected",
+        "manifest.json: steps[1].outcome: 'refused' != 'delivered'",
+        f"node1__eth0.txt line 2: {lines[1].strip()!r} != '2 changed'",
+    ]
+    capture = actual / "node1__eth0.pcap"
+    data = bytearray(capture.read_bytes())
+    data[-1] ^= 0xFF  # the last frame's last byte: the capture differs, its rendering too
+    capture.write_bytes(bytes(data))
+    problems = golden.compare(expected, actual)
+    assert not any(line.startswith("node1__eth0.txt") for line in problems), problems
+    assert any(line.startswith("node1__eth0.pcap frame 10: ") for line in problems), problems
+
+
+def test_the_plugin_is_installed_and_imports_nothing_until_a_test_uses_it() -> None:
+    from importlib.metadata import entry_points
+
+    plugins = {entry.name: entry.value for entry in entry_points(group="pytest11")}
+    assert plugins.get("kpkt") == "kpkt.pytest_plugin"
+    code = (
+        "import sys, kpkt.pytest_plugin; "
+        "print(sorted(m for m in sys.modules if m.startswith(('kpkt.', 'scapy'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['kpkt.pytest_plugin']"
