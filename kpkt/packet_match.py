@@ -17,6 +17,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 OPERATORS: dict[str, Callable[[object, object], bool]] = {
     "==": operator.eq,
@@ -127,6 +128,7 @@ def _name(text: str, name: str) -> tuple[str, bool]:
     return name.lower(), field is None
 
 
+@cache
 def _layers() -> dict[str, set[str]]:
     """Scapy's layer classes by lower-case name, each with its field names."""
     from scapy.config import conf

@@ -34,28 +34,20 @@ class RunFolder:
 
     def packets(self, point: str):
         """Every frame `point` captured, as a Scapy PacketList (Ether; flannel's VXLAN decoded)."""
-        from scapy.layers.l2 import Ether
-        from scapy.plist import PacketList
-
-        import kpkt.capture.diff  # noqa: F401  (binds flannel's VXLAN port in Scapy)
-
-        packets = []
-        for t_ns, frame in read_pcap(self.folder / self._file(point)):
-            packet = Ether(frame)
-            packet.time = t_ns / 1e9
-            packets.append(packet)
-        return PacketList(packets, name=point)
+        return _packet_list(point, read_pcap(self.folder / self._file(point)))
 
     def saw(self, point: str, match: str | Callable):
         """The frames `point` captured that `match` accepts, as a PacketList (empty: none)."""
+        if not isinstance(match, str):
+            return self.packets(point).filter(match)
         from kpkt.capture.diff import dissect
         from kpkt.packet_match import Match
 
-        frames = self.packets(point)
-        if isinstance(match, str):
-            expression = Match(match)
-            return frames.filter(lambda packet: expression(dissect(bytes(packet))))
-        return frames.filter(match)
+        expression = Match(match)
+        frames = read_pcap(self.folder / self._file(point))
+        return _packet_list(
+            point, [(t, frame) for t, frame in frames if expression(dissect(frame))]
+        )
 
     def assert_saw(self, point: str, match: str | Callable, count: int | None = None):
         """The frames `point` captured that `match` accepts; AssertionError when there is none
@@ -134,6 +126,20 @@ class RunFolder:
         if len(frames) > SHOWN:
             lines.append(f"  ... and {len(frames) - SHOWN} more")
         return [f"{point} captured {len(frames)} frames:", *lines]
+
+
+def _packet_list(point: str, frames: list[tuple[int, bytes]]):
+    from scapy.layers.l2 import Ether
+    from scapy.plist import PacketList
+
+    import kpkt.capture.diff  # noqa: F401  (binds flannel's VXLAN port in Scapy)
+
+    packets = []
+    for t_ns, frame in frames:
+        packet = Ether(frame)
+        packet.time = t_ns / 1e9
+        packets.append(packet)
+    return PacketList(packets, name=point)
 
 
 def _shown(match: str | Callable) -> str:
