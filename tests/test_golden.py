@@ -119,6 +119,15 @@ def test_the_sample_project_passes_fails_on_a_change_and_updates(tmp_path: Path,
     assert "Traceback" not in broken.stdout, broken.stdout
 
 
+def test_the_documented_update_command_is_accepted() -> None:
+    """README's `pytest tests/test_golden.py --update-golden`: the plugin's option, older name."""
+    for option in ("--update-golden", "--kpkt-update-golden"):
+        command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+        test = "tests/test_golden.py::test_every_drop_reason_the_datapath_produces_has_a_golden"
+        done = subprocess.run([*command, option, test], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_manifest_differences_are_named_by_their_json_path() -> None:
     expected = {"seed": 0, "steps": [{"outcome": "delivered", "hops": [1, 2]}], "gone": 1}
     actual = {"seed": 0, "steps": [{"outcome": "refused", "hops": [1, 3, 4]}], "new": [2]}
