@@ -19,6 +19,9 @@ once per network, `Plugin(builder)`, and calls in this order:
 - `peers(node)`: once every node exists: what the node learns of the others (routes, permanent
   neighbour and FDB entries, tunnel endpoints).
 
+`Plugin.describe(cluster, node) -> str` (a static method) names the node's CNI devices with
+their addresses and MACs for `kpkt validate`.
+
 The plugin makes its devices through the builder's device kit (`kpkt.build`): `builder.veth(stack,
 name, mac, mtu, kind, node)`, `builder.capture(dev, kind, node, mac, what=None)` (the device's
 capture point; `what` overrides how all.pcapng describes the kind), `builder.pair(a, b)`,

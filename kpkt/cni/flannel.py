@@ -57,6 +57,14 @@ class Plugin:
         self.vteps: dict[str, Vxlan] = {}  # node name -> its flannel.1 (vxlan backend)
         self.eth0s: dict[str, object] = {}  # node name -> its eth0 (host-gw's next hop device)
 
+    @staticmethod
+    def describe(cluster, node: NodeSpec) -> str:
+        """The node's CNI devices, addresses and MACs, for `kpkt validate`."""
+        text = f"cni0 {node.pod_cidr[1]} {node.cni0_mac}"
+        if cluster.cni_options.get("backend") == HOST_GW:
+            return text
+        return f"{text}, {VTEP} {node.pod_cidr.network_address}/32 {node.vtep_mac}"
+
     def masquerade(self, node: NodeSpec) -> MasqPolicy:
         return masquerade_rules(self.cluster.pod_cidr, node.pod_cidr)
 

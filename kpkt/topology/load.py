@@ -52,7 +52,7 @@ CLUSTER_KEYS = ("cni", "podCIDR", "serviceCIDR", "clusterDomain", "underlay", "v
 CLUSTER_KEYS += ("hairpin", "dns", *CNIS)  # cluster.<cni>: that CNI's settings
 LATER_CNIS = ("calico-vxlan", "calico-ipip", "cilium")
 MIN_SERVICE_PREFIX = 29  # kube-apiserver wants at least 8 addresses in the service range
-DEFAULTS = ClusterSpec()
+DEFAULTS = replace(ClusterSpec(), cni_options=default_options(ClusterSpec().cni))
 
 
 class _Loader(yaml.SafeLoader):
@@ -294,11 +294,7 @@ def _cni(f: Fields) -> str:
 
 
 def _cni_options(f: Fields, cni: str) -> dict[str, str]:
-    """`cluster.<cni>`: the CNI's own settings, each one of its values (another CNI's section
-    is a mistake: it would be ignored)."""
-    for other in CNIS:
-        if other != cni and f.given(other):
-            f.bad(other, f"settings of {other}, but cluster.cni is {cni}; remove them")
+    """`cluster.<cni>`: the CNI's own settings, each one of its values."""
     section = f.child(cni, OPTIONS[cni]) or Fields({}, f.at(cni), f.report)
     defaults = default_options(cni)
     return {key: section.choice(key, values, defaults[key]) for key, values in OPTIONS[cni].items()}
