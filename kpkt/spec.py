@@ -94,7 +94,7 @@ class DnsSpec:
 
 @dataclass(frozen=True, slots=True)
 class ClusterSpec:
-    cni: str = "flannel"
+    cni: str = ""  # one of kpkt.cni.CNIS (the loader gives the default, the first)
     pod_cidr: IPv4Network = IPv4Network("10.244.0.0/16")
     service_cidr: IPv4Network = IPv4Network("10.96.0.0/12")
     cluster_domain: str = "cluster.local"

@@ -52,7 +52,7 @@ CLUSTER_KEYS = ("cni", "podCIDR", "serviceCIDR", "clusterDomain", "underlay", "v
 CLUSTER_KEYS += ("hairpin", "dns", *CNIS)  # cluster.<cni>: that CNI's settings
 LATER_CNIS = ("calico-vxlan", "calico-ipip", "cilium")
 MIN_SERVICE_PREFIX = 29  # kube-apiserver wants at least 8 addresses in the service range
-DEFAULTS = replace(ClusterSpec(), cni_options=default_options(ClusterSpec().cni))
+DEFAULTS = ClusterSpec(cni=CNIS[0], cni_options=default_options(CNIS[0]))
 
 
 class _Loader(yaml.SafeLoader):
