@@ -16,10 +16,10 @@ from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.br_netfilter import BrNetfilter
 from kpkt.net.bridge import Bridge
-from kpkt.net.conntrack import Conntrack
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
-from kpkt.net.kubeproxy import ServiceRules
+from kpkt.net.kubeproxy import ServicePortInfo, ServiceRules
 from kpkt.net.nat import flannel_masq_rules
+from kpkt.net.netfilter import Netfilter
 from kpkt.net.route import Route
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
@@ -29,6 +29,7 @@ from kpkt.spec import (
     NodeSpec,
     PingStep,
     PodSpec,
+    ServiceSpec,
     TcpStep,
     Topology,
     UdpStep,
@@ -48,6 +49,30 @@ def build(topology: Topology) -> tuple[Network, list]:
     return network, [builder.app(step) for step in topology.steps]
 
 
+def service_ports(services: tuple[ServiceSpec, ...]) -> list[ServicePortInfo]:
+    """What kube-proxy sees of the Services: each port of a Service with a cluster IP (headless
+    and ExternalName Services get no rules) and its ready endpoints serving that port."""
+    protocols = {"TCP": PROTO_TCP, "UDP": PROTO_UDP}
+    return [
+        ServicePortInfo(
+            name=service.key + (f":{port.name}" if port.name else ""),
+            protocol=protocols[port.protocol],
+            cluster_ip=service.cluster_ip.packed,
+            port=port.port,
+            node_port=port.node_port,
+            endpoints=tuple(
+                (endpoint.ip.packed, served.port)
+                for endpoint in service.ready_endpoints()
+                for served in endpoint.ports
+                if served.name == port.name and served.protocol == port.protocol
+            ),
+        )
+        for service in services
+        if service.cluster_ip is not None
+        for port in service.ports
+    ]
+
+
 class _Builder:
     def __init__(self, network: Network, topology: Topology) -> None:
         self.net = network
@@ -56,7 +81,7 @@ class _Builder:
         self.node_eth0: dict[str, Veth] = {}
         self.taps: dict[object, Tap] = {}  # device -> its capture point
         self.hash_key = hashlib.sha256(f"{topology.seed}:vxlan-flow-hash".encode()).digest()[:16]
-        self.services = ServiceRules(topology.services, topology.cluster.pod_cidr)
+        self.services = ServiceRules(service_ports(topology.services), topology.cluster.pod_cidr)
         self.node_ips = {node.ip.packed for node in topology.nodes}
 
     def build(self) -> None:
@@ -144,8 +169,9 @@ class _Builder:
     def _node(self, node: NodeSpec) -> None:
         cluster = self.cluster
         stack = self._stack(node.name, forwarding=True, node=node.name)
-        masq_rules = flannel_masq_rules(cluster.pod_cidr, node.pod_cidr)
-        stack.conntrack = Conntrack(stack, masq_rules, self.services)
+        netfilter = stack.netfilter = Netfilter(stack)
+        netfilter.add_services(self.services)
+        netfilter.add_masquerade("flannel", flannel_masq_rules(cluster.pod_cidr, node.pod_cidr))
         eth0 = self._veth(
             stack, "eth0", node.mac, cluster.underlay_mtu, "underlay", node.name, WIRE_DELAY_NS
         )
