@@ -8,7 +8,8 @@ namespace's stack has the network's observer, which hands out the tags of new fl
 tag)` (`reason` a code of kpkt/net/drops.py). The default observers do nothing; the capture layer
 gives each device its tap and each stack the journal, a unit test gives them a recorder. What a
 device decided is data, a `Decision`: a kind and its arguments, turned into text only by whoever
-records it (kpkt/capture/decisions.py). Applications still note what they send as a string.
+records it (kpkt/capture/decisions.py). Applications and the TCP layer still note what they
+send as a string.
 
 This module is at the bottom of the import graph: it imports nothing of kpkt.
 """
