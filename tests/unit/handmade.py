@@ -24,6 +24,11 @@ def ip(text: str) -> bytes:
     return bytes(int(part) for part in text.split("."))
 
 
+def why(decision: Decision) -> tuple:
+    """A decision as a tuple, to compare: its kind, then its arguments."""
+    return (decision.why, *decision.args)
+
+
 class Recorder:
     """The network's observer: hands out tags (a packet's tag is `("packet of", tag)`) and
     keeps the decisions and drops it is told of."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
-from handmade import ip, namespace, to, udp_packet
+from handmade import ip, namespace, to, udp_packet, why
 
 from kpkt.net.kubeproxy import ServicePortInfo, ServiceRules
 from kpkt.net.nat import flannel_masq_rules
@@ -23,10 +23,6 @@ VIP = "10.96.0.10"
 ENDPOINT = "10.244.2.5"
 WEB = ServicePortInfo("default/web:http", PROTO_UDP, ip(VIP), 80, 30080, ((ip(ENDPOINT), 8080),))
 EMPTY = ServicePortInfo("default/none", PROTO_UDP, ip("10.96.0.11"), 53, None, ())
-
-
-def why(decision) -> tuple:
-    return (decision.why, *decision.args)
 
 
 def node(*ports: ServicePortInfo, masquerade: bool = False):

@@ -4,7 +4,7 @@ local delivery and the ICMP errors it sends, checked as bytes and as decisions
 
 from __future__ import annotations
 
-from handmade import MAC_NODE, MAC_PEER, Seen, ip, namespace, to, udp_packet
+from handmade import MAC_NODE, MAC_PEER, Seen, ip, namespace, to, udp_packet, why
 
 from kpkt.observe import Decision, Why
 from kpkt.wire import icmp
@@ -23,10 +23,6 @@ from kpkt.wire.ipv4 import (
 
 TAG = "tag"
 REPLY_TAG = ("packet of", TAG)  # the tag the observer hands out for an answer
-
-
-def why(decision: Decision) -> tuple:
-    return (decision.why, *decision.args)
 
 
 def sent_packet(dev) -> tuple[bytes, Decision]:

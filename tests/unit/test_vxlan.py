@@ -3,7 +3,7 @@ stack, decapsulation of what arrives on its port, and its drops, as bytes and de
 
 from __future__ import annotations
 
-from handmade import MAC_PEER, Seen, ip, namespace, to, udp_packet
+from handmade import MAC_PEER, Seen, ip, namespace, to, udp_packet, why
 
 from kpkt.net.vxlan import Vxlan
 from kpkt.observe import IN, OUT, Why
@@ -25,10 +25,6 @@ from kpkt.wire.vxlan import vxlan_header
 TAG = "tag"
 PEER_VTEP = bytes.fromhex("0e0000000002")
 PORT = 8472
-
-
-def why(decision) -> tuple:
-    return (decision.why, *decision.args)
 
 
 def flannel(vni: int = 1):
