@@ -5,11 +5,11 @@ frame: "this frame crossed this interface, in this direction, because of this de
 namespace's stack has the network's observer, which hands out the tags of new flows and packets
 (`new_flow(step)`, `packet(tag)`) and is told of what happens to a packet between frames:
 `decided(tag, decision)` (about the packet's newest frame) and `dropped(where, reason, decision,
-tag)` (`reason` a code of kpkt/net/drops.py). A device's default observer does nothing; the capture layer
-gives each device its tap and each stack the journal, a unit test gives them a recorder. What a
-device decided is data, a `Decision`: a kind and its arguments, turned into text only by whoever
-records it (kpkt/capture/decisions.py). Applications and the TCP layer still note what they
-send as a string.
+tag)` (`reason` a code of kpkt/net/drops.py). A device's default observer does nothing; the
+capture layer gives each device its tap and each stack the journal, a unit test gives them a
+recorder. What a device decided is data, a `Decision`: a kind and its arguments, turned into
+text only by whoever records it (kpkt/capture/decisions.py). Applications and the TCP layer
+still note what they send as a string.
 
 This module is at the bottom of the import graph: it imports nothing of kpkt.
 """
