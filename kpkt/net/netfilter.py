@@ -24,7 +24,7 @@ from ipaddress import IPv4Address
 
 from kpkt.net.conntrack import Conntrack
 from kpkt.net.kubeproxy import ServiceRules
-from kpkt.net.nat import MasqRule
+from kpkt.net.nat import MasqPolicy
 from kpkt.observe import Decision, Why
 from kpkt.wire.ipv4 import IP_DST, IP_HEADER_LEN, PROTO, PROTO_ICMP
 from kpkt.wire.udp import PORTS
@@ -34,7 +34,7 @@ class Netfilter:
     def __init__(self, stack) -> None:
         self.stack = stack
         self.services: ServiceRules | None = None  # kube-proxy's nat DNAT and filter REJECT
-        self.masquerades: list[tuple[str, list[MasqRule]]] = []  # nat POSTROUTING, in order
+        self.masquerades: list[MasqPolicy] = []  # nat POSTROUTING, in order
         self.rejecting = False  # whether the filter table has a REJECT
         self.conntrack = Conntrack(stack, self)
         # the PREROUTING and POSTROUTING hooks are the connection tracker's own: a packet of a
@@ -53,10 +53,10 @@ class Netfilter:
         self.rejecting = services.rejecting
         self.conntrack.active = True
 
-    def add_masquerade(self, by: str, rules: list[MasqRule]) -> None:
-        """A chain of masquerade rules in nat POSTROUTING (first match wins), after those
-        already added; `by` names who installed it, in notes."""
-        self.masquerades.append((by, rules))
+    def add_masquerade(self, policy: MasqPolicy) -> None:
+        """A chain of masquerade rules in nat POSTROUTING (a CNI's), after those already
+        added."""
+        self.masquerades.append(policy)
 
     # --- the rules a new connection meets (called by the connection tracker) -------------------
 
@@ -71,14 +71,13 @@ class Netfilter:
     def masquerader(self, marked: bool, src: bytes, dst: bytes) -> str | None:
         """nat POSTROUTING for a new connection (addresses as it has them after DNAT): who
         masquerades it, or None. KUBE-POSTROUTING comes first and takes what KUBE-MARK-MASQ
-        marked; then each chain, whose first matching rule says masquerade or return."""
+        marked; then each chain in turn, whose first matching rule masquerades or returns."""
         if marked:
             return "kube-proxy"
         src_ip, dst_ip = IPv4Address(src), IPv4Address(dst)
-        for by, rules in self.masquerades:
-            rule = next((r for r in rules if r.matches(src_ip, dst_ip)), None)
-            if rule is not None and rule.masquerade:
-                return by
+        for policy in self.masquerades:
+            if policy.masquerades(src_ip, dst_ip):
+                return policy.by
         return None
 
     # --- the filter hooks -----------------------------------------------------------------------

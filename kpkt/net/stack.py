@@ -81,7 +81,7 @@ class Stack:
         self._forwarded: dict[tuple[str, int], Decision] = {}  # (route, ttl) -> its decision
         self.icmp_limit = RateLimit(self.sched)
 
-    # --- configuration (what the CNI plugins and flanneld set up) -----------------------------
+    # --- configuration (what the CNI plugins and their daemons set up) -------------------------
 
     def add_address(self, dev, ip: bytes, prefixlen: int) -> None:
         self.addresses.append((dev, ip, prefixlen))

@@ -8,8 +8,8 @@ from ipaddress import IPv4Network
 
 from handmade import ip, namespace, to, udp_packet, why
 
+from kpkt.cni.flannel import masquerade_rules
 from kpkt.net.kubeproxy import ServicePortInfo, ServiceRules
-from kpkt.net.nat import flannel_masq_rules
 from kpkt.net.netfilter import Netfilter
 from kpkt.net.route import Route
 from kpkt.observe import Decision, Why
@@ -34,9 +34,7 @@ def node(*ports: ServicePortInfo, masquerade: bool = False):
     netfilter = stack.netfilter = Netfilter(stack)
     netfilter.add_services(ServiceRules(ports, CLUSTER))
     if masquerade:
-        netfilter.add_masquerade(
-            "flannel", flannel_masq_rules(CLUSTER, IPv4Network("10.244.1.0/24"))
-        )
+        netfilter.add_masquerade(masquerade_rules(CLUSTER, IPv4Network("10.244.1.0/24")))
     return stack, recorder, eth0, cni0
 
 
