@@ -123,14 +123,14 @@ class Journal:
         self.pcapng.close()
         return files
 
-    def annotate(self, tag: Tag, comment: str) -> None:
+    def _annotate(self, tag: Tag, comment: str) -> None:
         """Add `comment` to the pcapng record of the packet's newest hop."""
         if self.pcapng is not None:
             self.pcapng.annotate(tag.pid, comment, tag.label)
 
     def decided(self, tag: Tag, decision: Decision) -> None:
         """A device's decision about the packet's newest hop (no frame of its own)."""
-        self.annotate(tag, render(decision))
+        self._annotate(tag, render(decision))
 
     def new_flow(self, step: int) -> Tag:
         """A new flow of `step` (-1: outside any step), with no packet yet."""
@@ -155,9 +155,12 @@ class Journal:
     def log(self, step: int) -> StepLog:
         return self.steps[step] if 0 <= step < len(self.steps) else self.background
 
-    def drop(self, where: str, reason: str, detail: str, tag: Tag) -> None:
+    def dropped(self, where: str, reason: str, decision: Decision, tag: Tag) -> None:
+        """The packet was dropped at `where` (a namespace, or its interface) for `reason`, a
+        code of kpkt/net/drops.py; `decision` says what happened."""
+        detail = render(decision)
         tag.log.drops.append(Drop(self.clock.now, where, reason, detail, tag.step, tag.pid))
-        self.annotate(tag, f"drop: {reason}: {detail}")
+        self._annotate(tag, f"drop: {reason}: {detail}")
 
 
 class Tap:

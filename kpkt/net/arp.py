@@ -8,8 +8,6 @@ retransmit and DELAY/PROBE timers on the virtual clock.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
 from kpkt.net.neighbor import (
     DELAY_FIRST_PROBE_NS,
     MCAST_SOLICIT,
@@ -76,11 +74,7 @@ class Arp:
             if len(entry.queue) >= UNRES_QLEN:
                 _, old_tag, _ = entry.queue.pop(0)
                 stack.note_pending(-1)
-                stack.drop(
-                    "neighbour-queue-full",
-                    f"{dev.name}: arp queue for {IPv4Address(next_hop)} is full",
-                    old_tag,
-                )
+                stack.drop(Decision(Why.ARP_QUEUE_FULL, dev.name, next_hop), old_tag)
             entry.queue.append((packet, tag, note))
             stack.note_pending(+1)
             return
@@ -102,7 +96,7 @@ class Arp:
             ARP_REQUEST, entry.mac if unicast else BROADCAST, dev.mac, spa, ZERO_MAC, entry.ip
         )
         why = Why.ARP_PROBE if unicast else Why.ARP_WHO_HAS
-        dev.xmit(frame, stack.journal.packet(tag), Decision(why, entry.ip, entry.probes))
+        dev.xmit(frame, stack.observer.packet(tag), Decision(why, entry.ip, entry.probes))
         entry.spa = spa
 
     def _arm(self, dev, entry: Neighbor, delay_ns: int) -> None:
@@ -111,7 +105,7 @@ class Arp:
     def _timer(self, dev, entry: Neighbor, gen: int) -> None:
         if entry.timer_gen != gen:
             return
-        tag = self.stack.journal.new_flow(self.stack.current_step())
+        tag = self.stack.observer.new_flow(self.stack.current_step())
         if entry.state is Nud.DELAY:
             entry.state, entry.probes = Nud.PROBE, 0
         if (
@@ -133,11 +127,7 @@ class Arp:
         stack = self.stack
         for packet, tag, _ in queued:
             stack.note_pending(-1)
-            stack.drop(
-                "neighbour-unresolved",
-                f"{dev.name}: no ARP reply from {IPv4Address(entry.ip)}",
-                tag,
-            )
+            stack.drop(Decision(Why.ARP_UNRESOLVED, dev.name, entry.ip), tag)
             stack.icmp_error(packet, icmp.DEST_UNREACH, icmp.HOST_UNREACH, tag)
 
     def _flush(self, dev, entry: Neighbor) -> None:
@@ -172,7 +162,7 @@ class Arp:
             self._update(dev, table, spa, sha, learned, entry)
         if op == ARP_REQUEST and tpa in stack.local_ips:
             reply = arp_frame(ARP_REPLY, sha, dev.mac, tpa, sha, spa)
-            dev.xmit(reply, stack.journal.packet(tag), Decision(Why.ARP_REPLY, tpa, dev.mac))
+            dev.xmit(reply, stack.observer.packet(tag), Decision(Why.ARP_REPLY, tpa, dev.mac))
 
     def _update(
         self, dev, table: NeighborTable, ip: bytes, mac: bytes, state: Nud, entry: Neighbor | None

@@ -8,7 +8,7 @@ interface, in order.
 
 from __future__ import annotations
 
-from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag
+from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag, Why
 
 # how long a frame takes across a veth pair or a wire, in virtual nanoseconds
 VETH_DELAY_NS = 1_000
@@ -71,7 +71,7 @@ class Veth(NetDevice):
                 return
         self.observer.seen(frame, OUT, tag, note)
         if self.peer is None:
-            self.stack.drop("link-down", f"{self.name} has no peer", tag, where=self.where)
+            self.stack.drop(Decision(Why.LINK_DOWN, self.name), tag, self.where)
             return
         self.network.in_flight += 1
         self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)

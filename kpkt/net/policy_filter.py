@@ -19,7 +19,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from kpkt.net.nat import Flow, flow_of
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why
 from kpkt.policy.verdict import ICMP, Policies, Verdict
 from kpkt.wire.ethernet import ETH_LEN, ETH_TYPE, ETH_TYPE_IP
 from kpkt.wire.ipv4 import IP_DST, PROTO_ICMP, PROTO_TCP, PROTO_UDP
@@ -88,7 +88,7 @@ class NodePolicy:
         return True
 
     def _deny(self, verdict: Verdict, tag: Tag, where: str) -> bool:
-        self.stack.drop("policy-denied", verdict.text(), tag, where=where)
+        self.stack.drop(Decision(Why.POLICY_DENIED, verdict), tag, where)
         self.log.denied.setdefault(tag.step, verdict)
         return False
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kpkt.engine.scheduler import Scheduler
 from kpkt.net.arp import Arp
+from kpkt.net.drops import REASON_OF
 from kpkt.net.neighbor import Nud
 from kpkt.observe import Why
 from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields, arp_frame
@@ -36,7 +37,7 @@ class Stack:
     def __init__(self) -> None:
         self.sched = Scheduler()
         self.ids = Ids()
-        self.journal = Flows()
+        self.observer = Flows()
         self.local_ips = {IP_US}
         self.pending = 0
         self.drops: list[str] = []
@@ -51,8 +52,8 @@ class Stack:
     def note_pending(self, delta: int) -> None:
         self.pending += delta
 
-    def drop(self, reason: str, detail: str, tag, where=None) -> None:
-        self.drops.append(reason)
+    def drop(self, decision, tag, where=None) -> None:
+        self.drops.append(REASON_OF[decision.why])
 
     def icmp_error(self, packet: bytes, icmp_type: int, code: int, tag, mtu: int = 0) -> None:
         self.errors.append(code)
