@@ -45,6 +45,7 @@ class Why(Enum):
     ARP_WHO_HAS = "arp-who-has"  # (ip, try): a broadcast request for an INCOMPLETE entry
     ARP_PROBE = "arp-probe"  # (ip, try): a unicast request for an entry in PROBE
     ARP_REPLY = "arp-reply"  # (ip, mac): the answer to a request for one of our addresses
+    ARP_PROXY_REPLY = "arp-proxy-reply"  # (ip, mac): proxy ARP's answer for a routed address
     ARP_RESOLVED = "arp-resolved"  # (ip,): a packet that waited for the neighbour, sent
     THEN = "then"  # (decision or text, ...): several decisions, in order
 

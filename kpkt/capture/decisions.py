@@ -33,6 +33,7 @@ _TEXT = {
     Why.ARP_WHO_HAS: lambda ip, n: f"arp who-has {IPv4Address(ip)} (try {n})",
     Why.ARP_PROBE: lambda ip, n: f"arp unicast probe {IPv4Address(ip)} (try {n})",
     Why.ARP_REPLY: lambda ip, mac: f"arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
+    Why.ARP_PROXY_REPLY: lambda ip, mac: f"proxy arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
     Why.ARP_RESOLVED: lambda ip: f"arp resolved {IPv4Address(ip)}",
     Why.THEN: lambda *parts: "; ".join(render(part) for part in parts),
 }

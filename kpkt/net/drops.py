@@ -17,6 +17,8 @@ REASONS: dict[str, str] = {
     "no-fdb-and-no-flood": "the VXLAN device has no FDB entry for the inner destination MAC",
     "vni-mismatch": "a VXLAN packet with a VNI this node has no device for",
     "link-down": "the device has no peer: nothing is plugged into it",
+    "blackhole": "the route to the destination is a blackhole (discarded, no ICMP error)",
+    "tunnel-loop": "the route to a tunnel's remote end leads back into the tunnel",
     "malformed": "a frame too short or with a header that does not parse",
 }
 

@@ -39,6 +39,7 @@ from kpkt.wire.ipv4 import (
     IP_SRC,
     PROTO,
     PROTO_ICMP,
+    PROTO_IPIP,
     PROTO_TCP,
     PROTO_UDP,
     TOS,
@@ -72,6 +73,7 @@ class Stack:
         self.udp_errors: dict[int, object] = {}  # port -> the socket its ICMP errors go to
         self.ping_sockets: dict[int, object] = {}  # echo id -> PingSocket
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
+        self.ipip_tunnel = None  # the IPIP tunnel that receives IP protocol 4, if any
         self.tcp = TcpLayer(self)
         self.conntrack = None  # a Conntrack on nodes: kube-proxy's and flannel's NAT
         self._forward_notes: dict[tuple[str, int], str] = {}
@@ -118,9 +120,9 @@ class Stack:
     # --- receive ------------------------------------------------------------------------------
 
     def receive(self, frame: bytes, dev, tag: Tag, nat_note: str | None = None) -> None:
-        """A frame arriving on `dev`: ARP to the neighbour layer, IPv4 through PREROUTING to
-        local delivery or forwarding. `nat_note` is not None when the bridge already ran
-        PREROUTING on it (br_netfilter), so it does not run again here."""
+        """A frame arriving on `dev`: ARP to the neighbour layer, IPv4 to `receive_ip`.
+        `nat_note` is not None when the bridge already ran PREROUTING on it (br_netfilter), so
+        it does not run again here."""
         dst = frame[ETH_DST]
         if dst != dev.mac and not dst[0] & 1 and dev is not self.loopback:
             return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
@@ -128,9 +130,12 @@ class Stack:
         if ethertype == ETH_TYPE_ARP:
             self.arp.receive(frame, dev, tag)
             return
-        if ethertype != ETH_TYPE_IP:
-            return
-        packet = frame[ETH_LEN:]
+        if ethertype == ETH_TYPE_IP:
+            self.receive_ip(frame[ETH_LEN:], dev, tag, nat_note)
+
+    def receive_ip(self, packet: bytes, dev, tag: Tag, nat_note: str | None = None) -> None:
+        """An IPv4 packet arriving on `dev` (from an Ethernet frame, or out of a tunnel):
+        PREROUTING, then local delivery or forwarding."""
         conntrack = self.conntrack
         if nat_note is None:
             nat_note = ""
@@ -172,6 +177,9 @@ class Stack:
         if route is None:
             self.drop("no-route", f"no route to {IPv4Address(dst)}", tag)
             self.icmp_error(packet, icmp.DEST_UNREACH, icmp.NET_UNREACH, tag)
+            return
+        if route.blackhole:
+            self.drop("blackhole", f"route {route}", tag)
             return
         if packet[TTL] <= 1:
             self.drop("ttl-exceeded", f"ttl {packet[TTL]} forwarding to {IPv4Address(dst)}", tag)
@@ -218,6 +226,8 @@ class Stack:
             self._icmp_receive(packet, ihl, tag)
         elif proto == PROTO_TCP:
             self.tcp.receive(packet, ihl, tag)
+        elif proto == PROTO_IPIP and self.ipip_tunnel is not None:
+            self.ipip_tunnel.decap(packet, ihl, tag)
 
     def _icmp_receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
         icmp_type = packet[ihl]
@@ -368,6 +378,9 @@ class Stack:
 
     def _route_out(self, packet: bytes, route: Route, tag: Tag, note: str) -> None:
         dev = route.dev
+        if dev is None:
+            self.drop("blackhole", f"route {route}", tag)
+            return
         if dev is self.loopback:
             dev.xmit(eth_header(ZERO_MAC, ZERO_MAC, ETH_P_IP) + packet, tag, note)
             return
@@ -375,7 +388,10 @@ class Stack:
             packet, nat_note = self.conntrack.postrouting(packet, dev)
             if nat_note:
                 note = f"{note}; {nat_note}" if note else nat_note
-        self.arp.output(dev, route.via or packet[IP_DST], packet, tag, note)
+        if dev.link_layer:
+            self.arp.output(dev, route.via or packet[IP_DST], packet, tag, note)
+        else:  # a tunnel: no neighbour to resolve, the next hop is the remote end
+            dev.output(packet, route.via or packet[IP_DST], tag, note)
 
     def icmp_error(self, packet: bytes, icmp_type: int, code: int, tag: Tag, mtu: int = 0) -> None:
         """icmp_send(): never about an ICMP error or a broadcast; from the packet's destination

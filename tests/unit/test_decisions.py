@@ -30,6 +30,10 @@ def test_every_kind_of_decision_has_its_text():
             Decision(Why.ARP_REPLY, IP, MAC),
             "arp reply 10.244.1.1 is-at 0a:58:0a:f4:01:02",
         ),
+        Why.ARP_PROXY_REPLY: (
+            Decision(Why.ARP_PROXY_REPLY, IP, MAC),
+            "proxy arp reply 10.244.1.1 is-at 0a:58:0a:f4:01:02",
+        ),
         Why.ARP_RESOLVED: (Decision(Why.ARP_RESOLVED, IP), "arp resolved 10.244.1.1"),
         Why.THEN: (
             Decision(Why.THEN, "dnat to 10.244.2.5:80", Decision(Why.FDB_LOCAL, MAC)),
