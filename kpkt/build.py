@@ -10,6 +10,7 @@ from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
 from kpkt.apps.ping import PingApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from kpkt.capture.tap import Tap
 from kpkt.derive import SWITCH, derive_mac, switch_port_names
 from kpkt.dns.coredns import ClusterDns
@@ -106,7 +107,8 @@ class _Builder:
 
     def _capture(self, dev, kind: str, node: str | None, mac: str | None) -> None:
         """Give `dev` its capture point: a tap, the device's observer."""
-        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac)
+        link_type = LINKTYPE_ETHERNET if dev.link_layer else LINKTYPE_RAW
+        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac, link_type)
         dev.observer = tap
         self.taps[dev] = tap
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from kpkt.capture.summary import summarize
+from kpkt.capture.summary import interface_names, summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
 from kpkt.dns.served import served_names
 from kpkt.runner import run
@@ -15,7 +15,9 @@ from kpkt.wire.ethernet import mac_bytes
 
 def mac_names(taps) -> dict[bytes, str]:
     """MAC -> the capture point that owns it, for readable summaries."""
-    return {mac_bytes(t.mac): t.name for t in taps if t.mac and t.kind != "loopback"}
+    return interface_names(
+        (mac_bytes(t.mac), t.name) for t in taps if t.mac and t.kind != "loopback"
+    )
 
 
 def step_tables(result) -> str:
@@ -67,7 +69,7 @@ def _step_block(index, text: str, log: StepLog, names, ports, expect=None) -> st
     for hop in log.rows:
         t_us = (hop.t_ns - log.start_ns) / 1000
         line = f"  {t_us:>10.1f}  {hop.tap.name:<{width}}  {hop.direction:<3}  "
-        line += summarize(hop.frame, names, ports)
+        line += summarize(hop.frame, names, ports, hop.tap.link_type)
         if hop.note:
             line += f"   # {hop.note}"
         lines.append(line)

@@ -17,7 +17,7 @@ import pytest
 from kpkt import runner
 from kpkt.capture.diff import compare_pcaps
 from kpkt.capture.pcap import read_pcap
-from kpkt.capture.summary import summarize
+from kpkt.capture.summary import interface_names, summarize
 from kpkt.topology.load import load_topology
 from kpkt.wire.ethernet import mac_bytes
 
@@ -34,15 +34,17 @@ SCENARIOS = {path.stem: path for path in EXAMPLES} | {
 def render(folder: Path) -> dict[str, str]:
     """`<capture>.txt` for every pcap: one stable line per frame, MACs named by interface."""
     manifest = json.loads((folder / "manifest.json").read_text())
-    names = {
-        mac_bytes(c["mac"]): f"{c['owner']}/{c['interface']}"
+    names = interface_names(
+        (mac_bytes(c["mac"]), f"{c['owner']}/{c['interface']}")
         for c in manifest["captures"]
         if c["mac"] and c["kind"] != "loopback"
-    }
+    )
+    link_types = {c["file"]: c["linkType"] for c in manifest["captures"]}
     texts = {}
     for capture in sorted(folder.glob("*.pcap")):
+        link_type = link_types[capture.name]
         lines = [
-            f"{number:>4} {t_ns / 1000:>14.3f}us  {summarize(frame, names)}"
+            f"{number:>4} {t_ns / 1000:>14.3f}us  {summarize(frame, names, link_type=link_type)}"
             for number, (t_ns, frame) in enumerate(read_pcap(capture), start=1)
         ]
         texts[capture.stem + ".txt"] = "".join(f"{line}\n" for line in lines)
