@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from kpkt.capture.summary import interface_names, summarize
+from kpkt.capture.summary import owner_names, summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
 from kpkt.dns.served import served_names
 from kpkt.runner import run
@@ -15,9 +15,7 @@ from kpkt.wire.ethernet import mac_bytes
 
 def mac_names(taps) -> dict[bytes, str]:
     """MAC -> the capture point that owns it, for readable summaries."""
-    return interface_names(
-        (mac_bytes(t.mac), t.name) for t in taps if t.mac and t.kind != "loopback"
-    )
+    return owner_names((mac_bytes(t.mac), t.name) for t in taps if t.mac and t.kind != "loopback")
 
 
 def step_tables(result) -> str:

@@ -1,9 +1,10 @@
 """One readable line per frame, from the bytes: for hop tables, traces and golden renderings.
 
 MAC addresses are shown by the interface that owns them when a name map is given
-(`n1-pod-a.default/eth0`), so a table reads like the path it describes; a MAC that several
-interfaces share (Calico's `ee:ee:ee:ee:ee:ee` on every host-side veth) names none of them.
-A frame of a tunnel without a link layer (LINKTYPE_RAW) is `raw ip | <network layer>`.
+(`n1-pod-a.default/eth0`), so a table reads like the path it describes (`interface_names` makes
+that map from an output folder's manifest.json); a MAC that several interfaces share (a CNI may
+give every host-side veth one MAC) names none of them. A frame of a tunnel without a link layer
+(LINKTYPE_RAW) is `raw ip | <network layer>`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kpkt.wire.ethernet import (
     ETH_P_IP,
     ETH_SRC,
     ethertype,
+    mac_bytes,
     mac_str,
 )
 from kpkt.wire.icmp import ICMP_LEN, icmp_summary
@@ -43,7 +45,7 @@ from kpkt.wire.udp import PORTS, UDP_LEN, udp_summary
 from kpkt.wire.vxlan import FLANNEL_PORT, LINUX_PORT, VNI, VXLAN_LEN
 
 
-def interface_names(owners: Iterable[tuple[bytes, str]]) -> dict[bytes, str]:
+def owner_names(owners: Iterable[tuple[bytes, str]]) -> dict[bytes, str]:
     """MAC -> the one interface that owns it, from (MAC, interface name) pairs; a MAC owned by
     more than one interface is left out (its frames show the MAC itself)."""
     names: dict[bytes, str] = {}
@@ -76,6 +78,15 @@ def summarize(
     if kind == ETH_P_IP:
         return f"{head} | {_ipv4(frame[ETH_LEN:], names, vxlan_ports)}"
     return f"{head} | ethertype 0x{kind:04x} ({len(frame)} bytes)"
+
+
+def interface_names(manifest: dict) -> dict[bytes, str]:
+    """MAC -> `owner/interface` for the captures a manifest.json lists (loopbacks have none)."""
+    return owner_names(
+        (mac_bytes(c["mac"]), f"{c['owner']}/{c['interface']}")
+        for c in manifest["captures"]
+        if c["mac"] and c["kind"] != "loopback"
+    )
 
 
 def _mac(mac: bytes, names: dict[bytes, str]) -> str:

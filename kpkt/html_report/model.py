@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kpkt.capture.diff import dissect, show_value
 from kpkt.capture.reader import HEADER_LEN, MAGICS
-from kpkt.capture.summary import interface_names, summarize
+from kpkt.capture.summary import owner_names, summarize
 from kpkt.capture.tap import comment_notes
 from kpkt.errors import KpktError
 from kpkt.wire.ethernet import mac_bytes
@@ -162,9 +162,7 @@ def read_run(folder: Path) -> Run:
 def _read(folder: Path, manifest: dict) -> Run:
     ports = [_port(entry) for entry in manifest["captures"]]
     by_name = {port.name: number for number, port in enumerate(ports)}
-    names = interface_names(
-        (mac_bytes(p.mac), p.name) for p in ports if p.mac and p.kind != "loopback"
-    )
+    names = owner_names((mac_bytes(p.mac), p.name) for p in ports if p.mac and p.kind != "loopback")
     kept, budget = [], MAX_HOPS
     for entry in manifest["steps"]:
         kept.append(entry["hops"][:budget])

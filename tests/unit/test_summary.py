@@ -226,11 +226,11 @@ def test_raw_ip_and_ipip():
 
 
 def test_a_mac_several_interfaces_share_names_none_of_them():
-    from kpkt.capture.summary import interface_names
+    from kpkt.capture.summary import owner_names
 
     cali = mac_bytes("ee:ee:ee:ee:ee:ee")
     owners = [(cali, "node1/calia"), (POD_A, "pod-a/eth0"), (cali, "node2/calib")]
-    names = interface_names(owners)
+    names = owner_names(owners)
     assert names == {POD_A: "pod-a/eth0"}
     frame = udp_frame(cali, POD_A, "10.245.1.2", "10.245.2.2", 1, 2, b"")
     assert summarize(frame, names).startswith("pod-a/eth0 > ee:ee:ee:ee:ee:ee | ")
