@@ -143,7 +143,7 @@ def _packet_list(point: str, frames: list[tuple[int, bytes]], link_type: int):
     from scapy.layers.l2 import Ether
     from scapy.plist import PacketList
 
-    import kpkt.capture.diff  # noqa: F401  (binds flannel's VXLAN port in Scapy)
+    import kpkt.capture.diff  # noqa: F401  (binds VXLAN's port 8472 in Scapy)
 
     layer = IP if link_type == LINKTYPE_RAW else Ether
     packets = []

@@ -42,7 +42,7 @@ from kpkt.wire.ipv4 import (
 )
 from kpkt.wire.tcp import TCP_LEN, tcp_summary
 from kpkt.wire.udp import PORTS, UDP_LEN, udp_summary
-from kpkt.wire.vxlan import FLANNEL_PORT, LINUX_PORT, VNI, VXLAN_LEN
+from kpkt.wire.vxlan import LINUX_PORT, PRE_IANA_PORT, VNI, VXLAN_LEN
 
 
 def owner_names(owners: Iterable[tuple[bytes, str]]) -> dict[bytes, str]:
@@ -59,7 +59,7 @@ def owner_names(owners: Iterable[tuple[bytes, str]]) -> dict[bytes, str]:
 def summarize(
     frame: bytes,
     names: dict[bytes, str] | None = None,
-    vxlan_ports: frozenset[int] = frozenset({FLANNEL_PORT, LINUX_PORT}),
+    vxlan_ports: frozenset[int] = frozenset({PRE_IANA_PORT, LINUX_PORT}),
     link_type: int = LINKTYPE_ETHERNET,
 ) -> str:
     """`<src> > <dst> | <network layer>` for an Ethernet frame, `raw ip | <network layer>` for
