@@ -45,23 +45,6 @@ def external_key(name: str) -> str:
     return f"external/{name}/eth0"
 
 
-# Calico's fixed MAC of every host-side veth (the CNI plugin's hostSideMAC)
-CALICO_HOST_VETH_MAC = "ee:ee:ee:ee:ee:ee"
-
-
-def calico_veth_name(namespace: str, pod: str) -> str:
-    """Calico's host-side veth name (`VethNameForWorkload`): `cali` and the first 11 hex
-    digits of the SHA-1 of `<namespace>.<pod>`."""
-    return "cali" + hashlib.sha1(f"{namespace}.{pod}".encode()).hexdigest()[:11]
-
-
-def calico_vtep_mac(node: str) -> str:
-    """felix's VXLAN tunnel MAC for a node (`vtepMACForHost`): the byte of "f" (0x66) and the
-    first 5 bytes of the SHA-1 of the node's name."""
-    digest = b"f" + hashlib.sha1(node.encode()).digest()[:5]
-    return ":".join(f"{byte:02x}" for byte in digest)
-
-
 SWITCH = "underlay"  # the owner of the switch joining three or more hosts of the node network
 SWITCH_PORT_PREFIX = "ul-"
 

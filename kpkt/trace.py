@@ -56,10 +56,11 @@ def run_step(topology: Topology, number: int) -> Traced:
             f"{topology.source}: there is no step {number}; the traffic has steps 1 to "
             f"{len(topology.steps)}"
         )
-    journal = run(topology, steps=number, keep_rows={number - 1: MAX_TRACE_ROWS}).network.journal
+    network = run(topology, steps=number, keep_rows={number - 1: MAX_TRACE_ROWS}).network
+    journal = network.journal
     log = journal.steps[number - 1]
     names = mac_names(journal.taps)
-    ports = frozenset({topology.cluster.vxlan_port})
+    ports = network.vxlan_ports()
     previous: dict[int, Fields] = {}
     changes = []
     for hop in log.rows:

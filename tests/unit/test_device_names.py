@@ -102,11 +102,14 @@ def test_two_capture_points_for_one_file_stop_the_run(tmp_path):
 def test_calico_names_derive_as_calico_derives_them():
     # the reference cluster's (tests/reference/calico.md §1): cali + sha1("default.<pod>")[:11],
     # VTEP MAC 0x66 + sha1(node name)[:5]
-    from kpkt.derive import calico_veth_name, calico_vtep_mac
+    from kpkt.cni import NAMING
 
-    assert calico_veth_name("default", "kcal-n1-pod-a") == "calif1e28bf8d7e"
-    assert calico_veth_name("default", "kcal-n1-pod-b") == "caliea7cf36212a"
-    assert calico_veth_name("default", "kcal-n2-pod-a") == "cali0b62c7dbc62"
-    assert len(calico_veth_name("kube-system", "a" * 63)) == MAX_IFNAME
-    assert calico_vtep_mac("kcal-node1") == "66:bd:c1:b6:30:e3"
-    assert calico_vtep_mac("kcal-node2") == "66:eb:5b:33:d9:c8"
+    naming = NAMING["calico"]
+    assert naming.host_veth("default", "kcal-n1-pod-a") == "calif1e28bf8d7e"
+    assert naming.host_veth("default", "kcal-n1-pod-b") == "caliea7cf36212a"
+    assert naming.host_veth("default", "kcal-n2-pod-a") == "cali0b62c7dbc62"
+    assert len(naming.host_veth("kube-system", "a" * 63)) == MAX_IFNAME
+    assert naming.host_veth_mac == "ee:ee:ee:ee:ee:ee"
+    vtep_mac = naming.device_macs["vxlan.calico"]
+    assert vtep_mac("kcal-node1") == "66:bd:c1:b6:30:e3"
+    assert vtep_mac("kcal-node2") == "66:eb:5b:33:d9:c8"
