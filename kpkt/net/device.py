@@ -54,12 +54,23 @@ class Veth(NetDevice):
         super().__init__(stack, name, mac, mtu)
         self.peer: Veth | None = None
         self.delay_ns = delay_ns
+        # a pod's host-side veth in a cluster with NetworkPolicies: the pod's ingress policy,
+        # judging each frame before it is sent (what `tcpdump -i` on the veth sees is after it)
+        self.guard = None
+
+    def guard_with(self, policy, pod_ip: bytes) -> None:
+        """Judge frames to the pod at `pod_ip` with `policy` (a NodePolicy) before sending."""
+        self.guard = (policy, pod_ip)
 
     @staticmethod
     def pair(a: Veth, b: Veth) -> None:
         a.peer, b.peer = b, a
 
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        if self.guard is not None:
+            policy, pod_ip = self.guard
+            if not policy.ingress(frame, tag, self.where, pod_ip):
+                return
         self.observer.seen(frame, OUT, tag, note)
         if self.peer is None:
             self.stack.drop("link-down", f"{self.name} has no peer", tag, where=self.where)

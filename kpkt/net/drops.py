@@ -19,6 +19,8 @@ REASONS: dict[str, str] = {
     "link-down": "the device has no peer: nothing is plugged into it",
     "blackhole": "the route to the destination is a blackhole (discarded, no ICMP error)",
     "tunnel-loop": "the route to a tunnel's remote end leads back into the tunnel",
+    "policy-denied": "a NetworkPolicy denied the connection's first packet, on the client's "
+    "egress or the server's ingress side (dropped silently: no RST, no ICMP)",
     "malformed": "a frame too short or with a header that does not parse",
 }
 

@@ -76,6 +76,7 @@ class Stack:
         self.ipip_tunnel = None  # the IPIP tunnel that receives IP protocol 4, if any
         self.tcp = TcpLayer(self)
         self.conntrack = None  # a Conntrack on nodes: kube-proxy's and the CNI's NAT
+        self.policy = None  # a NodePolicy on nodes of a cluster with NetworkPolicies
         self._forward_notes: dict[tuple[str, int], str] = {}
         self.icmp_limit = RateLimit(self.sched)
 
