@@ -235,9 +235,9 @@ def test_the_examples_are_shipped_and_topologies_is_their_folder() -> None:
         "hostgw-reference",
         "netpol",
         "services-reference",
-        "two-node",
-        "two-node-calico",
         "two-node-calico-vxlan",
+        "two-node-calico",
+        "two-node",
     ]
     link = ROOT / "topologies"
     assert link.is_symlink() and link.resolve() == (ROOT / "kpkt" / "examples").resolve()
@@ -261,8 +261,8 @@ def test_kpkt_examples_lists_them_with_their_description() -> None:
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == [p.stem for p in EXAMPLES]
     assert "NetworkPolicy e2e cluster" in lines[4]
-    assert "flannel VXLAN between the nodes" in lines[6]
     assert "IPIP (tunl0) between the nodes" in lines[7]
+    assert "flannel VXLAN between the nodes" in lines[8]
 
 
 def test_kpkt_examples_copies_one_out(tmp_path: Path) -> None:
@@ -283,8 +283,8 @@ def test_an_unknown_name_lists_the_shipped_examples(tmp_path: Path) -> None:
     assert done.stderr == (
         "error: three-node: no such file, and no shipped example of that name "
         "(shipped: calico-reference, calico-vxlan-reference, flannel-reference, "
-        "hostgw-reference, netpol, services-reference, two-node, two-node-calico, "
-        "two-node-calico-vxlan; "
+        "hostgw-reference, netpol, services-reference, two-node-calico-vxlan, two-node-calico, "
+        "two-node; "
         "`kpkt examples` lists them)\n"
     )
 
