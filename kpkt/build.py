@@ -12,6 +12,7 @@ from kpkt.apps.ping import PingApp
 from kpkt.apps.probe import ProbeApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from kpkt.capture.tap import Tap
 from kpkt.cni import plugin
 from kpkt.derive import SWITCH, derive_mac, switch_port_names
@@ -142,7 +143,8 @@ class _Builder:
         self, dev, kind: str, node: str | None, mac: str | None, what: str | None = None
     ) -> None:
         """Give `dev` its capture point: a tap, the device's observer."""
-        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac, what)
+        link_type = LINKTYPE_ETHERNET if dev.link_layer else LINKTYPE_RAW
+        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac, what, link_type)
         dev.observer = tap
         self.taps[dev] = tap
 

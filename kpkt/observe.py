@@ -49,6 +49,7 @@ class Why(Enum):
     ARP_WHO_HAS = "arp-who-has"  # (ip, try): a broadcast request for an INCOMPLETE entry
     ARP_PROBE = "arp-probe"  # (ip, try): a unicast request for an entry in PROBE
     ARP_REPLY = "arp-reply"  # (ip, mac): the answer to a request for one of our addresses
+    ARP_PROXY_REPLY = "arp-proxy-reply"  # (ip, mac): proxy ARP's answer for a routed address
     ARP_RESOLVED = "arp-resolved"  # (ip,): a packet that waited for the neighbour, sent
     FORWARD = "forward"  # (route, ttl): routed on, with the TTL it leaves with
     ECHO_REPLY = "echo-reply"  # (): the answer to an ICMP echo request for a local address
@@ -82,6 +83,11 @@ class Why(Enum):
     VXLAN_MALFORMED = "vxlan-malformed"  # ()
     VNI_MISMATCH = "vni-mismatch"  # (vni, the device's vni)
     LINK_DOWN = "link-down"  # (device name,)
+    BLACKHOLE = "blackhole"  # (route,): a blackhole route
+    IPIP_ENCAP = "ipip-encap"  # (remote ip,)
+    IPIP_DECAP = "ipip-decap"  # ()
+    IPIP_MALFORMED = "ipip-malformed"  # (): the inner packet is not IPv4
+    TUNNEL_LOOP = "tunnel-loop"  # (device name, remote ip): the outer route leads back inside
     POLICY_DENIED = "policy-denied"  # (verdict,): a kpkt.policy Verdict, its side and policies
 
 

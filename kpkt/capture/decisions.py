@@ -46,6 +46,7 @@ _TEXT = {
     Why.ARP_WHO_HAS: lambda ip, n: f"arp who-has {IPv4Address(ip)} (try {n})",
     Why.ARP_PROBE: lambda ip, n: f"arp unicast probe {IPv4Address(ip)} (try {n})",
     Why.ARP_REPLY: lambda ip, mac: f"arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
+    Why.ARP_PROXY_REPLY: lambda ip, mac: f"proxy arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
     Why.ARP_RESOLVED: lambda ip: f"arp resolved {IPv4Address(ip)}",
     Why.FORWARD: lambda route, ttl: f"forward: route {route}, ttl {ttl}",
     Why.ECHO_REPLY: lambda: "icmp echo reply",
@@ -82,4 +83,11 @@ _TEXT = {
     Why.VNI_MISMATCH: lambda vni, mine: f"vxlan: vni {vni}, device has {mine}",
     Why.LINK_DOWN: lambda dev: f"{dev} has no peer",
     Why.POLICY_DENIED: lambda verdict: verdict.text(),
+    Why.BLACKHOLE: lambda route: f"route {route}",
+    Why.IPIP_ENCAP: lambda ip: f"ipip encap -> {IPv4Address(ip)}",
+    Why.IPIP_DECAP: lambda: "ipip decap",
+    Why.IPIP_MALFORMED: lambda: "ipip: the inner packet is not IPv4",
+    Why.TUNNEL_LOOP: lambda dev, ip: (
+        f"{dev}: the route to {IPv4Address(ip)} leads back into the tunnel"
+    ),
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kpkt import __version__
 from kpkt.capture.decisions import render
-from kpkt.capture.pcap import PcapWriter
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, PcapWriter
 from kpkt.capture.pcapng import PcapngWriter
 from kpkt.observe import OUT, Decision, Tag
 
@@ -26,6 +26,7 @@ DESCRIPTIONS = {
     "veth": "veth, the host's end (a port of cni0)",
     "bridge": "Linux bridge",
     "vxlan": "VXLAN device",
+    "ipip": "IPIP tunnel (raw IP, no link layer)",
     "underlay": "interface on the node network",
     "loopback": "loopback",
     "switch-port": "port of the node network's switch",
@@ -173,6 +174,7 @@ class Tap:
         "node",
         "mac",
         "what",
+        "link_type",
         "ips",
         "peer",
         "journal",
@@ -195,6 +197,7 @@ class Tap:
         node: str | None,
         mac: str | None,
         what: str | None = None,  # how all.pcapng describes it, if not as its kind
+        link_type: int = LINKTYPE_ETHERNET,
     ) -> None:
         self.owner = owner
         self.ifname = ifname
@@ -202,6 +205,7 @@ class Tap:
         self.node = node
         self.mac = mac
         self.what = what or DESCRIPTIONS.get(kind, kind)
+        self.link_type = link_type  # of its pcap: Ethernet, or raw IP on a tunnel (LINKTYPE_RAW)
         self.ips: list[str] = []
         self.peer: Tap | None = None
         self.journal = journal
@@ -222,7 +226,7 @@ class Tap:
         return f"{self.owner}__{self.ifname}.pcap"
 
     def open(self, folder: Path) -> None:
-        self.writer = PcapWriter(folder / self.filename)
+        self.writer = PcapWriter(folder / self.filename, self.link_type)
         self.pcapng = self.journal.pcapng
         self.write, self.packet = self.writer.write, self.pcapng.packet  # bound once: hot path
 
@@ -230,7 +234,7 @@ class Tap:
         """Give this capture point its interface block in all.pcapng."""
         where = f" on {self.node}" if self.node and self.node != self.owner else ""
         description = f"{self.what} {self.ifname} of {self.owner}"
-        self.interface = self.pcapng.add_interface(self.name, description + where)
+        self.interface = self.pcapng.add_interface(self.name, description + where, self.link_type)
 
     def seen(self, frame: bytes, direction: str, tag: Tag, note: Decision | str = "") -> None:
         """Append `frame` to this capture point's pcap and to its step's hop log (the hot path

@@ -17,7 +17,7 @@ As `br_nf_pre_routing()` and `br_nf_pre_routing_finish()` do it:
   after.
 
 NetworkPolicy's egress side (kpkt/net/policy_filter.py) judges the frame right after PREROUTING,
-where Calico's cali-fw chain sees it in filter FORWARD.
+where a policy dataplane's cali-fw chain sees it in filter FORWARD.
 """
 
 from __future__ import annotations

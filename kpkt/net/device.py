@@ -20,6 +20,8 @@ class NetDevice:
     """An interface in a network namespace."""
 
     kind = "device"
+    link_layer = True  # frames carry an Ethernet header; False: a tunnel that sends raw IP
+    proxy_arp = False  # sysctl net.ipv4.conf.<dev>.proxy_arp
 
     def __init__(self, stack, name: str, mac: bytes, mtu: int) -> None:
         self.stack = stack  # the owning namespace's IPv4 stack

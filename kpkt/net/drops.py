@@ -19,6 +19,8 @@ REASONS: dict[str, str] = {
     "no-fdb-and-no-flood": "the VXLAN device has no FDB entry for the inner destination MAC",
     "vni-mismatch": "a VXLAN packet with a VNI this node has no device for",
     "link-down": "the device has no peer: nothing is plugged into it",
+    "blackhole": "the route to the destination is a blackhole (discarded, no ICMP error)",
+    "tunnel-loop": "the route to a tunnel's remote end leads back into the tunnel",
     "policy-denied": "a NetworkPolicy denied the connection's first packet, on the client's "
     "egress or the server's ingress side (dropped silently: no RST, no ICMP)",
     "malformed": "a frame too short or with a header that does not parse",
@@ -43,5 +45,8 @@ REASON_OF: dict[Why, str] = {
     Why.VNI_MISMATCH: "vni-mismatch",
     Why.LINK_DOWN: "link-down",
     Why.POLICY_DENIED: "policy-denied",
+    Why.BLACKHOLE: "blackhole",
+    Why.TUNNEL_LOOP: "tunnel-loop",
+    Why.IPIP_MALFORMED: "malformed",
     Why.VXLAN_MALFORMED: "malformed",
 }

@@ -1,5 +1,6 @@
-"""NetworkPolicy on the wire, where Calico's iptables dataplane enforces it (netpol.md §6, §7),
-also as Canal runs it on flannel: at the pod's host-side veth.
+"""NetworkPolicy on the wire, where a policy-enforcing CNI's iptables dataplane enforces it
+(netpol.md §6, §7), also under a CNI without policy as Canal adds it: at the pod's host-side
+veth.
 
 - egress: the client pod's policies judge a packet entering the node from the pod's veth,
   after kube-proxy's DNAT (cali-fw-<veth>, in filter FORWARD after nat PREROUTING);
@@ -8,7 +9,7 @@ also as Canal runs it on flannel: at the pod's host-side veth.
 - conntrack first: only a connection's first packet is judged. Once allowed on a side, every
   later packet of the connection, either way, passes that side (ctstate ESTABLISHED), and ICMP
   errors pass as RELATED; a packet from the pod's own node is always let in;
-- a denied packet is dropped silently (Calico's default DROP): no RST, no ICMP.
+- a denied packet is dropped silently (the dataplane's default DROP): no RST, no ICMP.
 
 Each node has a `NodePolicy`; the verdicts come from kpkt/policy, which knows nothing of
 packets. What was denied, per step, is kept in `PolicyLog` for the probes to report.

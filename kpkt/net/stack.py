@@ -43,6 +43,7 @@ from kpkt.wire.ipv4 import (
     IP_SRC,
     PROTO,
     PROTO_ICMP,
+    PROTO_IPIP,
     PROTO_TCP,
     PROTO_UDP,
     TOS,
@@ -76,6 +77,7 @@ class Stack:
         self.udp_errors: dict[int, object] = {}  # port -> the socket its ICMP errors go to
         self.ping_sockets: dict[int, object] = {}  # echo id -> PingSocket
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
+        self.ipip_tunnel = None  # the IPIP tunnel that receives IP protocol 4, if any
         self.tcp = TcpLayer(self)
         self.netfilter = None  # a Netfilter on nodes: kube-proxy's and the CNI's rules
         self._forwarded: dict[tuple[str, int], Decision] = {}  # (route, ttl) -> its decision
@@ -124,10 +126,9 @@ class Stack:
     # --- receive ------------------------------------------------------------------------------
 
     def receive(self, frame: bytes, dev, tag: Tag, nat: Decision | str | None = None) -> None:
-        """A frame arriving on `dev`: ARP to the neighbour layer, IPv4 through PREROUTING to
-        local delivery (through INPUT) or forwarding. `nat` (what PREROUTING decided) is not
-        None when the bridge already ran PREROUTING on it (br_netfilter), so it does not run
-        again here."""
+        """A frame arriving on `dev`: ARP to the neighbour layer, IPv4 to `receive_ip`. `nat`
+        (what PREROUTING decided) is not None when the bridge already ran PREROUTING on it
+        (br_netfilter), so it does not run again here."""
         dst = frame[ETH_DST]
         if dst != dev.mac and not dst[0] & 1 and dev is not self.loopback:
             return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
@@ -135,9 +136,12 @@ class Stack:
         if ethertype == ETH_TYPE_ARP:
             self.arp.receive(frame, dev, tag)
             return
-        if ethertype != ETH_TYPE_IP:
-            return
-        packet = frame[ETH_LEN:]
+        if ethertype == ETH_TYPE_IP:
+            self.receive_ip(frame[ETH_LEN:], dev, tag, nat)
+
+    def receive_ip(self, packet: bytes, dev, tag: Tag, nat: Decision | str | None = None) -> None:
+        """An IPv4 packet arriving on `dev` (from an Ethernet frame, or out of a tunnel):
+        PREROUTING, then local delivery (through INPUT) or forwarding."""
         netfilter = self.netfilter
         if nat is None:
             nat = ""
@@ -168,6 +172,9 @@ class Stack:
         if route is None:
             self.drop(Decision(Why.NO_ROUTE, dst), tag)
             self.icmp_error(packet, icmp.DEST_UNREACH, icmp.NET_UNREACH, tag)
+            return
+        if route.blackhole:
+            self.drop(Decision(Why.BLACKHOLE, route), tag)
             return
         if packet[TTL] <= 1:
             self.drop(Decision(Why.TTL_EXCEEDED, packet[TTL], dst), tag)
@@ -215,6 +222,8 @@ class Stack:
             self._icmp_receive(packet, ihl, tag)
         elif proto == PROTO_TCP:
             self.tcp.receive(packet, ihl, tag)
+        elif proto == PROTO_IPIP and self.ipip_tunnel is not None:
+            self.ipip_tunnel.decap(packet, ihl, tag)
 
     def _icmp_receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
         icmp_type = packet[ihl]
@@ -364,6 +373,9 @@ class Stack:
 
     def _route_out(self, packet: bytes, route: Route, tag: Tag, note: Decision | str) -> None:
         dev = route.dev
+        if dev is None:
+            self.drop(Decision(Why.BLACKHOLE, route), tag)
+            return
         if dev is self.loopback:
             dev.xmit(eth_header(ZERO_MAC, ZERO_MAC, ETH_P_IP) + packet, tag, note)
             return
@@ -371,7 +383,10 @@ class Stack:
             packet, nat = self.netfilter.postrouting(packet, dev)
             if nat:
                 note = then(note, nat)
-        self.arp.output(dev, route.via or packet[IP_DST], packet, tag, note)
+        if dev.link_layer:
+            self.arp.output(dev, route.via or packet[IP_DST], packet, tag, note)
+        else:  # a tunnel: no neighbour to resolve, the next hop is the remote end
+            dev.output(packet, route.via or packet[IP_DST], tag, note)
 
     def icmp_error(self, packet: bytes, icmp_type: int, code: int, tag: Tag, mtu: int = 0) -> None:
         """icmp_send(): never about an ICMP error or a broadcast; from the packet's destination

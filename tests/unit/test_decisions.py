@@ -45,6 +45,10 @@ def test_every_kind_of_decision_has_its_text():
             Decision(Why.ARP_REPLY, IP, MAC),
             "arp reply 10.244.1.1 is-at 0a:58:0a:f4:01:02",
         ),
+        Why.ARP_PROXY_REPLY: (
+            Decision(Why.ARP_PROXY_REPLY, IP, MAC),
+            "proxy arp reply 10.244.1.1 is-at 0a:58:0a:f4:01:02",
+        ),
         Why.ARP_RESOLVED: (Decision(Why.ARP_RESOLVED, IP), "arp resolved 10.244.1.1"),
         Why.THEN: (
             Decision(Why.THEN, "dnat to 10.244.2.5:80", Decision(Why.FDB_LOCAL, MAC)),
@@ -139,6 +143,17 @@ def test_every_kind_of_decision_has_its_text():
         Why.POLICY_DENIED: (
             Decision(Why.POLICY_DENIED, Verdict(False, "ingress", ("y/deny-all",))),
             "ingress denied: no rule of y/deny-all matched",
+        ),
+        Why.BLACKHOLE: (
+            Decision(Why.BLACKHOLE, Route(IPv4Network("10.245.1.0/26"), None, blackhole=True)),
+            "route blackhole 10.245.1.0/26",
+        ),
+        Why.IPIP_ENCAP: (Decision(Why.IPIP_ENCAP, IP), "ipip encap -> 10.244.1.1"),
+        Why.IPIP_DECAP: (Decision(Why.IPIP_DECAP), "ipip decap"),
+        Why.IPIP_MALFORMED: (Decision(Why.IPIP_MALFORMED), "ipip: the inner packet is not IPv4"),
+        Why.TUNNEL_LOOP: (
+            Decision(Why.TUNNEL_LOOP, "tunl0", IP),
+            "tunl0: the route to 10.244.1.1 leads back into the tunnel",
         ),
     }
     assert set(texts) == set(Why), "a kind of decision without a test of its text"
