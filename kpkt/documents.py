@@ -7,6 +7,7 @@ from __future__ import annotations
 from kpkt import __version__
 from kpkt.dns.served import served_names
 from kpkt.outcome import step_kind, step_outcome
+from kpkt.report import cni_devices, tunnel_kinds
 from kpkt.runner import run
 from kpkt.spec import ServiceSpec, Topology
 
@@ -40,8 +41,8 @@ def validate_document(topology: Topology) -> dict:
             "clusterDomain": c.cluster_domain,
             "underlayCIDR": str(c.underlay_cidr),
             "underlayMTU": c.underlay_mtu,
-            "vni": c.vni,
-            "vxlanPort": c.vxlan_port,
+            "cniSettings": dict(c.cni_options),
+            "tunnels": sorted(tunnel_kinds(network)),
         },
         "nodes": [
             {
@@ -49,8 +50,7 @@ def validate_document(topology: Topology) -> dict:
                 "ip": str(node.ip),
                 "mac": node.mac,
                 "podCIDR": str(node.pod_cidr),
-                "cni0": {"ip": str(node.pod_cidr[1]), "mac": node.cni0_mac},
-                "vtep": {"ip": str(node.pod_cidr.network_address), "mac": node.vtep_mac},
+                "devices": cni_devices(network.stacks[node.name], node),
                 "pods": [
                     {
                         "name": pod.name,

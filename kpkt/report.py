@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from ipaddress import IPv4Address
 
 from kpkt.capture.summary import owner_names, summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
@@ -11,7 +12,7 @@ from kpkt.cni import plugin
 from kpkt.dns.served import served_names
 from kpkt.runner import run
 from kpkt.spec import Topology
-from kpkt.wire.ethernet import mac_bytes
+from kpkt.wire.ethernet import mac_bytes, mac_str
 from kpkt.wire.vxlan import LINUX_PORT
 
 
@@ -134,8 +135,8 @@ def describe_topology(topology: Topology) -> str:
     c = topology.cluster
     cni = plugin(c.cni)
     lines = [
-        f"topology {topology.name} (seed {topology.seed}): cni {c.cni}, podCIDR {c.pod_cidr}, "
-        f"underlay {c.underlay_cidr} mtu {c.underlay_mtu}, vxlan vni {c.vni} port {c.vxlan_port}",
+        f"topology {topology.name} (seed {topology.seed}): {_datapath(topology, network)}, "
+        f"podCIDR {c.pod_cidr}, underlay {c.underlay_cidr} mtu {c.underlay_mtu}",
     ]
     for node in topology.nodes:
         lines.append(
@@ -162,6 +163,50 @@ def describe_topology(topology: Topology) -> str:
         for i, step in enumerate(topology.steps)
     ]
     return "\n".join(lines)
+
+
+def _datapath(topology: Topology, network) -> str:
+    """The CNI with its settings and the tunnels its nodes have, as built: "cni <name>
+    (backend vxlan), vxlan vni 1 port 8472"; a CNI that routes without a tunnel has none."""
+    c = topology.cluster
+    text = f"cni {c.cni}"
+    if c.cni_options:
+        settings = (f"{key} {_yaml_value(value)}" for key, value in c.cni_options.items())
+        text += " (" + ", ".join(settings) + ")"
+    tunnels = sorted(tunnel_kinds(network))
+    return ", ".join([text, *tunnels])
+
+
+def _yaml_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def cni_devices(stack, node) -> list[dict]:
+    """The devices the CNI gave a node (not its eth0, nor the host sides of its pods): name,
+    kind, MAC and addresses."""
+    pods = {pod.host_veth for pod in node.pods}
+    return [
+        {
+            "name": dev.name,
+            "kind": dev.kind,
+            "mac": mac_str(dev.mac) if dev.mac else None,
+            "ips": [f"{IPv4Address(ip)}/{plen}" for d, ip, plen in stack.addresses if d is dev],
+        }
+        for dev in stack.devices
+        if dev.name not in pods and dev.name not in ("eth0", "lo")
+    ]
+
+
+def tunnel_kinds(network) -> set[str]:
+    """The node tunnels of a built network: "vxlan vni 1 port 8472", "ipip"."""
+    kinds = set()
+    for stack in network.stacks.values():
+        for dev in stack.devices:
+            if dev.kind == "vxlan" and hasattr(dev, "vni"):
+                kinds.add(f"vxlan vni {dev.vni} port {dev.port}")
+            elif dev.kind == "ipip":
+                kinds.add("ipip")
+    return kinds
 
 
 def _policies(topology: Topology) -> list[str]:
