@@ -12,6 +12,7 @@ from kpkt.dns.served import served_names
 from kpkt.runner import run
 from kpkt.spec import Topology
 from kpkt.wire.ethernet import mac_bytes
+from kpkt.wire.vxlan import TUNNEL_PORTS
 
 
 def mac_names(taps) -> dict[bytes, str]:
@@ -23,7 +24,7 @@ def step_tables(result) -> str:
     """A hop table for each of the first TABLE_STEPS steps, then a summary of the rest."""
     journal = result.network.journal
     names = mac_names(journal.taps)
-    ports = frozenset({result.topology.cluster.vxlan_port})
+    ports = TUNNEL_PORTS | {result.topology.cluster.vxlan_port}
     blocks = []
     pairs = list(zip(result.topology.steps, journal.steps, strict=True))
     for index, (step, log) in enumerate(pairs[:TABLE_STEPS]):

@@ -30,8 +30,9 @@ from kpkt.wire.ipv4 import (
     PROTO_UDP,
     TTL,
 )
+from kpkt.wire.sleeve import SLEEVE_PORT, sleeve_frames
 from kpkt.wire.udp import PORTS, UDP_LEN
-from kpkt.wire.vxlan import VXLAN_LEN
+from kpkt.wire.vxlan import TUNNEL_PORTS, VXLAN_LEN
 
 MAX_TRACE_ROWS = 5_000
 
@@ -57,7 +58,7 @@ def run_step(topology: Topology, number: int) -> Traced:
     journal = run(topology, steps=number, keep_rows={number - 1: MAX_TRACE_ROWS}).network.journal
     log = journal.steps[number - 1]
     names = mac_names(journal.taps)
-    ports = frozenset({topology.cluster.vxlan_port})
+    ports = TUNNEL_PORTS | {topology.cluster.vxlan_port}
     previous: dict[int, Fields] = {}
     changes = []
     for hop in log.rows:
@@ -113,11 +114,25 @@ def _fields(frame: bytes, names: dict[bytes, str], vxlan_ports: frozenset[int]) 
         sport, dport = PORTS.unpack_from(ip, ihl)
         fields["src"] += f":{sport}"
         fields["dst"] += f":{dport}"
-        inner_at = ihl + UDP_LEN + VXLAN_LEN
-        if ip[PROTO] == PROTO_UDP and dport in vxlan_ports and len(ip) >= inner_at + ETH_LEN:
-            inner = _fields(ip[inner_at:], names, vxlan_ports)
+        inner_frame = _inner(ip, ihl, dport, vxlan_ports) if ip[PROTO] == PROTO_UDP else None
+        if inner_frame is not None:
+            fields["tunnel"] = "sleeve" if dport == SLEEVE_PORT else "vxlan"
+            inner = _fields(inner_frame, names, vxlan_ports)
             fields.update({f"inner {k}": v for k, v in inner.items()})
     return fields
+
+
+def _inner(ip: bytes, ihl: int, dport: int, vxlan_ports: frozenset[int]) -> bytes | None:
+    """The frame a tunnel packet carries (sleeve: its first one), None if it carries none."""
+    if dport in vxlan_ports and len(ip) >= ihl + UDP_LEN + VXLAN_LEN + ETH_LEN:
+        return ip[ihl + UDP_LEN + VXLAN_LEN :]
+    if dport == SLEEVE_PORT:
+        try:
+            _, records = sleeve_frames(ip[ihl + UDP_LEN :])
+        except ValueError:
+            return None
+        return records[0][2] if records and len(records[0][2]) >= ETH_LEN else None
+    return None
 
 
 def _changes(before: Fields, after: Fields) -> str:
@@ -125,11 +140,11 @@ def _changes(before: Fields, after: Fields) -> str:
     was_encapsulated = any(k.startswith("inner") for k in before)
     if encapsulated and not was_encapsulated:
         return (
-            f"vxlan encap: outer {after['src']} > {after['dst']} ttl {after['ttl']}, "
+            f"{after['tunnel']} encap: outer {after['src']} > {after['dst']} ttl {after['ttl']}, "
             f"outer eth {after['eth']}"
         )
     if was_encapsulated and not encapsulated:
-        return f"vxlan decap: inner eth {after['eth']}"
+        return f"{before['tunnel']} decap: inner eth {after['eth']}"
     changed = [
         f"{key} {before[key]} -> {after[key]}"
         for key in after

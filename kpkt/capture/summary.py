@@ -34,15 +34,16 @@ from kpkt.wire.ipv4 import (
     TTL,
     ip_df,
 )
+from kpkt.wire.sleeve import SLEEVE_PORT, sleeve_summary
 from kpkt.wire.tcp import TCP_LEN, tcp_summary
 from kpkt.wire.udp import PORTS, UDP_LEN, udp_summary
-from kpkt.wire.vxlan import LINUX_PORT, PRE_IANA_PORT, VNI, VXLAN_LEN
+from kpkt.wire.vxlan import TUNNEL_PORTS, VNI, VXLAN_LEN
 
 
 def summarize(
     frame: bytes,
     names: dict[bytes, str] | None = None,
-    vxlan_ports: frozenset[int] = frozenset({PRE_IANA_PORT, LINUX_PORT}),
+    vxlan_ports: frozenset[int] = TUNNEL_PORTS,
 ) -> str:
     """`eth <src> > <dst> | <network layer>` for an Ethernet frame."""
     names = names or {}
@@ -85,6 +86,9 @@ def _ipv4(packet: bytes, names: dict[bytes, str], vxlan_ports: frozenset[int]) -
             vni = int.from_bytes(body[UDP_LEN:][VNI], "big")
             inner = summarize(body[UDP_LEN + VXLAN_LEN :], names, vxlan_ports)
             return f"{ip} UDP {sport} > {dport} VXLAN vni {vni} [{inner}]"
+        if dport == SLEEVE_PORT:
+            inner_summary = lambda frame: summarize(frame, names, vxlan_ports)  # noqa: E731
+            return f"{ip} UDP {sport} > {dport} {sleeve_summary(body[UDP_LEN:], inner_summary)}"
         return f"{ip} {udp_summary(body)}"
     if proto == PROTO_ICMP and len(body) >= ICMP_LEN:
         return f"{ip} {icmp_summary(body)}"

@@ -31,9 +31,10 @@ and `builder.flow_hash_key` (the seed's key for tunnels' flow-hash source ports)
 
 What the topology loader must know of a CNI without building anything (`kpkt/topology/` does not
 import the datapath) is data here: `CNIS` (the names `cluster.cni` may take, each the key of its
-own settings section, `cluster.<name>`), `OPTIONS` (the settings of that section: the values each
-may take, its default first), `NODE_DEVICES` (the node devices whose MAC `nodes[].devices` may
-set) and `encapsulation_overhead` (what the CNI's tunnel takes off the underlay MTU for pods).
+own settings section, `cluster.<name>`), `POD_CIDRS` (a CNI's own default podCIDR),
+`OPTIONS` (the settings of that section: the values each may take, its default first),
+`NODE_DEVICES` (the node devices whose MAC `nodes[].devices` may set) and
+`encapsulation_overhead` (what the CNI's tunnel takes off the underlay MTU for pods).
 Adding a CNI (Calico: no bridge, proxy ARP, /32 routes, `tunl0` or `vxlan.calico`; Cilium;
 Weave) is a module here and its entries in these tables.
 """
@@ -41,17 +42,23 @@ Weave) is a module here and its entries in these tables.
 from __future__ import annotations
 
 from importlib import import_module
+from ipaddress import IPv4Network
 from typing import Any
 
-CNIS = ("flannel",)
+CNIS = ("flannel", "weave")
 # cluster.<cni>: setting -> the values it may take, the default first
 OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "flannel": {"backend": ("vxlan", "host-gw")},  # flannel's Backend.Type
+    "weave": {"mode": ("fastdp", "sleeve")},  # the overlay weave's router forwards with
 }
 NODE_DEVICES: dict[str, tuple[str, ...]] = {
     "flannel": ("cni0", "flannel.1"),
+    "weave": (),  # the weave bridge's MAC is the peer name, derived from the seed
 }
+# cluster.podCIDR when the topology gives none, where the CNI has its own default
+POD_CIDRS = {"weave": IPv4Network("10.32.0.0/12")}  # weave's --ipalloc-range
 VXLAN_OVERHEAD = 50  # outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8
+WEAVE_OVERHEAD = 124  # weave's default MTU 1376 on a 1500-byte underlay
 
 
 def default_options(cni: str) -> dict[str, str]:
@@ -62,6 +69,8 @@ def encapsulation_overhead(cni: str, options: dict[str, str]) -> int:
     """How much smaller than the underlay MTU the pods' MTU is."""
     if cni == "flannel" and options.get("backend") == "host-gw":
         return 0  # plain routing: no encapsulation
+    if cni == "weave":
+        return WEAVE_OVERHEAD
     return VXLAN_OVERHEAD
 
 

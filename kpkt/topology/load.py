@@ -12,7 +12,14 @@ from typing import Any
 
 import yaml
 
-from kpkt.cni import CNIS, NODE_DEVICES, OPTIONS, default_options, encapsulation_overhead
+from kpkt.cni import (
+    CNIS,
+    NODE_DEVICES,
+    OPTIONS,
+    POD_CIDRS,
+    default_options,
+    encapsulation_overhead,
+)
 from kpkt.derive import (
     SWITCH,
     external_key,
@@ -225,7 +232,8 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
     options = _cni_options(f, cni)
     underlay = f.child("underlay", UNDERLAY_KEYS) or Fields({}, f.at("underlay"), f.report)
     vxlan = f.child("vxlan", ("vni", "port")) or Fields({}, f.at("vxlan"), f.report)
-    pod_cidr = f.network("podCIDR", DEFAULTS.pod_cidr)
+    default_pod_cidr = POD_CIDRS.get(cni, DEFAULTS.pod_cidr)
+    pod_cidr = f.network("podCIDR", default_pod_cidr)
     service_cidr = f.network("serviceCIDR", DEFAULTS.service_cidr)
     if service_cidr is not None and service_cidr.prefixlen > MIN_SERVICE_PREFIX:
         f.bad(
@@ -240,7 +248,7 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
         cni=cni,
         cni_options=options,
         encapsulation_overhead=encapsulation_overhead(cni, options),
-        pod_cidr=pod_cidr or DEFAULTS.pod_cidr,
+        pod_cidr=pod_cidr or default_pod_cidr,
         service_cidr=service_cidr or DEFAULTS.service_cidr,
         cluster_domain=_cluster_domain(f),
         underlay_cidr=underlay_cidr or DEFAULTS.underlay_cidr,
