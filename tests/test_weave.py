@@ -20,7 +20,7 @@ from kpkt.errors import TopologyError
 from kpkt.topology.load import load_topology_text
 from kpkt.trace import trace
 from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields
-from kpkt.wire.ethernet import BROADCAST, ETH_DST, ETH_LEN, ETH_SRC, ETH_TYPE, ETH_TYPE_IP
+from kpkt.wire.ethernet import BROADCAST, ETH_DST, ETH_LEN, ETH_TYPE, ETH_TYPE_IP
 from kpkt.wire.ipv4 import DF, FLAGS, IP_DST, IP_SRC, PROTO, PROTO_UDP, TTL
 from kpkt.wire.sleeve import sleeve_frame, sleeve_frames
 from kpkt.wire.udp import PORTS, UDP_LEN
