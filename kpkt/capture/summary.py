@@ -87,8 +87,12 @@ def _ipv4(packet: bytes, names: dict[bytes, str], vxlan_ports: frozenset[int]) -
             inner = summarize(body[UDP_LEN + VXLAN_LEN :], names, vxlan_ports)
             return f"{ip} UDP {sport} > {dport} VXLAN vni {vni} [{inner}]"
         if dport == SLEEVE_PORT:
-            inner_summary = lambda frame: summarize(frame, names, vxlan_ports)  # noqa: E731
-            return f"{ip} UDP {sport} > {dport} {sleeve_summary(body[UDP_LEN:], inner_summary)}"
+            sleeve = sleeve_summary(
+                body[UDP_LEN:],
+                lambda frame: summarize(frame, names, vxlan_ports),
+                lambda peer: _mac(peer, names),  # a peer name is its bridge's MAC
+            )
+            return f"{ip} UDP {sport} > {dport} {sleeve}"
         return f"{ip} {udp_summary(body)}"
     if proto == PROTO_ICMP and len(body) >= ICMP_LEN:
         return f"{ip} {icmp_summary(body)}"

@@ -43,13 +43,13 @@ def _records(payload: bytes, at: int) -> Iterator[tuple[bytes, bytes, bytes]]:
         at += length
 
 
-def sleeve_summary(payload: bytes, inner) -> str:
+def sleeve_summary(payload: bytes, inner, peer=mac_str) -> str:
     """`sleeve from <sender> N frame(s) [<src peer> > <dst peer>: <inner>; ...]`, `inner` summing
-    up each frame."""
+    up each frame and `peer` naming each peer name."""
     try:
         sender, records = sleeve_frames(payload)
     except ValueError as error:
         return f"{error}"
-    frames = "; ".join(f"{mac_str(s)} > {mac_str(d)}: {inner(f)}" for s, d, f in records)
+    frames = "; ".join(f"{peer(s)} > {peer(d)}: {inner(f)}" for s, d, f in records)
     count = f"{len(records)} frame{'s' if len(records) != 1 else ''}"
-    return f"sleeve from {mac_str(sender)} {count} [{frames}]"
+    return f"sleeve from {peer(sender)} {count} [{frames}]"
