@@ -7,7 +7,7 @@ from collections import Counter
 
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
-from kpkt.cni import plugin
+from kpkt.cni import plugin, vxlan_port
 from kpkt.dns.served import served_names
 from kpkt.runner import run
 from kpkt.spec import Topology
@@ -122,7 +122,7 @@ def open_hint(result) -> str | None:
     tap = underlay[0] if underlay else max(taps, key=lambda t: t.count)
     decode = ""
     if tap.owner in tunnelled:
-        decode = f"-d udp.port=={result.topology.cluster.vxlan_port},vxlan "
+        decode = f"-d udp.port=={vxlan_port(result.topology.cluster)},vxlan "
     return f"open one: wireshark {decode}{result.folder}/{result.files[tap]}"
 
 

@@ -17,6 +17,7 @@ from kpkt.capture.pcap import read_pcap
 from kpkt.capture.summary import summarize
 from kpkt.cni.weave import short_ids
 from kpkt.errors import TopologyError
+from kpkt.report import open_hint
 from kpkt.topology.load import load_topology_text
 from kpkt.trace import trace
 from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields
@@ -125,6 +126,12 @@ def test_every_pod_has_the_whole_range_source_backed() -> None:
     assert f"default via {node1.pod_cidr[1]} dev eth0" in routes
     node_routes = [str(r) for r in network.stacks["node1"].routes.routes()]
     assert f"10.32.0.0/12 dev weave scope link src {node1.pod_cidr[1]}" in node_routes
+
+
+def test_the_run_tells_how_to_open_fastdp_in_wireshark(tmp_path: Path) -> None:
+    """README: fastdp's VXLAN is on 6784, the hint `kpkt run` prints says so."""
+    result = runner.run(load_topology_text(cluster("fastdp", CROSS), "t.yaml"), folder=tmp_path)
+    assert "wireshark -d udp.port==6784,vxlan " in open_hint(result)
 
 
 def test_weave_mode_is_checked() -> None:

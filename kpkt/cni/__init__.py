@@ -74,6 +74,13 @@ def encapsulation_overhead(cni: str, options: dict[str, str]) -> int:
     return VXLAN_OVERHEAD
 
 
+def vxlan_port(cluster) -> int:
+    """The UDP port the cluster's VXLAN runs on (what Wireshark must be told to decode)."""
+    if cluster.cni == "weave":
+        return 6784  # fastdp: weave's port 6783 + 1, not configurable here
+    return cluster.vxlan_port
+
+
 def plugin(cni: str) -> Any:
     """The `Plugin` class of the CNI named `cni` (one of CNIS)."""
     if cni not in CNIS:
