@@ -18,7 +18,7 @@ from ipaddress import IPv4Address
 
 from kpkt.net.device import NetDevice
 from kpkt.net.vxlan import FlowPorts
-from kpkt.observe import IN, OUT, Decision, Tag
+from kpkt.observe import IN, OUT, Tag
 from kpkt.wire.ethernet import (
     ETH_DST,
     ETH_LEN,
@@ -141,9 +141,6 @@ class VxlanVport(NetDevice):
         inner = payload[VXLAN_LEN:]
         self.observer.seen(inner, IN, tag, f"vxlan decap vni 0x{vni:06x}")
         self.switch.inject(inner, peer, tag)
-
-    def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
-        raise NotImplementedError("the switch sends through send()")
 
 
 class Sleeve:
