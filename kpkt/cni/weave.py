@@ -70,10 +70,8 @@ def short_ids(seed: int, nodes) -> dict[str, int]:
     return taken
 
 
-def _veth_macs(seed: int, node: str) -> tuple[str, str]:
-    return derive_mac(seed, f"node/{node}/vethwe-bridge"), derive_mac(
-        seed, f"node/{node}/vethwe-datapath"
-    )
+def _datapath_mac(seed: int, node: str) -> str:
+    return derive_mac(seed, f"node/{node}/vethwe-datapath")
 
 
 class Plugin:
@@ -110,7 +108,8 @@ class Plugin:
         stack.add_route(Route(cluster.pod_cidr, bridge, src=address))
         switch = OverlaySwitch(stack, self.peer[node.name])
         self.switches[node.name] = switch
-        bridge_mac, datapath_mac = _veth_macs(self.builder.topo.seed, node.name)
+        bridge_mac = node.vtep_mac  # the second of the CNI's NODE_DEVICES: vethwe-bridge
+        datapath_mac = _datapath_mac(self.builder.topo.seed, node.name)
         to_bridge = b.veth(stack, "vethwe-bridge", bridge_mac, mtu, "veth", node.name)
         to_switch = b.veth(stack, "vethwe-datapath", datapath_mac, mtu, "veth", node.name)
         b.pair(to_bridge, to_switch)

@@ -18,7 +18,7 @@ from ipaddress import IPv4Address
 
 from kpkt.net.device import NetDevice
 from kpkt.net.vxlan import FlowPorts
-from kpkt.observe import IN, OUT, Tag
+from kpkt.observe import IN, OUT, Decision, Tag, Why
 from kpkt.wire.ethernet import (
     ETH_DST,
     ETH_LEN,
@@ -135,8 +135,8 @@ class VxlanVport(NetDevice):
         dst_id, src_id = vni >> SHORT_ID_BITS, vni & SHORT_ID_MASK
         peer = next((p for p in self.switch.peers if p.short_id == src_id), None)
         if dst_id != self.switch.local.short_id or peer is None:
-            detail = f"vxlan: vni 0x{vni:06x} is not from a peer to us"
-            self.stack.drop("vni-mismatch", detail, tag, where=self.where)
+            mine = f"peer {self.switch.local.short_id:#05x} of {len(self.switch.peers) + 1}"
+            self.stack.drop(Decision(Why.VNI_MISMATCH, f"{vni:#08x}", mine), tag, self.where)
             return
         inner = payload[VXLAN_LEN:]
         self.observer.seen(inner, IN, tag, f"vxlan decap vni 0x{vni:06x}")
@@ -199,7 +199,7 @@ class Sleeve:
         try:
             _, records = sleeve_frames(payload)
         except ValueError as error:
-            self.stack.drop("malformed", str(error), tag)
+            self.stack.drop(Decision(Why.SLEEVE_MALFORMED, str(error)), tag)
             return
         by_name = {peer.name: peer for peer in self.switch.peers}
         for src_peer, dst_peer, frame in records:
