@@ -303,7 +303,7 @@ def test_an_unknown_name_lists_the_shipped_examples(tmp_path: Path) -> None:
         "error: three-node: no such file, and no shipped example of that name "
         "(shipped: calico-reference, calico-vxlan-reference, flannel-reference, "
         "hostgw-reference, netpol, services-reference, two-node-calico-vxlan, two-node-calico, "
-        "two-node; "
+        "two-node, weave; "
         "`kpkt examples` lists them)\n"
     )
 
