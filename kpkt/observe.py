@@ -82,6 +82,7 @@ class Why(Enum):
     NO_VXLAN_FDB = "no-vxlan-fdb"  # (device name, mac)
     VXLAN_MALFORMED = "vxlan-malformed"  # ()
     VNI_MISMATCH = "vni-mismatch"  # (vni, the device's vni)
+    SLEEVE_MALFORMED = "sleeve-malformed"  # (what is wrong,): a sleeve datagram's framing
     LINK_DOWN = "link-down"  # (device name,)
     BLACKHOLE = "blackhole"  # (route,): a blackhole route
     IPIP_ENCAP = "ipip-encap"  # (remote ip,)

@@ -32,6 +32,7 @@ from kpkt.wire.ipv4 import (
     PROTO_UDP,
     TTL,
 )
+from kpkt.wire.sleeve import SLEEVE_PORT, sleeve_frames
 from kpkt.wire.udp import PORTS, UDP_LEN
 from kpkt.wire.vxlan import VXLAN_LEN
 
@@ -131,19 +132,33 @@ def _fields(
         sport, dport = PORTS.unpack_from(ip, ihl)
         fields["src"] += f":{sport}"
         fields["dst"] += f":{dport}"
-        inner_at = ihl + UDP_LEN + VXLAN_LEN
-        if ip[PROTO] == PROTO_UDP and dport in vxlan_ports and len(ip) >= inner_at + ETH_LEN:
-            inner = _fields(ip[inner_at:], names, vxlan_ports)
+        inner_frame = _inner(ip, ihl, dport, vxlan_ports) if ip[PROTO] == PROTO_UDP else None
+        if inner_frame is not None:
+            fields["tunnel"] = "sleeve" if dport == SLEEVE_PORT else "vxlan"
+            inner = _fields(inner_frame, names, vxlan_ports)
     if inner is not None:
         fields.update({f"inner {k}": v for k, v in inner.items()})
     return fields
+
+
+def _inner(ip: bytes, ihl: int, dport: int, vxlan_ports: frozenset[int]) -> bytes | None:
+    """The frame a UDP tunnel packet carries (sleeve: its first one), None if it carries none."""
+    if dport in vxlan_ports and len(ip) >= ihl + UDP_LEN + VXLAN_LEN + ETH_LEN:
+        return ip[ihl + UDP_LEN + VXLAN_LEN :]
+    if dport == SLEEVE_PORT:
+        try:
+            _, records = sleeve_frames(ip[ihl + UDP_LEN :])
+        except ValueError:
+            return None
+        return records[0][2] if records and len(records[0][2]) >= ETH_LEN else None
+    return None
 
 
 def _changes(before: Fields, after: Fields) -> str:
     encapsulated = any(k.startswith("inner") for k in after)
     was_encapsulated = any(k.startswith("inner") for k in before)
     if encapsulated and not was_encapsulated:
-        tunnel = "vxlan" if "inner eth" in after else "ipip"
+        tunnel = after.get("tunnel", "vxlan") if "inner eth" in after else "ipip"
         return (
             f"{tunnel} encap: outer {after['src']} > {after['dst']} ttl {after['ttl']}, "
             f"outer eth {after['eth']}"
@@ -151,7 +166,7 @@ def _changes(before: Fields, after: Fields) -> str:
     if was_encapsulated and not encapsulated:
         if "link" in after:
             return "ipip decap: raw ip"
-        return f"vxlan decap: inner eth {after['eth']}"
+        return f"{before.get('tunnel', 'vxlan')} decap: inner eth {after['eth']}"
     changed = [
         f"{key} {before[key]} -> {after[key]}"
         for key in after

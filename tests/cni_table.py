@@ -17,12 +17,17 @@ from pathlib import Path
 
 import yaml
 from scapy.layers.inet import IP, UDP
-from scapy.layers.l2 import ARP
+from scapy.layers.l2 import ARP, Ether
 from scapy.layers.vxlan import VXLAN
+from scapy.packet import bind_layers
 from scapy.utils import rdpcap
 
 from kpkt.runner import run
 from kpkt.topology.load import load_topology_text
+from kpkt.wire.sleeve import SLEEVE_PORT, sleeve_frames
+from kpkt.wire.vxlan import FASTDP_PORT
+
+bind_layers(UDP, VXLAN, dport=FASTDP_PORT)  # as the README's -d udp.port==6784,vxlan
 
 GATEWAY = "192.168.50.254"
 EXAMPLE = Path(__file__).resolve().parent.parent / "kpkt" / "examples" / "two-node.yaml"
@@ -39,6 +44,8 @@ DATAPATHS: list[tuple[str, dict]] = [
         "Calico VXLAN",
         {"cni": "calico", "calico": {"ipipMode": "Never", "vxlanMode": "Always", "blockSize": 24}},
     ),
+    ("Weave fastdp", {"cni": "weave"}),
+    ("Weave sleeve", {"cni": "weave", "weave": {"mode": "sleeve"}}),
 ]
 
 ROWS = (
@@ -154,6 +161,13 @@ def _innermost_udp(packet) -> int | None:
 def _between_nodes(node1_eth0) -> tuple[str, str]:
     """How the cross-node datagram looked on node1's eth0, and its outer DF and UDP checksum."""
     for p in node1_eth0:
+        if IP in p and UDP in p and p[UDP].dport == SLEEVE_PORT:
+            _, records = sleeve_frames(bytes(p[UDP].payload))
+            if not any(_innermost_udp(Ether(frame)) == 8080 for _, _, frame in records):
+                continue
+            df = f"DF {int(bool(p[IP].flags.DF))}"
+            checksum = "0" if p[UDP].chksum == 0 else "set"
+            return f"sleeve UDP {SLEEVE_PORT}, {len(records)} frame(s)", f"{df} / {checksum}"
         if IP not in p or _innermost_udp(p) != 8080:
             continue
         outer = p[IP]

@@ -51,12 +51,15 @@ def tshark() -> str:
     return path
 
 
-# every tshark read in the tests: names not resolved, flannel's VXLAN port decoded as VXLAN
-# (Wireshark knows 4789 only) and every checksum validated, as the README tells users to read them
+# every tshark read in the tests: names not resolved, flannel's and weave fastdp's VXLAN ports
+# decoded as VXLAN (Wireshark knows 4789 only) and every checksum validated, as the README tells
+# users to read them
 TSHARK_OPTIONS = (
     "-n",
     "-d",
     "udp.port==8472,vxlan",
+    "-d",
+    "udp.port==6784,vxlan",
     "-o",
     "ip.check_checksum:TRUE",
     "-o",

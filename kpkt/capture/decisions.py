@@ -81,6 +81,7 @@ _TEXT = {
     Why.NO_VXLAN_FDB: lambda dev, mac: f"{dev}: no fdb entry for {mac_str(mac)}",
     Why.VXLAN_MALFORMED: lambda: "vxlan: short packet or I flag clear",
     Why.VNI_MISMATCH: lambda vni, mine: f"vxlan: vni {vni}, device has {mine}",
+    Why.SLEEVE_MALFORMED: lambda detail: detail,
     Why.LINK_DOWN: lambda dev: f"{dev} has no peer",
     Why.POLICY_DENIED: lambda verdict: verdict.text(),
     Why.BLACKHOLE: lambda route: f"route {route}",

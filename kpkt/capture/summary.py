@@ -40,9 +40,10 @@ from kpkt.wire.ipv4 import (
     TTL,
     ip_df,
 )
+from kpkt.wire.sleeve import SLEEVE_PORT, sleeve_summary
 from kpkt.wire.tcp import TCP_LEN, tcp_summary
 from kpkt.wire.udp import PORTS, UDP_LEN, udp_summary
-from kpkt.wire.vxlan import LINUX_PORT, PRE_IANA_PORT, VNI, VXLAN_LEN
+from kpkt.wire.vxlan import TUNNEL_PORTS, VNI, VXLAN_LEN
 
 
 def owner_names(owners: Iterable[tuple[bytes, str]]) -> dict[bytes, str]:
@@ -59,7 +60,7 @@ def owner_names(owners: Iterable[tuple[bytes, str]]) -> dict[bytes, str]:
 def summarize(
     frame: bytes,
     names: dict[bytes, str] | None = None,
-    vxlan_ports: frozenset[int] = frozenset({PRE_IANA_PORT, LINUX_PORT}),
+    vxlan_ports: frozenset[int] = TUNNEL_PORTS,
     link_type: int = LINKTYPE_ETHERNET,
 ) -> str:
     """`<src> > <dst> | <network layer>` for an Ethernet frame, `raw ip | <network layer>` for
@@ -108,6 +109,13 @@ def _ipv4(packet: bytes, names: dict[bytes, str], vxlan_ports: frozenset[int]) -
             vni = int.from_bytes(body[UDP_LEN:][VNI], "big")
             inner = summarize(body[UDP_LEN + VXLAN_LEN :], names, vxlan_ports)
             return f"{ip} UDP {sport} > {dport} VXLAN vni {vni} [{inner}]"
+        if dport == SLEEVE_PORT:
+            sleeve = sleeve_summary(
+                body[UDP_LEN:],
+                lambda frame: summarize(frame, names, vxlan_ports),
+                lambda peer: _mac(peer, names),  # a peer name is its bridge's MAC
+            )
+            return f"{ip} UDP {sport} > {dport} {sleeve}"
         return f"{ip} {udp_summary(body)}"
     if proto == PROTO_IPIP and len(body) >= IP_MIN_LEN:
         return f"{ip} IPIP [{_ipv4(body, names, vxlan_ports)}]"

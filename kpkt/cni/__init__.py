@@ -44,6 +44,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
+from ipaddress import IPv4Network
 from typing import Any
 
 
@@ -58,7 +59,7 @@ class Number:
 
 # a setting: the words it may take (the default first), a boolean (its default) or a Number
 Option = tuple[str, ...] | bool | Number
-CNIS = ("flannel", "calico")
+CNIS = ("flannel", "calico", "weave")
 ENCAPSULATION_MODES = ("Always", "CrossSubnet", "Never")  # a Calico IPPool's ipipMode, vxlanMode
 # cluster.<cni>: setting -> the values it may take
 OPTIONS: dict[str, dict[str, Option]] = {
@@ -70,14 +71,19 @@ OPTIONS: dict[str, dict[str, Option]] = {
         "natOutgoing": True,
         "blockSize": Number(26, 20, 32),
     },
+    "weave": {"mode": ("fastdp", "sleeve")},  # the overlay weave's router forwards with
 }
 NODE_DEVICES: dict[str, tuple[str, ...]] = {
     "flannel": ("cni0", "flannel.1"),
     "calico": ("vxlan.calico",),
+    "weave": ("weave", "vethwe-bridge"),  # the bridge's MAC is the weave peer name
 }
 # the node devices a CNI makes that have no MAC (no host veth may take their names either)
 MACLESS_DEVICES: dict[str, tuple[str, ...]] = {"calico": ("tunl0",)}
 VXLAN_OVERHEAD = 50  # outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8
+WEAVE_OVERHEAD = 124  # weave's default MTU 1376 on a 1500-byte underlay
+# cluster.podCIDR when the topology gives none, where the CNI has its own default
+POD_CIDRS = {"weave": IPv4Network("10.32.0.0/12")}  # weave's --ipalloc-range
 IPIP_OVERHEAD = 20  # the outer IPv4 header
 NODE_PREFIX = 24  # a node's podCIDR when it names none, but where the CNI has blocks
 # `cni:` values that name a CNI and a setting: what to write instead
@@ -117,6 +123,7 @@ class Naming:
 
 NAMING: dict[str, Naming] = {
     "flannel": Naming(),
+    "weave": Naming(),
     # the CNI plugin's hostSideMAC on every cali veth; felix's VTEP MAC
     "calico": Naming(_cali_veth_name, "ee:ee:ee:ee:ee:ee", {"vxlan.calico": _felix_vtep_mac}),
 }
@@ -136,6 +143,8 @@ def encapsulation_overhead(cni: str, options: dict[str, Any]) -> int:
     """How much smaller than the underlay MTU the pods' MTU is."""
     if cni == "flannel" and options.get("backend") == "host-gw":
         return 0  # plain routing: no encapsulation
+    if cni == "weave":
+        return WEAVE_OVERHEAD
     if cni == "calico":
         if options["ipipMode"] != "Never":
             return IPIP_OVERHEAD

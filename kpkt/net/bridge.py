@@ -31,10 +31,12 @@ class Bridge(NetDevice):
         self.fdb.add_local(mac, None)
         self.netfilter = None  # a BrNetfilter when iptables sees bridged IPv4 (cni0)
 
-    def add_port(self, port: NetDevice) -> None:
+    def add_port(self, port: NetDevice, hairpin: bool | None = None) -> None:
+        """Make `port` a port of the bridge, in hairpin mode as the bridge's default says
+        unless `hairpin` says otherwise."""
         port.master = self
         self.ports.insert(0, port)
-        if self.hairpin_default:
+        if self.hairpin_default if hairpin is None else hairpin:
             self.hairpin_ports.add(port.name)
         self.fdb.add_local(port.mac, port)
 

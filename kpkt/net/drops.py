@@ -49,4 +49,5 @@ REASON_OF: dict[Why, str] = {
     Why.TUNNEL_LOOP: "tunnel-loop",
     Why.IPIP_MALFORMED: "malformed",
     Why.VXLAN_MALFORMED: "malformed",
+    Why.SLEEVE_MALFORMED: "malformed",
 }

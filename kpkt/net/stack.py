@@ -281,12 +281,14 @@ class Stack:
         *,
         df: bool = True,
         ttl: int = 64,
+        checksum: bool = True,
         note: Decision | str = "",
     ) -> None:
-        """Send a datagram from a socket of this namespace (`src` None: chosen by the route)."""
+        """Send a datagram from a socket of this namespace (`src` None: chosen by the route;
+        `checksum` False: the UDP checksum left 0)."""
         route, src = self._source_route(src, dst, tag)
         if route is not None:
-            segment = udp_segment(src, dst, sport, dport, payload)
+            segment = udp_segment(src, dst, sport, dport, payload, checksum)
             self._emit(route, src, dst, PROTO_UDP, segment, tag, df, 0, ttl, note)
 
     def send_ip(

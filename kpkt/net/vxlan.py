@@ -61,8 +61,7 @@ class Vxlan(NetDevice):
         self.local_ip = local_ip
         self.fdb: dict[bytes, bytes] = {}  # remote VTEP MAC -> remote node IP
         self.header = vxlan_header(vni)
-        self._hash_key = hash_key
-        self._port_cache: dict[tuple[int, bytes] | bytes, int] = {}  # the inner flow -> port
+        self._ports = FlowPorts(hash_key)
         self._encap: dict[bytes, Decision] = {}  # remote VTEP -> the decision to send to it
         self._decap = Decision(Why.VXLAN_DECAP, vni)
 
@@ -104,8 +103,18 @@ class Vxlan(NetDevice):
         self.stack.receive(inner, self, tag)
 
     def source_port(self, frame: bytes) -> int:
-        """udp_flow_src_port(): a hash of the inner flow, the same for both directions (for
-        TCP, one per direction)."""
+        return self._ports.port(frame)
+
+
+class FlowPorts:
+    """udp_flow_src_port(): a tunnel's outer source port as a hash of the inner flow, the same
+    for both directions (for TCP, one per direction), keyed by the seed."""
+
+    def __init__(self, hash_key: bytes) -> None:
+        self._hash_key = hash_key
+        self._cache: dict[tuple[int, bytes] | bytes, int] = {}  # the inner flow -> port
+
+    def port(self, frame: bytes) -> int:
         if (
             frame[ETH_LEN] == VERSION_IHL_NO_OPTIONS
             and frame[ETH_TYPE] == ETH_TYPE_IP
@@ -115,11 +124,11 @@ class Vxlan(NetDevice):
             raw = frame[_INNER_PROTO], frame[_INNER_ADDRS_PORTS]
         else:
             raw = _flow_key(frame)
-        port = self._port_cache.get(raw)
+        port = self._cache.get(raw)
         if port is None:
             digest = hashlib.blake2b(_flow_key(frame), digest_size=8, key=self._hash_key).digest()
             port = LOCAL_PORT_MIN + int.from_bytes(digest, "big") % _PORT_SPAN
-            self._port_cache[raw] = port
+            self._cache[raw] = port
         return port
 
 

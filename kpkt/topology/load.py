@@ -18,6 +18,7 @@ from kpkt.cni import (
     NAMING,
     NODE_DEVICES,
     OPTIONS,
+    POD_CIDRS,
     RENAMED,
     WITHOUT_GATEWAY,
     Number,
@@ -249,7 +250,8 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
     options = _cni_options(f, cni)
     underlay = f.child("underlay", UNDERLAY_KEYS) or Fields({}, f.at("underlay"), f.report)
     vxlan = f.child("vxlan", ("vni", "port")) or Fields({}, f.at("vxlan"), f.report)
-    pod_cidr = f.network("podCIDR", DEFAULTS.pod_cidr)
+    default_pod_cidr = POD_CIDRS.get(cni, DEFAULTS.pod_cidr)
+    pod_cidr = f.network("podCIDR", default_pod_cidr)
     service_cidr = f.network("serviceCIDR", DEFAULTS.service_cidr)
     if service_cidr is not None and service_cidr.prefixlen > MIN_SERVICE_PREFIX:
         f.bad(
@@ -264,7 +266,7 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
         cni=cni,
         cni_options=options,
         encapsulation_overhead=encapsulation_overhead(cni, options),
-        pod_cidr=pod_cidr or DEFAULTS.pod_cidr,
+        pod_cidr=pod_cidr or default_pod_cidr,
         service_cidr=service_cidr or DEFAULTS.service_cidr,
         cluster_domain=_cluster_domain(f),
         underlay_cidr=underlay_cidr or DEFAULTS.underlay_cidr,

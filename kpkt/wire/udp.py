@@ -21,9 +21,14 @@ def udp_header(sport: int, dport: int, length: int, csum: int = 0) -> bytes:
     return _UDP.pack(sport, dport, length, csum)
 
 
-def udp_segment(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> bytes:
-    """A UDP header and payload with the checksum complete (what a NIC would send)."""
+def udp_segment(
+    src: bytes, dst: bytes, sport: int, dport: int, payload: bytes, checksum: bool = True
+) -> bytes:
+    """A UDP header and payload with the checksum complete (what a NIC would send), or 0 (no
+    checksum, which UDP over IPv4 allows) when `checksum` is False."""
     segment = _UDP.pack(sport, dport, UDP_LEN + len(payload), 0) + payload
+    if not checksum:
+        return segment
     return segment[:6] + _H.pack(l4_checksum(src, dst, PROTO_UDP, segment)) + segment[8:]
 
 

@@ -8,6 +8,8 @@ VXLAN_LEN = 8
 VXLAN_FLAGS = 0x08  # the I flag (in the first byte): the VNI is valid
 LINUX_PORT = 4789  # the IANA port, Linux's default
 PRE_IANA_PORT = 8472  # Linux's default before the IANA port, still CNIs' choice
+FASTDP_PORT = 6784  # an Open vSwitch kernel datapath overlay ("fastdp"): its router's port + 1
+TUNNEL_PORTS = frozenset({PRE_IANA_PORT, LINUX_PORT, FASTDP_PORT})  # decoded as VXLAN by default
 
 _HEADER = struct.Struct("!II")
 
