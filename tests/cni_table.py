@@ -49,7 +49,7 @@ DATAPATHS: list[tuple[str, dict]] = [
 ]
 
 ROWS = (
-    "pod's default gateway (its first ARP)",
+    "what pod-a ARPs for to reach pod-c",
     "who answers that ARP, with which MAC",
     "same node: node1 interfaces crossed",
     "same node: TTL at pod-b",
