@@ -151,6 +151,10 @@ def test_every_kind_of_decision_has_its_text():
         Why.IPIP_ENCAP: (Decision(Why.IPIP_ENCAP, IP), "ipip encap -> 10.244.1.1"),
         Why.IPIP_DECAP: (Decision(Why.IPIP_DECAP), "ipip decap"),
         Why.IPIP_MALFORMED: (Decision(Why.IPIP_MALFORMED), "ipip: the inner packet is not IPv4"),
+        Why.SLEEVE_MALFORMED: (
+            Decision(Why.SLEEVE_MALFORMED, "sleeve: a frame runs past the datagram"),
+            "sleeve: a frame runs past the datagram",
+        ),
         Why.TUNNEL_LOOP: (
             Decision(Why.TUNNEL_LOOP, "tunl0", IP),
             "tunl0: the route to 10.244.1.1 leads back into the tunnel",

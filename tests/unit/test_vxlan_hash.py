@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from types import SimpleNamespace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +10,7 @@ from scapy.layers.inet import IP, UDP, IPOption
 from scapy.layers.l2 import Ether
 
 from kpkt.engine.ids import LOCAL_PORT_MAX, LOCAL_PORT_MIN
-from kpkt.net.vxlan import Vxlan, _flow_key
+from kpkt.net.vxlan import FlowPorts, _flow_key
 from kpkt.wire import icmp
 from kpkt.wire.arp import ARP_REQUEST, arp_frame
 from kpkt.wire.ethernet import BROADCAST, ETH_P_IP, ZERO_MAC, eth_header
@@ -49,12 +48,13 @@ def icmp_frame(src, dst, icmp_type, ident, seq, forward=True) -> bytes:
     return frame(ipv4_packet(src, dst, PROTO_ICMP, message, ident=7, df=True), forward)
 
 
-def device(key: bytes = HASH_KEY) -> SimpleNamespace:
-    return SimpleNamespace(_hash_key=key, _port_cache={})
+def device(key: bytes = HASH_KEY) -> FlowPorts:
+    """A tunnel's source ports, as a VXLAN device keyed by `key` has them."""
+    return FlowPorts(key)
 
 
-def source_port(dev, inner: bytes) -> int:
-    return Vxlan.source_port(dev, inner)
+def source_port(ports: FlowPorts, inner: bytes) -> int:
+    return ports.port(inner)
 
 
 @SETTINGS
@@ -201,5 +201,5 @@ def test_source_port_is_cached_per_flow_direction():
     assert source_port(dev, backward) == port
     for _ in range(3):
         assert source_port(dev, forward) == source_port(dev, backward) == port
-    assert len(dev._port_cache) == 2
-    assert set(dev._port_cache.values()) == {port}
+    assert len(dev._cache) == 2
+    assert set(dev._cache.values()) == {port}
