@@ -43,19 +43,50 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-CNIS = ("flannel",)
-# cluster.<cni>: setting -> the values it may take, the default first
+CNIS = ("flannel", "cilium")
+# cluster.<cni>: setting -> the values it may take, the default first ("false"/"true": a YAML
+# boolean)
 OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "flannel": {"backend": ("vxlan", "host-gw")},  # flannel's Backend.Type
+    "cilium": {
+        "routingMode": ("tunnel",),  # Helm routingMode (tunnelProtocol vxlan)
+        "kubeProxyReplacement": ("false", "true"),
+        "hostRouting": ("legacy", "bpf"),  # Helm bpf.hostLegacyRouting true / false
+    },
+}
+# values a setting will take but kpkt does not model yet
+LATER_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "cilium": {"routingMode": ("native",)},
 }
 NODE_DEVICES: dict[str, tuple[str, ...]] = {
     "flannel": ("cni0", "flannel.1"),
+    "cilium": (),  # cilium_host, cilium_net, cilium_vxlan: MACs derived from the seed
 }
+# CNIs whose host-side veths are always named prefix + hex digits of a hash (Cilium's
+# Endpoint2IfName: "lxc" + 12 hex digits); the others: `veth-<pod>` when it fits
+HASHED_HOST_VETHS: dict[str, tuple[str, int]] = {"cilium": ("lxc", 12)}
 VXLAN_OVERHEAD = 50  # outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8
 
 
 def default_options(cni: str) -> dict[str, str]:
     return {key: values[0] for key, values in OPTIONS[cni].items()}
+
+
+def option_problems(cni: str, options: dict[str, str]) -> list[tuple[str, str]]:
+    """(setting, why) for settings that each take a value but not together."""
+    if (
+        cni == "cilium"
+        and options["hostRouting"] == "bpf"
+        and options["kubeProxyReplacement"] != "true"
+    ):
+        return [
+            (
+                "hostRouting",
+                "BPF host routing needs kubeProxyReplacement: true (Cilium falls back to legacy "
+                "without it); set kubeProxyReplacement: true or hostRouting: legacy",
+            )
+        ]
+    return []
 
 
 def encapsulation_overhead(cni: str, options: dict[str, str]) -> int:

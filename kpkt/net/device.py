@@ -31,6 +31,12 @@ class NetDevice:
         self.where = f"{stack.owner}/{name}"  # how drops and hop tables name the interface
         self.observer = UNOBSERVED  # told of every frame: kpkt/observe.py
         self.master = None  # the bridge this device is a port of, if any
+        # a tc ingress program: `program(frame, dev, tag)` takes every frame arriving on the
+        # device after its capture point saw it (tcpdump runs before tc), instead of the stack
+        self.tc_ingress = None
+        # a tc egress program: takes every frame sent out of the device, after its capture
+        # point saw it, instead of the wire
+        self.tc_egress = None
         stack.devices.append(self)
 
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
@@ -59,16 +65,27 @@ class Veth(NetDevice):
 
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
         self.observer.seen(frame, OUT, tag, note)
+        if self.tc_egress is not None:
+            self.tc_egress(frame, self, tag)
+            return
         if self.peer is None:
             self.stack.drop("link-down", f"{self.name} has no peer", tag, where=self.where)
             return
         self.network.in_flight += 1
         self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)
 
+    def redirect_peer(self, frame: bytes, tag: Tag) -> None:
+        """bpf_redirect_peer(): the frame enters the peer's namespace as if it had crossed the
+        pair, without passing this end's egress (its capture point sees nothing)."""
+        self.network.in_flight += 1
+        self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)
+
     def deliver(self, frame: bytes, tag: Tag) -> None:
         self.network.in_flight -= 1
         self.observer.seen(frame, IN, tag)
-        if self.master is not None:
+        if self.tc_ingress is not None:
+            self.tc_ingress(frame, self, tag)
+        elif self.master is not None:
             self.master.ingress(frame, self, tag)
         else:
             self.stack.receive(frame, self, tag)

@@ -46,7 +46,7 @@ from kpkt.wire.ipv4 import (
     decrement_ttl,
     ipv4_packet,
 )
-from kpkt.wire.udp import PORTS, UDP_LEN, udp_segment
+from kpkt.wire.udp import PORTS, UDP_LEN, udp_header, udp_segment
 
 
 class Stack:
@@ -275,12 +275,17 @@ class Stack:
         *,
         df: bool = True,
         ttl: int = 64,
+        checksum: bool = True,
         note: str = "",
     ) -> None:
-        """Send a datagram from a socket of this namespace (`src` None: chosen by the route)."""
+        """Send a datagram from a socket of this namespace (`src` None: chosen by the route;
+        `checksum` False: the UDP checksum left 0, as a tunnel with udpcsum off sends it)."""
         route, src = self._source_route(src, dst, tag)
         if route is not None:
-            segment = udp_segment(src, dst, sport, dport, payload)
+            if checksum:
+                segment = udp_segment(src, dst, sport, dport, payload)
+            else:
+                segment = udp_header(sport, dport, UDP_LEN + len(payload)) + payload
             self._emit(route, src, dst, PROTO_UDP, segment, tag, df, 0, ttl, note)
 
     def send_ip(

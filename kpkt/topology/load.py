@@ -12,7 +12,16 @@ from typing import Any
 
 import yaml
 
-from kpkt.cni import CNIS, NODE_DEVICES, OPTIONS, default_options, encapsulation_overhead
+from kpkt.cni import (
+    CNIS,
+    HASHED_HOST_VETHS,
+    LATER_OPTIONS,
+    NODE_DEVICES,
+    OPTIONS,
+    default_options,
+    encapsulation_overhead,
+    option_problems,
+)
 from kpkt.derive import (
     SWITCH,
     external_key,
@@ -50,7 +59,7 @@ TOP_KEYS += ("services", "traffic")
 UNDERLAY_KEYS = ("cidr", "mtu", "gateway")
 CLUSTER_KEYS = ("cni", "podCIDR", "serviceCIDR", "clusterDomain", "underlay", "vxlan")
 CLUSTER_KEYS += ("hairpin", "dns", *CNIS)  # cluster.<cni>: that CNI's settings
-LATER_CNIS = ("calico-vxlan", "calico-ipip", "cilium")
+LATER_CNIS = ("calico-vxlan", "calico-ipip")
 MIN_SERVICE_PREFIX = 29  # kube-apiserver wants at least 8 addresses in the service range
 DEFAULTS = ClusterSpec(cni=CNIS[0], cni_options=default_options(CNIS[0]))
 
@@ -163,7 +172,7 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
         seed=seed,
         description=description,
         cluster=cluster,
-        nodes=tuple(_node_spec(node, seed, macs) for node in nodes),
+        nodes=tuple(_node_spec(node, seed, macs, cluster.cni) for node in nodes),
         externals=external_specs,
         services=tuple(services),
         steps=tuple(steps),
@@ -297,7 +306,21 @@ def _cni_options(f: Fields, cni: str) -> dict[str, str]:
     """`cluster.<cni>`: the CNI's own settings, each one of its values."""
     section = f.child(cni, OPTIONS[cni]) or Fields({}, f.at(cni), f.report)
     defaults = default_options(cni)
-    return {key: section.choice(key, values, defaults[key]) for key, values in OPTIONS[cni].items()}
+    options = {}
+    for key, values in OPTIONS[cni].items():
+        later = LATER_OPTIONS.get(cni, {}).get(key, ())
+        if isinstance(section.get(key), bool) and values in (("false", "true"), ("true", "false")):
+            options[key] = str(section.boolean(key, defaults[key] == "true")).lower()
+        elif section.get(key) in later:
+            section.bad(
+                key, f"'{section.get(key)}' is not supported yet; use {' or '.join(values)}"
+            )
+            options[key] = defaults[key]
+        else:
+            options[key] = section.choice(key, values, defaults[key])
+    for key, problem in option_problems(cni, options):
+        section.bad(key, problem)
+    return options
 
 
 def _cluster_domain(f: Fields) -> str:
@@ -416,7 +439,7 @@ def _hosts(nodes: list[NodeDraft], externals: list[ExternalDraft]) -> Iterator[H
         yield Host(HostRef("external", external.name), external.ip)
 
 
-def _node_spec(node: NodeDraft, seed: int, taken: set[str]) -> NodeSpec:
+def _node_spec(node: NodeDraft, seed: int, taken: set[str], cni: str) -> NodeSpec:
     """The node with its MACs and host-veth names derived: call only on a topology without
     problems (every value present, every name a DNS label)."""
     macs = {
@@ -424,7 +447,8 @@ def _node_spec(node: NodeDraft, seed: int, taken: set[str]) -> NodeSpec:
         for device in ("eth0", *NODE_DEVICES[DEFAULTS.cni])
     }
     bridge, vtep = NODE_DEVICES[DEFAULTS.cni]  # the CNI's bridge and tunnel device
-    veths = veth_names(seed, [(pod.namespace, pod.name, pod.veth) for pod in node.pods])
+    wanted = [(pod.namespace, pod.name, pod.veth) for pod in node.pods]
+    veths = veth_names(seed, wanted, HASHED_HOST_VETHS.get(cni))
     pods = tuple(
         _pod_spec(pod, node, veth, seed, taken) for pod, veth in zip(node.pods, veths, strict=True)
     )
