@@ -30,14 +30,17 @@ from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.derive import derive_mac
 from kpkt.net import arp_responder
+from kpkt.net.conntrack import Conntrack
 from kpkt.net.nat import MULTICAST, MasqPolicy, MasqRule
 from kpkt.net.route import Route
+from kpkt.net.socket_lb import SocketLb
 from kpkt.net.vxlan import MetadataVxlan
 from kpkt.observe import Tag
 from kpkt.spec import NodeSpec, PodSpec
 from kpkt.wire.ethernet import (
     ETH_LEN,
     ETH_P_IP,
+    ETH_SRC,
     ETH_TYPE,
     ETH_TYPE_ARP,
     ETH_TYPE_IP,
@@ -152,6 +155,9 @@ class Plugin:
         self.vxlans[node.name] = vxlan
         self.tunnels[node.pod_cidr] = node.ip.packed
         stack.add_route(Route(node.pod_cidr, host, via=router, src=router))
+        if self.socket_lb:  # no kube-proxy: services are the sockets' (kpkt/net/socket_lb.py)
+            stack.conntrack = Conntrack(stack, self.masquerade(node), None)
+            stack.socket_lb = SocketLb(b.services, stack.ids.pick)
 
     def pod(self, pod: PodSpec, node: NodeSpec, node_stack, eth0) -> None:
         b, mtu = self.builder, self.cluster.pod_mtu
@@ -166,6 +172,8 @@ class Plugin:
         router = node.pod_cidr[1].packed
         stack.add_route(Route(IPv4Network(f"{node.pod_cidr[1]}/32"), eth0))
         stack.add_route(Route(DEFAULT, eth0, via=router))
+        if self.socket_lb:
+            stack.socket_lb = SocketLb(b.services, stack.ids.pick)
 
     def peers(self, node: NodeSpec) -> None:
         """The other nodes' podCIDRs routed through cilium_host (the agent's routes); the
@@ -196,6 +204,10 @@ class Plugin:
             return
         if ethertype != ETH_TYPE_IP:
             lxc.stack.drop("malformed", "bpf_lxc: unknown L3 protocol (DROP_UNKNOWN_L3)", tag)
+            return
+        conntrack = lxc.stack.conntrack
+        if conntrack is not None and conntrack.translated_reply(frame[ETH_LEN:]):
+            lxc.stack.receive(frame, lxc, tag)  # kube-proxy's NAT to undo: to the stack
             return
         self._route(frame, lxc, tag)
 
@@ -249,13 +261,17 @@ class Plugin:
             return
         dst = inner[ETH_LEN + IP_DST.start : ETH_LEN + IP_DST.stop]
         endpoint = self.endpoints.get(dst)
-        if endpoint is None or endpoint.node != vxlan.stack.node:
-            # not a pod of ours (the node's own addresses): to the stack as PACKET_HOST
-            vxlan.stack.receive(
-                eth_header(vxlan.mac, inner[6:12], ETH_P_IP) + inner[ETH_LEN:], vxlan, tag
-            )
+        stack = vxlan.stack
+        packet = inner[ETH_LEN:]
+        if (
+            endpoint is None
+            or endpoint.node != stack.node
+            or (stack.conntrack is not None and stack.conntrack.translated_reply(packet))
+        ):
+            # the node's own addresses, or kube-proxy's NAT to undo: to the stack (PACKET_HOST)
+            stack.receive(eth_header(vxlan.mac, inner[ETH_SRC], ETH_P_IP) + packet, vxlan, tag)
             return
-        self._deliver(inner, endpoint, vxlan.stack, tag)
+        self._deliver(inner, endpoint, stack, tag)
 
     def from_host(self, frame: bytes, host, tag: Tag) -> None:
         """bpf_host's cil_from_host on cilium_host's egress: what the node routes to a pod."""

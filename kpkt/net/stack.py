@@ -74,6 +74,7 @@ class Stack:
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
         self.tcp = TcpLayer(self)
         self.conntrack = None  # a Conntrack on nodes: kube-proxy's and the CNI's NAT
+        self.socket_lb = None  # a SocketLb (kpkt/net/socket_lb.py) when services are its
         self._forward_notes: dict[tuple[str, int], str] = {}
         self.icmp_limit = RateLimit(self.sched)
 
@@ -208,9 +209,10 @@ class Stack:
                 return
             socket = self.udp_sockets.get(dport)
             if socket is not None:
-                socket.on_datagram(
-                    packet[IP_SRC], sport, packet[IP_DST], packet[ihl + UDP_LEN :], tag
-                )
+                src = packet[IP_SRC]
+                if self.socket_lb is not None:
+                    src, sport = self.socket_lb.received(PROTO_UDP, src, sport, dport)
+                socket.on_datagram(src, sport, packet[IP_DST], packet[ihl + UDP_LEN :], tag)
                 return
             self.drop("port-unreachable", f"nothing listens on udp port {dport}", tag)
             self.icmp_error(packet, icmp.DEST_UNREACH, icmp.PORT_UNREACH, tag)
