@@ -89,6 +89,17 @@ def option_problems(cni: str, options: dict[str, str]) -> list[tuple[str, str]]:
     return []
 
 
+def unsupported_service(cni: str, options: dict[str, str], service_type: str) -> str | None:
+    """Why a Service of `service_type` cannot run under these settings yet (None: it can)."""
+    if cni == "cilium" and options["kubeProxyReplacement"] == "true" and service_type == "NodePort":
+        return (
+            "a NodePort service with cluster.cilium.kubeProxyReplacement: true is not supported "
+            "yet (Cilium's BPF NodePort is not modelled, only its socket load balancing); make "
+            "it a ClusterIP service or set kubeProxyReplacement: false"
+        )
+    return None
+
+
 def encapsulation_overhead(cni: str, options: dict[str, str]) -> int:
     """How much smaller than the underlay MTU the pods' MTU is."""
     if cni == "flannel" and options.get("backend") == "host-gw":

@@ -21,6 +21,7 @@ from kpkt.cni import (
     default_options,
     encapsulation_overhead,
     option_problems,
+    unsupported_service,
 )
 from kpkt.derive import (
     SWITCH,
@@ -356,6 +357,10 @@ def _services(
     service_cidr = None if "serviceCIDR" in unsure else cluster.service_cidr
     allocate_cluster_ips(services, service_cidr, dns, report)
     allocate_node_ports(services, report)
+    for service in services:
+        why = unsupported_service(cluster.cni, cluster.cni_options, service.type or "")
+        if why is not None:
+            report.error(f"{service.path}.type", why)
     return [service_spec(service, nodes, report) for service in services]
 
 
