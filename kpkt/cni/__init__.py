@@ -26,8 +26,8 @@ The plugin makes its devices through the builder's device kit (`kpkt.build`): `b
 name, mac, mtu, kind, node)`, `builder.capture(dev, kind, node, mac, what=None)` (the device's
 capture point; `what` overrides how all.pcapng describes the kind), `builder.pair(a, b)`,
 `builder.address(stack, dev, ip, prefixlen)` (an address the network routes to its namespace),
-and reads `builder.cluster`, `builder.topo` (the nodes) and `builder.flow_hash_key` (the seed's
-key for tunnels' flow-hash source ports).
+and reads `builder.cluster`, `builder.topo` (the nodes), `builder.net` (the namespaces by name)
+and `builder.flow_hash_key` (the seed's key for tunnels' flow-hash source ports).
 
 What the topology loader must know of a CNI without building anything (`kpkt/topology/` does not
 import the datapath) is data here: `CNIS` (the names `cluster.cni` may take, each the key of its
