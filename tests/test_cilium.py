@@ -11,6 +11,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
+from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.layers.vxlan import VXLAN
@@ -364,3 +365,22 @@ def test_s1_6_kube_proxy_client_eth0_shows_the_service_inference(tmp_path) -> No
     assert {p.src for p in seen if p.dst == "10.1.2.11"} == {"10.96.0.80"}
     manifest = (run.folder / "manifest.json").read_text()
     assert '"outcome": "delivered"' in manifest
+
+
+def test_s1_6_socket_lb_answers_are_shown_from_the_service_inference(tmp_path) -> None:
+    """§1.6 with kubeProxyReplacement: true: a pod's DNS query leaves its eth0 for the CoreDNS
+    pod's own address and the answer comes back from it on the wire, while the socket is told
+    it came from the kube-dns service (recvmsg's reverse translation)."""
+    query = bytes(DNS(id=0x1234, rd=1, qd=DNSQR(qname="kubernetes.default.svc.cluster.local")))
+    step = f"  - udp: {{from: pod-d, to: 'kube-dns.kube-system:53', payloadHex: {query.hex()}}}\n"
+    text = CLUSTER.format(options="kubeProxyReplacement: true", services="", traffic=step)
+    text = text.replace(
+        "  podCIDR: 10.1.0.0/16\n", "  podCIDR: 10.1.0.0/16\n  dns: {node: node1}\n"
+    )
+    run = Run(load_topology_text(text, "dns.yaml"), tmp_path / "out")
+    coredns = str(run.topo.cluster.dns.pod_ips[0])
+    sent = ips(run.frames("pod-d/eth0"))
+    assert {p.dst for p in sent if p.src == "10.1.2.11"} == {coredns}
+    assert {p.src for p in sent if p.dst == "10.1.2.11"} == {coredns}
+    manifest = (run.folder / "manifest.json").read_text()
+    assert "answers: 1 from 10.96.0.10:53" in manifest

@@ -9,8 +9,6 @@ the endpoint's address.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
 from kpkt.net.kubeproxy import ServiceRules
 
 
@@ -22,21 +20,19 @@ class SocketLb:
         self.reverse: dict[tuple[int, bytes, int, int], tuple[bytes, int]] = {}
         self.chosen: dict[tuple[int, bytes, int, int], tuple[bytes, int]] = {}
 
-    def connect(self, proto: int, dst: bytes, dport: int, sport: int) -> tuple[bytes, int, str]:
+    def connect(self, proto: int, dst: bytes, dport: int, sport: int) -> tuple[bytes, int]:
         """Where a socket bound to `sport` connecting (or sending) to `dst`:`dport` really
-        goes, and a note for the first packet ("" when `dst` is no service)."""
+        goes: one of the service's endpoints, or `dst`:`dport` itself when it is no service."""
         key = (proto, dst, dport, sport)
         chosen = self.chosen.get(key)
         if chosen is None:
             endpoints = self.services.endpoints(proto, dst, dport, node_port=False)
             if not endpoints:
-                return dst, dport, ""
+                return dst, dport
             chosen = endpoints[self.pick(len(endpoints)) if len(endpoints) > 1 else 0]
             self.chosen[key] = chosen
             self.reverse[(proto, *chosen, sport)] = (dst, dport)
-        address, port = chosen
-        note = f"socket lb: {IPv4Address(dst)}:{dport} -> {IPv4Address(address)}:{port} at connect"
-        return address, port, note
+        return chosen
 
     def received(self, proto: int, src: bytes, sport: int, dport: int) -> tuple[bytes, int]:
         """The source a socket on `dport` is told of a datagram from `src`:`sport`."""

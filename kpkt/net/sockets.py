@@ -69,7 +69,7 @@ class UdpSocket:
         `(tag, ttl=64, note="")` to send it (through the stack, with no extra Python call)."""
         stack = self.stack
         if stack.socket_lb is not None:
-            dst, dport, _ = stack.socket_lb.connect(PROTO_UDP, dst, dport, self.port)
+            dst, dport = stack.socket_lb.connect(PROTO_UDP, dst, dport, self.port)
         if src is None:
             src = stack.source_address(dst)  # None: no route, the stack drops the datagram
         segment = b"" if src is None else udp_segment(src, dst, self.port, dport, payload)

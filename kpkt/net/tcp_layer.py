@@ -56,7 +56,7 @@ class TcpLayer:
     def connect(self, dst: bytes, sport: int, dport: int, tag: Tag, **callbacks) -> Connection:
         """An active open from this namespace (the SYN goes out at once)."""
         if self.stack.socket_lb is not None:
-            dst, dport, _ = self.stack.socket_lb.connect(PROTO_TCP, dst, dport, sport)
+            dst, dport = self.stack.socket_lb.connect(PROTO_TCP, dst, dport, sport)
         route = self.stack.route_for(dst)
         src = self.stack.pick_source(route, dst) if route is not None else b"\x00" * 4
         conn = self.socket((src, sport), (dst, dport), route, tag, **callbacks)

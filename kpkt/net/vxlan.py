@@ -161,16 +161,9 @@ class MetadataVxlan(Vxlan):
     it back from each packet received (`tc_ingress(inner, dev, tag, vni)`). The outer source
     port is the kernel's flow hash, as for any VXLAN device."""
 
-    kind = "vxlan"
-
     def __init__(self, stack, name: str, mac: bytes, mtu: int, *, port: int, hash_key: bytes):
+        # no VNI and no FDB: a frame sent without a tunnel key (`xmit`) finds no FDB entry
         super().__init__(stack, name, mac, mtu, vni=0, port=port, local_ip=b"", hash_key=hash_key)
-        self.decap_note = "vxlan decap (external)"
-
-    def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
-        self.stack.drop(
-            "no-fdb-and-no-flood", f"{self.name}: no tunnel key set", tag, where=self.where
-        )
 
     def encap(self, frame: bytes, tag: Tag, remote: bytes, vni: int, note: str) -> None:
         """Send `frame` with the tunnel key `remote`, `vni`, TTL 64 (`IPDEFTTL`), no outer UDP
