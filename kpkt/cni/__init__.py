@@ -23,8 +23,9 @@ once per network, `Plugin(builder)`, and calls in this order:
 their addresses and MACs for `kpkt validate`.
 
 The plugin makes its devices through the builder's device kit (`kpkt.build`): `builder.veth(stack,
-name, mac, mtu, kind, node)`, `builder.capture(dev, kind, node, mac, what=None)` (the device's
-capture point; `what` overrides how all.pcapng describes the kind), `builder.pair(a, b)`,
+name, mac, mtu, kind, node, delay_ns=None, what=None)`, `builder.capture(dev, kind, node, mac,
+what=None)` (the device's capture point; `what` overrides how all.pcapng describes the kind),
+`builder.pair(a, b)`,
 `builder.address(stack, dev, ip, prefixlen)` (an address the network routes to its namespace),
 and reads `builder.cluster`, `builder.topo` (the nodes), `builder.net` (the namespaces by name)
 and `builder.flow_hash_key` (the seed's key for tunnels' flow-hash source ports).

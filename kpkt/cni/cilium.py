@@ -129,12 +129,9 @@ class Plugin:
     def node(self, node: NodeSpec, stack, eth0) -> None:
         b, cluster = self.builder, self.cluster
         macs = dict(zip(DEVICES, device_macs(node), strict=True))
-        host = b.veth(
-            stack, "cilium_host", macs["cilium_host"], cluster.underlay_mtu, "veth", node.name
-        )
-        net = b.veth(
-            stack, "cilium_net", macs["cilium_net"], cluster.underlay_mtu, "veth", node.name
-        )
+        mtu = cluster.underlay_mtu
+        host = b.veth(stack, "cilium_host", macs["cilium_host"], mtu, "node-veth", node.name)
+        net = b.veth(stack, "cilium_net", macs["cilium_net"], mtu, "node-veth", node.name)
         b.pair(host, net)
         router = node.pod_cidr[1].packed
         b.address(stack, host, router, 32)
@@ -161,7 +158,10 @@ class Plugin:
 
     def pod(self, pod: PodSpec, node: NodeSpec, node_stack, eth0) -> None:
         b, mtu = self.builder, self.cluster.pod_mtu
-        lxc = b.veth(node_stack, pod.host_veth, pod.host_veth_mac, mtu, "veth", node.name)
+        what = "veth, the host's end (BPF from-container on tc ingress)"
+        lxc = b.veth(
+            node_stack, pod.host_veth, pod.host_veth_mac, mtu, "veth", node.name, what=what
+        )
         b.pair(eth0, lxc)
         lxc.tc_ingress = self.from_container
         self.endpoints[pod.ip.packed] = Endpoint(
