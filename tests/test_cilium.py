@@ -143,7 +143,7 @@ def test_s1_1_pod_address_is_a_32_with_default_via_cilium_host_source() -> None:
     ]
     assert [str(route) for route in pod.routes.routes()] == [
         "10.1.1.1 dev eth0 scope link",
-        "default via 10.1.1.1 dev eth0",
+        "default via 10.1.1.1 dev eth0 mtu 1450",
     ]
     node = network.stacks["node1"]
     named = {dev.name: dev for dev in node.devices}
@@ -165,6 +165,22 @@ def test_s1_1_identities_per_label_set_in_the_allocation_range_source() -> None:
     assert all(256 <= number <= 65535 for number in ids.values())
     assert identities(topo.seed, pods) == ids
     assert identities(topo.seed + 1, pods) != ids
+
+
+def test_s1_1_link_mtu_1500_route_mtu_1450_mss_1410_source(tmp_path) -> None:
+    """§1.1 MTUs (pkg/mtu): lxc, pod eth0 and cilium_vxlan have the device MTU (1500), only the
+    pod's default route has 1450 (TunnelOverhead 50), so TCP announces MSS 1410 (#28707)."""
+    run = Run(topology("  - tcp: {from: pod-a, to: '10.1.2.10:8080', payload: hi}\n"), tmp_path)
+    network, _ = build(run.topo)
+    node, pod = network.stacks["node1"], network.stacks["pod-a.default"]
+    mtus = {dev.name: dev.mtu for dev in node.devices}
+    assert mtus[run.pods["pod-a"].host_veth] == mtus["cilium_vxlan"] == 1500
+    assert [dev.mtu for dev in pod.devices if dev.name == "eth0"] == [1500]
+    syns = [f for f in run.frames("pod-a/eth0") if IP in f and f[IP].proto == 6]
+    options = [dict(f["TCP"].options) for f in syns if f["TCP"].flags.S]
+    assert options and {o["MSS"] for o in options} == {1410}
+    replies = [f for f in run.frames("pod-c/eth0") if IP in f and f[IP].src == "10.1.2.10"]
+    assert dict(replies[0]["TCP"].options)["MSS"] == 1410
 
 
 # --- §1.3 same node ----------------------------------------------------------------------------

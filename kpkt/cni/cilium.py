@@ -157,7 +157,9 @@ class Plugin:
             stack.socket_lb = SocketLb(b.services, stack.ids.pick)
 
     def pod(self, pod: PodSpec, node: NodeSpec, node_stack, eth0) -> None:
-        b, mtu = self.builder, self.cluster.pod_mtu
+        b, cluster = self.builder, self.cluster
+        mtu = cluster.underlay_mtu  # DeviceMTU; the pod's default route has RouteMTU
+        eth0.mtu = mtu
         what = "veth, the host's end (BPF from-container on tc ingress)"
         lxc = b.veth(
             node_stack, pod.host_veth, pod.host_veth_mac, mtu, "veth", node.name, what=what
@@ -171,7 +173,7 @@ class Plugin:
         b.address(stack, eth0, pod.ip.packed, 32)
         router = node.pod_cidr[1].packed
         stack.add_route(Route(IPv4Network(f"{node.pod_cidr[1]}/32"), eth0))
-        stack.add_route(Route(DEFAULT, eth0, via=router))
+        stack.add_route(Route(DEFAULT, eth0, via=router, mtu=cluster.pod_mtu))
         if self.socket_lb:
             stack.socket_lb = SocketLb(b.services, stack.ids.pick)
 

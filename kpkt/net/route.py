@@ -13,6 +13,7 @@ class Route:
     via: bytes | None = None  # gateway address, None for a connected (scope link) route
     src: bytes | None = None  # preferred source address
     onlink: bool = False
+    mtu: int | None = None  # the route's own MTU (`mtu 1450`), below the device's
     text: str = field(default="", compare=False)  # as `ip route` prints it, made once
 
     def __post_init__(self) -> None:
@@ -33,6 +34,8 @@ class Route:
             text += " scope link"
         if self.src is not None:
             text += f" src {IPv4Address(self.src)}"
+        if self.mtu is not None:
+            text += f" mtu {self.mtu}"
         return text
 
 

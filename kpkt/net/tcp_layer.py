@@ -66,6 +66,8 @@ class TcpLayer:
     def socket(self, local, remote, route, tag: Tag, **callbacks) -> Connection:
         dev = route.dev if route is not None else None
         mtu = dev.mtu if dev is not None and dev is not self.stack.loopback else 65535
+        if route is not None and route.mtu is not None:
+            mtu = min(mtu, route.mtu)  # the MSS follows the route's MTU
         iss = self.stack.ids.u32()
         conn = Connection(
             self.stack,
