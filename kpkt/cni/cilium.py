@@ -17,8 +17,12 @@ programs' decisions (bpf_lxc from-container, bpf_overlay from-overlay, bpf_host 
 - Security identities: one per label set (the pod's namespace and labels, or its name when it
   has none), drawn from 256-65535 reproducibly from the seed; the node itself is 6
   (remote-node, what host traffic carries in the tunnel).
-- kubeProxyReplacement true: socket load balancing, applied at connect/sendmsg in the client's
-  own namespace (kpkt/net/socket_lb.py), so every capture point shows the backend's address.
+- kubeProxyReplacement false: kube-proxy's rules in the nodes' stacks, as under any CNI; BPF
+  passes what is no pod-to-pod packet to the stack, and also the replies of a connection the
+  node translated (from the lxc or out of the tunnel), so that the stack undoes the NAT.
+- kubeProxyReplacement true: no kube-proxy; socket load balancing, applied at connect/sendmsg in
+  the client's own namespace (kpkt/net/socket_lb.py), so every capture point shows the
+  backend's address.
 - NAT: traffic from a pod to anything outside the pod network is masqueraded (iptables
   masquerading, Helm's default bpf.masquerade=false).
 """
