@@ -62,6 +62,7 @@ class Network:
             log.start_ns, log.end_ns, log.result = app.start_ns, end, app.result()
             log.sent, log.received = app.counts()
             log.outcome = app.ended_as([drop.reason for drop in log.drops])
+            log.probe = app.verdict()
             self.current_step = -1
             if progress is not None:
                 progress.tick(index, app, journal)

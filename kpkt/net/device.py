@@ -58,12 +58,28 @@ class Veth(NetDevice):
         super().__init__(stack, name, mac, mtu)
         self.peer: Veth | None = None
         self.delay_ns = delay_ns
+        # a pod's host-side veth in a cluster with NetworkPolicies: the pod's ingress policy,
+        # judging each frame before it is sent (what `tcpdump -i` on the veth sees is after it)
+        self.guard = None
+
+    def guard_with(self, policy, pod_ip: bytes) -> None:
+        """Judge frames to the pod at `pod_ip` with `policy` (a NodePolicy) before sending."""
+        self.guard = (policy, pod_ip)
 
     @staticmethod
     def pair(a: Veth, b: Veth) -> None:
         a.peer, b.peer = b, a
 
+    def _admitted(self, frame: bytes, tag: Tag) -> bool:
+        """Whether the pod's ingress policy (if any) lets the frame through to the pod."""
+        if self.guard is None:
+            return True
+        policy, pod_ip = self.guard
+        return policy.ingress(frame, tag, self.where, pod_ip)
+
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        if not self._admitted(frame, tag):
+            return
         self.observer.seen(frame, OUT, tag, note)
         if self.tc_egress is not None:
             self.tc_egress(frame, self, tag)
@@ -76,7 +92,10 @@ class Veth(NetDevice):
 
     def redirect_peer(self, frame: bytes, tag: Tag) -> None:
         """bpf_redirect_peer(): the frame enters the peer's namespace as if it had crossed the
-        pair, without passing this end's egress (its capture point sees nothing)."""
+        pair, without passing this end's egress (its capture point sees nothing); the pod's
+        ingress policy still judges it."""
+        if not self._admitted(frame, tag):
+            return
         self.network.in_flight += 1
         self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)
 

@@ -17,6 +17,8 @@ REASONS: dict[str, str] = {
     "no-fdb-and-no-flood": "the VXLAN device has no FDB entry for the inner destination MAC",
     "vni-mismatch": "a VXLAN packet with a VNI this node has no device for",
     "link-down": "the device has no peer: nothing is plugged into it",
+    "policy-denied": "a NetworkPolicy denied the connection's first packet, on the client's "
+    "egress or the server's ingress side (dropped silently: no RST, no ICMP)",
     "malformed": "a frame too short or with a header that does not parse",
 }
 

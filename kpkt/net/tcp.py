@@ -147,6 +147,12 @@ class Connection:
             return
         self._send(FIN | ACK)
 
+    def abort(self, how: str) -> None:
+        """The application stops waiting for the handshake (a connect timeout): the attempt
+        ends without another segment."""
+        if self.state == "SYN_SENT":
+            self._finish(how)
+
     def icmp_error(self, packet: bytes, tag: Tag) -> None:
         """tcp_v4_err(): an ICMP error while connecting ends the attempt."""
         if self.state == "SYN_SENT":
