@@ -6,6 +6,7 @@ its docstring names the section."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -26,7 +27,7 @@ from kpkt.topology.load import load_topology_text
 from kpkt.wire.arp import ARP_REQUEST, arp_frame
 from kpkt.wire.ethernet import BROADCAST, mac_bytes
 
-from conftest import tshark_read
+from conftest import ROOT, tshark_read
 
 CLUSTER = """\
 apiVersion: kpkt/v1
@@ -400,3 +401,18 @@ def test_s1_6_socket_lb_answers_are_shown_from_the_service_inference(tmp_path) -
     assert {p.src for p in sent if p.dst == "10.1.2.11"} == {coredns}
     manifest = (run.folder / "manifest.json").read_text()
     assert "answers: 1 from 10.96.0.10:53" in manifest
+
+
+def test_network_policies_judge_the_same_under_cilium(tmp_path) -> None:
+    """Not a §1 fact (Cilium enforces policy in BPF: egress in from-container, ingress before
+    delivery): the netpol example's probes get the same verdicts as under flannel, the egress
+    drop at the client's lxc."""
+    text = (ROOT / "topologies" / "netpol.yaml").read_text()
+    assert "  cni: flannel\n" in text
+    topo = load_topology_text(text.replace("  cni: flannel\n", "  cni: cilium\n"), "np.yaml")
+    run = Run(topo, tmp_path / "out")
+    manifest = json.loads((run.folder / "manifest.json").read_text())
+    outcomes = [step["outcome"] for step in manifest["steps"]]
+    assert outcomes == ["delivered", "dropped", "dropped"]
+    (egress,) = manifest["steps"][1]["dropPlaces"]
+    assert egress["reason"] == "policy-denied" and "/lxc" in egress["where"]

@@ -211,11 +211,25 @@ class Plugin:
         if ethertype != ETH_TYPE_IP:
             lxc.stack.drop("malformed", "bpf_lxc: unknown L3 protocol (DROP_UNKNOWN_L3)", tag)
             return
+        if not self._egress_allowed(frame[ETH_LEN:], lxc, tag):
+            return
         conntrack = lxc.stack.conntrack
         if conntrack is not None and conntrack.translated_reply(frame[ETH_LEN:]):
             lxc.stack.receive(frame, lxc, tag)  # kube-proxy's NAT to undo: to the stack
             return
         self._route(frame, lxc, tag)
+
+    @staticmethod
+    def _egress_allowed(packet: bytes, lxc, tag: Tag) -> bool:
+        """The sending pod's egress policy (Cilium enforces it in from-container), judged on
+        the destination kube-proxy would translate the packet to."""
+        stack = lxc.stack
+        if stack.policy is None:
+            return True
+        translated = packet
+        if stack.conntrack is not None and stack.conntrack.active:
+            translated, _ = stack.conntrack.prerouting(packet)
+        return stack.policy.egress(packet, translated, tag, lxc.where)
 
     def _route(self, frame: bytes, dev, tag: Tag) -> None:
         """handle_ipv4_from_lxc: local endpoint, tunnel, or the stack."""
