@@ -232,7 +232,7 @@ def test_s1_7_arp_for_the_pods_own_address_is_not_answered_inference() -> None:
     lxc = next(dev for dev in network.stacks["node1"].devices if dev.name == spec.host_veth)
     sent: list[bytes] = []
     lxc.xmit = lambda frame, tag, note="": sent.append(frame)
-    lxc.stack.journal.packet = lambda tag: tag
+    lxc.stack.observer.packet = lambda tag: tag
     mine = spec.ip.packed
     tag = Tag(0, 0, 0, None, "test")
     for target in (mine, IPv4Address("10.1.1.99").packed):

@@ -34,12 +34,12 @@ from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.derive import derive_mac
 from kpkt.net import arp_responder
-from kpkt.net.conntrack import Conntrack
 from kpkt.net.nat import MULTICAST, MasqPolicy, MasqRule
+from kpkt.net.netfilter import Netfilter
 from kpkt.net.route import Route
 from kpkt.net.socket_lb import SocketLb
 from kpkt.net.vxlan import MetadataVxlan
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why
 from kpkt.spec import NodeSpec, PodSpec
 from kpkt.wire.ethernet import (
     ETH_LEN,
@@ -102,7 +102,7 @@ class Plugin:
         self.cluster = builder.cluster
         options = self.cluster.cni_options
         self.bpf_host_routing = options.get("hostRouting") == "bpf"
-        self.socket_lb = options.get("kubeProxyReplacement") == "true"
+        self.socket_lb = bool(options.get("kubeProxyReplacement"))
         topo = builder.topo
         self.identity = identities(topo.seed, list(topo.pods()))
         self.endpoints: dict[bytes, Endpoint] = {}  # pod IP -> endpoint, cluster-wide
@@ -157,7 +157,7 @@ class Plugin:
         self.tunnels[node.pod_cidr] = node.ip.packed
         stack.add_route(Route(node.pod_cidr, host, via=router, src=router))
         if self.socket_lb:  # no kube-proxy: services are the sockets' (kpkt/net/socket_lb.py)
-            stack.conntrack = Conntrack(stack, self.masquerade(node), None)
+            stack.netfilter = without_kube_proxy(stack)
             stack.socket_lb = SocketLb(b.services, stack.ids.pick)
 
     def pod(self, pod: PodSpec, node: NodeSpec, node_stack, eth0) -> None:
@@ -201,20 +201,17 @@ class Plugin:
                 and arp_responder.target(frame) not in self.endpoints
             ):
                 reply = arp_responder.reply_in_place(frame, lxc.mac)
-                who = IPv4Address(arp_responder.target(frame))
-                lxc.xmit(
-                    reply, lxc.stack.journal.packet(tag), f"bpf arp responder: {who} is-at lxc"
-                )
+                who = arp_responder.target(frame)
+                lxc.xmit(reply, lxc.stack.observer.packet(tag), Decision(Why.BPF_ARP_REPLY, who))
                 return
             lxc.stack.receive(frame, lxc, tag)  # the pod's own address, replies: to the stack
             return
         if ethertype != ETH_TYPE_IP:
-            lxc.stack.drop("malformed", "bpf_lxc: unknown L3 protocol (DROP_UNKNOWN_L3)", tag)
+            lxc.stack.drop(_UNKNOWN_L3, tag)
             return
         if not self._egress_allowed(frame[ETH_LEN:], lxc, tag):
             return
-        conntrack = lxc.stack.conntrack
-        if conntrack is not None and conntrack.translated_reply(frame[ETH_LEN:]):
+        if translated_reply(lxc.stack, frame[ETH_LEN:]):
             lxc.stack.receive(frame, lxc, tag)  # kube-proxy's NAT to undo: to the stack
             return
         self._route(frame, lxc, tag)
@@ -223,13 +220,13 @@ class Plugin:
     def _egress_allowed(packet: bytes, lxc, tag: Tag) -> bool:
         """The sending pod's egress policy (Cilium enforces it in from-container), judged on
         the destination kube-proxy would translate the packet to."""
-        stack = lxc.stack
-        if stack.policy is None:
+        netfilter = lxc.stack.netfilter
+        if netfilter.policy is None:
             return True
         translated = packet
-        if stack.conntrack is not None and stack.conntrack.active:
-            translated, _ = stack.conntrack.prerouting(packet)
-        return stack.policy.egress(packet, translated, tag, lxc.where)
+        if netfilter.conntrack.active:
+            translated, _ = netfilter.prerouting(packet)
+        return netfilter.policy.egress(packet, translated, tag, lxc.where)
 
     def _route(self, frame: bytes, dev, tag: Tag) -> None:
         """handle_ipv4_from_lxc: local endpoint, tunnel, or the stack."""
@@ -243,12 +240,11 @@ class Plugin:
         if remote is not None and remote != self.node_ips[stack.node]:
             source = self.endpoints.get(frame[ETH_LEN + IP_SRC.start : ETH_LEN + IP_SRC.stop])
             identity = REMOTE_NODE_ID if source is None else source.identity
-            self.vxlans[stack.node].encap(
-                frame, tag, remote, identity, f"bpf encap: identity {identity}"
-            )
+            note = Decision(Why.BPF_ENCAP, identity)
+            self.vxlans[stack.node].encap(frame, tag, remote, identity, note)
             return
         if dev.name == "cilium_host":
-            stack.drop("no-route", f"bpf_host: no endpoint {IPv4Address(dst)}", tag)
+            stack.drop(Decision(Why.BPF_NO_ENDPOINT, dst), tag)
             return
         stack.receive(frame, dev, tag)  # pass to the stack
 
@@ -263,7 +259,7 @@ class Plugin:
         """ipv4_local_delivery: ipv4_l3 (TTL - 1, MACs lxc -> pod), then redirect_ep."""
         packet = frame[ETH_LEN:]
         if packet[TTL] <= 1:
-            stack.drop("ttl-exceeded", f"bpf ipv4_l3: ttl {packet[TTL]}", tag)
+            stack.drop(Decision(Why.BPF_TTL_EXCEEDED, packet[TTL]), tag)
             return
         packet = decrement_ttl(packet)
         lxc = endpoint.lxc
@@ -271,23 +267,19 @@ class Plugin:
         if self.bpf_host_routing:
             lxc.redirect_peer(out, tag)
         else:
-            lxc.xmit(out, tag, f"bpf local delivery to {endpoint.owner}, ttl {packet[TTL]}")
+            lxc.xmit(out, tag, Decision(Why.BPF_LOCAL_DELIVERY, endpoint.owner, packet[TTL]))
 
     def from_overlay(self, inner: bytes, vxlan, tag: Tag, vni: int) -> None:
         """bpf_overlay's cil_from_overlay: the VNI is the source identity; a packet for a pod
         of this node is delivered locally."""
         if inner[ETH_TYPE] != ETH_TYPE_IP:
-            vxlan.stack.drop("malformed", "bpf_overlay: not IPv4", tag)
+            vxlan.stack.drop(_NOT_IPV4, tag)
             return
         dst = inner[ETH_LEN + IP_DST.start : ETH_LEN + IP_DST.stop]
         endpoint = self.endpoints.get(dst)
         stack = vxlan.stack
         packet = inner[ETH_LEN:]
-        if (
-            endpoint is None
-            or endpoint.node != stack.node
-            or (stack.conntrack is not None and stack.conntrack.translated_reply(packet))
-        ):
+        if endpoint is None or endpoint.node != stack.node or translated_reply(stack, packet):
             # the node's own addresses, or kube-proxy's NAT to undo: to the stack (PACKET_HOST)
             stack.receive(eth_header(vxlan.mac, inner[ETH_SRC], ETH_P_IP) + packet, vxlan, tag)
             return
@@ -301,6 +293,24 @@ class Plugin:
 
 
 DEVICES = ("cilium_host", "cilium_net", "cilium_vxlan")
+_UNKNOWN_L3 = Decision(Why.BPF_UNKNOWN_L3)
+_NOT_IPV4 = Decision(Why.BPF_NOT_IPV4)
+
+
+def translated_reply(stack, packet: bytes) -> bool:
+    """Whether `packet` is a reply of a connection the node's netfilter translated."""
+    return stack.netfilter.conntrack.translated_reply(packet)
+
+
+def without_kube_proxy(stack) -> Netfilter:
+    """The node's netfilter with what the builder registered but kube-proxy's rules: the
+    masquerade and the NetworkPolicy chains."""
+    old, netfilter = stack.netfilter, Netfilter(stack)
+    for masquerade in old.masquerades:
+        netfilter.add_masquerade(masquerade)
+    if old.policy is not None:
+        netfilter.add_policy(old.policy)
+    return netfilter
 
 
 def device_macs(node: NodeSpec) -> tuple[str, str, str]:

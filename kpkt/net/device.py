@@ -8,7 +8,7 @@ interface, in order.
 
 from __future__ import annotations
 
-from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag
+from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag, Why
 
 # how long a frame takes across a veth pair or a wire, in virtual nanoseconds
 VETH_DELAY_NS = 1_000
@@ -20,6 +20,8 @@ class NetDevice:
     """An interface in a network namespace."""
 
     kind = "device"
+    link_layer = True  # frames carry an Ethernet header; False: a tunnel that sends raw IP
+    proxy_arp = False  # sysctl net.ipv4.conf.<dev>.proxy_arp
 
     def __init__(self, stack, name: str, mac: bytes, mtu: int) -> None:
         self.stack = stack  # the owning namespace's IPv4 stack
@@ -85,7 +87,7 @@ class Veth(NetDevice):
             self.tc_egress(frame, self, tag)
             return
         if self.peer is None:
-            self.stack.drop("link-down", f"{self.name} has no peer", tag, where=self.where)
+            self.stack.drop(Decision(Why.LINK_DOWN, self.name), tag, self.where)
             return
         self.network.in_flight += 1
         self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)

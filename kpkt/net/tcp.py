@@ -107,7 +107,7 @@ class Connection:
         self.snd_nxt = (seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) % 2**32
         note = segment_note(flags, seq, ack, len(payload))
         stack.send_ip_packet(
-            packet, stack.journal.packet(self.tag), f"{note} {why}" if why else note
+            packet, stack.observer.packet(self.tag), f"{note} {why}" if why else note
         )
 
     def connect(self) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.net.kubeproxy import ServiceRules
+from kpkt.net.kubeproxy import ServicePortInfo, ServiceRules
 from kpkt.net.socket_lb import SocketLb
-from kpkt.spec import EndpointPort, ServiceEndpoint, ServicePort, ServiceSpec
 from kpkt.wire.ipv4 import PROTO_TCP, PROTO_UDP
 
 VIP = IPv4Address("10.96.0.80").packed
@@ -14,16 +13,9 @@ A, B = IPv4Address("10.1.1.6"), IPv4Address("10.1.2.10")
 
 
 def rules() -> ServiceRules:
-    port = EndpointPort("dns", 5353, "UDP")
-    service = ServiceSpec(
-        "web",
-        "default",
-        "ClusterIP",
-        IPv4Address("10.96.0.80"),
-        ports=(ServicePort("dns", 53, "UDP", 5353),),
-        endpoints=(ServiceEndpoint(A, (port,)), ServiceEndpoint(B, (port,))),
-    )
-    return ServiceRules((service,), IPv4Network("10.1.0.0/16"))
+    endpoints = ((A.packed, 5353), (B.packed, 5353))
+    port = ServicePortInfo("default/web:dns", PROTO_UDP, VIP, 53, None, endpoints)
+    return ServiceRules([port], IPv4Network("10.1.0.0/16"))
 
 
 def test_one_endpoint_per_socket_and_replies_shown_from_the_service() -> None:
