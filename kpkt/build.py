@@ -165,12 +165,13 @@ class _Builder:
         kind: str,
         node: str | None,
         delay_ns: int | None = None,
+        what: str | None = None,
     ) -> Veth:
         if delay_ns is None:
             veth = Veth(stack, name, mac_bytes(mac), mtu)
         else:
             veth = Veth(stack, name, mac_bytes(mac), mtu, delay_ns)
-        self.capture(veth, kind, node, mac)
+        self.capture(veth, kind, node, mac, what)
         return veth
 
     def address(self, stack: Stack, dev, ip: bytes, prefixlen: int) -> None:

@@ -66,13 +66,28 @@ def _unique(make: Callable[[str], str], key: str, taken: set[str]) -> str:
     return name
 
 
-def veth_names(seed: int, pods: list[tuple[str, str, str | None]]) -> list[str]:
+def veth_names(
+    seed: int, pods: list[tuple[str, str, str | None]], hashed: tuple[str, int] | None = None
+) -> list[str]:
     """The host-veth name of each `(namespace, pod, explicit name)` of one node.
 
     An explicit name stays; otherwise `veth-<pod>` when it fits in 15 characters and no other
     pod of the node wants it, else `veth` and 8 hex digits of a hash of the seed and the pod,
-    re-hashed while another pod of the node has that name.
+    re-hashed while another pod of the node has that name. `hashed` = (prefix, digits): every
+    name not explicit is the prefix and that many hex digits of the hash (`lxc` + 12).
     """
+    if hashed is not None:
+        prefix, digits = hashed
+        taken = {explicit for _, _, explicit in pods if explicit}
+        return [
+            explicit
+            or _unique(
+                lambda digest: prefix + digest[:digits],
+                f"{seed}:{pod_key(namespace, pod, 'veth')}",
+                taken,
+            )
+            for namespace, pod, explicit in pods
+        ]
     wanted = Counter(explicit or f"veth-{pod}" for _, pod, explicit in pods)
     plain = {name for name, times in wanted.items() if times == 1 and len(name) <= MAX_IFNAME}
     taken = {explicit for _, _, explicit in pods if explicit} | plain

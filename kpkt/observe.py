@@ -90,6 +90,14 @@ class Why(Enum):
     IPIP_MALFORMED = "ipip-malformed"  # (): the inner packet is not IPv4
     TUNNEL_LOOP = "tunnel-loop"  # (device name, remote ip): the outer route leads back inside
     POLICY_DENIED = "policy-denied"  # (verdict,): a kpkt.policy Verdict, its side and policies
+    # a CNI's BPF programs on tc hooks
+    BPF_ARP_REPLY = "bpf-arp-reply"  # (ip,): the ARP responder's answer with the device's MAC
+    BPF_ENCAP = "bpf-encap"  # (identity,): into the tunnel, the VNI the source's identity
+    BPF_LOCAL_DELIVERY = "bpf-local-delivery"  # (pod owner, ttl): to a pod of the node
+    BPF_UNKNOWN_L3 = "bpf-unknown-l3"  # (): neither ARP nor IPv4 from a pod (DROP_UNKNOWN_L3)
+    BPF_NO_ENDPOINT = "bpf-no-endpoint"  # (ip,): routed to the host device, no endpoint has it
+    BPF_TTL_EXCEEDED = "bpf-ttl-exceeded"  # (ttl,): local delivery of a packet at TTL 1
+    BPF_NOT_IPV4 = "bpf-not-ipv4"  # (): out of the tunnel, not IPv4
 
 
 class Decision:

@@ -44,6 +44,7 @@ DATAPATHS: list[tuple[str, dict]] = [
         "Calico VXLAN",
         {"cni": "calico", "calico": {"ipipMode": "Never", "vxlanMode": "Always", "blockSize": 24}},
     ),
+    ("Cilium", {"cni": "cilium"}),
     ("Weave fastdp", {"cni": "weave"}),
     ("Weave sleeve", {"cni": "weave", "weave": {"mode": "sleeve"}}),
 ]

@@ -13,6 +13,7 @@ import pytest
 from test_cli import kpkt
 
 from kpkt import __version__, runner
+from kpkt.cni.cilium import REMOTE_NODE_ID, identities
 from kpkt.topology.load import load_topology
 
 from conftest import EXAMPLES, ROOT, tshark_read
@@ -21,8 +22,11 @@ from conftest import EXAMPLES, ROOT, tshark_read
 DAMAGE = (
     "_ws.malformed || _ws.expert.severity >= 6291456 || "
     # a checksum status of 1 is Good: 0 is Bad and 2 Unverified (validation was not on); a UDP
-    # checksum may also be 3, Not present (0 on the wire, allowed over IPv4: tunnels send it)
-    "ip.checksum.status != 1 || udp.checksum.status in {0, 2} || icmp.checksum.status != 1 || "
+    # checksum may also be 3, Not present: 0 on IPv4 means none (RFC 768), as tunnels with
+    # udpcsum off send it (Cilium's VXLAN); 4 is Illegal. `!=` is true when any field of a
+    # frame differs, `==` when any field is equal.
+    "ip.checksum.status != 1 || udp.checksum.status == 0 || udp.checksum.status == 2 || "
+    "udp.checksum.status == 4 || icmp.checksum.status != 1 || "
     "tcp.checksum.status != 1"
 )
 # one interface's view of a TCP conversation must look sane to Wireshark's analysis (in
@@ -111,7 +115,17 @@ def test_vxlan_is_decoded_on_8472(example, tshark: str) -> None:
     if weave(path):  # fastdp on 6784: the VNI is made of the two peers' short IDs
         assert "1" not in set(out[0::2]) and set(out[1::2]) == {"0x0800"}
         return
-    assert set(out[0::2]) == {"1"} and set(out[1::2]) == {"0x0800"}
+    assert set(out[0::2]) <= vnis(path) and set(out[1::2]) == {"0x0800"}
+
+
+def vnis(path: Path) -> set[str]:
+    """The VNIs the example's tunnel may carry: flannel's one; Cilium's security identities of
+    the pods, and 6 for the nodes' own traffic (cni-others.md §1.5)."""
+    topology = load_topology(path)
+    if topology.cluster.cni != "cilium":
+        return {str(topology.cluster.vni)}
+    ids = identities(topology.seed, list(topology.pods()))
+    return {str(number) for number in ids.values()} | {str(REMOTE_NODE_ID)}
 
 
 def test_two_runs_are_byte_identical(example, tmp_path: Path) -> None:
@@ -136,10 +150,12 @@ def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, ts
     # next interface for a retransmission (a warning): only that warning is let through here;
     # and with Calico the node ARPs out of each cali veth with its own node address and the
     # veth's MAC (calico.md §6.3), so across interfaces Wireshark sees that address behind two
-    # MACs ("duplicate use"), which each interface's own capture never shows
+    # MACs ("duplicate use"), which each interface's own capture never shows; under Cilium
+    # every pod's lxc answers ARP for its gateway with its own MAC, which Wireshark takes for a
+    # duplicate address once it has seen two of them
     tunnel = calico_tunnel(path)
     allowed = "!dns.retransmission"
-    if tunnel is not None:
+    if tunnel is not None or load_topology(path).cluster.cni == "cilium":
         allowed += " && !arp.duplicate-address-detected"
     flagged = tshark_read(tshark, allng, "-Y", f"({DAMAGE}) && {allowed}")
     assert flagged == "", f"all.pcapng: tshark flags frames:\n{flagged}"
@@ -175,13 +191,17 @@ def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, ts
         assert "node1/vxlan-6784" in hops and "node1/eth0" in hops and "node2/vxlan-6784" in hops
         assert "vxlan encap vni 0x" in comments and "overlay flood" in comments
         return
-    # one packet, followed through the tunnel: the same id on node1's flannel.1 and eth0
-    tunnelled = {row[1] for row in rows if row[3] == "1"}
+    # one packet, followed through the tunnel: the same id on node1's tunnel device and eth0
+    tunnelled = {row[1] for row in rows if row[3] in vnis(path)}
     assert tunnelled
     pid = sorted(tunnelled, key=int)[0]
     hops = [row[0] for row in rows if row[1] == pid]
-    assert "node1/flannel.1" in hops and "node1/eth0" in hops and "node2/flannel.1" in hops
-    assert "vxlan encap vni 1" in comments and "fdb learn" in comments
+    device = "cilium_vxlan" if load_topology(path).cluster.cni == "cilium" else "flannel.1"
+    assert f"node1/{device}" in hops and "node1/eth0" in hops and f"node2/{device}" in hops
+    if device == "flannel.1":
+        assert "vxlan encap vni 1" in comments and "fdb learn" in comments
+    else:
+        assert "bpf encap: identity" in comments
 
 
 # what makes a packet that packet at every hop (NAT rewrites addresses and ports, a tunnel wraps

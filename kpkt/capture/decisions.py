@@ -87,6 +87,13 @@ _TEXT = {
     Why.BLACKHOLE: lambda route: f"route {route}",
     Why.IPIP_ENCAP: lambda ip: f"ipip encap -> {IPv4Address(ip)}",
     Why.IPIP_DECAP: lambda: "ipip decap",
+    Why.BPF_ARP_REPLY: lambda ip: f"bpf arp responder: {IPv4Address(ip)} is-at lxc",
+    Why.BPF_ENCAP: lambda identity: f"bpf encap: identity {identity}",
+    Why.BPF_LOCAL_DELIVERY: lambda owner, ttl: f"bpf local delivery to {owner}, ttl {ttl}",
+    Why.BPF_UNKNOWN_L3: lambda: "bpf_lxc: unknown L3 protocol (DROP_UNKNOWN_L3)",
+    Why.BPF_NO_ENDPOINT: lambda ip: f"bpf_host: no endpoint {IPv4Address(ip)}",
+    Why.BPF_TTL_EXCEEDED: lambda ttl: f"bpf ipv4_l3: ttl {ttl}",
+    Why.BPF_NOT_IPV4: lambda: "bpf_overlay: not IPv4",
     Why.IPIP_MALFORMED: lambda: "ipip: the inner packet is not IPv4",
     Why.TUNNEL_LOOP: lambda dev, ip: (
         f"{dev}: the route to {IPv4Address(ip)} leads back into the tunnel"

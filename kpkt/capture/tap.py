@@ -24,6 +24,7 @@ ALL_PCAPNG = "all.pcapng"
 DESCRIPTIONS = {
     "pod-eth": "veth, the pod's end",
     "veth": "veth, the host's end (a port of cni0)",
+    "node-veth": "veth with both ends in the node's namespace",
     "bridge": "Linux bridge",
     "vxlan": "VXLAN device",
     "ipip": "IPIP tunnel (raw IP, no link layer)",

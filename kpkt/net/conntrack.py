@@ -108,6 +108,19 @@ class Conntrack:
         self.unconfirmed[key_of(_translated(flow, dst=conn.dnat))] = conn
         return entry
 
+    def translated_reply(self, packet: bytes) -> bool:
+        """Whether `packet` is a reply of a connection this node translated: only the stack's
+        hooks can undo its NAT."""
+        if not self.translating:
+            return False
+        key = flow_key(packet)
+        entry = None if key is None else self.incoming.get(key)
+        return (
+            entry is not None
+            and entry.kind == REPLY_IN
+            and (entry.conn.dnat is not None or entry.conn.snat is not None)
+        )
+
     # --- POSTROUTING and INPUT ----------------------------------------------------------------
 
     def postrouting(self, packet: bytes, dev) -> tuple[bytes, Decision | str]:

@@ -33,6 +33,12 @@ class NetDevice:
         self.where = f"{stack.owner}/{name}"  # how drops and hop tables name the interface
         self.observer = UNOBSERVED  # told of every frame: kpkt/observe.py
         self.master = None  # the bridge this device is a port of, if any
+        # a tc ingress program: `program(frame, dev, tag)` takes every frame arriving on the
+        # device after its capture point saw it (tcpdump runs before tc), instead of the stack
+        self.tc_ingress = None
+        # a tc egress program: takes every frame sent out of the device, after its capture
+        # point saw it, instead of the wire
+        self.tc_egress = None
         stack.devices.append(self)
 
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
@@ -66,14 +72,31 @@ class Veth(NetDevice):
     def pair(a: Veth, b: Veth) -> None:
         a.peer, b.peer = b, a
 
+    def _admitted(self, frame: bytes, tag: Tag) -> bool:
+        """Whether the pod's ingress policy (if any) lets the frame through to the pod."""
+        if self.guard is None:
+            return True
+        policy, pod_ip = self.guard
+        return policy.ingress(frame, tag, self.where, pod_ip)
+
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
-        if self.guard is not None:
-            policy, pod_ip = self.guard
-            if not policy.ingress(frame, tag, self.where, pod_ip):
-                return
+        if not self._admitted(frame, tag):
+            return
         self.observer.seen(frame, OUT, tag, note)
+        if self.tc_egress is not None:
+            self.tc_egress(frame, self, tag)
+            return
         if self.peer is None:
             self.stack.drop(Decision(Why.LINK_DOWN, self.name), tag, self.where)
+            return
+        self.network.in_flight += 1
+        self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)
+
+    def redirect_peer(self, frame: bytes, tag: Tag) -> None:
+        """bpf_redirect_peer(): the frame enters the peer's namespace as if it had crossed the
+        pair, without passing this end's egress (its capture point sees nothing); the pod's
+        ingress policy still judges it."""
+        if not self._admitted(frame, tag):
             return
         self.network.in_flight += 1
         self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)
@@ -81,7 +104,9 @@ class Veth(NetDevice):
     def deliver(self, frame: bytes, tag: Tag) -> None:
         self.network.in_flight -= 1
         self.observer.seen(frame, IN, tag)
-        if self.master is not None:
+        if self.tc_ingress is not None:
+            self.tc_ingress(frame, self, tag)
+        elif self.master is not None:
             self.master.ingress(frame, self, tag)
         else:
             self.stack.receive(frame, self, tag)

@@ -50,4 +50,8 @@ REASON_OF: dict[Why, str] = {
     Why.IPIP_MALFORMED: "malformed",
     Why.VXLAN_MALFORMED: "malformed",
     Why.SLEEVE_MALFORMED: "malformed",
+    Why.BPF_UNKNOWN_L3: "malformed",
+    Why.BPF_NOT_IPV4: "malformed",
+    Why.BPF_NO_ENDPOINT: "no-route",
+    Why.BPF_TTL_EXCEEDED: "ttl-exceeded",
 }

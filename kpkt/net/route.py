@@ -13,6 +13,7 @@ class Route:
     via: bytes | None = None  # gateway address, None for a connected (scope link) route
     src: bytes | None = None  # preferred source address
     onlink: bool = False
+    mtu: int | None = None  # the route's own MTU (`mtu 1450`), below the device's
     blackhole: bool = False  # `ip route add blackhole`: packets are discarded, no ICMP error
     text: str = field(default="", compare=False)  # as `ip route` prints it, made once
 
@@ -36,6 +37,8 @@ class Route:
             text += " scope link"
         if self.src is not None:
             text += f" src {IPv4Address(self.src)}"
+        if self.mtu is not None:
+            text += f" mtu {self.mtu}"
         return text
 
 

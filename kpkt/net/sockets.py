@@ -68,6 +68,8 @@ class UdpSocket:
         """The datagram built once, for sending many times: call the result with
         `(tag, ttl=64, note="")` to send it (through the stack, with no extra Python call)."""
         stack = self.stack
+        if stack.socket_lb is not None:
+            dst, dport = stack.socket_lb.connect(PROTO_UDP, dst, dport, self.port)
         if src is None:
             src = stack.source_address(dst)  # None: no route, the stack drops the datagram
         segment = b"" if src is None else udp_segment(src, dst, self.port, dport, payload)

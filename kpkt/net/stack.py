@@ -81,6 +81,7 @@ class Stack:
         self.tcp = TcpLayer(self)
         self.netfilter = None  # a Netfilter on nodes: kube-proxy's and the CNI's rules
         self._forwarded: dict[tuple[str, int], Decision] = {}  # (route, ttl) -> its decision
+        self.socket_lb = None  # a SocketLb (kpkt/net/socket_lb.py) when services are its
         self.icmp_limit = RateLimit(self.sched)
 
     # --- configuration (what the CNI plugins and their daemons set up) -------------------------
@@ -212,9 +213,10 @@ class Stack:
                 return
             socket = self.udp_sockets.get(dport)
             if socket is not None:
-                socket.on_datagram(
-                    packet[IP_SRC], sport, packet[IP_DST], packet[ihl + UDP_LEN :], tag
-                )
+                src = packet[IP_SRC]
+                if self.socket_lb is not None:
+                    src, sport = self.socket_lb.received(PROTO_UDP, src, sport, dport)
+                socket.on_datagram(src, sport, packet[IP_DST], packet[ihl + UDP_LEN :], tag)
                 return
             self.drop(Decision(Why.NO_UDP_LISTENER, dport), tag)
             self.icmp_error(packet, icmp.DEST_UNREACH, icmp.PORT_UNREACH, tag)

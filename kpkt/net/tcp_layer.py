@@ -55,6 +55,8 @@ class TcpLayer:
 
     def connect(self, dst: bytes, sport: int, dport: int, tag: Tag, **callbacks) -> Connection:
         """An active open from this namespace (the SYN goes out at once)."""
+        if self.stack.socket_lb is not None:
+            dst, dport = self.stack.socket_lb.connect(PROTO_TCP, dst, dport, sport)
         route = self.stack.route_for(dst)
         src = self.stack.pick_source(route, dst) if route is not None else b"\x00" * 4
         conn = self.socket((src, sport), (dst, dport), route, tag, **callbacks)
@@ -64,6 +66,8 @@ class TcpLayer:
     def socket(self, local, remote, route, tag: Tag, **callbacks) -> Connection:
         dev = route.dev if route is not None else None
         mtu = dev.mtu if dev is not None and dev is not self.stack.loopback else 65535
+        if route is not None and route.mtu is not None:
+            mtu = min(mtu, route.mtu)  # the MSS follows the route's MTU
         iss = self.stack.ids.u32()
         conn = Connection(
             self.stack,

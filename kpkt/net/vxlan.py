@@ -153,3 +153,40 @@ def _flow_key(frame: bytes) -> bytes:
         ports = sorted((ip[ihl : ihl + DPORT_AT], ip[ihl + DPORT_AT : ihl + PORTS.size]))
         return ends[0] + ends[1] + bytes((proto,)) + ports[0] + ports[1]
     return ends[0] + ends[1] + bytes((proto,))  # ICMP and the rest: addresses only
+
+
+class MetadataVxlan(Vxlan):
+    """A VXLAN device in external mode (`ip link add type vxlan external`, collect_metadata):
+    no VNI, no FDB, no neighbours. A BPF program sets the tunnel key of each packet it
+    redirects here (`encap`: remote address, VNI, TTL, zero UDP checksum, DF clear) and reads
+    it back from each packet received (`tc_ingress(inner, dev, tag, vni)`). The outer source
+    port is the kernel's flow hash, as for any VXLAN device."""
+
+    def __init__(self, stack, name: str, mac: bytes, mtu: int, *, port: int, hash_key: bytes):
+        # no VNI and no FDB: a frame sent without a tunnel key (`xmit`) finds no FDB entry
+        super().__init__(stack, name, mac, mtu, vni=0, port=port, local_ip=b"", hash_key=hash_key)
+
+    def encap(self, frame: bytes, tag: Tag, remote: bytes, vni: int, note: Decision) -> None:
+        """Send `frame` with the tunnel key `remote`, `vni`, TTL 64 (`IPDEFTTL`), no outer UDP
+        checksum (`BPF_F_ZERO_CSUM_TX`) and DF clear; the source address is the route's."""
+        self.observer.seen(frame, OUT, tag, note)
+        self.stack.send_udp(
+            None,
+            remote,
+            self.source_port(frame),
+            self.port,
+            vxlan_header(vni) + frame,
+            tag,
+            df=False,
+            checksum=False,
+            note=Decision(Why.VXLAN_ENCAP, vni, remote),
+        )
+
+    def decap(self, payload: bytes, tag: Tag) -> None:
+        if len(payload) < VXLAN_LEN + ETH_LEN or not payload[0] & VXLAN_FLAGS:
+            self.stack.drop(_MALFORMED, tag, where=self.where)
+            return
+        vni = int.from_bytes(payload[VNI], "big")
+        inner = payload[VXLAN_LEN:]
+        self.observer.seen(inner, IN, tag, Decision(Why.VXLAN_DECAP, vni))
+        self.tc_ingress(inner, self, tag, vni)

@@ -14,6 +14,7 @@ import yaml
 
 from kpkt.cni import (
     CNIS,
+    LATER_OPTIONS,
     MACLESS_DEVICES,
     NAMING,
     NODE_DEVICES,
@@ -28,6 +29,7 @@ from kpkt.cni import (
     encapsulation_overhead,
     node_block,
     option_problems,
+    unsupported_service,
 )
 from kpkt.derive import (
     SWITCH,
@@ -67,7 +69,6 @@ TOP_KEYS += ("services", "traffic", "namespaces", "networkPolicies")
 UNDERLAY_KEYS = ("cidr", "mtu", "gateway")
 CLUSTER_KEYS = ("cni", "podCIDR", "serviceCIDR", "clusterDomain", "underlay", "vxlan")
 CLUSTER_KEYS += ("hairpin", "dns", *CNIS)  # cluster.<cni>: that CNI's settings
-LATER_CNIS = ("cilium",)
 MIN_SERVICE_PREFIX = 29  # kube-apiserver wants at least 8 addresses in the service range
 DEFAULTS = ClusterSpec(cni=CNIS[0], cni_options=default_options(CNIS[0]))
 
@@ -310,13 +311,8 @@ def _cni(f: Fields) -> str:
     supported = " or ".join(CNIS)
     if cni in RENAMED:
         f.bad("cni", f"'{cni}' is written {RENAMED[cni]}")
-    elif cni in LATER_CNIS:
-        f.bad(
-            "cni",
-            f"'{cni}' is not supported yet; use {supported} ({', '.join(LATER_CNIS)} come later)",
-        )
     elif cni not in CNIS:
-        hint = did_you_mean(cni, CNIS + LATER_CNIS + tuple(RENAMED))
+        hint = did_you_mean(cni, CNIS + tuple(RENAMED))
         f.bad("cni", f"unknown CNI '{cni}'{hint}; use {supported}")
     return cni if cni in CNIS else DEFAULTS.cni
 
@@ -324,14 +320,22 @@ def _cni(f: Fields) -> str:
 def _cni_options(f: Fields, cni: str) -> dict[str, str]:
     """`cluster.<cni>`: the CNI's own settings, each one of its values."""
     section = f.child(cni, OPTIONS[cni]) or Fields({}, f.at(cni), f.report)
-    options = {key: _option(section, key, option) for key, option in OPTIONS[cni].items()}
+    later = LATER_OPTIONS.get(cni, {})
+    options = {
+        key: _option(section, key, option, later.get(key, ()))
+        for key, option in OPTIONS[cni].items()
+    }
     for key, problem in option_problems(cni, options):
         section.bad(key, problem)
     return options
 
 
-def _option(section: Fields, key: str, option: Option) -> Any:
+def _option(section: Fields, key: str, option: Option, later: tuple[str, ...]) -> Any:
+    """The setting's value; one of the `later` values (not modelled yet) is reported."""
     default = default_of(option)
+    if isinstance(option, tuple) and section.get(key) in later:
+        section.bad(key, f"'{section.get(key)}' is not supported yet; use {' or '.join(option)}")
+        return default
     if isinstance(option, Number):
         return section.integer(key, option.low, option.high, default)
     if isinstance(option, bool):
@@ -383,6 +387,10 @@ def _services(
     service_cidr = None if "serviceCIDR" in unsure else cluster.service_cidr
     allocate_cluster_ips(services, service_cidr, dns, report)
     allocate_node_ports(services, report)
+    for service in services:
+        why = unsupported_service(cluster.cni, cluster.cni_options, service.type or "")
+        if why is not None:
+            report.error(f"{service.path}.type", why)
     return [service_spec(service, nodes, report) for service in services]
 
 
@@ -484,7 +492,8 @@ def _node_spec(node: NodeDraft, seed: int, taken: set[str], cni: str) -> NodeSpe
         macs[device] = node.macs[device] or derived or unique_mac(seed, key, taken)
     bridge, vtep = _bridge_and_tunnel(cni)
     if naming.host_veth is None:
-        veths = veth_names(seed, [(pod.namespace, pod.name, pod.veth) for pod in node.pods])
+        wanted = [(pod.namespace, pod.name, pod.veth) for pod in node.pods]
+        veths = veth_names(seed, wanted, naming.hashed_host_veth)
     else:
         veths = [pod.veth or naming.host_veth(pod.namespace, pod.name) for pod in node.pods]
     pods = tuple(

@@ -144,6 +144,25 @@ def test_every_kind_of_decision_has_its_text():
             Decision(Why.POLICY_DENIED, Verdict(False, "ingress", ("y/deny-all",))),
             "ingress denied: no rule of y/deny-all matched",
         ),
+        Why.BPF_ARP_REPLY: (
+            Decision(Why.BPF_ARP_REPLY, IP),
+            "bpf arp responder: 10.244.1.1 is-at lxc",
+        ),
+        Why.BPF_ENCAP: (Decision(Why.BPF_ENCAP, 4242), "bpf encap: identity 4242"),
+        Why.BPF_LOCAL_DELIVERY: (
+            Decision(Why.BPF_LOCAL_DELIVERY, "default/web", 63),
+            "bpf local delivery to default/web, ttl 63",
+        ),
+        Why.BPF_UNKNOWN_L3: (
+            Decision(Why.BPF_UNKNOWN_L3),
+            "bpf_lxc: unknown L3 protocol (DROP_UNKNOWN_L3)",
+        ),
+        Why.BPF_NO_ENDPOINT: (
+            Decision(Why.BPF_NO_ENDPOINT, IP),
+            "bpf_host: no endpoint 10.244.1.1",
+        ),
+        Why.BPF_TTL_EXCEEDED: (Decision(Why.BPF_TTL_EXCEEDED, 1), "bpf ipv4_l3: ttl 1"),
+        Why.BPF_NOT_IPV4: (Decision(Why.BPF_NOT_IPV4), "bpf_overlay: not IPv4"),
         Why.BLACKHOLE: (
             Decision(Why.BLACKHOLE, Route(IPv4Network("10.245.1.0/26"), None, blackhole=True)),
             "route blackhole 10.245.1.0/26",

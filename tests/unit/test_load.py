@@ -518,8 +518,15 @@ CASES = [
     ("step-not-mapping", traffic("udp"), "traffic[0]", "expected one `udp:` or `ping:` mapping"),
     ("step-body", traffic("udp: pod-a"), "traffic[0].udp", "expected a mapping, got 'pod-a'"),
     # not supported yet
-    ("cni-later", "cluster: {cni: cilium}\n" + NODES,
-     "cluster.cni", "'cilium' is not supported yet"),
+    ("cni-misspelt", "cluster: {cni: weav}\n" + NODES,
+     "cluster.cni", "unknown CNI 'weav' (did you mean 'weave'?)"),
+    ("cilium-native", "cluster: {cni: cilium, cilium: {routingMode: native}}\n" + NODES,
+     "cluster.cilium.routingMode", "'native' is not supported yet; use tunnel"),
+    ("cilium-bpf-host-routing",
+     "cluster: {cni: cilium, cilium: {hostRouting: bpf}}\n" + NODES,
+     "cluster.cilium.hostRouting", "BPF host routing needs kubeProxyReplacement: true"),
+    ("cilium-kpr-string", "cluster: {cni: cilium, cilium: {kubeProxyReplacement: strict}}\n"
+     + NODES, "cluster.cilium.kubeProxyReplacement", "expected true or false, got 'strict'"),
     ("cni-unknown", "cluster: {cni: flanel}\n" + NODES,
      "cluster.cni", "unknown CNI 'flanel' (did you mean 'flannel'?)"),
     # cluster DNS, services and dns steps (tests/unit/test_load_services.py has the rest)
