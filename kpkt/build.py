@@ -7,6 +7,7 @@ import hashlib
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
+from kpkt.apps.packet import PacketApp
 from kpkt.apps.ping import PingApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
@@ -27,6 +28,7 @@ from kpkt.network import Network
 from kpkt.spec import (
     DnsStep,
     NodeSpec,
+    PacketStep,
     PingStep,
     PodSpec,
     TcpStep,
@@ -252,6 +254,8 @@ class _Builder:
             pod = next(p for p in self.topo.pods() if p.owner == step.src.owner)
             dns = self.cluster.dns
             return DnsApp(step, sender, pod, dns.service_ip, self.cluster.cluster_domain)
+        if isinstance(step, PacketStep):
+            return PacketApp(step, sender)
         raise TypeError(f"no application for {type(step).__name__}")
 
     def _receivers(self, step: UdpStep | TcpStep, sender: Stack, proto: int) -> list:

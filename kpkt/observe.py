@@ -25,13 +25,17 @@ class Tag:
     tunnels), the flow (a conversation a step or a kernel timer started: the packets it sends
     and every packet sent because of them, answers, errors, ARP) and the traffic step (and the
     observer's log of it). A flow's own tag has packet id 0: each packet sent gets its id from
-    the observer (`Journal.packet`, kpkt/capture/tap.py), which hands out the tags."""
+    the observer (`Journal.packet`, kpkt/capture/tap.py), which hands out the tags. A flow
+    that carries packets kpkt did not build (crafted ones) is `checked`: the stacks its packets
+    reach check them as the kernel does (kpkt/net/ip_rcv.py); kpkt's own packets are correct
+    by construction and skip those checks."""
 
     step: int
     pid: int
     flow: int
     log: object  # the observer's record of the step (a capture StepLog)
     label: str  # "step 3 flow 2" (or "background flow 7"), the start of the packet's comment
+    checked: bool = False
 
 
 class Why(Enum):

@@ -17,7 +17,10 @@ REASONS: dict[str, str] = {
     "no-fdb-and-no-flood": "the VXLAN device has no FDB entry for the inner destination MAC",
     "vni-mismatch": "a VXLAN packet with a VNI this node has no device for",
     "link-down": "the device has no peer: nothing is plugged into it",
-    "malformed": "a frame too short or with a header that does not parse",
+    "malformed": "a frame too short or with a header that does not parse, or an IPv4 header "
+    "whose header length or total length lies",
+    "bad-checksum": "an IPv4 header checksum that does not verify, dropped by the receiver",
+    "fragment": "an IP fragment reached its destination: reassembly is not modelled",
 }
 
 

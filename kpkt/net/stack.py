@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.net import drops
+from kpkt.net import drops, ip_rcv
 from kpkt.net.arp import Arp
 from kpkt.net.icmp import TOS_INTERNETCONTROL, RateLimit
 from kpkt.net.route import Route, RouteTable
@@ -131,6 +131,10 @@ class Stack:
         if ethertype != ETH_TYPE_IP:
             return
         packet = frame[ETH_LEN:]
+        if tag.checked:  # a crafted packet: the kernel's header checks
+            packet = ip_rcv.checked(self, packet, tag)
+            if packet is None:
+                return
         conntrack = self.conntrack
         if nat_note is None:
             nat_note = ""
@@ -138,6 +142,10 @@ class Stack:
                 packet, nat_note = conntrack.prerouting(packet)
         dst = packet[IP_DST]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
+            if tag.checked and (fragment := ip_rcv.fragment(packet)):
+                detail = f"{fragment}: reassembly is not modelled"
+                self.drop("fragment", detail, tag)
+                return
             if conntrack is not None and dev is not self.loopback:
                 if self._rejects(packet, tag, local=True):
                     return  # filter INPUT: node ports
