@@ -27,7 +27,7 @@ class Tag:
     observer's log of it). A flow's own tag has packet id 0: each packet sent gets its id from
     the observer (`Journal.packet`, kpkt/capture/tap.py), which hands out the tags. A flow
     that carries packets kpkt did not build (crafted ones) is `checked`: the stacks its packets
-    reach check them as the kernel does (kpkt/net/ip_rcv.py); kpkt's own packets are correct
+    reach check them as the kernel does (kpkt/net/sanity.py); kpkt's own packets are correct
     by construction and skip those checks."""
 
     step: int

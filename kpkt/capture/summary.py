@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from kpkt.wire.arp import arp_summary
+from kpkt.wire.arp import ARP_LEN, arp_summary
 from kpkt.wire.ethernet import (
     BROADCAST,
     ETH_DST,
@@ -23,6 +23,7 @@ from kpkt.wire.icmp import ICMP_LEN, icmp_summary
 from kpkt.wire.ipv4 import (
     IP_DST,
     IP_HEADER_LEN,
+    IP_MIN_LEN,
     IP_SRC,
     PROTO,
     PROTO_ICMP,
@@ -48,9 +49,9 @@ def summarize(
         return f"malformed frame ({len(frame)} bytes)"
     head = f"{_mac(frame[ETH_SRC], names)} > {_mac(frame[ETH_DST], names)}"
     kind = ethertype(frame)
-    if kind == ETH_P_ARP:
+    if kind == ETH_P_ARP and len(frame) >= ETH_LEN + ARP_LEN:
         return f"{head} | {arp_summary(frame)}"
-    if kind == ETH_P_IP:
+    if kind == ETH_P_IP and len(frame) >= ETH_LEN + IP_MIN_LEN:
         return f"{head} | {_ipv4(frame[ETH_LEN:], names, vxlan_ports)}"
     return f"{head} | ethertype 0x{kind:04x} ({len(frame)} bytes)"
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from ipaddress import IPv4Address
 
-from kpkt.net import ip_rcv
+from kpkt.net import sanity
 from kpkt.net.neighbor import Nud
 from kpkt.observe import Tag
 from kpkt.wire.ethernet import ETH_DST, ETH_LEN, ETH_SRC, ETH_SRC_TYPE, ETH_TYPE
@@ -46,7 +46,7 @@ class BrNetfilter:
             return frame, ""
         packet = frame[ETH_LEN:]
         if tag.checked:  # br_validate_ipv4(): a crafted packet meets ip_rcv's checks here
-            packet = ip_rcv.checked(self.stack, packet, tag, self.bridge.where)
+            packet = sanity.ipv4(self.stack, packet, tag, self.bridge.where)
             if packet is None:
                 return None
             frame = frame[:ETH_LEN] + packet

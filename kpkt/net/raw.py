@@ -7,7 +7,7 @@ the checksums that covered those fields, then the packet takes the OUTPUT path o
 the namespace (kube-proxy's NAT on a node, ARP). A whole Ethernet frame goes as a packet
 socket sends it: onto eth0 as given, after the same filling in (and eth0's MAC as the source
 when unset). Nothing else is checked or corrected: the receivers apply the kernel's rules
-(kpkt/net/ip_rcv.py).
+(kpkt/net/sanity.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 from ipaddress import IPv4Address
 
+from kpkt.net import sanity
 from kpkt.observe import Tag
 from kpkt.wire.ethernet import ETH_LEN, ETH_SRC, ETH_TYPE, ETH_TYPE_IP
 from kpkt.wire.ipv4 import (
@@ -53,6 +54,10 @@ def send_raw(stack, data: bytes, frame: bool, fill: frozenset[str], tag: Tag, no
     if packet is None:
         dst = IPv4Address(data[IP_DST])
         stack.drop("no-route", f"no route to {dst} (sendmsg: network is unreachable)", tag)
+        return
+    if stack.conntrack is not None and (cut := sanity.truncated(packet)):
+        # the node's own OUTPUT: conntrack finds the packet INVALID, kube-proxy drops it
+        stack.drop("malformed", cut, tag)
         return
     stack.send_ip_packet(packet, tag, note)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.net import drops, ip_rcv
+from kpkt.net import drops, sanity
 from kpkt.net.arp import Arp
 from kpkt.net.icmp import TOS_INTERNETCONTROL, RateLimit
 from kpkt.net.route import Route, RouteTable
@@ -126,13 +126,16 @@ class Stack:
             return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
         ethertype = frame[ETH_TYPE]
         if ethertype == ETH_TYPE_ARP:
+            if tag.checked and not sanity.arp(frame):
+                self.drop("malformed", f"arp: {len(frame)} bytes, short of a message", tag)
+                return
             self.arp.receive(frame, dev, tag)
             return
         if ethertype != ETH_TYPE_IP:
             return
         packet = frame[ETH_LEN:]
         if tag.checked:  # a crafted packet: the kernel's header checks
-            packet = ip_rcv.checked(self, packet, tag)
+            packet = sanity.ipv4(self, packet, tag)
             if packet is None:
                 return
         conntrack = self.conntrack
@@ -142,7 +145,7 @@ class Stack:
                 packet, nat_note = conntrack.prerouting(packet)
         dst = packet[IP_DST]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
-            if tag.checked and (fragment := ip_rcv.fragment(packet)):
+            if tag.checked and (fragment := sanity.fragment(packet)):
                 detail = f"{fragment}: reassembly is not modelled"
                 self.drop("fragment", detail, tag)
                 return
