@@ -115,12 +115,15 @@ class LiveNetwork:
 
     @property
     def points(self) -> list[str]:
-        return [tap.name for tap in self.network.journal.taps if tap.count]
+        """Every capture point, by name ("node1/eth0")."""
+        return [tap.name for tap in self.network.journal.taps]
 
     def frames(self, point: str) -> list[tuple[int, bytes]]:
         """A capture point's records so far, as (t_ns, frame)."""
         name = results.capture_point(self.points, point)
         tap = next(tap for tap in self.network.journal.taps if tap.name == name)
+        if not tap.count:
+            return []
         tap.writer.flush()
         return read_pcap(Path(self._scratch.name) / tap.filename)
 

@@ -101,8 +101,9 @@ def packet_list(point: str, frames: list[tuple[int, bytes]]) -> Any:
 
 
 def capture_point(points: list[str], name: str) -> str:
-    """The capture point `name` stands for: its full name, or a pod's with the pod's bare name
-    ("pod-a/eth0" for "pod-a.default/eth0") when that is unique; a KeyError names the points."""
+    """The capture point `name` stands for, of `points`: its full name, or a pod's with the
+    pod's bare name ("pod-a/eth0" for "pod-a.default/eth0") when that is unique; a KeyError
+    names the points."""
     if name in points:
         return name
     owner, slash, interface = name.partition("/")

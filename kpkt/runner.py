@@ -38,18 +38,18 @@ class Run:
 
     @property
     def points(self) -> list[str]:
-        """The capture points that captured something, by name ("node1/eth0")."""
-        return [tap.name for tap in self.network.journal.taps if tap.count]
+        """Every capture point, by name ("node1/eth0")."""
+        return [tap.name for tap in self.network.journal.taps]
 
     def frames(self, point: str) -> list[tuple[int, bytes]]:
         """A capture point's records as (t_ns, frame)."""
         name = results.capture_point(self.points, point)
         if self.folder is None:
-            if not self.kept:
+            if self.network.journal.steps and not self.kept:
                 raise KpktError("this in-memory run kept no captures: run it with keep=True")
-            return self.kept[name]
-        tap = next(tap for tap in self.files if tap.name == name)
-        return read_pcap(self.folder / self.files[tap])
+            return self.kept.get(name, [])
+        file = next((file for tap, file in self.files.items() if tap.name == name), None)
+        return [] if file is None else read_pcap(self.folder / file)
 
     def __getitem__(self, point: str) -> Any:
         """A capture point's frames as a Scapy PacketList."""

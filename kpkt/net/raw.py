@@ -65,8 +65,9 @@ def send_raw(stack, data: bytes, frame: bool, fill: frozenset[str], tag: Tag, no
 def _complete(stack, packet: bytes, fill: frozenset[str]) -> bytes | None:
     """`packet` with the fields in `fill` filled in (None: the source was to be filled in and
     there is no route to the destination)."""
-    if not fill:
-        return packet
+    ihl = IP_HEADER_LEN[packet[0]]
+    if not fill or not IP_MIN_LEN <= ihl <= len(packet):
+        return packet  # raw_send_hdrinc() fills in nothing in a header that lies about its length
     edited = bytearray(packet)
     if "src" in fill:
         src = stack.source_address(packet[IP_DST])
@@ -75,7 +76,6 @@ def _complete(stack, packet: bytes, fill: frozenset[str]) -> bytes | None:
         edited[IP_SRC] = src
     if "id" in fill:
         _H.pack_into(edited, 4, stack.ids.ip_id())
-    ihl = IP_HEADER_LEN[packet[0]]
     if "chksum" in fill:
         edited[CHECKSUM] = b"\x00\x00"
         _H.pack_into(edited, 10, checksum(bytes(edited[:ihl])))
