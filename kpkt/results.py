@@ -88,9 +88,12 @@ def all_drops(journal) -> list[Drop]:
 
 def packet_list(point: str, frames: list[tuple[int, bytes]]) -> Any:
     """The frames of a capture point, (t_ns, frame) each, as a Scapy PacketList of Ether
-    packets whose `time` is the virtual time in seconds."""
+    packets whose `time` is the virtual time in seconds (UDP 8472 decoded as VXLAN, so a
+    tunnelled packet reads `p[VXLAN][IP]`)."""
     from scapy.layers.l2 import Ether
     from scapy.plist import PacketList
+
+    import kpkt.capture.diff  # noqa: F401  (binds flannel's VXLAN port and DNS as `kpkt diff` does)
 
     packets = []
     for t_ns, frame in frames:
