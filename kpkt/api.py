@@ -47,17 +47,22 @@ def run(
     report: bool = True,
     force: bool = False,
     max_frames: int | None = None,
+    progress: Any = None,
 ) -> Run:
     """Run `topology`'s traffic. With `folder`, the captures, all.pcapng, manifest.json and
-    (with `report`) report.html are written there as `kpkt run -o` writes them; without, the
-    run is in memory and keeps its captures. Read the result with `run["node1/eth0"]` (a Scapy
-    PacketList), `run.steps`, `run.drops`."""
+    (with `report`) report.html are written there as `kpkt run -o` writes them (`force`: into
+    a folder holding files kpkt did not write); without, the run is in memory and keeps its
+    captures. `max_frames`: stop with KpktError, writing nothing, past that many frames.
+    `progress.tick(step index, app, journal)` is called as the run goes (the CLI's status
+    line). Read the result with `run["node1/eth0"]` (a Scapy PacketList), `run.steps`,
+    `run.drops`."""
     return _run(
         topology,
         folder=None if folder is None else Path(folder),
         report=report,
         force=force,
         max_frames=max_frames,
+        progress=progress,
         keep=folder is None,
     )
 

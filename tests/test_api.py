@@ -175,3 +175,23 @@ def test_the_api_run_is_what_kpkt_run_writes(tmp_path) -> None:
     done = kpkt.run(kpkt.load(TWO_NODE), tmp_path / "api")
     for file in done.files.values():
         assert (tmp_path / "cli" / file).read_bytes() == (tmp_path / "api" / file).read_bytes()
+
+
+def test_the_crafted_packets_example_runs_and_prints_each_hop() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "crafted_packets.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = done.stdout
+    assert out.count("== ") == 5
+    for line in (
+        "drop at node1: ttl-exceeded: ttl 1 forwarding to 10.1.2.10",
+        "pod-c.default/eth0         in   Ether / IP / UDP 10.1.1.5:4000 > 10.1.2.10:discard  "
+        "[ttl 62, ihl 7]",
+        "drop at pod-c.default: fragment: offset 0, more fragments",
+        "drop at node1/cni0: bad-checksum: ipv4 header checksum 0x1234",
+        "drop at pod-b.default: port-unreachable: nothing listens on tcp port 81 (reset)",
+    ):
+        assert line in out
