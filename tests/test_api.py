@@ -195,3 +195,13 @@ def test_the_crafted_packets_example_runs_and_prints_each_hop() -> None:
         "drop at pod-b.default: port-unreachable: nothing listens on tcp port 81 (reset)",
     ):
         assert line in out
+
+
+def test_the_readme_python_api_example_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert "delivered" in done.stdout and "time-exceeded" in done.stdout
+    assert "reason='ttl-exceeded'" in done.stdout
