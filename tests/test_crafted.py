@@ -3,12 +3,16 @@ lying lengths, fragments, odd TCP flags, headers cut short; and what the sender 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from ipaddress import IPv4Address
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_RR
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
+from test_cli_outcomes import conform
 
 import kpkt
 
@@ -163,3 +167,33 @@ def test_no_route_is_dropped_at_the_sender(net) -> None:
     assert [(d.where, d.reason) for d in step.drops] == [("laptop", "no-route")]
     assert step.outcome == "unreachable"
     assert IPv4Address("8.8.8.8")
+
+
+def test_packet_steps_in_a_file_run_trace_and_validate_with_documents_that_follow_the_schemas(
+    tmp_path,
+) -> None:
+    topology = tmp_path / "crafted.yaml"
+    topology.write_text(
+        CLUSTER
+        + "traffic:\n"
+        + "  - packet: {from: pod-a, scapy: \"IP(dst='10.1.2.10', flags='MF')/UDP()\", "
+        + "expect: fragment}\n"
+        + "  - packet: {from: pod-a, scapy: \"IP(dst='10.1.2.10', chksum=1)/UDP()\", "
+        + "expect: {outcome: dropped, drop: bad-checksum}}\n"
+        + "  - packet: {from: laptop, count: 2, packetHex: "
+        + "4500001c00010000401163c0c0a83264c0a832010001000200080000}\n"
+    )
+    run = _kpkt("run", topology, "-o", tmp_path / "out", "--json")
+    document = json.loads(run.stdout)
+    conform(document, "run")
+    assert [step["kind"] for step in document["steps"]] == ["packet"] * 3
+    assert [step.get("met") for step in document["steps"]] == [True, True, None]
+    assert document["steps"][2]["sent"] == 2 and document["exitStatus"] == 0
+    conform(json.loads(_kpkt("trace", topology, "1", "--json").stdout), "trace")
+    conform(json.loads(_kpkt("validate", topology, "--json").stdout), "validate")
+
+
+def _kpkt(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "kpkt", *map(str, args)], capture_output=True, text=True, check=True
+    )
