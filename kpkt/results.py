@@ -93,7 +93,7 @@ def packet_list(point: str, frames: list[tuple[int, bytes]]) -> Any:
     from scapy.layers.l2 import Ether
     from scapy.plist import PacketList
 
-    import kpkt.capture.diff  # noqa: F401  (binds flannel's VXLAN port and DNS as `kpkt diff` does)
+    import kpkt.capture.diff  # noqa: F401  (binds UDP 8472 to VXLAN, and DNS, as `kpkt diff` does)
 
     packets = []
     for t_ns, frame in frames:
