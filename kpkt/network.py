@@ -25,6 +25,10 @@ class Network:
         self.pending = 0  # packets waiting in ARP queues
         self.current_step = -1  # -1: background
 
+    def vxlan_ports(self) -> frozenset[int]:
+        """The UDP ports VXLAN devices listen on: what summaries decode as VXLAN."""
+        return frozenset(port for stack in self.stacks.values() for port in stack.vxlan_ports)
+
     def ids_for(self, owner: str) -> NamespaceIds:
         return NamespaceIds(self.seed, owner)
 
@@ -72,10 +76,11 @@ class Network:
 
 def finish_step(log, app, end_ns: int) -> None:
     """Record in its log how a step that is done ended: what its application saw, its
-    counts and its outcome."""
+    counts, its outcome and a probe's verdict."""
     log.start_ns, log.end_ns, log.result = app.start_ns, end_ns, app.result()
     log.sent, log.received = app.counts()
     log.outcome = app.ended_as([drop.reason for drop in log.drops])
+    log.probe = app.verdict()
 
 
 def _check_frames(frames: int, max_frames: int | None) -> None:

@@ -1,5 +1,5 @@
 """A `packet` step: the sender sends a crafted packet `count` times through a raw socket
-(kpkt/net/raw.py), and nothing listens for it. A packet counts as arrived unless the journal
+(kpkt/net/raw.py), and nothing listens for it. A packet counts as arrived unless the observer
 records a drop of it on its way; the step's outcome follows from those drops."""
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ class PacketApp(StepApp):
         self.pids: set[int] = set()  # the packets sent
 
     def open(self) -> None:
-        self.flow = self.sender.journal.new_flow(self.index, checked=True)
+        self.flow = self.sender.observer.new_flow(self.index, checked=True)
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
         self.sent += 1
-        tag = stack.journal.packet(self.flow)
+        tag = stack.observer.packet(self.flow)
         self.pids.add(tag.pid)
         kind = "frame" if step.frame else "packet"
         note = f"raw {kind} send {self.sent}/{step.count}"

@@ -13,10 +13,9 @@ when unset). Nothing else is checked or corrected: the receivers apply the kerne
 from __future__ import annotations
 
 import struct
-from ipaddress import IPv4Address
 
 from kpkt.net import sanity
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why
 from kpkt.wire.ethernet import ETH_LEN, ETH_SRC, ETH_TYPE, ETH_TYPE_IP
 from kpkt.wire.ipv4 import (
     CHECKSUM,
@@ -48,16 +47,16 @@ def send_raw(stack, data: bytes, frame: bool, fill: frozenset[str], tag: Tag, no
         eth0.xmit(data, tag, note)
         return
     if len(data) < IP_MIN_LEN:
-        stack.drop("malformed", f"a raw packet of {len(data)} bytes is no IPv4 header", tag)
+        detail = f"a raw packet of {len(data)} bytes is no IPv4 header"
+        stack.drop(Decision(Why.MALFORMED, detail), tag)
         return
     packet = _complete(stack, data, fill)
     if packet is None:
-        dst = IPv4Address(data[IP_DST])
-        stack.drop("no-route", f"no route to {dst} (sendmsg: network is unreachable)", tag)
+        stack.drop(Decision(Why.UNREACHABLE, data[IP_DST]), tag)
         return
-    if stack.conntrack is not None and (cut := sanity.truncated(packet)):
+    if stack.netfilter is not None and (cut := sanity.truncated(packet)):
         # the node's own OUTPUT: conntrack finds the packet INVALID, kube-proxy drops it
-        stack.drop("malformed", cut, tag)
+        stack.drop(Decision(Why.MALFORMED, cut), tag)
         return
     stack.send_ip_packet(packet, tag, note)
 

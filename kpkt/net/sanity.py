@@ -19,9 +19,8 @@ unchanged (the defragmentation conntrack does on a node is not modelled either).
 from __future__ import annotations
 
 import struct
-from ipaddress import IPv4Address
 
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why
 from kpkt.wire.arp import ARP_LEN
 from kpkt.wire.ethernet import ETH_LEN
 from kpkt.wire.ipv4 import (
@@ -47,33 +46,31 @@ def ipv4(stack, packet: bytes, tag: Tag, where: str | None = None) -> bytes | No
     fails a check (dropped, with the reason, at `where`: by default the stack)."""
     problem = _problem(packet)
     if problem is not None:
-        reason, detail = problem
-        stack.drop(reason, detail, tag, where)
+        stack.drop(problem, tag, where)
         return None
     return packet[: _H.unpack_from(packet, 2)[0]]
 
 
-def _problem(packet: bytes) -> tuple[str, str] | None:
+def _problem(packet: bytes) -> Decision | None:
     size = len(packet)
     if size < IP_MIN_LEN:
-        return "malformed", f"{size} bytes: shorter than an IPv4 header"
+        return Decision(Why.MALFORMED, f"{size} bytes: shorter than an IPv4 header")
     version, ihl = packet[0] >> 4, IP_HEADER_LEN[packet[0]]
     if version != 4 or ihl < IP_MIN_LEN:
-        return "malformed", f"ipv4 header with version {version}, header length {ihl}"
+        return Decision(Why.MALFORMED, f"ipv4 header with version {version}, header length {ihl}")
     if ihl > size:
-        return "malformed", f"header length {ihl} > the {size} bytes received"
+        return Decision(Why.MALFORMED, f"header length {ihl} > the {size} bytes received")
     if checksum(packet[:ihl]):
         stated = _H.unpack_from(packet, 10)[0]
         right = checksum(packet[:10] + b"\x00\x00" + packet[12:ihl])
-        detail = f"ipv4 header checksum 0x{stated:04x} from {IPv4Address(packet[IP_SRC])}"
-        return "bad-checksum", f"{detail}, should be 0x{right:04x}"
+        return Decision(Why.BAD_CHECKSUM, stated, packet[IP_SRC], right)
     total = _H.unpack_from(packet, 2)[0]
     if total > size:
-        return "malformed", f"total length {total} > the {size} bytes received"
+        return Decision(Why.MALFORMED, f"total length {total} > the {size} bytes received")
     if total < ihl:
-        return "malformed", f"total length {total} < header length {ihl}"
+        return Decision(Why.MALFORMED, f"total length {total} < header length {ihl}")
     cut = truncated(packet[:total])
-    return None if cut is None else ("malformed", cut)
+    return None if cut is None else Decision(Why.MALFORMED, cut)
 
 
 def truncated(packet: bytes) -> str | None:
@@ -99,10 +96,10 @@ def arp(frame: bytes) -> bool:
     return len(frame) >= ETH_LEN + ARP_LEN
 
 
-def fragment(packet: bytes) -> str | None:
-    """What makes `packet` a fragment ("offset 185, more fragments"), or None."""
+def fragment(packet: bytes) -> Decision | None:
+    """The drop of `packet` at local delivery if it is a fragment (its offset and whether more
+    fragments follow), or None."""
     flags = _H.unpack_from(packet, 6)[0]
     if not flags & (_MORE_FRAGMENTS | _OFFSET):
         return None
-    more = ", more fragments" if flags & _MORE_FRAGMENTS else ", the last"
-    return f"offset {(flags & _OFFSET) * 8}{more}"
+    return Decision(Why.FRAGMENT, (flags & _OFFSET) * 8, bool(flags & _MORE_FRAGMENTS))
