@@ -8,6 +8,7 @@ import hashlib
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
+from kpkt.apps.packet import PacketApp
 from kpkt.apps.ping import PingApp
 from kpkt.apps.probe import ProbeApp
 from kpkt.apps.tcp import TcpApp
@@ -30,6 +31,7 @@ from kpkt.policy.verdict import cluster_policies
 from kpkt.spec import (
     DnsStep,
     NodeSpec,
+    PacketStep,
     PingStep,
     PodSpec,
     ProbeStep,
@@ -254,6 +256,8 @@ class _Builder:
             pod = next(p for p in self.topo.pods() if p.owner == step.src.owner)
             dns = self.cluster.dns
             return DnsApp(step, sender, pod, dns.service_ip, self.cluster.cluster_domain)
+        if isinstance(step, PacketStep):
+            return PacketApp(step, sender)
         raise TypeError(f"no application for {type(step).__name__}")
 
     def _servers(self, step: ProbeStep) -> list:

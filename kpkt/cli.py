@@ -127,17 +127,17 @@ def run(
     report.html (a page that draws the cluster and each step's path).
     Each step's outcome (delivered, partial, refused, unreachable, not-found, dropped, timeout)
     is printed, and judged against the step's `expect:` when it has one."""
+    from kpkt import api
     from kpkt.documents import run_document
-    from kpkt.runner import run
 
     def job() -> None:
         topo = _load(topology, seed)
         folder = output or Path("pcaps") / topo.name
         progress = Progress(len(topo.steps)) if Progress.wanted() else None
         try:
-            result = run(
+            result = api.run(
                 topo,
-                folder=folder,
+                folder,
                 progress=progress,
                 force=force,
                 max_frames=max_packets,

@@ -63,10 +63,7 @@ class Network:
             _check_frames(written + log.hop_count + background.hop_count, max_frames)
             written += log.hop_count
             end = sched.now
-            log.start_ns, log.end_ns, log.result = app.start_ns, end, app.result()
-            log.sent, log.received = app.counts()
-            log.outcome = app.ended_as([drop.reason for drop in log.drops])
-            log.probe = app.verdict()
+            finish_step(log, app, end)
             self.current_step = -1
             if progress is not None:
                 progress.tick(index, app, journal)
@@ -75,6 +72,15 @@ class Network:
     def _start(self, index: int, app) -> None:
         self.current_step = index
         app.start(index)
+
+
+def finish_step(log, app, end_ns: int) -> None:
+    """Record in its log how a step that is done ended: what its application saw, its
+    counts, its outcome and a probe's verdict."""
+    log.start_ns, log.end_ns, log.result = app.start_ns, end_ns, app.result()
+    log.sent, log.received = app.counts()
+    log.outcome = app.ended_as([drop.reason for drop in log.drops])
+    log.probe = app.verdict()
 
 
 def _check_frames(frames: int, max_frames: int | None) -> None:

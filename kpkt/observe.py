@@ -29,13 +29,17 @@ class Tag:
     tunnels), the flow (a conversation a step or a kernel timer started: the packets it sends
     and every packet sent because of them, answers, errors, ARP) and the traffic step (and the
     observer's log of it). A flow's own tag has packet id 0: each packet sent gets its id from
-    the observer (`Journal.packet`, kpkt/capture/tap.py), which hands out the tags."""
+    the observer (`Journal.packet`, kpkt/capture/tap.py), which hands out the tags. A flow
+    that carries packets kpkt did not build (crafted ones) is `checked`: the stacks its packets
+    reach check them as the kernel does (kpkt/net/sanity.py); kpkt's own packets are correct
+    by construction and skip those checks."""
 
     step: int
     pid: int
     flow: int
     log: object  # the observer's record of the step (a capture StepLog)
     label: str  # "step 3 flow 2" (or "background flow 7"), the start of the packet's comment
+    checked: bool = False
 
 
 class Why(Enum):
@@ -98,6 +102,10 @@ class Why(Enum):
     BPF_NO_ENDPOINT = "bpf-no-endpoint"  # (ip,): routed to the host device, no endpoint has it
     BPF_TTL_EXCEEDED = "bpf-ttl-exceeded"  # (ttl,): local delivery of a packet at TTL 1
     BPF_NOT_IPV4 = "bpf-not-ipv4"  # (): out of the tunnel, not IPv4
+    # the kernel's header checks of crafted packets (kpkt/net/sanity.py)
+    MALFORMED = "malformed"  # (what lies,): a header that lies or is cut short
+    BAD_CHECKSUM = "bad-checksum"  # (stated checksum, source ip, right checksum)
+    FRAGMENT = "fragment"  # (offset in bytes, more fragments): at local delivery
 
 
 class Decision:

@@ -21,7 +21,8 @@ TIMEOUT = "timeout"
 
 OUTCOMES: dict[str, str] = {
     DELIVERED: "everything the step wanted arrived: every datagram (udp), a reply to every echo "
-    "request (ping), the whole response before a normal close (tcp), an answer (dns)",
+    "request (ping), the whole response before a normal close (tcp), an answer (dns), every "
+    "packet without a drop on its way (packet)",
     PARTIAL: "some but not all datagrams arrived or echo requests were answered",
     REFUSED: "the destination refused: ICMP port unreachable (no socket, or kube-proxy's "
     "REJECT of a service without endpoints) or a TCP reset",
@@ -39,6 +40,7 @@ KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
     "ping": (DELIVERED, PARTIAL, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
     "tcp": (DELIVERED, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
     "dns": (DELIVERED, REFUSED, UNREACHABLE, NOT_FOUND, DROPPED, TIMEOUT),
+    "packet": (DELIVERED, PARTIAL, REFUSED, UNREACHABLE, DROPPED),
     "probe": (DELIVERED, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
 }
 
@@ -79,7 +81,7 @@ def classify(
 
 
 def step_kind(step) -> str:
-    """udp, ping, tcp or dns: the key the step was written under."""
+    """udp, ping, tcp, dns or packet: the key the step was written under."""
     return step.text.split(":", 1)[0]
 
 

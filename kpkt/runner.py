@@ -11,10 +11,13 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from kpkt import output
+from kpkt import output, results
 from kpkt.build import build
 from kpkt.capture import manifest
+from kpkt.capture.pcap import read_pcap
+from kpkt.errors import KpktError
 from kpkt.html_report import write_report
 from kpkt.network import Network
 from kpkt.spec import Topology
@@ -22,10 +25,44 @@ from kpkt.spec import Topology
 
 @dataclasses.dataclass
 class Run:
+    """A finished run. `run["node1/eth0"]` is a capture point's frames as a Scapy PacketList
+    (a pod's points also by its bare name: `run["pod-a/eth0"]`); `steps` and `drops` are plain
+    objects (kpkt/results.py)."""
+
     topology: Topology  # what ran (only its first `steps` steps when `run` was given `steps`)
     network: Network  # the network after the run: its journal holds every step's log
     folder: Path | None  # the output folder; None: the run was in memory
     files: dict  # Tap -> its capture's file name in `folder` (empty in memory)
+    kept: dict[str, list[tuple[int, bytes]]] = dataclasses.field(default_factory=dict)
+    # capture point -> its (t_ns, frame) records, for an in-memory run that kept them
+
+    @property
+    def points(self) -> list[str]:
+        """Every capture point, by name ("node1/eth0")."""
+        return [tap.name for tap in self.network.journal.taps]
+
+    def frames(self, point: str) -> list[tuple[int, bytes]]:
+        """A capture point's records as (t_ns, frame)."""
+        name = results.capture_point(self.points, point)
+        if self.folder is None:
+            if self.network.journal.steps and not self.kept:
+                raise KpktError("this in-memory run kept no captures: run it with keep=True")
+            return self.kept.get(name, [])
+        file = next((file for tap, file in self.files.items() if tap.name == name), None)
+        return [] if file is None else read_pcap(self.folder / file)
+
+    def __getitem__(self, point: str) -> Any:
+        """A capture point's frames as a Scapy PacketList."""
+        return results.packet_list(results.capture_point(self.points, point), self.frames(point))
+
+    @property
+    def steps(self) -> list[results.Step]:
+        return results.steps(self.topology.steps, self.network.journal)
+
+    @property
+    def drops(self) -> list[results.Drop]:
+        """Every drop, of the steps in order and then of the background."""
+        return results.all_drops(self.network.journal)
 
 
 def run(
@@ -38,6 +75,7 @@ def run(
     force: bool = False,
     max_frames: int | None = None,
     report: bool = True,
+    keep: bool = False,
 ) -> Run:
     """Build `topology`'s network and run its traffic.
 
@@ -46,15 +84,19 @@ def run(
     are kept). `steps`: run only the first `steps` steps (0: build the network, run nothing).
     `keep_rows`: step index -> how many of its hops its log keeps (`kpkt trace` keeps them all).
     `max_frames`: stop (KpktError) if the captures would hold more. `progress.tick` is called
-    as the run goes (kpkt/progress.py)."""
+    as the run goes (kpkt/progress.py). `keep`: an in-memory run keeps its captures (for
+    `Run.frames` and `run[point]`)."""
     if steps is not None:
         topology = dataclasses.replace(topology, steps=topology.steps[:steps])
     if folder is None:
         network, apps = _build(topology, keep_rows)
+        kept = {}
         if apps:  # no steps: nothing would be captured
             with tempfile.TemporaryDirectory(prefix="kpkt-") as scratch:
-                _simulate(network, apps, Path(scratch), progress, max_frames)
-        return Run(topology, network, None, {})
+                files = _simulate(network, apps, Path(scratch), progress, max_frames)
+                if keep:
+                    kept = {tap.name: read_pcap(Path(scratch) / f) for tap, f in files.items()}
+        return Run(topology, network, None, {}, kept)
     with output.replacing(Path(folder), topology, force) as work:
         network, apps = _build(topology, keep_rows)
         files = _simulate(network, apps, work, progress, max_frames)

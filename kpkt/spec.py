@@ -266,6 +266,26 @@ class DnsStep:
 
 
 @dataclass(frozen=True, slots=True)
+class PacketStep:
+    """A packet crafted outside kpkt's applications (a `packet:` step, or `send` on a live
+    network): `data` is an IPv4 packet routed by the sender's stack as a raw IP socket sends
+    it, or with `frame` a whole Ethernet frame put on the sender's eth0 as a packet socket
+    does. `fill` names what the sender's stack completes at send time (kpkt/net/raw.py):
+    "src" (the route's source address), "id" (the next IP ID), "ether-src" (eth0's MAC), and
+    the checksums to redo after that, "chksum" (IPv4 header) and "l4-chksum" (UDP or TCP)."""
+
+    text: str
+    src: HostRef
+    data: bytes
+    frame: bool = False
+    fill: frozenset[str] = frozenset()
+    count: int = 1
+    interval_ns: int = 1_000_000
+    at_ns: int | None = None
+    expect: Expectation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeStep:
     """One connection attempt as the upstream NetworkPolicy tests' `agnhost connect` makes it
     (TCP: the handshake completes; UDP: one request is answered; one second of timeout). The
@@ -281,7 +301,7 @@ class ProbeStep:
     expect: Expectation | None = None
 
 
-Step = UdpStep | PingStep | TcpStep | DnsStep | ProbeStep
+Step = UdpStep | PingStep | TcpStep | DnsStep | PacketStep | ProbeStep
 
 
 @dataclass(frozen=True, slots=True)

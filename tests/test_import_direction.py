@@ -73,6 +73,8 @@ def test_topology_reads_yaml_and_builds_nothing() -> None:
     allowed += ("kpkt.net.drops",)
     # and of the CNI plugins, their registry (names, settings), which loads no plugin
     allowed += ("kpkt.cni",)
+    # and a `packet:` step's Scapy expression or hex is made into bytes by kpkt.crafted
+    allowed += ("kpkt.crafted",)
     # and the data NetworkPolicies become (kpkt/policy's model and selectors, which are pure)
     allowed += ("kpkt.policy.model", "kpkt.policy.selector")
     others = [

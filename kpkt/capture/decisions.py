@@ -95,6 +95,13 @@ _TEXT = {
     Why.BPF_TTL_EXCEEDED: lambda ttl: f"bpf ipv4_l3: ttl {ttl}",
     Why.BPF_NOT_IPV4: lambda: "bpf_overlay: not IPv4",
     Why.IPIP_MALFORMED: lambda: "ipip: the inner packet is not IPv4",
+    Why.MALFORMED: lambda what: what,
+    Why.BAD_CHECKSUM: lambda stated, ip, right: (
+        f"ipv4 header checksum 0x{stated:04x} from {IPv4Address(ip)}, should be 0x{right:04x}"
+    ),
+    Why.FRAGMENT: lambda offset, more: (
+        f"offset {offset}, {'more fragments' if more else 'the last'}: reassembly is not modelled"
+    ),
     Why.TUNNEL_LOOP: lambda dev, ip: (
         f"{dev}: the route to {IPv4Address(ip)} leads back into the tunnel"
     ),

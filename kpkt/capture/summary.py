@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from ipaddress import IPv4Address
 
 from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
-from kpkt.wire.arp import arp_summary
+from kpkt.wire.arp import ARP_LEN, arp_summary
 from kpkt.wire.ethernet import (
     BROADCAST,
     ETH_DST,
@@ -74,9 +74,9 @@ def summarize(
         return f"malformed frame ({len(frame)} bytes)"
     head = f"{_mac(frame[ETH_SRC], names)} > {_mac(frame[ETH_DST], names)}"
     kind = ethertype(frame)
-    if kind == ETH_P_ARP:
+    if kind == ETH_P_ARP and len(frame) >= ETH_LEN + ARP_LEN:
         return f"{head} | {arp_summary(frame)}"
-    if kind == ETH_P_IP:
+    if kind == ETH_P_IP and len(frame) >= ETH_LEN + IP_MIN_LEN:
         return f"{head} | {_ipv4(frame[ETH_LEN:], names, vxlan_ports)}"
     return f"{head} | ethertype 0x{kind:04x} ({len(frame)} bytes)"
 

@@ -134,17 +134,18 @@ class Journal:
         """A device's decision about the packet's newest hop (no frame of its own)."""
         self._annotate(tag, render(decision))
 
-    def new_flow(self, step: int) -> Tag:
-        """A new flow of `step` (-1: outside any step), with no packet yet."""
+    def new_flow(self, step: int, checked: bool = False) -> Tag:
+        """A new flow of `step` (-1: outside any step), with no packet yet; `checked`: it
+        carries crafted packets (see Tag)."""
         self._flow += 1
         where = f"step {step + 1}" if 0 <= step < len(self.steps) else "background"
-        return Tag(step, 0, self._flow, self.log(step), f"{where} flow {self._flow}")
+        return Tag(step, 0, self._flow, self.log(step), f"{where} flow {self._flow}", checked)
 
     def packet(self, tag: Tag) -> Tag:
         """The tag of a new packet of `tag`'s flow: what every datagram or segment an
         application or the kernel sends gets (forwarding, NAT and tunnels keep the tag)."""
         self._pid += 1
-        return Tag(tag.step, self._pid, tag.flow, tag.log, tag.label)
+        return Tag(tag.step, self._pid, tag.flow, tag.log, tag.label, tag.checked)
 
     def new_step(self) -> StepLog:
         rows = self.traced_rows.get(len(self.steps))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from kpkt.net import sanity
 from kpkt.net.neighbor import Nud
 from kpkt.observe import Decision, Tag, Why, then
 from kpkt.wire.ethernet import ETH_DST, ETH_LEN, ETH_SRC, ETH_SRC_TYPE, ETH_TYPE
@@ -48,6 +49,11 @@ class BrNetfilter:
         if not netfilter.conntrack.active and policy is None:
             return frame, ""
         packet = frame[ETH_LEN:]
+        if tag.checked:  # br_validate_ipv4(): a crafted packet meets ip_rcv's checks here
+            packet = sanity.ipv4(self.stack, packet, tag, self.bridge.where)
+            if packet is None:
+                return None
+            frame = frame[:ETH_LEN] + packet
         translated, nat = (
             netfilter.prerouting(packet) if netfilter.conntrack.active else (packet, "")
         )

@@ -23,7 +23,10 @@ REASONS: dict[str, str] = {
     "tunnel-loop": "the route to a tunnel's remote end leads back into the tunnel",
     "policy-denied": "a NetworkPolicy denied the connection's first packet, on the client's "
     "egress or the server's ingress side (dropped silently: no RST, no ICMP)",
-    "malformed": "a frame too short or with a header that does not parse",
+    "malformed": "a frame too short or with a header that does not parse, or an IPv4 header "
+    "whose header length or total length lies",
+    "bad-checksum": "an IPv4 header checksum that does not verify, dropped by the receiver",
+    "fragment": "an IP fragment reached its destination: reassembly is not modelled",
 }
 
 
@@ -54,4 +57,7 @@ REASON_OF: dict[Why, str] = {
     Why.BPF_NOT_IPV4: "malformed",
     Why.BPF_NO_ENDPOINT: "no-route",
     Why.BPF_TTL_EXCEEDED: "ttl-exceeded",
+    Why.MALFORMED: "malformed",
+    Why.BAD_CHECKSUM: "bad-checksum",
+    Why.FRAGMENT: "fragment",
 }

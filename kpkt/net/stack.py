@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
-from kpkt.net import drops
+from kpkt.net import drops, sanity
 from kpkt.net.arp import Arp
 from kpkt.net.icmp import TOS_INTERNETCONTROL, RateLimit
 from kpkt.net.route import Route, RouteTable
@@ -135,6 +135,11 @@ class Stack:
             return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
         ethertype = frame[ETH_TYPE]
         if ethertype == ETH_TYPE_ARP:
+            if tag.checked and not sanity.arp(frame):
+                self.drop(
+                    Decision(Why.MALFORMED, f"arp: {len(frame)} bytes, short of a message"), tag
+                )
+                return
             self.arp.receive(frame, dev, tag)
             return
         if ethertype == ETH_TYPE_IP:
@@ -143,6 +148,10 @@ class Stack:
     def receive_ip(self, packet: bytes, dev, tag: Tag, nat: Decision | str | None = None) -> None:
         """An IPv4 packet arriving on `dev` (from an Ethernet frame, or out of a tunnel):
         PREROUTING, then local delivery (through INPUT) or forwarding."""
+        if tag.checked:  # a crafted packet: the kernel's header checks
+            packet = sanity.ipv4(self, packet, tag)
+            if packet is None:
+                return
         netfilter = self.netfilter
         if nat is None:
             nat = ""
@@ -150,6 +159,9 @@ class Stack:
                 packet, nat = netfilter.prerouting(packet)
         dst = packet[IP_DST]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
+            if tag.checked and (fragment := sanity.fragment(packet)):
+                self.drop(fragment, tag)
+                return
             if netfilter is not None and dev is not self.loopback:
                 packet, reject = netfilter.input(packet)
                 if reject is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kpkt.errors import TopologyError
-from kpkt.spec import NS_PER_SECOND, PingStep, Step, UdpStep
+from kpkt.spec import NS_PER_SECOND, PacketStep, PingStep, Step, UdpStep
 from kpkt.topology.fields import Report
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -98,12 +98,12 @@ def _strings(document: Any) -> Iterator[tuple[str, str, bool]]:
 def check_run_length(steps: list[tuple[str, Step]], report: Report) -> None:
     """Report the first step whose sending would end after MAX_SECONDS: steps run one after
     another, each from its `at:` or the end of the one before, whichever is later, and a udp
-    or ping step sends its `count` packets `interval` apart."""
+    ping or packet step sends its `count` packets `interval` apart."""
     end = 0
     for path, step in steps:
         start = max(end, step.at_ns or 0)
         sending = 0
-        if isinstance(step, UdpStep | PingStep):
+        if isinstance(step, UdpStep | PingStep | PacketStep):
             sending = (step.count - 1) * step.interval_ns
         end = start + sending
         if end > MAX_TIME_NS:

@@ -30,6 +30,7 @@ from kpkt.spec import (
 )
 from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
 from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
+from kpkt.topology.packet_step import PACKET_KEYS, read_packet
 from kpkt.topology.service_names import ServiceNames
 
 UDP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex")
@@ -407,6 +408,7 @@ READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Ste
     "ping": (PING_KEYS, _read_ping),
     "tcp": (TCP_KEYS, _read_tcp),
     "dns": (DNS_KEYS, _read_dns),
+    "packet": (PACKET_KEYS, read_packet),
     "probe": (PROBE_KEYS, _read_probe),
 }
 

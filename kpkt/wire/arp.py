@@ -11,6 +11,7 @@ ARP_REQUEST = 1
 ARP_REPLY = 2
 
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
+ARP_LEN = _ARP.size  # an Ethernet/IPv4 ARP message
 
 
 def arp_frame(op: int, eth_dst_mac: bytes, sha: bytes, spa: bytes, tha: bytes, tpa: bytes) -> bytes:

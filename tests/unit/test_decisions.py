@@ -178,6 +178,18 @@ def test_every_kind_of_decision_has_its_text():
             Decision(Why.TUNNEL_LOOP, "tunl0", IP),
             "tunl0: the route to 10.244.1.1 leads back into the tunnel",
         ),
+        Why.MALFORMED: (
+            Decision(Why.MALFORMED, "total length 60 > the 40 bytes received"),
+            "total length 60 > the 40 bytes received",
+        ),
+        Why.BAD_CHECKSUM: (
+            Decision(Why.BAD_CHECKSUM, 0x1234, IP, 0x63C0),
+            "ipv4 header checksum 0x1234 from 10.244.1.1, should be 0x63c0",
+        ),
+        Why.FRAGMENT: (
+            Decision(Why.FRAGMENT, 1480, True),
+            "offset 1480, more fragments: reassembly is not modelled",
+        ),
     }
     assert set(texts) == set(Why), "a kind of decision without a test of its text"
     for decision, text in texts.values():

@@ -275,6 +275,6 @@ def test_the_limits_are_documented_as_the_code_has_them():
     section = doc.split("\n## Limits\n", 1)[1].split("\n## ", 1)[0]
     assert f"at most {MAX_FILE_BYTES // 2**20} MiB" in section
     assert f"at most {MAX_DEPTH} levels" in section
-    assert f"| `count` (`udp`, `ping`) | 1 to {MAX_COUNT:,} |" in section
+    assert f"| `count` (`udp`, `ping`, `packet`) | 1 to {MAX_COUNT:,} |" in section
     assert f"| `at`, `interval` | at most {MAX_SECONDS:,} s |" in section
     assert f"`kpkt run --max-packets N` (default {DEFAULT_MAX_PACKETS:,})" in section

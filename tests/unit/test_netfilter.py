@@ -12,12 +12,12 @@ from kpkt.cni.flannel import masquerade_rules
 from kpkt.net.kubeproxy import ServicePortInfo, ServiceRules
 from kpkt.net.netfilter import Netfilter
 from kpkt.net.route import Route
-from kpkt.observe import Decision, Why
+from kpkt.observe import Decision, Tag, Why
 from kpkt.wire import icmp
 from kpkt.wire.ethernet import ETH_LEN
 from kpkt.wire.ipv4 import IP_MIN_LEN, IP_SRC, PROTO_TCP, PROTO_UDP
 
-TAG = "tag"
+TAG = Tag(0, 1, 1, None, "tag")  # a packet kpkt built: not `checked`
 CLUSTER = IPv4Network("10.244.0.0/16")
 VIP = "10.96.0.10"
 ENDPOINT = "10.244.2.5"

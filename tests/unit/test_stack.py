@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from handmade import MAC_NODE, MAC_PEER, Seen, ip, namespace, to, udp_packet, why
 
-from kpkt.observe import Decision, Why
+from kpkt.observe import Decision, Tag, Why
 from kpkt.wire import icmp
 from kpkt.wire.ethernet import ETH_LEN, ETH_P_IP, eth_header
 from kpkt.wire.icmp import ICMP_LEN
@@ -21,7 +21,7 @@ from kpkt.wire.ipv4 import (
     ipv4_packet,
 )
 
-TAG = "tag"
+TAG = Tag(0, 1, 1, None, "tag")  # a packet kpkt built: not `checked`
 REPLY_TAG = ("packet of", TAG)  # the tag the observer hands out for an answer
 
 

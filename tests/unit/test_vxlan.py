@@ -6,7 +6,7 @@ from __future__ import annotations
 from handmade import MAC_PEER, Seen, ip, namespace, to, udp_packet, why
 
 from kpkt.net.vxlan import Vxlan
-from kpkt.observe import IN, OUT, Why
+from kpkt.observe import IN, OUT, Tag, Why
 from kpkt.wire.ethernet import ETH_LEN, ETH_P_IP, eth_header
 from kpkt.wire.ipv4 import (
     DF,
@@ -22,7 +22,7 @@ from kpkt.wire.ipv4 import (
 from kpkt.wire.udp import PORTS, UDP_LEN, udp_segment
 from kpkt.wire.vxlan import vxlan_header
 
-TAG = "tag"
+TAG = Tag(0, 1, 1, None, "tag")  # a packet kpkt built: not `checked`
 PEER_VTEP = bytes.fromhex("0e0000000002")
 PORT = 8472
 
