@@ -15,7 +15,7 @@ def import_command(
     files: list[Path], output: Path | None, cni: str | None, echo: Callable[..., None]
 ) -> None:
     result = import_arguments(files, cni)
-    check(result.text, str(result.source))
+    check(result.imported, result.text, str(result.source))
     for line in result.imported.notes.lines():
         click.echo(f"note: {line}", err=True)
     if output is None:

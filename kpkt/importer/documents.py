@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from kpkt.errors import KpktError
+from kpkt.importer.kubectl_yaml import Unsupported, parse_documents
 
 MAX_DUMP_BYTES = 1024 * 1024 * 1024  # a 5,000-pod `kubectl get -A -o yaml` is about 40 MiB
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -78,7 +79,8 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _parse(text: str, path: Path) -> list[Any]:
-    """The documents of the file: JSON (`-o json`) or YAML, one or several documents."""
+    """The documents of the file: JSON (`-o json`) or YAML, one or several documents (read
+    fast when kubectl wrote it, else by libyaml)."""
     if text.lstrip().startswith(("{", "[")):
         try:
             return [json.loads(text)]
@@ -86,6 +88,10 @@ def _parse(text: str, path: Path) -> list[Any]:
             raise KpktError(
                 f"{path}: line {error.lineno}, column {error.colno}: not JSON: {error.msg}"
             ) from None
+    try:
+        return parse_documents(text)
+    except Unsupported:
+        pass
     try:
         return list(yaml.load_all(text, Loader=_Loader))  # a SafeLoader
     except yaml.MarkedYAMLError as error:

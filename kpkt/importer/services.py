@@ -27,14 +27,15 @@ def read_services(
             by_service[obj.namespace, owner].append(obj)
         else:
             notes.add("EndpointSlices of no service (no kubernetes.io/service-name label)", obj.ref)
+    index = PodIndex(pods)
     return [
-        _service(obj, by_service.get((obj.namespace, obj.name), []), pods, notes)
+        _service(obj, by_service.get((obj.namespace, obj.name), []), index, notes)
         for obj in services
     ]
 
 
 def _service(
-    obj: KubeObject, slices: list[KubeObject], pods: list[ImportedPod], notes: Notes
+    obj: KubeObject, slices: list[KubeObject], pods: PodIndex, notes: Notes
 ) -> dict[str, Any]:
     spec = obj.body.get("spec") or {}
     kind = spec.get("type") or "ClusterIP"
@@ -110,7 +111,7 @@ def _endpoints(
     obj: KubeObject,
     service: dict[str, Any],
     slices: list[KubeObject],
-    pods: list[ImportedPod],
+    pods: PodIndex,
     notes: Notes,
 ) -> None:
     """Give the service the endpoints of its slices when the selector picks other ones."""
@@ -132,7 +133,7 @@ def _endpoints(
                 endpoints.append(entry)
     ready_ips = {e["ip"] for e in endpoints if e.get("ready", True)}
     selector = service.get("selector")
-    if selector and ready_ips == _selected(obj.namespace, service, pods):
+    if selector and ready_ips == pods.selected(obj.namespace, service):
         return
     if selector:
         notes.add(
@@ -148,14 +149,22 @@ def _endpoints(
             del port["targetPort"]
 
 
-def _selected(namespace: str, service: dict[str, Any], pods: list[ImportedPod]) -> set[str]:
-    """The addresses the selector picks as ready endpoints."""
-    selector = service["selector"]
-    everyone = service.get("publishNotReadyAddresses", False)
-    return {
-        str(pod.ip)
-        for pod in pods
-        if pod.obj.namespace == namespace
-        and (pod.ready or everyone)
-        and all(pod.labels.get(key) == value for key, value in selector.items())
-    }
+class PodIndex:
+    """The pods' addresses by namespace and label, to answer what a selector picks at once."""
+
+    def __init__(self, pods: list[ImportedPod]) -> None:
+        self._by_label: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        self._ready: dict[str, set[str]] = defaultdict(set)  # namespace -> ready addresses
+        for pod in pods:
+            for key, value in pod.labels.items():
+                self._by_label[pod.obj.namespace, key, value].add(str(pod.ip))
+            if pod.ready:
+                self._ready[pod.obj.namespace].add(str(pod.ip))
+
+    def selected(self, namespace: str, service: dict[str, Any]) -> set[str]:
+        """The addresses the service's selector picks as ready endpoints."""
+        picked = [
+            self._by_label.get((namespace, k, v), set()) for k, v in service["selector"].items()
+        ]
+        found = set.intersection(*picked)
+        return found if service.get("publishNotReadyAddresses") else found & self._ready[namespace]

@@ -16,7 +16,7 @@ from kpkt.importer.topology import Imported, import_files
 from kpkt.importer.write import render
 from kpkt.spec import Topology
 from kpkt.topology.examples import find_topology
-from kpkt.topology.load import load_topology, load_topology_text
+from kpkt.topology.load import load_topology, load_topology_document
 
 SUFFIXES = (".yaml", ".yml", ".json")
 HEAD_BYTES = 64 * 1024
@@ -42,7 +42,7 @@ def load_cluster(arguments: list[Path], seed: int | None = None) -> Topology:
         if _is_topology(path):
             return load_topology(path, seed=seed)
     result = import_arguments(arguments)
-    return load_topology_text(result.text, str(result.source), seed)
+    return load_topology_document(result.imported.document, result.text, str(result.source), seed)
 
 
 def import_arguments(arguments: list[Path], cni: str | None = None) -> Import:

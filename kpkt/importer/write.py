@@ -13,7 +13,7 @@ import yaml
 from kpkt import __version__
 from kpkt.errors import KpktError, TopologyError
 from kpkt.importer.topology import Imported
-from kpkt.topology.load import load_topology_text
+from kpkt.topology.load import load_topology_document
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -33,10 +33,11 @@ def render(imported: Imported) -> str:
     return comment + body
 
 
-def check(text: str, source: str) -> None:
-    """Load the text as `kpkt run` would: a problem is the import's, named as such."""
+def check(imported: Imported, text: str, source: str) -> None:
+    """Load the topology as `kpkt run` would (from the document `text` holds, without parsing
+    the text again): a problem is the import's, named as such."""
     try:
-        load_topology_text(text, source)
+        load_topology_document(imported.document, text, source)
     except TopologyError as error:
         raise KpktError(
             [f"the imported topology does not load: {problem}" for problem in error.problems]
