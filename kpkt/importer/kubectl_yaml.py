@@ -37,21 +37,23 @@ def parse_documents(text: str) -> list[Any]:
     lines = text.split("\n")
     if any("\t" in line or "\r" in line for line in lines):
         raise Unsupported("tabs or carriage returns")
-    documents, start = [], 0
-    for index, line in enumerate([*lines, "---"]):
-        if line == "---" or line.startswith("--- ") or line == "...":
-            if line.startswith("--- ") or (line == "..." and index < len(lines)):
-                raise Unsupported("content after ---, or ...")
-            chunk = _Lines(lines[start:index])
-            if chunk.more():
-                documents.append(chunk.node(0))
-                if chunk.more():
-                    raise Unsupported("text after the document")
-            elif index < len(lines) or documents:
-                documents.append(None) if index < len(lines) and start > 0 else None
-            start = index + 1
-        elif line.startswith("%"):
-            raise Unsupported("directive")
+    chunks: list[list[str]] = [[]]
+    for line in lines:
+        if line == "---":
+            chunks.append([])
+        elif line.startswith(("--- ", "...", "%")):
+            raise Unsupported("a document marker with content, an end marker or a directive")
+        else:
+            chunks[-1].append(line)
+    documents = []
+    for number, chunk in enumerate(chunks):
+        reader = _Lines(chunk)
+        if reader.more():
+            documents.append(reader.node(0))
+            if reader.more():
+                raise Unsupported("text after the document")
+        elif number > 0:  # an explicit document (after ---) with nothing in it
+            documents.append(None)
     return documents
 
 
