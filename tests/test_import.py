@@ -364,3 +364,38 @@ def test_the_service_range_starts_before_the_kubernetes_service(kubernetes, ips,
     taken = [IPv4Network("10.42.0.0/16"), IPv4Network("192.168.50.0/24")]
     got = ranges.service_range(IPv4Address(kubernetes), [IPv4Address(ip) for ip in ips], taken)
     assert str(got) == want
+
+
+def test_every_overlay_key_is_documented():
+    from kpkt.importer import overlay
+
+    text = (ROOT / "docs" / "import.md").read_text()
+    assert all(f"`{key}`" in text for key in overlay.KEYS)
+    assert "kpkt import dump.yaml -o cluster.yaml" in (ROOT / "README.md").read_text()
+
+
+def test_calico_shows_through_its_pods_annotations_and_ippools():
+    from kpkt.importer.cni import detect
+    from kpkt.importer.documents import KubeObject
+
+    pool = {
+        "apiVersion": "crd.projectcalico.org/v1",
+        "kind": "IPPool",
+        "metadata": {"name": "default-ipv4-ippool"},
+        "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Always", "vxlanMode": "Never"},
+    }
+    node = {
+        "kind": "Node",
+        "metadata": {"name": "n1", "annotations": {"projectcalico.org/IPv4Address": "10.0.0.1/24"}},
+    }
+    pod = {"kind": "Pod", "metadata": {"name": "calico-node-x2k9p", "namespace": "calico-system"}}
+    objects = [
+        KubeObject(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"], o, "d")
+        for o in (pool, node, pod)
+    ]
+    found = [(f.cni, f.evidence, f.backend) for f in detect(objects)]
+    assert found == [
+        ("calico", "IPPool default-ipv4-ippool", "ipip"),
+        ("calico", "Node n1's annotation projectcalico.org/IPv4Address", ""),
+        ("calico", "Pod calico-system/calico-node-x2k9p", ""),
+    ]
