@@ -399,3 +399,19 @@ def test_calico_shows_through_its_pods_annotations_and_ippools():
         ("calico", "Node n1's annotation projectcalico.org/IPv4Address", ""),
         ("calico", "Pod calico-system/calico-node-x2k9p", ""),
     ]
+
+
+def test_nodes_named_by_a_dotted_fqdn_are_named_by_their_first_label(tmp_path: Path):
+    objects = items()
+    named(objects, "Node", "node2")["metadata"]["name"] = "node2.eu-west-1.compute.internal"
+    for obj in objects:
+        if obj["kind"] == "Pod" and obj["spec"].get("nodeName") == "node2":
+            obj["spec"]["nodeName"] = "node2.eu-west-1.compute.internal"
+    imported = import_files([dump(tmp_path, objects)])
+    assert [node["name"] for node in imported.document["nodes"]] == ["node1", "node2"]
+    assert (
+        "1x node names cut to their first label (kpkt names hosts with DNS labels): Node "
+        "node2.eu-west-1.compute.internal" in imported.notes.lines()
+    )
+    topology = load_cluster([tmp_path / "dump.yaml"])
+    assert {pod.name: pod.node for pod in topology.pods()}["pod-c"] == "node2"

@@ -33,13 +33,14 @@ class ImportedNode:
     obj: KubeObject
     ip: IPv4Address
     pod_cidr: IPv4Network
+    name: str = ""  # kpkt's name: the node's, or its first label when it is a dotted FQDN
     pods: list[ImportedPod] = field(default_factory=list)
 
     @property
     def entry(self) -> dict[str, Any]:
         """The topology's node."""
         node: dict[str, Any] = {
-            "name": self.obj.name,
+            "name": self.name,
             "ip": str(self.ip),
             "podCIDR": str(self.pod_cidr),
         }
@@ -66,6 +67,7 @@ def read_cluster(nodes: list[KubeObject], pods: list[KubeObject], notes: Notes) 
             "endpointslices,networkpolicies,namespaces -A -o yaml`)"
         )
     imported = {obj.name: _node(obj, notes) for obj in nodes}
+    _name_nodes(list(imported.values()), notes)
     _check_cidrs(list(imported.values()))
     cluster = Cluster(list(imported.values()), [])
     for obj in pods:
@@ -106,6 +108,20 @@ def _node(obj: KubeObject, notes: Notes) -> ImportedNode:
             "manager's --allocate-node-cidrs sets it)"
         )
     return ImportedNode(obj, IPv4Address(ipv4[0]), cidr)
+
+
+def _name_nodes(nodes: list[ImportedNode], notes: Notes) -> None:
+    """kpkt names hosts with DNS labels: a node named by a dotted FQDN (EKS's
+    `ip-10-0-1-5.ec2.internal`) is named by its first label when no other node has it."""
+    firsts = [node.obj.name.split(".")[0] for node in nodes]
+    for node, first in zip(nodes, firsts, strict=True):
+        node.name = node.obj.name
+        if "." in node.obj.name and firsts.count(first) == 1:
+            node.name = first
+            notes.add(
+                "node names cut to their first label (kpkt names hosts with DNS labels)",
+                node.obj.ref,
+            )
 
 
 def _check_cidrs(nodes: list[ImportedNode]) -> None:
@@ -164,7 +180,7 @@ def _placed_pod(
     containers = _containers(obj, spec, notes)
     if containers:
         entry["containers"] = containers
-    return node, ImportedPod(obj, node.obj.name, ip, labels, ready, entry)
+    return node, ImportedPod(obj, node.name, ip, labels, ready, entry)
 
 
 def _pod_ip(obj: KubeObject, status: dict[str, Any], notes: Notes) -> IPv4Address:

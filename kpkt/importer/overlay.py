@@ -18,13 +18,12 @@ def read_overlay(path: str) -> dict[str, Any]:
     document = parse_document(read_text(path), path)
     if not isinstance(document, dict) or document.get("kind") != KIND:
         raise TopologyError(f"{path}: expected a mapping with `kind: {KIND}`")
-    source = path
     if document.get("apiVersion") != API_VERSION:
-        raise TopologyError(f"{source}: apiVersion: expected {API_VERSION} in a kpkt overlay")
+        raise TopologyError(f"{path}: apiVersion: expected {API_VERSION} in a kpkt overlay")
     unknown = [key for key in document if key not in KEYS]
     if unknown:
         raise TopologyError(
-            f"{source}: {unknown[0]}: not a key of an overlay; it holds {', '.join(KEYS[2:])}"
+            f"{path}: {unknown[0]}: not a key of an overlay; it holds {', '.join(KEYS[2:])}"
         )
     return document
 
