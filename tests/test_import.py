@@ -18,7 +18,7 @@ from kpkt.importer import ranges
 from kpkt.importer.sources import load_cluster
 from kpkt.importer.topology import import_files
 from kpkt.topology import load
-from kpkt.topology.load import load_topology
+from kpkt.topology.load import load_topology, load_topology_text
 
 from conftest import ROOT
 
@@ -56,6 +56,36 @@ def test_the_imported_tutorial_cluster_gives_the_captures_of_two_node_yaml(tmp_p
     )
     assert len(written) > 20
     for name in written:
+        same = (tmp_path / "imported" / name).read_bytes() == (
+            tmp_path / "written" / name
+        ).read_bytes()
+        assert same, f"{name} differs"
+
+
+def test_the_tutorial_cluster_on_flannel_host_gw_gives_the_captures_of_two_node_yaml_on_it(
+    tmp_path: Path,
+):
+    """The same dump from a cluster whose flannel runs the host-gw backend (its ConfigMap and
+    node annotations say so) against two-node.yaml with `flannel: {backend: host-gw}`."""
+    objects = items()
+    config = named(objects, "ConfigMap", "kube-flannel-cfg")
+    config["data"]["net-conf.json"] = config["data"]["net-conf.json"].replace("vxlan", "host-gw")
+    for obj in objects:
+        if obj["kind"] == "Node":
+            obj["metadata"]["annotations"]["flannel.alpha.coreos.com/backend-type"] = "host-gw"
+    imported = load_cluster([dump(tmp_path, objects), EXTRAS])
+    assert imported.cluster.cni_options == {"backend": "host-gw"}
+    text = TWO_NODE.read_text().replace(
+        "cluster:\n  cni: flannel\n", "cluster:\n  cni: flannel\n  flannel: {backend: host-gw}\n"
+    )
+    assert "host-gw" in text
+    runner.run(imported, folder=tmp_path / "imported", report=False)
+    written = load_topology_text(text, str(TWO_NODE))
+    runner.run(written, folder=tmp_path / "written", report=False)
+    names = sorted(p.name for p in (tmp_path / "written").iterdir() if p.suffix != ".json")
+    assert names == sorted(p.name for p in (tmp_path / "imported").iterdir() if p.suffix != ".json")
+    assert "node1__flannel.1.pcap" not in names
+    for name in names:
         same = (tmp_path / "imported" / name).read_bytes() == (
             tmp_path / "written" / name
         ).read_bytes()

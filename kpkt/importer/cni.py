@@ -9,10 +9,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from kpkt import cni as registry
 from kpkt.errors import KpktError
 from kpkt.importer.documents import KubeObject
 from kpkt.importer.notes import Notes
-from kpkt.topology import load
 
 POD_PREFIXES = (
     ("kube-flannel-ds-", "flannel"),
@@ -84,11 +84,11 @@ def _calico_encapsulation(spec: dict[str, Any]) -> str:
 
 
 def cluster_settings(findings: list[Finding], override: str | None, notes: Notes) -> dict:
-    """The topology's `cni` setting (and a backend's, where the loader has its keys): the
-    `--cni` override, else what the objects show, else flannel (noted)."""
+    """The topology's `cni` setting (and its backend's, `cluster.<cni>`, where the CNI registry
+    has that backend): the `--cni` override, else what the objects show, else flannel (noted)."""
     if override is not None:
-        if override not in load.CNIS:
-            known = ", ".join(load.CNIS)
+        if override not in registry.CNIS:
+            known = ", ".join(registry.CNIS)
             raise KpktError(f"--cni {override}: this kpkt models {known}; pick one of them")
         return {"cni": override}
     found = sorted({finding.cni for finding in findings})
@@ -111,20 +111,22 @@ def cluster_settings(findings: list[Finding], override: str | None, notes: Notes
         what = f"{cni} ({backend})" if backend else cni
         raise KpktError(
             f"the cluster runs {what} (found: {_shown(findings)}), which this kpkt does not "
-            f"model; it models {', '.join(load.CNIS)}: pass --cni flannel to import it as that"
+            f"model; it models {', '.join(registry.CNIS)}: pass --cni flannel to import it as that"
         )
     return settings
 
 
 def _supported(cni: str, backend: str) -> dict | None:
-    """The settings for a CNI and backend the loader accepts, or None."""
-    if cni not in load.CNIS:
+    """The settings for a CNI and backend the registry has, or None: the backend is the value
+    of one of the CNI's settings (`cluster.flannel.backend: host-gw`); its default is left out."""
+    if cni not in registry.CNIS:
         return None
-    if cni == "flannel" and backend not in ("", "vxlan"):
-        if "flannel" not in load.CLUSTER_KEYS:
-            return None
-        return {"cni": cni, "flannel": {"backend": backend}}
-    return {"cni": cni}
+    if not backend:
+        return {"cni": cni}
+    for key, values in registry.OPTIONS.get(cni, {}).items():
+        if backend in values:
+            return {"cni": cni} if backend == values[0] else {"cni": cni, cni: {key: backend}}
+    return None
 
 
 def _shown(findings: list[Finding], shown: int = 3) -> str:
