@@ -184,7 +184,7 @@ Example, against your own cluster:
 @main.command("import", epilog=IMPORT_EXAMPLE)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_file_option("Write the topology here (default: standard output); nothing is written on error.")
-@click.option("--cni", help="The CNI to model, whatever the objects show (e.g. flannel).")
+@click.option("--cni", help="The CNI to model (`cluster.cni`), whatever the objects show.")
 def import_(files: tuple[Path, ...], output: Path | None, cni: str | None) -> None:
     """Turn Kubernetes objects, as `kubectl get ... -o yaml` (or `-o json`) prints them, into a
     kpkt topology. FILES are dumps or folders of them, with at most one overlay (`kind:

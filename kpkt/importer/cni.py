@@ -1,7 +1,7 @@
-"""Which CNI a cluster runs, from what its objects show: the CNI's own pods
-(`kube-flannel-ds-*`, `calico-node-*`, `cilium-*`, `weave-net-*`), flannel's node annotations
-and its `kube-flannel-cfg` ConfigMap, Calico's IPPools. The answer is the `cluster:` settings of
-the topology, or an error naming what was found when this kpkt does not model that CNI."""
+"""Which CNI a cluster runs, from what its objects show (the signs kpkt/cni's registry lists for
+each CNI: its pods, node annotations, configuration ConfigMap, IPPools). The answer is the
+`cluster:` settings of the topology, or an error naming what was found when this kpkt does not
+model that CNI."""
 
 from __future__ import annotations
 
@@ -14,68 +14,69 @@ from kpkt.errors import KpktError
 from kpkt.importer.documents import KubeObject
 from kpkt.importer.notes import Notes
 
-POD_PREFIXES = (
-    ("kube-flannel-ds-", "flannel"),
-    ("calico-node-", "calico"),
-    ("cilium-", "cilium"),
-    ("weave-net-", "weave"),
-)
-CNI_NAMESPACES = ("kube-system", "kube-flannel", "calico-system", "cilium", "weave")
-FLANNEL_BACKEND = "flannel.alpha.coreos.com/backend-type"
-NODE_ANNOTATIONS = (
-    (FLANNEL_BACKEND, "flannel"),
-    ("projectcalico.org/IPv4Address", "calico"),
-    ("io.cilium.network.ipv4-pod-cidr", "cilium"),
-)
-FLANNEL_CONFIG = ("kube-flannel-cfg", "net-conf.json")
-
 
 @dataclass(slots=True)
 class Finding:
-    cni: str  # flannel, calico, cilium, weave
+    cni: str
     evidence: str  # what showed it: `Pod kube-system/calico-node-x2k9p`
-    backend: str = ""  # flannel's backend (vxlan, host-gw) or Calico's encapsulation (ipip, vxlan)
+    backend: str = ""  # the CNI's backend or encapsulation (vxlan, host-gw, ipip), when shown
 
 
 def detect(objects: list[KubeObject]) -> list[Finding]:
     """Everything in the objects that names a CNI, in the order found."""
     findings = []
     for obj in objects:
-        finding = _finding(obj)
-        if finding is not None:
-            findings.append(finding)
+        for cni, signs in registry.SIGNS.items():
+            finding = _finding(obj, cni, signs)
+            if finding is not None:
+                findings.append(finding)
+                break
     return findings
 
 
-def _finding(obj: KubeObject) -> Finding | None:
-    if obj.kind == "Pod" and obj.namespace in CNI_NAMESPACES:
-        for prefix, cni in POD_PREFIXES:
-            if obj.name.startswith(prefix) and not obj.name.startswith("cilium-operator"):
-                return Finding(cni, obj.ref)
+def _finding(obj: KubeObject, cni: str, signs: dict[str, tuple[str, ...]]) -> Finding | None:
+    pod = obj.kind == "Pod" and obj.namespace in signs.get("namespaces", ())
+    theirs = obj.name.startswith(signs.get("pods", ()))
+    if pod and theirs and not obj.name.startswith(signs.get("skip", ())):
+        return Finding(cni, obj.ref)
     if obj.kind == "Node":
         annotations = obj.metadata.get("annotations") or {}
-        for key, cni in NODE_ANNOTATIONS:
+        for key in signs.get("annotations", ()):
             if key in annotations:
-                backend = str(annotations[key]) if key == FLANNEL_BACKEND else ""
+                backend = str(annotations[key]) if key in signs.get("backend", ()) else ""
                 return Finding(cni, f"{obj.ref}'s annotation {key}", backend)
-    if obj.kind == "ConfigMap" and obj.name == FLANNEL_CONFIG[0]:
-        return Finding("flannel", obj.ref, _flannel_backend(obj))
-    if obj.kind == "IPPool" and obj.body.get("apiVersion", "").startswith(
-        ("crd.projectcalico.org/", "projectcalico.org/")
+    if obj.kind == "ConfigMap" and obj.name == signs.get("config", ("",))[0]:
+        backend = _config(obj, signs["config"][1]).get("Backend")
+        kind = backend.get("Type", "") if isinstance(backend, dict) else ""
+        return Finding(cni, obj.ref, str(kind))
+    if obj.kind == "IPPool" and str(obj.body.get("apiVersion", "")).startswith(
+        signs.get("pools", ())
     ):
-        return Finding("calico", obj.ref, _calico_encapsulation(obj.body.get("spec") or {}))
+        return Finding(cni, obj.ref, _encapsulation(obj.body.get("spec") or {}))
     return None
 
 
-def _flannel_backend(obj: KubeObject) -> str:
+def config_maps() -> dict[str, str]:
+    """The CNIs' configuration ConfigMaps: name -> the key of their JSON."""
+    return {s["config"][0]: s["config"][1] for s in registry.SIGNS.values() if "config" in s}
+
+
+def network(obj: KubeObject) -> str | None:
+    """The pod range a CNI's configuration ConfigMap gives (its JSON's `Network`), if any."""
+    key = config_maps().get(obj.name)
+    value = _config(obj, key).get("Network") if key else None
+    return value if isinstance(value, str) else None
+
+
+def _config(obj: KubeObject, key: str) -> dict[str, Any]:
     try:
-        conf = json.loads((obj.body.get("data") or {}).get(FLANNEL_CONFIG[1], ""))
-        return str(conf["Backend"]["Type"])
-    except (ValueError, KeyError, TypeError):
-        return ""
+        conf = json.loads((obj.body.get("data") or {}).get(key, ""))
+    except (ValueError, TypeError):
+        return {}
+    return conf if isinstance(conf, dict) else {}
 
 
-def _calico_encapsulation(spec: dict[str, Any]) -> str:
+def _encapsulation(spec: dict[str, Any]) -> str:
     if spec.get("vxlanMode") in ("Always", "CrossSubnet"):
         return "vxlan"
     if spec.get("ipipMode") in ("Always", "CrossSubnet"):
@@ -85,7 +86,9 @@ def _calico_encapsulation(spec: dict[str, Any]) -> str:
 
 def cluster_settings(findings: list[Finding], override: str | None, notes: Notes) -> dict:
     """The topology's `cni` setting (and its backend's, `cluster.<cni>`, where the CNI registry
-    has that backend): the `--cni` override, else what the objects show, else flannel (noted)."""
+    has that backend): the `--cni` override, else what the objects show, else the registry's
+    first CNI (noted)."""
+    default = registry.CNIS[0]
     if override is not None:
         if override not in registry.CNIS:
             known = ", ".join(registry.CNIS)
@@ -94,11 +97,11 @@ def cluster_settings(findings: list[Finding], override: str | None, notes: Notes
     found = sorted({finding.cni for finding in findings})
     if not found:
         notes.add(
-            "CNI not detected (no kube-flannel-ds-*, calico-node-*, cilium-* or weave-net-* "
-            "pod, no flannel or Calico annotation); imported as flannel (--cni chooses)",
+            "CNI not detected (none of the pods, node annotations or objects a CNI leaves); "
+            f"imported as {default} (--cni chooses)",
             "the cluster",
         )
-        return {"cni": "flannel"}
+        return {"cni": default}
     if len(found) > 1:
         raise KpktError(
             f"the objects show several CNIs: {_shown(findings)}; pass --cni to say which one runs"
@@ -111,14 +114,15 @@ def cluster_settings(findings: list[Finding], override: str | None, notes: Notes
         what = f"{cni} ({backend})" if backend else cni
         raise KpktError(
             f"the cluster runs {what} (found: {_shown(findings)}), which this kpkt does not "
-            f"model; it models {', '.join(registry.CNIS)}: pass --cni flannel to import it as that"
+            f"model; it models {', '.join(registry.CNIS)}: pass --cni {default} to import it "
+            "as that"
         )
     return settings
 
 
 def _supported(cni: str, backend: str) -> dict | None:
     """The settings for a CNI and backend the registry has, or None: the backend is the value
-    of one of the CNI's settings (`cluster.flannel.backend: host-gw`); its default is left out."""
+    of one of the CNI's settings (`cluster.<cni>.backend`); its default is left out."""
     if cni not in registry.CNIS:
         return None
     if not backend:

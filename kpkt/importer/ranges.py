@@ -1,26 +1,24 @@
-"""The cluster's address ranges, which no object states outright: the pod range from flannel's
+"""The cluster's address ranges, which no object states outright: the pod range from the CNI's
 configuration or the nodes' pod CIDRs, the service range from the kubernetes service's address
 (the first of the range), the node network from the nodes' addresses."""
 
 from __future__ import annotations
 
-import json
 from ipaddress import IPv4Address, IPv4Network, ip_network
 
-from kpkt.importer.documents import KubeObject
 from kpkt.spec import ClusterSpec
 
 DEFAULTS = ClusterSpec()
 WIDEST_SERVICE_PREFIX = 12  # kube-apiserver refuses a wider --service-cluster-ip-range
 NARROWEST_SERVICE_PREFIX = 29
-POD_PREFIX = 16  # flannel's Network and kubeadm's --pod-network-cidr, as usually given
+POD_PREFIX = 16  # a CNI's Network and kubeadm's --pod-network-cidr, as usually given
 UNDERLAY_PREFIX = 24
 
 
-def pod_range(node_cidrs: list[IPv4Network], flannel_config: KubeObject | None) -> IPv4Network:
-    """flannel's `Network` when its ConfigMap is among the objects, else the nodes' pod CIDRs
-    in one range, at least a /16."""
-    network = _flannel_network(flannel_config)
+def pod_range(node_cidrs: list[IPv4Network], configured: str | None) -> IPv4Network:
+    """The CNI's configured `Network` when its ConfigMap is among the objects, else the nodes'
+    pod CIDRs in one range, at least a /16."""
+    network = _network(configured)
     if network is not None and all(cidr.subnet_of(network) for cidr in node_cidrs):
         return network
     return _spanning(node_cidrs, POD_PREFIX)
@@ -63,12 +61,9 @@ def _spanning(networks: list[IPv4Network], widest_needed: int) -> IPv4Network:
     return first.supernet(new_prefix=prefix)
 
 
-def _flannel_network(config: KubeObject | None) -> IPv4Network | None:
-    if config is None:
-        return None
+def _network(text: str | None) -> IPv4Network | None:
     try:
-        conf = json.loads((config.body.get("data") or {}).get("net-conf.json", ""))
-        network = ip_network(conf["Network"])
-    except (ValueError, KeyError, TypeError):
+        network = ip_network(text) if text else None
+    except ValueError:
         return None
     return network if isinstance(network, IPv4Network) else None

@@ -25,7 +25,6 @@ from kpkt.topology.dns import SERVICE_NAME as DNS_SERVICE
 MAPPED = ("Node", "Pod", "Service", "EndpointSlice", "Namespace", "NetworkPolicy")
 KUBERNETES = ("default", "kubernetes")
 KUBE_DNS = (DNS_NAMESPACE, DNS_SERVICE)
-FLANNEL_CONFIG = "kube-flannel-cfg"
 
 
 @dataclass(slots=True)
@@ -116,7 +115,7 @@ def _note_unused(obj: KubeObject, notes: Notes) -> None:
         notes.add("Secrets skipped without reading their data", obj.ref)
     elif obj.kind == "Endpoints":
         notes.add("Endpoints skipped (kpkt reads their EndpointSlices)", obj.ref)
-    elif not (obj.kind == "ConfigMap" and obj.name == FLANNEL_CONFIG):
+    elif not (obj.kind == "ConfigMap" and obj.name in cni_detection.config_maps()):
         notes.add(f"{obj.kind} objects: kpkt has no use for them", obj.ref)
 
 
@@ -152,8 +151,15 @@ def _cluster_settings(
     objects: list[KubeObject],
     dns: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    flannel = next((o for o in objects if o.kind == "ConfigMap" and o.name == FLANNEL_CONFIG), None)
-    pods = pod_range([node.pod_cidr for node in cluster.nodes], flannel)
+    configured = next(
+        (
+            cni_detection.network(o)
+            for o in objects
+            if o.kind == "ConfigMap" and o.name in cni_detection.config_maps()
+        ),
+        None,
+    )
+    pods = pod_range([node.pod_cidr for node in cluster.nodes], configured)
     underlay = underlay_range([node.ip for node in cluster.nodes])
     kubernetes_ip, cluster_ips = None, []
     for obj in services:
