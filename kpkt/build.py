@@ -9,25 +9,31 @@ from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
 from kpkt.apps.ping import PingApp
+from kpkt.apps.probe import ProbeApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from kpkt.capture.tap import Tap
 from kpkt.cni import plugin
 from kpkt.derive import SWITCH, derive_mac, switch_port_names
 from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.bridge import Bridge
-from kpkt.net.conntrack import Conntrack
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
-from kpkt.net.kubeproxy import ServiceRules
+from kpkt.net.kubeproxy import ServicePortInfo, ServiceRules
+from kpkt.net.netfilter import Netfilter
+from kpkt.net.policy_filter import NodePolicy, PolicyLog
 from kpkt.net.route import Route
 from kpkt.net.stack import Stack
 from kpkt.network import Network
+from kpkt.policy.verdict import cluster_policies
 from kpkt.spec import (
     DnsStep,
     NodeSpec,
     PingStep,
     PodSpec,
+    ProbeStep,
+    ServiceSpec,
     TcpStep,
     Topology,
     UdpStep,
@@ -47,6 +53,30 @@ def build(topology: Topology) -> tuple[Network, list]:
     return network, [builder.app(step) for step in topology.steps]
 
 
+def service_ports(services: tuple[ServiceSpec, ...]) -> list[ServicePortInfo]:
+    """What kube-proxy sees of the Services: each port of a Service with a cluster IP (headless
+    and ExternalName Services get no rules) and its ready endpoints serving that port."""
+    protocols = {"TCP": PROTO_TCP, "UDP": PROTO_UDP}
+    return [
+        ServicePortInfo(
+            name=service.key + (f":{port.name}" if port.name else ""),
+            protocol=protocols[port.protocol],
+            cluster_ip=service.cluster_ip.packed,
+            port=port.port,
+            node_port=port.node_port,
+            endpoints=tuple(
+                (endpoint.ip.packed, served.port)
+                for endpoint in service.ready_endpoints()
+                for served in endpoint.ports
+                if served.name == port.name and served.protocol == port.protocol
+            ),
+        )
+        for service in services
+        if service.cluster_ip is not None
+        for port in service.ports
+    ]
+
+
 class _Builder:
     def __init__(self, network: Network, topology: Topology) -> None:
         self.net = network
@@ -56,9 +86,11 @@ class _Builder:
         self.taps: dict[object, Tap] = {}  # device -> its capture point
         seed_key = f"{topology.seed}:vxlan-flow-hash".encode()
         self.flow_hash_key = hashlib.sha256(seed_key).digest()[:16]
-        self.services = ServiceRules(topology.services, topology.cluster.pod_cidr)
+        self.services = ServiceRules(service_ports(topology.services), topology.cluster.pod_cidr)
         self.node_ips = {node.ip.packed for node in topology.nodes}
         self.cni = plugin(topology.cluster.cni)(self)
+        # NetworkPolicy enforcement, only in a cluster that has policies
+        self.policy_log = PolicyLog(cluster_policies(topology)) if topology.policies else None
 
     def build(self) -> None:
         for node in self.topo.nodes:
@@ -111,7 +143,8 @@ class _Builder:
         self, dev, kind: str, node: str | None, mac: str | None, what: str | None = None
     ) -> None:
         """Give `dev` its capture point: a tap, the device's observer."""
-        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac, what)
+        link_type = LINKTYPE_ETHERNET if dev.link_layer else LINKTYPE_RAW
+        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac, what, link_type)
         dev.observer = tap
         self.taps[dev] = tap
 
@@ -149,7 +182,11 @@ class _Builder:
     def _node(self, node: NodeSpec) -> None:
         cluster = self.cluster
         stack = self._stack(node.name, forwarding=True, node=node.name)
-        stack.conntrack = Conntrack(stack, self.cni.masquerade(node), self.services)
+        netfilter = stack.netfilter = Netfilter(stack)
+        netfilter.add_services(self.services)
+        netfilter.add_masquerade(self.cni.masquerade(node))
+        if self.policy_log is not None:
+            netfilter.add_policy(NodePolicy(stack, self.policy_log))
         eth0 = self.veth(
             stack, "eth0", node.mac, cluster.underlay_mtu, "underlay", node.name, WIRE_DELAY_NS
         )
@@ -166,6 +203,9 @@ class _Builder:
         stack = self._stack(pod.owner, forwarding=False, node=node.name)
         eth0 = self.veth(stack, "eth0", pod.mac, self.cluster.pod_mtu, "pod-eth", node.name)
         self.cni.pod(pod, node, node_stack, eth0)
+        policy = node_stack.netfilter.policy
+        if policy is not None:  # the pod's ingress policy, on its host-side veth
+            eth0.peer.guard_with(policy, pod.ip.packed)
 
     # --- the underlay: a wire for two hosts, a switch for more ---------------------------------
 
@@ -207,11 +247,32 @@ class _Builder:
             return PingApp(step, sender)
         if isinstance(step, TcpStep):
             return TcpApp(step, sender, self._receivers(step, sender, PROTO_TCP))
+        if isinstance(step, ProbeStep):
+            return ProbeApp(step, sender, self._servers(step), self.policy_log)
         if isinstance(step, DnsStep):
             pod = next(p for p in self.topo.pods() if p.owner == step.src.owner)
             dns = self.cluster.dns
             return DnsApp(step, sender, pod, dns.service_ip, self.cluster.cluster_domain)
         raise TypeError(f"no application for {type(step).__name__}")
+
+    def _servers(self, step: ProbeStep) -> list:
+        """(stack, port, pod name) for each pod behind the probe's destination (the pod, or a
+        service's endpoints) whose containers declare the port and protocol."""
+        proto = PROTO_TCP if step.protocol == "TCP" else PROTO_UDP
+        dst = step.dst.packed
+        endpoints = self.services.endpoints(proto, dst, step.port, dst in self.node_ips)
+        pods = {pod.ip.packed: pod for pod in self.topo.pods()}
+        servers = []
+        for ip, port in endpoints or [(dst, step.port)]:
+            pod = pods.get(ip)
+            declared = pod is not None and any(
+                p.port == port and p.protocol == step.protocol
+                for container in pod.containers
+                for p in container.ports
+            )
+            if declared:
+                servers.append((self.net.by_ip[ip], port, pod.name))
+        return servers
 
     def _receivers(self, step: UdpStep | TcpStep, sender: Stack, proto: int) -> list:
         """Who listens for the step: the owner of the destination address, or, for a service

@@ -25,6 +25,10 @@ class Network:
         self.pending = 0  # packets waiting in ARP queues
         self.current_step = -1  # -1: background
 
+    def vxlan_ports(self) -> frozenset[int]:
+        """The UDP ports VXLAN devices listen on: what summaries decode as VXLAN."""
+        return frozenset(port for stack in self.stacks.values() for port in stack.vxlan_ports)
+
     def ids_for(self, owner: str) -> NamespaceIds:
         return NamespaceIds(self.seed, owner)
 
@@ -62,6 +66,7 @@ class Network:
             log.start_ns, log.end_ns, log.result = app.start_ns, end, app.result()
             log.sent, log.received = app.counts()
             log.outcome = app.ended_as([drop.reason for drop in log.drops])
+            log.probe = app.verdict()
             self.current_step = -1
             if progress is not None:
                 progress.tick(index, app, journal)

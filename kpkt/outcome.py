@@ -39,6 +39,7 @@ KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
     "ping": (DELIVERED, PARTIAL, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
     "tcp": (DELIVERED, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
     "dns": (DELIVERED, REFUSED, UNREACHABLE, NOT_FOUND, DROPPED, TIMEOUT),
+    "probe": (DELIVERED, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
 }
 
 # what a drop reason says about the step; a flooded copy's drop says nothing
@@ -102,6 +103,7 @@ def step_outcome(step, log) -> dict:
             for (where, reason), count in by_place.items()
         ],
     }
+    data |= log.probe  # a probe's verdict, where it was dropped and the policies involved
     if step.expect is not None:
         data["expect"] = step.expect.as_data()
         data["met"] = step.expect.met(log.outcome, by_reason)

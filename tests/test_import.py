@@ -423,12 +423,30 @@ def test_calico_shows_through_its_pods_annotations_and_ippools():
         KubeObject(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"], o, "d")
         for o in (pool, node, pod)
     ]
-    found = [(f.cni, f.evidence, f.backend) for f in detect(objects)]
+    found = [(f.cni, f.evidence, f.settings) for f in detect(objects)]
     assert found == [
-        ("calico", "IPPool default-ipv4-ippool", "ipip"),
-        ("calico", "Node n1's annotation projectcalico.org/IPv4Address", ""),
-        ("calico", "Pod calico-system/calico-node-x2k9p", ""),
+        ("calico", "IPPool default-ipv4-ippool", {"ipipMode": "Always", "vxlanMode": "Never"}),
+        ("calico", "Node n1's annotation projectcalico.org/IPv4Address", {}),
+        ("calico", "Pod calico-system/calico-node-x2k9p", {}),
     ]
+
+
+def test_a_calico_ippool_gives_the_cluster_calico_settings():
+    from kpkt.importer.cni import Finding, cluster_settings
+    from kpkt.importer.notes import Notes
+
+    pod = Finding("calico", "Pod calico-system/calico-node-x2k9p")
+    ipip = Finding("calico", "IPPool default", settings={"ipipMode": "Always"})
+    assert cluster_settings([pod, ipip], None, Notes()) == {"cni": "calico"}
+    vxlan = {"ipipMode": "Never", "vxlanMode": "Always", "natOutgoing": True}
+    pool = Finding("calico", "IPPool default", settings=vxlan)
+    assert cluster_settings([pod, pool], None, Notes()) == {
+        "cni": "calico",
+        "calico": {"ipipMode": "Never", "vxlanMode": "Always"},
+    }
+    odd = Finding("calico", "IPPool odd", settings={"ipipMode": "Sometimes"})
+    with pytest.raises(KpktError, match="IPPool odd: ipipMode 'Sometimes' is not one"):
+        cluster_settings([pod, odd], None, Notes())
 
 
 def test_nodes_named_by_a_dotted_fqdn_are_named_by_their_first_label(tmp_path: Path):

@@ -6,7 +6,7 @@ model that CNI."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kpkt import cni as registry
@@ -18,8 +18,9 @@ from kpkt.importer.notes import Notes
 @dataclass(slots=True)
 class Finding:
     cni: str
-    evidence: str  # what showed it: `Pod kube-system/calico-node-x2k9p`
-    backend: str = ""  # the CNI's backend or encapsulation (vxlan, host-gw, ipip), when shown
+    evidence: str  # the object that showed it, as `Pod <namespace>/<name>`
+    backend: str = ""  # the CNI's backend (vxlan, host-gw), when shown
+    settings: dict[str, Any] = field(default_factory=dict)  # a pool's `cluster.<cni>` fields
 
 
 def detect(objects: list[KubeObject]) -> list[Finding]:
@@ -52,7 +53,9 @@ def _finding(obj: KubeObject, cni: str, signs: dict[str, tuple[str, ...]]) -> Fi
     if obj.kind == "IPPool" and str(obj.body.get("apiVersion", "")).startswith(
         signs.get("pools", ())
     ):
-        return Finding(cni, obj.ref, _encapsulation(obj.body.get("spec") or {}))
+        spec = obj.body.get("spec") or {}
+        options = registry.OPTIONS.get(cni, {})
+        return Finding(cni, obj.ref, settings={k: v for k, v in spec.items() if k in options})
     return None
 
 
@@ -74,14 +77,6 @@ def _config(obj: KubeObject, key: str) -> dict[str, Any]:
     except (ValueError, TypeError):
         return {}
     return conf if isinstance(conf, dict) else {}
-
-
-def _encapsulation(spec: dict[str, Any]) -> str:
-    if spec.get("vxlanMode") in ("Always", "CrossSubnet"):
-        return "vxlan"
-    if spec.get("ipipMode") in ("Always", "CrossSubnet"):
-        return "ipip"
-    return ""
 
 
 def cluster_settings(findings: list[Finding], override: str | None, notes: Notes) -> dict:
@@ -110,6 +105,8 @@ def cluster_settings(findings: list[Finding], override: str | None, notes: Notes
     backends = sorted({finding.backend for finding in findings if finding.backend})
     backend = backends[0] if len(backends) == 1 else ""
     settings = _supported(cni, backend)
+    if settings is not None:
+        settings = _with_pool(settings, [f for f in findings if f.settings], notes)
     if settings is None:
         what = f"{cni} ({backend})" if backend else cni
         raise KpktError(
@@ -128,9 +125,54 @@ def _supported(cni: str, backend: str) -> dict | None:
     if not backend:
         return {"cni": cni}
     for key, values in registry.OPTIONS.get(cni, {}).items():
-        if backend in values:
+        if isinstance(values, tuple) and backend in values:
             return {"cni": cni} if backend == values[0] else {"cni": cni, cni: {key: backend}}
     return None
+
+
+def _with_pool(settings: dict, pools: list[Finding], notes: Notes) -> dict:
+    """The settings with the first pool's fields (`cluster.<cni>`) that differ from the
+    registry's defaults; a pool whose field the registry does not allow is an error."""
+    if not pools:
+        return settings
+    cni = settings["cni"]
+    chosen = {}
+    for key, value in pools[0].settings.items():
+        option = registry.OPTIONS[cni][key]
+        if not _allowed(option, value):
+            raise KpktError(
+                f"{pools[0].evidence}: {key} {value!r} is not one this kpkt models "
+                f"({_values(option)}); fix the dump or leave the pool out and set "
+                f"cluster.{cni}.{key} in the topology"
+            )
+        if value != registry.default_of(option):
+            chosen[key] = value
+    for pool in pools[1:]:
+        if pool.settings != pools[0].settings:
+            notes.add(
+                f"IPPool settings differ from {pools[0].evidence}'s, which kpkt uses", pool.evidence
+            )
+    return {**settings, cni: chosen} if chosen else settings
+
+
+def _allowed(option: registry.Option, value: Any) -> bool:
+    if isinstance(option, tuple):
+        return value in option
+    if isinstance(option, bool):
+        return isinstance(value, bool)
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and option.low <= value <= option.high
+    )
+
+
+def _values(option: registry.Option) -> str:
+    if isinstance(option, tuple):
+        return ", ".join(option)
+    if isinstance(option, bool):
+        return "true or false"
+    return f"{option.low} to {option.high}"
 
 
 def _shown(findings: list[Finding], shown: int = 3) -> str:

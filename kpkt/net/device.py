@@ -8,7 +8,7 @@ interface, in order.
 
 from __future__ import annotations
 
-from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag
+from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag, Why
 
 # how long a frame takes across a veth pair or a wire, in virtual nanoseconds
 VETH_DELAY_NS = 1_000
@@ -20,6 +20,8 @@ class NetDevice:
     """An interface in a network namespace."""
 
     kind = "device"
+    link_layer = True  # frames carry an Ethernet header; False: a tunnel that sends raw IP
+    proxy_arp = False  # sysctl net.ipv4.conf.<dev>.proxy_arp
 
     def __init__(self, stack, name: str, mac: bytes, mtu: int) -> None:
         self.stack = stack  # the owning namespace's IPv4 stack
@@ -52,15 +54,26 @@ class Veth(NetDevice):
         super().__init__(stack, name, mac, mtu)
         self.peer: Veth | None = None
         self.delay_ns = delay_ns
+        # a pod's host-side veth in a cluster with NetworkPolicies: the pod's ingress policy,
+        # judging each frame before it is sent (what `tcpdump -i` on the veth sees is after it)
+        self.guard = None
+
+    def guard_with(self, policy, pod_ip: bytes) -> None:
+        """Judge frames to the pod at `pod_ip` with `policy` (a NodePolicy) before sending."""
+        self.guard = (policy, pod_ip)
 
     @staticmethod
     def pair(a: Veth, b: Veth) -> None:
         a.peer, b.peer = b, a
 
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        if self.guard is not None:
+            policy, pod_ip = self.guard
+            if not policy.ingress(frame, tag, self.where, pod_ip):
+                return
         self.observer.seen(frame, OUT, tag, note)
         if self.peer is None:
-            self.stack.drop("link-down", f"{self.name} has no peer", tag, where=self.where)
+            self.stack.drop(Decision(Why.LINK_DOWN, self.name), tag, self.where)
             return
         self.network.in_flight += 1
         self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)

@@ -9,10 +9,11 @@ from ipaddress import IPv4Address, IPv4Network
 @dataclass(frozen=True, slots=True)
 class Route:
     network: IPv4Network
-    dev: object  # the NetDevice packets leave through
+    dev: object  # the NetDevice packets leave through (None for a blackhole)
     via: bytes | None = None  # gateway address, None for a connected (scope link) route
     src: bytes | None = None  # preferred source address
     onlink: bool = False
+    blackhole: bool = False  # `ip route add blackhole`: packets are discarded, no ICMP error
     text: str = field(default="", compare=False)  # as `ip route` prints it, made once
 
     def __post_init__(self) -> None:
@@ -24,6 +25,8 @@ class Route:
     def _render(self) -> str:
         plen = self.network.prefixlen
         text = {0: "default", 32: str(self.network.network_address)}.get(plen, str(self.network))
+        if self.blackhole:
+            return f"blackhole {text}"
         if self.via is not None:
             text += f" via {IPv4Address(self.via)}"
         text += f" dev {self.dev.name}"

@@ -107,7 +107,7 @@ class Connection:
         self.snd_nxt = (seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) % 2**32
         note = segment_note(flags, seq, ack, len(payload))
         stack.send_ip_packet(
-            packet, stack.journal.packet(self.tag), f"{note} {why}" if why else note
+            packet, stack.observer.packet(self.tag), f"{note} {why}" if why else note
         )
 
     def connect(self) -> None:
@@ -146,6 +146,12 @@ class Connection:
         else:
             return
         self._send(FIN | ACK)
+
+    def abort(self, how: str) -> None:
+        """The application stops waiting for the handshake (a connect timeout): the attempt
+        ends without another segment."""
+        if self.state == "SYN_SENT":
+            self._finish(how)
 
     def icmp_error(self, packet: bytes, tag: Tag) -> None:
         """tcp_v4_err(): an ICMP error while connecting ends the attempt."""
