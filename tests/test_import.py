@@ -25,6 +25,7 @@ from conftest import ROOT
 FIXTURES = ROOT / "tests" / "import"
 FLANNEL = FIXTURES / "two-node-flannel.yaml"
 EXTRAS = FIXTURES / "two-node-extras.yaml"
+CALICO = FIXTURES / "two-node-calico.yaml"
 TWO_NODE = ROOT / "topologies" / "two-node.yaml"
 
 
@@ -85,6 +86,41 @@ def test_the_tutorial_cluster_on_flannel_host_gw_gives_the_captures_of_two_node_
     names = sorted(p.name for p in (tmp_path / "written").iterdir() if p.suffix != ".json")
     assert names == sorted(p.name for p in (tmp_path / "imported").iterdir() if p.suffix != ".json")
     assert "node1__flannel.1.pcap" not in names
+    for name in names:
+        same = (tmp_path / "imported" / name).read_bytes() == (
+            tmp_path / "written" / name
+        ).read_bytes()
+        assert same, f"{name} differs"
+
+
+def test_the_tutorial_cluster_on_calico_gives_the_captures_of_two_node_calico_yaml(
+    tmp_path: Path,
+):
+    """The Calico dump (calico-node pods, an IPIP IPPool with /24 blocks) with the extras and
+    the nodes' default route Calico needs, against two-node-calico.yaml on /24 blocks."""
+    extras = yaml.safe_load(EXTRAS.read_text())
+    extras["cluster"]["underlay"] = {"gateway": "192.168.50.254"}
+    overlay = tmp_path / "extras.yaml"
+    overlay.write_text(yaml.safe_dump(extras))
+    imported = load_cluster([CALICO, overlay])
+    assert imported.cluster.cni == "calico"
+    assert imported.cluster.cni_options["blockSize"] == 24
+    text = (ROOT / "topologies" / "two-node-calico.yaml").read_text()
+    text = text.replace("blockSize: 26", "blockSize: 24").replace("0/26\n", "0/24\n")
+    assert text.count("0/24\n") == 2
+    for calico, extras_payload in (
+        ("same node, routed", "same node, bridged"),
+        ("IPIP)", "VXLAN)"),
+    ):
+        assert calico in text
+        text = text.replace(calico, extras_payload)  # the extras' traffic names flannel's path
+    runner.run(imported, folder=tmp_path / "imported", report=False)
+    runner.run(
+        load_topology_text(text, "two-node-calico.yaml"), folder=tmp_path / "written", report=False
+    )
+    names = sorted(p.name for p in (tmp_path / "written").iterdir() if p.suffix != ".json")
+    assert names == sorted(p.name for p in (tmp_path / "imported").iterdir() if p.suffix != ".json")
+    assert "node1__tunl0.pcap" in names
     for name in names:
         same = (tmp_path / "imported" / name).read_bytes() == (
             tmp_path / "written" / name

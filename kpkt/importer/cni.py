@@ -59,6 +59,17 @@ def _finding(obj: KubeObject, cni: str, signs: dict[str, tuple[str, ...]]) -> Fi
     return None
 
 
+def configures(obj: KubeObject) -> bool:
+    """Whether the object is a CNI's configuration that detection reads (its ConfigMap, a
+    pool)."""
+    if obj.kind == "ConfigMap":
+        return obj.name in config_maps()
+    version = str(obj.body.get("apiVersion", ""))
+    return obj.kind == "IPPool" and any(
+        version.startswith(signs.get("pools", ())) for signs in registry.SIGNS.values()
+    )
+
+
 def config_maps() -> dict[str, str]:
     """The CNIs' configuration ConfigMaps: name -> the key of their JSON."""
     return {s["config"][0]: s["config"][1] for s in registry.SIGNS.values() if "config" in s}

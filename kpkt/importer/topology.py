@@ -115,7 +115,7 @@ def _note_unused(obj: KubeObject, notes: Notes) -> None:
         notes.add("Secrets skipped without reading their data", obj.ref)
     elif obj.kind == "Endpoints":
         notes.add("Endpoints skipped (kpkt reads their EndpointSlices)", obj.ref)
-    elif not (obj.kind == "ConfigMap" and obj.name in cni_detection.config_maps()):
+    elif not cni_detection.configures(obj):
         notes.add(f"{obj.kind} objects: kpkt has no use for them", obj.ref)
 
 
