@@ -20,6 +20,7 @@ import click
 from kpkt import __version__
 from kpkt.dns.serve import DEFAULT_LISTEN, DEFAULT_PORT, SERVE_LIMITS, serve_topology
 from kpkt.errors import KpktError
+from kpkt.importer.sources import load_cluster
 from kpkt.progress import Progress
 from kpkt.report import describe_topology, misses, open_hint, step_tables
 from kpkt.topology.examples import example_named, find_topology, shipped
@@ -84,7 +85,7 @@ def main() -> None:
 
 
 @main.command(epilog=RUN_EXAMPLE)
-@click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("topology", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "-o",
     "--output",
@@ -113,7 +114,7 @@ def main() -> None:
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
 def run(
-    topology: Path,
+    topology: tuple[Path, ...],
     output: Path | None,
     force: bool,
     seed: int | None,
@@ -126,12 +127,16 @@ def run(
     """Build the cluster, run its traffic, write one pcap per capture point, manifest.json and
     report.html (a page that draws the cluster and each step's path).
     Each step's outcome (delivered, partial, refused, unreachable, not-found, dropped, timeout)
-    is printed, and judged against the step's `expect:` when it has one."""
+    is printed, and judged against the step's `expect:` when it has one.
+
+    TOPOLOGY may also be kubectl dumps (files or folders) with an overlay file: see
+    `kpkt import`."""
     from kpkt import api
     from kpkt.documents import run_document
 
     def job() -> None:
-        topo = _load(topology, seed)
+        topo = load_cluster(list(topology), seed)
+        _warn(topo.warnings)
         folder = output or Path("pcaps") / topo.name
         progress = Progress(len(topo.steps)) if Progress.wanted() else None
         try:
@@ -166,6 +171,28 @@ def run(
             sys.exit(status)
 
     _guarded_stoppable(job, debug, "the output folder is left as it was")
+
+
+IMPORT_EXAMPLE = """\b
+Example, against your own cluster:
+  kubectl get nodes,pods,services,endpointslices,networkpolicies,namespaces -A -o yaml > dump.yaml
+  kpkt import dump.yaml -o cluster.yaml
+  kpkt run dump.yaml extras.yaml     # or: the dumps with an overlay, imported on the fly
+"""
+
+
+@main.command("import", epilog=IMPORT_EXAMPLE)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_file_option("Write the topology here (default: standard output); nothing is written on error.")
+@click.option("--cni", help="The CNI to model (`cluster.cni`), whatever the objects show.")
+def import_(files: tuple[Path, ...], output: Path | None, cni: str | None) -> None:
+    """Turn Kubernetes objects, as `kubectl get ... -o yaml` (or `-o json`) prints them, into a
+    kpkt topology. FILES are dumps or folders of them, with at most one overlay (`kind:
+    Overlay`: traffic, externals, what objects do not say). What kpkt leaves out is printed,
+    one line per reason with a count, and kept in the file's header."""
+    from kpkt.importer.command import import_command
+
+    _guarded(lambda: import_command(list(files), output, cni, _echo), debug=False)
 
 
 REPORT_EXAMPLE = """\b

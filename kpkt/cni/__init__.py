@@ -110,6 +110,35 @@ WITHOUT_GATEWAY = {
     "comes; set a gateway",
 }
 
+# What a cluster running a CNI shows in its Kubernetes objects, for `kpkt import` to tell which
+# it runs (CNIs kpkt does not model too, to name them in its error): the name prefixes of its
+# pods in the namespaces it installs to (`skip`: prefixes that are not its datapath), node
+# annotations (`backend`: the one whose value is the backend), its configuration ConfigMap
+# (`config`: name and key of JSON with `Network` and `Backend.Type`), and the apiVersion
+# prefixes of its IPPool objects (`ipipMode`, `vxlanMode`: the encapsulation).
+SIGNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "flannel": {
+        "pods": ("kube-flannel-ds-",),
+        "namespaces": ("kube-flannel", "kube-system"),
+        "annotations": ("flannel.alpha.coreos.com/backend-type",),
+        "backend": ("flannel.alpha.coreos.com/backend-type",),
+        "config": ("kube-flannel-cfg", "net-conf.json"),
+    },
+    "calico": {
+        "pods": ("calico-node-",),
+        "namespaces": ("calico-system", "kube-system"),
+        "annotations": ("projectcalico.org/IPv4Address",),
+        "pools": ("crd.projectcalico.org/", "projectcalico.org/"),
+    },
+    "cilium": {
+        "pods": ("cilium-",),
+        "skip": ("cilium-operator-",),
+        "namespaces": ("kube-system", "cilium"),
+        "annotations": ("io.cilium.network.ipv4-pod-cidr",),
+    },
+    "weave": {"pods": ("weave-net-",), "namespaces": ("kube-system", "weave")},
+}
+
 
 def _cali_veth_name(namespace: str, pod: str) -> str:
     """Calico's host-side veth name (`VethNameForWorkload`): `cali` and the first 11 hex

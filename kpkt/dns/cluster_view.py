@@ -161,7 +161,8 @@ def _service_view(spec: ServiceSpec) -> ServiceView:
 
 def serial_of(topology: Topology, namespaces: set[str]) -> int:
     """The SOA serial: CoreDNS uses the time of the last informer change; here a stable uint32
-    digest of everything the informers hold, the same in every reply of a run."""
+    digest of everything the informers hold, the same in every reply of a run and whatever
+    order the topology declares its services and pods in (informers hold sets)."""
     lines = [f"ns {name}" for name in sorted(namespaces)]
     for service in topology.services:
         lines.append(
@@ -175,5 +176,5 @@ def serial_of(topology: Topology, namespaces: set[str]) -> int:
             )
     for pod in topology.pods():
         lines.append(f"pod {pod.namespace}/{pod.name} {pod.ip} {pod.ready}")
-    digest = hashlib.sha256("\n".join(lines).encode()).digest()
+    digest = hashlib.sha256("\n".join(sorted(lines)).encode()).digest()
     return int.from_bytes(digest[:4], "big")

@@ -3,18 +3,55 @@ ServiceSpec that carries them."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from kpkt.spec import EndpointPort, ServiceEndpoint, ServicePort, ServiceSpec
 from kpkt.topology.fields import Report
 from kpkt.topology.hosts import NodeDraft, PodDraft
 from kpkt.topology.services import ServiceDraft
 
 
-def service_spec(service: ServiceDraft, nodes: list[NodeDraft], report: Report) -> ServiceSpec:
+class _Pods:
+    """The pods with an address, nodes and pods in declaration order, by namespace and by
+    label: what a selector picks is found without walking every pod for every service."""
+
+    def __init__(self, nodes: list[NodeDraft]) -> None:
+        self.by_namespace: dict[str, list[tuple[NodeDraft, PodDraft]]] = defaultdict(list)
+        self.by_label: dict[tuple[str, str, str], list[tuple[NodeDraft, PodDraft]]] = defaultdict(
+            list
+        )
+        for node in nodes:
+            for pod in node.pods:
+                if pod.ip is None:
+                    continue
+                self.by_namespace[pod.namespace].append((node, pod))
+                for key, value in pod.details.get("labels", ()):
+                    self.by_label[pod.namespace, key, value].append((node, pod))
+
+    def selected(self, namespace: str, selector: tuple[tuple[str, str], ...]) -> list:
+        """(node, pod) of every pod of the namespace whose labels hold the selector."""
+        wanted = set(selector)
+        candidates = [self.by_label.get((namespace, *pair), []) for pair in wanted]
+        fewest = min(candidates, key=len) if candidates else self.by_namespace.get(namespace, [])
+        return [(n, pod) for n, pod in fewest if wanted.issubset(pod.details.get("labels", ()))]
+
+
+def service_specs(
+    services: list[ServiceDraft], nodes: list[NodeDraft], report: Report
+) -> list[ServiceSpec]:
+    """Each service with its endpoints (see service_spec)."""
+    pods = _Pods(nodes)
+    return [service_spec(service, nodes, pods, report) for service in services]
+
+
+def service_spec(
+    service: ServiceDraft, nodes: list[NodeDraft], pods: _Pods, report: Report
+) -> ServiceSpec:
     """The service with its endpoints: the pods its selector picks, or the ones it lists."""
     if service.type == "ExternalName":
         endpoints: list[ServiceEndpoint] = []
     elif service.selector is not None:
-        endpoints = _selected(service, nodes, report)
+        endpoints = _selected(service, pods, report)
     else:
         endpoints = _listed(service, nodes)
     return ServiceSpec(
@@ -30,22 +67,12 @@ def service_spec(service: ServiceDraft, nodes: list[NodeDraft], report: Report) 
     )
 
 
-def _selected(
-    service: ServiceDraft, nodes: list[NodeDraft], report: Report
-) -> list[ServiceEndpoint]:
+def _selected(service: ServiceDraft, pods: _Pods, report: Report) -> list[ServiceEndpoint]:
     """Every pod of the service's namespace whose labels hold the selector, nodes and pods in
     declaration order. A named targetPort is looked up in each pod's containers (name and
     protocol); a pod without it is left out of that port, and out of the service when it then
     serves none of its ports. Ready: the pod is, or publishNotReadyAddresses says so."""
-    wanted = dict(service.selector or ())
-    picked = [
-        (node, pod)
-        for node in nodes
-        for pod in node.pods
-        if pod.namespace == service.namespace
-        and pod.ip is not None
-        and wanted.items() <= dict(pod.details.get("labels", ())).items()
-    ]
+    picked = pods.selected(service.namespace, service.selector or ())
     if not picked:
         report.warn(
             f"{service.path}.selector",

@@ -52,7 +52,7 @@ from kpkt.spec import (
 from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
 from kpkt.topology.cluster_services import with_cluster_services
 from kpkt.topology.dns import DnsDraft, add_dns_hosts, dns_spec, dns_wanted, read_dns
-from kpkt.topology.endpoints import service_spec
+from kpkt.topology.endpoints import service_specs
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
 from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft, read_externals, read_nodes
 from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay_ips
@@ -137,8 +137,14 @@ def read_text(path: str | Path) -> str:
 
 def load_topology_text(text: str, source: str, seed: int | None = None) -> Topology:
     """Load a topology from YAML text; `source` names it in every problem reported."""
+    return load_topology_document(parse_document(text, source), text, source, seed)
+
+
+def load_topology_document(
+    document: Any, text: str, source: str, seed: int | None = None
+) -> Topology:
+    """Load a topology already parsed from `text` (as parse_document gives it)."""
     report = Report(source)
-    document = parse_document(text, source)
     check_characters(document, report)
     if report.errors:  # before any message quotes such text
         raise TopologyError(report.errors)
@@ -391,7 +397,7 @@ def _services(
         why = unsupported_service(cluster.cni, cluster.cni_options, service.type or "")
         if why is not None:
             report.error(f"{service.path}.type", why)
-    return [service_spec(service, nodes, report) for service in services]
+    return service_specs(services, nodes, report)
 
 
 def _check_unique(

@@ -378,3 +378,13 @@ def test_upstream_truncates_over_udp():
 def test_wire_pack_round_trip(server, upstream):
     reply, _ = ask(server, upstream, query("_http._tcp.web.default.svc.cluster.local.", "SRV"))
     assert wire.pack(wire.unpack(reply)) == reply
+
+
+def test_the_soa_serial_does_not_depend_on_declaration_order(topology):
+    """Informers hold sets: the same cluster with its services declared in another order (as
+    an imported kubectl dump lists them) answers with the same serial."""
+    turned = dataclasses.replace(topology, services=tuple(reversed(topology.services)))
+    assert (
+        ClusterDns.from_topology(turned).view.serial
+        == ClusterDns.from_topology(topology).view.serial
+    )

@@ -1,0 +1,69 @@
+"""The cluster's address ranges, which no object states outright: the pod range from the CNI's
+configuration or the nodes' pod CIDRs, the service range from the kubernetes service's address
+(the first of the range), the node network from the nodes' addresses."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network, ip_network
+
+from kpkt.spec import ClusterSpec
+
+DEFAULTS = ClusterSpec()
+WIDEST_SERVICE_PREFIX = 12  # kube-apiserver refuses a wider --service-cluster-ip-range
+NARROWEST_SERVICE_PREFIX = 29
+POD_PREFIX = 16  # a CNI's Network and kubeadm's --pod-network-cidr, as usually given
+UNDERLAY_PREFIX = 24
+
+
+def pod_range(node_cidrs: list[IPv4Network], configured: str | None) -> IPv4Network:
+    """The CNI's configured `Network` when its ConfigMap is among the objects, else the nodes'
+    pod CIDRs in one range, at least a /16."""
+    network = _network(configured)
+    if network is not None and all(cidr.subnet_of(network) for cidr in node_cidrs):
+        return network
+    return _spanning(node_cidrs, POD_PREFIX)
+
+
+def service_range(
+    kubernetes_ip: IPv4Address | None, cluster_ips: list[IPv4Address], taken: list[IPv4Network]
+) -> IPv4Network:
+    """The range that starts just before the kubernetes service's address, holds every cluster
+    IP and overlaps neither the pod range nor the node network: a /12 (kubeadm's 10.96.0.0/12)
+    or else the widest from a /16 (k3s's 10.43.0.0/16, EKS's 172.20.0.0/16) down."""
+    if kubernetes_ip is None:
+        if all(ip in DEFAULTS.service_cidr for ip in cluster_ips):
+            return DEFAULTS.service_cidr
+        return _spanning([IPv4Network(ip) for ip in cluster_ips], POD_PREFIX)
+    start = kubernetes_ip - 1
+    for prefix in (WIDEST_SERVICE_PREFIX, *range(POD_PREFIX, NARROWEST_SERVICE_PREFIX + 1)):
+        network = IPv4Network((start, prefix), strict=False)
+        if network.network_address != start:
+            continue
+        if all(ip in network for ip in cluster_ips) and not any(map(network.overlaps, taken)):
+            return network
+    return IPv4Network((start, NARROWEST_SERVICE_PREFIX), strict=False)
+
+
+def underlay_range(node_ips: list[IPv4Address]) -> IPv4Network:
+    """kpkt's default node network when it holds every node, else the nodes' addresses in one
+    range, at least a /24."""
+    if all(ip in DEFAULTS.underlay_cidr for ip in node_ips):
+        return DEFAULTS.underlay_cidr
+    return _spanning([IPv4Network(ip) for ip in node_ips], UNDERLAY_PREFIX)
+
+
+def _spanning(networks: list[IPv4Network], widest_needed: int) -> IPv4Network:
+    """The smallest network holding all of `networks`, widened to at least /`widest_needed`."""
+    prefix = min(widest_needed, *(network.prefixlen for network in networks))
+    first = networks[0]
+    while prefix > 0 and not all(n.subnet_of(first.supernet(new_prefix=prefix)) for n in networks):
+        prefix -= 1
+    return first.supernet(new_prefix=prefix)
+
+
+def _network(text: str | None) -> IPv4Network | None:
+    try:
+        network = ip_network(text) if text else None
+    except ValueError:
+        return None
+    return network if isinstance(network, IPv4Network) else None
