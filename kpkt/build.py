@@ -7,6 +7,7 @@ import hashlib
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
+from kpkt.apps.faults import FaultApp
 from kpkt.apps.ping import PingApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
@@ -26,6 +27,8 @@ from kpkt.net.vxlan import Vxlan
 from kpkt.network import Network
 from kpkt.spec import (
     DnsStep,
+    ImpairStep,
+    LinkStep,
     NodeSpec,
     PingStep,
     PodSpec,
@@ -241,6 +244,8 @@ class _Builder:
     # --- traffic -------------------------------------------------------------------------------
 
     def app(self, step):
+        if isinstance(step, LinkStep | ImpairStep):
+            return FaultApp(step, self.net.stacks[step.target.owner])
         sender = self.net.stacks[step.src.owner]
         if isinstance(step, UdpStep):
             return UdpApp(step, sender, self._receivers(step, sender, PROTO_UDP))

@@ -21,7 +21,10 @@ class Network:
         self.journal = Journal(self.sched)
         self.stacks: dict[str, object] = {}  # owner name -> Stack, in creation order
         self.by_ip: dict[bytes, object] = {}  # address -> the Stack that owns it
-        self.in_flight = 0  # frames on links
+        self.in_flight = 0  # frames on links (and held by netem)
+        # a frame was corrupted (netem): receivers check checksums from now on (a kernel always
+        # does; kpkt skips the work while no frame can be wrong)
+        self.corrupting = False
         self.pending = 0  # packets waiting in ARP queues
         self.current_step = -1  # -1: background
 

@@ -1,7 +1,8 @@
 """The hook through which devices report what they did, in the spirit of ns-3's trace sources.
 
 Every device has an observer, whose `seen(frame, direction, tag, decision)` it calls for each
-frame: "this frame crossed this interface, in this direction, because of this decision". The
+frame: "this frame crossed this interface, in this direction, because of this decision", and
+whose `remark(text)` it calls when something happens to the interface itself (a fault step). The
 default observer does nothing; the capture layer gives each device its tap, a unit test gives it
 a recorder. What a device decided is data, a `Decision`: a kind and its arguments, turned into
 text only by whoever records it (kpkt/capture/decisions.py). A device that has not moved to
@@ -71,6 +72,9 @@ class Unobserved:
     __slots__ = ()
 
     def seen(self, frame: bytes, direction: str, tag, decision: Decision | str = "") -> None:
+        pass
+
+    def remark(self, text: str) -> None:
         pass
 
 

@@ -18,6 +18,7 @@ UNREACHABLE = "unreachable"
 NOT_FOUND = "not-found"
 DROPPED = "dropped"
 TIMEOUT = "timeout"
+APPLIED = "applied"
 
 OUTCOMES: dict[str, str] = {
     DELIVERED: "everything the step wanted arrived: every datagram (udp), a reply to every echo "
@@ -31,6 +32,7 @@ OUTCOMES: dict[str, str] = {
     DROPPED: "nothing arrived and the network dropped the step's packets (TTL exceeded, MTU, "
     "VXLAN, link down...)",
     TIMEOUT: "nothing arrived and no drop explains it: no answer in time",
+    APPLIED: "a fault or lifecycle step (link, impair) took effect; it sends nothing itself",
 }
 
 # the outcomes each kind of step can end with
@@ -39,6 +41,8 @@ KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
     "ping": (DELIVERED, PARTIAL, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
     "tcp": (DELIVERED, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
     "dns": (DELIVERED, REFUSED, UNREACHABLE, NOT_FOUND, DROPPED, TIMEOUT),
+    "link": (APPLIED,),
+    "impair": (APPLIED,),
 }
 
 # what a drop reason says about the step; a flooded copy's drop says nothing
@@ -78,7 +82,7 @@ def classify(
 
 
 def step_kind(step) -> str:
-    """udp, ping, tcp or dns: the key the step was written under."""
+    """udp, ping, tcp, dns, link or impair: the key the step was written under."""
     return step.text.split(":", 1)[0]
 
 

@@ -263,7 +263,47 @@ class DnsStep:
     expect: Expectation | None = None
 
 
-Step = UdpStep | PingStep | TcpStep | DnsStep
+@dataclass(frozen=True, slots=True)
+class LinkStep:
+    """A fault: the carrier of `interface` in `target`'s namespace goes down or comes back up,
+    for both ends of its link (a veth pair, or a node's cable to the node network)."""
+
+    text: str
+    target: HostRef  # a pod or a node
+    interface: str
+    up: bool
+    at_ns: int | None = None
+    expect: Expectation | None = None  # event steps expect nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Impairment:
+    """What `tc qdisc replace dev <interface> root netem ...` sets: probabilities from 0 to 1,
+    times in nanoseconds."""
+
+    loss: float = 0.0
+    delay_ns: int = 0
+    jitter_ns: int = 0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    corrupt: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ImpairStep:
+    """A fault: netem on the egress of `interface` in `target`'s namespace (`impairment` None:
+    `clear: true`, the qdisc removed)."""
+
+    text: str
+    target: HostRef
+    interface: str
+    impairment: Impairment | None
+    at_ns: int | None = None
+    expect: Expectation | None = None
+
+
+EventStep = LinkStep | ImpairStep
+Step = UdpStep | PingStep | TcpStep | DnsStep | EventStep
 
 
 @dataclass(frozen=True, slots=True)

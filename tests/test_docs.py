@@ -32,6 +32,8 @@ KEYS = {
     "ping": traffic.PING_KEYS,
     "tcp": traffic.TCP_KEYS,
     "dns": traffic.DNS_KEYS,
+    "link": traffic.LINK_KEYS,
+    "impair": traffic.IMPAIR_KEYS,
 }
 
 

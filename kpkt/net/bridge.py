@@ -13,7 +13,15 @@ from __future__ import annotations
 from kpkt.net.device import NetDevice
 from kpkt.net.fdb import Fdb
 from kpkt.observe import IN, OUT, Decision, Tag, Why
-from kpkt.wire.ethernet import ETH_DST, ETH_SRC, ETH_TYPE, ETH_TYPE_IP, is_multicast, mac_str
+from kpkt.wire.ethernet import (
+    ETH_DST,
+    ETH_LEN,
+    ETH_SRC,
+    ETH_TYPE,
+    ETH_TYPE_IP,
+    is_multicast,
+    mac_str,
+)
 
 
 class Bridge(NetDevice):
@@ -54,6 +62,9 @@ class Bridge(NetDevice):
             return
         nat_note = None
         if self.netfilter is not None and frame[ETH_TYPE] == ETH_TYPE_IP:
+            # br_validate_ipv4(): a bad IP header checksum is dropped before the hooks
+            if self.network.corrupting and self.stack.bad_checksum(frame[ETH_LEN:], tag):
+                return
             hooked = self.netfilter.prerouting(frame, port, tag)
             if hooked is None:
                 return

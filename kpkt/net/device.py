@@ -42,7 +42,9 @@ class NetDevice:
 
 class Veth(NetDevice):
     """One end of a veth pair (or of a point-to-point wire): what goes in one end comes out of
-    the other after `delay_ns`."""
+    the other after `delay_ns`. Without carrier (`carrier` False: the link is down) nothing
+    is sent and what was on the wire is lost; a `qdisc` (kpkt/net/netem.py) gets every frame
+    to send first and transmits what it keeps."""
 
     kind = "veth"
 
@@ -52,12 +54,30 @@ class Veth(NetDevice):
         super().__init__(stack, name, mac, mtu)
         self.peer: Veth | None = None
         self.delay_ns = delay_ns
+        self.carrier = True
+        self.qdisc = None
 
     @staticmethod
     def pair(a: Veth, b: Veth) -> None:
         a.peer, b.peer = b, a
 
+    def set_carrier(self, up: bool) -> None:
+        """The link goes down or comes up: both ends of it lose or regain carrier."""
+        self.carrier = up
+        if self.peer is not None:
+            self.peer.carrier = up
+
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        if self.qdisc is not None:
+            self.qdisc.enqueue(frame, tag, note)
+        else:
+            self.transmit(frame, tag, note)
+
+    def transmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        """The frame leaves the qdisc for the driver: captured, then onto the wire."""
+        if not self.carrier:
+            self.stack.drop("link-down", f"{self.name} has no carrier", tag, where=self.where)
+            return
         self.observer.seen(frame, OUT, tag, note)
         if self.peer is None:
             self.stack.drop("link-down", f"{self.name} has no peer", tag, where=self.where)
@@ -67,6 +87,10 @@ class Veth(NetDevice):
 
     def deliver(self, frame: bytes, tag: Tag) -> None:
         self.network.in_flight -= 1
+        if not self.carrier:
+            detail = f"{self.name} lost its carrier with the frame on the wire"
+            self.stack.drop("link-down", detail, tag, where=self.where)
+            return
         self.observer.seen(frame, IN, tag)
         if self.master is not None:
             self.master.ingress(frame, self, tag)

@@ -16,7 +16,10 @@ REASONS: dict[str, str] = {
     "same-port": "the bridge's FDB points back at the ingress port, which is not hairpin",
     "no-fdb-and-no-flood": "the VXLAN device has no FDB entry for the inner destination MAC",
     "vni-mismatch": "a VXLAN packet with a VNI this node has no device for",
-    "link-down": "the device has no peer: nothing is plugged into it",
+    "link-down": "the device has no peer, or no carrier (a `link` step took the link down)",
+    "netem-loss": "netem on the egress interface lost it (an `impair` step's loss)",
+    "bad-checksum": "the receiver's checksum check failed: netem corrupted it (an `impair` "
+    "step's corrupt)",
     "malformed": "a frame too short or with a header that does not parse",
 }
 

@@ -43,6 +43,7 @@ from kpkt.wire.ipv4 import (
     PROTO_UDP,
     TOS,
     TTL,
+    checksum_error,
     decrement_ttl,
     ipv4_packet,
 )
@@ -131,6 +132,8 @@ class Stack:
         if ethertype != ETH_TYPE_IP:
             return
         packet = frame[ETH_LEN:]
+        if self.network.corrupting and nat_note is None and self.bad_checksum(packet, tag):
+            return
         conntrack = self.conntrack
         if nat_note is None:
             nat_note = ""
@@ -197,7 +200,17 @@ class Stack:
             note = self._forward_notes[key] = f"forward: route {route}, ttl {packet[TTL]}"
         self._route_out(packet, route, tag, f"{nat_note}; {note}" if nat_note else note)
 
+    def bad_checksum(self, packet: bytes, tag: Tag, *, local: bool = False) -> bool:
+        """Drop `packet` if a checksum the receiver checks is wrong (ip_rcv's header check;
+        `local`: the transport's, on delivery)."""
+        error = checksum_error(packet, local)
+        if error is not None:
+            self.drop("bad-checksum", f"{error} does not match", tag)
+        return error is not None
+
     def _deliver(self, packet: bytes, tag: Tag) -> None:
+        if self.network.corrupting and self.bad_checksum(packet, tag, local=True):
+            return
         proto = packet[PROTO]
         ihl = IP_HEADER_LEN[packet[0]]
         if proto == PROTO_UDP:

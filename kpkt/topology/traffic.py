@@ -21,6 +21,9 @@ from kpkt.spec import (
     DnsStep,
     Expectation,
     HostRef,
+    Impairment,
+    ImpairStep,
+    LinkStep,
     PingStep,
     ServiceSpec,
     Step,
@@ -37,6 +40,13 @@ PING_KEYS = ("from", "to", "id", "seq", "count", "interval", "size", "at", "ttl"
 TCP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex", "response", "listen", "at")
 TCP_KEYS += ("expect",)
 DNS_KEYS = ("from", "name", "type", "at", "expect")
+WHERE_KEYS = ("node", "pod", "interface")
+LINK_KEYS = (*WHERE_KEYS, "state", "at")
+IMPAIR_KEYS = (*WHERE_KEYS, "loss", "delay", "jitter", "duplicate", "reorder", "corrupt")
+IMPAIR_KEYS += ("clear", "at")
+IMPAIR_PERCENTS = ("loss", "duplicate", "reorder", "corrupt")
+INTERFACES = ("eth0",)  # what link and impair steps may name, in a pod or a node
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 QUERY_TYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "NS", "SOA", "ANY")
 MAX_TCP_DATA = 1 << 20
 HEADERS = 28  # IPv4 header + UDP header, or IPv4 header + ICMP echo header
@@ -99,7 +109,7 @@ class Directory:
             owner = self.owners.get(_address(name))
             hint = f" ({name} is '{owner}')" if owner else ""
             f.bad("from", f"expected the name of a pod, node or external host, not {name}{hint}")
-        elif host := self._find(name, f, "from"):
+        elif host := self.find(name, f, "from"):
             return host.ref
         return None
 
@@ -120,7 +130,7 @@ class Directory:
                 f.bad("to", self._unknown(name, namespace))
                 return None, port
             return self._cluster_ip(service, name, f), port
-        host = self._find(name, f, "to")
+        host = self.find(name, f, "to")
         if host and service:
             self.report.warn(
                 f.at("to"),
@@ -157,7 +167,7 @@ class Directory:
             self.report.warn(f.at("to"), f"no pod, node or external host has {ip}: nothing answers")
         return ip
 
-    def _find(self, name: str, f: Fields, key: str) -> Host | None:
+    def find(self, name: str, f: Fields, key: str) -> Host | None:
         """The host `name` stands for, or None with the problem reported at `key`."""
         host, pods = self.named.get(name), self.pods.get(name, [])
         if host and pods:
@@ -355,6 +365,75 @@ def _read_dns(f: Fields, text: str, directory: Directory) -> DnsStep | None:
     return DnsStep(text, src, name, qtype.upper() if qtype else None, at_ns)
 
 
+def _read_link(f: Fields, text: str, directory: Directory) -> LinkStep | None:
+    target, interface = _where(f, directory)
+    state = f.string("state", required="say down or up")
+    if state is not None and state not in ("down", "up"):
+        f.bad("state", f"{show(state)} is not one of: down, up")
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    if target is None or interface is None or state not in ("down", "up"):
+        return None
+    return LinkStep(text, target, interface, state == "up", at_ns)
+
+
+def _read_impair(f: Fields, text: str, directory: Directory) -> ImpairStep | None:
+    target, interface = _where(f, directory)
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    percents = {key: _percent(f, key) for key in IMPAIR_PERCENTS}
+    delay_ns = f.duration("delay", 0, MAX_SECONDS)
+    jitter_ns = f.duration("jitter", 0, MAX_SECONDS)
+    clear = f.boolean("clear", False)
+    given = [key for key in IMPAIR_KEYS if key not in (*WHERE_KEYS, "at", "clear") and f.given(key)]
+    if clear and given:
+        f.bad("clear", f"clear removes the impairment: give it alone, without {', '.join(given)}")
+    elif not clear and not given:
+        f.report.error(
+            f.path,
+            "nothing to impair: give loss, delay, jitter, duplicate, reorder or corrupt, "
+            "or clear: true",
+        )
+        return None
+    if jitter_ns and not delay_ns:
+        f.bad("jitter", "jitter varies the delay: give delay too (as tc's netem needs)")
+    if percents["reorder"] and not delay_ns:
+        f.bad("reorder", "a reordered packet skips the delay: give delay too (as tc's netem needs)")
+    if target is None or interface is None or f.failed:
+        return None
+    impairment = None if clear else Impairment(delay_ns=delay_ns, jitter_ns=jitter_ns, **percents)
+    return ImpairStep(text, target, interface, impairment, at_ns)
+
+
+def _where(f: Fields, directory: Directory) -> tuple[HostRef | None, str | None]:
+    """The pod or node (`pod:` or `node:`) and the interface a fault step names."""
+    if f.given("node") == f.given("pod"):
+        f.report.error(f.path, "name the pod (pod:) or the node (node:) the interface is in")
+        return None, f.string("interface")
+    key = "node" if f.given("node") else "pod"
+    name = f.string(key)
+    host = directory.find(name, f, key) if name is not None else None
+    if host is not None and host.ref.kind != key:
+        f.bad(key, f"'{name}' is a {host.ref.kind}, not a {key}")
+        host = None
+    interface = f.string("interface", required=f"name it: {', '.join(INTERFACES)}")
+    if interface is not None and interface not in INTERFACES:
+        hint = did_you_mean(interface, INTERFACES)
+        f.bad("interface", f"{show(interface)} is not one of: {', '.join(INTERFACES)}{hint}")
+        interface = None
+    return (host.ref if host else None), interface
+
+
+def _percent(f: Fields, key: str) -> float:
+    """A probability written as a percentage (`5%`, `0.1%`), as a fraction from 0 to 1."""
+    value = f.get(key)
+    if value is None:
+        return 0.0
+    match = _PERCENT.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or float(match[1]) > 100:
+        f.bad(key, f"expected a percentage from 0% to 100% like 5% or 0.1%, got {show(value)}")
+        return 0.0
+    return float(match[1]) / 100
+
+
 def _word(f: Fields, key: str, words: tuple[str, ...]) -> str | None:
     """The word under `key`, one of `words`, or None (a wrong one is reported)."""
     value = f.string(key)
@@ -369,6 +448,8 @@ READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Ste
     "ping": (PING_KEYS, _read_ping),
     "tcp": (TCP_KEYS, _read_tcp),
     "dns": (DNS_KEYS, _read_dns),
+    "link": (LINK_KEYS, _read_link),
+    "impair": (IMPAIR_KEYS, _read_impair),
 }
 
 
