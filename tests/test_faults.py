@@ -253,3 +253,20 @@ def test_bad_link_state_is_refused() -> None:
             HEAD + "  - link: {node: node1, interface: eth0, state: sideways}\n", "f"
         )
     assert "'sideways' is not one of: down, up" in str(raised.value)
+
+
+def test_glibc_asks_again_after_its_timeout_then_gives_up(tmp_path: Path) -> None:
+    """Every query lost at the pod's egress: glibc's stub resolver (timeout:5 attempts:2) asks
+    again 5 s later, and gives up (TRY_AGAIN) 5 s after that."""
+    text = HEAD.replace("nodes:", "cluster:\n  dns: {node: node2}\nnodes:") + (
+        "  - dns: {from: pod-a, name: kubernetes.default.svc.cluster.local., type: A}\n"
+        "  - impair: {pod: pod-a, interface: eth0, loss: 100%}\n"
+        "  - dns: {from: pod-a, name: kubernetes.default.svc.cluster.local., type: A}\n"
+    )
+    result = runner.run(load_topology_text(text, "dns.yaml"), folder=tmp_path / "out")
+    first, _, log = result.network.journal.steps
+    assert first.outcome == "delivered"
+    assert log.result.endswith("-> TRY_AGAIN (2 queries)") and log.outcome == "dropped"
+    assert log.end_ns - log.start_ns == 10_000_000_000
+    lost = {d.t_ns - log.start_ns for d in log.drops if d.reason == "netem-loss"}
+    assert {0, 5_000_000_000} <= lost

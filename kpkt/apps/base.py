@@ -10,11 +10,14 @@ from kpkt.wire.ipv4 import IP_SRC
 
 
 class StepApp:
+    event = False  # a fault or lifecycle step (kpkt/apps/faults.py), which sends nothing
+
     def __init__(self, step, sender) -> None:
         self.step = step
         self.sender = sender  # the Stack that sends
         self.at_ns = step.at_ns
         self.started = False
+        self.scheduled = False  # the runner has scheduled its start
         self.start_ns = 0
         self.index = -1
         self.sent = 0

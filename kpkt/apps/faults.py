@@ -12,6 +12,8 @@ from kpkt.spec import Impairment, ImpairStep, LinkStep
 
 
 class FaultApp(StepApp):
+    event = True
+
     def __init__(self, step: LinkStep | ImpairStep, stack) -> None:
         super().__init__(step, stack)
         self.device = next(dev for dev in stack.devices if dev.name == step.interface)

@@ -22,6 +22,9 @@ class TcpLayer:
         payload = packet[data_at:]
         src = packet[IP_SRC]
         conn = self.conns.get((dport, src, sport))
+        if conn is not None and conn.state == "TIME_WAIT" and flags & SYN and not flags & ACK:
+            self.forget(conn)  # a new connection reuses the pair (tcp_timewait_state_process)
+            conn = None
         if conn is not None:
             conn.receive(flags, seq, ack, options, payload, window)
             return
@@ -82,4 +85,6 @@ class TcpLayer:
         return conn
 
     def forget(self, conn: Connection) -> None:
-        self.conns.pop((conn.local[1], conn.remote[0], conn.remote[1]), None)
+        key = (conn.local[1], conn.remote[0], conn.remote[1])
+        if self.conns.get(key) is conn:
+            del self.conns[key]
