@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
 from kpkt.apps.faults import FaultApp
+from kpkt.apps.lifecycle import LifecycleApp
 from kpkt.apps.ping import PingApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
@@ -32,6 +33,7 @@ from kpkt.spec import (
     NodeSpec,
     PingStep,
     PodSpec,
+    RestartStep,
     TcpStep,
     Topology,
     UdpStep,
@@ -246,6 +248,8 @@ class _Builder:
     def app(self, step):
         if isinstance(step, LinkStep | ImpairStep):
             return FaultApp(step, self.net.stacks[step.target.owner])
+        if isinstance(step, RestartStep):
+            return LifecycleApp(step, self.net.stacks[step.pod.owner])
         sender = self.net.stacks[step.src.owner]
         if isinstance(step, UdpStep):
             return UdpApp(step, sender, self._receivers(step, sender, PROTO_UDP))

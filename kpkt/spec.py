@@ -302,7 +302,20 @@ class ImpairStep:
     expect: Expectation | None = None
 
 
-EventStep = LinkStep | ImpairStep
+@dataclass(frozen=True, slots=True)
+class RestartStep:
+    """A lifecycle step: a container of `pod` restarts. The pause container keeps the network
+    namespace (address, MAC, veth, neighbours, FDB entries); the sockets of the pod's
+    applications are closed, as the kernel closes them when their process exits."""
+
+    text: str
+    pod: HostRef
+    container: str | None
+    at_ns: int | None = None
+    expect: Expectation | None = None
+
+
+EventStep = LinkStep | ImpairStep | RestartStep
 Step = UdpStep | PingStep | TcpStep | DnsStep | EventStep
 
 

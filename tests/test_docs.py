@@ -34,6 +34,7 @@ KEYS = {
     "dns": traffic.DNS_KEYS,
     "link": traffic.LINK_KEYS,
     "impair": traffic.IMPAIR_KEYS,
+    "restart": traffic.RESTART_KEYS,
 }
 
 

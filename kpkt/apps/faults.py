@@ -5,22 +5,16 @@ follow. The interface's capture notes the event on its next frame."""
 
 from __future__ import annotations
 
-from kpkt.apps.base import StepApp
+from kpkt.apps.base import EventApp
 from kpkt.net.netem import Netem
-from kpkt.outcome import APPLIED
 from kpkt.spec import Impairment, ImpairStep, LinkStep
 
 
-class FaultApp(StepApp):
-    event = True
-
+class FaultApp(EventApp):
     def __init__(self, step: LinkStep | ImpairStep, stack) -> None:
         super().__init__(step, stack)
         self.device = next(dev for dev in stack.devices if dev.name == step.interface)
         self.what = ""
-
-    def open(self) -> None:
-        pass
 
     def _send(self) -> None:
         step, dev = self.step, self.device
@@ -38,15 +32,6 @@ class FaultApp(StepApp):
             dev.qdisc = Netem(dev, step.impairment, dev.network.seed)
             self.what = f"netem {describe(step.impairment)}"
         dev.observer.remark(self.what)
-
-    def done(self) -> bool:
-        return True
-
-    def counts(self) -> tuple[int, int]:
-        return 0, 0
-
-    def ended_as(self, reasons: list[str]) -> str:
-        return APPLIED
 
     def result(self) -> str:
         return f"{self.device.where}: {self.what}"

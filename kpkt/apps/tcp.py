@@ -105,7 +105,8 @@ class TcpApp(StepApp):
         return self.written, len(self.answer)
 
     def ended_as(self, reasons: list[str]) -> str:
-        closed = int(self.outcome == "closed")
+        answered = not self.step.payload or self.answer == self.step.response
+        closed = int(self.outcome == "closed" and answered)
         return classify(1, closed, [*self.error_kinds, self.outcome], reasons)
 
     def result(self) -> str:
@@ -114,7 +115,7 @@ class TcpApp(StepApp):
             return "connected and closed (no payload)"
         if self.outcome == "closed":
             return (
-                f"sent {len(self.step.payload)} bytes, received {len(self.answer)} bytes"
+                f"sent {self.written} bytes, received {len(self.answer)} bytes"
                 + (f" ({first})" if first else "")
                 + ", closed"
             )

@@ -126,6 +126,7 @@ class Connection:
     recover: int | None = None  # snd_nxt when a loss was found, until it is acknowledged
     syn_sent_ns: int = 0
     ofo: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # seq -> (payload, flags)
+    orphan: bool = False  # the application's process is gone: the kernel finishes alone
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -267,13 +268,30 @@ class Connection:
 
     def write(self, data: bytes) -> None:
         """Send `data` in segments of at most the send MSS, PSH on the last."""
+        if self.orphan:
+            return  # what the dead process had scheduled never happens
         chunk = self.send_mss
         for start in range(0, len(data), chunk):
             piece = data[start : start + chunk]
             last = start + chunk >= len(data)
             self._send(ACK | (PSH if last else 0), piece)
 
+    def abandon(self) -> None:
+        """The process holding the socket exits (a container restart): the kernel closes it,
+        with a FIN where the connection is open; a SYN not yet answered is given up."""
+        if self.state in ("ESTABLISHED", "CLOSE_WAIT"):
+            self.close()
+        elif self.state in ("SYN_SENT", "SYN_RECV"):
+            self._finish("closed by its process's exit")
+        self.orphan = True
+
+    def abort(self) -> None:
+        """We reset the connection: the socket is gone at once, its timers with it."""
+        self._finish("reset")
+
     def close(self) -> None:
+        if self.orphan:
+            return
         if self.state == "ESTABLISHED":
             self.state = "FIN_WAIT_1"
         elif self.state == "CLOSE_WAIT":
@@ -359,7 +377,8 @@ class Connection:
             fin, filled = more_flags & FIN, True
         if payload:
             self._send(ACK, sack=self._sack_blocks(), why="the hole is filled" if filled else "")
-            self.on_data(self, payload)
+            if not self.orphan:
+                self.on_data(self, payload)
         if fin:
             self._peer_closed()
 
@@ -409,7 +428,8 @@ class Connection:
         if self.state == "ESTABLISHED":
             self.state = "CLOSE_WAIT"
             self.stack.sched.after(DELACK_NS, self._delayed_ack)
-            self.on_fin(self)  # the application reads the end of the stream
+            if not self.orphan:
+                self.on_fin(self)  # the application reads the end of the stream
         elif self.state == "FIN_WAIT_1":  # the FIN acks ours: the full socket answers
             self.state = "TIME_WAIT"
             self._send(ACK)

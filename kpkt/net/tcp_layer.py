@@ -25,6 +25,11 @@ class TcpLayer:
         if conn is not None and conn.state == "TIME_WAIT" and flags & SYN and not flags & ACK:
             self.forget(conn)  # a new connection reuses the pair (tcp_timewait_state_process)
             conn = None
+        if conn is not None and conn.orphan and payload and conn.state.startswith("FIN_WAIT"):
+            # data for a socket its process closed: tcp_rcv_state_process() resets (RFC 1122)
+            self._reset(packet, sport, dport, seq, ack, flags, len(payload), tag)
+            conn.abort()
+            return
         if conn is not None:
             conn.receive(flags, seq, ack, options, payload, window)
             return

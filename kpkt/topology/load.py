@@ -399,7 +399,8 @@ def _hosts(nodes: list[NodeDraft], externals: list[ExternalDraft]) -> Iterator[H
         also = (net.network_address, net.network_address + 1) if net else ()
         yield Host(HostRef("node", node.name), node.ip, also)
         for pod in node.pods:
-            yield Host(HostRef("pod", pod.name, pod.namespace), pod.ip)
+            containers = tuple(c.name for c in pod.details.get("containers", ()))
+            yield Host(HostRef("pod", pod.name, pod.namespace), pod.ip, (), containers)
     for external in externals:
         yield Host(HostRef("external", external.name), external.ip)
 

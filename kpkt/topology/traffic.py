@@ -25,6 +25,7 @@ from kpkt.spec import (
     ImpairStep,
     LinkStep,
     PingStep,
+    RestartStep,
     ServiceSpec,
     Step,
     TcpStep,
@@ -44,6 +45,7 @@ WHERE_KEYS = ("node", "pod", "interface")
 LINK_KEYS = (*WHERE_KEYS, "state", "at")
 IMPAIR_KEYS = (*WHERE_KEYS, "loss", "delay", "jitter", "duplicate", "reorder", "corrupt")
 IMPAIR_KEYS += ("clear", "at")
+RESTART_KEYS = ("pod", "container", "at")
 IMPAIR_PERCENTS = ("loss", "duplicate", "reorder", "corrupt")
 INTERFACES = ("eth0",)  # what link and impair steps may name, in a pod or a node
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
@@ -63,6 +65,7 @@ class Host:
     ref: HostRef
     ip: IPv4Address | None  # None when an earlier problem left it without one
     also: tuple[IPv4Address, ...] = ()  # a node's cni0 gateway and flannel.1 addresses
+    containers: tuple[str, ...] = ()  # a pod's containers, by name
 
 
 class Directory:
@@ -403,6 +406,22 @@ def _read_impair(f: Fields, text: str, directory: Directory) -> ImpairStep | Non
     return ImpairStep(text, target, interface, impairment, at_ns)
 
 
+def _read_restart(f: Fields, text: str, directory: Directory) -> RestartStep | None:
+    name = f.string("pod", required="name the pod whose container restarts")
+    host = directory.find(name, f, "pod") if name is not None else None
+    if host is not None and host.ref.kind != "pod":
+        f.bad("pod", f"'{name}' is a {host.ref.kind}, not a pod")
+        host = None
+    container = f.string("container")
+    if host is not None and container is not None and container not in host.containers:
+        names = ", ".join(host.containers) or "none (the pod lists no containers)"
+        f.bad("container", f"'{container}' is not a container of '{name}': it has {names}")
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    if host is None or f.failed:
+        return None
+    return RestartStep(text, host.ref, container, at_ns)
+
+
 def _where(f: Fields, directory: Directory) -> tuple[HostRef | None, str | None]:
     """The pod or node (`pod:` or `node:`) and the interface a fault step names."""
     if f.given("node") == f.given("pod"):
@@ -450,6 +469,7 @@ READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Ste
     "dns": (DNS_KEYS, _read_dns),
     "link": (LINK_KEYS, _read_link),
     "impair": (IMPAIR_KEYS, _read_impair),
+    "restart": (RESTART_KEYS, _read_restart),
 }
 
 

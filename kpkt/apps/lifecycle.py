@@ -1,0 +1,29 @@
+"""Lifecycle steps: what happens to a pod while the cluster runs. `restart`: a container
+restarts; the pause container keeps the network namespace, so the address, the MAC, the veth
+and every neighbour and FDB entry stay, and only the sockets of the pod's applications close,
+as the kernel closes them when their process exits (a TCP peer's next segment then draws a
+reset, a datagram an ICMP port unreachable, until a later step listens again)."""
+
+from __future__ import annotations
+
+from kpkt.apps.base import EventApp
+from kpkt.net.sockets import close_all
+from kpkt.spec import RestartStep
+
+
+class LifecycleApp(EventApp):
+    def __init__(self, step: RestartStep, stack) -> None:
+        super().__init__(step, stack)
+        self.what = ""
+
+    def _send(self) -> None:
+        step, stack = self.step, self.sender
+        closed = close_all(stack)
+        container = f"container {step.container}" if step.container else "its containers"
+        self.what = f"{container} restarted: {closed} socket(s) closed"
+        for dev in stack.devices:
+            if dev is not stack.loopback:
+                dev.observer.remark(f"{step.pod.owner}: {self.what}")
+
+    def result(self) -> str:
+        return f"{self.step.pod.owner}: {self.what}"

@@ -1,0 +1,118 @@
+"""Lifecycle steps on the wire: a container restart keeps the pod's namespace (address, MAC,
+veth, neighbours, FDB) and closes its applications' sockets: the server's FIN, a reset for the
+request that arrives after it, ICMP port unreachable for datagrams until a later step listens
+again; the manifest records the event with its time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import ARP, Ether
+
+from kpkt import runner
+from kpkt.capture.pcap import read_pcap
+from kpkt.errors import TopologyError
+from kpkt.topology.load import load_topology_text
+
+HEAD = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {name: lifecycle}
+nodes:
+  - {name: node1, pods: [{name: client}]}
+  - {name: node2, pods: [{name: server, containers: [{name: web}, {name: sidecar}]}]}
+traffic:
+"""
+REQUEST = 'payload: "GET / HTTP/1.0\\r\\n\\r\\n"'
+
+
+def run(tmp_path: Path, traffic: str) -> runner.Run:
+    topology = load_topology_text(HEAD + traffic, "lifecycle.yaml")
+    return runner.run(topology, folder=tmp_path / "out", report=False)
+
+
+def frames(result: runner.Run, capture: str) -> list[tuple[int, Ether]]:
+    return [(t, Ether(f)) for t, f in read_pcap(result.folder / f"{capture}.pcap")]
+
+
+def test_a_restart_between_request_and_arrival_draws_a_reset(tmp_path: Path) -> None:
+    """The client's request (sent at 1.586 ms) reaches the server at 1.593 ms; the container
+    restarts at 1.59 ms: the kernel closes the server's socket (FIN), and the request for the
+    closed socket draws a reset (RFC 1122, tcp_rcv_state_process)."""
+    result = run(
+        tmp_path,
+        f"""\
+  - tcp: {{from: client, to: "server:8080", {REQUEST}}}
+  - restart: {{pod: server, container: web, at: 1.59ms}}
+  - tcp: {{from: client, to: "server:8080", {REQUEST}}}
+""",
+    )
+    logs = result.network.journal.steps
+    assert [log.outcome for log in logs] == ["refused", "applied", "delivered"]
+    assert logs[0].result == "connection reset"
+    assert logs[1].result == "server.default: container web restarted: 2 socket(s) closed"
+    server = [(t, f[TCP]) for t, f in frames(result, "server.default__eth0") if f.haslayer(TCP)]
+    port = server[0][1].sport  # the client's port in the first step
+    first = [(t, s) for t, s in server if port in (s.sport, s.dport)]
+    flags = [(s.sport == 8080, str(s.flags)) for _, s in first]
+    # handshake, the server's FIN at the restart, the request, the reset for it
+    assert flags == [
+        (False, "S"),
+        (True, "SA"),
+        (False, "A"),
+        (True, "FA"),
+        (False, "PA"),
+        (True, "R"),
+    ]
+    fin_at = next(t for t, s in first if s.flags == "FA")
+    assert fin_at == 1_590_000
+    # the pause container kept the namespace: same address and MAC, no ARP needed again
+    eth0 = frames(result, "server.default__eth0")
+    mac = next(f[Ether].src for _, f in eth0 if f.haslayer(TCP) and f[TCP].sport == 8080)
+    later = [f for t, f in eth0 if t > fin_at]
+    assert not any(f.haslayer(ARP) for f in later)
+    sent = [f for f in later if f.haslayer(IP) and f[IP].src == "10.244.2.2"]
+    assert sent and {f[Ether].src for f in sent} == {mac}
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    event = manifest["steps"][1]
+    assert (event["kind"], event["startNs"], event["outcome"]) == ("restart", 1_590_000, "applied")
+
+
+def test_a_restart_closes_udp_until_a_step_listens_again(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """\
+  - udp: {from: client, to: server, dport: 5000, count: 4, interval: 100ms}
+  - restart: {pod: server, at: 150ms}
+  - udp: {from: client, to: server, dport: 5000}
+""",
+    )
+    logs = result.network.journal.steps
+    assert [log.outcome for log in logs] == ["partial", "applied", "delivered"]
+    assert logs[0].received == 2
+    assert [d.reason for d in logs[0].drops] == ["port-unreachable"] * 2
+    errors = [t for t, f in frames(result, "client.default__eth0") if f.haslayer(ICMP)]
+    assert len(errors) == 2 and errors[0] > 150_000_000
+    datagrams = [f for _, f in frames(result, "server.default__eth0") if f.haslayer(UDP)]
+    assert len(datagrams) == 5
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            "{pod: server, container: db}",
+            "'db' is not a container of 'server': it has web, sidecar",
+        ),
+        ("{pod: client, container: web}", "it has none (the pod lists no containers)"),
+        ("{pod: node1}", "'node1' is a node, not a pod"),
+        ("{container: web}", "name the pod whose container restarts"),
+    ],
+)
+def test_bad_restart_steps_are_refused(step: str, message: str) -> None:
+    with pytest.raises(TopologyError) as raised:
+        load_topology_text(HEAD + f"  - restart: {step}\n", "lifecycle.yaml")
+    assert message in str(raised.value)
