@@ -23,10 +23,12 @@ from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
 from kpkt.net.kubeproxy import ServiceRules
 from kpkt.net.nat import flannel_masq_rules
 from kpkt.net.route import Route
+from kpkt.net.sockets import close_all
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.network import Network
 from kpkt.spec import (
+    DeleteStep,
     DnsStep,
     ImpairStep,
     LinkStep,
@@ -213,6 +215,26 @@ class _Builder:
         stack.add_route(Route(self.cluster.pod_cidr, eth0, via=gateway))
         stack.add_route(Route(node.pod_cidr, eth0, src=pod.ip.packed))
 
+    def delete_pod(self, owner: str) -> None:
+        """What deleting a pod does to the node: the CNI plugin's DEL (the namespace goes with
+        its veth pair, so cni0 loses the port and the FDB entries behind it; host-local IPAM
+        frees the address; the node's route and neighbour entries stay), and kube-proxy's next
+        sync (the Services lose the endpoint, its UDP conntrack entries are deleted)."""
+        stack = self.net.stacks[owner]
+        close_all(stack)
+        for eth0 in [dev for dev in stack.devices if isinstance(dev, Veth)]:
+            host = eth0.peer
+            host.master.remove_port(host)
+            host.stack.devices.remove(host)
+            eth0.set_carrier(False)
+            eth0.peer = host.peer = None
+        for ip in stack.local_ips:
+            if self.net.by_ip.get(ip) is stack:
+                del self.net.by_ip[ip]
+            self.services.remove_endpoint(ip)
+            for node in self.topo.nodes:
+                self.net.stacks[node.name].conntrack.endpoint_removed(ip)
+
     # --- the underlay: a wire for two hosts, a switch for more ---------------------------------
 
     def _underlay(self) -> None:
@@ -248,8 +270,8 @@ class _Builder:
     def app(self, step):
         if isinstance(step, LinkStep | ImpairStep):
             return FaultApp(step, self.net.stacks[step.target.owner])
-        if isinstance(step, RestartStep):
-            return LifecycleApp(step, self.net.stacks[step.pod.owner])
+        if isinstance(step, RestartStep | DeleteStep):
+            return LifecycleApp(step, self.net.stacks[step.pod.owner], self)
         sender = self.net.stacks[step.src.owner]
         if isinstance(step, UdpStep):
             return UdpApp(step, sender, self._receivers(step, sender, PROTO_UDP))

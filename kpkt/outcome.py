@@ -32,8 +32,8 @@ OUTCOMES: dict[str, str] = {
     DROPPED: "nothing arrived and the network dropped the step's packets (TTL exceeded, MTU, "
     "VXLAN, link down...)",
     TIMEOUT: "nothing arrived and no drop explains it: no answer in time",
-    APPLIED: "a fault or lifecycle step (link, impair, restart) took effect; it sends nothing "
-    "itself",
+    APPLIED: "a fault or lifecycle step (link, impair, restart, delete) took effect; it sends "
+    "nothing itself",
 }
 
 # the outcomes each kind of step can end with
@@ -45,6 +45,7 @@ KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
     "link": (APPLIED,),
     "impair": (APPLIED,),
     "restart": (APPLIED,),
+    "delete": (APPLIED,),
 }
 
 # what a drop reason says about the step; a flooded copy's drop says nothing
@@ -84,7 +85,7 @@ def classify(
 
 
 def step_kind(step) -> str:
-    """udp, ping, tcp, dns, link, impair or restart: the key the step was written under."""
+    """udp, ping, tcp, dns or a fault or lifecycle step: the key the step was written under."""
     return step.text.split(":", 1)[0]
 
 

@@ -315,7 +315,18 @@ class RestartStep:
     expect: Expectation | None = None
 
 
-EventStep = LinkStep | ImpairStep | RestartStep
+@dataclass(frozen=True, slots=True)
+class DeleteStep:
+    """A lifecycle step: `pod` is deleted. Its namespace and veth go (the CNI plugin's DEL),
+    Services lose the endpoint (kube-proxy clears the UDP conntrack entries to it)."""
+
+    text: str
+    pod: HostRef
+    at_ns: int | None = None
+    expect: Expectation | None = None
+
+
+EventStep = LinkStep | ImpairStep | RestartStep | DeleteStep
 Step = UdpStep | PingStep | TcpStep | DnsStep | EventStep
 
 

@@ -35,6 +35,7 @@ KEYS = {
     "link": traffic.LINK_KEYS,
     "impair": traffic.IMPAIR_KEYS,
     "restart": traffic.RESTART_KEYS,
+    "delete": traffic.DELETE_KEYS,
 }
 
 

@@ -116,3 +116,102 @@ def test_bad_restart_steps_are_refused(step: str, message: str) -> None:
     with pytest.raises(TopologyError) as raised:
         load_topology_text(HEAD + f"  - restart: {step}\n", "lifecycle.yaml")
     assert message in str(raised.value)
+
+
+SERVICES = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {name: delete}
+cluster:
+  underlay: {gateway: 192.168.50.100}
+externals:
+  - {name: laptop, ip: 192.168.50.100}
+nodes:
+  - {name: node1, pods: [{name: client}]}
+  - name: node2
+    pods:
+      - {name: web-a, labels: {app: web}}
+      - {name: web-b, labels: {app: web}}
+services:
+  - {name: web, selector: {app: web}, ports: [{port: 53, targetPort: 5353, protocol: UDP}]}
+traffic:
+"""
+
+
+def run_services(tmp_path: Path, traffic: str, name: str = "out") -> runner.Run:
+    topology = load_topology_text(SERVICES + traffic, "delete.yaml")
+    return runner.run(topology, folder=tmp_path / name, report=False)
+
+
+def test_deleting_the_endpoint_a_udp_flow_uses_moves_it_to_the_other(tmp_path: Path) -> None:
+    """kube-proxy deletes the UDP conntrack entries of a removed endpoint: the same flow
+    (same source port) is DNATed anew, to the endpoint that is left."""
+    send = "  - udp: {from: client, to: 'web:53', sport: 40000}\n"
+    first = run_services(tmp_path, send, "first")
+    chosen = next(
+        pod
+        for pod in ("web-a", "web-b")
+        if any(f.haslayer(UDP) for _, f in frames(first, f"{pod}.default__eth0"))
+    )
+    other = "web-b" if chosen == "web-a" else "web-a"
+    result = run_services(tmp_path, send + f"  - delete: {{pod: {chosen}}}\n" + send, "after")
+    logs = result.network.journal.steps
+    assert [log.outcome for log in logs] == ["delivered", "applied", "delivered"]
+    assert any(f.haslayer(UDP) for _, f in frames(result, f"{other}.default__eth0"))
+
+
+def test_deleting_the_last_endpoint_turns_into_reject(tmp_path: Path) -> None:
+    result = run_services(
+        tmp_path,
+        """\
+  - udp: {from: client, to: 'web:53'}
+  - delete: {pod: web-a}
+  - udp: {from: client, to: 'web:53'}
+  - delete: {pod: web-b}
+  - udp: {from: client, to: 'web:53'}
+""",
+    )
+    logs = result.network.journal.steps
+    outcomes = [log.outcome for log in logs]
+    assert outcomes == ["delivered", "applied", "delivered", "applied", "refused"]
+    assert [(d.where, d.reason) for d in logs[4].drops] == [("node1", "service-no-endpoints")]
+
+
+def test_a_deleted_pod_leaves_the_bridge_and_its_address_goes_silent(tmp_path: Path) -> None:
+    """cni0 loses the port and the FDB entries behind it; the node's neighbour entry for the
+    address stays, so a SYN to it is flooded (no FDB entry for the old MAC) and goes
+    unanswered: the client sends it again as tcp_syn_retries says and gives up."""
+    result = run_services(
+        tmp_path,
+        """\
+  - udp: {from: client, to: web-a, dport: 5353}
+  - delete: {pod: web-a}
+  - tcp: {from: client, to: "web-a:8080", payload: "x"}
+""",
+    )
+    logs = result.network.journal.steps
+    assert [log.outcome for log in logs] == ["delivered", "applied", "timeout"]
+    assert logs[2].result == "connection timed out"
+    node2 = result.network.stacks["node2"]
+    cni0 = next(dev for dev in node2.devices if dev.name == "cni0")
+    assert [port.name for port in cni0.ports] == ["veth-web-b"]
+    pod_mac = bytes.fromhex(
+        next(
+            f[ARP].hwsrc
+            for _, f in frames(result, "web-a.default__eth0")
+            if f.haslayer(ARP) and f[ARP].op == 2
+        ).replace(":", "")
+    )
+    assert pod_mac not in cni0.fdb.entries
+    flooded = [t for t, f in frames(result, "node2__veth-web-b") if f.haslayer(TCP)]
+    start = flooded[0]
+    assert [t - start for t in flooded] == [n * 1_000_000_000 for n in (0, 1, 2, 3, 4, 6, 10)]
+
+
+def test_a_deleted_pod_sends_nothing_more() -> None:
+    text = SERVICES + "  - delete: {pod: web-a}\n  - udp: {from: web-a, to: client, dport: 1}\n"
+    with pytest.raises(TopologyError) as raised:
+        load_topology_text(text, "delete.yaml")
+    assert "'web-a' was deleted by traffic[0].delete: it sends nothing any more" in str(
+        raised.value
+    )

@@ -2,22 +2,31 @@
 restarts; the pause container keeps the network namespace, so the address, the MAC, the veth
 and every neighbour and FDB entry stay, and only the sockets of the pod's applications close,
 as the kernel closes them when their process exits (a TCP peer's next segment then draws a
-reset, a datagram an ICMP port unreachable, until a later step listens again)."""
+reset, a datagram an ICMP port unreachable, until a later step listens again). `delete`: the
+pod goes, as the cluster (its builder) carries it out: namespace, veth, endpoints."""
 
 from __future__ import annotations
 
 from kpkt.apps.base import EventApp
 from kpkt.net.sockets import close_all
-from kpkt.spec import RestartStep
+from kpkt.spec import DeleteStep, RestartStep
 
 
 class LifecycleApp(EventApp):
-    def __init__(self, step: RestartStep, stack) -> None:
+    def __init__(self, step: RestartStep | DeleteStep, stack, cluster) -> None:
         super().__init__(step, stack)
+        self.cluster = cluster  # what carries out a pod's deletion: `delete_pod(owner)`
         self.what = ""
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
+        if isinstance(step, DeleteStep):
+            self.what = "deleted: its namespace and veth are gone, and its service endpoints"
+            for dev in stack.devices:
+                if dev is not stack.loopback:
+                    dev.peer.observer.remark(f"{step.pod.owner} {self.what}")
+            self.cluster.delete_pod(step.pod.owner)
+            return
         closed = close_all(stack)
         container = f"container {step.container}" if step.container else "its containers"
         self.what = f"{container} restarted: {closed} socket(s) closed"

@@ -46,6 +46,14 @@ class Bridge(NetDevice):
             self.hairpin_ports.add(port.name)
         self.fdb.add_local(port.mac, port)
 
+    def remove_port(self, port: NetDevice) -> None:
+        """The port's device is deleted (its pod's namespace went): br_del_if() flushes the
+        FDB entries behind it."""
+        port.master = None
+        self.ports.remove(port)
+        self.hairpin_ports.discard(port.name)
+        self.fdb.flush_port(port)
+
     # --- frames arriving on a port ------------------------------------------------------------
 
     def ingress(self, frame: bytes, port: NetDevice, tag: Tag) -> None:

@@ -27,7 +27,7 @@ from kpkt.net.kubeproxy import ServiceRules
 from kpkt.net.nat import Flow, FlowKey, MasqRule, flow_key, flow_of, key_of, rewrite
 from kpkt.wire import icmp
 from kpkt.wire.icmp import ICMP_LEN
-from kpkt.wire.ipv4 import IP_HEADER_LEN, PROTO, PROTO_ICMP
+from kpkt.wire.ipv4 import IP_HEADER_LEN, PROTO, PROTO_ICMP, PROTO_UDP
 
 # which of a connection's four flow keys a table entry is
 ORIGINAL_IN, ORIGINAL_OUT, REPLY_IN, REPLY_OUT = range(4)
@@ -75,6 +75,17 @@ class Conntrack:
         # whether PREROUTING has anything to do: services to DNAT, or translations to undo
         self.active = self.services is not None
         # whether kube-proxy's filter table has REJECTs (a service port without endpoints)
+        self.rejecting = self.services is not None and self.services.rejecting
+
+    def endpoint_removed(self, address: bytes) -> None:
+        """kube-proxy removed the endpoint `address`: it deletes the UDP connections DNATed to
+        it (`conntrack -D -p udp --orig-dst <vip> --dst-nat <endpoint>`: a UDP flow would stay
+        stuck on the gone endpoint), and its REJECTs may have changed."""
+        for table in (self.incoming, self.outgoing):
+            for key, entry in list(table.items()):
+                conn = entry.conn
+                if conn.original[0] == PROTO_UDP and conn.dnat and conn.dnat[0] == address:
+                    del table[key]
         self.rejecting = self.services is not None and self.services.rejecting
 
     def _translates(self) -> None:

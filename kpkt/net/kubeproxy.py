@@ -80,6 +80,24 @@ class ServiceRules:
             if port.node_port is not None:
                 self.rejected_node_ports[(proto, port.node_port)] = name
 
+    def remove_endpoint(self, address: bytes) -> None:
+        """kube-proxy's next sync after the endpoint's pod is gone: the service ports lose it,
+        and a port left without endpoints gets the filter table's REJECT."""
+        tables = (
+            (self.cluster_ips, self.rejected_ips),
+            (self.node_ports, self.rejected_node_ports),
+        )
+        for table, rejected in tables:
+            for key, rules in list(table.items()):
+                kept = tuple(endpoint for endpoint in rules.endpoints if endpoint[0] != address)
+                if kept == rules.endpoints:
+                    continue
+                if kept:
+                    table[key] = ServicePortRules(rules.name, kept)
+                else:
+                    del table[key]
+                    rejected[key] = rules.name
+
     @property
     def rejecting(self) -> bool:
         """Whether any service port has no endpoints (so the filter table has REJECTs)."""

@@ -18,6 +18,7 @@ from kpkt.spec import (
     DEFAULT_RESPONSE,
     NS_PER_SECOND,
     ClusterSpec,
+    DeleteStep,
     DnsStep,
     Expectation,
     HostRef,
@@ -46,6 +47,7 @@ LINK_KEYS = (*WHERE_KEYS, "state", "at")
 IMPAIR_KEYS = (*WHERE_KEYS, "loss", "delay", "jitter", "duplicate", "reorder", "corrupt")
 IMPAIR_KEYS += ("clear", "at")
 RESTART_KEYS = ("pod", "container", "at")
+DELETE_KEYS = ("pod", "at")
 IMPAIR_PERCENTS = ("loss", "duplicate", "reorder", "corrupt")
 INTERFACES = ("eth0",)  # what link and impair steps may name, in a pod or a node
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
@@ -83,6 +85,7 @@ class Directory:
         self.named: dict[str, Host] = {}  # nodes and externals by name, pods as `ns/name`
         self.pods: dict[str, list[Host]] = defaultdict(list)  # pods by bare name
         self.kinds: set[str] = set()
+        self.deleted: dict[str, str] = {}  # pods deleted by a step so far: owner -> its path
         for host in hosts:  # a duplicate name (reported already) keeps its first host
             ref = host.ref
             self.kinds.add(ref.kind)
@@ -113,6 +116,9 @@ class Directory:
             hint = f" ({name} is '{owner}')" if owner else ""
             f.bad("from", f"expected the name of a pod, node or external host, not {name}{hint}")
         elif host := self.find(name, f, "from"):
+            if deleted := self.deleted.get(host.ref.owner):
+                f.bad("from", f"'{name}' was deleted by {deleted}: it sends nothing any more")
+                return None
             return host.ref
         return None
 
@@ -407,11 +413,8 @@ def _read_impair(f: Fields, text: str, directory: Directory) -> ImpairStep | Non
 
 
 def _read_restart(f: Fields, text: str, directory: Directory) -> RestartStep | None:
-    name = f.string("pod", required="name the pod whose container restarts")
-    host = directory.find(name, f, "pod") if name is not None else None
-    if host is not None and host.ref.kind != "pod":
-        f.bad("pod", f"'{name}' is a {host.ref.kind}, not a pod")
-        host = None
+    host = _pod(f, directory, "name the pod whose container restarts")
+    name = f.get("pod")
     container = f.string("container")
     if host is not None and container is not None and container not in host.containers:
         names = ", ".join(host.containers) or "none (the pod lists no containers)"
@@ -420,6 +423,28 @@ def _read_restart(f: Fields, text: str, directory: Directory) -> RestartStep | N
     if host is None or f.failed:
         return None
     return RestartStep(text, host.ref, container, at_ns)
+
+
+def _read_delete(f: Fields, text: str, directory: Directory) -> DeleteStep | None:
+    host = _pod(f, directory, "name the pod to delete")
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    if host is None or f.failed:
+        return None
+    directory.deleted[host.ref.owner] = f.path
+    return DeleteStep(text, host.ref, at_ns)
+
+
+def _pod(f: Fields, directory: Directory, required: str) -> Host | None:
+    """The pod under `pod:` that a lifecycle step names (one still running)."""
+    name = f.string("pod", required=required)
+    host = directory.find(name, f, "pod") if name is not None else None
+    if host is not None and host.ref.kind != "pod":
+        f.bad("pod", f"'{name}' is a {host.ref.kind}, not a pod")
+        return None
+    if host is not None and (deleted := directory.deleted.get(host.ref.owner)):
+        f.bad("pod", f"'{name}' was deleted by {deleted}")
+        return None
+    return host
 
 
 def _where(f: Fields, directory: Directory) -> tuple[HostRef | None, str | None]:
@@ -470,6 +495,7 @@ READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Ste
     "link": (LINK_KEYS, _read_link),
     "impair": (IMPAIR_KEYS, _read_impair),
     "restart": (RESTART_KEYS, _read_restart),
+    "delete": (DELETE_KEYS, _read_delete),
 }
 
 
