@@ -4,6 +4,7 @@ the bridge CNI plugin, the flannel CNI plugin and flanneld install them on a rea
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
@@ -31,6 +32,7 @@ from kpkt.spec import (
     DeleteStep,
     DnsStep,
     ImpairStep,
+    LabelStep,
     LinkStep,
     NodeSpec,
     PingStep,
@@ -228,12 +230,20 @@ class _Builder:
             host.stack.devices.remove(host)
             eth0.set_carrier(False)
             eth0.peer = host.peer = None
+        removed = set()
         for ip in stack.local_ips:
             if self.net.by_ip.get(ip) is stack:
                 del self.net.by_ip[ip]
-            self.services.remove_endpoint(ip)
-            for node in self.topo.nodes:
-                self.net.stacks[node.name].conntrack.endpoint_removed(ip)
+            removed |= self.services.remove_endpoint(ip)
+        self._endpoints_removed(removed)
+
+    def sync_services(self, services) -> None:
+        """kube-proxy's sync after the Services' endpoints changed (a label step)."""
+        self._endpoints_removed(self.services.sync(services))
+
+    def _endpoints_removed(self, removed: set) -> None:
+        for node in self.topo.nodes:
+            self.net.stacks[node.name].conntrack.endpoints_removed(removed)
 
     # --- the underlay: a wire for two hosts, a switch for more ---------------------------------
 
@@ -270,15 +280,18 @@ class _Builder:
     def app(self, step):
         if isinstance(step, LinkStep | ImpairStep):
             return FaultApp(step, self.net.stacks[step.target.owner])
-        if isinstance(step, RestartStep | DeleteStep):
-            return LifecycleApp(step, self.net.stacks[step.pod.owner], self)
+        if isinstance(step, RestartStep | DeleteStep | LabelStep):
+            # a namespace's labels belong to no namespace of the network: the first node's
+            # stack only keeps the step's clock
+            owner = step.pod.owner if step.pod else self.topo.nodes[0].name
+            return LifecycleApp(step, self.net.stacks[owner], self)
         sender = self.net.stacks[step.src.owner]
         if isinstance(step, UdpStep):
-            return UdpApp(step, sender, self._receivers(step, sender, PROTO_UDP))
+            return UdpApp(step, sender, partial(self._receivers, step, sender, PROTO_UDP))
         if isinstance(step, PingStep):
             return PingApp(step, sender)
         if isinstance(step, TcpStep):
-            return TcpApp(step, sender, self._receivers(step, sender, PROTO_TCP))
+            return TcpApp(step, sender, partial(self._receivers, step, sender, PROTO_TCP))
         if isinstance(step, DnsStep):
             pod = next(p for p in self.topo.pods() if p.owner == step.src.owner)
             dns = self.cluster.dns

@@ -32,8 +32,8 @@ OUTCOMES: dict[str, str] = {
     DROPPED: "nothing arrived and the network dropped the step's packets (TTL exceeded, MTU, "
     "VXLAN, link down...)",
     TIMEOUT: "nothing arrived and no drop explains it: no answer in time",
-    APPLIED: "a fault or lifecycle step (link, impair, restart, delete) took effect; it sends "
-    "nothing itself",
+    APPLIED: "a fault or lifecycle step (link, impair, restart, delete, label) took effect; it "
+    "sends nothing itself",
 }
 
 # the outcomes each kind of step can end with
@@ -46,6 +46,7 @@ KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
     "impair": (APPLIED,),
     "restart": (APPLIED,),
     "delete": (APPLIED,),
+    "label": (APPLIED,),
 }
 
 # what a drop reason says about the step; a flooded copy's drop says nothing

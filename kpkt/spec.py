@@ -326,7 +326,23 @@ class DeleteStep:
     expect: Expectation | None = None
 
 
-EventStep = LinkStep | ImpairStep | RestartStep | DeleteStep
+@dataclass(frozen=True, slots=True)
+class LabelStep:
+    """A lifecycle step: the labels of a pod (or of a namespace) change. `services`: every
+    Service with its endpoints as the EndpointSlice controller lists them after the change
+    (the loader works them out)."""
+
+    text: str
+    pod: HostRef | None  # None: a namespace's labels
+    namespace: str
+    set: tuple[tuple[str, str], ...] = ()
+    remove: tuple[str, ...] = ()
+    at_ns: int | None = None
+    services: tuple[ServiceSpec, ...] = ()
+    expect: Expectation | None = None
+
+
+EventStep = LinkStep | ImpairStep | RestartStep | DeleteStep | LabelStep
 Step = UdpStep | PingStep | TcpStep | DnsStep | EventStep
 
 

@@ -36,6 +36,7 @@ KEYS = {
     "impair": traffic.IMPAIR_KEYS,
     "restart": traffic.RESTART_KEYS,
     "delete": traffic.DELETE_KEYS,
+    "label": traffic.LABEL_KEYS,
 }
 
 

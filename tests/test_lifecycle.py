@@ -215,3 +215,47 @@ def test_a_deleted_pod_sends_nothing_more() -> None:
     assert "'web-a' was deleted by traffic[0].delete: it sends nothing any more" in str(
         raised.value
     )
+
+
+def test_labels_change_the_endpoints_and_move_a_udp_flow(tmp_path: Path) -> None:
+    """web-b gains the selector's label and web-a loses it: the same UDP flow (same source
+    port, its conntrack entry deleted by kube-proxy) now goes to web-b; with no pod left
+    selected, kube-proxy rejects. A namespace's labels select no Service endpoints."""
+    text = SERVICES.replace("{name: web-b, labels: {app: web}}", "{name: web-b}")
+    send = "  - udp: {from: client, to: 'web:53', sport: 40000}\n"
+    traffic = (
+        send
+        + "  - label: {pod: web-b, set: {app: web, tier: front}}\n"
+        + "  - label: {pod: web-a, remove: [app]}\n"
+        + send
+        + "  - label: {pod: web-b, set: {app: db}}\n"
+        + "  - label: {namespace: default, set: {app: web}}\n"
+        + send
+    )
+    result = runner.run(load_topology_text(text + traffic, "label.yaml"), folder=tmp_path / "o")
+    logs = result.network.journal.steps
+    outcomes = [log.outcome for log in logs]
+    assert outcomes == ["delivered", *["applied"] * 2, "delivered", *["applied"] * 2, "refused"]
+    assert logs[1].result == "web-b.default: labels app=web tier=front"
+    assert logs[2].result == "web-a.default: labels app-"
+    assert logs[5].result == "namespace default: labels app=web"
+    to_a = [f for _, f in frames(result, "web-a.default__eth0") if f.haslayer(UDP)]
+    to_b = [f for _, f in frames(result, "web-b.default__eth0") if f.haslayer(UDP)]
+    assert len(to_a) == 1 and len(to_b) == 1
+    assert [d.reason for d in logs[6].drops] == ["service-no-endpoints"]
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ("{pod: web-a}", "nothing to change"),
+        ("{pod: web-a, namespace: default, set: {a: b}}", "name the pod (pod:) or the namespace"),
+        ("{namespace: prod, set: {a: b}}", "no pod runs in namespace 'prod'"),
+        ("{pod: web-a, remove: app}", "expected a list of label keys"),
+        ("{pod: web-a, set: {'-bad': x}}", "set"),
+    ],
+)
+def test_bad_label_steps_are_refused(step: str, message: str) -> None:
+    with pytest.raises(TopologyError) as raised:
+        load_topology_text(SERVICES + f"  - label: {step}\n", "label.yaml")
+    assert message in str(raised.value)

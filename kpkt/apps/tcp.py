@@ -12,6 +12,7 @@ in the instant its segment arrives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from kpkt.apps.base import StepApp
@@ -34,9 +35,10 @@ CLOSE_NS = 254_396
 
 
 class TcpApp(StepApp):
-    def __init__(self, step: TcpStep, sender, receivers: list) -> None:
+    def __init__(self, step: TcpStep, sender, receivers: Callable[[], list]) -> None:
         super().__init__(step, sender)
-        # (stack, port) for whoever owns the destination: the endpoints of a service
+        # (stack, port) for whoever owns the destination (the endpoints of a service), as
+        # they are when the step starts
         self.receivers = receivers
         self.answer = b""
         self.outcome = ""
@@ -45,7 +47,7 @@ class TcpApp(StepApp):
 
     def open(self) -> None:
         if self.step.listen:
-            for stack, port in self.receivers:
+            for stack, port in self.receivers():
                 TcpListener(stack, port, partial(self._serve, stack))
 
     def _send(self) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from kpkt.net.kubeproxy import ServiceRules
+from kpkt.net.kubeproxy import Removed, ServiceRules
 from kpkt.net.nat import Flow, FlowKey, MasqRule, flow_key, flow_of, key_of, rewrite
 from kpkt.wire import icmp
 from kpkt.wire.icmp import ICMP_LEN
@@ -77,14 +77,16 @@ class Conntrack:
         # whether kube-proxy's filter table has REJECTs (a service port without endpoints)
         self.rejecting = self.services is not None and self.services.rejecting
 
-    def endpoint_removed(self, address: bytes) -> None:
-        """kube-proxy removed the endpoint `address`: it deletes the UDP connections DNATed to
-        it (`conntrack -D -p udp --orig-dst <vip> --dst-nat <endpoint>`: a UDP flow would stay
-        stuck on the gone endpoint), and its REJECTs may have changed."""
+    def endpoints_removed(self, removed: set[Removed]) -> None:
+        """kube-proxy removed endpoints from service ports: it deletes the UDP connections
+        DNATed from such a port to such an endpoint (`conntrack -D -p udp --orig-dst <vip>
+        --dst-nat <endpoint>`: a UDP flow would stay stuck on it), and its REJECTs may have
+        changed."""
         for table in (self.incoming, self.outgoing):
             for key, entry in list(table.items()):
-                conn = entry.conn
-                if conn.original[0] == PROTO_UDP and conn.dnat and conn.dnat[0] == address:
+                proto, _, _, dst, dport = entry.conn.original
+                dnat = entry.conn.dnat
+                if proto == PROTO_UDP and dnat and (proto, dst, dport, dnat[0]) in removed:
                     del table[key]
         self.rejecting = self.services is not None and self.services.rejecting
 

@@ -25,6 +25,7 @@ from kpkt.spec import ServicePort, ServiceSpec
 from kpkt.wire.ipv4 import PROTO_TCP, PROTO_UDP
 
 PROTOCOLS = {"TCP": PROTO_TCP, "UDP": PROTO_UDP}
+Removed = tuple[int, bytes, int, bytes]  # an endpoint a service port lost: proto, vip, port, ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +55,28 @@ class ServiceRules:
         self.node_ports: dict[tuple[int, int], ServicePortRules] = {}
         self.rejected_ips: dict[tuple[int, bytes, int], str] = {}
         self.rejected_node_ports: dict[tuple[int, int], str] = {}
+        self.sync(services)
+
+    def sync(self, services: tuple[ServiceSpec, ...]) -> set[Removed]:
+        """syncProxyRules: the rules for `services` as they are now, replacing the ones
+        before; what endpoints the service ports lost (`remove_endpoint` says why)."""
+        before = self._endpoint_set()
+        for table in (self.cluster_ips, self.node_ports, self.rejected_ips):
+            table.clear()
+        self.rejected_node_ports.clear()
         for service in services:
             if service.cluster_ip is None:
                 continue  # headless and ExternalName services get no rules
             for port in service.ports:
                 self._add(service, port)
+        return before - self._endpoint_set()
+
+    def _endpoint_set(self) -> set[Removed]:
+        return {
+            (*vip, address)
+            for vip, rules in self.cluster_ips.items()
+            for address, _ in rules.endpoints
+        }
 
     def _add(self, service: ServiceSpec, port: ServicePort) -> None:
         proto = PROTOCOLS[port.protocol]
@@ -80,9 +98,12 @@ class ServiceRules:
             if port.node_port is not None:
                 self.rejected_node_ports[(proto, port.node_port)] = name
 
-    def remove_endpoint(self, address: bytes) -> None:
+    def remove_endpoint(self, address: bytes) -> set[Removed]:
         """kube-proxy's next sync after the endpoint's pod is gone: the service ports lose it,
-        and a port left without endpoints gets the filter table's REJECT."""
+        and a port left without endpoints gets the filter table's REJECT. Each (protocol,
+        cluster IP, port, endpoint address) lost: kube-proxy clears their UDP conntrack
+        entries."""
+        before = self._endpoint_set()
         tables = (
             (self.cluster_ips, self.rejected_ips),
             (self.node_ports, self.rejected_node_ports),
@@ -97,6 +118,7 @@ class ServiceRules:
                 else:
                     del table[key]
                     rejected[key] = rules.name
+        return before - self._endpoint_set()
 
     @property
     def rejecting(self) -> bool:

@@ -33,7 +33,7 @@ from kpkt.spec import (
 from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
 from kpkt.topology.cluster_services import with_cluster_services
 from kpkt.topology.dns import DnsDraft, add_dns_hosts, dns_spec, dns_wanted, read_dns
-from kpkt.topology.endpoints import service_spec
+from kpkt.topology.endpoints import after_label_steps, service_spec
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
 from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft, read_externals, read_nodes
 from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay_ips
@@ -146,13 +146,14 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
     assign_pod_ips(nodes, report)
     _check_unique(nodes, externals, report)
     _check_gateway(cluster, nodes, report)
-    services = _services(drafts, cluster, unsure, dns, nodes, report)
+    all_drafts, services = _services(drafts, cluster, unsure, dns, nodes, report)
     headless = [draft.key for draft in drafts if draft.headless]
     names = ServiceNames(services, cluster.cluster_domain, headless)
     directory = Directory(_hosts(nodes, externals), cluster, names, report, dns is not None)
     steps = read_traffic(doc, directory)
     if report.errors:
         raise TopologyError(report.errors)
+    steps = after_label_steps(steps, all_drafts, nodes)
     macs = {mac for mac, _, _ in _explicit_macs(nodes, externals) if mac is not None}
     external_specs = tuple(_external_spec(external, seed, macs) for external in externals)
     if dns is not None:
@@ -314,14 +315,14 @@ def _services(
     dns: DnsDraft | None,
     nodes: list[NodeDraft],
     report: Report,
-) -> list[ServiceSpec]:
+) -> tuple[list[ServiceDraft], list[ServiceSpec]]:
     """Every service of the cluster (the built-in ones first, see with_cluster_services) with
-    its cluster IP, node ports and endpoints."""
+    its cluster IP, node ports and endpoints, as drafts and as specs."""
     services = with_cluster_services(drafts, dns, nodes)
     service_cidr = None if "serviceCIDR" in unsure else cluster.service_cidr
     allocate_cluster_ips(services, service_cidr, dns, report)
     allocate_node_ports(services, report)
-    return [service_spec(service, nodes, report) for service in services]
+    return services, [service_spec(service, nodes, report) for service in services]
 
 
 def _check_unique(nodes: list[NodeDraft], externals: list[ExternalDraft], report: Report) -> None:

@@ -24,6 +24,7 @@ from kpkt.spec import (
     HostRef,
     Impairment,
     ImpairStep,
+    LabelStep,
     LinkStep,
     PingStep,
     RestartStep,
@@ -33,6 +34,7 @@ from kpkt.spec import (
     UdpStep,
 )
 from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
+from kpkt.topology.hosts import read_labels
 from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
 from kpkt.topology.service_names import ServiceNames
 
@@ -48,6 +50,7 @@ IMPAIR_KEYS = (*WHERE_KEYS, "loss", "delay", "jitter", "duplicate", "reorder", "
 IMPAIR_KEYS += ("clear", "at")
 RESTART_KEYS = ("pod", "container", "at")
 DELETE_KEYS = ("pod", "at")
+LABEL_KEYS = ("pod", "namespace", "set", "remove", "at")
 IMPAIR_PERCENTS = ("loss", "duplicate", "reorder", "corrupt")
 INTERFACES = ("eth0",)  # what link and impair steps may name, in a pod or a node
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
@@ -86,6 +89,7 @@ class Directory:
         self.pods: dict[str, list[Host]] = defaultdict(list)  # pods by bare name
         self.kinds: set[str] = set()
         self.deleted: dict[str, str] = {}  # pods deleted by a step so far: owner -> its path
+        self.namespaces: list[str] = []  # where pods run, in order
         for host in hosts:  # a duplicate name (reported already) keeps its first host
             ref = host.ref
             self.kinds.add(ref.kind)
@@ -94,6 +98,8 @@ class Directory:
                 self.named[key] = host
                 if ref.kind == "pod":
                     self.pods[ref.name].append(host)
+                    if ref.namespace not in self.namespaces:
+                        self.namespaces.append(ref.namespace)
         self.owners = {
             ip: self.step_name(host) for host in self.named.values() for ip in _ips(host)
         }
@@ -434,6 +440,33 @@ def _read_delete(f: Fields, text: str, directory: Directory) -> DeleteStep | Non
     return DeleteStep(text, host.ref, at_ns)
 
 
+def _read_label(f: Fields, text: str, directory: Directory) -> LabelStep | None:
+    pod, namespace = None, f.string("namespace")
+    if f.given("pod") == f.given("namespace"):
+        f.report.error(f.path, "name the pod (pod:) or the namespace (namespace:) to label")
+        return None
+    if f.given("pod"):
+        host = _pod(f, directory, "name the pod to label")
+        if host is None:
+            return None
+        pod, namespace = host.ref, host.ref.namespace
+    elif namespace not in directory.namespaces:
+        hint = did_you_mean(namespace, directory.namespaces)
+        f.bad("namespace", f"no pod runs in namespace '{namespace}'{hint}")
+    labels = tuple(read_labels(f, "set"))
+    remove = f.get("remove")
+    if remove is None:
+        remove = []
+    elif not isinstance(remove, list) or not all(isinstance(key, str) for key in remove):
+        f.bad("remove", f"expected a list of label keys, got {show(remove)}")
+    if not labels and not remove:
+        f.report.error(f.path, "nothing to change: give labels to set, or keys to remove")
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    if f.failed or (not labels and not remove):
+        return None
+    return LabelStep(text, pod, namespace, labels, tuple(remove), at_ns)
+
+
 def _pod(f: Fields, directory: Directory, required: str) -> Host | None:
     """The pod under `pod:` that a lifecycle step names (one still running)."""
     name = f.string("pod", required=required)
@@ -496,6 +529,7 @@ READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Ste
     "impair": (IMPAIR_KEYS, _read_impair),
     "restart": (RESTART_KEYS, _read_restart),
     "delete": (DELETE_KEYS, _read_delete),
+    "label": (LABEL_KEYS, _read_label),
 }
 
 
