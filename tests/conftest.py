@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "kpkt" / "examples").glob("*.yaml"))
 # the real-kernel captures and notes the tests compare with (tests/reference/README.md)
 REFERENCE = ROOT / "tests" / "reference"
+# a project of its own, run by tests/test_golden.py in a pytest of its own, as a user's would be
+collect_ignore = ["sample_project"]
 
 
 def reference_files() -> dict[str, str]:
@@ -74,5 +76,6 @@ def pytest_addoption(parser) -> None:
     parser.addoption(
         "--update-golden",
         action="store_true",
+        dest="kpkt_update_golden",  # the kpkt plugin's --kpkt-update-golden, by its older name
         help="rewrite tests/golden/*/expected/ from this run (then review `git diff`)",
     )

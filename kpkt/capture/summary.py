@@ -1,7 +1,8 @@
 """One readable line per frame, from the bytes: for hop tables, traces and golden renderings.
 
 MAC addresses are shown by the interface that owns them when a name map is given
-(`n1-pod-a.default/eth0`), so a table reads like the path it describes.
+(`n1-pod-a.default/eth0`), so a table reads like the path it describes; `interface_names` makes
+that map from an output folder's manifest.json.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from kpkt.wire.ethernet import (
     ETH_P_IP,
     ETH_SRC,
     ethertype,
+    mac_bytes,
     mac_str,
 )
 from kpkt.wire.icmp import ICMP_LEN, icmp_summary
@@ -53,6 +55,15 @@ def summarize(
     if kind == ETH_P_IP:
         return f"{head} | {_ipv4(frame[ETH_LEN:], names, vxlan_ports)}"
     return f"{head} | ethertype 0x{kind:04x} ({len(frame)} bytes)"
+
+
+def interface_names(manifest: dict) -> dict[bytes, str]:
+    """MAC -> `owner/interface` for every capture a manifest.json lists (loopbacks have none)."""
+    return {
+        mac_bytes(c["mac"]): f"{c['owner']}/{c['interface']}"
+        for c in manifest["captures"]
+        if c["mac"] and c["kind"] != "loopback"
+    }
 
 
 def _mac(mac: bytes, names: dict[bytes, str]) -> str:
