@@ -1,5 +1,6 @@
-"""Turn a loaded topology into a running `Network`: namespaces, devices, addresses and routes as
-the bridge CNI plugin, the flannel CNI plugin and flanneld install them on a real node."""
+"""Turn a loaded topology into a running `Network`: the namespaces, each node's eth0 on the node
+network, each pod's eth0, kube-proxy and the applications; the cluster's CNI plugin
+(`kpkt/cni/`) adds its devices, addresses, routes and NAT policy through the device kit here."""
 
 from __future__ import annotations
 
@@ -14,19 +15,17 @@ from kpkt.apps.ping import PingApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
 from kpkt.capture.tap import Tap
+from kpkt.cni import plugin
 from kpkt.derive import SWITCH, derive_mac, switch_port_names
 from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
-from kpkt.net.br_netfilter import BrNetfilter
 from kpkt.net.bridge import Bridge
 from kpkt.net.conntrack import Conntrack
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
 from kpkt.net.kubeproxy import ServiceRules
-from kpkt.net.nat import flannel_masq_rules
 from kpkt.net.route import Route
 from kpkt.net.sockets import close_all
 from kpkt.net.stack import Stack
-from kpkt.net.vxlan import Vxlan
 from kpkt.network import Network
 from kpkt.spec import (
     DeleteStep,
@@ -64,18 +63,20 @@ class _Builder:
         self.cluster = topology.cluster
         self.node_eth0: dict[str, Veth] = {}
         self.taps: dict[object, Tap] = {}  # device -> its capture point
-        self.hash_key = hashlib.sha256(f"{topology.seed}:vxlan-flow-hash".encode()).digest()[:16]
+        seed_key = f"{topology.seed}:vxlan-flow-hash".encode()
+        self.flow_hash_key = hashlib.sha256(seed_key).digest()[:16]
         self.services = ServiceRules(topology.services, topology.cluster.pod_cidr)
         self.node_ips = {node.ip.packed for node in topology.nodes}
+        self.cni = plugin(topology.cluster.cni)(self)
 
     def build(self) -> None:
         for node in self.topo.nodes:
             self._node(node)
         for node in self.topo.nodes:
-            self._flannel_peers(node)
+            self.cni.peers(node)
         for external in self.topo.externals:
             stack = self._stack(external.name, forwarding=False, node=None)
-            eth0 = self._veth(
+            eth0 = self.veth(
                 stack,
                 "eth0",
                 external.mac,
@@ -84,7 +85,7 @@ class _Builder:
                 None,
                 WIRE_DELAY_NS,
             )
-            self._address(stack, eth0, external.ip.packed, self.cluster.underlay_cidr.prefixlen)
+            self.address(stack, eth0, external.ip.packed, self.cluster.underlay_cidr.prefixlen)
             stack.add_route(Route(self.cluster.underlay_cidr, eth0, src=external.ip.packed))
             self.node_eth0[external.name] = eth0
         self._underlay()
@@ -108,18 +109,22 @@ class _Builder:
         stack = Stack(self.net, owner, forwarding=forwarding, node=node)
         self.net.add_stack(stack)
         lo = Loopback(stack, "lo", b"\x00" * 6, 65536)
-        self._capture(lo, "loopback", node, None)
+        self.capture(lo, "loopback", node, None)
         stack.set_loopback(lo)
         self._add_address(stack, lo, LOOPBACK[1].packed, 8)
         return stack
 
-    def _capture(self, dev, kind: str, node: str | None, mac: str | None) -> None:
+    # the device kit a CNI plugin builds with (kpkt/cni/__init__.py)
+
+    def capture(
+        self, dev, kind: str, node: str | None, mac: str | None, what: str | None = None
+    ) -> None:
         """Give `dev` its capture point: a tap, the device's observer."""
-        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac)
+        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac, what)
         dev.observer = tap
         self.taps[dev] = tap
 
-    def _pair(self, a: Veth, b: Veth) -> None:
+    def pair(self, a: Veth, b: Veth) -> None:
         Veth.pair(a, b)
         self.taps[a].peer, self.taps[b].peer = self.taps[b], self.taps[a]
 
@@ -127,7 +132,7 @@ class _Builder:
         stack.add_address(dev, ip, prefixlen)
         self.taps[dev].ips.append(f"{IPv4Address(ip)}/{prefixlen}")
 
-    def _veth(
+    def veth(
         self,
         stack: Stack,
         name: str,
@@ -141,81 +146,35 @@ class _Builder:
             veth = Veth(stack, name, mac_bytes(mac), mtu)
         else:
             veth = Veth(stack, name, mac_bytes(mac), mtu, delay_ns)
-        self._capture(veth, kind, node, mac)
+        self.capture(veth, kind, node, mac)
         return veth
 
-    def _address(self, stack: Stack, dev, ip: bytes, prefixlen: int) -> None:
+    def address(self, stack: Stack, dev, ip: bytes, prefixlen: int) -> None:
         self._add_address(stack, dev, ip, prefixlen)
         self.net.register_ip(ip, stack)
 
-    # --- a node: eth0, cni0, flannel.1 and its pods ---------------------------------------------
+    # --- a node: eth0, the CNI's devices and its pods --------------------------------------
 
     def _node(self, node: NodeSpec) -> None:
         cluster = self.cluster
         stack = self._stack(node.name, forwarding=True, node=node.name)
-        masq_rules = flannel_masq_rules(cluster.pod_cidr, node.pod_cidr)
-        stack.conntrack = Conntrack(stack, masq_rules, self.services)
-        eth0 = self._veth(
+        stack.conntrack = Conntrack(stack, self.cni.masquerade(node), self.services)
+        eth0 = self.veth(
             stack, "eth0", node.mac, cluster.underlay_mtu, "underlay", node.name, WIRE_DELAY_NS
         )
         self.node_eth0[node.name] = eth0
-        self._address(stack, eth0, node.ip.packed, cluster.underlay_cidr.prefixlen)
-        cni0 = Bridge(
-            stack,
-            "cni0",
-            mac_bytes(node.cni0_mac),
-            cluster.pod_mtu,
-            cluster.hairpin,
-        )
-        self._capture(cni0, "bridge", node.name, node.cni0_mac)
-        cni0.netfilter = BrNetfilter(cni0)
-        gateway = node.pod_cidr[1].packed
-        self._address(stack, cni0, gateway, node.pod_cidr.prefixlen)
-        vtep = Vxlan(
-            stack,
-            "flannel.1",
-            mac_bytes(node.vtep_mac),
-            cluster.pod_mtu,
-            vni=cluster.vni,
-            port=cluster.vxlan_port,
-            local_ip=node.ip.packed,
-            hash_key=self.hash_key,
-        )
-        self._capture(vtep, "vxlan", node.name, node.vtep_mac)
-        stack.vxlan_ports[cluster.vxlan_port] = vtep
-        self._address(stack, vtep, node.pod_cidr.network_address.packed, 32)
-        stack.add_route(Route(node.pod_cidr, cni0, src=gateway))
+        self.address(stack, eth0, node.ip.packed, cluster.underlay_cidr.prefixlen)
+        self.cni.node(node, stack, eth0)
         stack.add_route(Route(cluster.underlay_cidr, eth0, src=node.ip.packed))
         if cluster.underlay_gateway is not None:
             stack.add_route(Route(DEFAULT, eth0, via=cluster.underlay_gateway.packed))
         for pod in node.pods:
-            self._pod(pod, node, stack, cni0)
+            self._pod(pod, node, stack)
 
-    def _flannel_peers(self, node: NodeSpec) -> None:
-        """What flanneld's handleSubnetEvents adds per remote node: the permanent neighbour,
-        the FDB entry, then the onlink route."""
-        stack = self.net.stacks[node.name]
-        vtep = next(d for d in stack.devices if isinstance(d, Vxlan))
-        for peer in self.topo.nodes:
-            if peer is node:
-                continue
-            peer_vtep_ip = peer.pod_cidr.network_address.packed
-            stack.arp.table(vtep).add_permanent(peer_vtep_ip, mac_bytes(peer.vtep_mac))
-            vtep.add_fdb(mac_bytes(peer.vtep_mac), peer.ip.packed)
-            stack.add_route(Route(peer.pod_cidr, vtep, via=peer_vtep_ip, onlink=True))
-
-    def _pod(self, pod: PodSpec, node: NodeSpec, node_stack: Stack, cni0: Bridge) -> None:
-        mtu = self.cluster.pod_mtu
+    def _pod(self, pod: PodSpec, node: NodeSpec, node_stack: Stack) -> None:
         stack = self._stack(pod.owner, forwarding=False, node=node.name)
-        eth0 = self._veth(stack, "eth0", pod.mac, mtu, "pod-eth", node.name)
-        host = self._veth(node_stack, pod.host_veth, pod.host_veth_mac, mtu, "veth", node.name)
-        self._pair(eth0, host)
-        cni0.add_port(host)
-        self._address(stack, eth0, pod.ip.packed, node.pod_cidr.prefixlen)
-        gateway = node.pod_cidr[1].packed
-        stack.add_route(Route(DEFAULT, eth0, via=gateway))
-        stack.add_route(Route(self.cluster.pod_cidr, eth0, via=gateway))
-        stack.add_route(Route(node.pod_cidr, eth0, src=pod.ip.packed))
+        eth0 = self.veth(stack, "eth0", pod.mac, self.cluster.pod_mtu, "pod-eth", node.name)
+        self.cni.pod(pod, node, node_stack, eth0)
 
     def delete_pod(self, owner: str) -> None:
         """What deleting a pod does to the node: the CNI plugin's DEL (the namespace goes with
@@ -226,7 +185,8 @@ class _Builder:
         close_all(stack)
         for eth0 in [dev for dev in stack.devices if isinstance(dev, Veth)]:
             host = eth0.peer
-            host.master.remove_port(host)
+            if host.master is not None:
+                host.master.remove_port(host)
             host.stack.devices.remove(host)
             eth0.set_carrier(False)
             eth0.peer = host.peer = None
@@ -250,7 +210,7 @@ class _Builder:
     def _underlay(self) -> None:
         hosts = list(self.node_eth0.values())
         if len(hosts) == 2:
-            self._pair(hosts[0], hosts[1])
+            self.pair(hosts[0], hosts[1])
         elif len(hosts) > 2:
             self._switch(hosts)
 
@@ -265,14 +225,14 @@ class _Builder:
             self.cluster.underlay_mtu,
             hairpin=False,
         )
-        self._capture(switch, "bridge", None, mac)
+        self.capture(switch, "bridge", None, mac)
         names = switch_port_names([host.stack.owner for host in hosts])
         for host, name in zip(hosts, names, strict=True):
             port_mac = derive_mac(seed, f"underlay/{name}")
-            port = self._veth(
+            port = self.veth(
                 stack, name, port_mac, self.cluster.underlay_mtu, "switch-port", None, WIRE_DELAY_NS
             )
-            self._pair(host, port)
+            self.pair(host, port)
             switch.add_port(port)
 
     # --- traffic -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ repository and compared with a fresh run field by field (kpkt's pytest plugin, t
 
 A golden folder is what `kpkt run --no-report` writes plus `<capture>.txt` for every pcap: one
 stable line per frame (`summarize`, MACs named by interface), so a change reads well in
-`git diff`. Differences are named by file and field: `node1__flannel.1.pcap frame 3: IP.ttl:
+`git diff`. Differences are named by file and field: `node1__eth0.pcap frame 3: IP.ttl:
 63 != 62` (kpkt.capture.diff), `manifest.json: steps[1].outcome: 'refused' != 'delivered'`.
 """
 

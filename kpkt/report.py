@@ -7,6 +7,7 @@ from collections import Counter
 
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
+from kpkt.cni import plugin
 from kpkt.dns.served import served_names
 from kpkt.runner import run
 from kpkt.spec import Topology
@@ -128,15 +129,15 @@ def describe_topology(topology: Topology) -> str:
     """Nodes, pods, addresses, MACs, each namespace's routes, and the steps."""
     network = run(topology, steps=0).network
     c = topology.cluster
+    cni = plugin(c.cni)
     lines = [
         f"topology {topology.name} (seed {topology.seed}): cni {c.cni}, podCIDR {c.pod_cidr}, "
         f"underlay {c.underlay_cidr} mtu {c.underlay_mtu}, vxlan vni {c.vni} port {c.vxlan_port}",
     ]
     for node in topology.nodes:
         lines.append(
-            f"node {node.name}: eth0 {node.ip} {node.mac}, cni0 {node.pod_cidr[1]} "
-            f"{node.cni0_mac}, flannel.1 {node.pod_cidr.network_address}/32 "
-            f"{node.vtep_mac}, podCIDR {node.pod_cidr}"
+            f"node {node.name}: eth0 {node.ip} {node.mac}, {cni.describe(c, node)}, "
+            f"podCIDR {node.pod_cidr}"
         )
         for pod in node.pods:
             lines.append(

@@ -33,7 +33,7 @@ class RunFolder:
         }
 
     def packets(self, point: str):
-        """Every frame `point` captured, as a Scapy PacketList (Ether; flannel's VXLAN decoded)."""
+        """Every frame `point` captured, as a Scapy PacketList (Ether; VXLAN on 8472 decoded)."""
         return _packet_list(point, read_pcap(self.folder / self._file(point)))
 
     def saw(self, point: str, match: str | Callable):
@@ -132,7 +132,7 @@ def _packet_list(point: str, frames: list[tuple[int, bytes]]):
     from scapy.layers.l2 import Ether
     from scapy.plist import PacketList
 
-    import kpkt.capture.diff  # noqa: F401  (binds flannel's VXLAN port in Scapy)
+    import kpkt.capture.diff  # noqa: F401  (binds VXLAN's port 8472 in Scapy)
 
     packets = []
     for t_ns, frame in frames:

@@ -56,7 +56,7 @@ class NodeSpec:
     mac: str  # eth0's MAC
     pod_cidr: IPv4Network  # e.g. 10.244.1.0/24
     cni0_mac: str
-    vtep_mac: str  # flannel.1's MAC
+    vtep_mac: str  # the CNI's tunnel device's MAC
     pods: tuple[PodSpec, ...] = ()
 
 
@@ -94,7 +94,7 @@ class DnsSpec:
 
 @dataclass(frozen=True, slots=True)
 class ClusterSpec:
-    cni: str = "flannel"
+    cni: str = ""  # one of kpkt.cni.CNIS (the loader gives the default, the first)
     pod_cidr: IPv4Network = IPv4Network("10.244.0.0/16")
     service_cidr: IPv4Network = IPv4Network("10.96.0.0/12")
     cluster_domain: str = "cluster.local"
@@ -105,11 +105,13 @@ class ClusterSpec:
     vxlan_port: int = 8472
     hairpin: bool = True
     dns: DnsSpec | None = None  # None: no cluster DNS
+    cni_options: dict[str, str] = field(default_factory=dict)  # cluster.<cni>: its settings
+    encapsulation_overhead: int = 50  # what the CNI's tunnel takes off the underlay MTU
 
     @property
     def pod_mtu(self) -> int:
-        """flannel's MTU for flannel.1, cni0, the veths and pod eth0: underlay MTU - 50."""
-        return self.underlay_mtu - 50
+        """The MTU of the CNI's devices, the veths and pod eth0."""
+        return self.underlay_mtu - self.encapsulation_overhead
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from kpkt.cni import CNIS, OPTIONS
 from kpkt.net.drops import REASONS
 from kpkt.topology import dns, hosts, load, services, traffic
 
@@ -20,6 +21,7 @@ KEYS = {
     "cluster": load.CLUSTER_KEYS,
     "cluster.underlay": load.UNDERLAY_KEYS,
     "cluster.dns": dns.DNS_KEYS,
+    **{f"cluster.{cni}": tuple(OPTIONS[cni]) for cni in CNIS},
     "nodes[]": hosts.NODE_KEYS,
     "nodes[].devices": hosts.NODE_DEVICES,
     "nodes[].pods[]": hosts.POD_KEYS,

@@ -59,12 +59,20 @@ def test_every_capture_is_clean_in_tshark(example, tshark: str) -> None:
         assert frames == packets, f"{capture.name}: tshark read {frames}, manifest says {packets}"
 
 
+def host_gw(path: Path) -> bool:
+    """Whether the example's pods cross nodes unencapsulated (flannel's host-gw backend)."""
+    return load_topology(path).cluster.cni_options.get("backend") == "host-gw"
+
+
 def test_vxlan_is_decoded_on_8472(example, tshark: str) -> None:
-    _, folder = example
+    path, folder = example
     eth0 = folder / "node1__eth0.pcap"
     out = tshark_read(
         tshark, eth0, "-Y", "vxlan", "-T", "fields", "-e", "vxlan.vni", "-e", "vxlan.flags"
     ).split()
+    if host_gw(path):
+        assert out == [] and list(folder.glob("*__flannel.1.pcap")) == [], "host-gw: no tunnel"
+        return
     assert out, "no VXLAN packet on node1's eth0"
     assert set(out[0::2]) == {"1"} and set(out[1::2]) == {"0x0800"}
 
@@ -85,7 +93,7 @@ def _manifest_packets(folder: Path, file: str) -> int:
 
 
 def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, tshark: str) -> None:
-    _, folder = example
+    path, folder = example
     allng = folder / "all.pcapng"
     # all.pcapng holds each packet once per hop, so Wireshark takes the same DNS message on the
     # next interface for a retransmission (a warning): only that warning is let through here
@@ -98,15 +106,21 @@ def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, ts
     assert len(rows) == sum(c["packets"] for c in manifest["captures"])
     names = {c["owner"] + "/" + c["interface"] for c in manifest["captures"]}
     assert {row[0] for row in rows} <= names
+    comments = " ".join(row[2] for row in rows)
+    assert "broadcast: flooded to" in comments
+    if host_gw(path):  # one packet, followed across the node network unencapsulated
+        routed = [row[1] for row in rows if "via 192.168.50.2 dev eth0" in row[2]]
+        assert routed and not any(row[3] for row in rows)
+        hops = [row[0] for row in rows if row[1] == routed[0]]
+        assert "node1/eth0" in hops and "node2/eth0" in hops and "node2/cni0" in hops
+        return
     # one packet, followed through the tunnel: the same id on node1's flannel.1 and eth0
     tunnelled = {row[1] for row in rows if row[3] == "1"}
     assert tunnelled
     pid = sorted(tunnelled, key=int)[0]
-    path = [row[0] for row in rows if row[1] == pid]
-    assert "node1/flannel.1" in path and "node1/eth0" in path and "node2/flannel.1" in path
-    comments = " ".join(row[2] for row in rows)
+    hops = [row[0] for row in rows if row[1] == pid]
+    assert "node1/flannel.1" in hops and "node1/eth0" in hops and "node2/flannel.1" in hops
     assert "vxlan encap vni 1" in comments and "fdb learn" in comments
-    assert "broadcast: flooded to" in comments
 
 
 # what makes a packet that packet at every hop (NAT rewrites addresses and ports, a tunnel wraps
@@ -170,7 +184,12 @@ def test_golden_captures_are_clean_in_tshark(golden: Path, tshark: str) -> None:
 
 
 def test_the_examples_are_shipped_and_topologies_is_their_folder() -> None:
-    assert [p.stem for p in EXAMPLES] == ["flannel-reference", "services-reference", "two-node"]
+    assert [p.stem for p in EXAMPLES] == [
+        "flannel-reference",
+        "hostgw-reference",
+        "services-reference",
+        "two-node",
+    ]
     link = ROOT / "topologies"
     assert link.is_symlink() and link.resolve() == (ROOT / "kpkt" / "examples").resolve()
 
@@ -192,7 +211,7 @@ def test_kpkt_examples_lists_them_with_their_description() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == [p.stem for p in EXAMPLES]
-    assert "flannel VXLAN between the nodes" in lines[2]
+    assert "flannel VXLAN between the nodes" in lines[3]
 
 
 def test_kpkt_examples_copies_one_out(tmp_path: Path) -> None:
@@ -212,7 +231,8 @@ def test_an_unknown_name_lists_the_shipped_examples(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (
         "error: three-node: no such file, and no shipped example of that name "
-        "(shipped: flannel-reference, services-reference, two-node; `kpkt examples` lists them)\n"
+        "(shipped: flannel-reference, hostgw-reference, services-reference, two-node; "
+        "`kpkt examples` lists them)\n"
     )
 
 

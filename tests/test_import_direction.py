@@ -70,6 +70,8 @@ def test_topology_reads_yaml_and_builds_nothing() -> None:
     # of the datapath, the reader knows only the drop reasons `expect: {drop: ...}` may name
     allowed = ("kpkt.topology", "kpkt.spec", "kpkt.derive", "kpkt.errors", "kpkt.outcome")
     allowed += ("kpkt.net.drops",)
+    # and of the CNI plugins, their registry (names, settings), which loads no plugin
+    allowed += ("kpkt.cni",)
     others = [
         f"{_module(file)} imports {name}"
         for file in _files("topology")
@@ -101,3 +103,11 @@ def test_importing_the_specs_loads_no_other_kpkt_module() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=KPKT.parent
     )
     assert done.stdout.strip() == "['kpkt', 'kpkt.derive', 'kpkt.spec']"
+
+
+def test_the_cni_registry_loads_no_plugin_nor_datapath() -> None:
+    code = "import sys, kpkt.cni\nprint(sorted(m for m in sys.modules if m.startswith('kpkt')))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=KPKT.parent
+    )
+    assert done.stdout.strip() == "['kpkt', 'kpkt.cni']"

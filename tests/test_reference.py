@@ -1,5 +1,6 @@
-"""kpkt against a real Linux kernel: the reference cluster through the three captured scenarios,
-compared frame by frame and field by field with `tests/reference/<scenario>/`.
+"""kpkt against a real Linux kernel: the reference cluster through the three captured flannel
+VXLAN scenarios and the captured host-gw one (`cni-others.md` §6), compared frame by frame and
+field by field with `tests/reference/<scenario>/`.
 
 Only what the reference documents as random may differ: IP IDs (and so IP header checksums),
 the outer VXLAN UDP source port value (and the outer UDP checksum, which covers the inner IDs),
@@ -23,10 +24,16 @@ from kpkt.topology.load import load_topology
 from conftest import REFERENCE, ROOT, reference_captures
 from wire_fields import comparable
 
-TOPOLOGY = ROOT / "topologies" / "flannel-reference.yaml"
+VXLAN_TOPOLOGY = ROOT / "topologies" / "flannel-reference.yaml"
+HOST_GW_TOPOLOGY = ROOT / "topologies" / "hostgw-reference.yaml"
 
-# scenario -> the index of its step in the example topology
-SCENARIOS = {"udp_same_node": 0, "udp_cross_node": 1, "icmp_cross_node": 2}
+# scenario -> the example topology and the index of its step there
+SCENARIOS = {
+    "udp_same_node": (VXLAN_TOPOLOGY, 0),
+    "udp_cross_node": (VXLAN_TOPOLOGY, 1),
+    "icmp_cross_node": (VXLAN_TOPOLOGY, 2),
+    "hostgw_udp_cross_node": (HOST_GW_TOPOLOGY, 0),
+}
 
 
 def our_name(reference_file: str) -> str:
@@ -39,9 +46,9 @@ def our_name(reference_file: str) -> str:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    topology = load_topology(TOPOLOGY)
     folders = {}
-    for scenario, index in SCENARIOS.items():
+    for scenario, (path, index) in SCENARIOS.items():
+        topology = load_topology(path)
         cold = dataclasses.replace(topology, steps=(topology.steps[index],))
         folder = tmp_path_factory.mktemp(scenario) / "out"
         runner.run(cold, folder=folder)

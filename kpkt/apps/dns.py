@@ -4,7 +4,7 @@ the `dns` step, a pod's stub resolver walking its search list query by query.
 Every query and answer is a real datagram (or TCP segment, after a truncated answer) through
 the emulated network: from the pod to the kube-dns service address, DNATed by kube-proxy to a
 CoreDNS pod, answered, and translated back; names outside the cluster go from the CoreDNS pod
-to the upstream server on the node network (masqueraded by flannel) and back.
+to the upstream server on the node network (masqueraded by the CNI) and back.
 """
 
 from __future__ import annotations

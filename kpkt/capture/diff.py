@@ -1,5 +1,5 @@
 """Captures compared frame by frame and field by field, each difference named by layer and field
-(`node1__flannel.1.pcap frame 3: IP.ttl: 63 != 62`): the library behind `kpkt diff`.
+(`node1__eth0.pcap frame 3: IP.ttl: 63 != 62`): the library behind `kpkt diff`.
 
 The files are read and checked by kpkt.capture.reader; their link types are compared. Frames
 are lined up before they are compared (`line_up`), so a frame only one side has is reported as
@@ -29,7 +29,7 @@ from kpkt.capture.pcap import LINKTYPE_ETHERNET
 from kpkt.capture.reader import LINK_TYPES, Capture, link_type_name, read_capture
 from kpkt.errors import KpktError
 from kpkt.wire.udp import UDP_LEN, udp_header
-from kpkt.wire.vxlan import FLANNEL_PORT, VXLAN_LEN, vxlan_header
+from kpkt.wire.vxlan import PRE_IANA_PORT, VXLAN_LEN, vxlan_header
 
 LIMIT = 20
 DISSECTED = 1 << 14  # frames whose fields are remembered
@@ -494,12 +494,12 @@ def _seconds(t_ns: int) -> str:
     return f"{t_ns // 1_000_000_000}.{t_ns % 1_000_000_000:09d}"
 
 
-def _bind_flannel_vxlan() -> None:
-    """Dissect UDP 8472 (flannel's, and Linux's default, VXLAN port) as VXLAN. Scapy 2.5 and
+def _bind_vxlan_8472() -> None:
+    """Dissect UDP 8472 (Linux's VXLAN port before the IANA one, and CNIs') as VXLAN. Scapy 2.5 and
     later bind it themselves; bind it only when a probe datagram shows that Scapy does not."""
-    probe = udp_header(1, FLANNEL_PORT, UDP_LEN + VXLAN_LEN) + vxlan_header(1)
+    probe = udp_header(1, PRE_IANA_PORT, UDP_LEN + VXLAN_LEN) + vxlan_header(1)
     if VXLAN not in UDP(probe):
-        bind_layers(UDP, VXLAN, dport=FLANNEL_PORT)
+        bind_layers(UDP, VXLAN, dport=PRE_IANA_PORT)
 
 
-_bind_flannel_vxlan()
+_bind_vxlan_8472()

@@ -36,13 +36,13 @@ from kpkt.wire.ipv4 import (
 )
 from kpkt.wire.tcp import TCP_LEN, tcp_summary
 from kpkt.wire.udp import PORTS, UDP_LEN, udp_summary
-from kpkt.wire.vxlan import FLANNEL_PORT, LINUX_PORT, VNI, VXLAN_LEN
+from kpkt.wire.vxlan import LINUX_PORT, PRE_IANA_PORT, VNI, VXLAN_LEN
 
 
 def summarize(
     frame: bytes,
     names: dict[bytes, str] | None = None,
-    vxlan_ports: frozenset[int] = frozenset({FLANNEL_PORT, LINUX_PORT}),
+    vxlan_ports: frozenset[int] = frozenset({PRE_IANA_PORT, LINUX_PORT}),
 ) -> str:
     """`eth <src> > <dst> | <network layer>` for an Ethernet frame."""
     names = names or {}

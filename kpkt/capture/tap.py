@@ -25,7 +25,7 @@ DESCRIPTIONS = {
     "pod-eth": "veth, the pod's end",
     "veth": "veth, the host's end (a port of cni0)",
     "bridge": "Linux bridge",
-    "vxlan": "VXLAN device (flannel)",
+    "vxlan": "VXLAN device",
     "underlay": "interface on the node network",
     "loopback": "loopback",
     "switch-port": "port of the node network's switch",
@@ -168,6 +168,7 @@ class Tap:
         "kind",
         "node",
         "mac",
+        "what",
         "ips",
         "peer",
         "journal",
@@ -190,12 +191,14 @@ class Tap:
         kind: str,
         node: str | None,
         mac: str | None,
+        what: str | None = None,  # how all.pcapng describes it, if not as its kind
     ) -> None:
         self.owner = owner
         self.ifname = ifname
         self.kind = kind
         self.node = node
         self.mac = mac
+        self.what = what or DESCRIPTIONS.get(kind, kind)
         self.ips: list[str] = []
         self.peer: Tap | None = None
         self.journal = journal
@@ -224,7 +227,7 @@ class Tap:
     def declare(self) -> None:
         """Give this capture point its interface block in all.pcapng."""
         where = f" on {self.node}" if self.node and self.node != self.owner else ""
-        description = f"{DESCRIPTIONS.get(self.kind, self.kind)} {self.ifname} of {self.owner}"
+        description = f"{self.what} {self.ifname} of {self.owner}"
         self.interface = self.pcapng.add_interface(self.name, description + where)
 
     def seen(self, frame: bytes, direction: str, tag: Tag, note: Decision | str = "") -> None:

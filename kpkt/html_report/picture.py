@@ -3,10 +3,10 @@
 Columns from left to right: the nodes in the order manifest.json first names them, then the
 hosts outside the cluster. Above them, the node network: the underlay switch as a bar with a
 port per host (`ul-<host>`), or a wire between two hosts. Inside a node, from the top: its
-`eth0`, `flannel.1` and `cni0` joined by the node's routing, then one row per pod: the host
-side of its veth pair on the bridge's bus, the veth link, and the pod's namespace with its
-`eth0` (and `lo`). The pods of a node sit at the bottom of its box, so folding them away
-(the page's job) moves nothing else.
+`eth0` and its CNI's devices (`cni0`, a tunnel device) joined by the node's routing, then one
+row per pod: the host side of its veth pair on the bridge's bus, the veth link, and the pod's
+namespace with its `eth0` (and `lo`). The pods of a node sit at the bottom of its box, so
+folding them away (the page's job) moves nothing else.
 
 Every port is a `<g class="port" data-name="owner/interface">` with its centre in `data-x`,
 `data-y`; every link a `<line class="link" data-a=… data-b=…>`: the page finds them by name.
@@ -25,7 +25,7 @@ POD_X = VETH_X + PORT_W + 34  # where the pods start
 POD_W = 6 + PORT_W + 4 + LOOP_W + 6
 NODE_W, HOST_W, GAP = POD_X + POD_W + 10, PORT_W + 30, 24
 TOP = 110  # where the host boxes start; the node network is drawn above
-STACK_STEP = 40  # eth0, flannel.1, cni0 one under the other
+STACK_STEP = 40  # eth0 and the CNI's devices one under the other
 POD_H = 56  # a pod row
 MAX_LABEL = 21  # characters of a port's first line
 MAX_PODS = 500  # a bigger cluster shows only the pods its report's steps cross

@@ -5,7 +5,7 @@ As `br_nf_pre_routing()` and `br_nf_pre_routing_finish()` do it:
 
 - nat PREROUTING runs after the bridge port's tap (`veth-* RX` shows the service address) and
   before the frame reaches the bridge device (`cni0 RX` shows the endpoint);
-- when the new destination routes out of another device (flannel.1), the frame goes up to the
+- when the new destination routes out of another device (a VXLAN device), the frame goes up to the
   node's stack, which forwards it without running PREROUTING again;
 - when it routes back into the bridge (an endpoint on this node: "bridged DNAT"), the frame is
   switched, not routed (TTL unchanged, the client's source MAC kept). With a REACHABLE neighbour

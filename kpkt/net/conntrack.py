@@ -3,7 +3,7 @@
 The first packet of a connection decides everything. In PREROUTING (or OUTPUT, for the node's
 own packets) kube-proxy's nat rules may DNAT it to a service endpoint; in POSTROUTING (or when
 it is delivered locally) the connection is confirmed and may be masqueraded: by kube-proxy when
-its rules marked it, else by flannel's FLANNEL-POSTRTG rules. The connection then knows the
+its rules marked it, else by the CNI's masquerade policy. The connection then knows the
 reply it expects, and every later packet of either direction is translated from that entry:
 
     original (s:sp -> d:dp)    PREROUTING dst -> d':dp' (DNAT)   POSTROUTING src -> s':sp' (SNAT)
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from kpkt.net.kubeproxy import Removed, ServiceRules
-from kpkt.net.nat import Flow, FlowKey, MasqRule, flow_key, flow_of, key_of, rewrite
+from kpkt.net.nat import Flow, FlowKey, MasqPolicy, flow_key, flow_of, key_of, rewrite
 from kpkt.wire import icmp
 from kpkt.wire.icmp import ICMP_LEN
 from kpkt.wire.ipv4 import IP_HEADER_LEN, PROTO, PROTO_ICMP, PROTO_UDP
@@ -64,9 +64,9 @@ class Entry:
 
 
 class Conntrack:
-    def __init__(self, stack, masq_rules: list[MasqRule], services: ServiceRules | None) -> None:
+    def __init__(self, stack, masquerade: MasqPolicy, services: ServiceRules | None) -> None:
         self.stack = stack
-        self.masq_rules = masq_rules
+        self.masquerade_policy = masquerade
         self.services = services or None
         self.incoming: dict[FlowKey, Entry] = {}  # PREROUTING and OUTPUT: destination rewrites
         self.outgoing: dict[FlowKey, Entry] = {}  # POSTROUTING and INPUT: source rewrites
@@ -131,7 +131,7 @@ class Conntrack:
 
     def postrouting(self, packet: bytes, dev) -> tuple[bytes, str]:
         """Source NAT for a packet leaving through `dev`: a new connection is confirmed (and
-        masqueraded if kube-proxy marked it or flannel's rules say so)."""
+        masqueraded if kube-proxy marked it or the CNI's policy says so)."""
         key = flow_key(packet)
         if key is None:
             return self._related(packet, self.outgoing) if self.translating else (packet, "")
@@ -158,14 +158,13 @@ class Conntrack:
         return self.outgoing[key]
 
     def _masquerades(self, conn: Conn) -> bool:
-        """KUBE-POSTROUTING masquerades what kube-proxy marked; else FLANNEL-POSTRTG decides
+        """KUBE-POSTROUTING masquerades what kube-proxy marked; else the CNI's policy decides
         on the addresses the packet has now (after DNAT)."""
         if conn.masquerade_mark:
             return True
         _, src, _, dst, _ = _translated(conn.original, dst=conn.dnat)
         src_ip, dst_ip = IPv4Address(src), IPv4Address(dst)
-        rule = next((r for r in self.masq_rules if r.matches(src_ip, dst_ip)), None)
-        return rule is not None and rule.masquerade
+        return self.masquerade_policy.masquerades(src_ip, dst_ip)
 
     def _masquerade(self, conn: Conn, dev) -> None:
         proto, src, sport, _, _ = conn.original
@@ -174,7 +173,7 @@ class Conntrack:
         port = ids.ping_id() if proto == PROTO_ICMP else ids.masquerade_port(sport)
         address = self.stack.primary_ip(dev, dst)
         conn.snat = (address, port)
-        by = "kube-proxy" if conn.masquerade_mark else "flannel"
+        by = "kube-proxy" if conn.masquerade_mark else self.masquerade_policy.by
         conn.snat_note = (
             f"masquerade ({by}) {IPv4Address(src)}:{sport} -> {IPv4Address(address)}:{port}"
         )

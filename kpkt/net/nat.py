@@ -1,9 +1,8 @@
-"""NAT's building blocks: flows, flow keys, packet rewriting, and flannel's masquerade rules.
+"""NAT's building blocks: flows, flow keys, packet rewriting, and masquerade policies.
 
-flanneld installs FLANNEL-POSTRTG (first match wins): pod-to-pod traffic is never translated;
-traffic from a pod to anything outside the pod network (another node's address, a host on the
-node network) is masqueraded to the egress device's address with `--random-fully` (a random port,
-or a random ICMP echo id). `conntrack.py` applies them.
+A masquerade policy is a CNI's chain of source-NAT rules (first match wins), as a CNI plugin
+(`kpkt/cni/`) states it: a match either masquerades to the egress device's address with
+`--random-fully` (a random port, or a random ICMP echo id) or returns. `conntrack.py` applies it.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ _CHECKSUM_AT = {
 
 @dataclass(frozen=True, slots=True)
 class MasqRule:
-    """One FLANNEL-POSTRTG rule: source and destination matches (None: any), negations, and
+    """One masquerade rule: source and destination matches (None: any), negations, and
     whether a match masquerades (True) or returns (False)."""
 
     src: IPv4Network | None
@@ -61,16 +60,16 @@ def _match(network: IPv4Network | None, address: IPv4Address, negate: bool) -> b
     return network is None or ((address in network) != negate)
 
 
-def flannel_masq_rules(cluster_cidr: IPv4Network, node_cidr: IPv4Network) -> list[MasqRule]:
-    """masqRules() of flannel's iptables traffic manager, in order (the kube-proxy mark rule
-    has nothing to match until Services exist)."""
-    return [
-        MasqRule(node_cidr, cluster_cidr, masquerade=False),
-        MasqRule(cluster_cidr, node_cidr, masquerade=False),
-        MasqRule(cluster_cidr, node_cidr, masquerade=False, not_src=True),
-        MasqRule(cluster_cidr, MULTICAST, masquerade=True, not_dst=True),
-        MasqRule(cluster_cidr, cluster_cidr, masquerade=True, not_src=True),
-    ]
+@dataclass(frozen=True, slots=True)
+class MasqPolicy:
+    """A CNI's masquerade rules in order, and who installs them (named in the NAT note)."""
+
+    by: str
+    rules: tuple[MasqRule, ...]
+
+    def masquerades(self, src: IPv4Address, dst: IPv4Address) -> bool:
+        rule = next((r for r in self.rules if r.matches(src, dst)), None)
+        return rule is not None and rule.masquerade
 
 
 FlowKey = tuple[int, bytes]

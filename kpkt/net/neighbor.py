@@ -3,7 +3,7 @@
 INCOMPLETE entries queue packets and retry broadcast requests (mcast_solicit 3, 1 s apart);
 entries learned from a request start STALE; using a STALE entry moves it to DELAY, and 5 s later
 (delay_first_probe_time) to PROBE with unicast requests (ucast_solicit 3). REACHABLE decays to
-STALE after reachable_time. PERMANENT entries (flannel's static VTEP neighbours) never change.
+STALE after reachable_time. PERMANENT entries (a CNI's static VTEP neighbours) never change.
 """
 
 from __future__ import annotations

@@ -74,11 +74,11 @@ class Stack:
         self.ping_sockets: dict[int, object] = {}  # echo id -> PingSocket
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
         self.tcp = TcpLayer(self)
-        self.conntrack = None  # a Conntrack on nodes: kube-proxy's and flannel's NAT
+        self.conntrack = None  # a Conntrack on nodes: kube-proxy's and the CNI's NAT
         self._forward_notes: dict[tuple[str, int], str] = {}
         self.icmp_limit = RateLimit(self.sched)
 
-    # --- configuration (what the CNI plugins and flanneld set up) -----------------------------
+    # --- configuration (what the CNI plugins and their daemons set up) -------------------------
 
     def add_address(self, dev, ip: bytes, prefixlen: int) -> None:
         self.addresses.append((dev, ip, prefixlen))

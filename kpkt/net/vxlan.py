@@ -1,4 +1,5 @@
-"""flannel.1: a VXLAN device (VNI 1, port 8472, nolearning) as flanneld creates it.
+"""A VXLAN device with static FDB entries and no learning (`ip link add type vxlan nolearning`),
+as CNI plugins create it (its VNI and UDP port are theirs).
 
 Sending: the inner frame's destination MAC is looked up in the device's FDB (one static entry per
 remote VTEP, no default entry, so nothing is ever flooded); the frame gets outer Ethernet/IPv4/
@@ -6,8 +7,8 @@ UDP/VXLAN headers and goes out through the node's stack on the underlay. The out
 Linux builds: flags 0x08, DF 0, TTL 64, TOS 0, source port from a hash of the inner flow
 (symmetric, except for TCP) folded into 32768-60999, and a complete UDP checksum (udpcsum is
 on by default).
-Receiving: the node's stack hands UDP to port 8472 to `decap`, which checks the VNI and delivers
-the inner frame on flannel.1.
+Receiving: the node's stack hands UDP to the device's port to `decap`, which checks the VNI and
+delivers the inner frame on the device.
 """
 
 from __future__ import annotations

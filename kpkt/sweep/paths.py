@@ -1,5 +1,5 @@
 """YAML paths into a topology document: `cluster.cni`, `traffic[2].udp.count`,
-`nodes[0].devices["flannel.1"].mac`. Parsing one, and setting a value at one in a copy of the
+`nodes[0].devices["cni0"].mac`. Parsing one, and setting a value at one in a copy of the
 document."""
 
 from __future__ import annotations

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from kpkt.cni import NODE_DEVICES as CNI_DEVICES
 from kpkt.derive import MAX_IFNAME
 from kpkt.spec import ContainerPort, ContainerSpec
 from kpkt.topology.fields import Fields, Report, show
 
 NODE_KEYS = ("name", "ip", "mac", "podCIDR", "devices", "pods")
-NODE_DEVICES = ("cni0", "flannel.1")  # devices whose MAC a node may set under `devices`
+# devices whose MAC a node may set under `devices`: its CNI's
+NODE_DEVICES = tuple(dict.fromkeys(d for devices in CNI_DEVICES.values() for d in devices))
 POD_KEYS = (
     "name",
     "namespace",
@@ -59,7 +61,7 @@ class NodeDraft:
     ip: IPv4Address | None
     pod_cidr: IPv4Network | None
     pod_cidr_failed: bool  # a podCIDR was given but rejected: its pods' addresses go unchecked
-    macs: dict[str, str | None]  # "eth0", "cni0", "flannel.1" -> MAC
+    macs: dict[str, str | None]  # "eth0" and each of NODE_DEVICES -> MAC
     pods: list[PodDraft] = field(default_factory=list)
 
 

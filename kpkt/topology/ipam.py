@@ -94,7 +94,7 @@ def _underlay_problem(ip: IPv4Address, underlay: IPv4Network) -> str | None:
 def _pod_ip_problem(ip: IPv4Address, node: NodeDraft) -> str | None:
     net = node.pod_cidr
     reserved = {
-        net.network_address: "the network address (flannel.1's)",
+        net.network_address: "the network address (the VTEP's)",
         net.network_address + 1: "the cni0 gateway address",
         net.broadcast_address: "the broadcast address",
     }
@@ -111,7 +111,7 @@ def free(pool: Iterable[IPv4Address], taken: set[IPv4Address]) -> Iterator[IPv4A
 
 
 def pod_addresses(pod_cidr: IPv4Network) -> Iterator[IPv4Address]:
-    """host-local IPAM's range on a node: .2 upwards (.0 is the network and flannel.1's
+    """host-local IPAM's range on a node: .2 upwards (.0 is the network and the VTEP's
     address, .1 the cni0 gateway), stopping before the broadcast address."""
     first = int(pod_cidr.network_address) + 2
     return (IPv4Address(value) for value in range(first, int(pod_cidr.broadcast_address)))

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from kpkt.cni import CNIS, NODE_DEVICES, OPTIONS, default_options, encapsulation_overhead
 from kpkt.derive import (
     SWITCH,
     external_key,
@@ -48,12 +49,10 @@ TOP_KEYS = ("apiVersion", "kind", "metadata", "seed", "cluster", "nodes", "exter
 TOP_KEYS += ("services", "traffic")
 UNDERLAY_KEYS = ("cidr", "mtu", "gateway")
 CLUSTER_KEYS = ("cni", "podCIDR", "serviceCIDR", "clusterDomain", "underlay", "vxlan")
-CLUSTER_KEYS += ("hairpin", "dns")
-CNIS = ("flannel",)
-LATER_CNIS = ("calico-vxlan", "calico-ipip", "cilium", "host-gw")
-NODE_OWN_DEVICES = ("lo", "eth0", "cni0", "flannel.1")
+CLUSTER_KEYS += ("hairpin", "dns", *CNIS)  # cluster.<cni>: that CNI's settings
+LATER_CNIS = ("calico-vxlan", "calico-ipip", "cilium")
 MIN_SERVICE_PREFIX = 29  # kube-apiserver wants at least 8 addresses in the service range
-DEFAULTS = ClusterSpec()
+DEFAULTS = ClusterSpec(cni=CNIS[0], cni_options=default_options(CNIS[0]))
 
 
 class _Loader(yaml.SafeLoader):
@@ -223,7 +222,8 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
         service_cidr = None if failed else DEFAULTS.service_cidr
         dns = read_dns(Fields({}, "cluster", doc.report), dns_wanted(doc), service_cidr)
         return DEFAULTS, {"podCIDR", "serviceCIDR", "underlay"} if failed else set(), dns
-    _check_cni(f)
+    cni = _cni(f)
+    options = _cni_options(f, cni)
     underlay = f.child("underlay", UNDERLAY_KEYS) or Fields({}, f.at("underlay"), f.report)
     vxlan = f.child("vxlan", ("vni", "port")) or Fields({}, f.at("vxlan"), f.report)
     pod_cidr = f.network("podCIDR", DEFAULTS.pod_cidr)
@@ -238,7 +238,9 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
     named = [("podCIDR", pod_cidr), ("serviceCIDR", service_cidr), ("underlay.cidr", underlay_cidr)]
     _check_overlaps([(f.at(key), net) for key, net in named if net is not None], f.report)
     cluster = ClusterSpec(
-        cni=DEFAULTS.cni,
+        cni=cni,
+        cni_options=options,
+        encapsulation_overhead=encapsulation_overhead(cni, options),
         pod_cidr=pod_cidr or DEFAULTS.pod_cidr,
         service_cidr=service_cidr or DEFAULTS.service_cidr,
         cluster_domain=_cluster_domain(f),
@@ -278,15 +280,25 @@ def _check_gateway(cluster: ClusterSpec, nodes: list[NodeDraft], report: Report)
             )
 
 
-def _check_cni(f: Fields) -> None:
+def _cni(f: Fields) -> str:
     cni = f.string("cni", DEFAULTS.cni)
+    supported = " or ".join(CNIS)
     if cni in LATER_CNIS:
         f.bad(
-            "cni", f"'{cni}' is not supported yet; use flannel ({', '.join(LATER_CNIS)} come later)"
+            "cni",
+            f"'{cni}' is not supported yet; use {supported} ({', '.join(LATER_CNIS)} come later)",
         )
     elif cni not in CNIS:
         hint = did_you_mean(cni, CNIS + LATER_CNIS)
-        f.bad("cni", f"unknown CNI '{cni}'{hint}; use flannel")
+        f.bad("cni", f"unknown CNI '{cni}'{hint}; use {supported}")
+    return cni if cni in CNIS else DEFAULTS.cni
+
+
+def _cni_options(f: Fields, cni: str) -> dict[str, str]:
+    """`cluster.<cni>`: the CNI's own settings, each one of its values."""
+    section = f.child(cni, OPTIONS[cni]) or Fields({}, f.at(cni), f.report)
+    defaults = default_options(cni)
+    return {key: section.choice(key, values, defaults[key]) for key, values in OPTIONS[cni].items()}
 
 
 def _cluster_domain(f: Fields) -> str:
@@ -351,7 +363,7 @@ def _check_unique(nodes: list[NodeDraft], externals: list[ExternalDraft], report
 def _check_veths(node: NodeDraft, report: Report) -> None:
     veths = [(pod.veth, f"{pod.path}.hostVeth.name", _what(pod)) for pod in node.pods]
     for name, path, _ in veths:
-        if name in NODE_OWN_DEVICES:
+        if name in ("lo", "eth0", *NODE_DEVICES[DEFAULTS.cni]):
             report.error(path, f"'{name}' is a device of {node.name} itself; pick another name")
     _duplicates(f"host veth name on {node.name}", veths, report)
 
@@ -379,7 +391,7 @@ def _explicit_macs(
 ) -> Iterator[tuple[str | None, str, str]]:
     for node in nodes:
         yield node.macs["eth0"], f"{node.path}.mac", f"node {node.name}"
-        for device in ("cni0", "flannel.1"):
+        for device in NODE_DEVICES[DEFAULTS.cni]:
             yield node.macs[device], f"{node.path}.devices.{device}.mac", f"{node.name}'s {device}"
         for pod in node.pods:
             yield pod.mac, f"{pod.path}.mac", _what(pod)
@@ -411,8 +423,9 @@ def _node_spec(node: NodeDraft, seed: int, taken: set[str]) -> NodeSpec:
     problems (every value present, every name a DNS label)."""
     macs = {
         device: node.macs[device] or unique_mac(seed, node_key(node.name, device), taken)
-        for device in ("eth0", "cni0", "flannel.1")
+        for device in ("eth0", *NODE_DEVICES[DEFAULTS.cni])
     }
+    bridge, vtep = NODE_DEVICES[DEFAULTS.cni]  # the CNI's bridge and tunnel device
     veths = veth_names(seed, [(pod.namespace, pod.name, pod.veth) for pod in node.pods])
     pods = tuple(
         _pod_spec(pod, node, veth, seed, taken) for pod, veth in zip(node.pods, veths, strict=True)
@@ -422,8 +435,8 @@ def _node_spec(node: NodeDraft, seed: int, taken: set[str]) -> NodeSpec:
         ip=node.ip,
         mac=macs["eth0"],
         pod_cidr=node.pod_cidr,
-        cni0_mac=macs["cni0"],
-        vtep_mac=macs["flannel.1"],
+        cni0_mac=macs[bridge],
+        vtep_mac=macs[vtep],
         pods=pods,
     )
 

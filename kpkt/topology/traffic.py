@@ -69,7 +69,7 @@ class Host:
 
     ref: HostRef
     ip: IPv4Address | None  # None when an earlier problem left it without one
-    also: tuple[IPv4Address, ...] = ()  # a node's cni0 gateway and flannel.1 addresses
+    also: tuple[IPv4Address, ...] = ()  # a node's addresses in its podCIDR (.1, .0)
     containers: tuple[str, ...] = ()  # a pod's containers, by name
 
 

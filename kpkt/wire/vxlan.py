@@ -7,7 +7,7 @@ import struct
 VXLAN_LEN = 8
 VXLAN_FLAGS = 0x08  # the I flag (in the first byte): the VNI is valid
 LINUX_PORT = 4789  # the IANA port, Linux's default
-FLANNEL_PORT = 8472  # flannel's (and Linux's old default)
+PRE_IANA_PORT = 8472  # Linux's default before the IANA port, still CNIs' choice
 
 _HEADER = struct.Struct("!II")
 

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_NOP
 
-from kpkt.net.nat import flannel_masq_rules, flow_key, flow_of, key_of, rewrite
+from kpkt.cni.flannel import masquerade_rules
+from kpkt.net.nat import flow_key, flow_of, key_of, rewrite
 from kpkt.wire.ipv4 import PROTO_UDP, ipv4_packet
 from kpkt.wire.udp import udp_segment
 
@@ -64,11 +65,11 @@ def test_flow_key_is_the_key_of_the_flow(src, dst, sport, dport, kind, options):
 
 def test_flannel_rules_masquerade_only_what_leaves_the_pod_network():
     cluster, node = IPv4Network("10.244.0.0/16"), IPv4Network("10.244.1.0/24")
-    rules = flannel_masq_rules(cluster, node)
+    policy = masquerade_rules(cluster, node)
+    rules = policy.rules
 
     def masqueraded(src: str, dst: str) -> bool:
-        rule = next(r for r in rules if r.matches(IPv4Address(src), IPv4Address(dst)))
-        return rule.masquerade
+        return policy.masquerades(IPv4Address(src), IPv4Address(dst))
 
     assert not masqueraded("10.244.1.2", "10.244.2.2")  # pod to pod
     assert not masqueraded("192.168.50.9", "10.244.1.2")  # outside to a local pod
