@@ -12,6 +12,7 @@ from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
 from kpkt.apps.faults import FaultApp
 from kpkt.apps.lifecycle import LifecycleApp
 from kpkt.apps.ping import PingApp
+from kpkt.apps.probe import ProbeApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
 from kpkt.capture.tap import Tap
@@ -23,10 +24,12 @@ from kpkt.net.bridge import Bridge
 from kpkt.net.conntrack import Conntrack
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
 from kpkt.net.kubeproxy import ServiceRules
+from kpkt.net.policy_filter import NodePolicy, PolicyLog
 from kpkt.net.route import Route
 from kpkt.net.sockets import close_all
 from kpkt.net.stack import Stack
 from kpkt.network import Network
+from kpkt.policy.verdict import cluster_policies
 from kpkt.spec import (
     DeleteStep,
     DnsStep,
@@ -36,6 +39,7 @@ from kpkt.spec import (
     NodeSpec,
     PingStep,
     PodSpec,
+    ProbeStep,
     RestartStep,
     TcpStep,
     Topology,
@@ -68,6 +72,8 @@ class _Builder:
         self.services = ServiceRules(topology.services, topology.cluster.pod_cidr)
         self.node_ips = {node.ip.packed for node in topology.nodes}
         self.cni = plugin(topology.cluster.cni)(self)
+        # NetworkPolicy enforcement, only in a cluster that has policies
+        self.policy_log = PolicyLog(cluster_policies(topology)) if topology.policies else None
 
     def build(self) -> None:
         for node in self.topo.nodes:
@@ -159,6 +165,8 @@ class _Builder:
         cluster = self.cluster
         stack = self._stack(node.name, forwarding=True, node=node.name)
         stack.conntrack = Conntrack(stack, self.cni.masquerade(node), self.services)
+        if self.policy_log is not None:
+            stack.policy = NodePolicy(stack, self.policy_log)
         eth0 = self.veth(
             stack, "eth0", node.mac, cluster.underlay_mtu, "underlay", node.name, WIRE_DELAY_NS
         )
@@ -175,6 +183,8 @@ class _Builder:
         stack = self._stack(pod.owner, forwarding=False, node=node.name)
         eth0 = self.veth(stack, "eth0", pod.mac, self.cluster.pod_mtu, "pod-eth", node.name)
         self.cni.pod(pod, node, node_stack, eth0)
+        if node_stack.policy is not None:  # the pod's ingress policy, on its host-side veth
+            eth0.peer.guard_with(node_stack.policy, pod.ip.packed)
 
     def delete_pod(self, owner: str) -> None:
         """What deleting a pod does to the node: the CNI plugin's DEL (the namespace goes with
@@ -252,11 +262,33 @@ class _Builder:
             return PingApp(step, sender)
         if isinstance(step, TcpStep):
             return TcpApp(step, sender, partial(self._receivers, step, sender, PROTO_TCP))
+            return TcpApp(step, sender, self._receivers(step, sender, PROTO_TCP))
+        if isinstance(step, ProbeStep):
+            return ProbeApp(step, sender, self._servers(step), self.policy_log)
         if isinstance(step, DnsStep):
             pod = next(p for p in self.topo.pods() if p.owner == step.src.owner)
             dns = self.cluster.dns
             return DnsApp(step, sender, pod, dns.service_ip, self.cluster.cluster_domain)
         raise TypeError(f"no application for {type(step).__name__}")
+
+    def _servers(self, step: ProbeStep) -> list:
+        """(stack, port, pod name) for each pod behind the probe's destination (the pod, or a
+        service's endpoints) whose containers declare the port and protocol."""
+        proto = PROTO_TCP if step.protocol == "TCP" else PROTO_UDP
+        dst = step.dst.packed
+        endpoints = self.services.endpoints(proto, dst, step.port, dst in self.node_ips)
+        pods = {pod.ip.packed: pod for pod in self.topo.pods()}
+        servers = []
+        for ip, port in endpoints or [(dst, step.port)]:
+            pod = pods.get(ip)
+            declared = pod is not None and any(
+                p.port == port and p.protocol == step.protocol
+                for container in pod.containers
+                for p in container.ports
+            )
+            if declared:
+                servers.append((self.net.by_ip[ip], port, pod.name))
+        return servers
 
     def _receivers(self, step: UdpStep | TcpStep, sender: Stack, proto: int) -> list:
         """Who listens for the step: the owner of the destination address, or, for a service

@@ -258,6 +258,89 @@ def trace(
     _guarded(job, debug)
 
 
+REACH_EXAMPLE = """\b
+Example:
+  kpkt reach netpol.yaml                       # pods x pods, every served port
+  kpkt reach netpol.yaml --from x/a --port 80/TCP --json
+  kpkt reach netpol.yaml --diff with-new-policy.yaml
+  kpkt reach netpol.yaml -o pcaps/reach        # captures of every probe
+"""
+
+
+@main.command(epilog=REACH_EXAMPLE)
+@click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--from",
+    "froms",
+    multiple=True,
+    help="A client (ns/pod, node/<name>, an "
+    "external host's name); repeat for more. Default: every pod.",
+)
+@click.option(
+    "--to",
+    "tos",
+    multiple=True,
+    help="A server (ns/pod, service/<ns>/<name>, "
+    "node/<name>, an external host); repeat for more. Default: every pod.",
+)
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    help="Only this port and protocol (80/TCP, "
+    "53/UDP, or 80 for both); repeat for more. Default: what each server serves.",
+)
+@click.option(
+    "--diff",
+    "other",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Probe OTHER too and print only the cells whose verdict changes.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write the probes' captures, all.pcapng and manifest.json to this folder, as a run "
+    "writes them (one step per probe, in the order of --json).",
+)
+@click.option("--seed", type=click.IntRange(min=0), help="Override the topology's seed.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
+def reach(
+    topology: Path,
+    froms: tuple[str, ...],
+    tos: tuple[str, ...],
+    ports: tuple[str, ...],
+    other: Path | None,
+    output: Path | None,
+    seed: int | None,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Probe who can reach whom on the wire, as the upstream NetworkPolicy e2e tests do (one
+    agnhost-style connection attempt per client, server, port and protocol), and print a truth
+    table per port and protocol: rows from, columns to, `.` allowed, `X` denied."""
+    from kpkt import reach as matrix
+
+    def job() -> None:
+        topo = _load(topology, seed)
+        probes = matrix.reach(topo, matrix.probe_steps(topo, froms, tos, ports), output)
+        if other is not None:
+            theirs = _load(other, seed)
+            steps = matrix.probe_steps(theirs, froms, tos, ports)
+            changed = matrix.changes(probes, matrix.reach(theirs, steps))
+            if as_json:
+                _echo(json.dumps({"changes": changed}, indent=2))
+            else:
+                _echo(matrix.change_lines(changed), nl=False)
+        elif as_json:
+            _echo(json.dumps({"probes": probes}, indent=2))
+        else:
+            _echo(matrix.tables(probes), nl=False)
+
+    _guarded_stoppable(job, debug, "the output folder is left as it was")
+
+
 DIFF_EXAMPLE = """\b
 Example:
   kpkt diff tests/golden/two-node/expected pcaps/two-node --ignore ip.id --ignore ip.chksum

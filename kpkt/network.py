@@ -72,6 +72,7 @@ class Network:
             log.end_ns = app.start_ns if app.event else end
             log.sent, log.received = app.counts()
             log.outcome = app.ended_as([drop.reason for drop in log.drops])
+            log.probe = app.verdict()
             self.current_step = -1
             if progress is not None:
                 progress.tick(index, app, journal)

@@ -47,6 +47,7 @@ KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
     "restart": (APPLIED,),
     "delete": (APPLIED,),
     "label": (APPLIED,),
+    "probe": (DELIVERED, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
 }
 
 # what a drop reason says about the step; a flooded copy's drop says nothing
@@ -110,6 +111,7 @@ def step_outcome(step, log) -> dict:
             for (where, reason), count in by_place.items()
         ],
     }
+    data |= log.probe  # a probe's verdict, where it was dropped and the policies involved
     if step.expect is not None:
         data["expect"] = step.expect.as_data()
         data["met"] = step.expect.met(log.outcome, by_reason)

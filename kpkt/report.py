@@ -126,7 +126,8 @@ def open_hint(result) -> str | None:
 
 
 def describe_topology(topology: Topology) -> str:
-    """Nodes, pods, addresses, MACs, each namespace's routes, and the steps."""
+    """Nodes, pods, addresses, MACs, each namespace's routes, services, DNS names,
+    NetworkPolicies, and the steps."""
     network = run(topology, steps=0).network
     c = topology.cluster
     cni = plugin(c.cni)
@@ -152,12 +153,32 @@ def describe_topology(topology: Topology) -> str:
             lines.append(f"  {owner}: {route}")
     lines += _services(topology)
     lines += _dns_names(topology)
+    lines += _policies(topology)
     lines.append("traffic:")
     lines += [
         f"  {i + 1}. {step.text}" + (f"  (expect {step.expect.text()})" if step.expect else "")
         for i, step in enumerate(topology.steps)
     ]
     return "\n".join(lines)
+
+
+def _policies(topology: Topology) -> list[str]:
+    """Each NetworkPolicy with its effective policyTypes (after the API server's defaulting)
+    and the pods it selects."""
+    lines = ["networkPolicies:"] if topology.policies else []
+    for policy in topology.policies:
+        types = ", ".join(sorted(policy.types, key=("Ingress", "Egress").index))
+        selected = sorted(
+            pod.name
+            for pod in topology.pods()
+            if pod.namespace == policy.namespace and policy.pod_selector.matches(dict(pod.labels))
+        )
+        rules = f"{len(policy.ingress)} ingress rule(s), {len(policy.egress)} egress rule(s)"
+        lines.append(
+            f"  {policy.key}: policyTypes {types}; {rules}; selects "
+            + (", ".join(selected) if selected else "no pod")
+        )
+    return lines
 
 
 def _services(topology: Topology) -> list[str]:

@@ -305,6 +305,22 @@ class ImpairStep:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeStep:
+    """One connection attempt as the upstream NetworkPolicy tests' `agnhost connect` makes it
+    (TCP: the handshake completes; UDP: one request is answered; one second of timeout). The
+    target serves `port` only if a container of its pod declares it."""
+
+    text: str
+    src: HostRef
+    dst: IPv4Address  # a pod's address, a service's cluster IP, a node's or an external's
+    port: int
+    protocol: str  # "TCP" | "UDP"
+    target: str  # the destination as `to:` names it: "y/b", "service/y/s-y-b", "node/node1"
+    at_ns: int | None = None
+    expect: Expectation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RestartStep:
     """A lifecycle step: a container of `pod` restarts. The pause container keeps the network
     namespace (address, MAC, veth, neighbours, FDB entries); the sockets of the pod's
@@ -345,7 +361,7 @@ class LabelStep:
 
 
 EventStep = LinkStep | ImpairStep | RestartStep | DeleteStep | LabelStep
-Step = UdpStep | PingStep | TcpStep | DnsStep | EventStep
+Step = UdpStep | PingStep | TcpStep | DnsStep | ProbeStep | EventStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +377,10 @@ class Topology:
     services: tuple[ServiceSpec, ...] = ()
     steps: tuple[Step, ...] = ()
     warnings: tuple[str, ...] = ()  # non-fatal findings, printed by the CLI
+    # kpkt.policy.model's Namespace (the listed ones; others carry only their name label) and
+    # NetworkPolicy (API defaults applied): plain frozen data this module need not import
+    namespaces: tuple = ()
+    policies: tuple = ()
 
     def pods(self) -> list[PodSpec]:
         return [pod for node in self.nodes for pod in node.pods]

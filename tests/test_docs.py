@@ -10,7 +10,7 @@ import pytest
 
 from kpkt.cni import CNIS, OPTIONS
 from kpkt.net.drops import REASONS
-from kpkt.topology import dns, hosts, load, services, traffic
+from kpkt.topology import dns, hosts, load, policies, services, traffic
 
 from conftest import ROOT
 
@@ -39,6 +39,15 @@ KEYS = {
     "restart": traffic.RESTART_KEYS,
     "delete": traffic.DELETE_KEYS,
     "label": traffic.LABEL_KEYS,
+    "probe": traffic.PROBE_KEYS,
+    "namespaces[]": policies.NAMESPACE_KEYS,
+    "networkPolicies[]": policies.POLICY_KEYS,
+    "networkPolicies[].metadata": policies.METADATA_KEYS,
+    "networkPolicies[].spec": policies.SPEC_KEYS,
+    "peers": policies.PEER_KEYS,
+    "ports": policies.PORT_KEYS,
+    "selectors": policies.SELECTOR_KEYS,
+    "matchExpressions[]": policies.EXPRESSION_KEYS,
 }
 
 

@@ -187,6 +187,7 @@ def test_the_examples_are_shipped_and_topologies_is_their_folder() -> None:
     assert [p.stem for p in EXAMPLES] == [
         "flannel-reference",
         "hostgw-reference",
+        "netpol",
         "services-reference",
         "two-node",
     ]
@@ -211,7 +212,8 @@ def test_kpkt_examples_lists_them_with_their_description() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == [p.stem for p in EXAMPLES]
-    assert "flannel VXLAN between the nodes" in lines[3]
+    assert "flannel VXLAN between the nodes" in lines[4]
+    assert "NetworkPolicy e2e cluster" in lines[2]
 
 
 def test_kpkt_examples_copies_one_out(tmp_path: Path) -> None:
@@ -231,7 +233,7 @@ def test_an_unknown_name_lists_the_shipped_examples(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (
         "error: three-node: no such file, and no shipped example of that name "
-        "(shipped: flannel-reference, hostgw-reference, services-reference, two-node; "
+        "(shipped: flannel-reference, hostgw-reference, netpol, services-reference, two-node; "
         "`kpkt examples` lists them)\n"
     )
 

@@ -54,6 +54,10 @@ class StepApp:
         """One word of kpkt.outcome.OUTCOMES; `reasons`: the step's drop reasons."""
         raise NotImplementedError
 
+    def verdict(self) -> dict:
+        """A probe's verdict as manifest fields (other steps have none)."""
+        return {}
+
     def error_summary(self) -> str:
         if not self.errors:
             return ""

@@ -77,6 +77,7 @@ class StepLog:
     received: int = 0
     outcome: str = ""  # a word of kpkt.outcome.OUTCOMES
     table_rows: int = 0  # how many of its hops keep their frame for the printed table
+    probe: dict = field(default_factory=dict)  # a probe step's verdict (kpkt/apps/probe.py)
 
 
 class Journal:

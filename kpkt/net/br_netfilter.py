@@ -15,6 +15,9 @@ As `br_nf_pre_routing()` and `br_nf_pre_routing_finish()` do it:
 - nat POSTROUTING runs at the output port of a frame that came in through PREROUTING (the
   hairpin masquerade, the un-DNAT of a same-node reply): `cni0 TX` shows it before, `veth-* TX`
   after.
+
+NetworkPolicy's egress side (kpkt/net/policy_filter.py) judges the frame right after PREROUTING,
+where Calico's cali-fw chain sees it in filter FORWARD.
 """
 
 from __future__ import annotations
@@ -40,11 +43,14 @@ class BrNetfilter:
     def prerouting(self, frame: bytes, port, tag: Tag) -> tuple[bytes, str] | None:
         """nat PREROUTING on a frame from `port`: the frame to switch on and the NAT note, or
         None when this hook took the frame over (bridged DNAT, or no route)."""
-        conntrack = self.stack.conntrack
-        if not conntrack.active:
+        conntrack, policy = self.stack.conntrack, self.stack.policy
+        if not conntrack.active and policy is None:
             return frame, ""
         packet = frame[ETH_LEN:]
-        translated, note = conntrack.prerouting(packet)
+        translated, note = conntrack.prerouting(packet) if conntrack.active else (packet, "")
+        # the client pod's egress policy, after the DNAT
+        if policy is not None and not policy.egress(packet, translated, tag, port.where):
+            return None
         if translated is packet:
             return frame, note
         if translated[IP_DST] == packet[IP_DST]:

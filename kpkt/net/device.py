@@ -56,6 +56,13 @@ class Veth(NetDevice):
         self.delay_ns = delay_ns
         self.carrier = True
         self.qdisc = None
+        # a pod's host-side veth in a cluster with NetworkPolicies: the pod's ingress policy,
+        # judging each frame before it is sent (what `tcpdump -i` on the veth sees is after it)
+        self.guard = None
+
+    def guard_with(self, policy, pod_ip: bytes) -> None:
+        """Judge frames to the pod at `pod_ip` with `policy` (a NodePolicy) before sending."""
+        self.guard = (policy, pod_ip)
 
     @staticmethod
     def pair(a: Veth, b: Veth) -> None:
@@ -68,6 +75,10 @@ class Veth(NetDevice):
             self.peer.carrier = up
 
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        if self.guard is not None:
+            policy, pod_ip = self.guard
+            if not policy.ingress(frame, tag, self.where, pod_ip):
+                return
         if self.qdisc is not None:
             self.qdisc.enqueue(frame, tag, note)
         else:

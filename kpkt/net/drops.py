@@ -20,6 +20,8 @@ REASONS: dict[str, str] = {
     "netem-loss": "netem on the egress interface lost it (an `impair` step's loss)",
     "bad-checksum": "the receiver's checksum check failed: netem corrupted it (an `impair` "
     "step's corrupt)",
+    "policy-denied": "a NetworkPolicy denied the connection's first packet, on the client's "
+    "egress or the server's ingress side (dropped silently: no RST, no ICMP)",
     "malformed": "a frame too short or with a header that does not parse",
 }
 

@@ -75,6 +75,7 @@ class Stack:
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
         self.tcp = TcpLayer(self)
         self.conntrack = None  # a Conntrack on nodes: kube-proxy's and the CNI's NAT
+        self.policy = None  # a NodePolicy on nodes of a cluster with NetworkPolicies
         self._forward_notes: dict[tuple[str, int], str] = {}
         self.icmp_limit = RateLimit(self.sched)
 

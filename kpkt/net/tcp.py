@@ -285,7 +285,7 @@ class Connection:
             self._finish("closed by its process's exit")
         self.orphan = True
 
-    def abort(self) -> None:
+    def reset_by_us(self) -> None:
         """We reset the connection: the socket is gone at once, its timers with it."""
         self._finish("reset")
 
@@ -299,6 +299,12 @@ class Connection:
         else:
             return
         self._send(FIN | ACK)
+
+    def abort(self, how: str) -> None:
+        """The application stops waiting for the handshake (a connect timeout): the attempt
+        ends without another segment."""
+        if self.state == "SYN_SENT":
+            self._finish(how)
 
     def icmp_error(self, packet: bytes, tag: Tag) -> None:
         """tcp_v4_err(): an ICMP error while connecting ends the attempt."""

@@ -28,7 +28,7 @@ class TcpLayer:
         if conn is not None and conn.orphan and payload and conn.state.startswith("FIN_WAIT"):
             # data for a socket its process closed: tcp_rcv_state_process() resets (RFC 1122)
             self._reset(packet, sport, dport, seq, ack, flags, len(payload), tag)
-            conn.abort()
+            conn.reset_by_us()
             return
         if conn is not None:
             conn.receive(flags, seq, ack, options, payload, window)

@@ -39,6 +39,7 @@ from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, sh
 from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft, read_externals, read_nodes
 from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay_ips
 from kpkt.topology.limits import check_characters, deep_nesting, read_topology_file
+from kpkt.topology.policies import read_namespaces, read_policies
 from kpkt.topology.service_names import ServiceNames
 from kpkt.topology.services import ServiceDraft, read_services
 from kpkt.topology.traffic import Directory, Host, read_traffic
@@ -46,7 +47,7 @@ from kpkt.topology.traffic import Directory, Host, read_traffic
 API_VERSION = "kpkt/v1"
 KIND = "Topology"
 TOP_KEYS = ("apiVersion", "kind", "metadata", "seed", "cluster", "nodes", "externals")
-TOP_KEYS += ("services", "traffic")
+TOP_KEYS += ("services", "traffic", "namespaces", "networkPolicies")
 UNDERLAY_KEYS = ("cidr", "mtu", "gateway")
 CLUSTER_KEYS = ("cni", "podCIDR", "serviceCIDR", "clusterDomain", "underlay", "vxlan")
 CLUSTER_KEYS += ("hairpin", "dns", *CNIS)  # cluster.<cni>: that CNI's settings
@@ -137,6 +138,7 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
     cluster, unsure, dns = _read_cluster(doc)
     nodes, externals = read_nodes(doc), read_externals(doc)
     drafts = read_services(doc)
+    namespaces, policies = read_namespaces(doc), read_policies(doc)
     if dns is not None:
         add_dns_hosts(dns, nodes, externals, report)
     assign_pod_cidrs(nodes, None if "podCIDR" in unsure else cluster.pod_cidr, report)
@@ -169,6 +171,8 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
         services=tuple(services),
         steps=tuple(steps),
         warnings=tuple(report.warnings),
+        namespaces=tuple(namespaces),
+        policies=tuple(policies),
     )
 
 

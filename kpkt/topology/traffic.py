@@ -27,6 +27,7 @@ from kpkt.spec import (
     LabelStep,
     LinkStep,
     PingStep,
+    ProbeStep,
     RestartStep,
     ServiceSpec,
     Step,
@@ -54,6 +55,7 @@ LABEL_KEYS = ("pod", "namespace", "set", "remove", "at")
 IMPAIR_PERCENTS = ("loss", "duplicate", "reorder", "corrupt")
 INTERFACES = ("eth0",)  # what link and impair steps may name, in a pod or a node
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+PROBE_KEYS = ("from", "to", "port", "protocol", "at", "expect")
 QUERY_TYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "NS", "SOA", "ANY")
 MAX_TCP_DATA = 1 << 20
 HEADERS = 28  # IPv4 header + UDP header, or IPv4 header + ICMP echo header
@@ -144,7 +146,7 @@ class Directory:
             if service is None:
                 f.bad("to", self._unknown(name, namespace))
                 return None, port
-            return self._cluster_ip(service, name, f), port
+            return self.cluster_ip(service, name, f), port
         host = self.find(name, f, "to")
         if host and service:
             self.report.warn(
@@ -201,7 +203,7 @@ class Directory:
             f.bad(key, self._unknown(name))
         return None
 
-    def _cluster_ip(self, service: ServiceSpec, name: str, f: Fields) -> IPv4Address | None:
+    def cluster_ip(self, service: ServiceSpec, name: str, f: Fields) -> IPv4Address | None:
         """The cluster IP a step sends to when it names `service` (kube-proxy does the rest)."""
         if service.type == "ExternalName":
             f.bad(
@@ -511,6 +513,42 @@ def _percent(f: Fields, key: str) -> float:
     return float(match[1]) / 100
 
 
+def _read_probe(f: Fields, text: str, directory: Directory) -> ProbeStep | None:
+    """`from`: a pod (`ns/pod`), a node (`node/<name>`) or an external host; `to`: a pod, a
+    node, an external host, an address or a service's cluster IP (`service/<ns>/<name>`)."""
+    src = directory.sender(_without_prefix(f, "from", "node/"))
+    target = f.string("to", required="name a pod (ns/pod), service/<ns>/<name>, node or host")
+    port = f.integer("port", 1, 65535, required="give the port to connect to")
+    protocol = f.choice("protocol", ("TCP", "UDP"), "TCP")
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    dst = None
+    if target is not None and target.startswith("service/"):
+        namespace, _, name = target.removeprefix("service/").partition("/")
+        service = directory.services.find(f"{name}.{namespace}", namespace) if name else None
+        if service is None:
+            f.bad(
+                "to", f"no service '{target.removeprefix('service/')}': write service/<ns>/<name>"
+            )
+        else:
+            dst = directory.cluster_ip(service, name, f)
+    elif target is not None:
+        dst, port_text = directory.receiver(_without_prefix(f, "to", "node/"), src)
+        if port_text is not None:
+            f.bad("to", f"give the port in `port`, not after a colon ('{target}')")
+            return None
+    if src is None or dst is None or port is None or f.failed:
+        return None
+    return ProbeStep(text, src, dst, port, protocol, target, at_ns)
+
+
+def _without_prefix(f: Fields, key: str, prefix: str) -> Fields:
+    """`f` with `prefix` taken off the string under `key` (`node/node1` is node1)."""
+    value = f.get(key)
+    if not isinstance(value, str) or not value.startswith(prefix):
+        return f
+    return Fields({**f.data, key: value.removeprefix(prefix)}, f.path, f.report, f.failed)
+
+
 def _word(f: Fields, key: str, words: tuple[str, ...]) -> str | None:
     """The word under `key`, one of `words`, or None (a wrong one is reported)."""
     value = f.string(key)
@@ -530,6 +568,7 @@ READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Ste
     "restart": (RESTART_KEYS, _read_restart),
     "delete": (DELETE_KEYS, _read_delete),
     "label": (LABEL_KEYS, _read_label),
+    "probe": (PROBE_KEYS, _read_probe),
 }
 
 

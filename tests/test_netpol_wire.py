@@ -1,0 +1,220 @@
+"""NetworkPolicy enforced on the wire (tests/reference/netpol.md §6, §7): where a denied
+packet stops, that nothing comes back, that only a connection's first packet is judged, the
+node exception, Service VIPs judged after DNAT, DNS under egress isolation, and the probe's
+verdicts in manifest.json and all.pcapng."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from kpkt.runner import run
+from kpkt.topology.load import load_topology_text
+
+from conftest import TSHARK_OPTIONS
+from netpol_cluster import cluster, policy
+
+DENY_INGRESS_Y = policy("deny-all", "y", {"podSelector": {}, "policyTypes": ["Ingress"]})
+DENY_EGRESS_X = policy("deny-egress", "x", {"podSelector": {}, "policyTypes": ["Egress"]})
+
+
+def probe(src: str, dst: str, port: int = 80, protocol: str = "TCP") -> dict:
+    return {"probe": {"from": src, "to": dst, "port": port, "protocol": protocol}}
+
+
+def run_cluster(policies: list, traffic: list, **kwargs):
+    document = cluster(policies, traffic=traffic, **kwargs)
+    return run(load_topology_text(yaml.safe_dump(document), "netpol.yaml"))
+
+
+def verdicts(result) -> list[dict]:
+    return [log.probe for log in result.network.journal.steps]
+
+
+def veth_of(result, pod: str) -> str:
+    ns, name = pod.split("/")
+    spec = next(p for p in result.topology.pods() if (p.namespace, p.name) == (ns, name))
+    return f"{spec.node}/{spec.host_veth}"
+
+
+def test_probe_verdicts_allowed_denied_on_each_side_and_refused() -> None:
+    traffic = [
+        probe("z/a", "y/b"),  # ingress denied, cross node
+        probe("x/a", "x/b"),
+        probe("x/a", "x/b", 82),  # nothing serves 82
+        probe("x/a", "x/b", 85, "UDP"),
+        probe("x/a", "x/b", 81, "UDP"),
+        probe("z/a", "x/b"),  # x isolated for egress only: ingress open
+        probe("x/c", "z/a"),  # egress denied, same node
+    ]
+    result = run_cluster([DENY_INGRESS_Y, DENY_EGRESS_X], traffic)
+    assert verdicts(result) == [
+        {"verdict": "denied", "droppedAt": "ingress", "policies": ["y/deny-all"]},
+        {"verdict": "denied", "droppedAt": "egress", "policies": ["x/deny-egress"]},
+        {"verdict": "denied", "droppedAt": "egress", "policies": ["x/deny-egress"]},
+        {"verdict": "denied", "droppedAt": "egress", "policies": ["x/deny-egress"]},
+        {"verdict": "denied", "droppedAt": "egress", "policies": ["x/deny-egress"]},
+        {"verdict": "allowed"},
+        {"verdict": "denied", "droppedAt": "egress", "policies": ["x/deny-egress"]},
+    ]
+    result = run_cluster([], traffic[1:5])  # no policy: what the pods serve
+    assert [v["verdict"] for v in verdicts(result)] == ["allowed", "refused", "refused", "allowed"]
+
+
+def paths(result, index: int) -> dict[int, list[str]]:
+    """Packet id -> the capture points it crossed, in order, in step `index`."""
+    log = result.network.journal.steps[index]
+    taps = result.network.journal.taps
+    where: dict[int, list[str]] = {}
+    for i in range(0, len(log.hops), 4):
+        tap = taps[log.hops[i]]
+        where.setdefault(log.hops[i + 3], []).append(f"{tap.owner}/{tap.ifname}")
+    return where
+
+
+def test_an_egress_denial_stops_at_the_client_veth_and_nothing_comes_back() -> None:
+    result = run_cluster([DENY_EGRESS_X], [probe("x/a", "y/b")])
+    veth = veth_of(result, "x/a")
+    [drop] = result.network.journal.steps[0].drops  # one SYN: agnhost gives up after 1 s
+    assert (drop.where, drop.reason) == (veth, "policy-denied")
+    assert drop.detail == "egress denied: no rule of x/deny-egress matched"
+    where = paths(result, 0)
+    assert where[drop.pid] == ["a.x/eth0", veth]  # into the host, and no further
+    assert not any(p.startswith("node2") for path in where.values() for p in path)
+    back = [pid for pid, path in where.items() if path[-1] == "a.x/eth0" and pid != drop.pid]
+    assert len(back) == 2  # ARP only (own who-has via the hairpin port, the gateway's reply)
+
+
+def test_an_ingress_denial_crosses_the_tunnel_and_stops_before_the_server_veth() -> None:
+    result = run_cluster([DENY_INGRESS_Y], [{"tcp": {"from": "x/a", "to": "y/b:80"}}])
+    server_veth = veth_of(result, "y/b")
+    drops = result.network.journal.steps[0].drops
+    assert [d.reason for d in drops] == ["policy-denied"] * 7  # the SYN and its 6 retries
+    assert {d.where for d in drops} == {server_veth}
+    syns = {d.pid for d in drops}
+    where = paths(result, 0)
+    for pid in syns:
+        path = where[pid]
+        assert path[0] == "a.x/eth0"
+        assert "node1/flannel.1" in path and "node2/flannel.1" in path
+        assert path[-1] == "node2/cni0"  # routed into the bridge, never out of the veth
+        assert server_veth not in path and "b.y/eth0" not in path
+    # nothing comes back to the client but ARP (its own who-has flooded back by the hairpin
+    # port, and the gateway's reply): no RST, no ICMP
+    back = [pid for pid, path in where.items() if path[-1] == "a.x/eth0" and pid not in syns]
+    assert len(back) == 2
+
+
+def test_only_the_first_packet_is_judged_replies_pass_egress_isolation() -> None:
+    # y's pods may not start anything, but they answer what reaches them (upstream "should
+    # deny egress from all pods in a namespace": y -> x stays allowed)
+    deny_egress_y = policy("deny-egress", "y", {"podSelector": {}, "policyTypes": ["Egress"]})
+    result = run_cluster(
+        [deny_egress_y], [probe("x/a", "y/b"), probe("x/a", "y/a", 81, "UDP"), probe("y/a", "x/a")]
+    )
+    assert [v["verdict"] for v in verdicts(result)] == ["allowed", "allowed", "denied"]
+    # a whole TCP exchange (data both ways, FINs) under ingress isolation allowing port 80
+    allow_80 = policy(
+        "allow-80",
+        "y",
+        {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"ports": [{"port": 80}]}]},
+    )
+    result = run_cluster([allow_80], [{"tcp": {"from": "x/a", "to": "y/b:80", "payload": "GET /"}}])
+    assert result.network.journal.steps[0].outcome == "delivered"
+    assert result.network.journal.steps[0].drops == []
+
+
+def test_the_own_node_gets_in_and_a_remote_node_does_not() -> None:
+    traffic = [probe("node/node2", "y/b"), probe("node/node1", "y/b")]
+    result = run_cluster([DENY_INGRESS_Y], traffic)
+    assert [v["verdict"] for v in verdicts(result)] == ["allowed", "denied"]
+
+
+def test_policy_sees_the_pod_behind_a_service_after_dnat() -> None:
+    to_b = {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [
+            {"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"pod": "b"}}}]}
+        ],
+    }
+    to_vip = {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [{"to": [{"ipBlock": {"cidr": "10.96.0.0/12"}}]}],
+    }
+    traffic = [probe("x/a", "service/y/s-y-b"), probe("x/a", "service/y/s-y-c")]
+    result = run_cluster([policy("to-b", "x", to_b)], traffic, services=True)
+    assert [v["verdict"] for v in verdicts(result)] == ["allowed", "denied"]
+    result = run_cluster([policy("to-vip", "x", to_vip)], traffic, services=True)
+    assert [v["verdict"] for v in verdicts(result)] == ["denied", "denied"]
+
+
+def test_egress_isolation_blocks_dns_unless_port_53_is_allowed() -> None:
+    lookup = [{"dns": {"from": "x/a", "name": "s-y-b.y", "type": "A"}}]
+    result = run_cluster([DENY_EGRESS_X], lookup, dns=True, services=True)
+    log = result.network.journal.steps[0]
+    assert log.outcome != "delivered"
+    assert {d.reason for d in log.drops} == {"policy-denied"}
+    dns_ok = {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [{"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}],
+    }
+    result = run_cluster([policy("dns", "x", dns_ok)], lookup, dns=True, services=True)
+    assert result.network.journal.steps[0].outcome == "delivered"
+
+
+def test_the_manifest_and_all_pcapng_name_the_side_and_the_policy(tmp_path: Path, tshark) -> None:
+    document = cluster([DENY_INGRESS_Y], traffic=[probe("x/a", "y/b")])
+    topology = load_topology_text(yaml.safe_dump(document), "netpol.yaml")
+    run(topology, folder=tmp_path / "out", report=False)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    step = manifest["steps"][0]
+    assert (step["kind"], step["verdict"], step["droppedAt"], step["policies"]) == (
+        "probe",
+        "denied",
+        "ingress",
+        ["y/deny-all"],
+    )
+    assert step["dropsByReason"] == {"policy-denied": 1}
+    [drop] = manifest["drops"]
+    assert drop["reason"] == "policy-denied" and "y/deny-all" in drop["detail"]
+    comments = subprocess.run(
+        [
+            tshark,
+            *TSHARK_OPTIONS,
+            "-r",
+            str(tmp_path / "out" / "all.pcapng"),
+            "-T",
+            "fields",
+            "-e",
+            "frame.comment",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "drop: policy-denied: ingress denied: no rule of y/deny-all matched" in comments
+
+
+def test_isolation_drops_icmp_unless_a_rule_without_ports_allows_the_peer() -> None:
+    from_x = {
+        "podSelector": {},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"ns": "x"}}}]}],
+    }
+    on_80 = {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"ports": [{"port": 80}]}]}
+    pings = [
+        {"ping": {"from": "x/a", "to": "10.244.2.3"}},
+        {"ping": {"from": "z/a", "to": "10.244.2.3"}},
+    ]
+    result = run_cluster([policy("from-x", "y", from_x)], pings)
+    logs = result.network.journal.steps
+    assert [log.outcome for log in logs] == ["delivered", "dropped"]
+    assert [d.reason for d in logs[1].drops] == ["policy-denied"]
+    result = run_cluster([policy("on-80", "y", on_80)], pings[:1])
+    assert result.network.journal.steps[0].outcome == "dropped"
