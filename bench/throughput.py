@@ -13,6 +13,11 @@ Each measurement runs in its own process, so peak RSS is that process's own. Usa
 
     python bench/throughput.py                 # 20,000 and 200,000 datagrams
     python bench/throughput.py --sizes 20000   # a quicker look
+    python bench/throughput.py --cni calico-ipip  # kpkt on the same cluster with Calico IPIP
+
+With `--cni calico-ipip` kpkt runs the same cluster on Calico in IPIP mode, where a datagram has
+8 capture points (pod eth0, cali veth, tunl0, eth0 on node1; eth0, tunl0, cali veth, pod eth0
+on node2); the baselines stay flannel's 10 frames, compared per hop-record.
 
 kpkt and the two floors run in turn, round after round; each ratio is the median of the
 ratios within a round, so a drift of this noisy machine's speed does not tilt it.
@@ -32,11 +37,15 @@ import time
 from pathlib import Path
 
 HOPS_PER_DATAGRAM = 10
+CLUSTERS = {
+    "flannel": "",
+    "calico-ipip": "cluster: {{cni: calico, underlay: {{gateway: 192.168.50.254}}}}\n",
+}
 TOPOLOGY = """\
 apiVersion: kpkt/v1
 kind: Topology
 metadata: {{name: bench}}
-nodes:
+{cluster}nodes:
   - name: node1
     pods: [{{name: client}}, {{name: idle}}]
   - name: node2
@@ -47,11 +56,12 @@ traffic:
 """
 
 
-def child_kpkt(count: int, workdir: Path) -> dict:
+def child_kpkt(count: int, workdir: Path, cni: str = "flannel") -> dict:
     from kpkt import runner
     from kpkt.topology.load import load_topology_text
 
-    topology = load_topology_text(TOPOLOGY.format(count=count), "bench.yaml")
+    text = TOPOLOGY.format(cluster=CLUSTERS[cni].format(), count=count)
+    topology = load_topology_text(text, "bench.yaml")
     start = time.perf_counter()
     result = runner.run(topology, folder=workdir / "out", report=False)  # the datapath alone
     seconds = time.perf_counter() - start
@@ -157,8 +167,13 @@ def child_floor_both(count: int, workdir: Path) -> dict:
     return child_floor(count, workdir, pcapng=True)
 
 
+def child_kpkt_calico_ipip(count: int, workdir: Path) -> dict:
+    return child_kpkt(count, workdir, "calico-ipip")
+
+
 CHILDREN = {
     "kpkt": child_kpkt,
+    "kpkt-calico-ipip": child_kpkt_calico_ipip,
     "naive": child_naive,
     "floor": child_floor,
     "floor+pcapng": child_floor_both,
@@ -198,6 +213,7 @@ def main() -> None:
         help="datagrams for the Scapy baseline (it runs at ~1,000 records/s)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; medians shown")
+    parser.add_argument("--cni", choices=sorted(CLUSTERS), default="flannel", help="kpkt's CNI")
     parser.add_argument(
         "--child", nargs=3, metavar=("KIND", "COUNT", "DIR"), help=argparse.SUPPRESS
     )
@@ -219,8 +235,13 @@ def main() -> None:
     for count in args.sizes:
         # kpkt and the floors in turn, so a drift of the machine's speed hits all three alike;
         # each ratio is taken within one round, then the median of the rounds is shown
+        ours = "kpkt" if args.cni == "flannel" else f"kpkt-{args.cni}"
         rounds = [
-            {kind: measure(kind, count) for kind in ("kpkt", "floor", "floor+pcapng")}
+            {
+                "kpkt": measure(ours, count),
+                "floor": measure("floor", count),
+                "floor+pcapng": measure("floor+pcapng", count),
+            }
             for _ in range(args.repeat)
         ]
         kpkt = median_of([r["kpkt"] for r in rounds])
@@ -228,7 +249,10 @@ def main() -> None:
         both = median_of([r["floor+pcapng"] for r in rounds])
 
         rss[count] = kpkt["rss_mib"]
-        print(f"\n{count:,} datagrams ({kpkt['records']:,} hop-records), medians of {args.repeat}:")
+        print(
+            f"\n{count:,} datagrams, kpkt on {args.cni} ({kpkt['records']:,.0f} hop-records), "
+            f"medians of {args.repeat}:"
+        )
         print(
             f"  kpkt            {kpkt['rate']:>12,.0f} hop-records/s  {kpkt['seconds']:7.2f} s"
             f"  peak RSS {kpkt['rss_mib']:7.1f} MiB"

@@ -15,15 +15,16 @@ from kpkt.apps.ping import PingApp
 from kpkt.apps.probe import ProbeApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from kpkt.capture.tap import Tap
 from kpkt.cni import plugin
 from kpkt.derive import SWITCH, derive_mac, switch_port_names
 from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.bridge import Bridge
-from kpkt.net.conntrack import Conntrack
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
-from kpkt.net.kubeproxy import ServiceRules
+from kpkt.net.kubeproxy import Removed, ServicePortInfo, ServiceRules
+from kpkt.net.netfilter import Netfilter
 from kpkt.net.policy_filter import NodePolicy, PolicyLog
 from kpkt.net.route import Route
 from kpkt.net.sockets import close_all
@@ -41,6 +42,7 @@ from kpkt.spec import (
     PodSpec,
     ProbeStep,
     RestartStep,
+    ServiceSpec,
     TcpStep,
     Topology,
     UdpStep,
@@ -60,6 +62,30 @@ def build(topology: Topology) -> tuple[Network, list]:
     return network, [builder.app(step) for step in topology.steps]
 
 
+def service_ports(services: tuple[ServiceSpec, ...]) -> list[ServicePortInfo]:
+    """What kube-proxy sees of the Services: each port of a Service with a cluster IP (headless
+    and ExternalName Services get no rules) and its ready endpoints serving that port."""
+    protocols = {"TCP": PROTO_TCP, "UDP": PROTO_UDP}
+    return [
+        ServicePortInfo(
+            name=service.key + (f":{port.name}" if port.name else ""),
+            protocol=protocols[port.protocol],
+            cluster_ip=service.cluster_ip.packed,
+            port=port.port,
+            node_port=port.node_port,
+            endpoints=tuple(
+                (endpoint.ip.packed, served.port)
+                for endpoint in service.ready_endpoints()
+                for served in endpoint.ports
+                if served.name == port.name and served.protocol == port.protocol
+            ),
+        )
+        for service in services
+        if service.cluster_ip is not None
+        for port in service.ports
+    ]
+
+
 class _Builder:
     def __init__(self, network: Network, topology: Topology) -> None:
         self.net = network
@@ -69,7 +95,7 @@ class _Builder:
         self.taps: dict[object, Tap] = {}  # device -> its capture point
         seed_key = f"{topology.seed}:vxlan-flow-hash".encode()
         self.flow_hash_key = hashlib.sha256(seed_key).digest()[:16]
-        self.services = ServiceRules(topology.services, topology.cluster.pod_cidr)
+        self.services = ServiceRules(service_ports(topology.services), topology.cluster.pod_cidr)
         self.node_ips = {node.ip.packed for node in topology.nodes}
         self.cni = plugin(topology.cluster.cni)(self)
         # NetworkPolicy enforcement, only in a cluster that has policies
@@ -126,7 +152,8 @@ class _Builder:
         self, dev, kind: str, node: str | None, mac: str | None, what: str | None = None
     ) -> None:
         """Give `dev` its capture point: a tap, the device's observer."""
-        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac, what)
+        link_type = LINKTYPE_ETHERNET if dev.link_layer else LINKTYPE_RAW
+        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac, what, link_type)
         dev.observer = tap
         self.taps[dev] = tap
 
@@ -164,9 +191,11 @@ class _Builder:
     def _node(self, node: NodeSpec) -> None:
         cluster = self.cluster
         stack = self._stack(node.name, forwarding=True, node=node.name)
-        stack.conntrack = Conntrack(stack, self.cni.masquerade(node), self.services)
+        netfilter = stack.netfilter = Netfilter(stack)
+        netfilter.add_services(self.services)
+        netfilter.add_masquerade(self.cni.masquerade(node))
         if self.policy_log is not None:
-            stack.policy = NodePolicy(stack, self.policy_log)
+            netfilter.add_policy(NodePolicy(stack, self.policy_log))
         eth0 = self.veth(
             stack, "eth0", node.mac, cluster.underlay_mtu, "underlay", node.name, WIRE_DELAY_NS
         )
@@ -183,21 +212,21 @@ class _Builder:
         stack = self._stack(pod.owner, forwarding=False, node=node.name)
         eth0 = self.veth(stack, "eth0", pod.mac, self.cluster.pod_mtu, "pod-eth", node.name)
         self.cni.pod(pod, node, node_stack, eth0)
-        if node_stack.policy is not None:  # the pod's ingress policy, on its host-side veth
-            eth0.peer.guard_with(node_stack.policy, pod.ip.packed)
+        policy = node_stack.netfilter.policy
+        if policy is not None:  # the pod's ingress policy, on its host-side veth
+            eth0.peer.guard_with(policy, pod.ip.packed)
 
     def delete_pod(self, owner: str) -> None:
         """What deleting a pod does to the node: the CNI plugin's DEL (the namespace goes with
-        its veth pair, so cni0 loses the port and the FDB entries behind it; host-local IPAM
-        frees the address; the node's route and neighbour entries stay), and kube-proxy's next
-        sync (the Services lose the endpoint, its UDP conntrack entries are deleted)."""
+        its veth pair, so whatever the host side was part of loses it: a bridge its port and
+        the FDB entries behind it, the node the routes and neighbour entries through it; IPAM
+        frees the address), and kube-proxy's next sync (the Services lose the endpoint, its UDP
+        conntrack entries are deleted)."""
         stack = self.net.stacks[owner]
         close_all(stack)
         for eth0 in [dev for dev in stack.devices if isinstance(dev, Veth)]:
             host = eth0.peer
-            if host.master is not None:
-                host.master.remove_port(host)
-            host.stack.devices.remove(host)
+            host.stack.remove_device(host)
             eth0.set_carrier(False)
             eth0.peer = host.peer = None
         removed = set()
@@ -207,13 +236,13 @@ class _Builder:
             removed |= self.services.remove_endpoint(ip)
         self._endpoints_removed(removed)
 
-    def sync_services(self, services) -> None:
+    def sync_services(self, services: tuple[ServiceSpec, ...]) -> None:
         """kube-proxy's sync after the Services' endpoints changed (a label step)."""
-        self._endpoints_removed(self.services.sync(services))
+        self._endpoints_removed(self.services.sync(service_ports(services)))
 
-    def _endpoints_removed(self, removed: set) -> None:
+    def _endpoints_removed(self, removed: set[Removed]) -> None:
         for node in self.topo.nodes:
-            self.net.stacks[node.name].conntrack.endpoints_removed(removed)
+            self.net.stacks[node.name].netfilter.services_synced(removed)
 
     # --- the underlay: a wire for two hosts, a switch for more ---------------------------------
 

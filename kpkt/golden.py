@@ -33,10 +33,12 @@ def render(folder: Path) -> dict[str, str]:
     """`<capture>.txt` for every pcap: one stable line per frame, MACs named by interface."""
     manifest = json.loads((folder / "manifest.json").read_text())
     names = interface_names(manifest)
+    link_types = {c["file"]: c["linkType"] for c in manifest["captures"]}
     texts = {}
     for capture in sorted(folder.glob("*.pcap")):
+        link_type = link_types[capture.name]
         lines = [
-            f"{number:>4} {t_ns / 1000:>14.3f}us  {summarize(frame, names)}"
+            f"{number:>4} {t_ns / 1000:>14.3f}us  {summarize(frame, names, link_type=link_type)}"
             for number, (t_ns, frame) in enumerate(read_pcap(capture), start=1)
         ]
         texts[capture.stem + ".txt"] = "".join(f"{line}\n" for line in lines)

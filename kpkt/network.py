@@ -30,6 +30,10 @@ class Network:
         self.pending = 0  # packets waiting in ARP queues
         self.current_step = -1  # -1: background
 
+    def vxlan_ports(self) -> frozenset[int]:
+        """The UDP ports VXLAN devices listen on: what summaries decode as VXLAN."""
+        return frozenset(port for stack in self.stacks.values() for port in stack.vxlan_ports)
+
     def ids_for(self, owner: str) -> NamespaceIds:
         return NamespaceIds(self.seed, owner)
 

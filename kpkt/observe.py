@@ -1,12 +1,16 @@
 """The hook through which devices report what they did, in the spirit of ns-3's trace sources.
 
 Every device has an observer, whose `seen(frame, direction, tag, decision)` it calls for each
-frame: "this frame crossed this interface, in this direction, because of this decision", and
-whose `remark(text)` it calls when something happens to the interface itself (a fault step). The
-default observer does nothing; the capture layer gives each device its tap, a unit test gives it
-a recorder. What a device decided is data, a `Decision`: a kind and its arguments, turned into
-text only by whoever records it (kpkt/capture/decisions.py). A device that has not moved to
-decisions yet still reports a ready-made string.
+frame: "this frame crossed this interface, in this direction, because of this decision". Each
+namespace's stack has the network's observer, which hands out the tags of new flows and packets
+(`new_flow(step)`, `packet(tag)`) and is told of what happens to a packet between frames:
+`decided(tag, decision)` (about the packet's newest frame) and `dropped(where, reason, decision,
+tag)` (`reason` a code of kpkt/net/drops.py). A device's default observer does nothing; the
+capture layer gives each device its tap and each stack the journal, a unit test gives them a
+recorder. What a device decided is data, a `Decision`: a kind and its arguments, turned into
+text only by whoever records it (kpkt/capture/decisions.py). When something happens to an
+interface itself (a fault step), the device calls its observer's `remark(text)`. Applications
+and the TCP layer still note what they send as a string.
 
 This module is at the bottom of the import graph: it imports nothing of kpkt.
 """
@@ -46,8 +50,50 @@ class Why(Enum):
     ARP_WHO_HAS = "arp-who-has"  # (ip, try): a broadcast request for an INCOMPLETE entry
     ARP_PROBE = "arp-probe"  # (ip, try): a unicast request for an entry in PROBE
     ARP_REPLY = "arp-reply"  # (ip, mac): the answer to a request for one of our addresses
+    ARP_PROXY_REPLY = "arp-proxy-reply"  # (ip, mac): proxy ARP's answer for a routed address
     ARP_RESOLVED = "arp-resolved"  # (ip,): a packet that waited for the neighbour, sent
+    FORWARD = "forward"  # (route, ttl): routed on, with the TTL it leaves with
+    ECHO_REPLY = "echo-reply"  # (): the answer to an ICMP echo request for a local address
+    ICMP_ERROR = "icmp-error"  # (type, code, ip): an ICMP error sent to `ip`
+    ICMP_RATE_LIMITED = "icmp-rate-limited"  # (type, code): an ICMP error not sent
+    VXLAN_ENCAP = "vxlan-encap"  # (vni, remote ip): sent to the remote VTEP
+    VXLAN_DECAP = "vxlan-decap"  # (vni,): the inner frame of a VXLAN packet, delivered
+    DNAT = "dnat"  # (ip or None for a node port, port, to ip, to port, service, mark):
+    # kube-proxy's DNAT of a new connection; `mark` is "hairpin", "masquerade" or ""
+    MASQUERADE = "masquerade"  # (by, ip, port, to ip, to port): a new connection's SNAT
+    UNDO_SNAT = "undo-snat"  # (ip, port): a reply's destination back to the original source
+    UNDO_DNAT = "undo-dnat"  # (ip, port): a reply's source back to the original destination
+    RELATED = "related"  # (to destination, ip): an ICMP error about a translated connection
+    BRIDGED = "bridged"  # (): after br_netfilter's DNAT, switched back into the bridge
+    BRIDGED_VIA_NEIGHBOUR = "bridged-via-neighbour"  # (): ... after resolving the endpoint
     THEN = "then"  # (decision or text, ...): several decisions, in order
+    # drops (the reason code of each is in kpkt/net/drops.py)
+    NO_ROUTE = "no-route"  # (ip,)
+    NO_ROUTE_AFTER_DNAT = "no-route-after-dnat"  # (ip,)
+    UNREACHABLE = "unreachable"  # (ip,): a socket's send with no route
+    NOT_FOR_US = "not-for-us"  # (ip, namespace)
+    TTL_EXCEEDED = "ttl-exceeded"  # (ttl, ip)
+    MTU_EXCEEDED = "mtu-exceeded"  # (size, mtu, device name)
+    REJECTED = "rejected"  # (service port name,): kube-proxy's REJECT
+    NO_UDP_LISTENER = "no-udp-listener"  # (port,)
+    NO_TCP_LISTENER = "no-tcp-listener"  # (port,): answered with a reset
+    ARP_QUEUE_FULL = "arp-queue-full"  # (device name, ip)
+    ARP_UNRESOLVED = "arp-unresolved"  # (device name, ip)
+    SAME_PORT = "same-port"  # (bridge name, mac, port name)
+    NO_VXLAN_FDB = "no-vxlan-fdb"  # (device name, mac)
+    VXLAN_MALFORMED = "vxlan-malformed"  # ()
+    VNI_MISMATCH = "vni-mismatch"  # (vni, the device's vni)
+    LINK_DOWN = "link-down"  # (device name,)
+    NO_CARRIER = "no-carrier"  # (device name,): a `link` step took the link down
+    CARRIER_LOST = "carrier-lost"  # (device name,): ... with the frame on the wire
+    NETEM_LOSS = "netem-loss"  # (device name, loss): an `impair` step's loss
+    BAD_CHECKSUM = "bad-checksum"  # (checksum name,): what netem corrupted, as the receiver sees
+    BLACKHOLE = "blackhole"  # (route,): a blackhole route
+    IPIP_ENCAP = "ipip-encap"  # (remote ip,)
+    IPIP_DECAP = "ipip-decap"  # ()
+    IPIP_MALFORMED = "ipip-malformed"  # (): the inner packet is not IPv4
+    TUNNEL_LOOP = "tunnel-loop"  # (device name, remote ip): the outer route leads back inside
+    POLICY_DENIED = "policy-denied"  # (verdict,): a kpkt.policy Verdict, its side and policies
 
 
 class Decision:
@@ -64,6 +110,15 @@ class Decision:
 
     def __repr__(self) -> str:
         return f"Decision({self.why.name}, {', '.join(map(repr, self.args))})"
+
+
+def then(first: Decision | str, second: Decision | str) -> Decision | str:
+    """`first`, then `second` (either may be "", nothing to say)."""
+    if not first:
+        return second
+    if not second:
+        return first
+    return Decision(Why.THEN, first, second)
 
 
 class Unobserved:

@@ -5,25 +5,26 @@ from __future__ import annotations
 
 from collections import Counter
 
-from kpkt.capture.summary import summarize
+from kpkt.capture.summary import owner_names, summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
 from kpkt.cni import plugin
 from kpkt.dns.served import served_names
 from kpkt.runner import run
 from kpkt.spec import Topology
 from kpkt.wire.ethernet import mac_bytes
+from kpkt.wire.vxlan import LINUX_PORT
 
 
 def mac_names(taps) -> dict[bytes, str]:
     """MAC -> the capture point that owns it, for readable summaries."""
-    return {mac_bytes(t.mac): t.name for t in taps if t.mac and t.kind != "loopback"}
+    return owner_names((mac_bytes(t.mac), t.name) for t in taps if t.mac and t.kind != "loopback")
 
 
 def step_tables(result) -> str:
     """A hop table for each of the first TABLE_STEPS steps, then a summary of the rest."""
     journal = result.network.journal
     names = mac_names(journal.taps)
-    ports = frozenset({result.topology.cluster.vxlan_port})
+    ports = result.network.vxlan_ports()
     blocks = []
     pairs = list(zip(result.topology.steps, journal.steps, strict=True))
     for index, (step, log) in enumerate(pairs[:TABLE_STEPS]):
@@ -68,7 +69,7 @@ def _step_block(index, text: str, log: StepLog, names, ports, expect=None) -> st
     for hop in log.rows:
         t_us = (hop.t_ns - log.start_ns) / 1000
         line = f"  {t_us:>10.1f}  {hop.tap.name:<{width}}  {hop.direction:<3}  "
-        line += summarize(hop.frame, names, ports)
+        line += summarize(hop.frame, names, ports, hop.tap.link_type)
         if hop.note:
             line += f"   # {hop.note}"
         lines.append(line)
@@ -111,17 +112,18 @@ def misses(result) -> list[str]:
 
 def open_hint(result) -> str | None:
     """A capture worth opening: the first node network interface that saw packets (with the
-    VXLAN decode option when its node tunnelled any), else the busiest capture; None when no
-    capture has a packet."""
+    VXLAN decode option when its node tunnelled any on a port Wireshark does not decode by itself),
+    else the busiest capture; None when no capture has a packet."""
     taps = [tap for tap in result.files if tap.count]
     if not taps:
         return None
     tunnelled = {tap.owner for tap in taps if tap.kind == "vxlan"}
+    hidden = sorted(result.network.vxlan_ports() - {LINUX_PORT})  # Wireshark decodes 4789
     underlay = [tap for tap in taps if tap.kind == "underlay"]
     tap = underlay[0] if underlay else max(taps, key=lambda t: t.count)
     decode = ""
-    if tap.owner in tunnelled:
-        decode = f"-d udp.port=={result.topology.cluster.vxlan_port},vxlan "
+    if tap.owner in tunnelled and hidden:
+        decode = "".join(f"-d udp.port=={port},vxlan " for port in hidden)
     return f"open one: wireshark {decode}{result.folder}/{result.files[tap]}"
 
 

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from kpkt.capture.pcap import read_pcap
+from kpkt.capture.pcap import LINKTYPE_RAW, read_pcap
 from kpkt.capture.summary import interface_names, summarize
 from kpkt.outcome import OUTCOMES
 
@@ -31,10 +31,14 @@ class RunFolder:
         self._files = {
             f"{c['owner']}/{c['interface']}": c["file"] for c in self.manifest["captures"]
         }
+        # a capture's link type by file: Ethernet, or raw IP on a tunnel without a link layer
+        self._link_types = {c["file"]: c["linkType"] for c in self.manifest["captures"]}
 
     def packets(self, point: str):
-        """Every frame `point` captured, as a Scapy PacketList (Ether; VXLAN on 8472 decoded)."""
-        return _packet_list(point, read_pcap(self.folder / self._file(point)))
+        """Every frame `point` captured, as a Scapy PacketList (Ether, or IP for a raw IP
+        capture; VXLAN decoded on both its ports)."""
+        file = self._file(point)
+        return _packet_list(point, read_pcap(self.folder / file), self._link_types[file])
 
     def saw(self, point: str, match: str | Callable):
         """The frames `point` captured that `match` accepts, as a PacketList (empty: none)."""
@@ -44,9 +48,13 @@ class RunFolder:
         from kpkt.packet_match import Match
 
         expression = Match(match)
-        frames = read_pcap(self.folder / self._file(point))
+        file = self._file(point)
+        link_type = self._link_types[file]
+        frames = read_pcap(self.folder / file)
         return _packet_list(
-            point, [(t, frame) for t, frame in frames if expression(dissect(frame))]
+            point,
+            [(t, frame) for t, frame in frames if expression(dissect(frame, link_type))],
+            link_type,
         )
 
     def assert_saw(self, point: str, match: str | Callable, count: int | None = None):
@@ -118,9 +126,11 @@ class RunFolder:
 
     def _frame_lines(self, point: str) -> list[str]:
         names = interface_names(self.manifest)
-        frames = read_pcap(self.folder / self._file(point))
+        file = self._file(point)
+        link_type = self._link_types[file]
+        frames = read_pcap(self.folder / file)
         lines = [
-            f"  {number:>4} {summarize(frame, names)}"
+            f"  {number:>4} {summarize(frame, names, link_type=link_type)}"
             for number, (_, frame) in enumerate(frames[:SHOWN], start=1)
         ]
         if len(frames) > SHOWN:
@@ -128,15 +138,17 @@ class RunFolder:
         return [f"{point} captured {len(frames)} frames:", *lines]
 
 
-def _packet_list(point: str, frames: list[tuple[int, bytes]]):
+def _packet_list(point: str, frames: list[tuple[int, bytes]], link_type: int):
+    from scapy.layers.inet import IP
     from scapy.layers.l2 import Ether
     from scapy.plist import PacketList
 
     import kpkt.capture.diff  # noqa: F401  (binds VXLAN's port 8472 in Scapy)
 
+    layer = IP if link_type == LINKTYPE_RAW else Ether
     packets = []
     for t_ns, frame in frames:
-        packet = Ether(frame)
+        packet = layer(frame)
         packet.time = t_ns / 1e9
         packets.append(packet)
     return PacketList(packets, name=point)

@@ -3,7 +3,7 @@
 The topology runs up to and including the step (earlier steps set up ARP and FDB state, as they
 would on a real node); every frame of the step is kept. Each packet's first hop shows the whole
 frame; later hops show only what changed there: MACs, TTL, addresses and ports (NAT), VXLAN
-encapsulation. The trace ends with what the application saw and every drop with its reason.
+and IPIP encapsulation. The trace ends with what the application saw and every drop with its reason.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from ipaddress import IPv4Address
 
 import click
 
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from kpkt.capture.summary import summarize
 from kpkt.capture.tap import Hop, StepLog
 from kpkt.errors import KpktError
@@ -26,6 +27,7 @@ from kpkt.wire.ipv4 import (
     IP_MIN_LEN,
     IP_SRC,
     PROTO,
+    PROTO_IPIP,
     PROTO_TCP,
     PROTO_UDP,
     TTL,
@@ -54,18 +56,22 @@ def run_step(topology: Topology, number: int) -> Traced:
             f"{topology.source}: there is no step {number}; the traffic has steps 1 to "
             f"{len(topology.steps)}"
         )
-    journal = run(topology, steps=number, keep_rows={number - 1: MAX_TRACE_ROWS}).network.journal
+    network = run(topology, steps=number, keep_rows={number - 1: MAX_TRACE_ROWS}).network
+    journal = network.journal
     log = journal.steps[number - 1]
     names = mac_names(journal.taps)
-    ports = frozenset({topology.cluster.vxlan_port})
+    ports = network.vxlan_ports()
     previous: dict[int, Fields] = {}
     changes = []
     for hop in log.rows:
-        fields = _fields(hop.frame, names, ports)
+        link_type = hop.tap.link_type
+        fields = _fields(hop.frame, names, ports, link_type)
         before = previous.get(hop.pid)
         previous[hop.pid] = fields
         changes.append(
-            summarize(hop.frame, names, ports) if before is None else _changes(before, fields)
+            summarize(hop.frame, names, ports, link_type)
+            if before is None
+            else _changes(before, fields)
         )
     return Traced(number, topology.steps[number - 1].text, log, changes)
 
@@ -98,25 +104,38 @@ def trace_lines(traced: Traced, colour: bool = False) -> list[str]:
 Fields = dict[str, str]
 
 
-def _fields(frame: bytes, names: dict[bytes, str], vxlan_ports: frozenset[int]) -> Fields:
-    """The fields a hop can change, as text: MACs, and for IPv4 the addresses, TTL, ports and
-    (for a VXLAN packet) the outer header, with the inner frame's fields under `inner`."""
-    fields = {"eth": summarize(frame, names, vxlan_ports).split(" | ")[0]}
-    if frame[ETH_TYPE] != ETH_TYPE_IP or len(frame) < ETH_LEN + IP_MIN_LEN:
-        fields["frame"] = summarize(frame, names, vxlan_ports)
-        return fields
-    ip = frame[ETH_LEN:]
+def _fields(
+    frame: bytes,
+    names: dict[bytes, str],
+    vxlan_ports: frozenset[int],
+    link_type: int = LINKTYPE_ETHERNET,
+) -> Fields:
+    """The fields a hop can change, as text: MACs (or `link`: raw IP on a tunnel), and for IPv4
+    the addresses, TTL, ports and (for a VXLAN or IPIP packet) the outer header, with the inner
+    packet's fields under `inner`."""
+    if link_type == LINKTYPE_RAW:
+        fields, ip = {"link": "raw ip"}, frame
+    else:
+        fields = {"eth": summarize(frame, names, vxlan_ports).split(" | ")[0]}
+        if frame[ETH_TYPE] != ETH_TYPE_IP or len(frame) < ETH_LEN + IP_MIN_LEN:
+            fields["frame"] = summarize(frame, names, vxlan_ports)
+            return fields
+        ip = frame[ETH_LEN:]
     ihl = IP_HEADER_LEN[ip[0]]
     fields["src"], fields["dst"] = str(IPv4Address(ip[IP_SRC])), str(IPv4Address(ip[IP_DST]))
     fields["ttl"] = str(ip[TTL])
-    if ip[PROTO] in (PROTO_UDP, PROTO_TCP) and len(ip) >= ihl + PORTS.size:
+    inner = None
+    if ip[PROTO] == PROTO_IPIP and len(ip) >= ihl + IP_MIN_LEN:
+        inner = _fields(ip[ihl:], names, vxlan_ports, LINKTYPE_RAW)
+    elif ip[PROTO] in (PROTO_UDP, PROTO_TCP) and len(ip) >= ihl + PORTS.size:
         sport, dport = PORTS.unpack_from(ip, ihl)
         fields["src"] += f":{sport}"
         fields["dst"] += f":{dport}"
         inner_at = ihl + UDP_LEN + VXLAN_LEN
         if ip[PROTO] == PROTO_UDP and dport in vxlan_ports and len(ip) >= inner_at + ETH_LEN:
             inner = _fields(ip[inner_at:], names, vxlan_ports)
-            fields.update({f"inner {k}": v for k, v in inner.items()})
+    if inner is not None:
+        fields.update({f"inner {k}": v for k, v in inner.items()})
     return fields
 
 
@@ -124,17 +143,24 @@ def _changes(before: Fields, after: Fields) -> str:
     encapsulated = any(k.startswith("inner") for k in after)
     was_encapsulated = any(k.startswith("inner") for k in before)
     if encapsulated and not was_encapsulated:
+        tunnel = "vxlan" if "inner eth" in after else "ipip"
         return (
-            f"vxlan encap: outer {after['src']} > {after['dst']} ttl {after['ttl']}, "
+            f"{tunnel} encap: outer {after['src']} > {after['dst']} ttl {after['ttl']}, "
             f"outer eth {after['eth']}"
         )
     if was_encapsulated and not encapsulated:
+        if "link" in after:
+            return "ipip decap: raw ip"
         return f"vxlan decap: inner eth {after['eth']}"
     changed = [
         f"{key} {before[key]} -> {after[key]}"
         for key in after
         if key in before and before[key] != after[key]
     ]
+    if "link" in after and "eth" in before:
+        changed.insert(0, "into the tunnel: raw ip")
+    elif "eth" in after and "link" in before:
+        changed.insert(0, f"out of the tunnel: eth {after['eth']}")
     return "; ".join(changed) if changed else "(unchanged)"
 
 

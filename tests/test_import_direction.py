@@ -6,7 +6,8 @@ nothing of kpkt, so every layer may import them. `kpkt/topology/` reads YAML int
 builds nothing; `kpkt/build.py` turns specs into a network; the datapath (`kpkt/net/`) and the
 layers under the builder never read a topology file nor reach up to the builder.
 
-That `kpkt/net/` does not import the capture layer is asserted in `tests/test_layers.py`.
+The datapath (`kpkt/net/`) imports neither the specs, nor the topology reader, nor the capture
+layer (which `tests/test_layers.py` also asserts from its side).
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ def test_the_datapath_and_what_the_builder_uses_never_read_yaml_nor_reach_up() -
     assert _offending(lower, ("kpkt.topology",)) == []
     assert _offending(("net",), ("kpkt.build", "kpkt.apps", "kpkt.dns", "kpkt.output")) == []
     assert _offending(("apps", "dns", "capture"), ("kpkt.build", "kpkt.output")) == []
+
+
+def test_the_datapath_imports_no_spec_nor_capture() -> None:
+    """Devices and rule tables get plain values from the builder (kube-proxy's rules are made
+    of `ServicePortInfo`, not Services), and report through the observer hook."""
+    assert _offending(("net",), ("kpkt.spec", "kpkt.topology", "kpkt.capture")) == []
 
 
 def test_the_checker_sees_imports_at_any_depth(tmp_path: Path) -> None:

@@ -1,14 +1,18 @@
-"""Frames as field lists for comparison with the reference kernel's captures, with the fields
-the reference documents as random blanked: IP IDs (and so header checksums), the outer VXLAN UDP
-source port (and its checksum), ICMP echo ids (and the timestamp opening the ping payload), TCP
-initial sequence numbers (sequence and acknowledgement numbers are compared relative to them)
-and TCP timestamp values (and so TCP checksums)."""
+"""Frames (Ethernet, or raw IP from a tunnel without a link layer) as field lists for comparison
+with the reference kernel's captures, with the fields the reference documents as random blanked:
+IP IDs (and so header checksums), the outer VXLAN UDP source port (and its checksum), ICMP echo
+ids (and the timestamp opening the ping payload), TCP initial sequence numbers (sequence and
+acknowledgement numbers are compared relative to them) and TCP timestamp values (and so TCP
+checksums)."""
 
 from __future__ import annotations
 
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
+
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
+from kpkt.wire.vxlan import LINUX_PORT, PRE_IANA_PORT
 
 
 class Fields:
@@ -17,8 +21,8 @@ class Fields:
     def __init__(self) -> None:
         self.isn: dict[tuple, int] = {}
 
-    def of(self, frame: bytes) -> list[tuple[str, object]]:
-        packet = Ether(frame)
+    def of(self, frame: bytes, link_type: int = LINKTYPE_ETHERNET) -> list[tuple[str, object]]:
+        packet = IP(frame) if link_type == LINKTYPE_RAW else Ether(frame)
         fields = []
         depth = 0
         layer = packet
@@ -43,7 +47,7 @@ class Fields:
                 break
             layer = layer.payload if layer.payload else None
             depth += 1
-        assert outer_udp is None or outer_udp.get("dport") == 8472
+        assert outer_udp is None or outer_udp.get("dport") in (PRE_IANA_PORT, LINUX_PORT)
         return fields
 
     def _relative(self, tcp: TCP, values: dict) -> None:
@@ -59,6 +63,6 @@ class Fields:
         ]
 
 
-def comparable(frame: bytes) -> list[tuple[str, object]]:
+def comparable(frame: bytes, link_type: int = LINKTYPE_ETHERNET) -> list[tuple[str, object]]:
     """The fields of a frame that needs no history (no TCP)."""
-    return Fields().of(frame)
+    return Fields().of(frame, link_type)

@@ -44,7 +44,7 @@ class DnsServer:
     def _on_datagram(self, src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
         def reply(message: bytes) -> None:
             self.udp.sendto(
-                src, sport, message, self.stack.journal.packet(tag), src=dst, note="dns answer"
+                src, sport, message, self.stack.observer.packet(tag), src=dst, note="dns answer"
             )
 
         self.answer(payload, "udp", reply, tag)
@@ -105,7 +105,7 @@ class CoreDnsPod:
 
         socket = UdpSocket(stack, port, lambda src, sport, dst, payload, t: relay(payload))
         socket.sendto(
-            ask.server.packed, PORT, ask.query, stack.journal.packet(tag), note="dns forward"
+            ask.server.packed, PORT, ask.query, stack.observer.packet(tag), note="dns forward"
         )
         stack.sched.after(FORWARD_READ_TIMEOUT_NS, relay, None)
 
@@ -164,7 +164,7 @@ class DnsApp(StepApp):
         """Each resolver socket is one flow: its queries and what they bring back."""
         flow = self.flows.get(socket)
         if flow is None:
-            flow = self.flows[socket] = self.sender.journal.new_flow(self.index)
+            flow = self.flows[socket] = self.sender.observer.new_flow(self.index)
         return flow
 
     def _send_udp(self, query: Query) -> None:
@@ -181,7 +181,7 @@ class DnsApp(StepApp):
             IPv4Address(query.server).packed,
             query.port,
             query.wire,
-            stack.journal.packet(self._flow(query.socket)),
+            stack.observer.packet(self._flow(query.socket)),
             note=f"dns query {query.describe()}",
         )
 

@@ -30,7 +30,7 @@ class PingApp(StepApp):
         if self.ident is None:
             self.ident = self.sender.ids.ping_id()
         self.socket = PingSocket(self.sender, self.ident, self._on_icmp)
-        self.flow = self.sender.journal.new_flow(self.index)
+        self.flow = self.sender.observer.new_flow(self.index)
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
@@ -42,7 +42,7 @@ class PingApp(StepApp):
         self.socket.send(
             step.dst.packed,
             message,
-            stack.journal.packet(self.flow),
+            stack.observer.packet(self.flow),
             ttl=step.ttl,
             note=f"ping echo request seq {seq}",
         )

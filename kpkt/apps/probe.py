@@ -48,7 +48,7 @@ class ProbeApp(StepApp):
         step, stack = self.step, self.sender
         self.sent = 1
         sport = stack.ids.ephemeral_port()
-        tag = stack.journal.new_flow(self.index)
+        tag = stack.observer.new_flow(self.index)
         stack.sched.after(TIMEOUT_NS, self._give_up)
         if step.protocol == "TCP":
             self.client = stack.tcp.connect(
@@ -62,7 +62,7 @@ class ProbeApp(StepApp):
         else:
             socket = UdpSocket(stack, sport, self._answer, self._error)
             self.closers.append(socket)
-            socket.sendto(step.dst.packed, step.port, REQUEST, stack.journal.packet(tag))
+            socket.sendto(step.dst.packed, step.port, REQUEST, stack.observer.packet(tag))
 
     # --- TCP --------------------------------------------------------------------------------
 
@@ -158,6 +158,6 @@ def _answerer(socket: UdpSocket, name: str):
     """serve-hostname over UDP: every request is answered with the pod's name."""
 
     def answer(src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
-        socket.sendto(src, sport, name.encode(), socket.stack.journal.packet(tag))
+        socket.sendto(src, sport, name.encode(), socket.stack.observer.packet(tag))
 
     return answer

@@ -58,7 +58,7 @@ class TcpApp(StepApp):
             step.dst.packed,
             sport,
             step.dport,
-            stack.journal.new_flow(self.index),
+            stack.observer.new_flow(self.index),
             on_data=self._client_data,
             on_fin=_close_after_eof,
             on_done=self._done,

@@ -36,7 +36,7 @@ class UdpApp(StepApp):
         if self.sport is None:
             self.sport = self.sender.ids.ephemeral_port()
         self.socket = UdpSocket(self.sender, self.sport, self._on_answer, self._on_error)
-        self.flow = self.sender.journal.new_flow(self.index)
+        self.flow = self.sender.observer.new_flow(self.index)
         if self.step.listen:
             for stack, port in self.receivers():
                 UdpSocket(stack, port, self._on_datagram)
@@ -46,9 +46,8 @@ class UdpApp(StepApp):
         self.sent += 1
         if self.datagram is None:
             self.datagram = self.socket.prepare(self.dst, step.dport, step.payload)
-        self.datagram(
-            stack.journal.packet(self.flow), ttl=step.ttl, note=f"udp send {self.sent}/{step.count}"
-        )
+        note = f"udp send {self.sent}/{step.count}"
+        self.datagram(stack.observer.packet(self.flow), ttl=step.ttl, note=note)
         if self.sent < step.count:
             stack.sched.after(step.interval_ns, self._send)
 

@@ -1,5 +1,5 @@
 """Decisions as the capture files show them: the text of a `kpkt.observe.Decision` in a hop
-table and in an all.pcapng comment."""
+table, in an all.pcapng comment and, for a drop, as its detail in the manifest."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from ipaddress import IPv4Address
 
 from kpkt.observe import Decision, Why
 from kpkt.wire.ethernet import mac_str
+from kpkt.wire.icmp import describe
 
 
 def render(decision: Decision | str) -> str:
@@ -24,6 +25,18 @@ def _flooded(mac: bytes, ports: int, hairpin: bool) -> str:
     return f"{reason}: flooded to {ports} port(s)" + (" (hairpin)" if hairpin else "")
 
 
+def _dnat(dst: bytes | None, dport: int, ip: bytes, port: int, service: str, mark: str) -> str:
+    via = f"{IPv4Address(dst)}:{dport}" if dst is not None else f"node port {dport}"
+    text = f"dnat {via} -> {IPv4Address(ip)}:{port} ({service})"
+    return text + _MARKS[mark]
+
+
+_MARKS = {
+    "": "",
+    "hairpin": "; hairpin: marked for masquerade",
+    "masquerade": "; marked for masquerade",
+}
+
 _TEXT = {
     Why.FDB_LEARN: lambda mac, port: f"fdb learn {mac_str(mac)} on {port}",
     Why.FDB_LOCAL: lambda mac: f"fdb: {mac_str(mac)} is local",
@@ -33,6 +46,52 @@ _TEXT = {
     Why.ARP_WHO_HAS: lambda ip, n: f"arp who-has {IPv4Address(ip)} (try {n})",
     Why.ARP_PROBE: lambda ip, n: f"arp unicast probe {IPv4Address(ip)} (try {n})",
     Why.ARP_REPLY: lambda ip, mac: f"arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
+    Why.ARP_PROXY_REPLY: lambda ip, mac: f"proxy arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
     Why.ARP_RESOLVED: lambda ip: f"arp resolved {IPv4Address(ip)}",
+    Why.FORWARD: lambda route, ttl: f"forward: route {route}, ttl {ttl}",
+    Why.ECHO_REPLY: lambda: "icmp echo reply",
+    Why.ICMP_ERROR: lambda kind, code, ip: f"icmp {describe(kind, code)} to {IPv4Address(ip)}",
+    Why.ICMP_RATE_LIMITED: lambda kind, code: f"icmp {describe(kind, code)} rate-limited",
+    Why.VXLAN_ENCAP: lambda vni, ip: f"vxlan encap vni {vni} -> {IPv4Address(ip)}",
+    Why.VXLAN_DECAP: lambda vni: f"vxlan decap vni {vni}",
+    Why.DNAT: _dnat,
+    Why.MASQUERADE: lambda by, ip, port, to_ip, to_port: (
+        f"masquerade ({by}) {IPv4Address(ip)}:{port} -> {IPv4Address(to_ip)}:{to_port}"
+    ),
+    Why.UNDO_SNAT: lambda ip, port: f"reverse nat -> {IPv4Address(ip)}:{port}",
+    Why.UNDO_DNAT: lambda ip, port: f"reverse nat <- {IPv4Address(ip)}:{port}",
+    Why.RELATED: lambda to_dst, ip: (
+        f"related icmp: reverse nat {'->' if to_dst else '<-'} {IPv4Address(ip)}"
+    ),
+    Why.BRIDGED: lambda: "bridged",
+    Why.BRIDGED_VIA_NEIGHBOUR: lambda: "bridged, via the neighbour",
     Why.THEN: lambda *parts: "; ".join(render(part) for part in parts),
+    Why.NO_ROUTE: lambda ip: f"no route to {IPv4Address(ip)}",
+    Why.NO_ROUTE_AFTER_DNAT: lambda ip: f"no route to {IPv4Address(ip)} after dnat",
+    Why.UNREACHABLE: lambda ip: f"no route to {IPv4Address(ip)} (sendmsg: network is unreachable)",
+    Why.NOT_FOR_US: lambda ip, owner: f"{IPv4Address(ip)} is not an address of {owner}",
+    Why.TTL_EXCEEDED: lambda ttl, ip: f"ttl {ttl} forwarding to {IPv4Address(ip)}",
+    Why.MTU_EXCEEDED: lambda size, mtu, dev: f"{size} bytes > mtu {mtu} of {dev}",
+    Why.REJECTED: lambda name: f"{name} has no endpoints: rejected",
+    Why.NO_UDP_LISTENER: lambda port: f"nothing listens on udp port {port}",
+    Why.NO_TCP_LISTENER: lambda port: f"nothing listens on tcp port {port} (reset)",
+    Why.ARP_QUEUE_FULL: lambda dev, ip: f"{dev}: arp queue for {IPv4Address(ip)} is full",
+    Why.ARP_UNRESOLVED: lambda dev, ip: f"{dev}: no ARP reply from {IPv4Address(ip)}",
+    Why.SAME_PORT: lambda bridge, mac, port: f"{bridge}: {mac_str(mac)} is behind {port}",
+    Why.NO_VXLAN_FDB: lambda dev, mac: f"{dev}: no fdb entry for {mac_str(mac)}",
+    Why.VXLAN_MALFORMED: lambda: "vxlan: short packet or I flag clear",
+    Why.VNI_MISMATCH: lambda vni, mine: f"vxlan: vni {vni}, device has {mine}",
+    Why.LINK_DOWN: lambda dev: f"{dev} has no peer",
+    Why.NO_CARRIER: lambda dev: f"{dev} has no carrier",
+    Why.CARRIER_LOST: lambda dev: f"{dev} lost its carrier with the frame on the wire",
+    Why.NETEM_LOSS: lambda dev, loss: f"{dev}: netem loss {loss:.2%}",
+    Why.BAD_CHECKSUM: lambda error: f"{error} does not match",
+    Why.POLICY_DENIED: lambda verdict: verdict.text(),
+    Why.BLACKHOLE: lambda route: f"route {route}",
+    Why.IPIP_ENCAP: lambda ip: f"ipip encap -> {IPv4Address(ip)}",
+    Why.IPIP_DECAP: lambda: "ipip decap",
+    Why.IPIP_MALFORMED: lambda: "ipip: the inner packet is not IPv4",
+    Why.TUNNEL_LOOP: lambda dev, ip: (
+        f"{dev}: the route to {IPv4Address(ip)} leads back into the tunnel"
+    ),
 }

@@ -98,6 +98,7 @@ def _capture(tap: Tap, file: str) -> dict:
         "interface": tap.ifname,
         "kind": tap.kind,
         "mac": tap.mac,
+        "linkType": tap.link_type,
         "ips": tap.ips,
         "node": tap.node,
         "peer": peer,

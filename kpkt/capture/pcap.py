@@ -1,8 +1,9 @@
 """Classic pcap files, written by kpkt itself so a Scapy upgrade can never change a golden file.
 
-Little-endian, nanosecond timestamps (magic 0xa1b23c4d), link type 1 (Ethernet), snaplen 262144:
-what `tcpdump -i IF -w FILE` writes on Linux. Records are buffered and appended in chunks, so a
-capture of any length costs bounded memory and no file handle stays open.
+Little-endian, nanosecond timestamps (magic 0xa1b23c4d), snaplen 262144, link type 1 (Ethernet)
+or, for a device without a link layer (an IPIP tunnel), 101 (raw IP): what `tcpdump -i IF -w
+FILE` writes on Linux. Records are buffered and appended in chunks, so a capture of any length
+costs bounded memory and no file handle stays open.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ from pathlib import Path
 
 SNAPLEN = 262144
 LINKTYPE_ETHERNET = 1
-FILE_HEADER = struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, SNAPLEN, LINKTYPE_ETHERNET)
+LINKTYPE_RAW = 101  # frames start with the IPv4 header
+MAGIC = struct.pack("<I", 0xA1B23C4D)
 RECORD = struct.Struct("<IIII")
 FLUSH_BYTES = 1 << 18
+
+
+def file_header(link_type: int) -> bytes:
+    return MAGIC + struct.pack("<HHiIII", 2, 4, 0, 0, SNAPLEN, link_type)
+
+
+FILE_HEADER = file_header(LINKTYPE_ETHERNET)
 
 
 class AppendingFile:
@@ -41,8 +50,8 @@ class PcapWriter(AppendingFile):
 
     __slots__ = ()
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, FILE_HEADER)
+    def __init__(self, path: Path, link_type: int = LINKTYPE_ETHERNET) -> None:
+        super().__init__(path, file_header(link_type))
 
     def write(self, t_ns: int, frame: bytes) -> None:
         length = len(frame)
@@ -56,7 +65,7 @@ class PcapWriter(AppendingFile):
 def read_pcap(path: Path) -> list[tuple[int, bytes]]:
     """(t_ns, frame) for every record of a file this module wrote (tests and `kpkt diff`)."""
     data = Path(path).read_bytes()
-    if data[:4] != FILE_HEADER[:4]:
+    if data[:4] != MAGIC:
         raise ValueError(f"{path}: not a little-endian nanosecond pcap")
     records, offset = [], len(FILE_HEADER)
     while offset < len(data):

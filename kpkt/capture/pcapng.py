@@ -1,7 +1,8 @@
 """`all.pcapng`: every capture point in one file, written by kpkt itself.
 
-One interface description block per capture point (`if_name` `<owner>/<ifname>`, a description
-naming the device kind, nanosecond `if_tsresol`), then one enhanced packet block per frame in the
+One interface description block per capture point (its link type: Ethernet, or raw IP for a
+tunnel without a link layer; `if_name` `<owner>/<ifname>`, a description naming the device kind,
+nanosecond `if_tsresol`), then one enhanced packet block per frame in the
 order they happened, each with its direction (`epb_flags`), the pcapng packet ID option (the same
 number at every hop of the same packet: Wireshark's `frame.packet_id`) and a comment saying what
 the device decided. The newest block is held back until the next one arrives, so a drop or a
@@ -13,7 +14,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from kpkt.capture.pcap import AppendingFile
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, AppendingFile
 
 SHB_TYPE, IDB_TYPE, EPB_TYPE = 0x0A0D0D0A, 0x00000001, 0x00000006
 OPT_END, OPT_COMMENT = 0, 1
@@ -21,7 +22,6 @@ SHB_USERAPPL = 4
 IF_NAME, IF_DESCRIPTION, IF_TSRESOL = 2, 3, 9
 EPB_FLAGS, EPB_PACKETID = 2, 5
 FLAG_INBOUND, FLAG_OUTBOUND = 1, 2
-LINKTYPE_ETHERNET = 1
 SNAPLEN = 262144
 FLUSH_BYTES = 1 << 20
 COMMENT_CACHE = 4096
@@ -55,14 +55,14 @@ def section_header(application: str) -> bytes:
     return _block(SHB_TYPE, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + options)
 
 
-def interface_description(name: str, description: str) -> bytes:
+def interface_description(name: str, description: str, link_type: int) -> bytes:
     options = (
         _option(IF_NAME, name.encode())
         + _option(IF_DESCRIPTION, description.encode())
         + _option(IF_TSRESOL, b"\x09")
         + _option(OPT_END, b"")
     )
-    return _block(IDB_TYPE, struct.pack("<HHI", LINKTYPE_ETHERNET, 0, SNAPLEN) + options)
+    return _block(IDB_TYPE, struct.pack("<HHI", link_type, 0, SNAPLEN) + options)
 
 
 class PcapngWriter(AppendingFile):
@@ -80,8 +80,8 @@ class PcapngWriter(AppendingFile):
         self._comments: dict[str, bytes] = {}  # comment text -> its encoded option
         self._layouts: dict[int, struct.Struct] = {}  # frame length << 16 | comment length
 
-    def add_interface(self, name: str, description: str) -> int:
-        self.buffer += interface_description(name, description)
+    def add_interface(self, name: str, description: str, link_type: int = LINKTYPE_ETHERNET) -> int:
+        self.buffer += interface_description(name, description, link_type)
         self._last_pid = None
         self.interfaces += 1
         return self.interfaces - 1

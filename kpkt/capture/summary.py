@@ -1,14 +1,18 @@
 """One readable line per frame, from the bytes: for hop tables, traces and golden renderings.
 
 MAC addresses are shown by the interface that owns them when a name map is given
-(`n1-pod-a.default/eth0`), so a table reads like the path it describes; `interface_names` makes
-that map from an output folder's manifest.json.
+(`n1-pod-a.default/eth0`), so a table reads like the path it describes (`interface_names` makes
+that map from an output folder's manifest.json); a MAC that several interfaces share (a CNI may
+give every host-side veth one MAC) names none of them. A frame of a tunnel without a link layer
+(LINKTYPE_RAW) is `raw ip | <network layer>`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from ipaddress import IPv4Address
 
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from kpkt.wire.arp import arp_summary
 from kpkt.wire.ethernet import (
     BROADCAST,
@@ -25,9 +29,11 @@ from kpkt.wire.icmp import ICMP_LEN, icmp_summary
 from kpkt.wire.ipv4 import (
     IP_DST,
     IP_HEADER_LEN,
+    IP_MIN_LEN,
     IP_SRC,
     PROTO,
     PROTO_ICMP,
+    PROTO_IPIP,
     PROTO_TCP,
     PROTO_UDP,
     TOS,
@@ -39,13 +45,30 @@ from kpkt.wire.udp import PORTS, UDP_LEN, udp_summary
 from kpkt.wire.vxlan import LINUX_PORT, PRE_IANA_PORT, VNI, VXLAN_LEN
 
 
+def owner_names(owners: Iterable[tuple[bytes, str]]) -> dict[bytes, str]:
+    """MAC -> the one interface that owns it, from (MAC, interface name) pairs; a MAC owned by
+    more than one interface is left out (its frames show the MAC itself)."""
+    names: dict[bytes, str] = {}
+    shared = set()
+    for mac, name in owners:
+        if names.setdefault(mac, name) != name:
+            shared.add(mac)
+    return {mac: name for mac, name in names.items() if mac not in shared}
+
+
 def summarize(
     frame: bytes,
     names: dict[bytes, str] | None = None,
     vxlan_ports: frozenset[int] = frozenset({PRE_IANA_PORT, LINUX_PORT}),
+    link_type: int = LINKTYPE_ETHERNET,
 ) -> str:
-    """`eth <src> > <dst> | <network layer>` for an Ethernet frame."""
+    """`<src> > <dst> | <network layer>` for an Ethernet frame, `raw ip | <network layer>` for
+    a raw IP one."""
     names = names or {}
+    if link_type == LINKTYPE_RAW:
+        if len(frame) < IP_MIN_LEN:
+            return f"malformed raw ip packet ({len(frame)} bytes)"
+        return f"raw ip | {_ipv4(frame, names, vxlan_ports)}"
     if len(frame) < ETH_LEN:
         return f"malformed frame ({len(frame)} bytes)"
     head = f"{_mac(frame[ETH_SRC], names)} > {_mac(frame[ETH_DST], names)}"
@@ -58,12 +81,12 @@ def summarize(
 
 
 def interface_names(manifest: dict) -> dict[bytes, str]:
-    """MAC -> `owner/interface` for every capture a manifest.json lists (loopbacks have none)."""
-    return {
-        mac_bytes(c["mac"]): f"{c['owner']}/{c['interface']}"
+    """MAC -> `owner/interface` for the captures a manifest.json lists (loopbacks have none)."""
+    return owner_names(
+        (mac_bytes(c["mac"]), f"{c['owner']}/{c['interface']}")
         for c in manifest["captures"]
         if c["mac"] and c["kind"] != "loopback"
-    }
+    )
 
 
 def _mac(mac: bytes, names: dict[bytes, str]) -> str:
@@ -86,6 +109,8 @@ def _ipv4(packet: bytes, names: dict[bytes, str], vxlan_ports: frozenset[int]) -
             inner = summarize(body[UDP_LEN + VXLAN_LEN :], names, vxlan_ports)
             return f"{ip} UDP {sport} > {dport} VXLAN vni {vni} [{inner}]"
         return f"{ip} {udp_summary(body)}"
+    if proto == PROTO_IPIP and len(body) >= IP_MIN_LEN:
+        return f"{ip} IPIP [{_ipv4(body, names, vxlan_ports)}]"
     if proto == PROTO_ICMP and len(body) >= ICMP_LEN:
         return f"{ip} {icmp_summary(body)}"
     if proto == PROTO_TCP and len(body) >= TCP_LEN:

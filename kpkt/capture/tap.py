@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kpkt import __version__
 from kpkt.capture.decisions import render
-from kpkt.capture.pcap import PcapWriter
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, PcapWriter
 from kpkt.capture.pcapng import PcapngWriter
 from kpkt.observe import OUT, Decision, Tag
 
@@ -26,6 +26,7 @@ DESCRIPTIONS = {
     "veth": "veth, the host's end (a port of cni0)",
     "bridge": "Linux bridge",
     "vxlan": "VXLAN device",
+    "ipip": "IPIP tunnel (raw IP, no link layer)",
     "underlay": "interface on the node network",
     "loopback": "loopback",
     "switch-port": "port of the node network's switch",
@@ -123,14 +124,14 @@ class Journal:
         self.pcapng.close()
         return files
 
-    def annotate(self, tag: Tag, comment: str) -> None:
+    def _annotate(self, tag: Tag, comment: str) -> None:
         """Add `comment` to the pcapng record of the packet's newest hop."""
         if self.pcapng is not None:
             self.pcapng.annotate(tag.pid, comment, tag.label)
 
     def decided(self, tag: Tag, decision: Decision) -> None:
         """A device's decision about the packet's newest hop (no frame of its own)."""
-        self.annotate(tag, render(decision))
+        self._annotate(tag, render(decision))
 
     def new_flow(self, step: int) -> Tag:
         """A new flow of `step` (-1: outside any step), with no packet yet."""
@@ -155,9 +156,12 @@ class Journal:
     def log(self, step: int) -> StepLog:
         return self.steps[step] if 0 <= step < len(self.steps) else self.background
 
-    def drop(self, where: str, reason: str, detail: str, tag: Tag) -> None:
+    def dropped(self, where: str, reason: str, decision: Decision, tag: Tag) -> None:
+        """The packet was dropped at `where` (a namespace, or its interface) for `reason`, a
+        code of kpkt/net/drops.py; `decision` says what happened."""
+        detail = render(decision)
         tag.log.drops.append(Drop(self.clock.now, where, reason, detail, tag.step, tag.pid))
-        self.annotate(tag, f"drop: {reason}: {detail}")
+        self._annotate(tag, f"drop: {reason}: {detail}")
 
 
 class Tap:
@@ -170,6 +174,7 @@ class Tap:
         "node",
         "mac",
         "what",
+        "link_type",
         "ips",
         "peer",
         "journal",
@@ -193,6 +198,7 @@ class Tap:
         node: str | None,
         mac: str | None,
         what: str | None = None,  # how all.pcapng describes it, if not as its kind
+        link_type: int = LINKTYPE_ETHERNET,
     ) -> None:
         self.owner = owner
         self.ifname = ifname
@@ -200,6 +206,7 @@ class Tap:
         self.node = node
         self.mac = mac
         self.what = what or DESCRIPTIONS.get(kind, kind)
+        self.link_type = link_type  # of its pcap: Ethernet, or raw IP on a tunnel (LINKTYPE_RAW)
         self.ips: list[str] = []
         self.peer: Tap | None = None
         self.journal = journal
@@ -221,7 +228,7 @@ class Tap:
         return f"{self.owner}__{self.ifname}.pcap"
 
     def open(self, folder: Path) -> None:
-        self.writer = PcapWriter(folder / self.filename)
+        self.writer = PcapWriter(folder / self.filename, self.link_type)
         self.pcapng = self.journal.pcapng
         self.write, self.packet = self.writer.write, self.pcapng.packet  # bound once: hot path
 
@@ -229,7 +236,7 @@ class Tap:
         """Give this capture point its interface block in all.pcapng."""
         where = f" on {self.node}" if self.node and self.node != self.owner else ""
         description = f"{self.what} {self.ifname} of {self.owner}"
-        self.interface = self.pcapng.add_interface(self.name, description + where)
+        self.interface = self.pcapng.add_interface(self.name, description + where, self.link_type)
 
     def seen(self, frame: bytes, direction: str, tag: Tag, note: Decision | str = "") -> None:
         """Append `frame` to this capture point's pcap and to its step's hop log (the hot path

@@ -40,29 +40,128 @@ Weave) is a module here and its entries in these tables.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any
 
-CNIS = ("flannel",)
-# cluster.<cni>: setting -> the values it may take, the default first
-OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+
+@dataclass(frozen=True)
+class Number:
+    """A whole-number setting: its default and the range it may take."""
+
+    default: int
+    low: int
+    high: int
+
+
+# a setting: the words it may take (the default first), a boolean (its default) or a Number
+Option = tuple[str, ...] | bool | Number
+CNIS = ("flannel", "calico")
+ENCAPSULATION_MODES = ("Always", "CrossSubnet", "Never")  # a Calico IPPool's ipipMode, vxlanMode
+# cluster.<cni>: setting -> the values it may take
+OPTIONS: dict[str, dict[str, Option]] = {
     "flannel": {"backend": ("vxlan", "host-gw")},  # flannel's Backend.Type
+    # Calico's IPPool fields: IPIP by default, as a manifest install gives
+    "calico": {
+        "ipipMode": ENCAPSULATION_MODES,
+        "vxlanMode": ("Never", "Always", "CrossSubnet"),
+        "natOutgoing": True,
+        "blockSize": Number(26, 20, 32),
+    },
 }
 NODE_DEVICES: dict[str, tuple[str, ...]] = {
     "flannel": ("cni0", "flannel.1"),
+    "calico": ("vxlan.calico",),
 }
+# the node devices a CNI makes that have no MAC (no host veth may take their names either)
+MACLESS_DEVICES: dict[str, tuple[str, ...]] = {"calico": ("tunl0",)}
 VXLAN_OVERHEAD = 50  # outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8
+IPIP_OVERHEAD = 20  # the outer IPv4 header
+NODE_PREFIX = 24  # a node's podCIDR when it names none, but where the CNI has blocks
+# `cni:` values that name a CNI and a setting: what to write instead
+RENAMED = {
+    "calico-ipip": "`cni: calico` (its default is `calico: {ipipMode: Always}`)",
+    "calico-vxlan": "`cni: calico` with `calico: {ipipMode: Never, vxlanMode: Always}`",
+}
+# what goes wrong on a CNI's nodes without a default route (`cluster.underlay.gateway`)
+WITHOUT_GATEWAY = {
+    "calico": "not set, so the nodes have no default route, and Calico's proxy ARP answers a "
+    "pod's ARP for its gateway 169.254.1.1 only when the node has a route for it "
+    "(projectcalico/calico#3270): every pod packet will wait for an ARP reply that never "
+    "comes; set a gateway",
+}
 
 
-def default_options(cni: str) -> dict[str, str]:
-    return {key: values[0] for key, values in OPTIONS[cni].items()}
+def _cali_veth_name(namespace: str, pod: str) -> str:
+    """Calico's host-side veth name (`VethNameForWorkload`): `cali` and the first 11 hex
+    digits of the SHA-1 of `<namespace>.<pod>`."""
+    return "cali" + hashlib.sha1(f"{namespace}.{pod}".encode()).hexdigest()[:11]
 
 
-def encapsulation_overhead(cni: str, options: dict[str, str]) -> int:
+def _felix_vtep_mac(node: str) -> str:
+    """felix's VXLAN tunnel MAC for a node (`vtepMACForHost`): the byte of "f" (0x66) and the
+    first 5 bytes of the SHA-1 of the node's name."""
+    return ":".join(f"{byte:02x}" for byte in b"f" + hashlib.sha1(node.encode()).digest()[:5])
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How a CNI names what it makes, where kpkt's own derived names and MACs do not apply."""
+
+    host_veth: Callable[[str, str], str] | None = None  # (namespace, pod) -> the host veth
+    host_veth_mac: str | None = None  # the one MAC of every host veth (not unique, then)
+    device_macs: dict[str, Callable[[str], str]] = field(default_factory=dict)  # by node name
+
+
+NAMING: dict[str, Naming] = {
+    "flannel": Naming(),
+    # the CNI plugin's hostSideMAC on every cali veth; felix's VTEP MAC
+    "calico": Naming(_cali_veth_name, "ee:ee:ee:ee:ee:ee", {"vxlan.calico": _felix_vtep_mac}),
+}
+
+
+def default_options(cni: str) -> dict[str, Any]:
+    return {key: default_of(option) for key, option in OPTIONS[cni].items()}
+
+
+def default_of(option: Option) -> Any:
+    if isinstance(option, tuple):
+        return option[0]
+    return option.default if isinstance(option, Number) else option
+
+
+def encapsulation_overhead(cni: str, options: dict[str, Any]) -> int:
     """How much smaller than the underlay MTU the pods' MTU is."""
     if cni == "flannel" and options.get("backend") == "host-gw":
         return 0  # plain routing: no encapsulation
+    if cni == "calico":
+        if options["ipipMode"] != "Never":
+            return IPIP_OVERHEAD
+        return VXLAN_OVERHEAD if options["vxlanMode"] != "Never" else 0
     return VXLAN_OVERHEAD
+
+
+def option_problems(cni: str, options: dict[str, Any]) -> list[tuple[str, str]]:
+    """(setting, what is wrong) for settings that do not go together."""
+    if cni == "calico" and options["ipipMode"] != "Never" and options["vxlanMode"] != "Never":
+        return [
+            (
+                "vxlanMode",
+                f"{options['vxlanMode']} with ipipMode {options['ipipMode']}: a pool "
+                "encapsulates one way at most; set one of them to Never",
+            )
+        ]
+    return []
+
+
+def node_block(cni: str, options: dict[str, Any]) -> tuple[int, str | None]:
+    """The prefix length of a node's podCIDR when the topology names none, and, when the CNI
+    requires exactly that length, the setting that says so."""
+    if cni == "calico":  # a node's podCIDR is its IPAM block
+        return options["blockSize"], f"cluster.{cni}.blockSize"
+    return NODE_PREFIX, None
 
 
 def plugin(cni: str) -> Any:

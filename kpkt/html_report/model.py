@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kpkt.capture.diff import dissect, show_value
 from kpkt.capture.reader import HEADER_LEN, MAGICS
-from kpkt.capture.summary import summarize
+from kpkt.capture.summary import owner_names, summarize
 from kpkt.capture.tap import comment_notes
 from kpkt.errors import KpktError
 from kpkt.wire.ethernet import mac_bytes
@@ -41,6 +41,7 @@ class Port:
     node: str | None
     peer: str | None  # owner/interface of the other end of a veth or wire
     packets: int
+    link_type: int  # of its pcap: 1 Ethernet, 101 raw IP (a tunnel without a link layer)
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def read_run(folder: Path) -> Run:
 def _read(folder: Path, manifest: dict) -> Run:
     ports = [_port(entry) for entry in manifest["captures"]]
     by_name = {port.name: number for number, port in enumerate(ports)}
-    names = {mac_bytes(p.mac): p.name for p in ports if p.mac and p.kind != "loopback"}
+    names = owner_names((mac_bytes(p.mac), p.name) for p in ports if p.mac and p.kind != "loopback")
     kept, budget = [], MAX_HOPS
     for entry in manifest["steps"]:
         kept.append(entry["hops"][:budget])
@@ -181,14 +182,16 @@ def _read(folder: Path, manifest: dict) -> Run:
     }
     decisions = read_decisions(folder / "all.pcapng", wanted)
     run = Run(manifest["topology"], manifest["seed"], manifest["version"], ports, [])
-    decoded: dict[bytes, int] = {}
+    decoded: dict[tuple[int, bytes], int] = {}
 
-    def frame_id(data: bytes) -> int:
-        if data not in decoded:
-            decoded[data] = len(run.frames)
-            fields = [(name, show_value(value)) for name, value in dissect(data).items()]
-            run.frames.append(Frame(summarize(data, names), fields))
-        return decoded[data]
+    def frame_id(link_type: int, data: bytes) -> int:
+        key = (link_type, data)
+        if key not in decoded:
+            decoded[key] = len(run.frames)
+            dissected = dissect(data, link_type)
+            fields = [(name, show_value(value)) for name, value in dissected.items()]
+            run.frames.append(Frame(summarize(data, names, link_type=link_type), fields))
+        return decoded[key]
 
     drops: dict[int, list[Drop]] = {}
     for d in manifest["drops"]:
@@ -207,7 +210,7 @@ def _read(folder: Path, manifest: dict) -> Run:
                     hop["direction"],
                     hop["packet"],
                     t_ns,
-                    frame_id(data),
+                    frame_id(ports[by_name[capture]].link_type, data),
                     comment_notes(decisions[capture, index]),
                 )
             )
@@ -296,6 +299,7 @@ def _port(entry: dict) -> Port:
         entry["node"],
         f"{peer['owner']}/{peer['interface']}" if peer else None,
         entry["packets"],
+        entry["linkType"],
     )
 
 

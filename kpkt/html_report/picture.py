@@ -199,7 +199,7 @@ def _counted(drawn: int, total: int) -> str:
 
 
 def _stack_order(port: Port) -> tuple:
-    order = {"underlay": 0, "vxlan": 1, "bridge": 2}
+    order = {"underlay": 0, "vxlan": 1, "ipip": 1, "bridge": 2}
     return (order.get(port.kind, 3), port.interface)
 
 

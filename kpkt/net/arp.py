@@ -1,14 +1,13 @@
 """ARP as `net/ipv4/arp.c` and `net/core/neighbour.c` do it, for one namespace's stack.
 
-Answers requests for any local address (arp_ignore 0), learns the requester passively (a new
+Answers requests for any local address (arp_ignore 0) and, on a device with proxy_arp, for any
+address the namespace routes out of another device; learns the requester passively (a new
 entry is STALE; a known entry with the same MAC keeps its state), takes replies only for entries
 it asked about (arp_accept 0), queues packets while a neighbour is INCOMPLETE, and runs the
 retransmit and DELAY/PROBE timers on the virtual clock.
 """
 
 from __future__ import annotations
-
-from ipaddress import IPv4Address
 
 from kpkt.net.neighbor import (
     DELAY_FIRST_PROBE_NS,
@@ -76,11 +75,7 @@ class Arp:
             if len(entry.queue) >= UNRES_QLEN:
                 _, old_tag, _ = entry.queue.pop(0)
                 stack.note_pending(-1)
-                stack.drop(
-                    "neighbour-queue-full",
-                    f"{dev.name}: arp queue for {IPv4Address(next_hop)} is full",
-                    old_tag,
-                )
+                stack.drop(Decision(Why.ARP_QUEUE_FULL, dev.name, next_hop), old_tag)
             entry.queue.append((packet, tag, note))
             stack.note_pending(+1)
             return
@@ -102,7 +97,7 @@ class Arp:
             ARP_REQUEST, entry.mac if unicast else BROADCAST, dev.mac, spa, ZERO_MAC, entry.ip
         )
         why = Why.ARP_PROBE if unicast else Why.ARP_WHO_HAS
-        dev.xmit(frame, stack.journal.packet(tag), Decision(why, entry.ip, entry.probes))
+        dev.xmit(frame, stack.observer.packet(tag), Decision(why, entry.ip, entry.probes))
         entry.spa = spa
 
     def _arm(self, dev, entry: Neighbor, delay_ns: int) -> None:
@@ -111,7 +106,7 @@ class Arp:
     def _timer(self, dev, entry: Neighbor, gen: int) -> None:
         if entry.timer_gen != gen:
             return
-        tag = self.stack.journal.new_flow(self.stack.current_step())
+        tag = self.stack.observer.new_flow(self.stack.current_step())
         if entry.state is Nud.DELAY:
             entry.state, entry.probes = Nud.PROBE, 0
         if (
@@ -133,11 +128,7 @@ class Arp:
         stack = self.stack
         for packet, tag, _ in queued:
             stack.note_pending(-1)
-            stack.drop(
-                "neighbour-unresolved",
-                f"{dev.name}: no ARP reply from {IPv4Address(entry.ip)}",
-                tag,
-            )
+            stack.drop(Decision(Why.ARP_UNRESOLVED, dev.name, entry.ip), tag)
             stack.icmp_error(packet, icmp.DEST_UNREACH, icmp.HOST_UNREACH, tag)
 
     def _flush(self, dev, entry: Neighbor) -> None:
@@ -158,21 +149,33 @@ class Arp:
         now = stack.sched.now
         table = self.table(dev)
         entry = table.get(spa, now)
+        ours = tpa in stack.local_ips
+        proxied = op == ARP_REQUEST and not ours and dev.proxy_arp and self._proxies(dev, tpa)
         if entry is not None and entry.state is Nud.PERMANENT:
             learned = None  # neigh_update() never touches a PERMANENT entry from the wire
         elif op == ARP_REPLY:
             learned = Nud.REACHABLE if entry is not None else None  # arp_accept 0
         elif entry is None or entry.mac != sha or entry.state in (Nud.INCOMPLETE, Nud.FAILED):
             # a request: the requester is learned STALE, but only when the request is for us
-            # or the entry exists; a known MAC keeps its state
-            learned = Nud.STALE if (tpa in stack.local_ips or entry is not None) else None
+            # (or one we answer by proxy) or the entry exists; a known MAC keeps its state
+            learned = Nud.STALE if (ours or proxied or entry is not None) else None
         else:
             learned = None
         if learned is not None:
             self._update(dev, table, spa, sha, learned, entry)
-        if op == ARP_REQUEST and tpa in stack.local_ips:
+        if op == ARP_REQUEST and (ours or proxied):
+            why = Why.ARP_REPLY if ours else Why.ARP_PROXY_REPLY
             reply = arp_frame(ARP_REPLY, sha, dev.mac, tpa, sha, spa)
-            dev.xmit(reply, stack.journal.packet(tag), Decision(Why.ARP_REPLY, tpa, dev.mac))
+            dev.xmit(reply, stack.observer.packet(tag), Decision(why, tpa, dev.mac))
+
+    def _proxies(self, dev, tpa: bytes) -> bool:
+        """Proxy ARP (`arp_fwd_proxy`, with proxy_delay 0: answered at once): the namespace
+        forwards and routes `tpa` as unicast out of another device than the one asked on."""
+        stack = self.stack
+        if not stack.forwarding:
+            return False
+        route = stack.routes.lookup(tpa)
+        return route is not None and not route.blackhole and route.dev is not dev
 
     def _update(
         self, dev, table: NeighborTable, ip: bytes, mac: bytes, state: Nud, entry: Neighbor | None

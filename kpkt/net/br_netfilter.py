@@ -17,16 +17,15 @@ As `br_nf_pre_routing()` and `br_nf_pre_routing_finish()` do it:
   after.
 
 NetworkPolicy's egress side (kpkt/net/policy_filter.py) judges the frame right after PREROUTING,
-where Calico's cali-fw chain sees it in filter FORWARD.
+where a policy dataplane's cali-fw chain sees it in filter FORWARD.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from ipaddress import IPv4Address
 
 from kpkt.net.neighbor import Nud
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why, then
 from kpkt.wire.ethernet import ETH_DST, ETH_LEN, ETH_SRC, ETH_SRC_TYPE, ETH_TYPE
 from kpkt.wire.ipv4 import IP_DST
 
@@ -40,41 +39,46 @@ class BrNetfilter:
         # packets on a neighbour-layer detour -> (original source MAC, ingress port)
         self.detours: dict[bytes, list] = defaultdict(list)
 
-    def prerouting(self, frame: bytes, port, tag: Tag) -> tuple[bytes, str] | None:
-        """nat PREROUTING on a frame from `port`: the frame to switch on and the NAT note, or
-        None when this hook took the frame over (bridged DNAT, or no route)."""
-        conntrack, policy = self.stack.conntrack, self.stack.policy
-        if not conntrack.active and policy is None:
+    def prerouting(self, frame: bytes, port, tag: Tag) -> tuple[bytes, Decision | str] | None:
+        """nat PREROUTING on a frame from `port`, then the client pod's egress policy: the frame
+        to switch on and what NAT decided, or None when this hook took the frame over (bridged
+        DNAT, a policy drop, or no route)."""
+        netfilter = self.stack.netfilter
+        policy = netfilter.policy
+        if not netfilter.conntrack.active and policy is None:
             return frame, ""
         packet = frame[ETH_LEN:]
-        translated, note = conntrack.prerouting(packet) if conntrack.active else (packet, "")
+        translated, nat = (
+            netfilter.prerouting(packet) if netfilter.conntrack.active else (packet, "")
+        )
         # the client pod's egress policy, after the DNAT
         if policy is not None and not policy.egress(packet, translated, tag, port.where):
             return None
         if translated is packet:
-            return frame, note
+            return frame, nat
         if translated[IP_DST] == packet[IP_DST]:
-            return frame[:ETH_LEN] + translated, note
+            return frame[:ETH_LEN] + translated, nat
         route = self.stack.route_for(translated[IP_DST])
         if route is None:
-            detail = f"no route to {IPv4Address(translated[IP_DST])} after dnat"
-            self.stack.drop("no-route", detail, tag)
+            self.stack.drop(Decision(Why.NO_ROUTE_AFTER_DNAT, translated[IP_DST]), tag)
             return None
         bridge = self.bridge
         if route.dev is not bridge:  # routed: up to the stack, addressed to the bridge
-            return bridge.mac + frame[ETH_SRC_TYPE] + translated, note
-        self._bridged_dnat(frame, translated, port, route, tag, note)
+            return bridge.mac + frame[ETH_SRC_TYPE] + translated, nat
+        self._bridged_dnat(frame, translated, port, route, tag, nat)
         return None
 
-    def _bridged_dnat(self, frame: bytes, packet: bytes, port, route, tag: Tag, note: str) -> None:
+    def _bridged_dnat(
+        self, frame: bytes, packet: bytes, port, route, tag: Tag, nat: Decision | str
+    ) -> None:
         stack, bridge = self.stack, self.bridge
         next_hop = route.via or packet[IP_DST]
         entry = stack.arp.table(bridge).get(next_hop, stack.sched.now)
         if entry is not None and entry.state in _CONNECTED:
-            bridge.switch(entry.mac + frame[ETH_SRC_TYPE] + packet, port, tag, f"{note}; bridged")
+            bridge.switch(entry.mac + frame[ETH_SRC_TYPE] + packet, port, tag, then(nat, _BRIDGED))
             return
         self.detours[packet].append((frame[ETH_SRC], port))
-        stack.arp.output(bridge, next_hop, packet, tag, f"{note}; bridged, via the neighbour")
+        stack.arp.output(bridge, next_hop, packet, tag, then(nat, _VIA_NEIGHBOUR))
 
     def detour(self, frame: bytes) -> tuple[bytes, object] | None:
         """A frame the bridge device is sending: if it is on a bridged-DNAT detour, the frame
@@ -87,10 +91,14 @@ class BrNetfilter:
             del self.detours[frame[ETH_LEN:]]
         return frame[ETH_DST] + src + frame[ETH_TYPE.start :], port
 
-    def postrouting(self, frame: bytes) -> tuple[bytes, str]:
+    def postrouting(self, frame: bytes) -> bytes:
         """nat POSTROUTING at the output port, for a frame that went through PREROUTING."""
         packet = frame[ETH_LEN:]
-        translated, note = self.stack.conntrack.postrouting(packet, self.bridge)
+        translated, _ = self.stack.netfilter.postrouting(packet, self.bridge)
         if translated is packet:
-            return frame, note
-        return frame[:ETH_LEN] + translated, note
+            return frame
+        return frame[:ETH_LEN] + translated
+
+
+_BRIDGED = Decision(Why.BRIDGED)
+_VIA_NEIGHBOUR = Decision(Why.BRIDGED_VIA_NEIGHBOUR)

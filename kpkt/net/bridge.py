@@ -20,7 +20,6 @@ from kpkt.wire.ethernet import (
     ETH_TYPE,
     ETH_TYPE_IP,
     is_multicast,
-    mac_str,
 )
 
 
@@ -60,7 +59,7 @@ class Bridge(NetDevice):
         now = self.sched.now
         src, dst = frame[ETH_SRC], frame[ETH_DST]
         if not src[0] & 1 and self.fdb.learn(src, port, now):
-            self.stack.journal.decided(tag, Decision(Why.FDB_LEARN, src, port.name))
+            self.stack.observer.decided(tag, Decision(Why.FDB_LEARN, src, port.name))
         if is_multicast(dst):
             # br_pass_frame_up() reuses the ingress timestamp, so cni0's capture shows the frame
             # before the flooded copies; the node's stack handles it after the flood
@@ -68,7 +67,7 @@ class Bridge(NetDevice):
             self._flood(frame, port, tag)
             self.stack.receive(frame, self, tag)
             return
-        nat_note = None
+        nat = None
         if self.netfilter is not None and frame[ETH_TYPE] == ETH_TYPE_IP:
             # br_validate_ipv4(): a bad IP header checksum is dropped before the hooks
             if self.network.corrupting and self.stack.bad_checksum(frame[ETH_LEN:], tag):
@@ -76,39 +75,31 @@ class Bridge(NetDevice):
             hooked = self.netfilter.prerouting(frame, port, tag)
             if hooked is None:
                 return
-            frame, nat_note = hooked
-        self.switch(frame, port, tag, nat_note)
+            frame, nat = hooked
+        self.switch(frame, port, tag, nat)
 
-    def switch(self, frame: bytes, port: NetDevice, tag: Tag, nat_note: str | None) -> None:
+    def switch(self, frame: bytes, port: NetDevice, tag: Tag, nat: Decision | str | None) -> None:
         """br_handle_frame_finish() after learning: to the bridge device, one port, or all.
-        `nat_note` is not None when br_netfilter's PREROUTING ran on the frame."""
+        `nat` (what it decided) is not None when br_netfilter's PREROUTING ran on the frame."""
         dst = frame[ETH_DST]
         entry = self.fdb.lookup(dst, self.sched.now)
         if entry is None:
-            self._flood(self._postrouting(frame, nat_note), port, tag)
+            self._flood(self._postrouting(frame, nat), port, tag)
             return
         decision = entry.decision
-        if nat_note:  # what br_netfilter's PREROUTING said comes first
-            decision = Decision(Why.THEN, nat_note, decision)
+        if nat:  # what br_netfilter's PREROUTING decided comes first
+            decision = Decision(Why.THEN, nat, decision)
         if entry.local:
             self.observer.seen(frame, IN, tag, decision)
-            self.stack.receive(frame, self, tag, nat_note)
+            self.stack.receive(frame, self, tag, nat)
         elif entry.port is port and port.name not in self.hairpin_ports:
-            self.stack.drop(
-                "same-port",
-                f"{self.name}: {mac_str(dst)} is behind {port.name}",
-                tag,
-                where=self.where,
-            )
+            self.stack.drop(Decision(Why.SAME_PORT, self.name, dst, port.name), tag, self.where)
         else:
-            frame = self._postrouting(frame, nat_note)
+            frame = self._postrouting(frame, nat)
             entry.port.xmit(frame, tag, decision)
 
-    def _postrouting(self, frame: bytes, nat_note: str | None) -> bytes:
-        if nat_note is None:
-            return frame
-        frame, _ = self.netfilter.postrouting(frame)
-        return frame
+    def _postrouting(self, frame: bytes, nat: Decision | str | None) -> bytes:
+        return frame if nat is None else self.netfilter.postrouting(frame)
 
     def _flood(self, frame: bytes, ingress: NetDevice | None, tag: Tag) -> None:
         targets = [p for p in self.ports if p is not ingress or p.name in self.hairpin_ports]

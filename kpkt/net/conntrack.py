@@ -1,10 +1,11 @@
 """Connection tracking with NAT, for one node's namespace, as netfilter does it.
 
 The first packet of a connection decides everything. In PREROUTING (or OUTPUT, for the node's
-own packets) kube-proxy's nat rules may DNAT it to a service endpoint; in POSTROUTING (or when
-it is delivered locally) the connection is confirmed and may be masqueraded: by kube-proxy when
-its rules marked it, else by the CNI's masquerade policy. The connection then knows the
-reply it expects, and every later packet of either direction is translated from that entry:
+own packets) it meets the nat rules registered with the namespace's netfilter
+(kpkt/net/netfilter.py), which may DNAT it to a service endpoint; in POSTROUTING (or when it is
+delivered locally) the connection is confirmed and may be masqueraded, as the nat POSTROUTING
+rules say. The connection then knows the reply it expects, and every later packet of either
+direction is translated from that entry:
 
     original (s:sp -> d:dp)    PREROUTING dst -> d':dp' (DNAT)   POSTROUTING src -> s':sp' (SNAT)
     reply (d':dp' -> s':sp')   PREROUTING dst -> s:sp (un-SNAT)  POSTROUTING src -> d:dp (un-DNAT)
@@ -15,16 +16,17 @@ ICMP errors that quote a packet of a translated connection (RELATED) are transla
 header to match the connection.
 
 Each table maps a flow key (the protocol and a slice of the packet's own bytes) to what to do,
-so a packet of a known connection costs one dict lookup per hook.
+so a packet of a known connection costs one dict lookup per hook. What each translation did is
+a decision (kpkt/observe.py), made once per connection and direction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 
-from kpkt.net.kubeproxy import Removed, ServiceRules
-from kpkt.net.nat import Flow, FlowKey, MasqPolicy, flow_key, flow_of, key_of, rewrite
+from kpkt.net.kubeproxy import Removed
+from kpkt.net.nat import Flow, FlowKey, flow_key, flow_of, key_of, rewrite
+from kpkt.observe import Decision, Why
 from kpkt.wire import icmp
 from kpkt.wire.icmp import ICMP_LEN
 from kpkt.wire.ipv4 import IP_HEADER_LEN, PROTO, PROTO_ICMP, PROTO_UDP
@@ -39,8 +41,8 @@ class Conn:
     dnat: tuple[bytes, int] | None = None  # the destination kube-proxy translated it to
     snat: tuple[bytes, int] | None = None  # the source it left with, when masqueraded
     masquerade_mark: bool = False  # KUBE-MARK-MASQ
-    dnat_note: str = ""
-    snat_note: str = ""
+    dnat_decision: Decision | str = ""
+    snat_decision: Decision | str = ""
 
     def reply(self) -> Flow:
         """The reply it expects: from the (translated) destination to the (translated) source."""
@@ -60,44 +62,39 @@ class Entry:
     conn: Conn
     kind: int
     rewrite_to: tuple[bytes, int] | None
-    note: str
+    decision: Decision | str
 
 
 class Conntrack:
-    def __init__(self, stack, masquerade: MasqPolicy, services: ServiceRules | None) -> None:
+    def __init__(self, stack, rules) -> None:
         self.stack = stack
-        self.masquerade_policy = masquerade
-        self.services = services or None
+        self.rules = rules  # the namespace's Netfilter: the nat rules a new connection meets
         self.incoming: dict[FlowKey, Entry] = {}  # PREROUTING and OUTPUT: destination rewrites
         self.outgoing: dict[FlowKey, Entry] = {}  # POSTROUTING and INPUT: source rewrites
         self.unconfirmed: dict[FlowKey, Conn] = {}  # seen in PREROUTING, not yet confirmed
         self.translating = False  # any connection translated: replies need PREROUTING
-        # whether PREROUTING has anything to do: services to DNAT, or translations to undo
-        self.active = self.services is not None
-        # whether kube-proxy's filter table has REJECTs (a service port without endpoints)
-        self.rejecting = self.services is not None and self.services.rejecting
+        # whether PREROUTING has anything to do: DNAT rules, or translations to undo
+        self.active = False
 
     def endpoints_removed(self, removed: set[Removed]) -> None:
         """kube-proxy removed endpoints from service ports: it deletes the UDP connections
         DNATed from such a port to such an endpoint (`conntrack -D -p udp --orig-dst <vip>
-        --dst-nat <endpoint>`: a UDP flow would stay stuck on it), and its REJECTs may have
-        changed."""
+        --dst-nat <endpoint>`: a UDP flow would stay stuck on it)."""
         for table in (self.incoming, self.outgoing):
             for key, entry in list(table.items()):
                 proto, _, _, dst, dport = entry.conn.original
                 dnat = entry.conn.dnat
                 if proto == PROTO_UDP and dnat and (proto, dst, dport, dnat[0]) in removed:
                     del table[key]
-        self.rejecting = self.services is not None and self.services.rejecting
 
     def _translates(self) -> None:
         self.translating = self.active = True
 
     # --- PREROUTING and OUTPUT ----------------------------------------------------------------
 
-    def prerouting(self, packet: bytes, local: bool = False) -> tuple[bytes, str]:
-        """Destination NAT for a packet arriving (or, `local`, sent by the node itself): a new
-        connection meets kube-proxy's rules, a known one is translated from its entry."""
+    def prerouting(self, packet: bytes) -> tuple[bytes, Decision | str]:
+        """Destination NAT for a packet arriving (or sent by the node itself, in OUTPUT): a new
+        connection meets the nat rules, a known one is translated from its entry."""
         key = flow_key(packet)
         if key is None:
             return self._related(packet, self.incoming)
@@ -106,32 +103,28 @@ class Conntrack:
             entry = self._new(packet, key)
         if entry.rewrite_to is None:
             return packet, ""
-        return rewrite(packet, dst=entry.rewrite_to), entry.note
+        return rewrite(packet, dst=entry.rewrite_to), entry.decision
 
     def _new(self, packet: bytes, key: FlowKey) -> Entry:
         flow = flow_of(packet)
         conn = Conn(flow)
-        services = self.services
-        if services is not None and flow[0] != PROTO_ICMP:
-            proto, src, _, dst, dport = flow
-            stack = self.stack
-            local = dst in stack.local_ips
-            dnat = services.dnat(proto, src, dst, dport, local, stack.ids.pick)
-            if dnat is not None:
-                conn.dnat = (dnat.address, dnat.port)
-                conn.masquerade_mark = dnat.masquerade
-                conn.dnat_note = dnat.note
-                self._translates()
-        entry = Entry(conn, ORIGINAL_IN, conn.dnat, conn.dnat_note)
+        proto, src, _, dst, dport = flow
+        dnat = self.rules.dnat(proto, src, dst, dport, self.stack.ids.pick)
+        if dnat is not None:
+            conn.dnat = (dnat.address, dnat.port)
+            conn.masquerade_mark = dnat.masquerade
+            conn.dnat_decision = dnat.decision
+            self._translates()
+        entry = Entry(conn, ORIGINAL_IN, conn.dnat, conn.dnat_decision)
         self.incoming[key] = entry
         self.unconfirmed[key_of(_translated(flow, dst=conn.dnat))] = conn
         return entry
 
     # --- POSTROUTING and INPUT ----------------------------------------------------------------
 
-    def postrouting(self, packet: bytes, dev) -> tuple[bytes, str]:
+    def postrouting(self, packet: bytes, dev) -> tuple[bytes, Decision | str]:
         """Source NAT for a packet leaving through `dev`: a new connection is confirmed (and
-        masqueraded if kube-proxy marked it or the CNI's policy says so)."""
+        masqueraded if the nat rules say so)."""
         key = flow_key(packet)
         if key is None:
             return self._related(packet, self.outgoing) if self.translating else (packet, "")
@@ -140,9 +133,9 @@ class Conntrack:
             entry = self._confirm(packet, key, dev)
         if entry.rewrite_to is None:
             return packet, ""
-        return rewrite(packet, src=entry.rewrite_to), entry.note
+        return rewrite(packet, src=entry.rewrite_to), entry.decision
 
-    def local_in(self, packet: bytes) -> tuple[bytes, str]:
+    def local_in(self, packet: bytes) -> tuple[bytes, Decision | str]:
         """The INPUT hook: replies to the node's own connections get their un-DNAT."""
         return self.postrouting(packet, None)
 
@@ -152,51 +145,43 @@ class Conntrack:
             flow = flow_of(packet)
             conn = Conn(flow)
             self.incoming.setdefault(key, Entry(conn, ORIGINAL_IN, None, ""))
-        if dev is not None and self._masquerades(conn):
-            self._masquerade(conn, dev)
+        if dev is not None:
+            # the nat rules see the addresses the packet has now (after DNAT)
+            _, src, _, dst, _ = _translated(conn.original, dst=conn.dnat)
+            by = self.rules.masquerader(conn.masquerade_mark, src, dst)
+            if by is not None:
+                self._masquerade(conn, dev, by)
         self._index(conn, key)
         return self.outgoing[key]
 
-    def _masquerades(self, conn: Conn) -> bool:
-        """KUBE-POSTROUTING masquerades what kube-proxy marked; else the CNI's policy decides
-        on the addresses the packet has now (after DNAT)."""
-        if conn.masquerade_mark:
-            return True
-        _, src, _, dst, _ = _translated(conn.original, dst=conn.dnat)
-        src_ip, dst_ip = IPv4Address(src), IPv4Address(dst)
-        return self.masquerade_policy.masquerades(src_ip, dst_ip)
-
-    def _masquerade(self, conn: Conn, dev) -> None:
+    def _masquerade(self, conn: Conn, dev, by: str) -> None:
         proto, src, sport, _, _ = conn.original
         dst = (conn.dnat or conn.original[3:5])[0]
         ids = self.stack.ids
         port = ids.ping_id() if proto == PROTO_ICMP else ids.masquerade_port(sport)
         address = self.stack.primary_ip(dev, dst)
         conn.snat = (address, port)
-        by = "kube-proxy" if conn.masquerade_mark else self.masquerade_policy.by
-        conn.snat_note = (
-            f"masquerade ({by}) {IPv4Address(src)}:{sport} -> {IPv4Address(address)}:{port}"
-        )
+        conn.snat_decision = Decision(Why.MASQUERADE, by, src, sport, address, port)
         self._translates()
 
     def _index(self, conn: Conn, out_key: FlowKey) -> None:
         """Enter the connection's other keys: its original packets leaving, its replies
         arriving and leaving."""
         proto, src, sport, dst, dport = conn.original
-        self.outgoing[out_key] = Entry(conn, ORIGINAL_OUT, conn.snat, conn.snat_note)
+        self.outgoing[out_key] = Entry(conn, ORIGINAL_OUT, conn.snat, conn.snat_decision)
         reply = conn.reply()
         reply_in = key_of(reply)
         undo_snat = (src, sport) if conn.snat else None
-        note = f"reverse nat -> {IPv4Address(src)}:{sport}" if conn.snat else ""
-        self.incoming[reply_in] = Entry(conn, REPLY_IN, undo_snat, note)
+        decision = Decision(Why.UNDO_SNAT, src, sport) if conn.snat else ""
+        self.incoming[reply_in] = Entry(conn, REPLY_IN, undo_snat, decision)
         reply_out = key_of(_translated(reply, dst=undo_snat))
         undo_dnat = (dst, dport) if conn.dnat else None
-        note = f"reverse nat <- {IPv4Address(dst)}:{dport}" if conn.dnat else ""
-        self.outgoing[reply_out] = Entry(conn, REPLY_OUT, undo_dnat, note)
+        decision = Decision(Why.UNDO_DNAT, dst, dport) if conn.dnat else ""
+        self.outgoing[reply_out] = Entry(conn, REPLY_OUT, undo_dnat, decision)
 
     # --- ICMP errors about a tracked connection (RELATED) -------------------------------------
 
-    def _related(self, packet: bytes, table: dict[FlowKey, Entry]) -> tuple[bytes, str]:
+    def _related(self, packet: bytes, table: dict[FlowKey, Entry]) -> tuple[bytes, Decision | str]:
         ihl = IP_HEADER_LEN[packet[0]]
         if packet[PROTO] != PROTO_ICMP or packet[ihl] not in icmp.ERROR_TYPES:
             return packet, ""
@@ -216,8 +201,7 @@ class Conntrack:
         inner_side, outer_side, (address, port) = fix
         quoted = rewrite(quoted, **{inner_side: (address, port)}, partial=True)
         outer = rewrite(packet[: ihl + ICMP_LEN] + quoted, **{outer_side: (address, None)})
-        arrow = "->" if outer_side == "dst" else "<-"
-        return outer, f"related icmp: reverse nat {arrow} {IPv4Address(address)}"
+        return outer, Decision(Why.RELATED, outer_side == "dst", address)
 
 
 def _error_fix(entry: Entry) -> tuple[str, str, tuple[bytes, int]] | None:

@@ -8,7 +8,7 @@ interface, in order.
 
 from __future__ import annotations
 
-from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag
+from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag, Why
 
 # how long a frame takes across a veth pair or a wire, in virtual nanoseconds
 VETH_DELAY_NS = 1_000
@@ -20,6 +20,8 @@ class NetDevice:
     """An interface in a network namespace."""
 
     kind = "device"
+    link_layer = True  # frames carry an Ethernet header; False: a tunnel that sends raw IP
+    proxy_arp = False  # sysctl net.ipv4.conf.<dev>.proxy_arp
 
     def __init__(self, stack, name: str, mac: bytes, mtu: int) -> None:
         self.stack = stack  # the owning namespace's IPv4 stack
@@ -87,11 +89,11 @@ class Veth(NetDevice):
     def transmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
         """The frame leaves the qdisc for the driver: captured, then onto the wire."""
         if not self.carrier:
-            self.stack.drop("link-down", f"{self.name} has no carrier", tag, where=self.where)
+            self.stack.drop(Decision(Why.NO_CARRIER, self.name), tag, self.where)
             return
         self.observer.seen(frame, OUT, tag, note)
         if self.peer is None:
-            self.stack.drop("link-down", f"{self.name} has no peer", tag, where=self.where)
+            self.stack.drop(Decision(Why.LINK_DOWN, self.name), tag, self.where)
             return
         self.network.in_flight += 1
         self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)
@@ -99,8 +101,7 @@ class Veth(NetDevice):
     def deliver(self, frame: bytes, tag: Tag) -> None:
         self.network.in_flight -= 1
         if not self.carrier:
-            detail = f"{self.name} lost its carrier with the frame on the wire"
-            self.stack.drop("link-down", detail, tag, where=self.where)
+            self.stack.drop(Decision(Why.CARRIER_LOST, self.name), tag, self.where)
             return
         self.observer.seen(frame, IN, tag)
         if self.master is not None:

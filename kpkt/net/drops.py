@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kpkt.observe import Why
+
 REASONS: dict[str, str] = {
     "no-route": "no route to the destination (ICMP net unreachable to the sender)",
     "ttl-exceeded": "TTL reached 0 while forwarding (ICMP time exceeded to the sender)",
@@ -20,14 +22,38 @@ REASONS: dict[str, str] = {
     "netem-loss": "netem on the egress interface lost it (an `impair` step's loss)",
     "bad-checksum": "the receiver's checksum check failed: netem corrupted it (an `impair` "
     "step's corrupt)",
+    "blackhole": "the route to the destination is a blackhole (discarded, no ICMP error)",
+    "tunnel-loop": "the route to a tunnel's remote end leads back into the tunnel",
     "policy-denied": "a NetworkPolicy denied the connection's first packet, on the client's "
     "egress or the server's ingress side (dropped silently: no RST, no ICMP)",
     "malformed": "a frame too short or with a header that does not parse",
 }
 
 
-def check(reason: str) -> str:
-    """`reason`, after making sure it is one of the documented codes."""
-    if reason not in REASONS:
-        raise ValueError(f"undocumented drop reason {reason!r}")
-    return reason
+# the reason code of each kind of drop decision (kpkt/observe.py)
+REASON_OF: dict[Why, str] = {
+    Why.NO_ROUTE: "no-route",
+    Why.NO_ROUTE_AFTER_DNAT: "no-route",
+    Why.UNREACHABLE: "no-route",
+    Why.TTL_EXCEEDED: "ttl-exceeded",
+    Why.ARP_UNRESOLVED: "neighbour-unresolved",
+    Why.ARP_QUEUE_FULL: "neighbour-queue-full",
+    Why.NO_UDP_LISTENER: "port-unreachable",
+    Why.NO_TCP_LISTENER: "port-unreachable",
+    Why.REJECTED: "service-no-endpoints",
+    Why.MTU_EXCEEDED: "mtu-exceeded",
+    Why.NOT_FOR_US: "not-for-us",
+    Why.SAME_PORT: "same-port",
+    Why.NO_VXLAN_FDB: "no-fdb-and-no-flood",
+    Why.VNI_MISMATCH: "vni-mismatch",
+    Why.LINK_DOWN: "link-down",
+    Why.NO_CARRIER: "link-down",
+    Why.CARRIER_LOST: "link-down",
+    Why.NETEM_LOSS: "netem-loss",
+    Why.BAD_CHECKSUM: "bad-checksum",
+    Why.POLICY_DENIED: "policy-denied",
+    Why.BLACKHOLE: "blackhole",
+    Why.TUNNEL_LOOP: "tunnel-loop",
+    Why.IPIP_MALFORMED: "malformed",
+    Why.VXLAN_MALFORMED: "malformed",
+}

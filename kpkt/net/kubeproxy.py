@@ -13,19 +13,33 @@ The rules are the same on every node (`syncProxyRules`):
   KUBE-SERVICES (FORWARD and OUTPUT) for its cluster IP, and in KUBE-EXTERNAL-SERVICES
   (INPUT and FORWARD) for its node port on the node's own addresses; no nat rule at all.
 - nat KUBE-POSTROUTING: a marked connection is masqueraded (`--random-fully`).
+
+The rules are built from plain values, one `ServicePortInfo` per service port (the builder,
+kpkt/build.py, makes them from the topology's Services), and registered with each node's
+netfilter (kpkt/net/netfilter.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.spec import ServicePort, ServiceSpec
-from kpkt.wire.ipv4 import PROTO_TCP, PROTO_UDP
+from kpkt.observe import Decision, Why
 
-PROTOCOLS = {"TCP": PROTO_TCP, "UDP": PROTO_UDP}
 Removed = tuple[int, bytes, int, bytes]  # an endpoint a service port lost: proto, vip, port, ip
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePortInfo:
+    """One port of a Service with a cluster IP, as kube-proxy sees it."""
+
+    name: str  # for notes: `default/web:http`
+    protocol: int  # an IP protocol number (TCP or UDP)
+    cluster_ip: bytes
+    port: int
+    node_port: int | None
+    endpoints: tuple[tuple[bytes, int], ...]  # ready (address, port), in EndpointSlice order
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,32 +57,29 @@ class Dnat:
     address: bytes
     port: int
     masquerade: bool  # KUBE-MARK-MASQ set the 0x4000 mark
-    note: str
+    decision: Decision
 
 
 class ServiceRules:
-    """The rules kube-proxy writes for every node, built once from the services."""
+    """The rules kube-proxy writes for every node, built once from the service ports."""
 
-    def __init__(self, services: tuple[ServiceSpec, ...], cluster_cidr: IPv4Network) -> None:
+    def __init__(self, ports: Iterable[ServicePortInfo], cluster_cidr: IPv4Network) -> None:
         self.cluster_cidr = cluster_cidr
         self.cluster_ips: dict[tuple[int, bytes, int], ServicePortRules] = {}
         self.node_ports: dict[tuple[int, int], ServicePortRules] = {}
         self.rejected_ips: dict[tuple[int, bytes, int], str] = {}
         self.rejected_node_ports: dict[tuple[int, int], str] = {}
-        self.sync(services)
+        self.sync(ports)
 
-    def sync(self, services: tuple[ServiceSpec, ...]) -> set[Removed]:
-        """syncProxyRules: the rules for `services` as they are now, replacing the ones
+    def sync(self, ports: Iterable[ServicePortInfo]) -> set[Removed]:
+        """syncProxyRules: the rules for the service ports as they are now, replacing the ones
         before; what endpoints the service ports lost (`remove_endpoint` says why)."""
         before = self._endpoint_set()
         for table in (self.cluster_ips, self.node_ports, self.rejected_ips):
             table.clear()
         self.rejected_node_ports.clear()
-        for service in services:
-            if service.cluster_ip is None:
-                continue  # headless and ExternalName services get no rules
-            for port in service.ports:
-                self._add(service, port)
+        for port in ports:
+            self._add(port)
         return before - self._endpoint_set()
 
     def _endpoint_set(self) -> set[Removed]:
@@ -78,25 +89,18 @@ class ServiceRules:
             for address, _ in rules.endpoints
         }
 
-    def _add(self, service: ServiceSpec, port: ServicePort) -> None:
-        proto = PROTOCOLS[port.protocol]
-        name = service.key + (f":{port.name}" if port.name else "")
-        endpoints = tuple(
-            (endpoint.ip.packed, served.port)
-            for endpoint in service.ready_endpoints()
-            for served in endpoint.ports
-            if served.name == port.name and served.protocol == port.protocol
-        )
-        vip = (proto, service.cluster_ip.packed, port.port)
-        if endpoints:
-            rules = ServicePortRules(name, endpoints)
+    def _add(self, port: ServicePortInfo) -> None:
+        proto = port.protocol
+        vip = (proto, port.cluster_ip, port.port)
+        if port.endpoints:
+            rules = ServicePortRules(port.name, port.endpoints)
             self.cluster_ips[vip] = rules
             if port.node_port is not None:
                 self.node_ports[(proto, port.node_port)] = rules
         else:
-            self.rejected_ips[vip] = name
+            self.rejected_ips[vip] = port.name
             if port.node_port is not None:
-                self.rejected_node_ports[(proto, port.node_port)] = name
+                self.rejected_node_ports[(proto, port.node_port)] = port.name
 
     def remove_endpoint(self, address: bytes) -> set[Removed]:
         """kube-proxy's next sync after the endpoint's pod is gone: the service ports lose it,
@@ -143,24 +147,21 @@ class ServiceRules:
         rules = self.cluster_ips.get((proto, dst, dport))
         if rules is not None:
             outside = IPv4Address(src) not in self.cluster_cidr
-            via = f"{IPv4Address(dst)}:{dport}"
+            via = dst
         elif dst_is_local:
             rules = self.node_ports.get((proto, dport))
             if rules is None:
                 return None
-            outside, via = True, f"node port {dport}"
+            outside, via = True, None  # a node port
         else:
             return None
         address, port = rules.endpoints[
             pick(len(rules.endpoints)) if len(rules.endpoints) > 1 else 0
         ]
         masquerade = outside or address == src
-        note = f"dnat {via} -> {IPv4Address(address)}:{port} ({rules.name})"
-        if address == src:
-            note += "; hairpin: marked for masquerade"
-        elif masquerade:
-            note += "; marked for masquerade"
-        return Dnat(address, port, masquerade, note)
+        mark = "hairpin" if address == src else "masquerade" if masquerade else ""
+        decision = Decision(Why.DNAT, via, dport, address, port, rules.name, mark)
+        return Dnat(address, port, masquerade, decision)
 
     def endpoints(
         self, proto: int, dst: bytes, dport: int, node_port: bool

@@ -2,7 +2,8 @@
 
 A masquerade policy is a CNI's chain of source-NAT rules (first match wins), as a CNI plugin
 (`kpkt/cni/`) states it: a match either masquerades to the egress device's address with
-`--random-fully` (a random port, or a random ICMP echo id) or returns. `conntrack.py` applies it.
+`--random-fully` (a random port, or a random ICMP echo id) or returns. `netfilter.py` holds the
+policies in POSTROUTING; `conntrack.py` applies them to each new connection.
 """
 
 from __future__ import annotations

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 from kpkt.engine.ids import derived_random
 from kpkt.observe import Decision, Tag, Why
-from kpkt.spec import Impairment
 from kpkt.wire.ethernet import ETH_LEN, ETH_TYPE, ETH_TYPE_IP
 
 
 class Netem:
     """The netem qdisc of one device: `enqueue` takes the frames the device would send, and
-    hands the ones that survive to `dev.transmit` when their time comes."""
+    hands the ones that survive to `dev.transmit` when their time comes. `impairment` is what
+    netem is set to, a plain value with `loss`, `delay_ns`, `jitter_ns`, `duplicate`, `reorder`
+    and `corrupt` (the application hands over its step's)."""
 
-    def __init__(self, dev, impairment: Impairment, seed: int) -> None:
+    def __init__(self, dev, impairment, seed: int) -> None:
         self.dev = dev
         self.impairment = impairment
         self.rng = derived_random(seed, f"netem/{dev.where}")
@@ -40,8 +41,7 @@ class Netem:
         if imp.loss and rng.random() < imp.loss:
             count -= 1
         if count == 0:
-            detail = f"{dev.name}: netem loss {imp.loss:.2%}"
-            dev.stack.drop("netem-loss", detail, tag, where=dev.where)
+            dev.stack.drop(Decision(Why.NETEM_LOSS, dev.name, imp.loss), tag, dev.where)
             return
         original = frame
         if imp.corrupt and rng.random() < imp.corrupt and frame[ETH_TYPE] == ETH_TYPE_IP:

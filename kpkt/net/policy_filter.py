@@ -1,5 +1,6 @@
-"""NetworkPolicy on the wire, where Calico's iptables dataplane enforces it (netpol.md §6, §7),
-also as Canal runs it on flannel: at the pod's host-side veth.
+"""NetworkPolicy on the wire, where a policy-enforcing CNI's iptables dataplane enforces it
+(netpol.md §6, §7), also under a CNI without policy as Canal adds it: at the pod's host-side
+veth.
 
 - egress: the client pod's policies judge a packet entering the node from the pod's veth,
   after kube-proxy's DNAT (cali-fw-<veth>, in filter FORWARD after nat PREROUTING);
@@ -8,7 +9,7 @@ also as Canal runs it on flannel: at the pod's host-side veth.
 - conntrack first: only a connection's first packet is judged. Once allowed on a side, every
   later packet of the connection, either way, passes that side (ctstate ESTABLISHED), and ICMP
   errors pass as RELATED; a packet from the pod's own node is always let in;
-- a denied packet is dropped silently (Calico's default DROP): no RST, no ICMP.
+- a denied packet is dropped silently (the dataplane's default DROP): no RST, no ICMP.
 
 Each node has a `NodePolicy`; the verdicts come from kpkt/policy, which knows nothing of
 packets. What was denied, per step, is kept in `PolicyLog` for the probes to report.
@@ -19,7 +20,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from kpkt.net.nat import Flow, flow_of
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why
 from kpkt.policy.verdict import ICMP, Policies, Verdict
 from kpkt.wire.ethernet import ETH_LEN, ETH_TYPE, ETH_TYPE_IP
 from kpkt.wire.ipv4 import IP_DST, PROTO_ICMP, PROTO_TCP, PROTO_UDP
@@ -88,7 +89,7 @@ class NodePolicy:
         return True
 
     def _deny(self, verdict: Verdict, tag: Tag, where: str) -> bool:
-        self.stack.drop("policy-denied", verdict.text(), tag, where=where)
+        self.stack.drop(Decision(Why.POLICY_DENIED, verdict), tag, where)
         self.log.denied.setdefault(tag.step, verdict)
         return False
 

@@ -9,10 +9,11 @@ from ipaddress import IPv4Address, IPv4Network
 @dataclass(frozen=True, slots=True)
 class Route:
     network: IPv4Network
-    dev: object  # the NetDevice packets leave through
+    dev: object  # the NetDevice packets leave through (None for a blackhole)
     via: bytes | None = None  # gateway address, None for a connected (scope link) route
     src: bytes | None = None  # preferred source address
     onlink: bool = False
+    blackhole: bool = False  # `ip route add blackhole`: packets are discarded, no ICMP error
     text: str = field(default="", compare=False)  # as `ip route` prints it, made once
 
     def __post_init__(self) -> None:
@@ -24,6 +25,8 @@ class Route:
     def _render(self) -> str:
         plen = self.network.prefixlen
         text = {0: "default", 32: str(self.network.network_address)}.get(plen, str(self.network))
+        if self.blackhole:
+            return f"blackhole {text}"
         if self.via is not None:
             text += f" via {IPv4Address(self.via)}"
         text += f" dev {self.dev.name}"
@@ -49,6 +52,13 @@ class RouteTable:
         plen = route.network.prefixlen
         self._by_len.setdefault(plen, {})[int(route.network.network_address)] = route
         self._by_len = dict(sorted(self._by_len.items(), reverse=True))
+        self._cache.clear()
+
+    def remove_through(self, dev) -> None:
+        """The routes through `dev` go, as the kernel deletes them with the device."""
+        for table in self._by_len.values():
+            for key in [key for key, route in table.items() if route.dev is dev]:
+                del table[key]
         self._cache.clear()
 
     def lookup(self, dst: bytes) -> Route | None:

@@ -5,19 +5,23 @@ to `Arp`; IPv4 for a local address is delivered (ICMP echo is answered, UDP goes
 gets a port unreachable); anything else is forwarded when forwarding is on: route lookup
 (ICMP net unreachable), TTL check (ICMP time exceeded), TTL decrement, MTU check (ICMP
 fragmentation needed), then out through the neighbour layer. ICMP errors take their source
-address from the route back to the sender, TOS 0xc0, DF 0, as `icmp_send()` does.
+address from the route back to the sender, TOS 0xc0, DF 0, as `icmp_send()` does. On a node,
+the namespace's netfilter (kpkt/net/netfilter.py) runs at each of its hooks.
+
+What the stack decides is told to the network's observer (kpkt/observe.py): a packet dropped, an
+ICMP error not sent; what it decided about a frame it sends travels with the frame.
 """
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network
 
 from kpkt.net import drops
 from kpkt.net.arp import Arp
 from kpkt.net.icmp import TOS_INTERNETCONTROL, RateLimit
 from kpkt.net.route import Route, RouteTable
 from kpkt.net.tcp_layer import TcpLayer
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why, then
 from kpkt.wire import icmp
 from kpkt.wire.ethernet import (
     ETH_DST,
@@ -39,6 +43,7 @@ from kpkt.wire.ipv4 import (
     IP_SRC,
     PROTO,
     PROTO_ICMP,
+    PROTO_IPIP,
     PROTO_TCP,
     PROTO_UDP,
     TOS,
@@ -56,7 +61,7 @@ class Stack:
     def __init__(self, network, owner: str, *, forwarding: bool, node: str | None) -> None:
         self.network = network
         self.sched = network.sched
-        self.journal = network.journal
+        self.observer = network.journal  # tags, decisions and drops: kpkt/observe.py
         self.ids = network.ids_for(owner)
         self.owner = owner
         self.node = node
@@ -73,10 +78,10 @@ class Stack:
         self.udp_errors: dict[int, object] = {}  # port -> the socket its ICMP errors go to
         self.ping_sockets: dict[int, object] = {}  # echo id -> PingSocket
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
+        self.ipip_tunnel = None  # the IPIP tunnel that receives IP protocol 4, if any
         self.tcp = TcpLayer(self)
-        self.conntrack = None  # a Conntrack on nodes: kube-proxy's and the CNI's NAT
-        self.policy = None  # a NodePolicy on nodes of a cluster with NetworkPolicies
-        self._forward_notes: dict[tuple[str, int], str] = {}
+        self.netfilter = None  # a Netfilter on nodes: kube-proxy's and the CNI's rules
+        self._forwarded: dict[tuple[str, int], Decision] = {}  # (route, ttl) -> its decision
         self.icmp_limit = RateLimit(self.sched)
 
     # --- configuration (what the CNI plugins and their daemons set up) -------------------------
@@ -84,6 +89,15 @@ class Stack:
     def add_address(self, dev, ip: bytes, prefixlen: int) -> None:
         self.addresses.append((dev, ip, prefixlen))
         self.local_ips.add(ip)
+
+    def remove_device(self, dev) -> None:
+        """`ip link del`: the device goes, and with it its bridge port (br_del_if() flushes the
+        FDB entries behind it), the routes through it and its neighbour entries."""
+        if dev.master is not None:
+            dev.master.remove_port(dev)
+        self.devices.remove(dev)
+        self.routes.remove_through(dev)
+        self.arp.tables.pop(dev, None)
 
     def set_loopback(self, lo) -> None:
         self.loopback = lo
@@ -108,8 +122,10 @@ class Stack:
 
     # --- bookkeeping shared with the network --------------------------------------------------
 
-    def drop(self, reason: str, detail: str, tag: Tag, where: str | None = None) -> None:
-        self.journal.drop(where or self.owner, drops.check(reason), detail, tag)
+    def drop(self, decision: Decision, tag: Tag, where: str | None = None) -> None:
+        """The packet of `tag` goes no further, for `decision`: at `where` (a device), else in
+        this namespace."""
+        self.observer.dropped(where or self.owner, drops.REASON_OF[decision.why], decision, tag)
 
     def note_pending(self, delta: int) -> None:
         self.network.pending += delta
@@ -119,10 +135,10 @@ class Stack:
 
     # --- receive ------------------------------------------------------------------------------
 
-    def receive(self, frame: bytes, dev, tag: Tag, nat_note: str | None = None) -> None:
-        """A frame arriving on `dev`: ARP to the neighbour layer, IPv4 through PREROUTING to
-        local delivery or forwarding. `nat_note` is not None when the bridge already ran
-        PREROUTING on it (br_netfilter), so it does not run again here."""
+    def receive(self, frame: bytes, dev, tag: Tag, nat: Decision | str | None = None) -> None:
+        """A frame arriving on `dev`: ARP to the neighbour layer, IPv4 to `receive_ip`. `nat`
+        (what PREROUTING decided) is not None when the bridge already ran PREROUTING on it
+        (br_netfilter), so it does not run again here."""
         dst = frame[ETH_DST]
         if dst != dev.mac and not dst[0] & 1 and dev is not self.loopback:
             return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
@@ -130,83 +146,79 @@ class Stack:
         if ethertype == ETH_TYPE_ARP:
             self.arp.receive(frame, dev, tag)
             return
-        if ethertype != ETH_TYPE_IP:
+        if ethertype == ETH_TYPE_IP:
+            self.receive_ip(frame[ETH_LEN:], dev, tag, nat)
+
+    def receive_ip(self, packet: bytes, dev, tag: Tag, nat: Decision | str | None = None) -> None:
+        """An IPv4 packet arriving on `dev` (from an Ethernet frame, or out of a tunnel):
+        PREROUTING, then local delivery (through INPUT) or forwarding."""
+        if self.network.corrupting and nat is None and self.bad_checksum(packet, tag):
             return
-        packet = frame[ETH_LEN:]
-        if self.network.corrupting and nat_note is None and self.bad_checksum(packet, tag):
-            return
-        conntrack = self.conntrack
-        if nat_note is None:
-            nat_note = ""
-            if conntrack is not None and conntrack.active and dev is not self.loopback:
-                packet, nat_note = conntrack.prerouting(packet)
+        netfilter = self.netfilter
+        if nat is None:
+            nat = ""
+            if netfilter is not None and netfilter.conntrack.active and dev is not self.loopback:
+                packet, nat = netfilter.prerouting(packet)
         dst = packet[IP_DST]
         if dst in self.local_ips or dst[0] == 127 or dst == b"\xff\xff\xff\xff":
-            if conntrack is not None and dev is not self.loopback:
-                if self._rejects(packet, tag, local=True):
-                    return  # filter INPUT: node ports
-                if conntrack.translating:
-                    packet, _ = conntrack.local_in(packet)
+            if netfilter is not None and dev is not self.loopback:
+                packet, reject = netfilter.input(packet)
+                if reject is not None:
+                    self._reject(packet, reject, tag)
+                    return
             self._deliver(packet, tag)
         elif self.forwarding:
-            self._forward(packet, tag, nat_note)
+            self._forward(packet, tag, nat)
         else:
-            self.drop("not-for-us", f"{IPv4Address(dst)} is not an address of {self.owner}", tag)
+            self.drop(Decision(Why.NOT_FOR_US, dst, self.owner), tag)
 
-    def _rejects(self, packet: bytes, tag: Tag, *, local: bool) -> bool:
-        """kube-proxy's filter REJECT for a service port without endpoints (ICMP port
-        unreachable, iptables' default): KUBE-SERVICES for its cluster IP (FORWARD, OUTPUT),
-        KUBE-EXTERNAL-SERVICES for its node port on our addresses (`local`: INPUT). Only on
-        nodes (a conntrack), and only when some service port has no endpoints."""
-        if not self.conntrack.rejecting or packet[PROTO] == PROTO_ICMP:
-            return False
-        services = self.conntrack.services
-        ihl = IP_HEADER_LEN[packet[0]]
-        _, dport = PORTS.unpack_from(packet, ihl)
-        name = services.reject(packet[PROTO], packet[IP_DST], dport, local)
-        if name is None:
-            return False
-        self.drop("service-no-endpoints", f"{name} has no endpoints: rejected", tag)
+    def _reject(self, packet: bytes, reject: Decision, tag: Tag) -> None:
+        """A filter hook's REJECT: dropped, with an ICMP port unreachable (iptables'
+        default) to the sender."""
+        self.drop(reject, tag)
         self.icmp_error(packet, icmp.DEST_UNREACH, icmp.PORT_UNREACH, tag)
-        return True
 
-    def _forward(self, packet: bytes, tag: Tag, nat_note: str = "") -> None:
+    def _forward(self, packet: bytes, tag: Tag, nat: Decision | str = "") -> None:
         dst = packet[IP_DST]
         route = self.routes.lookup(dst)
         if route is None:
-            self.drop("no-route", f"no route to {IPv4Address(dst)}", tag)
+            self.drop(Decision(Why.NO_ROUTE, dst), tag)
             self.icmp_error(packet, icmp.DEST_UNREACH, icmp.NET_UNREACH, tag)
             return
+        if route.blackhole:
+            self.drop(Decision(Why.BLACKHOLE, route), tag)
+            return
         if packet[TTL] <= 1:
-            self.drop("ttl-exceeded", f"ttl {packet[TTL]} forwarding to {IPv4Address(dst)}", tag)
+            self.drop(Decision(Why.TTL_EXCEEDED, packet[TTL], dst), tag)
             self.icmp_error(packet, icmp.TIME_EXCEEDED, 0, tag)
             return
         if len(packet) > route.dev.mtu:
             # ip_forward() checks the MTU before the TTL decrement, so the error quotes the
             # packet as it arrived; fragmenting a DF-clear packet is not modelled
-            self.drop(
-                "mtu-exceeded",
-                f"{len(packet)} bytes > mtu {route.dev.mtu} of {route.dev.name}",
-                tag,
-            )
+            mtu = route.dev.mtu
+            self.drop(Decision(Why.MTU_EXCEEDED, len(packet), mtu, route.dev.name), tag)
             if packet[FLAGS] & DF:
-                self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=route.dev.mtu)
+                self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=mtu)
             return
         packet = decrement_ttl(packet)
-        if self.conntrack is not None and self._rejects(packet, tag, local=False):
-            return  # filter FORWARD, after the TTL decrement: the error quotes TTL 63
+        netfilter = self.netfilter
+        if netfilter is not None and netfilter.rejecting:
+            reject = netfilter.forward(packet)
+            if reject is not None:  # after the TTL decrement: the error quotes TTL 63
+                self._reject(packet, reject, tag)
+                return
         key = (route.text, packet[TTL])
-        note = self._forward_notes.get(key)
-        if note is None:
-            note = self._forward_notes[key] = f"forward: route {route}, ttl {packet[TTL]}"
-        self._route_out(packet, route, tag, f"{nat_note}; {note}" if nat_note else note)
+        forwarded = self._forwarded.get(key)
+        if forwarded is None:
+            forwarded = self._forwarded[key] = Decision(Why.FORWARD, route, packet[TTL])
+        self._route_out(packet, route, tag, then(nat, forwarded) if nat else forwarded)
 
     def bad_checksum(self, packet: bytes, tag: Tag, *, local: bool = False) -> bool:
         """Drop `packet` if a checksum the receiver checks is wrong (ip_rcv's header check;
         `local`: the transport's, on delivery)."""
         error = checksum_error(packet, local)
         if error is not None:
-            self.drop("bad-checksum", f"{error} does not match", tag)
+            self.drop(Decision(Why.BAD_CHECKSUM, error), tag)
         return error is not None
 
     def _deliver(self, packet: bytes, tag: Tag) -> None:
@@ -226,12 +238,14 @@ class Stack:
                     packet[IP_SRC], sport, packet[IP_DST], packet[ihl + UDP_LEN :], tag
                 )
                 return
-            self.drop("port-unreachable", f"nothing listens on udp port {dport}", tag)
+            self.drop(Decision(Why.NO_UDP_LISTENER, dport), tag)
             self.icmp_error(packet, icmp.DEST_UNREACH, icmp.PORT_UNREACH, tag)
         elif proto == PROTO_ICMP:
             self._icmp_receive(packet, ihl, tag)
         elif proto == PROTO_TCP:
             self.tcp.receive(packet, ihl, tag)
+        elif proto == PROTO_IPIP and self.ipip_tunnel is not None:
+            self.ipip_tunnel.decap(packet, ihl, tag)
 
     def _icmp_receive(self, packet: bytes, ihl: int, tag: Tag) -> None:
         icmp_type = packet[ihl]
@@ -243,10 +257,10 @@ class Stack:
                 packet[IP_SRC],
                 PROTO_ICMP,
                 reply,
-                self.journal.packet(tag),
+                self.observer.packet(tag),
                 df=False,
                 tos=packet[TOS],
-                note="icmp echo reply",
+                note=_ECHO_REPLY,
             )
         elif icmp_type == icmp.ECHO_REPLY:
             socket = self.ping_sockets.get(ICMP_HEAD.unpack_from(packet, ihl)[3])
@@ -289,7 +303,7 @@ class Stack:
         *,
         df: bool = True,
         ttl: int = 64,
-        note: str = "",
+        note: Decision | str = "",
     ) -> None:
         """Send a datagram from a socket of this namespace (`src` None: chosen by the route)."""
         route, src = self._source_route(src, dst, tag)
@@ -308,7 +322,7 @@ class Stack:
         df: bool = True,
         tos: int = 0,
         ttl: int = 64,
-        note: str = "",
+        note: Decision | str = "",
     ) -> None:
         """Send an IPv4 packet around `payload`, a complete transport-layer message."""
         route, src = self._source_route(src, dst, tag)
@@ -321,34 +335,35 @@ class Stack:
         )
         self._output(packet, route, tag, note)
 
-    def send_ip_packet(self, packet: bytes, tag: Tag, note: str = "") -> None:
+    def send_ip_packet(self, packet: bytes, tag: Tag, note: Decision | str = "") -> None:
         """Send a complete IPv4 packet this namespace built (its source already chosen)."""
         route = self.route_for(packet[IP_DST])
         if route is None:
-            self.drop("no-route", f"no route to {IPv4Address(packet[IP_DST])}", tag)
+            self.drop(Decision(Why.NO_ROUTE, packet[IP_DST]), tag)
             return
         self._output(packet, route, tag, note)
 
-    def _output(self, packet: bytes, route: Route, tag: Tag, note: str) -> None:
-        """The OUTPUT hook for a packet of our own: kube-proxy may DNAT it (and then the route
-        is looked up again, as `ip_route_me_harder()` does) or reject it."""
-        conntrack = self.conntrack
+    def _output(self, packet: bytes, route: Route, tag: Tag, note: Decision | str) -> None:
+        """The OUTPUT hook for a packet of our own, when there are services: kube-proxy may
+        DNAT it (and then the route is looked up again, as `ip_route_me_harder()` does) or
+        reject it."""
+        netfilter = self.netfilter
         if (
-            conntrack is not None
-            and conntrack.services is not None
+            netfilter is not None
+            and netfilter.services is not None
             and route is not self.local_route
         ):
             dst = packet[IP_DST]
-            packet, nat_note = conntrack.prerouting(packet)
-            if nat_note:
-                note = f"{note}; {nat_note}" if note else nat_note
+            packet, nat, reject = netfilter.output(packet)
+            if reject is not None:
+                self._reject(packet, reject, tag)
+                return
+            note = then(note, nat)
             if packet[IP_DST] != dst:
                 route = self.route_for(packet[IP_DST])
                 if route is None:
-                    self.drop("no-route", f"no route to {IPv4Address(packet[IP_DST])}", tag)
+                    self.drop(Decision(Why.NO_ROUTE, packet[IP_DST]), tag)
                     return
-            elif self._rejects(packet, tag, local=False):
-                return
         self._route_out(packet, route, tag, note)
 
     def route_for(self, dst: bytes) -> Route | None:
@@ -365,9 +380,7 @@ class Stack:
     def _source_route(self, src: bytes | None, dst: bytes, tag: Tag):
         route = self.route_for(dst)
         if route is None:
-            self.drop(
-                "no-route", f"no route to {IPv4Address(dst)} (sendmsg: network is unreachable)", tag
-            )
+            self.drop(Decision(Why.UNREACHABLE, dst), tag)
             return None, None
         if src is None:
             src = self.pick_source(route, dst)
@@ -380,16 +393,22 @@ class Stack:
             return dst
         return route.src or self.primary_ip(route.dev, route.via or dst)
 
-    def _route_out(self, packet: bytes, route: Route, tag: Tag, note: str) -> None:
+    def _route_out(self, packet: bytes, route: Route, tag: Tag, note: Decision | str) -> None:
         dev = route.dev
+        if dev is None:
+            self.drop(Decision(Why.BLACKHOLE, route), tag)
+            return
         if dev is self.loopback:
             dev.xmit(eth_header(ZERO_MAC, ZERO_MAC, ETH_P_IP) + packet, tag, note)
             return
-        if self.conntrack is not None:
-            packet, nat_note = self.conntrack.postrouting(packet, dev)
-            if nat_note:
-                note = f"{note}; {nat_note}" if note else nat_note
-        self.arp.output(dev, route.via or packet[IP_DST], packet, tag, note)
+        if self.netfilter is not None:
+            packet, nat = self.netfilter.postrouting(packet, dev)
+            if nat:
+                note = then(note, nat)
+        if dev.link_layer:
+            self.arp.output(dev, route.via or packet[IP_DST], packet, tag, note)
+        else:  # a tunnel: no neighbour to resolve, the next hop is the remote end
+            dev.output(packet, route.via or packet[IP_DST], tag, note)
 
     def icmp_error(self, packet: bytes, icmp_type: int, code: int, tag: Tag, mtu: int = 0) -> None:
         """icmp_send(): never about an ICMP error or a broadcast; from the packet's destination
@@ -404,7 +423,7 @@ class Stack:
         if route is None:
             return
         if route is not self.local_route and not self.icmp_limit.allow(icmp_type, src):
-            self.journal.annotate(tag, f"icmp {icmp.describe(icmp_type, code)} rate-limited")
+            self.observer.decided(tag, Decision(Why.ICMP_RATE_LIMITED, icmp_type, code))
             return
         reply_src = dst if dst in self.local_ips else self.pick_source(route, src)
         message = icmp.error(icmp_type, code, packet, mtu)
@@ -414,8 +433,11 @@ class Stack:
             src,
             PROTO_ICMP,
             message,
-            self.journal.packet(tag),
+            self.observer.packet(tag),
             df=False,
             tos=tos,
-            note=f"icmp {icmp.describe(icmp_type, code)} to {IPv4Address(src)}",
+            note=Decision(Why.ICMP_ERROR, icmp_type, code, src),
         )
+
+
+_ECHO_REPLY = Decision(Why.ECHO_REPLY)

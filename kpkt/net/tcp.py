@@ -173,7 +173,7 @@ class Connection:
                     self._arm_rto()
         note = segment_note(flags, seq, ack, len(payload))
         stack.send_ip_packet(
-            packet, stack.journal.packet(self.tag), f"{note} {why}" if why else note
+            packet, stack.observer.packet(self.tag), f"{note} {why}" if why else note
         )
 
     def connect(self) -> None:

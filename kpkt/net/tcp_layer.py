@@ -4,7 +4,7 @@ segments nobody expects (`tcp_v4_rcv` and `tcp_v4_send_reset`)."""
 from __future__ import annotations
 
 from kpkt.net.tcp import Connection, segment_note
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why
 from kpkt.wire.ipv4 import IP_DST, IP_SRC, PROTO_TCP, ipv4_packet
 from kpkt.wire.tcp import ACK, FIN, RST, SYN, TCP_HEAD, TCP_HEADER_LEN, TCP_LEN, tcp_segment
 
@@ -41,7 +41,7 @@ class TcpLayer:
             return
         if flags & RST:
             return
-        self.stack.drop("port-unreachable", f"nothing listens on tcp port {dport} (reset)", tag)
+        self.stack.drop(Decision(Why.NO_TCP_LISTENER, dport), tag)
         self._reset(packet, sport, dport, seq, ack, flags, len(payload), tag)
 
     def _reset(self, packet, sport, dport, seq, ack, flags, length, tag) -> None:
@@ -57,7 +57,7 @@ class TcpLayer:
         note = segment_note(rst_flags, rst_seq, rst_ack, 0)
         self.stack.send_ip_packet(
             ipv4_packet(src, dst, PROTO_TCP, segment, ident=0),
-            self.stack.journal.packet(tag),
+            self.stack.observer.packet(tag),
             f"{note} reset",
         )
 

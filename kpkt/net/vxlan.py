@@ -14,12 +14,11 @@ delivers the inner frame on the device.
 from __future__ import annotations
 
 import hashlib
-from ipaddress import IPv4Address
 
 from kpkt.engine.ids import LOCAL_PORT_MAX, LOCAL_PORT_MIN
 from kpkt.net.device import NetDevice
-from kpkt.observe import IN, OUT, Tag
-from kpkt.wire.ethernet import ETH_ADDRS, ETH_DST, ETH_LEN, ETH_TYPE, ETH_TYPE_IP, mac_str
+from kpkt.observe import IN, OUT, Decision, Tag, Why
+from kpkt.wire.ethernet import ETH_ADDRS, ETH_DST, ETH_LEN, ETH_TYPE, ETH_TYPE_IP
 from kpkt.wire.ipv4 import (
     IP_ADDRS,
     IP_ADDRS_PORTS,
@@ -64,28 +63,22 @@ class Vxlan(NetDevice):
         self.header = vxlan_header(vni)
         self._hash_key = hash_key
         self._port_cache: dict[tuple[int, bytes] | bytes, int] = {}  # the inner flow -> port
-        self._encap_notes: dict[bytes, str] = {}
-        self.decap_note = f"vxlan decap vni {vni}"
+        self._encap: dict[bytes, Decision] = {}  # remote VTEP -> the decision to send to it
+        self._decap = Decision(Why.VXLAN_DECAP, vni)
 
     def add_fdb(self, mac: bytes, remote_ip: bytes) -> None:
         self.fdb[mac] = remote_ip
 
-    def xmit(self, frame: bytes, tag: Tag, note: str = "") -> None:
+    def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
         self.observer.seen(frame, OUT, tag, note)
         remote = self.fdb.get(frame[ETH_DST])
         if remote is None:
-            self.stack.drop(
-                "no-fdb-and-no-flood",
-                f"{self.name}: no fdb entry for {mac_str(frame[ETH_DST])}",
-                tag,
-                where=self.where,
-            )
+            decision = Decision(Why.NO_VXLAN_FDB, self.name, frame[ETH_DST])
+            self.stack.drop(decision, tag, self.where)
             return
-        note = self._encap_notes.get(remote)
-        if note is None:
-            note = self._encap_notes[remote] = (
-                f"vxlan encap vni {self.vni} -> {IPv4Address(remote)}"
-            )
+        encap = self._encap.get(remote)
+        if encap is None:
+            encap = self._encap[remote] = Decision(Why.VXLAN_ENCAP, self.vni, remote)
         self.stack.send_udp(
             self.local_ip,
             remote,
@@ -94,24 +87,20 @@ class Vxlan(NetDevice):
             self.header + frame,
             tag,
             df=False,
-            note=note,
+            note=encap,
         )
 
     def decap(self, payload: bytes, tag: Tag) -> None:
         """The UDP payload of a packet to our port: check the header, deliver the inner frame."""
         if len(payload) < VXLAN_LEN + ETH_LEN or not payload[0] & VXLAN_FLAGS:
-            self.stack.drop(
-                "malformed", "vxlan: short packet or I flag clear", tag, where=self.where
-            )
+            self.stack.drop(_MALFORMED, tag, self.where)
             return
         vni = int.from_bytes(payload[VNI], "big")
         if vni != self.vni:
-            self.stack.drop(
-                "vni-mismatch", f"vxlan: vni {vni}, device has {self.vni}", tag, where=self.where
-            )
+            self.stack.drop(Decision(Why.VNI_MISMATCH, vni, self.vni), tag, self.where)
             return
         inner = payload[VXLAN_LEN:]
-        self.observer.seen(inner, IN, tag, self.decap_note)
+        self.observer.seen(inner, IN, tag, self._decap)
         self.stack.receive(inner, self, tag)
 
     def source_port(self, frame: bytes) -> int:
@@ -132,6 +121,9 @@ class Vxlan(NetDevice):
             port = LOCAL_PORT_MIN + int.from_bytes(digest, "big") % _PORT_SPAN
             self._port_cache[raw] = port
         return port
+
+
+_MALFORMED = Decision(Why.VXLAN_MALFORMED)
 
 
 def _flow_key(frame: bytes) -> bytes:

@@ -51,7 +51,7 @@ class Workload:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """A connection's verdict: denied on a side (egress first, as Calico judges it), with the
+    """A connection's verdict: denied on a side (egress first, as dataplanes judge it), with the
     policies that isolate that pod in that direction; or allowed, with the policies whose
     rules allowed it (empty when neither end is isolated)."""
 
@@ -188,7 +188,7 @@ class Policies:
     def _peer_matches(
         self, peer: Peer, namespace: str, other: Workload | None, other_ip: IPv4Address
     ) -> bool:
-        if peer.ip_block is not None:  # pod addresses included (Calico, upstream e2e)
+        if peer.ip_block is not None:  # pod addresses included (upstream e2e)
             return peer.ip_block.contains(other_ip)
         if other is None:  # selectors match pods only
             return False

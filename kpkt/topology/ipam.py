@@ -10,8 +10,10 @@ from kpkt.topology.fields import Report
 from kpkt.topology.hosts import ExternalDraft, NodeDraft
 
 
-def assign_pod_cidrs(nodes: list[NodeDraft], cluster: IPv4Network | None, report: Report) -> None:
-    """Check the podCIDRs nodes name, then give each other node the next free /24 of the
+def assign_pod_cidrs(
+    nodes: list[NodeDraft], cluster: IPv4Network | None, prefix: int, report: Report
+) -> None:
+    """Check the podCIDRs nodes name, then give each other node the next free /`prefix` of the
     cluster's podCIDR (None when that was unusable: then only the nodes' own are checked)."""
     named = [node for node in nodes if node.pod_cidr is not None]
     for index, node in enumerate(named):
@@ -24,14 +26,14 @@ def assign_pod_cidrs(nodes: list[NodeDraft], cluster: IPv4Network | None, report
                 report.error(path, f"{net} overlaps {where}")
     if cluster is None:
         return
-    pool = node_pod_cidrs(cluster, [node.pod_cidr for node in named])
+    pool = node_pod_cidrs(cluster, [node.pod_cidr for node in named], prefix)
     for node in nodes:
         if node.pod_cidr is None and not node.pod_cidr_failed:
             node.pod_cidr = next(pool, None)
             if node.pod_cidr is None:
                 report.error(
                     f"{node.path}.podCIDR",
-                    f"no free /24 left in cluster.podCIDR {cluster}: widen it or give the "
+                    f"no free /{prefix} left in cluster.podCIDR {cluster}: widen it or give the "
                     "node a podCIDR",
                 )
                 return
@@ -117,10 +119,12 @@ def pod_addresses(pod_cidr: IPv4Network) -> Iterator[IPv4Address]:
     return (IPv4Address(value) for value in range(first, int(pod_cidr.broadcast_address)))
 
 
-def node_pod_cidrs(cluster: IPv4Network, named: list[IPv4Network]) -> Iterator[IPv4Network]:
-    """The /24s of the cluster's podCIDR from the second one on, skipping any that overlaps
-    a podCIDR a node names."""
-    if cluster.prefixlen > 24:
+def node_pod_cidrs(
+    cluster: IPv4Network, named: list[IPv4Network], prefix: int
+) -> Iterator[IPv4Network]:
+    """The /`prefix` subnets of the cluster's podCIDR from the second one on, skipping any that
+    overlaps a podCIDR a node names."""
+    if cluster.prefixlen > prefix:
         return iter(())
-    subnets = islice(cluster.subnets(new_prefix=24), 1, None)
+    subnets = islice(cluster.subnets(new_prefix=prefix), 1, None)
     return (net for net in subnets if not any(net.overlaps(other) for other in named))

@@ -12,7 +12,22 @@ from typing import Any
 
 import yaml
 
-from kpkt.cni import CNIS, NODE_DEVICES, OPTIONS, default_options, encapsulation_overhead
+from kpkt.cni import (
+    CNIS,
+    MACLESS_DEVICES,
+    NAMING,
+    NODE_DEVICES,
+    OPTIONS,
+    RENAMED,
+    WITHOUT_GATEWAY,
+    Number,
+    Option,
+    default_of,
+    default_options,
+    encapsulation_overhead,
+    node_block,
+    option_problems,
+)
 from kpkt.derive import (
     SWITCH,
     external_key,
@@ -51,7 +66,7 @@ TOP_KEYS += ("services", "traffic", "namespaces", "networkPolicies")
 UNDERLAY_KEYS = ("cidr", "mtu", "gateway")
 CLUSTER_KEYS = ("cni", "podCIDR", "serviceCIDR", "clusterDomain", "underlay", "vxlan")
 CLUSTER_KEYS += ("hairpin", "dns", *CNIS)  # cluster.<cni>: that CNI's settings
-LATER_CNIS = ("calico-vxlan", "calico-ipip", "cilium")
+LATER_CNIS = ("cilium",)
 MIN_SERVICE_PREFIX = 29  # kube-apiserver wants at least 8 addresses in the service range
 DEFAULTS = ClusterSpec(cni=CNIS[0], cni_options=default_options(CNIS[0]))
 
@@ -141,12 +156,17 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
     namespaces, policies = read_namespaces(doc), read_policies(doc)
     if dns is not None:
         add_dns_hosts(dns, nodes, externals, report)
-    assign_pod_cidrs(nodes, None if "podCIDR" in unsure else cluster.pod_cidr, report)
+    block, exact = node_block(cluster.cni, cluster.cni_options)
+    if exact:
+        _check_blocks(nodes, block, exact, report)
+    assign_pod_cidrs(nodes, None if "podCIDR" in unsure else cluster.pod_cidr, block, report)
     if "underlay" not in unsure:
         assign_underlay_ips([*nodes, *externals], cluster.underlay_cidr, report)
     assign_pod_ips(nodes, report)
-    _check_unique(nodes, externals, report)
+    _check_unique(nodes, externals, cluster.cni, report)
     _check_gateway(cluster, nodes, report)
+    if cluster.cni in WITHOUT_GATEWAY and cluster.underlay_gateway is None and nodes:
+        report.warn("cluster.underlay.gateway", WITHOUT_GATEWAY[cluster.cni])
     all_drafts, services = _services(drafts, cluster, unsure, dns, nodes, report)
     headless = [draft.key for draft in drafts if draft.headless]
     names = ServiceNames(services, cluster.cluster_domain, headless)
@@ -155,7 +175,7 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
     if report.errors:
         raise TopologyError(report.errors)
     steps = after_label_steps(steps, all_drafts, nodes)
-    macs = {mac for mac, _, _ in _explicit_macs(nodes, externals) if mac is not None}
+    macs = {mac for mac, _, _ in _explicit_macs(nodes, externals, cluster.cni) if mac}
     external_specs = tuple(_external_spec(external, seed, macs) for external in externals)
     if dns is not None:
         cluster = replace(cluster, dns=dns_spec(dns, external_specs))
@@ -166,7 +186,7 @@ def load_topology_text(text: str, source: str, seed: int | None = None) -> Topol
         seed=seed,
         description=description,
         cluster=cluster,
-        nodes=tuple(_node_spec(node, seed, macs) for node in nodes),
+        nodes=tuple(_node_spec(node, seed, macs, cluster.cni) for node in nodes),
         externals=external_specs,
         services=tuple(services),
         steps=tuple(steps),
@@ -287,13 +307,15 @@ def _check_gateway(cluster: ClusterSpec, nodes: list[NodeDraft], report: Report)
 def _cni(f: Fields) -> str:
     cni = f.string("cni", DEFAULTS.cni)
     supported = " or ".join(CNIS)
-    if cni in LATER_CNIS:
+    if cni in RENAMED:
+        f.bad("cni", f"'{cni}' is written {RENAMED[cni]}")
+    elif cni in LATER_CNIS:
         f.bad(
             "cni",
             f"'{cni}' is not supported yet; use {supported} ({', '.join(LATER_CNIS)} come later)",
         )
     elif cni not in CNIS:
-        hint = did_you_mean(cni, CNIS + LATER_CNIS)
+        hint = did_you_mean(cni, CNIS + LATER_CNIS + tuple(RENAMED))
         f.bad("cni", f"unknown CNI '{cni}'{hint}; use {supported}")
     return cni if cni in CNIS else DEFAULTS.cni
 
@@ -301,8 +323,30 @@ def _cni(f: Fields) -> str:
 def _cni_options(f: Fields, cni: str) -> dict[str, str]:
     """`cluster.<cni>`: the CNI's own settings, each one of its values."""
     section = f.child(cni, OPTIONS[cni]) or Fields({}, f.at(cni), f.report)
-    defaults = default_options(cni)
-    return {key: section.choice(key, values, defaults[key]) for key, values in OPTIONS[cni].items()}
+    options = {key: _option(section, key, option) for key, option in OPTIONS[cni].items()}
+    for key, problem in option_problems(cni, options):
+        section.bad(key, problem)
+    return options
+
+
+def _option(section: Fields, key: str, option: Option) -> Any:
+    default = default_of(option)
+    if isinstance(option, Number):
+        return section.integer(key, option.low, option.high, default)
+    if isinstance(option, bool):
+        return section.boolean(key, default)
+    return section.choice(key, option, default)
+
+
+def _check_blocks(nodes: list[NodeDraft], block: int, setting: str, report: Report) -> None:
+    """Where a CNI's node podCIDR is one of its IPAM blocks, it is a /`block` (`setting`)."""
+    for node in nodes:
+        if node.pod_cidr is not None and node.pod_cidr.prefixlen != block:
+            report.error(
+                f"{node.path}.podCIDR",
+                f"{node.pod_cidr} is not a /{block}: a node's podCIDR is its IPAM block, of "
+                f"{setting} ({block}); give a /{block} or change {setting}",
+            )
 
 
 def _cluster_domain(f: Fields) -> str:
@@ -341,7 +385,9 @@ def _services(
     return services, [service_spec(service, nodes, report) for service in services]
 
 
-def _check_unique(nodes: list[NodeDraft], externals: list[ExternalDraft], report: Report) -> None:
+def _check_unique(
+    nodes: list[NodeDraft], externals: list[ExternalDraft], cni: str, report: Report
+) -> None:
     """Report names, addresses, MACs and host-veth names that more than one thing has, and
     hosts named like kpkt's own switch."""
     pods = [pod for node in nodes for pod in node.pods]
@@ -359,15 +405,15 @@ def _check_unique(nodes: list[NodeDraft], externals: list[ExternalDraft], report
     addresses = [(host.ip, f"{host.path}.ip", _what(host)) for host in [*nodes, *externals]]
     addresses += [(pod.ip, pod.at("ip"), _what(pod)) for pod in pods]
     _duplicates("address", addresses, report)
-    _duplicates("MAC", _explicit_macs(nodes, externals), report)
+    _duplicates("MAC", _explicit_macs(nodes, externals, cni), report)
     for node in nodes:
-        _check_veths(node, report)
+        _check_veths(node, cni, report)
 
 
-def _check_veths(node: NodeDraft, report: Report) -> None:
+def _check_veths(node: NodeDraft, cni: str, report: Report) -> None:
     veths = [(pod.veth, f"{pod.path}.hostVeth.name", _what(pod)) for pod in node.pods]
     for name, path, _ in veths:
-        if name in ("lo", "eth0", *NODE_DEVICES[DEFAULTS.cni]):
+        if name in ("lo", "eth0", *NODE_DEVICES[cni], *MACLESS_DEVICES.get(cni, ())):
             report.error(path, f"'{name}' is a device of {node.name} itself; pick another name")
     _duplicates(f"host veth name on {node.name}", veths, report)
 
@@ -391,15 +437,18 @@ def _shown(value: Any) -> str:
 
 
 def _explicit_macs(
-    nodes: list[NodeDraft], externals: list[ExternalDraft]
+    nodes: list[NodeDraft], externals: list[ExternalDraft], cni: str
 ) -> Iterator[tuple[str | None, str, str]]:
+    """The MACs the topology names, each of which must be unique (but a host veth's, where the
+    CNI gives every host veth the same MAC)."""
     for node in nodes:
         yield node.macs["eth0"], f"{node.path}.mac", f"node {node.name}"
-        for device in NODE_DEVICES[DEFAULTS.cni]:
+        for device in NODE_DEVICES[cni]:
             yield node.macs[device], f"{node.path}.devices.{device}.mac", f"{node.name}'s {device}"
         for pod in node.pods:
             yield pod.mac, f"{pod.path}.mac", _what(pod)
-            yield pod.veth_mac, f"{pod.path}.hostVeth.mac", f"{_what(pod)}'s host veth"
+            if NAMING[cni].host_veth_mac is None:
+                yield pod.veth_mac, f"{pod.path}.hostVeth.mac", f"{_what(pod)}'s host veth"
     for external in externals:
         yield external.mac, f"{external.path}.mac", _what(external)
 
@@ -422,30 +471,51 @@ def _hosts(nodes: list[NodeDraft], externals: list[ExternalDraft]) -> Iterator[H
         yield Host(HostRef("external", external.name), external.ip)
 
 
-def _node_spec(node: NodeDraft, seed: int, taken: set[str]) -> NodeSpec:
-    """The node with its MACs and host-veth names derived: call only on a topology without
-    problems (every value present, every name a DNS label)."""
-    macs = {
-        device: node.macs[device] or unique_mac(seed, node_key(node.name, device), taken)
-        for device in ("eth0", *NODE_DEVICES[DEFAULTS.cni])
-    }
-    bridge, vtep = NODE_DEVICES[DEFAULTS.cni]  # the CNI's bridge and tunnel device
-    veths = veth_names(seed, [(pod.namespace, pod.name, pod.veth) for pod in node.pods])
+def _node_spec(node: NodeDraft, seed: int, taken: set[str], cni: str) -> NodeSpec:
+    """The node with its MACs and host-veth names derived (by the CNI's naming where it has
+    one): call only on a topology without problems (every value present, every name a DNS
+    label)."""
+    naming = NAMING[cni]
+    macs = {"eth0": node.macs["eth0"] or unique_mac(seed, node_key(node.name, "eth0"), taken)}
+    for device in NODE_DEVICES[cni]:
+        named = naming.device_macs.get(device)
+        derived = named(node.name) if named else None
+        key = node_key(node.name, device)
+        macs[device] = node.macs[device] or derived or unique_mac(seed, key, taken)
+    bridge, vtep = _bridge_and_tunnel(cni)
+    if naming.host_veth is None:
+        veths = veth_names(seed, [(pod.namespace, pod.name, pod.veth) for pod in node.pods])
+    else:
+        veths = [pod.veth or naming.host_veth(pod.namespace, pod.name) for pod in node.pods]
     pods = tuple(
-        _pod_spec(pod, node, veth, seed, taken) for pod, veth in zip(node.pods, veths, strict=True)
+        _pod_spec(pod, node, veth, seed, taken, naming.host_veth_mac)
+        for pod, veth in zip(node.pods, veths, strict=True)
     )
     return NodeSpec(
         name=node.name,
         ip=node.ip,
         mac=macs["eth0"],
         pod_cidr=node.pod_cidr,
-        cni0_mac=macs[bridge],
-        vtep_mac=macs[vtep],
+        cni0_mac=macs.get(bridge, ""),
+        vtep_mac=macs.get(vtep, ""),
         pods=pods,
     )
 
 
-def _pod_spec(pod: PodDraft, node: NodeDraft, veth: str, seed: int, taken: set[str]) -> PodSpec:
+def _bridge_and_tunnel(cni: str) -> tuple[str | None, str]:
+    """The CNI's devices with a MAC: its bridge (if it has one) and its tunnel device."""
+    devices = NODE_DEVICES[cni]
+    return (devices[0], devices[1]) if len(devices) == 2 else (None, devices[0])
+
+
+def _pod_spec(
+    pod: PodDraft,
+    node: NodeDraft,
+    veth: str,
+    seed: int,
+    taken: set[str],
+    veth_mac: str | None = None,  # the CNI's one MAC for every host veth; None: derived
+) -> PodSpec:
     key = pod_key(pod.namespace, pod.name, "eth0")
     veth_key = pod_key(pod.namespace, pod.name, "veth")
     return PodSpec(
@@ -455,7 +525,7 @@ def _pod_spec(pod: PodDraft, node: NodeDraft, veth: str, seed: int, taken: set[s
         ip=pod.ip,
         mac=pod.mac or unique_mac(seed, key, taken),
         host_veth=veth,
-        host_veth_mac=pod.veth_mac or unique_mac(seed, veth_key, taken),
+        host_veth_mac=pod.veth_mac or veth_mac or unique_mac(seed, veth_key, taken),
         **pod.details,
     )
 

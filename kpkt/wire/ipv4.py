@@ -26,6 +26,7 @@ IP_ADDRS_PORTS = slice(12, 24)
 IP_HEADER_LEN = tuple((first & 0x0F) * 4 for first in range(256))
 
 PROTO_ICMP = 1
+PROTO_IPIP = 4  # IPv4 in IPv4 (RFC 2003): the payload is an IPv4 packet
 PROTO_TCP = 6
 PROTO_UDP = 17
 

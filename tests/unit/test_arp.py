@@ -3,9 +3,13 @@ and why, checked as decisions (kpkt/observe.py)."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
+
 from kpkt.engine.scheduler import Scheduler
 from kpkt.net.arp import Arp
+from kpkt.net.drops import REASON_OF
 from kpkt.net.neighbor import Nud
+from kpkt.net.route import Route, RouteTable
 from kpkt.observe import Why
 from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields, arp_frame
 from kpkt.wire.ethernet import BROADCAST
@@ -36,7 +40,7 @@ class Stack:
     def __init__(self) -> None:
         self.sched = Scheduler()
         self.ids = Ids()
-        self.journal = Flows()
+        self.observer = Flows()
         self.local_ips = {IP_US}
         self.pending = 0
         self.drops: list[str] = []
@@ -51,8 +55,8 @@ class Stack:
     def note_pending(self, delta: int) -> None:
         self.pending += delta
 
-    def drop(self, reason: str, detail: str, tag, where=None) -> None:
-        self.drops.append(reason)
+    def drop(self, decision, tag, where=None) -> None:
+        self.drops.append(REASON_OF[decision.why])
 
     def icmp_error(self, packet: bytes, icmp_type: int, code: int, tag, mtu: int = 0) -> None:
         self.errors.append(code)
@@ -115,3 +119,72 @@ def test_no_reply_retries_then_drops_with_host_unreachable():
     ]
     assert stack.drops == ["neighbour-unresolved"] and stack.errors == [1]  # host unreachable
     assert stack.pending == 0
+
+
+# --- proxy ARP (Calico's host-side veths): answer for what the namespace routes elsewhere ---
+
+GATEWAY = bytes((169, 254, 1, 1))  # Calico's dummy pod gateway: no device has it
+POD = bytes((10, 245, 1, 2))
+CALI_MAC = bytes.fromhex("eeeeeeeeeeee")
+
+
+class Cali(Device):
+    name = "cali"
+    mac = CALI_MAC
+    proxy_arp = True
+
+
+def proxy_stack(*routes: tuple[str, object, bool]) -> Stack:
+    """A forwarding namespace with `routes` as (network, device, blackhole)."""
+    stack = Stack()
+    stack.forwarding = True
+    stack.routes = RouteTable()
+    for network, dev, blackhole in routes:
+        stack.routes.add(Route(IPv4Network(network), dev, blackhole=blackhole))
+    return stack
+
+
+def ask(stack: Stack, dev: Device, target: bytes) -> Arp:
+    arp = Arp(stack)
+    request = arp_frame(ARP_REQUEST, BROADCAST, MAC_PEER, POD, bytes(6), target)
+    arp.receive(request, dev, "tag")
+    return arp
+
+
+def test_proxy_arp_answers_for_an_address_routed_out_of_another_device():
+    cali, eth0 = Cali(), Device()
+    stack = proxy_stack(("0.0.0.0/0", eth0, False))
+    arp = ask(stack, cali, GATEWAY)
+    ((reply, note),) = cali.sent
+    assert why(note) == (Why.ARP_PROXY_REPLY, GATEWAY, CALI_MAC)
+    op, sha, spa, tha, tpa = arp_fields(reply)
+    assert (op, sha, spa, tha, tpa) == (ARP_REPLY, CALI_MAC, GATEWAY, MAC_PEER, POD)
+    assert reply[:6] == MAC_PEER and reply[6:12] == CALI_MAC  # unicast to the asker
+    # neigh_event_ns: the asker is learned, so the node never ARPs for it afterwards
+    assert arp.table(cali).get(POD, stack.sched.now).state is Nud.STALE
+
+
+def test_proxy_arp_stays_silent_without_a_route_or_a_forwarding_namespace():
+    cali, eth0 = Cali(), Device()
+    ask(proxy_stack(), cali, GATEWAY)  # no default route (calico#3270)
+    assert cali.sent == []
+    stack = proxy_stack(("0.0.0.0/0", eth0, False))
+    stack.forwarding = False
+    ask(stack, cali, GATEWAY)
+    assert cali.sent == []
+
+
+def test_proxy_arp_stays_silent_for_a_route_back_out_of_the_asking_device_or_a_blackhole():
+    cali = Cali()
+    ask(proxy_stack(("169.254.1.1/32", cali, False)), cali, GATEWAY)
+    assert cali.sent == []
+    ask(proxy_stack(("169.254.1.0/24", None, True)), cali, GATEWAY)
+    assert cali.sent == []
+
+
+def test_without_proxy_arp_a_request_for_a_routed_address_is_not_answered():
+    dev, eth0 = Device(), Device()
+    dev.proxy_arp = False
+    arp = ask(proxy_stack(("0.0.0.0/0", eth0, False)), dev, GATEWAY)
+    assert dev.sent == []
+    assert arp.table(dev).get(POD, 0) is None  # and the asker is not learned

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kpkt.engine.scheduler import Scheduler
 from kpkt.net.bridge import Bridge
+from kpkt.net.drops import REASON_OF
 from kpkt.observe import IN, OUT, Decision, Why
 from kpkt.wire.ethernet import BROADCAST, ETH_P_IP, eth_header
 
@@ -47,15 +48,15 @@ class Stack:
         self.sched = Scheduler()
         self.network = None
         self.devices: list = []
-        self.journal = recorder
+        self.observer = recorder
         self.received: list[bytes] = []
         self.drops: list[tuple[str, str]] = []
 
     def receive(self, frame: bytes, dev, tag, nat_note=None) -> None:
         self.received.append(frame)
 
-    def drop(self, reason: str, detail: str, tag, where: str | None = None) -> None:
-        self.drops.append((reason, where))
+    def drop(self, decision: Decision, tag, where: str | None = None) -> None:
+        self.drops.append((REASON_OF[decision.why], where))
 
 
 class Port:

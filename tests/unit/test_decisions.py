@@ -3,12 +3,27 @@ decision renders to, which the hop tables and all.pcapng comments have always sh
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
+
 from kpkt.capture.decisions import render
+from kpkt.net.drops import REASON_OF, REASONS
+from kpkt.net.route import Route
 from kpkt.observe import Decision, Why
+from kpkt.policy.verdict import Verdict
 
 MAC = bytes.fromhex("0a580af40102")
 IP = bytes((10, 244, 1, 1))
 LEARN = "fdb learn 0a:58:0a:f4:01:02 on veth1"
+NODE = bytes((192, 168, 50, 2))
+VIP = bytes((10, 96, 0, 10))
+POD = bytes((10, 244, 2, 5))
+
+
+class Device:
+    name = "flannel.1"
+
+
+ROUTE = Route(IPv4Network("10.244.2.0/24"), Device(), via=bytes((10, 244, 2, 0)), onlink=True)
 
 
 def test_every_kind_of_decision_has_its_text():
@@ -30,15 +45,149 @@ def test_every_kind_of_decision_has_its_text():
             Decision(Why.ARP_REPLY, IP, MAC),
             "arp reply 10.244.1.1 is-at 0a:58:0a:f4:01:02",
         ),
+        Why.ARP_PROXY_REPLY: (
+            Decision(Why.ARP_PROXY_REPLY, IP, MAC),
+            "proxy arp reply 10.244.1.1 is-at 0a:58:0a:f4:01:02",
+        ),
         Why.ARP_RESOLVED: (Decision(Why.ARP_RESOLVED, IP), "arp resolved 10.244.1.1"),
         Why.THEN: (
             Decision(Why.THEN, "dnat to 10.244.2.5:80", Decision(Why.FDB_LOCAL, MAC)),
             "dnat to 10.244.2.5:80; fdb: 0a:58:0a:f4:01:02 is local",
         ),
+        Why.FORWARD: (
+            Decision(Why.FORWARD, ROUTE, 63),
+            "forward: route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink, ttl 63",
+        ),
+        Why.ECHO_REPLY: (Decision(Why.ECHO_REPLY), "icmp echo reply"),
+        Why.ICMP_ERROR: (
+            Decision(Why.ICMP_ERROR, 3, 3, IP),
+            "icmp port unreachable to 10.244.1.1",
+        ),
+        Why.ICMP_RATE_LIMITED: (
+            Decision(Why.ICMP_RATE_LIMITED, 11, 0),
+            "icmp time exceeded in transit rate-limited",
+        ),
+        Why.VXLAN_ENCAP: (Decision(Why.VXLAN_ENCAP, 1, NODE), "vxlan encap vni 1 -> 192.168.50.2"),
+        Why.VXLAN_DECAP: (Decision(Why.VXLAN_DECAP, 1), "vxlan decap vni 1"),
+        Why.DNAT: (
+            Decision(Why.DNAT, VIP, 80, POD, 8080, "default/web:http", ""),
+            "dnat 10.96.0.10:80 -> 10.244.2.5:8080 (default/web:http)",
+        ),
+        Why.MASQUERADE: (
+            Decision(Why.MASQUERADE, "flannel", IP, 40000, NODE, 61000),
+            "masquerade (flannel) 10.244.1.1:40000 -> 192.168.50.2:61000",
+        ),
+        Why.UNDO_SNAT: (Decision(Why.UNDO_SNAT, IP, 40000), "reverse nat -> 10.244.1.1:40000"),
+        Why.UNDO_DNAT: (Decision(Why.UNDO_DNAT, VIP, 80), "reverse nat <- 10.96.0.10:80"),
+        Why.RELATED: (
+            Decision(Why.RELATED, True, IP),
+            "related icmp: reverse nat -> 10.244.1.1",
+        ),
+        Why.BRIDGED: (Decision(Why.BRIDGED), "bridged"),
+        Why.BRIDGED_VIA_NEIGHBOUR: (
+            Decision(Why.BRIDGED_VIA_NEIGHBOUR),
+            "bridged, via the neighbour",
+        ),
+        Why.NO_ROUTE: (Decision(Why.NO_ROUTE, IP), "no route to 10.244.1.1"),
+        Why.NO_ROUTE_AFTER_DNAT: (
+            Decision(Why.NO_ROUTE_AFTER_DNAT, POD),
+            "no route to 10.244.2.5 after dnat",
+        ),
+        Why.UNREACHABLE: (
+            Decision(Why.UNREACHABLE, IP),
+            "no route to 10.244.1.1 (sendmsg: network is unreachable)",
+        ),
+        Why.NOT_FOR_US: (
+            Decision(Why.NOT_FOR_US, IP, "default/client"),
+            "10.244.1.1 is not an address of default/client",
+        ),
+        Why.TTL_EXCEEDED: (Decision(Why.TTL_EXCEEDED, 1, IP), "ttl 1 forwarding to 10.244.1.1"),
+        Why.MTU_EXCEEDED: (
+            Decision(Why.MTU_EXCEEDED, 1500, 1450, "flannel.1"),
+            "1500 bytes > mtu 1450 of flannel.1",
+        ),
+        Why.REJECTED: (
+            Decision(Why.REJECTED, "default/web:http"),
+            "default/web:http has no endpoints: rejected",
+        ),
+        Why.NO_UDP_LISTENER: (
+            Decision(Why.NO_UDP_LISTENER, 5000),
+            "nothing listens on udp port 5000",
+        ),
+        Why.NO_TCP_LISTENER: (
+            Decision(Why.NO_TCP_LISTENER, 80),
+            "nothing listens on tcp port 80 (reset)",
+        ),
+        Why.ARP_QUEUE_FULL: (
+            Decision(Why.ARP_QUEUE_FULL, "eth0", IP),
+            "eth0: arp queue for 10.244.1.1 is full",
+        ),
+        Why.ARP_UNRESOLVED: (
+            Decision(Why.ARP_UNRESOLVED, "eth0", IP),
+            "eth0: no ARP reply from 10.244.1.1",
+        ),
+        Why.SAME_PORT: (
+            Decision(Why.SAME_PORT, "cni0", MAC, "veth1"),
+            "cni0: 0a:58:0a:f4:01:02 is behind veth1",
+        ),
+        Why.NO_VXLAN_FDB: (
+            Decision(Why.NO_VXLAN_FDB, "flannel.1", MAC),
+            "flannel.1: no fdb entry for 0a:58:0a:f4:01:02",
+        ),
+        Why.VXLAN_MALFORMED: (
+            Decision(Why.VXLAN_MALFORMED),
+            "vxlan: short packet or I flag clear",
+        ),
+        Why.VNI_MISMATCH: (Decision(Why.VNI_MISMATCH, 2, 1), "vxlan: vni 2, device has 1"),
+        Why.LINK_DOWN: (Decision(Why.LINK_DOWN, "eth0"), "eth0 has no peer"),
+        Why.NO_CARRIER: (Decision(Why.NO_CARRIER, "eth0"), "eth0 has no carrier"),
+        Why.CARRIER_LOST: (
+            Decision(Why.CARRIER_LOST, "eth0"),
+            "eth0 lost its carrier with the frame on the wire",
+        ),
+        Why.NETEM_LOSS: (Decision(Why.NETEM_LOSS, "eth0", 0.1), "eth0: netem loss 10.00%"),
+        Why.BAD_CHECKSUM: (
+            Decision(Why.BAD_CHECKSUM, "tcp checksum"),
+            "tcp checksum does not match",
+        ),
+        Why.POLICY_DENIED: (
+            Decision(Why.POLICY_DENIED, Verdict(False, "ingress", ("y/deny-all",))),
+            "ingress denied: no rule of y/deny-all matched",
+        ),
+        Why.BLACKHOLE: (
+            Decision(Why.BLACKHOLE, Route(IPv4Network("10.245.1.0/26"), None, blackhole=True)),
+            "route blackhole 10.245.1.0/26",
+        ),
+        Why.IPIP_ENCAP: (Decision(Why.IPIP_ENCAP, IP), "ipip encap -> 10.244.1.1"),
+        Why.IPIP_DECAP: (Decision(Why.IPIP_DECAP), "ipip decap"),
+        Why.IPIP_MALFORMED: (Decision(Why.IPIP_MALFORMED), "ipip: the inner packet is not IPv4"),
+        Why.TUNNEL_LOOP: (
+            Decision(Why.TUNNEL_LOOP, "tunl0", IP),
+            "tunl0: the route to 10.244.1.1 leads back into the tunnel",
+        ),
     }
     assert set(texts) == set(Why), "a kind of decision without a test of its text"
     for decision, text in texts.values():
         assert render(decision) == text
+
+
+def test_a_dnat_names_a_node_port_and_why_it_is_marked():
+    node_port = Decision(Why.DNAT, None, 30080, POD, 8080, "default/web", "masquerade")
+    assert render(node_port) == (
+        "dnat node port 30080 -> 10.244.2.5:8080 (default/web); marked for masquerade"
+    )
+    hairpin = Decision(Why.DNAT, VIP, 80, POD, 8080, "default/web", "hairpin")
+    assert render(hairpin) == (
+        "dnat 10.96.0.10:80 -> 10.244.2.5:8080 (default/web); hairpin: marked for masquerade"
+    )
+    assert render(Decision(Why.RELATED, False, VIP)) == "related icmp: reverse nat <- 10.96.0.10"
+
+
+def test_every_kind_of_drop_has_a_documented_reason():
+    drop_kinds = set(REASON_OF)
+    assert drop_kinds, "no drop decisions"
+    assert set(REASON_OF.values()) <= set(REASONS)
+    assert Why.NO_ROUTE in drop_kinds and Why.FORWARD not in drop_kinds
 
 
 def test_a_broadcast_flood_names_no_mac():

@@ -97,3 +97,19 @@ def test_two_capture_points_for_one_file_stop_the_run(tmp_path):
     with pytest.raises(RuntimeError, match=r"node1/eth0 and node1/eth0 share node1__eth0\.pcap"):
         journal.open(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_calico_names_derive_as_calico_derives_them():
+    # the reference cluster's (tests/reference/calico.md §1): cali + sha1("default.<pod>")[:11],
+    # VTEP MAC 0x66 + sha1(node name)[:5]
+    from kpkt.cni import NAMING
+
+    naming = NAMING["calico"]
+    assert naming.host_veth("default", "kcal-n1-pod-a") == "calif1e28bf8d7e"
+    assert naming.host_veth("default", "kcal-n1-pod-b") == "caliea7cf36212a"
+    assert naming.host_veth("default", "kcal-n2-pod-a") == "cali0b62c7dbc62"
+    assert len(naming.host_veth("kube-system", "a" * 63)) == MAX_IFNAME
+    assert naming.host_veth_mac == "ee:ee:ee:ee:ee:ee"
+    vtep_mac = naming.device_macs["vxlan.calico"]
+    assert vtep_mac("kcal-node1") == "66:bd:c1:b6:30:e3"
+    assert vtep_mac("kcal-node2") == "66:eb:5b:33:d9:c8"

@@ -234,3 +234,39 @@ def test_comment_notes_leave_out_the_step_and_flow_label():
     assert comment_notes("step 12 flow 3: fdb: local; drop: ttl") == "fdb: local; drop: ttl"
     assert comment_notes("background flow 7: arp who-has 10.1.1.1 (try 1)").startswith("arp")
     assert comment_notes("step 1 flowers") == "step 1 flowers"  # not a label: kept whole
+
+
+def test_a_raw_ip_capture_has_link_type_101_and_scapy_reads_ip(tmp_path):
+    # tunl0 has no link layer: tcpdump writes LINKTYPE_RAW and frames start with IPv4
+    from scapy.layers.inet import IP
+
+    from kpkt.wire.ipv4 import PROTO_UDP, ipv4_packet
+
+    path = tmp_path / "node1__tunl0.pcap"
+    packet = ipv4_packet(b"\x0a\xf5\x01\x02", b"\x0a\xf5\x02\x02", PROTO_UDP, bytes(18), ident=1)
+    writer = PcapWriter(path, pcap.LINKTYPE_RAW)
+    writer.write(5, packet)
+    writer.flush()
+    data = path.read_bytes()
+    assert data[:20] == EXPECTED_HEADER[:20]
+    assert struct.unpack("<I", data[20:24]) == (101,)
+    assert read_pcap(path) == [(5, packet)]
+    (read,) = rdpcap(str(path))
+    assert read.haslayer(IP) and bytes(read) == packet
+
+
+def test_pcapng_interfaces_carry_their_own_link_type(tmp_path):
+    from scapy.utils import PcapNgReader
+
+    from kpkt.capture.pcapng import PcapngWriter
+
+    path = tmp_path / "all.pcapng"
+    writer = PcapngWriter(path, "test")
+    eth0 = writer.add_interface("node1/eth0", "underlay")
+    tunl0 = writer.add_interface("node1/tunl0", "ipip", pcap.LINKTYPE_RAW)
+    writer.packet(eth0, 1, arp(1), True, 1, "")
+    writer.packet(tunl0, 2, b"\x45" + bytes(19), True, 2, "")
+    writer.close()
+    with PcapNgReader(str(path)) as reader:
+        list(reader)
+        assert [linktype for linktype, _, _ in reader.interfaces] == [1, 101]

@@ -119,3 +119,8 @@ def test_str_connected_route_without_src():
 def test_str_default_route():
     r = route("0.0.0.0/0", ETH0, via="172.18.0.1")
     assert str(r) == "default via 172.18.0.1 dev eth0"
+
+
+def test_str_blackhole():
+    r = Route(IPv4Network("10.245.1.0/26"), None, blackhole=True)
+    assert str(r) == "blackhole 10.245.1.0/26"

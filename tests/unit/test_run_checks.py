@@ -100,3 +100,17 @@ def test_assert_drops_allows_only_the_reasons_given(run: RunFolder) -> None:
     ]
     with pytest.raises(AssertionError, match="expected no drops but no-route; 1 other drops"):
         run.assert_drops("no-route")
+
+
+def test_a_raw_ip_capture_is_read_as_ip_and_matched_by_its_fields() -> None:
+    # tunl0 has no link layer: its frames are IP packets, in Scapy and in match expressions
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    calico = RunFolder(ROOT / "tests" / "golden" / "calico-reference" / "expected")
+    packets = calico.packets("kcal-node1/tunl0")
+    assert packets and all(IP in p and Ether not in p for p in packets)
+    (datagram,) = calico.assert_saw("kcal-node1/tunl0", "UDP.dport == 5000 and IP.ttl == 63")
+    assert datagram[UDP].sport == 40000
+    with pytest.raises(AssertionError, match=r"raw ip \| 10\.245\.1\.2 > 10\.245\.2\.2 ttl 63"):
+        calico.assert_saw("kcal-node1/tunl0", "IP.ttl == 64")

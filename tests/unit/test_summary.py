@@ -206,3 +206,31 @@ def test_tcp_and_other_protocols():
         ip("10.244.1.2"), ip("10.244.1.3"), 47, bytes(4), ident=1
     )
     assert summarize(gre).endswith("| 10.244.1.2 > 10.244.1.3 ttl 64 DF proto 47")
+
+
+def test_raw_ip_and_ipip():
+    from kpkt.capture.pcap import LINKTYPE_RAW
+    from kpkt.wire.ipip import ipip_packet
+
+    inner = udp_frame(N2_ETH0, N1_ETH0, "10.245.1.2", "10.245.2.2", 40000, 5000, b"x", ttl=63)
+    inner = inner[14:]
+    raw = summarize(inner, NAMES, link_type=LINKTYPE_RAW)
+    assert raw == "raw ip | 10.245.1.2 > 10.245.2.2 ttl 63 DF UDP 40000 > 5000 len 1"
+    outer = ipip_packet(ip("192.168.60.1"), ip("192.168.60.2"), inner, ident=3)
+    frame = eth_header(N2_ETH0, N1_ETH0, ETH_P_IP) + outer
+    assert summarize(frame, NAMES) == (
+        "node1/eth0 > node2/eth0 | 192.168.60.1 > 192.168.60.2 ttl 63 DF IPIP "
+        "[10.245.1.2 > 10.245.2.2 ttl 63 DF UDP 40000 > 5000 len 1]"
+    )
+    assert summarize(b"\x45" * 7, link_type=LINKTYPE_RAW) == "malformed raw ip packet (7 bytes)"
+
+
+def test_a_mac_several_interfaces_share_names_none_of_them():
+    from kpkt.capture.summary import owner_names
+
+    cali = mac_bytes("ee:ee:ee:ee:ee:ee")
+    owners = [(cali, "node1/calia"), (POD_A, "pod-a/eth0"), (cali, "node2/calib")]
+    names = owner_names(owners)
+    assert names == {POD_A: "pod-a/eth0"}
+    frame = udp_frame(cali, POD_A, "10.245.1.2", "10.245.2.2", 1, 2, b"")
+    assert summarize(frame, names).startswith("pod-a/eth0 > ee:ee:ee:ee:ee:ee | ")
