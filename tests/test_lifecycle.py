@@ -259,3 +259,35 @@ def test_bad_label_steps_are_refused(step: str, message: str) -> None:
     with pytest.raises(TopologyError) as raised:
         load_topology_text(SERVICES + f"  - label: {step}\n", "label.yaml")
     assert message in str(raised.value)
+
+
+def test_a_deleted_calico_pod_takes_its_cali_veth_route_and_neighbour_along(
+    tmp_path: Path,
+) -> None:
+    """Calico has no bridge: the pod's host side is a cali veth the node routes the pod's /32
+    through. Deleting the pod deletes the veth, and the kernel the route and neighbour entry
+    through it; the block's blackhole route then discards what still comes for the address."""
+    text = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {name: calico-delete}
+cluster: {cni: calico, underlay: {gateway: 192.168.50.254}}
+nodes:
+  - {name: node1, pods: [{name: client}]}
+  - {name: node2, pods: [{name: web}]}
+traffic:
+  - udp: {from: client, to: web, dport: 5353}
+  - delete: {pod: web}
+  - udp: {from: client, to: web, dport: 5353}
+"""
+    result = runner.run(load_topology_text(text, "t.yaml"), folder=tmp_path / "out", report=False)
+    logs = result.network.journal.steps
+    assert [log.outcome for log in logs] == ["delivered", "applied", "dropped"]
+    assert [(d.where, d.reason) for d in logs[2].drops] == [("node2", "blackhole")]
+    node2 = result.network.stacks["node2"]
+    web = next(pod for node in result.topology.nodes for pod in node.pods if pod.name == "web")
+    assert web.host_veth not in [dev.name for dev in node2.devices]
+    assert all(
+        route.dev is None or route.dev.name != web.host_veth for route in node2.routes.routes()
+    )
+    assert all(dev.name != web.host_veth for dev in node2.arp.tables)
