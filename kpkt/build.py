@@ -5,9 +5,12 @@ network, each pod's eth0, kube-proxy and the applications; the cluster's CNI plu
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
+from kpkt.apps.faults import FaultApp
+from kpkt.apps.lifecycle import LifecycleApp
 from kpkt.apps.packet import PacketApp
 from kpkt.apps.ping import PingApp
 from kpkt.apps.probe import ProbeApp
@@ -21,20 +24,26 @@ from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.bridge import Bridge
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
-from kpkt.net.kubeproxy import ServicePortInfo, ServiceRules
+from kpkt.net.kubeproxy import Removed, ServicePortInfo, ServiceRules
 from kpkt.net.netfilter import Netfilter
 from kpkt.net.policy_filter import NodePolicy, PolicyLog
 from kpkt.net.route import Route
+from kpkt.net.sockets import close_all
 from kpkt.net.stack import Stack
 from kpkt.network import Network
 from kpkt.policy.verdict import cluster_policies
 from kpkt.spec import (
+    DeleteStep,
     DnsStep,
+    ImpairStep,
+    LabelStep,
+    LinkStep,
     NodeSpec,
     PacketStep,
     PingStep,
     PodSpec,
     ProbeStep,
+    RestartStep,
     ServiceSpec,
     TcpStep,
     Topology,
@@ -210,6 +219,34 @@ class _Builder:
         if policy is not None:  # the pod's ingress policy, on its host-side veth
             eth0.peer.guard_with(policy, pod.ip.packed)
 
+    def delete_pod(self, owner: str) -> None:
+        """What deleting a pod does to the node: the CNI plugin's DEL (the namespace goes with
+        its veth pair, so whatever the host side was part of loses it: a bridge its port and
+        the FDB entries behind it, the node the routes and neighbour entries through it; IPAM
+        frees the address), and kube-proxy's next sync (the Services lose the endpoint, its UDP
+        conntrack entries are deleted)."""
+        stack = self.net.stacks[owner]
+        close_all(stack)
+        for eth0 in [dev for dev in stack.devices if isinstance(dev, Veth)]:
+            host = eth0.peer
+            host.stack.remove_device(host)
+            eth0.set_carrier(False)
+            eth0.peer = host.peer = None
+        removed = set()
+        for ip in stack.local_ips:
+            if self.net.by_ip.get(ip) is stack:
+                del self.net.by_ip[ip]
+            removed |= self.services.remove_endpoint(ip)
+        self._endpoints_removed(removed)
+
+    def sync_services(self, services: tuple[ServiceSpec, ...]) -> None:
+        """kube-proxy's sync after the Services' endpoints changed (a label step)."""
+        self._endpoints_removed(self.services.sync(service_ports(services)))
+
+    def _endpoints_removed(self, removed: set[Removed]) -> None:
+        for node in self.topo.nodes:
+            self.net.stacks[node.name].netfilter.services_synced(removed)
+
     # --- the underlay: a wire for two hosts, a switch for more ---------------------------------
 
     def _underlay(self) -> None:
@@ -243,12 +280,20 @@ class _Builder:
     # --- traffic -------------------------------------------------------------------------------
 
     def app(self, step):
+        if isinstance(step, LinkStep | ImpairStep):
+            return FaultApp(step, self.net.stacks[step.target.owner])
+        if isinstance(step, RestartStep | DeleteStep | LabelStep):
+            # a namespace's labels belong to no namespace of the network: the first node's
+            # stack only keeps the step's clock
+            owner = step.pod.owner if step.pod else self.topo.nodes[0].name
+            return LifecycleApp(step, self.net.stacks[owner], self)
         sender = self.net.stacks[step.src.owner]
         if isinstance(step, UdpStep):
-            return UdpApp(step, sender, self._receivers(step, sender, PROTO_UDP))
+            return UdpApp(step, sender, partial(self._receivers, step, sender, PROTO_UDP))
         if isinstance(step, PingStep):
             return PingApp(step, sender)
         if isinstance(step, TcpStep):
+            return TcpApp(step, sender, partial(self._receivers, step, sender, PROTO_TCP))
             return TcpApp(step, sender, self._receivers(step, sender, PROTO_TCP))
         if isinstance(step, ProbeStep):
             return ProbeApp(step, sender, self._servers(step), self.policy_log)

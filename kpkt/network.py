@@ -2,7 +2,9 @@
 
 Steps run one after another. A step starts when the previous one is done (or at its `at:` time,
 if that is later) and is done when its application says so and nothing of it is left in the
-network: no frame on a link, no packet waiting for ARP. Kernel timers (ARP retries, neighbour
+network: no frame on a link, no packet waiting for ARP. An event step (a fault) right after a
+traffic step, with an `at:` time, happens at that time even while the traffic step still runs:
+a link can go down in the middle of a transfer. Kernel timers (ARP retries, neighbour
 probes) keep running between steps; frames they send outside any step are logged as background.
 """
 
@@ -21,7 +23,10 @@ class Network:
         self.journal = Journal(self.sched)
         self.stacks: dict[str, object] = {}  # owner name -> Stack, in creation order
         self.by_ip: dict[bytes, object] = {}  # address -> the Stack that owns it
-        self.in_flight = 0  # frames on links
+        self.in_flight = 0  # frames on links (and held by netem)
+        # a frame was corrupted (netem): receivers check checksums from now on (a kernel always
+        # does; kpkt skips the work while no frame can be wrong)
+        self.corrupting = False
         self.pending = 0  # packets waiting in ARP queues
         self.current_step = -1  # -1: background
 
@@ -49,8 +54,12 @@ class Network:
         written, background = 0, journal.background  # `written`: by the finished steps
         for index, app in enumerate(apps):
             log = journal.new_step()
-            start = max(end, app.at_ns if app.at_ns is not None else 0)
-            sched.at(start, self._start, index, app)
+            if not app.scheduled:
+                start = max(end, app.at_ns if app.at_ns is not None else 0)
+                sched.at(start, self._start, index, app)
+                app.scheduled = True
+                if not app.event:
+                    self._schedule_events(apps, index + 1, start)
             step = sched.step
             while not (self.in_flight == 0 and self.pending == 0 and app.started and app.done()):
                 if not step():
@@ -69,6 +78,16 @@ class Network:
                 progress.tick(index, app, journal)
         _check_frames(sum(tap.count for tap in journal.taps), max_frames)  # exactly, at the end
 
+    def _schedule_events(self, apps: list, first: int, start: int) -> None:
+        """The event steps from `first` on that have an `at:` time happen then, while the
+        traffic step before them runs (they send nothing: the step keeps the background)."""
+        for index in range(first, len(apps)):
+            app = apps[index]
+            if not app.event or app.at_ns is None:
+                return
+            self.sched.at(max(start, app.at_ns), app.start, index)
+            app.scheduled = True
+
     def _start(self, index: int, app) -> None:
         self.current_step = index
         app.start(index)
@@ -77,7 +96,8 @@ class Network:
 def finish_step(log, app, end_ns: int) -> None:
     """Record in its log how a step that is done ended: what its application saw, its
     counts, its outcome and a probe's verdict."""
-    log.start_ns, log.end_ns, log.result = app.start_ns, end_ns, app.result()
+    log.start_ns, log.result = app.start_ns, app.result()
+    log.end_ns = app.start_ns if app.event else end_ns  # an event takes no time
     log.sent, log.received = app.counts()
     log.outcome = app.ended_as([drop.reason for drop in log.drops])
     log.probe = app.verdict()

@@ -8,8 +8,9 @@ namespace's stack has the network's observer, which hands out the tags of new fl
 tag)` (`reason` a code of kpkt/net/drops.py). A device's default observer does nothing; the
 capture layer gives each device its tap and each stack the journal, a unit test gives them a
 recorder. What a device decided is data, a `Decision`: a kind and its arguments, turned into
-text only by whoever records it (kpkt/capture/decisions.py). Applications and the TCP layer
-still note what they send as a string.
+text only by whoever records it (kpkt/capture/decisions.py). When something happens to an
+interface itself (a fault step), the device calls its observer's `remark(text)`. Applications
+and the TCP layer still note what they send as a string.
 
 This module is at the bottom of the import graph: it imports nothing of kpkt.
 """
@@ -88,6 +89,10 @@ class Why(Enum):
     VNI_MISMATCH = "vni-mismatch"  # (vni, the device's vni)
     SLEEVE_MALFORMED = "sleeve-malformed"  # (what is wrong,): a sleeve datagram's framing
     LINK_DOWN = "link-down"  # (device name,)
+    NO_CARRIER = "no-carrier"  # (device name,): a `link` step took the link down
+    CARRIER_LOST = "carrier-lost"  # (device name,): ... with the frame on the wire
+    NETEM_LOSS = "netem-loss"  # (device name, loss): an `impair` step's loss
+    CORRUPTED = "corrupted"  # (checksum name,): what netem corrupted, as the receiver sees
     BLACKHOLE = "blackhole"  # (route,): a blackhole route
     IPIP_ENCAP = "ipip-encap"  # (remote ip,)
     IPIP_DECAP = "ipip-decap"  # ()
@@ -139,6 +144,9 @@ class Unobserved:
     __slots__ = ()
 
     def seen(self, frame: bytes, direction: str, tag, decision: Decision | str = "") -> None:
+        pass
+
+    def remark(self, text: str) -> None:
         pass
 
 

@@ -18,6 +18,7 @@ UNREACHABLE = "unreachable"
 NOT_FOUND = "not-found"
 DROPPED = "dropped"
 TIMEOUT = "timeout"
+APPLIED = "applied"
 
 OUTCOMES: dict[str, str] = {
     DELIVERED: "everything the step wanted arrived: every datagram (udp), a reply to every echo "
@@ -32,6 +33,8 @@ OUTCOMES: dict[str, str] = {
     DROPPED: "nothing arrived and the network dropped the step's packets (TTL exceeded, MTU, "
     "VXLAN, link down...)",
     TIMEOUT: "nothing arrived and no drop explains it: no answer in time",
+    APPLIED: "a fault or lifecycle step (link, impair, restart, delete, label) took effect; it "
+    "sends nothing itself",
 }
 
 # the outcomes each kind of step can end with
@@ -41,6 +44,11 @@ KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
     "tcp": (DELIVERED, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
     "dns": (DELIVERED, REFUSED, UNREACHABLE, NOT_FOUND, DROPPED, TIMEOUT),
     "packet": (DELIVERED, PARTIAL, REFUSED, UNREACHABLE, DROPPED),
+    "link": (APPLIED,),
+    "impair": (APPLIED,),
+    "restart": (APPLIED,),
+    "delete": (APPLIED,),
+    "label": (APPLIED,),
     "probe": (DELIVERED, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
 }
 
@@ -81,7 +89,8 @@ def classify(
 
 
 def step_kind(step) -> str:
-    """udp, ping, tcp, dns or packet: the key the step was written under."""
+    """udp, ping, tcp, dns, packet or a fault or lifecycle step: the key the step was written
+    under."""
     return step.text.split(":", 1)[0]
 
 

@@ -286,6 +286,45 @@ class PacketStep:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkStep:
+    """A fault: the carrier of `interface` in `target`'s namespace goes down or comes back up,
+    for both ends of its link (a veth pair, or a node's cable to the node network)."""
+
+    text: str
+    target: HostRef  # a pod or a node
+    interface: str
+    up: bool
+    at_ns: int | None = None
+    expect: Expectation | None = None  # event steps expect nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Impairment:
+    """What `tc qdisc replace dev <interface> root netem ...` sets: probabilities from 0 to 1,
+    times in nanoseconds."""
+
+    loss: float = 0.0
+    delay_ns: int = 0
+    jitter_ns: int = 0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    corrupt: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ImpairStep:
+    """A fault: netem on the egress of `interface` in `target`'s namespace (`impairment` None:
+    `clear: true`, the qdisc removed)."""
+
+    text: str
+    target: HostRef
+    interface: str
+    impairment: Impairment | None
+    at_ns: int | None = None
+    expect: Expectation | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeStep:
     """One connection attempt as the upstream NetworkPolicy tests' `agnhost connect` makes it
     (TCP: the handshake completes; UDP: one request is answered; one second of timeout). The
@@ -301,7 +340,48 @@ class ProbeStep:
     expect: Expectation | None = None
 
 
-Step = UdpStep | PingStep | TcpStep | DnsStep | PacketStep | ProbeStep
+@dataclass(frozen=True, slots=True)
+class RestartStep:
+    """A lifecycle step: a container of `pod` restarts. The pause container keeps the network
+    namespace (address, MAC, veth, neighbours, FDB entries); the sockets of the pod's
+    applications are closed, as the kernel closes them when their process exits."""
+
+    text: str
+    pod: HostRef
+    container: str | None
+    at_ns: int | None = None
+    expect: Expectation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteStep:
+    """A lifecycle step: `pod` is deleted. Its namespace and veth go (the CNI plugin's DEL),
+    Services lose the endpoint (kube-proxy clears the UDP conntrack entries to it)."""
+
+    text: str
+    pod: HostRef
+    at_ns: int | None = None
+    expect: Expectation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelStep:
+    """A lifecycle step: the labels of a pod (or of a namespace) change. `services`: every
+    Service with its endpoints as the EndpointSlice controller lists them after the change
+    (the loader works them out)."""
+
+    text: str
+    pod: HostRef | None  # None: a namespace's labels
+    namespace: str
+    set: tuple[tuple[str, str], ...] = ()
+    remove: tuple[str, ...] = ()
+    at_ns: int | None = None
+    services: tuple[ServiceSpec, ...] = ()
+    expect: Expectation | None = None
+
+
+EventStep = LinkStep | ImpairStep | RestartStep | DeleteStep | LabelStep
+Step = UdpStep | PingStep | TcpStep | DnsStep | PacketStep | ProbeStep | EventStep
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
+from kpkt.outcome import APPLIED
 from kpkt.wire.icmp import describe_in
 from kpkt.wire.ipv4 import IP_SRC
 
 
 class StepApp:
+    event = False  # a fault or lifecycle step (kpkt/apps/faults.py), which sends nothing
+
     def __init__(self, step, sender) -> None:
         self.step = step
         self.sender = sender  # the Stack that sends
         self.at_ns = step.at_ns
         self.started = False
+        self.scheduled = False  # the runner has scheduled its start
         self.start_ns = 0
         self.index = -1
         self.sent = 0
@@ -58,3 +62,22 @@ class StepApp:
         if not self.errors:
             return ""
         return f"; {len(self.errors)} icmp error(s): {self.errors[0]}"
+
+
+class EventApp(StepApp):
+    """A fault or lifecycle step: it changes the cluster when it starts (`_send`) and is done
+    at once; it sends nothing itself."""
+
+    event = True
+
+    def open(self) -> None:
+        pass
+
+    def done(self) -> bool:
+        return True
+
+    def counts(self) -> tuple[int, int]:
+        return 0, 0
+
+    def ended_as(self, reasons: list[str]) -> str:
+        return APPLIED

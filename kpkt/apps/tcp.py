@@ -12,6 +12,7 @@ in the instant its segment arrives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from kpkt.apps.base import StepApp
@@ -34,9 +35,10 @@ CLOSE_NS = 254_396
 
 
 class TcpApp(StepApp):
-    def __init__(self, step: TcpStep, sender, receivers: list) -> None:
+    def __init__(self, step: TcpStep, sender, receivers: Callable[[], list]) -> None:
         super().__init__(step, sender)
-        # (stack, port) for whoever owns the destination: the endpoints of a service
+        # (stack, port) for whoever owns the destination (the endpoints of a service), as
+        # they are when the step starts
         self.receivers = receivers
         self.answer = b""
         self.outcome = ""
@@ -45,7 +47,7 @@ class TcpApp(StepApp):
 
     def open(self) -> None:
         if self.step.listen:
-            for stack, port in self.receivers:
+            for stack, port in self.receivers():
                 TcpListener(stack, port, partial(self._serve, stack))
 
     def _send(self) -> None:
@@ -105,7 +107,8 @@ class TcpApp(StepApp):
         return self.written, len(self.answer)
 
     def ended_as(self, reasons: list[str]) -> str:
-        closed = int(self.outcome == "closed")
+        answered = not self.step.payload or self.answer == self.step.response
+        closed = int(self.outcome == "closed" and answered)
         return classify(1, closed, [*self.error_kinds, self.outcome], reasons)
 
     def result(self) -> str:
@@ -114,7 +117,7 @@ class TcpApp(StepApp):
             return "connected and closed (no payload)"
         if self.outcome == "closed":
             return (
-                f"sent {len(self.step.payload)} bytes, received {len(self.answer)} bytes"
+                f"sent {self.written} bytes, received {len(self.answer)} bytes"
                 + (f" ({first})" if first else "")
                 + ", closed"
             )

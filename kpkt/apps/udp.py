@@ -8,6 +8,7 @@ the answers count as received.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv4Address
 
 from kpkt.apps.base import StepApp
@@ -18,9 +19,10 @@ from kpkt.spec import UdpStep
 
 
 class UdpApp(StepApp):
-    def __init__(self, step: UdpStep, sender, receivers: list) -> None:
+    def __init__(self, step: UdpStep, sender, receivers: Callable[[], list]) -> None:
         super().__init__(step, sender)
-        # (stack, port) for whoever owns the destination: the endpoints of a service
+        # (stack, port) for whoever owns the destination (the endpoints of a service), as
+        # they are when the step starts
         self.receivers = receivers
         self.received = 0  # datagrams the receiver got, and answers the sender's socket got
         self.answers: dict[str, int] = {}  # who answered ("10.96.0.10:53") -> how many times
@@ -36,7 +38,7 @@ class UdpApp(StepApp):
         self.socket = UdpSocket(self.sender, self.sport, self._on_answer, self._on_error)
         self.flow = self.sender.observer.new_flow(self.index)
         if self.step.listen:
-            for stack, port in self.receivers:
+            for stack, port in self.receivers():
                 UdpSocket(stack, port, self._on_datagram)
 
     def _send(self) -> None:

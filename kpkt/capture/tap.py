@@ -188,6 +188,7 @@ class Tap:
         "interface",
         "write",
         "packet",
+        "remarks",
     )
 
     def __init__(
@@ -217,6 +218,7 @@ class Tap:
         self.number = len(journal.taps)  # its position in the journal, for compact hop logs
         self.pcapng: PcapngWriter | None = None
         self.interface: int | None = None  # its interface id in all.pcapng, once declared
+        self.remarks = ""  # events on the interface, for the comment of its next frame
         journal.taps.append(self)
 
     @property
@@ -249,6 +251,8 @@ class Tap:
             self.declare()
         outbound = direction is OUT
         pid = tag.pid
+        if self.remarks:
+            note = self._with_remarks(note)
         if note:
             if type(note) is not str:  # a Decision: its text, rendered once
                 note = note.text or render(note)
@@ -261,6 +265,17 @@ class Tap:
             log.hops.extend((self.number, index, outbound, pid))
             if count <= log.table_rows:
                 log.rows.append(Hop(now, self, index, direction, tag.pid, note, frame))
+
+    def remark(self, text: str) -> None:
+        """An event on the interface (a link or impair step): its time and `text` go into the
+        all.pcapng comment of the interface's next frame."""
+        event = f"event at {self.clock.now / 1e9:.9f} s: {text}"
+        self.remarks = f"{self.remarks}; {event}" if self.remarks else event
+
+    def _with_remarks(self, note: Decision | str) -> str:
+        text = note if type(note) is str else note.text or render(note)
+        remarks, self.remarks = self.remarks, ""
+        return f"{remarks}; {text}" if text else remarks
 
 
 def comment_notes(comment: str) -> str:

@@ -13,7 +13,14 @@ from __future__ import annotations
 from kpkt.net.device import NetDevice
 from kpkt.net.fdb import Fdb
 from kpkt.observe import IN, OUT, Decision, Tag, Why
-from kpkt.wire.ethernet import ETH_DST, ETH_SRC, ETH_TYPE, ETH_TYPE_IP, is_multicast
+from kpkt.wire.ethernet import (
+    ETH_DST,
+    ETH_LEN,
+    ETH_SRC,
+    ETH_TYPE,
+    ETH_TYPE_IP,
+    is_multicast,
+)
 
 
 class Bridge(NetDevice):
@@ -40,6 +47,14 @@ class Bridge(NetDevice):
             self.hairpin_ports.add(port.name)
         self.fdb.add_local(port.mac, port)
 
+    def remove_port(self, port: NetDevice) -> None:
+        """The port's device is deleted (its pod's namespace went): br_del_if() flushes the
+        FDB entries behind it."""
+        port.master = None
+        self.ports.remove(port)
+        self.hairpin_ports.discard(port.name)
+        self.fdb.flush_port(port)
+
     # --- frames arriving on a port ------------------------------------------------------------
 
     def ingress(self, frame: bytes, port: NetDevice, tag: Tag) -> None:
@@ -56,6 +71,9 @@ class Bridge(NetDevice):
             return
         nat = None
         if self.netfilter is not None and frame[ETH_TYPE] == ETH_TYPE_IP:
+            # br_validate_ipv4(): a bad IP header checksum is dropped before the hooks
+            if self.network.corrupting and self.stack.bad_checksum(frame[ETH_LEN:], tag):
+                return
             hooked = self.netfilter.prerouting(frame, port, tag)
             if hooked is None:
                 return

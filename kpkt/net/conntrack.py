@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kpkt.net.kubeproxy import Removed
 from kpkt.net.nat import Flow, FlowKey, flow_key, flow_of, key_of, rewrite
 from kpkt.observe import Decision, Why
 from kpkt.wire import icmp
 from kpkt.wire.icmp import ICMP_LEN
-from kpkt.wire.ipv4 import IP_HEADER_LEN, PROTO, PROTO_ICMP
+from kpkt.wire.ipv4 import IP_HEADER_LEN, PROTO, PROTO_ICMP, PROTO_UDP
 
 # which of a connection's four flow keys a table entry is
 ORIGINAL_IN, ORIGINAL_OUT, REPLY_IN, REPLY_OUT = range(4)
@@ -74,6 +75,17 @@ class Conntrack:
         self.translating = False  # any connection translated: replies need PREROUTING
         # whether PREROUTING has anything to do: DNAT rules, or translations to undo
         self.active = False
+
+    def endpoints_removed(self, removed: set[Removed]) -> None:
+        """kube-proxy removed endpoints from service ports: it deletes the UDP connections
+        DNATed from such a port to such an endpoint (`conntrack -D -p udp --orig-dst <vip>
+        --dst-nat <endpoint>`: a UDP flow would stay stuck on it)."""
+        for table in (self.incoming, self.outgoing):
+            for key, entry in list(table.items()):
+                proto, _, _, dst, dport = entry.conn.original
+                dnat = entry.conn.dnat
+                if proto == PROTO_UDP and dnat and (proto, dst, dport, dnat[0]) in removed:
+                    del table[key]
 
     def _translates(self) -> None:
         self.translating = self.active = True

@@ -50,7 +50,9 @@ class NetDevice:
 
 class Veth(NetDevice):
     """One end of a veth pair (or of a point-to-point wire): what goes in one end comes out of
-    the other after `delay_ns`."""
+    the other after `delay_ns`. Without carrier (`carrier` False: the link is down) nothing
+    is sent and what was on the wire is lost; a `qdisc` (kpkt/net/netem.py) gets every frame
+    to send first and transmits what it keeps."""
 
     kind = "veth"
 
@@ -60,6 +62,8 @@ class Veth(NetDevice):
         super().__init__(stack, name, mac, mtu)
         self.peer: Veth | None = None
         self.delay_ns = delay_ns
+        self.carrier = True
+        self.qdisc = None
         # a pod's host-side veth in a cluster with NetworkPolicies: the pod's ingress policy,
         # judging each frame before it is sent (what `tcpdump -i` on the veth sees is after it)
         self.guard = None
@@ -79,8 +83,24 @@ class Veth(NetDevice):
         policy, pod_ip = self.guard
         return policy.ingress(frame, tag, self.where, pod_ip)
 
+    def set_carrier(self, up: bool) -> None:
+        """The link goes down or comes up: both ends of it lose or regain carrier."""
+        self.carrier = up
+        if self.peer is not None:
+            self.peer.carrier = up
+
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
         if not self._admitted(frame, tag):
+            return
+        if self.qdisc is not None:
+            self.qdisc.enqueue(frame, tag, note)
+        else:
+            self.transmit(frame, tag, note)
+
+    def transmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        """The frame leaves the qdisc for the driver: captured, then onto the wire."""
+        if not self.carrier:
+            self.stack.drop(Decision(Why.NO_CARRIER, self.name), tag, self.where)
             return
         self.observer.seen(frame, OUT, tag, note)
         if self.tc_egress is not None:
@@ -103,6 +123,9 @@ class Veth(NetDevice):
 
     def deliver(self, frame: bytes, tag: Tag) -> None:
         self.network.in_flight -= 1
+        if not self.carrier:
+            self.stack.drop(Decision(Why.CARRIER_LOST, self.name), tag, self.where)
+            return
         self.observer.seen(frame, IN, tag)
         if self.tc_ingress is not None:
             self.tc_ingress(frame, self, tag)

@@ -18,14 +18,16 @@ REASONS: dict[str, str] = {
     "same-port": "the bridge's FDB points back at the ingress port, which is not hairpin",
     "no-fdb-and-no-flood": "the VXLAN device has no FDB entry for the inner destination MAC",
     "vni-mismatch": "a VXLAN packet with a VNI this node has no device for",
-    "link-down": "the device has no peer: nothing is plugged into it",
+    "link-down": "the device has no peer, or no carrier (a `link` step took the link down)",
+    "netem-loss": "netem on the egress interface lost it (an `impair` step's loss)",
+    "bad-checksum": "a checksum the receiver checks does not verify: a crafted packet's IPv4 "
+    "header checksum, or what netem corrupted (an `impair` step's corrupt)",
     "blackhole": "the route to the destination is a blackhole (discarded, no ICMP error)",
     "tunnel-loop": "the route to a tunnel's remote end leads back into the tunnel",
     "policy-denied": "a NetworkPolicy denied the connection's first packet, on the client's "
     "egress or the server's ingress side (dropped silently: no RST, no ICMP)",
     "malformed": "a frame too short or with a header that does not parse, or an IPv4 header "
     "whose header length or total length lies",
-    "bad-checksum": "an IPv4 header checksum that does not verify, dropped by the receiver",
     "fragment": "an IP fragment reached its destination: reassembly is not modelled",
 }
 
@@ -47,6 +49,10 @@ REASON_OF: dict[Why, str] = {
     Why.NO_VXLAN_FDB: "no-fdb-and-no-flood",
     Why.VNI_MISMATCH: "vni-mismatch",
     Why.LINK_DOWN: "link-down",
+    Why.NO_CARRIER: "link-down",
+    Why.CARRIER_LOST: "link-down",
+    Why.NETEM_LOSS: "netem-loss",
+    Why.CORRUPTED: "bad-checksum",
     Why.POLICY_DENIED: "policy-denied",
     Why.BLACKHOLE: "blackhole",
     Why.TUNNEL_LOOP: "tunnel-loop",

@@ -47,6 +47,11 @@ class Fdb:
         entry.port, entry.decision = port, _decision(mac, port, False)
         return True
 
+    def flush_port(self, port: object) -> None:
+        """The port leaves the bridge: every entry behind it goes, its own MAC's too."""
+        for mac in [mac for mac, entry in self.entries.items() if entry.port is port]:
+            del self.entries[mac]
+
     def lookup(self, mac: bytes, now_ns: int) -> FdbEntry | None:
         """The live entry for `mac`; an entry older than the ageing time is removed."""
         entry = self.entries.get(mac)

@@ -27,6 +27,8 @@ from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.observe import Decision, Why
 
+Removed = tuple[int, bytes, int, bytes]  # an endpoint a service port lost: proto, vip, port, ip
+
 
 @dataclass(frozen=True, slots=True)
 class ServicePortInfo:
@@ -67,8 +69,25 @@ class ServiceRules:
         self.node_ports: dict[tuple[int, int], ServicePortRules] = {}
         self.rejected_ips: dict[tuple[int, bytes, int], str] = {}
         self.rejected_node_ports: dict[tuple[int, int], str] = {}
+        self.sync(ports)
+
+    def sync(self, ports: Iterable[ServicePortInfo]) -> set[Removed]:
+        """syncProxyRules: the rules for the service ports as they are now, replacing the ones
+        before; what endpoints the service ports lost (`remove_endpoint` says why)."""
+        before = self._endpoint_set()
+        for table in (self.cluster_ips, self.node_ports, self.rejected_ips):
+            table.clear()
+        self.rejected_node_ports.clear()
         for port in ports:
             self._add(port)
+        return before - self._endpoint_set()
+
+    def _endpoint_set(self) -> set[Removed]:
+        return {
+            (*vip, address)
+            for vip, rules in self.cluster_ips.items()
+            for address, _ in rules.endpoints
+        }
 
     def _add(self, port: ServicePortInfo) -> None:
         proto = port.protocol
@@ -82,6 +101,28 @@ class ServiceRules:
             self.rejected_ips[vip] = port.name
             if port.node_port is not None:
                 self.rejected_node_ports[(proto, port.node_port)] = port.name
+
+    def remove_endpoint(self, address: bytes) -> set[Removed]:
+        """kube-proxy's next sync after the endpoint's pod is gone: the service ports lose it,
+        and a port left without endpoints gets the filter table's REJECT. Each (protocol,
+        cluster IP, port, endpoint address) lost: kube-proxy clears their UDP conntrack
+        entries."""
+        before = self._endpoint_set()
+        tables = (
+            (self.cluster_ips, self.rejected_ips),
+            (self.node_ports, self.rejected_node_ports),
+        )
+        for table, rejected in tables:
+            for key, rules in list(table.items()):
+                kept = tuple(endpoint for endpoint in rules.endpoints if endpoint[0] != address)
+                if kept == rules.endpoints:
+                    continue
+                if kept:
+                    table[key] = ServicePortRules(rules.name, kept)
+                else:
+                    del table[key]
+                    rejected[key] = rules.name
+        return before - self._endpoint_set()
 
     @property
     def rejecting(self) -> bool:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from kpkt.net.conntrack import Conntrack
-from kpkt.net.kubeproxy import ServiceRules
+from kpkt.net.kubeproxy import Removed, ServiceRules
 from kpkt.net.nat import MasqPolicy
 from kpkt.observe import Decision, Why
 from kpkt.wire.ipv4 import IP_DST, IP_HEADER_LEN, PROTO, PROTO_ICMP
@@ -54,6 +54,12 @@ class Netfilter:
         self.services = services
         self.rejecting = services.rejecting
         self.conntrack.active = True
+
+    def services_synced(self, removed: set[Removed]) -> None:
+        """kube-proxy synced its rules again: the UDP connections to the endpoints service
+        ports lost are deleted, and the filter table's REJECTs may have changed."""
+        self.conntrack.endpoints_removed(removed)
+        self.rejecting = self.services is not None and self.services.rejecting
 
     def add_policy(self, policy) -> None:
         """The NetworkPolicy workload chains in filter FORWARD (a NodePolicy): the client's

@@ -57,6 +57,13 @@ class RouteTable:
         self._by_len = dict(sorted(self._by_len.items(), reverse=True))
         self._cache.clear()
 
+    def remove_through(self, dev) -> None:
+        """The routes through `dev` go, as the kernel deletes them with the device."""
+        for table in self._by_len.values():
+            for key in [key for key, route in table.items() if route.dev is dev]:
+                del table[key]
+        self._cache.clear()
+
     def lookup(self, dst: bytes) -> Route | None:
         try:
             return self._cache[dst]

@@ -48,6 +48,7 @@ from kpkt.wire.ipv4 import (
     PROTO_UDP,
     TOS,
     TTL,
+    checksum_error,
     decrement_ttl,
     ipv4_packet,
 )
@@ -89,6 +90,15 @@ class Stack:
     def add_address(self, dev, ip: bytes, prefixlen: int) -> None:
         self.addresses.append((dev, ip, prefixlen))
         self.local_ips.add(ip)
+
+    def remove_device(self, dev) -> None:
+        """`ip link del`: the device goes, and with it its bridge port (br_del_if() flushes the
+        FDB entries behind it), the routes through it and its neighbour entries."""
+        if dev.master is not None:
+            dev.master.remove_port(dev)
+        self.devices.remove(dev)
+        self.routes.remove_through(dev)
+        self.arp.tables.pop(dev, None)
 
     def set_loopback(self, lo) -> None:
         self.loopback = lo
@@ -152,6 +162,8 @@ class Stack:
             packet = sanity.ipv4(self, packet, tag)
             if packet is None:
                 return
+        if self.network.corrupting and nat is None and self.bad_checksum(packet, tag):
+            return
         netfilter = self.netfilter
         if nat is None:
             nat = ""
@@ -214,7 +226,17 @@ class Stack:
             forwarded = self._forwarded[key] = Decision(Why.FORWARD, route, packet[TTL])
         self._route_out(packet, route, tag, then(nat, forwarded) if nat else forwarded)
 
+    def bad_checksum(self, packet: bytes, tag: Tag, *, local: bool = False) -> bool:
+        """Drop `packet` if a checksum the receiver checks is wrong (ip_rcv's header check;
+        `local`: the transport's, on delivery)."""
+        error = checksum_error(packet, local)
+        if error is not None:
+            self.drop(Decision(Why.CORRUPTED, error), tag)
+        return error is not None
+
     def _deliver(self, packet: bytes, tag: Tag) -> None:
+        if self.network.corrupting and self.bad_checksum(packet, tag, local=True):
+            return
         proto = packet[PROTO]
         ihl = IP_HEADER_LEN[packet[0]]
         if proto == PROTO_UDP:

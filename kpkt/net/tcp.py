@@ -14,8 +14,22 @@ when the peer's FIN comes with the ACK of ours (the reference), else by the TIME
 that the closed socket became in FIN_WAIT_2 (`tcp_v4_timewait_ack()`: IP ID 0); a reset
 (RST|ACK, window 0, ID 0) for a SYN to a closed port; SYN retransmission 1 s apart four times
 (tcp_syn_linear_timeouts), then doubling, six in all (tcp_syn_retries).
-Not modelled: loss recovery for data (nothing on these links loses data), SACK blocks, delayed
-ACKs of data, congestion control, window updates.
+
+Loss recovery (what a `link` or `impair` step makes necessary): every segment that takes
+sequence space (data, FIN, the SYN-ACK) waits in the retransmission queue until acknowledged;
+the retransmission timer starts at 1 s (TCP_TIMEOUT_INIT) and then follows the RTT as RFC 6298
+computes it with Linux's 200 ms floor on the variance term (RTO = SRTT + max(200 ms,
+4 RTTVAR)), sampled from segments sent once (Karn); each timeout retransmits the oldest segment
+and doubles the timer (up to 120 s, 15 times: tcp_retries2; the SYN-ACK 5 times:
+tcp_synack_retries). Three duplicate ACKs retransmit the oldest segment at once (fast
+retransmit, tcp_reordering 3); until everything sent before the loss is acknowledged, each
+partial ACK retransmits the next one (NewReno). A receiver keeps segments that arrive out of
+order and answers each with an immediate duplicate ACK carrying SACK blocks, answers a segment
+it already has with an ACK carrying a D-SACK block, and acknowledges a filled hole at once. The
+TIME_WAIT socket stays 60 s and acknowledges a retransmitted FIN again.
+Not modelled: the sender's use of SACK blocks, RACK and tail loss probes (Linux since 4.18
+may retransmit earlier than three duplicate ACKs), delayed ACKs of data, congestion control,
+window updates.
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ from kpkt.wire.tcp import (
     SYN,
     flag_text,
     mss_of,
+    sack_option,
     syn_options,
     tcp_segment,
     timestamp_options,
@@ -45,6 +60,34 @@ TS_ROOM = 12  # NOP NOP TS
 SECOND = 1_000_000_000
 DELACK_NS = 40_000_000  # TCP_DELACK_MIN: how long the ACK of a FIN waits for the application
 SYN_TIMEOUTS_NS = [SECOND] * 4 + [2 * SECOND, 4 * SECOND, 8 * SECOND]  # then give up
+RTO_INIT_NS = SECOND  # TCP_TIMEOUT_INIT
+RTO_MIN_NS = 200_000_000  # TCP_RTO_MIN
+RTO_MAX_NS = 120 * SECOND  # TCP_RTO_MAX
+RETRIES = 15  # tcp_retries2
+SYNACK_RETRIES = 5  # tcp_synack_retries
+DUPACK_THRESHOLD = 3  # tcp_reordering
+TIMEWAIT_NS = 60 * SECOND  # TCP_TIMEWAIT_LEN
+MAX_SACK_BLOCKS = 3  # with timestamps, three blocks fit in the 40 bytes of options
+
+
+@dataclass(slots=True)
+class Sent:
+    """A segment in the retransmission queue."""
+
+    seq: int
+    flags: int
+    payload: bytes
+    sent_ns: int
+    retransmitted: bool = False
+
+    @property
+    def end(self) -> int:
+        return (self.seq + len(self.payload) + (1 if self.flags & (SYN | FIN) else 0)) % 2**32
+
+
+def _before(a: int, b: int) -> bool:
+    """`a` comes before `b` in sequence space (before() in the kernel)."""
+    return a != b and (b - a) % 2**32 < 2**31
 
 
 @dataclass(slots=True)
@@ -71,6 +114,19 @@ class Connection:
     retries: int = 0
     acked: int = -1  # the acknowledgement number of our newest segment
     sent: list[int] = field(default_factory=list)  # flags of every segment we sent, in order
+    # loss recovery: the retransmission queue, the timer and the RTT estimate (RFC 6298)
+    snd_una: int = 0
+    queue: list[Sent] = field(default_factory=list)
+    rto_ns: int = RTO_INIT_NS
+    srtt_ns: int = 0
+    rttvar_ns: int = 0
+    backoff: int = 0
+    timer_gen: int = 0
+    dupacks: int = 0
+    recover: int | None = None  # snd_nxt when a loss was found, until it is acknowledged
+    syn_sent_ns: int = 0
+    ofo: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # seq -> (payload, flags)
+    orphan: bool = False  # the application's process is gone: the kernel finishes alone
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -85,17 +141,22 @@ class Connection:
         with_syn_options: bool = False,
         ident: int | None = None,
         why: str = "",
+        again: Sent | None = None,
+        sack: list[tuple[int, int]] | None = None,
     ) -> None:
+        """Send a segment: a new one from snd_nxt, or `again` retransmitted."""
         stack = self.stack
         if with_syn_options:
             options = syn_options(self.mss, self._ts_val(), self.ts_recent, WSCALE)
             window = initial_window(self.mss if flags == SYN else self.mss - TS_ROOM)
         else:
             options = timestamp_options(self._ts_val(), self.ts_recent)
+            if sack:
+                options += sack_option(sack[:MAX_SACK_BLOCKS])
             window = self.window
         src, sport = self.local
         dst, dport = self.remote
-        seq = self.snd_nxt
+        seq = self.snd_nxt if again is None else again.seq
         ack = self.rcv_nxt if flags & ACK else 0
         if flags & ACK:
             self.acked = ack
@@ -104,7 +165,12 @@ class Connection:
             ident, self.ip_id = self.ip_id, (self.ip_id + 1) & 0xFFFF
         packet = ipv4_packet(src, dst, PROTO_TCP, segment, ident=ident)
         self.sent.append(flags)
-        self.snd_nxt = (seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) % 2**32
+        if again is None:
+            self.snd_nxt = (seq + len(payload) + (1 if flags & (SYN | FIN) else 0)) % 2**32
+            if (payload or flags & (SYN | FIN)) and flags != SYN:  # the SYN has its own timer
+                self.queue.append(Sent(seq, flags, payload, stack.sched.now))
+                if len(self.queue) == 1:
+                    self._arm_rto()
         note = segment_note(flags, seq, ack, len(payload))
         stack.send_ip_packet(
             packet, stack.observer.packet(self.tag), f"{note} {why}" if why else note
@@ -112,6 +178,7 @@ class Connection:
 
     def connect(self) -> None:
         self.state = "SYN_SENT"
+        self.syn_sent_ns = self.stack.sched.now
         self._send(SYN, with_syn_options=True)
         self._arm_syn_timer()
 
@@ -130,15 +197,101 @@ class Connection:
         self._send(SYN, with_syn_options=True, why="retransmitted")
         self._arm_syn_timer()
 
+    # --- loss recovery ---------------------------------------------------------------------------
+
+    def _arm_rto(self) -> None:
+        self.timer_gen += 1
+        timeout = min(self.rto_ns << self.backoff, RTO_MAX_NS)
+        self.stack.sched.after(timeout, self._rto_expired, self.timer_gen)
+
+    def _rto_expired(self, gen: int) -> None:
+        if gen != self.timer_gen or not self.queue or self.state == "CLOSED":
+            return
+        limit = SYNACK_RETRIES if self.state == "SYN_RECV" else RETRIES
+        if self.backoff >= limit:
+            self._finish("connection timed out")
+            return
+        self.backoff += 1
+        self.recover, self.dupacks = self.snd_nxt, 0  # everything sent so far may be lost
+        self._retransmit(self.queue[0], "retransmitted (rto)")
+        self._arm_rto()
+
+    def _retransmit(self, segment: Sent, why: str) -> None:
+        segment.retransmitted = True
+        syn = bool(segment.flags & SYN)
+        self._send(
+            segment.flags,
+            segment.payload,
+            with_syn_options=syn,
+            ident=0 if syn else None,  # the SYN-ACK comes from the request socket again
+            why=why,
+            again=segment,
+        )
+
+    def _rtt_sample(self, rtt_ns: int) -> None:
+        """RFC 6298's estimator; Linux keeps the variance term at least TCP_RTO_MIN."""
+        if self.srtt_ns == 0:
+            self.srtt_ns, self.rttvar_ns = rtt_ns, rtt_ns // 2
+        else:
+            self.rttvar_ns = (3 * self.rttvar_ns + abs(self.srtt_ns - rtt_ns)) // 4
+            self.srtt_ns = (7 * self.srtt_ns + rtt_ns) // 8
+        self.rto_ns = min(self.srtt_ns + max(RTO_MIN_NS, 4 * self.rttvar_ns), RTO_MAX_NS)
+        self.backoff = 0  # RFC 6298: reset only on a valid measurement
+
+    def _ack_received(self, ack: int, flags: int, payload: bytes) -> None:
+        """What an acknowledgement number tells the sender: new data acknowledged (the queue
+        shrinks, the timer restarts, a partial ACK in recovery retransmits the next segment),
+        or a duplicate ACK (the third one retransmits at once)."""
+        if not self.queue:
+            return
+        if _before(self.snd_una, ack) and not _before(self.snd_nxt, ack):
+            now = self.stack.sched.now
+            acked = [sent for sent in self.queue if not _before(ack, sent.end)]
+            self.queue = [sent for sent in self.queue if _before(ack, sent.end)]
+            self.snd_una, self.dupacks = ack, 0
+            if acked and not acked[0].retransmitted:
+                self._rtt_sample(now - acked[0].sent_ns)
+            if self.recover is not None and not _before(ack, self.recover):
+                self.recover = None
+            if not self.queue:
+                self.timer_gen += 1  # nothing outstanding: the timer stops
+                return
+            if self.recover is not None:
+                self._retransmit(self.queue[0], "retransmitted (partial ack)")
+            self._arm_rto()
+        elif ack == self.snd_una and not payload and not flags & (SYN | FIN):
+            self.dupacks += 1
+            if self.dupacks == DUPACK_THRESHOLD and self.recover is None:
+                self.recover = self.snd_nxt
+                self._retransmit(self.queue[0], "retransmitted (fast retransmit)")
+                self._arm_rto()
+
     def write(self, data: bytes) -> None:
         """Send `data` in segments of at most the send MSS, PSH on the last."""
+        if self.orphan:
+            return  # what the dead process had scheduled never happens
         chunk = self.send_mss
         for start in range(0, len(data), chunk):
             piece = data[start : start + chunk]
             last = start + chunk >= len(data)
             self._send(ACK | (PSH if last else 0), piece)
 
+    def abandon(self) -> None:
+        """The process holding the socket exits (a container restart): the kernel closes it,
+        with a FIN where the connection is open; a SYN not yet answered is given up."""
+        if self.state in ("ESTABLISHED", "CLOSE_WAIT"):
+            self.close()
+        elif self.state in ("SYN_SENT", "SYN_RECV"):
+            self._finish("closed by its process's exit")
+        self.orphan = True
+
+    def reset_by_us(self) -> None:
+        """We reset the connection: the socket is gone at once, its timers with it."""
+        self._finish("reset")
+
     def close(self) -> None:
+        if self.orphan:
+            return
         if self.state == "ESTABLISHED":
             self.state = "FIN_WAIT_1"
         elif self.state == "CLOSE_WAIT":
@@ -159,8 +312,14 @@ class Connection:
             self._finish(describe_in(packet))
 
     def _finish(self, how: str) -> None:
-        self.state = "CLOSED"
-        self.stack.tcp.forget(self)
+        """The socket is done (a TIME_WAIT socket stays TIMEWAIT_NS to acknowledge a
+        retransmitted FIN again)."""
+        self.timer_gen += 1
+        if self.state == "TIME_WAIT":
+            self.stack.sched.after(TIMEWAIT_NS, self.stack.tcp.forget, self)
+        else:
+            self.state = "CLOSED"
+            self.stack.tcp.forget(self)
         self.on_done(self, how)
 
     # --- receiving -------------------------------------------------------------------------------
@@ -169,26 +328,91 @@ class Connection:
         self, flags: int, seq: int, ack: int, options: bytes, payload: bytes, window: int
     ) -> None:
         self.ts_recent = ts_val_of(options, self.ts_recent)
+        state = self.state
+        if state == "TIME_WAIT":
+            if flags & RST:
+                self.stack.tcp.forget(self)
+            elif flags & FIN:  # our last ACK was lost: tcp_timewait_state_process() acks again
+                self._send(ACK, ident=0, why="from the TIME_WAIT socket, again")
+            return
         if flags & RST:
             self._finish("connection reset")
             return
-        state = self.state
-        if state == "SYN_SENT" and flags & SYN and flags & ACK:
-            self.rcv_nxt = (seq + 1) % 2**32
-            self._established(mss_of(options), active=True)
-            self._send(ACK)
-            self.on_data(self, b"")  # connected: the application may write
+        if state == "SYN_SENT":
+            if flags & SYN and flags & ACK:
+                self.rcv_nxt = (seq + 1) % 2**32
+                if self.retries == 0:
+                    self._rtt_sample(self.stack.sched.now - self.syn_sent_ns)
+                self.snd_una = self.snd_nxt
+                self._established(mss_of(options), active=True)
+                self._send(ACK)
+                self.on_data(self, b"")  # connected: the application may write
             return
-        if state == "SYN_RECV" and flags & ACK:
+        if state == "SYN_RECV" and flags & SYN and not flags & ACK:
+            # the client's SYN again (our SYN-ACK was lost): tcp_check_req() answers at once
+            if self.queue:
+                self._retransmit(self.queue[0], "retransmitted (the SYN came again)")
+            return
+        if state == "SYN_RECV" and flags & ACK and ack == self.snd_nxt:
             self.state = "ESTABLISHED"
-        if payload and seq == self.rcv_nxt:
-            self.rcv_nxt = (self.rcv_nxt + len(payload)) % 2**32
-            self._send(ACK)  # quickack
-            self.on_data(self, payload)
-        if flags & FIN and seq + len(payload) == self.rcv_nxt:
-            self._peer_closed()
-        elif flags & ACK and ack == self.snd_nxt:
+        if flags & ACK:
+            self._ack_received(ack, flags, payload)
+        length = len(payload) + (1 if flags & FIN else 0)
+        if length == 0:
+            if state != "SYN_RECV" and flags & SYN:  # an old SYN-ACK: our ACK was lost
+                self._send(ACK, why="duplicate ack")
+            elif flags & ACK and ack == self.snd_nxt:
+                self._acked()
+            return
+        if seq != self.rcv_nxt:
+            self._out_of_order(seq, flags, payload)
+            return
+        self._in_order(flags, payload)
+        if flags & ACK and ack == self.snd_nxt and self.state in ("FIN_WAIT_1", "LAST_ACK"):
             self._acked()
+
+    def _in_order(self, flags: int, payload: bytes) -> None:
+        """An in-order segment, and what waited after it: the data to the application
+        (acknowledged at once, quickack: one ACK when a hole is filled), then the FIN."""
+        fin, filled = flags & FIN, False
+        self.rcv_nxt = (self.rcv_nxt + len(payload)) % 2**32
+        while not fin and self.rcv_nxt in self.ofo:
+            more, more_flags = self.ofo.pop(self.rcv_nxt)
+            payload += more
+            self.rcv_nxt = (self.rcv_nxt + len(more)) % 2**32
+            fin, filled = more_flags & FIN, True
+        if payload:
+            self._send(ACK, sack=self._sack_blocks(), why="the hole is filled" if filled else "")
+            if not self.orphan:
+                self.on_data(self, payload)
+        if fin:
+            self._peer_closed()
+
+    def _out_of_order(self, seq: int, flags: int, payload: bytes) -> None:
+        """A segment after a hole is kept, and a segment we already have is dropped; either
+        way an ACK goes out at once: a duplicate ACK with SACK blocks, or one with a D-SACK
+        block (RFC 2883)."""
+        end = (seq + len(payload) + (1 if flags & FIN else 0)) % 2**32
+        if not _before(self.rcv_nxt, end):  # all of it came before: a spurious retransmission
+            self._send(ACK, sack=[(seq, end), *self._sack_blocks()], why="d-sack")
+            return
+        self.ofo[seq] = (payload, flags)
+        self._send(ACK, sack=self._sack_blocks(newest=seq), why="duplicate ack, out of order")
+
+    def _sack_blocks(self, newest: int | None = None) -> list[tuple[int, int]]:
+        """The out-of-order data as SACK blocks, the one holding `newest` first."""
+        blocks: list[tuple[int, int]] = []
+        for seq in sorted(self.ofo, key=lambda s: (s - self.rcv_nxt) % 2**32):
+            payload, flags = self.ofo[seq]
+            end = (seq + len(payload) + (1 if flags & FIN else 0)) % 2**32
+            if blocks and blocks[-1][1] == seq:
+                blocks[-1] = (blocks[-1][0], end)
+            else:
+                blocks.append((seq, end))
+        if newest is not None:
+            first = [b for b in blocks if not _before(newest, b[0]) and _before(newest, b[1])]
+            blocks = first + [b for b in blocks if b not in first]
+        return blocks
 
     def _established(self, peer_mss: int, active: bool) -> None:
         """Both ends know each other's MSS: the window we advertise from now on is the one our
@@ -202,6 +426,7 @@ class Connection:
         self.ts_recent = ts_val_of(options, 0)
         self.rcv_nxt = (peer_seq + 1) % 2**32
         self._established(mss_of(options), active=False)
+        self.snd_una = self.snd_nxt
         self._send(SYN | ACK, with_syn_options=True, ident=0)
 
     def _peer_closed(self) -> None:
@@ -209,7 +434,8 @@ class Connection:
         if self.state == "ESTABLISHED":
             self.state = "CLOSE_WAIT"
             self.stack.sched.after(DELACK_NS, self._delayed_ack)
-            self.on_fin(self)  # the application reads the end of the stream
+            if not self.orphan:
+                self.on_fin(self)  # the application reads the end of the stream
         elif self.state == "FIN_WAIT_1":  # the FIN acks ours: the full socket answers
             self.state = "TIME_WAIT"
             self._send(ACK)

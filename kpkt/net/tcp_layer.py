@@ -22,6 +22,14 @@ class TcpLayer:
         payload = packet[data_at:]
         src = packet[IP_SRC]
         conn = self.conns.get((dport, src, sport))
+        if conn is not None and conn.state == "TIME_WAIT" and flags & SYN and not flags & ACK:
+            self.forget(conn)  # a new connection reuses the pair (tcp_timewait_state_process)
+            conn = None
+        if conn is not None and conn.orphan and payload and conn.state.startswith("FIN_WAIT"):
+            # data for a socket its process closed: tcp_rcv_state_process() resets (RFC 1122)
+            self._reset(packet, sport, dport, seq, ack, flags, len(payload), tag)
+            conn.reset_by_us()
+            return
         if conn is not None:
             conn.receive(flags, seq, ack, options, payload, window)
             return
@@ -86,4 +94,6 @@ class TcpLayer:
         return conn
 
     def forget(self, conn: Connection) -> None:
-        self.conns.pop((conn.local[1], conn.remote[0], conn.remote[1]), None)
+        key = (conn.local[1], conn.remote[0], conn.remote[1])
+        if self.conns.get(key) is conn:
+            del self.conns[key]

@@ -4,8 +4,9 @@ ServiceSpec that carries them."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
-from kpkt.spec import EndpointPort, ServiceEndpoint, ServicePort, ServiceSpec
+from kpkt.spec import EndpointPort, LabelStep, ServiceEndpoint, ServicePort, ServiceSpec, Step
 from kpkt.topology.fields import Report
 from kpkt.topology.hosts import NodeDraft, PodDraft
 from kpkt.topology.services import ServiceDraft
@@ -132,3 +133,39 @@ def _listed(service: ServiceDraft, nodes: list[NodeDraft]) -> list[ServiceEndpoi
         node = node_by_ip.get(draft.ip)
         endpoints.append(ServiceEndpoint(draft.ip, ports, draft.ready, None, node, draft.hostname))
     return endpoints
+
+
+def after_label_steps(
+    steps: list[Step], services: list[ServiceDraft], nodes: list[NodeDraft]
+) -> list[Step]:
+    """The steps, each label step given the services as the EndpointSlice controller lists
+    them once its labels changed (and those of the label steps before it). Namespace labels
+    select no Service endpoints: they change nothing here."""
+    labels = {id(pod): dict(pod.details.get("labels", ())) for node in nodes for pod in node.pods}
+    done = []
+    for step in steps:
+        if isinstance(step, LabelStep) and step.pod is not None:
+            pod = next(
+                pod
+                for node in nodes
+                for pod in node.pods
+                if (pod.name, pod.namespace) == (step.pod.name, step.pod.namespace)
+            )
+            changed = labels[id(pod)]
+            changed.update(step.set)
+            for key in step.remove:
+                changed.pop(key, None)
+            relabelled = [_with_labels(node, labels) for node in nodes]
+            quiet = Report(step.text)  # the file's own warnings are reported once, at load
+            specs = tuple(service_specs(services, relabelled, quiet))
+            step = replace(step, services=specs)
+        done.append(step)
+    return done
+
+
+def _with_labels(node: NodeDraft, labels: dict[int, dict[str, str]]) -> NodeDraft:
+    pods = [
+        replace(pod, details={**pod.details, "labels": tuple(labels[id(pod)].items())})
+        for pod in node.pods
+    ]
+    return replace(node, pods=pods)

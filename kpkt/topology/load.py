@@ -52,7 +52,7 @@ from kpkt.spec import (
 from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
 from kpkt.topology.cluster_services import with_cluster_services
 from kpkt.topology.dns import DnsDraft, add_dns_hosts, dns_spec, dns_wanted, read_dns
-from kpkt.topology.endpoints import service_specs
+from kpkt.topology.endpoints import after_label_steps, service_specs
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
 from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft, read_externals, read_nodes
 from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay_ips
@@ -175,13 +175,14 @@ def load_topology_document(
     _check_gateway(cluster, nodes, report)
     if cluster.cni in WITHOUT_GATEWAY and cluster.underlay_gateway is None and nodes:
         report.warn("cluster.underlay.gateway", WITHOUT_GATEWAY[cluster.cni])
-    services = _services(drafts, cluster, unsure, dns, nodes, report)
+    all_drafts, services = _services(drafts, cluster, unsure, dns, nodes, report)
     headless = [draft.key for draft in drafts if draft.headless]
     names = ServiceNames(services, cluster.cluster_domain, headless)
     directory = Directory(_hosts(nodes, externals), cluster, names, report, dns is not None)
     steps = read_traffic(doc, directory)
     if report.errors:
         raise TopologyError(report.errors)
+    steps = after_label_steps(steps, all_drafts, nodes)
     macs = {mac for mac, _, _ in _explicit_macs(nodes, externals, cluster.cni) if mac}
     external_specs = tuple(_external_spec(external, seed, macs) for external in externals)
     if dns is not None:
@@ -386,9 +387,9 @@ def _services(
     dns: DnsDraft | None,
     nodes: list[NodeDraft],
     report: Report,
-) -> list[ServiceSpec]:
+) -> tuple[list[ServiceDraft], list[ServiceSpec]]:
     """Every service of the cluster (the built-in ones first, see with_cluster_services) with
-    its cluster IP, node ports and endpoints."""
+    its cluster IP, node ports and endpoints, as drafts and as specs."""
     services = with_cluster_services(drafts, dns, nodes)
     service_cidr = None if "serviceCIDR" in unsure else cluster.service_cidr
     allocate_cluster_ips(services, service_cidr, dns, report)
@@ -397,7 +398,7 @@ def _services(
         why = unsupported_service(cluster.cni, cluster.cni_options, service.type or "")
         if why is not None:
             report.error(f"{service.path}.type", why)
-    return service_specs(services, nodes, report)
+    return services, service_specs(services, nodes, report)
 
 
 def _check_unique(
@@ -480,7 +481,8 @@ def _hosts(nodes: list[NodeDraft], externals: list[ExternalDraft]) -> Iterator[H
         also = (net.network_address, net.network_address + 1) if net else ()
         yield Host(HostRef("node", node.name), node.ip, also)
         for pod in node.pods:
-            yield Host(HostRef("pod", pod.name, pod.namespace), pod.ip)
+            containers = tuple(c.name for c in pod.details.get("containers", ()))
+            yield Host(HostRef("pod", pod.name, pod.namespace), pod.ip, (), containers)
     for external in externals:
         yield Host(HostRef("external", external.name), external.ip)
 

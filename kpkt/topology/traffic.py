@@ -18,17 +18,24 @@ from kpkt.spec import (
     DEFAULT_RESPONSE,
     NS_PER_SECOND,
     ClusterSpec,
+    DeleteStep,
     DnsStep,
     Expectation,
     HostRef,
+    Impairment,
+    ImpairStep,
+    LabelStep,
+    LinkStep,
     PingStep,
     ProbeStep,
+    RestartStep,
     ServiceSpec,
     Step,
     TcpStep,
     UdpStep,
 )
 from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
+from kpkt.topology.hosts import read_labels
 from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
 from kpkt.topology.packet_step import PACKET_KEYS, read_packet
 from kpkt.topology.service_names import ServiceNames
@@ -39,6 +46,16 @@ PING_KEYS = ("from", "to", "id", "seq", "count", "interval", "size", "at", "ttl"
 TCP_KEYS = ("from", "to", "sport", "dport", "payload", "payloadHex", "response", "listen", "at")
 TCP_KEYS += ("expect",)
 DNS_KEYS = ("from", "name", "type", "at", "expect")
+WHERE_KEYS = ("node", "pod", "interface")
+LINK_KEYS = (*WHERE_KEYS, "state", "at")
+IMPAIR_KEYS = (*WHERE_KEYS, "loss", "delay", "jitter", "duplicate", "reorder", "corrupt")
+IMPAIR_KEYS += ("clear", "at")
+RESTART_KEYS = ("pod", "container", "at")
+DELETE_KEYS = ("pod", "at")
+LABEL_KEYS = ("pod", "namespace", "set", "remove", "at")
+IMPAIR_PERCENTS = ("loss", "duplicate", "reorder", "corrupt")
+INTERFACES = ("eth0",)  # what link and impair steps may name, in a pod or a node
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 PROBE_KEYS = ("from", "to", "port", "protocol", "at", "expect")
 QUERY_TYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "NS", "SOA", "ANY")
 MAX_TCP_DATA = 1 << 20
@@ -56,6 +73,7 @@ class Host:
     ref: HostRef
     ip: IPv4Address | None  # None when an earlier problem left it without one
     also: tuple[IPv4Address, ...] = ()  # a node's addresses in its podCIDR (.1, .0)
+    containers: tuple[str, ...] = ()  # a pod's containers, by name
 
 
 class Directory:
@@ -73,6 +91,8 @@ class Directory:
         self.named: dict[str, Host] = {}  # nodes and externals by name, pods as `ns/name`
         self.pods: dict[str, list[Host]] = defaultdict(list)  # pods by bare name
         self.kinds: set[str] = set()
+        self.deleted: dict[str, str] = {}  # pods deleted by a step so far: owner -> its path
+        self.namespaces: list[str] = []  # where pods run, in order
         for host in hosts:  # a duplicate name (reported already) keeps its first host
             ref = host.ref
             self.kinds.add(ref.kind)
@@ -81,6 +101,8 @@ class Directory:
                 self.named[key] = host
                 if ref.kind == "pod":
                     self.pods[ref.name].append(host)
+                    if ref.namespace not in self.namespaces:
+                        self.namespaces.append(ref.namespace)
         self.owners = {
             ip: self.step_name(host) for host in self.named.values() for ip in _ips(host)
         }
@@ -102,7 +124,10 @@ class Directory:
             owner = self.owners.get(_address(name))
             hint = f" ({name} is '{owner}')" if owner else ""
             f.bad("from", f"expected the name of a pod, node or external host, not {name}{hint}")
-        elif host := self._find(name, f, "from"):
+        elif host := self.find(name, f, "from"):
+            if deleted := self.deleted.get(host.ref.owner):
+                f.bad("from", f"'{name}' was deleted by {deleted}: it sends nothing any more")
+                return None
             return host.ref
         return None
 
@@ -123,7 +148,7 @@ class Directory:
                 f.bad("to", self._unknown(name, namespace))
                 return None, port
             return self.cluster_ip(service, name, f), port
-        host = self._find(name, f, "to")
+        host = self.find(name, f, "to")
         if host and service:
             self.report.warn(
                 f.at("to"),
@@ -160,7 +185,7 @@ class Directory:
             self.report.warn(f.at("to"), f"no pod, node or external host has {ip}: nothing answers")
         return ip
 
-    def _find(self, name: str, f: Fields, key: str) -> Host | None:
+    def find(self, name: str, f: Fields, key: str) -> Host | None:
         """The host `name` stands for, or None with the problem reported at `key`."""
         host, pods = self.named.get(name), self.pods.get(name, [])
         if host and pods:
@@ -358,6 +383,137 @@ def _read_dns(f: Fields, text: str, directory: Directory) -> DnsStep | None:
     return DnsStep(text, src, name, qtype.upper() if qtype else None, at_ns)
 
 
+def _read_link(f: Fields, text: str, directory: Directory) -> LinkStep | None:
+    target, interface = _where(f, directory)
+    state = f.string("state", required="say down or up")
+    if state is not None and state not in ("down", "up"):
+        f.bad("state", f"{show(state)} is not one of: down, up")
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    if target is None or interface is None or state not in ("down", "up"):
+        return None
+    return LinkStep(text, target, interface, state == "up", at_ns)
+
+
+def _read_impair(f: Fields, text: str, directory: Directory) -> ImpairStep | None:
+    target, interface = _where(f, directory)
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    percents = {key: _percent(f, key) for key in IMPAIR_PERCENTS}
+    delay_ns = f.duration("delay", 0, MAX_SECONDS)
+    jitter_ns = f.duration("jitter", 0, MAX_SECONDS)
+    clear = f.boolean("clear", False)
+    given = [key for key in IMPAIR_KEYS if key not in (*WHERE_KEYS, "at", "clear") and f.given(key)]
+    if clear and given:
+        f.bad("clear", f"clear removes the impairment: give it alone, without {', '.join(given)}")
+    elif not clear and not given:
+        f.report.error(
+            f.path,
+            "nothing to impair: give loss, delay, jitter, duplicate, reorder or corrupt, "
+            "or clear: true",
+        )
+        return None
+    if jitter_ns and not delay_ns:
+        f.bad("jitter", "jitter varies the delay: give delay too (as tc's netem needs)")
+    if percents["reorder"] and not delay_ns:
+        f.bad("reorder", "a reordered packet skips the delay: give delay too (as tc's netem needs)")
+    if target is None or interface is None or f.failed:
+        return None
+    impairment = None if clear else Impairment(delay_ns=delay_ns, jitter_ns=jitter_ns, **percents)
+    return ImpairStep(text, target, interface, impairment, at_ns)
+
+
+def _read_restart(f: Fields, text: str, directory: Directory) -> RestartStep | None:
+    host = _pod(f, directory, "name the pod whose container restarts")
+    name = f.get("pod")
+    container = f.string("container")
+    if host is not None and container is not None and container not in host.containers:
+        names = ", ".join(host.containers) or "none (the pod lists no containers)"
+        f.bad("container", f"'{container}' is not a container of '{name}': it has {names}")
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    if host is None or f.failed:
+        return None
+    return RestartStep(text, host.ref, container, at_ns)
+
+
+def _read_delete(f: Fields, text: str, directory: Directory) -> DeleteStep | None:
+    host = _pod(f, directory, "name the pod to delete")
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    if host is None or f.failed:
+        return None
+    directory.deleted[host.ref.owner] = f.path
+    return DeleteStep(text, host.ref, at_ns)
+
+
+def _read_label(f: Fields, text: str, directory: Directory) -> LabelStep | None:
+    pod, namespace = None, f.string("namespace")
+    if f.given("pod") == f.given("namespace"):
+        f.report.error(f.path, "name the pod (pod:) or the namespace (namespace:) to label")
+        return None
+    if f.given("pod"):
+        host = _pod(f, directory, "name the pod to label")
+        if host is None:
+            return None
+        pod, namespace = host.ref, host.ref.namespace
+    elif namespace not in directory.namespaces:
+        hint = did_you_mean(namespace, directory.namespaces)
+        f.bad("namespace", f"no pod runs in namespace '{namespace}'{hint}")
+    labels = tuple(read_labels(f, "set"))
+    remove = f.get("remove")
+    if remove is None:
+        remove = []
+    elif not isinstance(remove, list) or not all(isinstance(key, str) for key in remove):
+        f.bad("remove", f"expected a list of label keys, got {show(remove)}")
+    if not labels and not remove:
+        f.report.error(f.path, "nothing to change: give labels to set, or keys to remove")
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    if f.failed or (not labels and not remove):
+        return None
+    return LabelStep(text, pod, namespace, labels, tuple(remove), at_ns)
+
+
+def _pod(f: Fields, directory: Directory, required: str) -> Host | None:
+    """The pod under `pod:` that a lifecycle step names (one still running)."""
+    name = f.string("pod", required=required)
+    host = directory.find(name, f, "pod") if name is not None else None
+    if host is not None and host.ref.kind != "pod":
+        f.bad("pod", f"'{name}' is a {host.ref.kind}, not a pod")
+        return None
+    if host is not None and (deleted := directory.deleted.get(host.ref.owner)):
+        f.bad("pod", f"'{name}' was deleted by {deleted}")
+        return None
+    return host
+
+
+def _where(f: Fields, directory: Directory) -> tuple[HostRef | None, str | None]:
+    """The pod or node (`pod:` or `node:`) and the interface a fault step names."""
+    if f.given("node") == f.given("pod"):
+        f.report.error(f.path, "name the pod (pod:) or the node (node:) the interface is in")
+        return None, f.string("interface")
+    key = "node" if f.given("node") else "pod"
+    name = f.string(key)
+    host = directory.find(name, f, key) if name is not None else None
+    if host is not None and host.ref.kind != key:
+        f.bad(key, f"'{name}' is a {host.ref.kind}, not a {key}")
+        host = None
+    interface = f.string("interface", required=f"name it: {', '.join(INTERFACES)}")
+    if interface is not None and interface not in INTERFACES:
+        hint = did_you_mean(interface, INTERFACES)
+        f.bad("interface", f"{show(interface)} is not one of: {', '.join(INTERFACES)}{hint}")
+        interface = None
+    return (host.ref if host else None), interface
+
+
+def _percent(f: Fields, key: str) -> float:
+    """A probability written as a percentage (`5%`, `0.1%`), as a fraction from 0 to 1."""
+    value = f.get(key)
+    if value is None:
+        return 0.0
+    match = _PERCENT.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or float(match[1]) > 100:
+        f.bad(key, f"expected a percentage from 0% to 100% like 5% or 0.1%, got {show(value)}")
+        return 0.0
+    return float(match[1]) / 100
+
+
 def _read_probe(f: Fields, text: str, directory: Directory) -> ProbeStep | None:
     """`from`: a pod (`ns/pod`), a node (`node/<name>`) or an external host; `to`: a pod, a
     node, an external host, an address or a service's cluster IP (`service/<ns>/<name>`)."""
@@ -409,6 +565,11 @@ READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Ste
     "tcp": (TCP_KEYS, _read_tcp),
     "dns": (DNS_KEYS, _read_dns),
     "packet": (PACKET_KEYS, read_packet),
+    "link": (LINK_KEYS, _read_link),
+    "impair": (IMPAIR_KEYS, _read_impair),
+    "restart": (RESTART_KEYS, _read_restart),
+    "delete": (DELETE_KEYS, _read_delete),
+    "label": (LABEL_KEYS, _read_label),
     "probe": (PROBE_KEYS, _read_probe),
 }
 

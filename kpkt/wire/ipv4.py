@@ -61,6 +61,27 @@ def ipv4_header_checksum(header: bytes) -> int:
     return checksum(header[:10] + b"\x00\x00" + header[12:])
 
 
+def checksum_error(packet: bytes, local: bool) -> str | None:
+    """What a receiver's checksum check finds wrong with `packet`, or None: the header
+    checksum (ip_rcv), and for a packet delivered here (`local`) the UDP (a zero checksum is
+    none), TCP or ICMP checksum over what the header's lengths say the packet holds."""
+    ihl = IP_HEADER_LEN[packet[0]]
+    if len(packet) < IP_MIN_LEN or ihl < IP_MIN_LEN or checksum(packet[:ihl]) != 0:
+        return "ip header checksum"
+    if not local:
+        return None
+    proto = packet[PROTO]
+    segment = packet[ihl : _H.unpack_from(packet, 2)[0]]
+    pseudo = packet[IP_SRC] + packet[IP_DST] + bytes((0, proto)) + _H.pack(len(segment))
+    if proto == PROTO_TCP and checksum(pseudo + segment) != 0:
+        return "tcp checksum"
+    if proto == PROTO_UDP and segment[6:8] != b"\x00\x00" and checksum(pseudo + segment) != 0:
+        return "udp checksum"
+    if proto == PROTO_ICMP and checksum(segment) != 0:
+        return "icmp checksum"
+    return None
+
+
 def ipv4_packet(
     src: bytes,
     dst: bytes,

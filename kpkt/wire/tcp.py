@@ -16,13 +16,14 @@ TCP_HEADER_LEN = tuple((offset >> 4) * 4 for offset in range(256))
 TCP_HEAD = struct.Struct("!HHIIBBH")
 
 # option kinds
-OPT_END, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_PERM, OPT_TIMESTAMP = 0, 1, 2, 3, 4, 8
+OPT_END, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_PERM, OPT_SACK, OPT_TIMESTAMP = 0, 1, 2, 3, 4, 5, 8
 DEFAULT_MSS = 536  # when a SYN carries no MSS option (RFC 9293)
 
 _H = struct.Struct("!H")
 _MSS = struct.Struct("!BBH")
 _TIMESTAMP = struct.Struct("!BBII")
 _WSCALE = struct.Struct("!BBB")
+_EDGES = struct.Struct("!II")
 _TCP = struct.Struct("!HHIIBBHHH")
 
 
@@ -64,6 +65,13 @@ def syn_options(mss: int, ts_val: int, ts_ecr: int, wscale: int) -> bytes:
 def timestamp_options(ts_val: int, ts_ecr: int) -> bytes:
     """NOP NOP timestamps: the options of every segment after the SYNs."""
     return bytes((OPT_NOP, OPT_NOP)) + _TIMESTAMP.pack(OPT_TIMESTAMP, 10, ts_val, ts_ecr)
+
+
+def sack_option(blocks: list[tuple[int, int]]) -> bytes:
+    """NOP NOP SACK with `blocks` (left and right edges), what Linux appends to the timestamps
+    of an ACK while it holds data out of order (RFC 2018) or saw a duplicate (D-SACK)."""
+    edges = b"".join(_EDGES.pack(left % 2**32, right % 2**32) for left, right in blocks)
+    return bytes((OPT_NOP, OPT_NOP, OPT_SACK, 2 + len(edges))) + edges
 
 
 def options_of(options: bytes):

@@ -59,6 +59,7 @@ class Network:
         self.pending = 0
         self.in_flight = 0
         self.current_step = 0
+        self.corrupting = False  # no impair step corrupted a frame: no checksum checks
 
     def ids_for(self, owner: str) -> NamespaceIds:
         return NamespaceIds(1, owner)

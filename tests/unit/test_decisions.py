@@ -140,6 +140,16 @@ def test_every_kind_of_decision_has_its_text():
         ),
         Why.VNI_MISMATCH: (Decision(Why.VNI_MISMATCH, 2, 1), "vxlan: vni 2, device has 1"),
         Why.LINK_DOWN: (Decision(Why.LINK_DOWN, "eth0"), "eth0 has no peer"),
+        Why.NO_CARRIER: (Decision(Why.NO_CARRIER, "eth0"), "eth0 has no carrier"),
+        Why.CARRIER_LOST: (
+            Decision(Why.CARRIER_LOST, "eth0"),
+            "eth0 lost its carrier with the frame on the wire",
+        ),
+        Why.NETEM_LOSS: (Decision(Why.NETEM_LOSS, "eth0", 0.1), "eth0: netem loss 10.00%"),
+        Why.CORRUPTED: (
+            Decision(Why.CORRUPTED, "tcp checksum"),
+            "tcp checksum does not match",
+        ),
         Why.POLICY_DENIED: (
             Decision(Why.POLICY_DENIED, Verdict(False, "ingress", ("y/deny-all",))),
             "ingress denied: no rule of y/deny-all matched",

@@ -1,0 +1,53 @@
+"""Lifecycle steps: what happens to a pod while the cluster runs. `restart`: a container
+restarts; the pause container keeps the network namespace, so the address, the MAC, the veth
+and every neighbour and FDB entry stay, and only the sockets of the pod's applications close,
+as the kernel closes them when their process exits (a TCP peer's next segment then draws a
+reset, a datagram an ICMP port unreachable, until a later step listens again). `delete`: the
+pod goes, as the cluster (its builder) carries it out: namespace, veth, endpoints. `label`: a
+pod's labels change, and with them the Services' endpoints (kube-proxy syncs its rules)."""
+
+from __future__ import annotations
+
+from kpkt.apps.base import EventApp
+from kpkt.net.sockets import close_all
+from kpkt.spec import DeleteStep, LabelStep, RestartStep
+
+
+class LifecycleApp(EventApp):
+    def __init__(self, step: RestartStep | DeleteStep | LabelStep, stack, cluster) -> None:
+        super().__init__(step, stack)
+        self.cluster = cluster  # what carries out a pod's deletion: `delete_pod(owner)`
+        self.what = ""
+
+    def _send(self) -> None:
+        step, stack = self.step, self.sender
+        if isinstance(step, DeleteStep):
+            self.what = "deleted: its namespace and veth are gone, and its service endpoints"
+            for dev in stack.devices:
+                if dev is not stack.loopback:
+                    dev.peer.observer.remark(f"{step.pod.owner} {self.what}")
+            self.cluster.delete_pod(step.pod.owner)
+            return
+        if isinstance(step, LabelStep):
+            changes = [f"{key}={value}" for key, value in step.set]
+            changes += [f"{key}-" for key in step.remove]
+            self.what = f"labels {' '.join(changes)}"
+            if step.pod is not None:
+                self.cluster.sync_services(step.services)
+                self._remark(stack)
+            return
+        closed = close_all(stack)
+        container = f"container {step.container}" if step.container else "its containers"
+        self.what = f"{container} restarted: {closed} socket(s) closed"
+        self._remark(stack)
+
+    def _remark(self, stack) -> None:
+        """Each interface of the pod notes the event on its next frame."""
+        for dev in stack.devices:
+            if dev is not stack.loopback:
+                dev.observer.remark(f"{self.step.pod.owner}: {self.what}")
+
+    def result(self) -> str:
+        step = self.step
+        where = step.pod.owner if step.pod else f"namespace {step.namespace}"
+        return f"{where}: {self.what}"
