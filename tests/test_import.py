@@ -272,14 +272,14 @@ def without_flannel(objects: list[dict]) -> list[dict]:
 
 
 def test_an_unsupported_cni_is_an_error_naming_what_was_found(tmp_path: Path):
-    weave = copy.deepcopy(named(items(), "Pod", "kube-proxy-8cz4v"))
-    weave["metadata"]["name"] = "weave-net-5hx2c"
-    path = dump(tmp_path, [*without_flannel(items()), weave])
+    kindnet = copy.deepcopy(named(items(), "Pod", "kube-proxy-8cz4v"))
+    kindnet["metadata"]["name"] = "kindnet-5hx2c"
+    path = dump(tmp_path, [*without_flannel(items()), kindnet])
     out = tmp_path / "cluster.yaml"
     done = kpkt("import", str(path), "-o", str(out))
     assert done.returncode == 2
     assert done.stderr == (
-        "error: the cluster runs weave (found: Pod kube-system/weave-net-5hx2c), which this "
+        "error: the cluster runs kindnet (found: Pod kube-system/kindnet-5hx2c), which this "
         f"kpkt does not model; it models {', '.join(load.CNIS)}: pass --cni flannel to import "
         "it as that\n"
     )

@@ -137,6 +137,10 @@ SIGNS: dict[str, dict[str, tuple[str, ...]]] = {
         "annotations": ("io.cilium.network.ipv4-pod-cidr",),
     },
     "weave": {"pods": ("weave-net-",), "namespaces": ("kube-system", "weave")},
+    # CNIs kpkt does not model: recognised, so an import names them instead of guessing
+    "kindnet": {"pods": ("kindnet-",), "namespaces": ("kube-system",)},
+    "antrea": {"pods": ("antrea-agent-",), "namespaces": ("kube-system",)},
+    "kube-router": {"pods": ("kube-router-",), "namespaces": ("kube-system",)},
 }
 
 
