@@ -281,6 +281,7 @@ def test_the_examples_are_shipped_and_topologies_is_their_folder() -> None:
     assert [p.stem for p in EXAMPLES] == [
         "calico-reference",
         "calico-vxlan-reference",
+        "cilium-two-node",
         "flannel-reference",
         "hostgw-reference",
         "netpol",
@@ -311,9 +312,9 @@ def test_kpkt_examples_lists_them_with_their_description() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == [p.stem for p in EXAMPLES]
-    assert "NetworkPolicy e2e cluster" in lines[4]
-    assert "IPIP (tunl0) between the nodes" in lines[7]
-    assert "flannel VXLAN between the nodes" in lines[8]
+    assert "NetworkPolicy e2e cluster" in lines[5]
+    assert "IPIP (tunl0) between the nodes" in lines[8]
+    assert "flannel VXLAN between the nodes" in lines[9]
 
 
 def test_kpkt_examples_copies_one_out(tmp_path: Path) -> None:
@@ -333,7 +334,7 @@ def test_an_unknown_name_lists_the_shipped_examples(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (
         "error: three-node: no such file, and no shipped example of that name "
-        "(shipped: calico-reference, calico-vxlan-reference, flannel-reference, "
+        "(shipped: calico-reference, calico-vxlan-reference, cilium-two-node, flannel-reference, "
         "hostgw-reference, netpol, services-reference, two-node-calico-vxlan, two-node-calico, "
         "two-node, weave; "
         "`kpkt examples` lists them)\n"

@@ -199,23 +199,26 @@ def test_the_same_run_twice_is_refused(tmp_path: Path) -> None:
 
 
 def test_local_and_dask_give_identical_tables(tmp_path: Path) -> None:
-    """The example cluster over every CNI kpkt has and two seeds, on local worker processes and
-    on a Dask LocalCluster (dask[distributed] is in the test extra: its absence fails here)."""
-    cnis = json.dumps(list(CNIS))
+    """The example cluster over the CNIs that take it as it is (Calico wants its podCIDRs to be
+    blocks and a node gateway) and two seeds, on local worker processes and on a Dask
+    LocalCluster (dask[distributed] is in the test extra: its absence fails here)."""
+    taking = [cni for cni in CNIS if cni != "calico"]
+    cnis = json.dumps(taking)
     sweep = sweep_file(
         tmp_path, f"topologies: [two-node]\ngrid:\n  cluster.cni: {cnis}\n  seed: [1, 2]\n"
     )
     local, dask = tmp_path / "local", tmp_path / "dask"
     done = kpkt("sweep", sweep, "-o", local, "--jobs", 2)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{2 * len(CNIS)} runs: {2 * len(CNIS)} ran, 0 already done")
+    runs = 2 * len(taking)
+    assert done.stdout.startswith(f"{runs} runs: {runs} ran, 0 already done")
     done = kpkt("sweep", sweep, "-o", dask, "--dask", "local", "--jobs", 2, timeout=300)
     assert done.returncode == 0, done.stderr
     for name in ("summary.csv", "summary.jsonl"):
         assert (local / name).read_bytes() == (dask / name).read_bytes(), name
     rows = table(local)
     assert [(row["cluster.cni"], row["seed"]) for row in rows] == [
-        (cni, seed) for cni in CNIS for seed in ("1", "2")
+        (cni, seed) for cni in taking for seed in ("1", "2")
     ]
     for row in rows:
         assert row["status"] == "ok" and row["error"] == "" and row["steps"] == "15"
