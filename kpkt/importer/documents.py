@@ -4,7 +4,6 @@ objects, multi-document YAML, and `kind: List` (or `PodList`, ...) with its `ite
 from __future__ import annotations
 
 import json
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import yaml
 
 from kpkt.errors import KpktError
+from kpkt.files import read_regular_file
 from kpkt.importer.kubectl_yaml import Unsupported, parse_documents
 
 MAX_DUMP_BYTES = 1024 * 1024 * 1024  # a 5,000-pod `kubectl get -A -o yaml` is about 40 MiB
@@ -61,21 +61,12 @@ def read_dump(path: Path) -> tuple[list[KubeObject], bytes]:
 
 
 def _read_bytes(path: Path) -> bytes:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise KpktError(f"{path}: no such file") from None
-    except OSError as error:
-        raise KpktError(f"{path}: cannot read it: {error.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise KpktError(f"{path}: {what}; give the file `kubectl get ... -o yaml` wrote")
-    if info.st_size > MAX_DUMP_BYTES:
-        raise KpktError(f"{path}: {info.st_size} bytes is more than kpkt imports (1 GiB)")
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise KpktError(f"{path}: cannot read it: {error.strerror}") from None
+    return read_regular_file(
+        path,
+        MAX_DUMP_BYTES,
+        give="give the file `kubectl get ... -o yaml` wrote",
+        limit="kpkt imports (1 GiB)",
+    )
 
 
 def _parse(text: str, path: Path) -> list[Any]:

@@ -236,20 +236,10 @@ class Fields:
         value = self.get(key)
         if value is None:
             return default
-        if not isinstance(value, str) or "/" not in value:
-            self.bad(key, f"expected a CIDR like 10.244.1.0/24, got {show(value)}")
-            return None
-        try:
-            return IPv4Network(value)
-        except ValueError:
-            pass
-        try:
-            fixed = IPv4Network(value, strict=False)
-        except ValueError:
-            self.bad(key, f"expected a CIDR like 10.244.1.0/24, got {show(value)}")
-            return None
-        self.bad(key, f"{value} has host bits set (did you mean {fixed}?)")
-        return None
+        net, problem = parse_cidr(value, "10.244.1.0/24")
+        if problem is not None:
+            self.bad(key, problem)
+        return net
 
     def mac(self, key: str) -> str | None:
         """A unicast MAC like 02:00:0a:f4:01:02, in lower case."""
@@ -330,3 +320,20 @@ class Fields:
 
 def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def parse_cidr(value: Any, example: str) -> tuple[IPv4Network | None, str | None]:
+    """A CIDR in subnet form (no host bits set, as the API server validates them): the network,
+    or None and what is wrong with `value` (`example` shows the form)."""
+    if isinstance(value, str) and "/" in value:
+        try:
+            return IPv4Network(value), None
+        except ValueError:
+            pass
+        try:
+            fixed = IPv4Network(value, strict=False)
+        except ValueError:
+            pass
+        else:
+            return None, f"{value} has host bits set (did you mean {fixed}?)"
+    return None, f"expected a CIDR like {example}, got {show(value)}"

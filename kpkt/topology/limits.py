@@ -5,12 +5,12 @@ takes. A file beyond them is the user's problem, found at load time, with its YA
 from __future__ import annotations
 
 import re
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from kpkt.errors import TopologyError
+from kpkt.files import read_regular_file
 from kpkt.spec import NS_PER_SECOND, PacketStep, PingStep, Step, UdpStep
 from kpkt.topology.fields import Report
 
@@ -26,30 +26,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def read_topology_file(path: Path) -> bytes:
-    """The bytes of a topology file: a regular file of at most MAX_FILE_BYTES, checked before
-    it is read (a FIFO, a device or a folder would block, never end, or is no file)."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise TopologyError(f"{path}: no such file") from None
-    except OSError as error:
-        raise TopologyError(f"{path}: cannot read it: {error.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise TopologyError(f"{path}: {what}; give the path of a YAML topology file")
-    if info.st_size > MAX_FILE_BYTES:
-        raise TopologyError(
-            f"{path}: {info.st_size} bytes is more than a topology file may hold "
-            f"({MAX_FILE_BYTES} bytes, 16 MiB)"
-        )
-    try:
-        with path.open("rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise TopologyError(f"{path}: cannot read it: {error.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:  # it grew after stat()
-        raise TopologyError(f"{path}: more than {MAX_FILE_BYTES} bytes (16 MiB)")
-    return data
+    """The bytes of a topology file: a regular file of at most MAX_FILE_BYTES."""
+    return read_regular_file(
+        path,
+        MAX_FILE_BYTES,
+        give="give the path of a YAML topology file",
+        limit=f"a topology file may hold ({MAX_FILE_BYTES} bytes, 16 MiB)",
+        error=TopologyError,
+    )
 
 
 def deep_nesting(depth: int) -> str | None:

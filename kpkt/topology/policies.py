@@ -22,7 +22,7 @@ from kpkt.policy.model import (
     default_policy_types,
 )
 from kpkt.policy.selector import OPERATORS, Requirement, Selector
-from kpkt.topology.fields import Fields, show
+from kpkt.topology.fields import Fields, parse_cidr, show
 from kpkt.topology.hosts import port_name_problem, read_labels
 
 API_VERSION = "networking.k8s.io/v1"
@@ -186,21 +186,10 @@ def _cidr(f: Fields, key: str, value: Any, full_path: bool = False) -> IPv4Netwo
     """A CIDR in "subnet" form (no bits set after the prefix: strict validation)."""
     if value is None:
         return None
-    where = key if full_path else f.at(key)
-    if isinstance(value, str) and "/" in value:
-        try:
-            return IPv4Network(value)
-        except ValueError:
-            pass
-        try:
-            fixed = IPv4Network(value, strict=False)
-        except ValueError:
-            pass
-        else:
-            f.report.error(where, f"{value} has host bits set (did you mean {fixed}?)")
-            return None
-    f.report.error(where, f"expected a CIDR like 10.0.0.0/8, got {show(value)}")
-    return None
+    net, problem = parse_cidr(value, "10.0.0.0/8")
+    if problem is not None:
+        f.report.error(key if full_path else f.at(key), problem)
+    return net
 
 
 def _port(path: str, value: Any, rule: Fields) -> PolicyPort | None:
