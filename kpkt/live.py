@@ -129,7 +129,9 @@ class LiveNetwork:
 
     def __getitem__(self, point: str) -> Any:
         """A capture point's frames so far as a Scapy PacketList."""
-        return results.packet_list(results.capture_point(self.points, point), self.frames(point))
+        name = results.capture_point(self.points, point)
+        tap = next(tap for tap in self.network.journal.taps if tap.name == name)
+        return results.packet_list(name, self.frames(name), tap.link_type)
 
     @property
     def steps(self) -> list[results.Step]:

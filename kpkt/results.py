@@ -7,8 +7,8 @@ Scapy is imported only when packets are asked for.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from kpkt.observe import IN, OUT
 from kpkt.outcome import step_kind
 
@@ -86,18 +86,20 @@ def all_drops(journal) -> list[Drop]:
     return [drop for log in [*journal.steps, journal.background] for drop in drops_of(log)]
 
 
-def packet_list(point: str, frames: list[tuple[int, bytes]]) -> Any:
-    """The frames of a capture point, (t_ns, frame) each, as a Scapy PacketList of Ether
-    packets whose `time` is the virtual time in seconds (UDP 8472 decoded as VXLAN, so a
-    tunnelled packet reads `p[VXLAN][IP]`)."""
+def packet_list(point: str, frames: list[tuple[int, bytes]], link_type: int = LINKTYPE_ETHERNET):
+    """The frames of a capture point, (t_ns, frame) each, as a Scapy PacketList whose packets'
+    `time` is the virtual time in seconds: Ether packets, or IP ones for a raw IP capture
+    (`tunl0`); VXLAN decoded on its ports, so a tunnelled packet reads `p[VXLAN][IP]`."""
+    from scapy.layers.inet import IP
     from scapy.layers.l2 import Ether
     from scapy.plist import PacketList
 
-    import kpkt.capture.diff  # noqa: F401  (binds UDP 8472 to VXLAN, and DNS, as `kpkt diff` does)
+    import kpkt.capture.diff  # noqa: F401  (binds VXLAN's ports and DNS, as `kpkt diff` does)
 
+    layer = IP if link_type == LINKTYPE_RAW else Ether
     packets = []
     for t_ns, frame in frames:
-        packet = Ether(frame)
+        packet = layer(frame)
         packet.time = t_ns / 1e9
         packets.append(packet)
     return PacketList(packets, name=point)

@@ -15,9 +15,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from kpkt.capture.pcap import LINKTYPE_RAW, read_pcap
+from kpkt.capture.pcap import read_pcap
 from kpkt.capture.summary import interface_names, summarize
 from kpkt.outcome import OUTCOMES
+from kpkt.results import packet_list
 
 SHOWN = 30  # frames or drops a failure message lists
 
@@ -38,7 +39,7 @@ class RunFolder:
         """Every frame `point` captured, as a Scapy PacketList (Ether, or IP for a raw IP
         capture; VXLAN decoded on both its ports)."""
         file = self._file(point)
-        return _packet_list(point, read_pcap(self.folder / file), self._link_types[file])
+        return packet_list(point, read_pcap(self.folder / file), self._link_types[file])
 
     def saw(self, point: str, match: str | Callable):
         """The frames `point` captured that `match` accepts, as a PacketList (empty: none)."""
@@ -51,7 +52,7 @@ class RunFolder:
         file = self._file(point)
         link_type = self._link_types[file]
         frames = read_pcap(self.folder / file)
-        return _packet_list(
+        return packet_list(
             point,
             [(t, frame) for t, frame in frames if expression(dissect(frame, link_type))],
             link_type,
@@ -136,22 +137,6 @@ class RunFolder:
         if len(frames) > SHOWN:
             lines.append(f"  ... and {len(frames) - SHOWN} more")
         return [f"{point} captured {len(frames)} frames:", *lines]
-
-
-def _packet_list(point: str, frames: list[tuple[int, bytes]], link_type: int):
-    from scapy.layers.inet import IP
-    from scapy.layers.l2 import Ether
-    from scapy.plist import PacketList
-
-    import kpkt.capture.diff  # noqa: F401  (binds VXLAN's port 8472 in Scapy)
-
-    layer = IP if link_type == LINKTYPE_RAW else Ether
-    packets = []
-    for t_ns, frame in frames:
-        packet = layer(frame)
-        packet.time = t_ns / 1e9
-        packets.append(packet)
-    return PacketList(packets, name=point)
 
 
 def _shown(match: str | Callable) -> str:

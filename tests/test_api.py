@@ -112,6 +112,15 @@ def test_a_folder_run_reads_back_the_same_as_an_in_memory_run(tmp_path) -> None:
     assert written.steps == in_memory.steps and written.drops == in_memory.drops
 
 
+def test_a_raw_ip_capture_reads_back_as_ip_packets() -> None:
+    # tunl0 has no link layer (LINKTYPE_RAW): its frames are IP packets, not Ethernet
+    done = kpkt.run(kpkt.load(ROOT / "topologies/two-node-calico.yaml"))
+    tunnel = done["node1/tunl0"]
+    assert tunnel and all(type(packet) is IP for packet in tunnel)
+    assert (tunnel[0][UDP].dport, tunnel[0][IP].dst) == (8080, "10.1.2.10")
+    assert bytes(tunnel[0]) == done.frames("node1/tunl0")[0][1]
+
+
 def test_a_run_that_kept_nothing_says_so() -> None:
     done = runner_run(kpkt.load(TWO_NODE), steps=1)
     with pytest.raises(kpkt.KpktError, match="kept no captures"):
