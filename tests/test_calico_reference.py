@@ -11,18 +11,16 @@ checked in tests/test_calico.py.
 from __future__ import annotations
 
 import dataclasses
-import struct
 from pathlib import Path
 
 import pytest
 
 from kpkt import runner
 from kpkt.capture.diff import compare_pcaps
-from kpkt.capture.pcap import read_pcap
 from kpkt.topology.load import load_topology
 
 from conftest import EXAMPLES, REFERENCE, reference_captures
-from wire_fields import comparable
+from wire_fields import assert_same_as_linux, pcap_link_type
 
 TOPOLOGIES = {path.stem: path for path in EXAMPLES}
 # scenario -> the topology that states its cluster, and the index of its step there
@@ -39,10 +37,6 @@ def our_name(reference_file: str) -> str:
     if "-node" in owner:
         return f"{owner}__{ifname}.pcap"
     return f"{owner}.default__{ifname}.pcap"
-
-
-def link_type(path: Path) -> int:
-    return struct.unpack_from("<I", path.read_bytes(), 20)[0]
 
 
 @pytest.fixture(scope="module")
@@ -69,27 +63,14 @@ def test_every_capture_point_of_the_reference_is_one_of_ours(runs) -> None:
 
 @pytest.mark.parametrize(("scenario", "reference_file"), CASES)
 def test_interface_matches_linux(runs, scenario: str, reference_file: str) -> None:
-    reference_path = REFERENCE / scenario / reference_file
-    our_path = runs[scenario] / our_name(reference_file)
-    kind = link_type(reference_path)
-    assert link_type(our_path) == kind, "link type differs"
-    reference = [frame for _, frame in read_pcap(reference_path)]
-    ours = [frame for _, frame in read_pcap(our_path)]
-    assert [len(f) for f in ours] == [len(f) for f in reference], "frame count or lengths differ"
-    for number, (want, got) in enumerate(zip(reference, ours, strict=True), start=1):
-        want_fields, got_fields = comparable(want, kind), comparable(got, kind)
-        differences = [
-            f"{name}: linux {w!r} != kpkt {g!r}"
-            for (name, w), (_, g) in zip(want_fields, got_fields, strict=False)
-            if w != g
-        ]
-        assert [n for n, _ in want_fields] == [n for n, _ in got_fields], f"frame {number} layers"
-        assert not differences, f"{reference_file} frame {number}: " + "; ".join(differences)
+    assert_same_as_linux(
+        REFERENCE / scenario / reference_file, runs[scenario] / our_name(reference_file)
+    )
 
 
 def test_tunl0_is_raw_ip_and_the_others_ethernet(runs) -> None:
     folder = runs["calico_ipip_udp_cross_node"]
-    kinds = {path.name: link_type(path) for path in folder.glob("*.pcap")}
+    kinds = {path.name: pcap_link_type(path) for path in folder.glob("*.pcap")}
     assert {name for name, kind in kinds.items() if kind == 101} == {
         "kcal-node1__tunl0.pcap",
         "kcal-node2__tunl0.pcap",

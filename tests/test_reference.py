@@ -22,7 +22,7 @@ from kpkt.capture.pcap import read_pcap
 from kpkt.topology.load import load_topology
 
 from conftest import REFERENCE, ROOT, reference_captures
-from wire_fields import comparable
+from wire_fields import assert_same_as_linux
 
 VXLAN_TOPOLOGY = ROOT / "topologies" / "flannel-reference.yaml"
 HOST_GW_TOPOLOGY = ROOT / "topologies" / "hostgw-reference.yaml"
@@ -61,18 +61,9 @@ CASES = [(scenario, name) for scenario in SCENARIOS for name in reference_captur
 
 @pytest.mark.parametrize(("scenario", "reference_file"), CASES)
 def test_interface_matches_linux(runs, scenario: str, reference_file: str) -> None:
-    reference = [frame for _, frame in read_reference(REFERENCE / scenario / reference_file)]
-    ours = [frame for _, frame in read_pcap(runs[scenario] / our_name(reference_file))]
-    assert [len(f) for f in ours] == [len(f) for f in reference], "frame count or lengths differ"
-    for number, (want, got) in enumerate(zip(reference, ours, strict=True), start=1):
-        want_fields, got_fields = comparable(want), comparable(got)
-        differences = [
-            f"{name}: linux {w!r} != kpkt {g!r}"
-            for (name, w), (_, g) in zip(want_fields, got_fields, strict=False)
-            if w != g
-        ]
-        assert [n for n, _ in want_fields] == [n for n, _ in got_fields], f"frame {number} layers"
-        assert not differences, f"{reference_file} frame {number}: " + "; ".join(differences)
+    assert_same_as_linux(
+        REFERENCE / scenario / reference_file, runs[scenario] / our_name(reference_file)
+    )
 
 
 def test_vxlan_source_port_is_symmetric_and_in_range(runs) -> None:

@@ -19,7 +19,7 @@ from kpkt.capture.pcap import read_pcap
 from kpkt.topology.load import load_topology
 
 from conftest import REFERENCE, ROOT, reference_captures
-from wire_fields import Fields
+from wire_fields import assert_same_as_linux
 
 SCENARIO = REFERENCE / "svc_clusterip_tcp"
 TOPOLOGY = ROOT / "topologies" / "services-reference.yaml"
@@ -42,19 +42,7 @@ def run(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("reference_file", reference_captures("svc_clusterip_tcp"))
 def test_interface_matches_linux(run: Path, reference_file: str) -> None:
-    reference = [frame for _, frame in read_pcap(SCENARIO / reference_file)]
-    ours = [frame for _, frame in read_pcap(run / our_name(reference_file))]
-    assert [len(f) for f in ours] == [len(f) for f in reference], "frame count or lengths differ"
-    linux, kpkt = Fields(), Fields()
-    for number, (want, got) in enumerate(zip(reference, ours, strict=True), start=1):
-        want_fields, got_fields = linux.of(want), kpkt.of(got)
-        assert [n for n, _ in want_fields] == [n for n, _ in got_fields], f"frame {number} layers"
-        differences = [
-            f"{name}: linux {w!r} != kpkt {g!r}"
-            for (name, w), (_, g) in zip(want_fields, got_fields, strict=True)
-            if w != g
-        ]
-        assert not differences, f"{reference_file} frame {number}: " + "; ".join(differences)
+    assert_same_as_linux(SCENARIO / reference_file, run / our_name(reference_file))
 
 
 def addresses(path: Path) -> list[str]:

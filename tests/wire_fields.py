@@ -7,11 +7,14 @@ checksums)."""
 
 from __future__ import annotations
 
+import struct
+from pathlib import Path
+
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 
-from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
+from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW, read_pcap
 from kpkt.wire.vxlan import LINUX_PORT, PRE_IANA_PORT
 
 
@@ -63,6 +66,27 @@ class Fields:
         ]
 
 
-def comparable(frame: bytes, link_type: int = LINKTYPE_ETHERNET) -> list[tuple[str, object]]:
-    """The fields of a frame that needs no history (no TCP)."""
-    return Fields().of(frame, link_type)
+def pcap_link_type(path: Path) -> int:
+    """The link type in a pcap file's header."""
+    return struct.unpack_from("<I", path.read_bytes(), 20)[0]
+
+
+def assert_same_as_linux(reference_path: Path, our_path: Path) -> None:
+    """kpkt's capture of an interface holds the reference capture's frames, field by field (the
+    fields of wire_fields.Fields, TCP numbers relative to each file's history), and its link
+    type."""
+    kind = pcap_link_type(reference_path)
+    assert pcap_link_type(our_path) == kind, "link type differs"
+    reference = [frame for _, frame in read_pcap(reference_path)]
+    ours = [frame for _, frame in read_pcap(our_path)]
+    assert [len(f) for f in ours] == [len(f) for f in reference], "frame count or lengths differ"
+    linux, kpkt = Fields(), Fields()
+    for number, (want, got) in enumerate(zip(reference, ours, strict=True), start=1):
+        want_fields, got_fields = linux.of(want, kind), kpkt.of(got, kind)
+        assert [n for n, _ in want_fields] == [n for n, _ in got_fields], f"frame {number} layers"
+        differences = [
+            f"{name}: linux {w!r} != kpkt {g!r}"
+            for (name, w), (_, g) in zip(want_fields, got_fields, strict=True)
+            if w != g
+        ]
+        assert not differences, f"{reference_path.name} frame {number}: " + "; ".join(differences)
