@@ -104,7 +104,7 @@ class Plugin:
         self.bpf_host_routing = options.get("hostRouting") == "bpf"
         self.socket_lb = bool(options.get("kubeProxyReplacement"))
         topo = builder.topo
-        self.identity = identities(topo.seed, list(topo.pods()))
+        self.identity = identities(topo.seed, [*topo.pods(), *topo.created_pods()])
         self.endpoints: dict[bytes, Endpoint] = {}  # pod IP -> endpoint, cluster-wide
         self.tunnels: dict[IPv4Network, bytes] = {}  # a node's podCIDR -> the node's IP
         self.vxlans: dict[str, MetadataVxlan] = {}  # node name -> its cilium_vxlan

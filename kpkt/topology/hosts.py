@@ -108,7 +108,7 @@ def _read_node(path: str, value: Any, report: Report) -> NodeDraft | None:
         f.bad("podCIDR", f"{pod_cidr} is too small: a node needs at least a /30 for its pods")
         pod_cidr = None
     macs = {"eth0": f.mac("mac")} | _device_macs(f)
-    pods = [_read_pod(pod_path, item, report) for pod_path, item in f.entries("pods")]
+    pods = [read_pod(pod_path, item, report) for pod_path, item in f.entries("pods")]
     if name is None:
         return None
     failed = "podCIDR" in f.failed
@@ -124,7 +124,7 @@ def _device_macs(node: Fields) -> dict[str, str | None]:
     return macs
 
 
-def _read_pod(path: str, value: Any, report: Report) -> PodDraft | None:
+def read_pod(path: str, value: Any, report: Report) -> PodDraft | None:
     f = Fields.check(value, path, report, POD_KEYS)
     if f is None:
         return None
