@@ -264,6 +264,7 @@ class _Builder:
         conntrack entries are deleted). The captures of its interfaces end: an interface of
         the same name later goes on in the same file."""
         close_all(stack)
+        stack.arp.forget()
         for dev in stack.devices:
             self.taps[dev].retired = True
         for eth0 in [dev for dev in stack.devices if isinstance(dev, Veth)]:

@@ -209,3 +209,33 @@ def test_a_created_pod_can_be_named_by_later_steps_only() -> None:
     with pytest.raises(TopologyError) as raised:
         load("  - ping: {from: web-1, to: client}\n" + CREATE)
     assert "traffic[0].ping.from: no pod or node named 'web-1'" in str(raised.value)
+
+
+def test_a_rescheduled_pod_leaves_stale_state_behind(tmp_path: Path) -> None:
+    """tests/golden/lifecycle-reschedule: web-a moves from node2 to node1. node2's neighbour
+    entry still holds the old MAC, so a SYN to the old address is flooded to db's port (cni0
+    has no FDB entry for that MAC any more) with Linux's SYN timeouts (tcp_syn_linear_timeouts
+    4, then doubling), and connect() times out; the deleted namespace's own timers are gone
+    with it (nothing more is sent or dropped there). Through the Service, TCP and the same UDP
+    flow reach the new endpoint."""
+    path = Path(__file__).parent / "golden" / "lifecycle-reschedule" / "topology.yaml"
+    topology = load_topology_text(path.read_text(), str(path))
+    result = runner.run(topology, folder=tmp_path / "out", report=False)
+    logs = result.network.journal.steps
+    outcomes = [log.outcome for log in logs]
+    assert outcomes == ["delivered", "delivered", "applied", "applied", "timeout", "delivered"] + [
+        "delivered"
+    ]
+    old_mac = next(pod.mac for pod in topology.pods() if pod.name == "web-a")
+    flooded = [
+        (t, f)
+        for t, f in frames(result, "node2__veth-db")
+        if f.haslayer(TCP) and f[TCP].flags == "S"
+    ]
+    assert {f[Ether].dst for _, f in flooded} == {old_mac}
+    start = flooded[0][0]
+    assert [t - start for t, _ in flooded] == [n * 1_000_000_000 for n in (0, 1, 2, 3, 4, 6, 10)]
+    assert not [d for log in logs[2:] for d in log.drops if d.where.startswith("web-a")]
+    new_ip = str(topology.created_pods()[0].ip)
+    served = [f for t, f in frames(result, "web-a.default__eth0") if t > start and f.haslayer(IP)]
+    assert {f[IP].dst for f in served if f[IP].src == "10.244.1.2"} == {new_ip}
