@@ -21,6 +21,7 @@ from kpkt.cni import plugin
 from kpkt.derive import SWITCH, derive_mac, switch_port_names
 from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
+from kpkt.errors import TopologyError
 from kpkt.net.bridge import Bridge
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
 from kpkt.net.kubeproxy import Removed, ServicePortInfo, ServiceRules
@@ -322,7 +323,7 @@ class _Builder:
 
     def app(self, step):
         if isinstance(step, LinkStep | ImpairStep):
-            return FaultApp(step, self.net.stacks[step.target.owner])
+            return FaultApp(step, self._fault_namespace(step))
         if isinstance(step, CreateStep):
             # the namespace the steps after it name; it joins the network when the step runs
             owner, node = step.pod.owner, step.pod.node
@@ -352,6 +353,34 @@ class _Builder:
         if isinstance(step, PacketStep):
             return PacketApp(step, sender)
         raise TypeError(f"no application for {type(step).__name__}")
+
+    def _fault_namespace(self, step: LinkStep | ImpairStep) -> Stack:
+        """The namespace whose interface a `link` or `impair` step names: a pod's eth0 (the
+        loader's check), or a node's veth or wire interface, one it has or the host veth of a
+        pod an earlier `create` step makes there. Another name is refused, listing them."""
+        stack = self.namespaces[step.target.owner]
+        if step.target.kind == "pod":
+            return stack
+        devices = [dev for dev in stack.devices if dev is not stack.loopback]
+        wired = [dev.name for dev in devices if isinstance(dev, Veth)]
+        wired += [
+            pod.host_veth
+            for pod in self.running.values()
+            if pod.node == stack.owner and pod.host_veth not in wired
+        ]
+        if step.interface in wired:
+            return stack
+        kind = next((dev.kind for dev in devices if dev.name == step.interface), None)
+        why = (
+            f"{step.interface} is the node's {kind} device: kpkt models `ip link set` and "
+            "netem on veths and wires only"
+            if kind
+            else f"{stack.owner} has no interface {step.interface!r} "
+            f"(it has {', '.join(dev.name for dev in devices)})"
+        )
+        raise TopologyError(
+            f"{self.topo.source}: {step.text}: {why}; name one of {', '.join(wired)}"
+        )
 
     def _servers(self, step: ProbeStep) -> list:
         """(stack, port, pod name) for each pod behind the probe's destination (the pod, or a

@@ -132,7 +132,7 @@ def read_pod(path: str, value: Any, report: Report) -> PodDraft | None:
     namespace = f.label("namespace", "default")
     ip, mac = f.ipv4("ip"), f.mac("mac")
     veth = f.child("hostVeth", ("name", "mac"))
-    veth_name = _interface_name(veth, "name") if veth else None
+    veth_name = interface_name(veth, "name") if veth else None
     veth_mac = veth.mac("mac") if veth else None
     details = {
         "labels": tuple(read_labels(f, "labels")),
@@ -157,7 +157,7 @@ def port_name_problem(name: str) -> str | None:
     )
 
 
-def _interface_name(f: Fields, key: str) -> str | None:
+def interface_name(f: Fields, key: str) -> str | None:
     """A Linux interface name: 1 to 15 characters, no '/', ':' or white space, not '.' or '..'."""
     name = f.string(key)
     if name is None:

@@ -37,7 +37,7 @@ from kpkt.spec import (
     UdpStep,
 )
 from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
-from kpkt.topology.hosts import NodeDraft, read_labels, read_pod
+from kpkt.topology.hosts import NodeDraft, interface_name, read_labels, read_pod
 from kpkt.topology.ipam import HostLocal, pod_ip_problem
 from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
 from kpkt.topology.packet_step import PACKET_KEYS, read_packet
@@ -58,7 +58,7 @@ DELETE_KEYS = ("pod", "at")
 CREATE_KEYS = ("pod", "node", "at")
 LABEL_KEYS = ("pod", "namespace", "set", "remove", "at")
 IMPAIR_PERCENTS = ("loss", "duplicate", "reorder", "corrupt")
-INTERFACES = ("eth0",)  # what link and impair steps may name, in a pod or a node
+POD_INTERFACE = "eth0"  # what link and impair steps may name in a pod (a node: its devices)
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 PROBE_KEYS = ("from", "to", "port", "protocol", "at", "expect")
 QUERY_TYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "NS", "SOA", "ANY")
@@ -584,11 +584,18 @@ def _where(f: Fields, directory: Directory) -> tuple[HostRef | None, str | None]
     if host is not None and host.ref.kind != key:
         f.bad(key, f"'{name}' is a {host.ref.kind}, not a {key}")
         host = None
-    interface = f.string("interface", required=f"name it: {', '.join(INTERFACES)}")
-    if interface is not None and interface not in INTERFACES:
-        hint = did_you_mean(interface, INTERFACES)
-        f.bad("interface", f"{show(interface)} is not one of: {', '.join(INTERFACES)}{hint}")
+    if not f.given("interface"):
+        f.bad("interface", "required: eth0, or another interface of the node (cni0, a host veth)")
+        return (host.ref if host else None), None
+    interface = interface_name(f, "interface")
+    if key == "pod" and interface not in (None, POD_INTERFACE):
+        f.bad(
+            "interface",
+            f"{show(interface)}: a pod's interface is {POD_INTERFACE} (its other end is the host "
+            "veth on the node: name that with `node:` and the veth's name)",
+        )
         interface = None
+    # a node's interfaces are the CNI's: the builder checks them (kpkt/build.py)
     return (host.ref if host else None), interface
 
 
