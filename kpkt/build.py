@@ -356,30 +356,36 @@ class _Builder:
 
     def _fault_namespace(self, step: LinkStep | ImpairStep) -> Stack:
         """The namespace whose interface a `link` or `impair` step names: a pod's eth0 (the
-        loader's check), or a node's veth or wire interface, one it has or the host veth of a
-        pod an earlier `create` step makes there. Another name is refused, listing them."""
+        loader's check), or a node's interface that takes the fault, one it has or the host
+        veth of a pod an earlier `create` step makes there: `link`, a veth or wire; `impair`,
+        also a bridge or VXLAN device (their egress). Another name is refused, listing them."""
         stack = self.namespaces[step.target.owner]
         if step.target.kind == "pod":
             return stack
         devices = [dev for dev in stack.devices if dev is not stack.loopback]
-        wired = [dev.name for dev in devices if isinstance(dev, Veth)]
-        wired += [
+        link = isinstance(step, LinkStep)
+        able = [dev.name for dev in devices if (isinstance(dev, Veth) if link else dev.takes_qdisc)]
+        able += [
             pod.host_veth
             for pod in self.running.values()
-            if pod.node == stack.owner and pod.host_veth not in wired
+            if pod.node == stack.owner and pod.host_veth not in able
         ]
-        if step.interface in wired:
+        if step.interface in able:
             return stack
         kind = next((dev.kind for dev in devices if dev.name == step.interface), None)
+        takes = (
+            "`ip link set` on veths and wires"
+            if link
+            else "netem on veths, wires, bridges and VXLAN devices"
+        )
         why = (
-            f"{step.interface} is the node's {kind} device: kpkt models `ip link set` and "
-            "netem on veths and wires only"
+            f"{step.interface} is the node's {kind} device: kpkt models {takes} only"
             if kind
             else f"{stack.owner} has no interface {step.interface!r} "
             f"(it has {', '.join(dev.name for dev in devices)})"
         )
         raise TopologyError(
-            f"{self.topo.source}: {step.text}: {why}; name one of {', '.join(wired)}"
+            f"{self.topo.source}: {step.text}: {why}; name one of {', '.join(able)}"
         )
 
     def _servers(self, step: ProbeStep) -> list:

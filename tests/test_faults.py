@@ -322,13 +322,18 @@ def test_faults_on_the_interfaces_of_a_created_pod(tmp_path: Path) -> None:
     ("step", "message"),
     [
         (
-            "impair: {node: node1, interface: cni0, loss: 1%}",
-            "cni0 is the node's bridge device: kpkt models `ip link set` and netem on veths and "
-            "wires only; name one of eth0, veth-pod-a",
+            "link: {node: node1, interface: cni0, state: down}",
+            "cni0 is the node's bridge device: kpkt models `ip link set` on veths and wires "
+            "only; name one of eth0, veth-pod-a",
         ),
         (
             "link: {node: node1, interface: flannel.1, state: down}",
             "flannel.1 is the node's vxlan device",
+        ),
+        (
+            "impair: {node: node1, interface: lo, loss: 1%}",
+            "node1 has no interface 'lo' (it has eth0, cni0, flannel.1, veth-pod-a); name one "
+            "of eth0, cni0, flannel.1, veth-pod-a",
         ),
         (
             "link: {node: node1, interface: eth1, state: down}",
@@ -353,3 +358,29 @@ def test_other_node_interfaces_are_refused_with_the_ones_that_take_faults(
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
     assert message in done.stderr and step.split(":")[0] in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_netem_on_the_bridge_and_the_vxlan_device(tmp_path: Path) -> None:
+    """netem on flannel.1 loses the inner frame before the tunnel (flannel.1's capture and
+    eth0 never see it); on cni0 it delays what the node's stack sends to its pods."""
+    result = run(
+        tmp_path,
+        """\
+  - impair: {node: node1, interface: flannel.1, loss: 100%}
+  - ping: {from: pod-a, to: pod-b}
+  - impair: {node: node1, interface: flannel.1, clear: true}
+  - impair: {node: node1, interface: cni0, delay: 7ms}
+  - ping: {from: node1, to: pod-a}
+""",
+    )
+    assert outcomes(result) == ["applied", "dropped", "applied", "applied", "delivered"]
+    assert drops(result, 1) == [("node1/flannel.1", "netem-loss")]
+    tunnel = [t for t, f in frames(result, "node1__flannel.1") if f.haslayer(ICMP)]
+    assert tunnel == []
+    ping = result.network.journal.steps[4]
+    start = ping.start_ns
+    sent = [t for t, f in frames(result, "node1__cni0") if t >= start and f.haslayer(ICMP)]
+    received = [t for t, f in frames(result, "pod-a.default__eth0") if t >= start]
+    # the echo request waits 7 ms in cni0's qdisc (node1 knows pod-a's MAC from step 2)
+    assert sent[0] - start == 7_000_000 and received[0] > sent[0]
+    assert ping.result == "1 transmitted, 1 received, rtt min 7002.0 us"

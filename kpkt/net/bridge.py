@@ -32,6 +32,7 @@ class Bridge(NetDevice):
     node's stack sends through the bridge."""
 
     kind = "bridge"
+    takes_qdisc = True
 
     def __init__(self, stack, name: str, mac: bytes, mtu: int, hairpin: bool) -> None:
         super().__init__(stack, name, mac, mtu)
@@ -130,7 +131,7 @@ class Bridge(NetDevice):
 
     # --- frames the node's stack sends through the bridge device -------------------------------
 
-    def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+    def transmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
         self.observer.seen(frame, OUT, tag, note)
         if self.netfilter is not None and self.netfilter.detours:
             detour = self.netfilter.detour(frame)
