@@ -394,7 +394,7 @@ class _Builder:
         proto = PROTO_TCP if step.protocol == "TCP" else PROTO_UDP
         dst = step.dst.packed
         endpoints = self.services.endpoints(proto, dst, step.port, dst in self.node_ips)
-        pods = {pod.ip.packed: pod for pod in self.topo.pods()}
+        pods = {pod.ip.packed: pod for pod in self.running.values()}
         servers = []
         for ip, port in endpoints or [(dst, step.port)]:
             pod = pods.get(ip)
@@ -404,7 +404,7 @@ class _Builder:
                 for p in container.ports
             )
             if declared:
-                servers.append((self.net.by_ip[ip], port, pod.name))
+                servers.append((self.namespaces[pod.owner], port, pod.name))
         return servers
 
     def _receivers(self, step: UdpStep | TcpStep, sender: Stack, proto: int) -> list:

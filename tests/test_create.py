@@ -239,3 +239,46 @@ def test_a_rescheduled_pod_leaves_stale_state_behind(tmp_path: Path) -> None:
     new_ip = str(topology.created_pods()[0].ip)
     served = [f for t, f in frames(result, "web-a.default__eth0") if t > start and f.haslayer(IP)]
     assert {f[IP].dst for f in served if f[IP].src == "10.244.1.2"} == {new_ip}
+
+
+POLICY = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {name: create-policy}
+nodes:
+  - name: node1
+    pods:
+      - {name: a, namespace: y, containers: [{name: web, ports: [{containerPort: 80}]}]}
+      - {name: a, namespace: z}
+  - {name: node2}
+networkPolicies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: y-only-from-y, namespace: y}
+    spec:
+      podSelector: {}
+      policyTypes: [Ingress]
+      ingress: [{from: [{podSelector: {}}]}]
+traffic:
+  - create:
+      pod: {name: d, namespace: y, containers: [{name: web, ports: [{containerPort: 80}]}]}
+      node: node2
+  - probe: {from: z/a, to: y/d, port: 80}
+  - probe: {from: y/a, to: y/d, port: 80}
+  - probe: {from: y/a, to: y/d, port: 81}
+  - probe: {from: y/d, to: y/a, port: 80}
+"""
+
+
+def test_network_policies_select_a_created_pod_and_its_ports(tmp_path: Path) -> None:
+    """The policy of its namespace isolates the new pod from the moment it runs, and a probe
+    finds what its containers declare."""
+    topology = load_topology_text(POLICY, "policy.yaml")
+    result = runner.run(topology, folder=tmp_path / "out", report=False)
+    logs = result.network.journal.steps
+    assert [log.result.split(" (")[0] for log in logs[1:]] == [
+        "denied",
+        "allowed",
+        "refused",
+        "allowed",
+    ]

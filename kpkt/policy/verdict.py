@@ -217,7 +217,8 @@ def port_matches(
 
 
 def cluster_policies(topology: Topology) -> Policies:
-    """The policies of a loaded topology, over its namespaces and pods."""
+    """The policies of a loaded topology, over its namespaces and pods (those `create` steps
+    make too)."""
     pods = (
         Workload(
             pod.namespace,
@@ -230,6 +231,6 @@ def cluster_policies(topology: Topology) -> Policies:
                 for port in container.ports
             ),
         )
-        for pod in topology.pods()
+        for pod in [*topology.pods(), *topology.created_pods()]
     )
     return Policies(topology.policies, topology.namespaces, pods)
