@@ -275,9 +275,12 @@ class _Builder:
             eth0.set_carrier(False)
             eth0.peer = host.peer = None
         removed = set()
+        detached = getattr(self.cni, "detached", None)
         for ip in stack.local_ips:
             if self.net.by_ip.get(ip) is stack:
                 del self.net.by_ip[ip]
+            if detached is not None:
+                detached(ip)
             removed |= self.services.remove_endpoint(ip)
         self._endpoints_removed(removed)
 

@@ -282,3 +282,12 @@ def test_network_policies_select_a_created_pod_and_its_ports(tmp_path: Path) -> 
         "refused",
         "allowed",
     ]
+
+
+def test_cilium_forgets_a_deleted_pods_endpoint(tmp_path: Path) -> None:
+    """cilium-cni's DEL removes the endpoint: a packet still sent to the address is the
+    node's stack's, routed to cilium_host, where BPF finds no endpoint and drops it."""
+    traffic = "  - delete: {pod: db}\n  - ping: {from: client, to: 10.244.2.2}\n"
+    result = run(tmp_path, traffic, cni="cilium")
+    logs = result.network.journal.steps
+    assert [(d.where, d.reason) for d in logs[1].drops] == [("node2", "no-route")]

@@ -181,6 +181,11 @@ class Plugin:
         if self.socket_lb:
             stack.socket_lb = SocketLb(b.services, stack.ids.pick)
 
+    def detached(self, ip: bytes) -> None:
+        """A deleted pod's address (cilium-cni's DEL): its endpoint leaves the endpoint map,
+        so what still comes for the address is the stack's, then BPF's to drop."""
+        self.endpoints.pop(ip, None)
+
     def peers(self, node: NodeSpec) -> None:
         """The other nodes' podCIDRs routed through cilium_host (the agent's routes); the
         ipcache's tunnel endpoints are `self.tunnels`."""
