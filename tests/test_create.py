@@ -14,8 +14,11 @@ carrier.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP
 from scapy.layers.l2 import ARP, Ether
@@ -291,3 +294,22 @@ def test_cilium_forgets_a_deleted_pods_endpoint(tmp_path: Path) -> None:
     result = run(tmp_path, traffic, cni="cilium")
     logs = result.network.journal.steps
     assert [(d.where, d.reason) for d in logs[1].drops] == [("node2", "no-route")]
+
+
+def test_the_json_documents_of_a_run_with_create_follow_their_schemas(tmp_path: Path) -> None:
+    schemas = Path(__file__).parent.parent / "kpkt" / "schemas"
+    path = Path(__file__).parent / "golden" / "lifecycle-reschedule" / "topology.yaml"
+    for command, args in (
+        ("run", ("-o", str(tmp_path / "out"), "--no-report")),
+        ("trace", ("4",)),
+        ("validate", ()),
+    ):
+        done = subprocess.run(
+            ["kpkt", command, str(path), *args, "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        schema = json.loads((schemas / f"{command}.schema.json").read_text())
+        jsonschema.validate(json.loads(done.stdout), schema, cls=jsonschema.Draft202012Validator)
