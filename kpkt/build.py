@@ -241,8 +241,8 @@ class _Builder:
         carrier, so it is disabled until linkwatch reports the carrier (datapath.md §2.2:
         the pod's arp_notify gratuitous ARP, sent at once, is lost there), and the bridge
         learns the pod's MAC only when the pod first sends. Then what the CNI does once the
-        pod is attached (weave's arping). Both ends of the veth note `event` on their first
-        frame. How long the CNI plugin's ADD takes (it returns once the host veth is up and
+        pod is attached (its own gratuitous ARP). Both ends of the veth note `event` on their
+        first frame. How long the CNI plugin's ADD takes (it returns once the host veth is up and
         what it sends is sent; only then is the pod ready)."""
         node = next(node for node in self.topo.nodes if node.name == pod.node)
         eth0 = self._pod(pod, node, self.net.stacks[node.name], stack)

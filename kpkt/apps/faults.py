@@ -1,10 +1,10 @@
 """`link` and `impair` steps: faults applied to an interface at a moment of the run, as
 `ip link set ... down|up` (carrier, both ends of the link) and `tc qdisc replace|del ... netem`
-would, on a veth or a wire (a pod's eth0 and its host veth, a node's eth0, weave's and Cilium's
-veth pairs). The step sends nothing and is done at once; what the fault does shows in the steps
-that follow. The interface's capture notes the event on its next frame. An interface that is
-gone when the step comes (a deleted pod's host veth) changes nothing, as `ip link` finds no
-device."""
+would: `link` on a veth or a wire (a pod's eth0 and its host veth, a node's eth0, a CNI's veth
+pairs), `impair` also on a bridge or VXLAN device. The step sends nothing and is done at once;
+what the fault does shows in the steps that follow. The interface's capture notes the event on
+its next frame. An interface that is gone when the step comes (a deleted pod's host veth)
+changes nothing, as `ip link` finds no device."""
 
 from __future__ import annotations
 
