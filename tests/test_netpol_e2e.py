@@ -22,7 +22,7 @@ from kpkt.policy.model import NAME_LABEL
 from kpkt.reach import probe_steps, reach, tables
 from kpkt.topology.load import load_topology_text
 
-from netpol_cluster import cluster, policy
+from netpol_cluster import CNIS, cluster, policy
 
 Expect = tuple[str, str, bool]  # (from, to, allowed)
 
@@ -893,12 +893,15 @@ def expected_table(pods: list[str], expectations: list[Expect]) -> dict[tuple[st
     return table
 
 
-def probed_table(pods: list[str], phase: Phase, port: str) -> tuple[dict, list[dict]]:
+def probed_table(
+    pods: list[str], phase: Phase, port: str, cni: str = "flannel"
+) -> tuple[dict, list[dict]]:
     document = cluster(
         phase.policies,
         namespace_labels=phase.namespace_labels,
         pod_labels=phase.pod_labels,
         services=True,
+        cni=cni,
     )
     topology = load_topology_text(yaml.safe_dump(document), "e2e.yaml")
     services = [f"service/{p.split('/')[0]}/s-{p.replace('/', '-')}" for p in pods]
@@ -913,12 +916,13 @@ def probed_table(pods: list[str], phase: Phase, port: str) -> tuple[dict, list[d
     return table, probes
 
 
+@pytest.mark.parametrize("cni", CNIS)
 @pytest.mark.parametrize("name", CASES)
-def test_upstream_netpol_case(name: str) -> None:
+def test_upstream_netpol_case(name: str, cni: str) -> None:
     pods, phases = CASES[name]
     for number, phase in enumerate(phases, 1):
         for port, expectations in phase.checks.items():
-            probed, probes = probed_table(pods, phase, port)
+            probed, probes = probed_table(pods, phase, port, cni)
             assert {p["verdict"] for p in probes} <= {"allowed", "denied"}, tables(probes)
             expected = expected_table(pods, expectations)
             wrong = sorted(cell for cell in expected if expected[cell] != probed[cell])
