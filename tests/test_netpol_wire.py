@@ -149,7 +149,7 @@ def test_calico_judges_egress_to_the_node_itself_in_input(cni: str) -> None:
 @pytest.mark.parametrize("cni", CALICO)
 def test_calico_judges_ingress_after_the_tunnel_before_the_cali_veth(cni: str) -> None:
     # cali-tw-<veth> on the server's node: every SYN crosses the tunnel on both nodes and stops
-    # before the server's cali veth; no RST and no ICMP come back
+    # before the server's cali veth, which shows nothing; no RST and no ICMP come back
     result = run_cluster([DENY_INGRESS_Y], [{"tcp": {"from": "x/a", "to": "y/b:80"}}], cni=cni)
     server_veth = veth_of(result, "y/b")
     drops = result.network.journal.steps[0].drops
@@ -166,6 +166,8 @@ def test_calico_judges_ingress_after_the_tunnel_before_the_cali_veth(cni: str) -
         assert server_veth not in path and "b.y/eth0" not in path
     back = [pid for pid, path in where.items() if path[-1] == "a.x/eth0" and pid not in syns]
     assert len(back) == 1  # the proxy ARP reply for 169.254.1.1
+    # judged in filter FORWARD, before the neighbour layer: node2 never even ARPs for y/b
+    assert not any(server_veth in path for path in where.values())
 
 
 @pytest.mark.parametrize("cni", CNIS)

@@ -69,7 +69,11 @@ class NodePolicy:
         """A frame about to enter the veth of the pod at `pod_ip`: whether it goes on."""
         if frame[ETH_TYPE] != ETH_TYPE_IP or frame[ETH_LEN:][IP_DST] != pod_ip:
             return True  # ARP, and flooded copies for another pod
-        packet = frame[ETH_LEN:]
+        return self.ingress_packet(frame[ETH_LEN:], tag, where)
+
+    def ingress_packet(self, packet: bytes, tag: Tag, where: str) -> bool:
+        """A packet to the pod behind the veth `where`, in filter FORWARD (a routed veth's
+        cali-tw chain, before the neighbour layer) or as it is sent: whether it goes on."""
         flow = flow_of(packet)
         if flow is None:
             return True

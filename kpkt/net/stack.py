@@ -176,7 +176,9 @@ class Stack:
                 self.drop(fragment, tag)
                 return
             if netfilter is not None and dev is not self.loopback:
-                if dev.guard is not None and not self._from_workload(original, packet, dev, tag):
+                if dev.guard is not None and not self._workload_chains(
+                    original, packet, dev, None, tag
+                ):
                     return
                 packet, reject = netfilter.input(packet)
                 if reject is not None:
@@ -189,15 +191,21 @@ class Stack:
             self.drop(Decision(Why.NOT_FOR_US, dst, self.owner), tag)
 
     @staticmethod
-    def _from_workload(original: bytes, packet: bytes, dev, tag: Tag) -> bool:
-        """Calico's cali-from-wl-dispatch, first in filter FORWARD and, through cali-INPUT, in
-        INPUT: the egress policy of the pod behind the routed veth `dev` (a workload endpoint),
-        on the packet after PREROUTING's DNAT (`original`: before it). Whether it goes on. A
-        pod on a bridge was judged by br_netfilter, one under a BPF program by the program."""
-        if dev.tc_ingress is not None:
-            return True
-        policy, _ = dev.guard
-        return policy.egress(original, packet, tag, dev.where)
+    def _workload_chains(original: bytes, packet: bytes, dev, out, tag: Tag) -> bool:
+        """Calico's workload chains, first in filter FORWARD (and, through cali-INPUT, in INPUT
+        for the node's own addresses, `out` None): cali-from-wl-dispatch, the egress policy of
+        the pod behind the routed veth `dev` the packet came in on, then cali-to-wl-dispatch,
+        the ingress policy of the pod behind the routed veth `out` it is routed to. On the
+        packet after PREROUTING's DNAT (`original`: before it). Whether it goes on. A pod on a
+        bridge is judged by br_netfilter, one under a BPF program (tc ingress) by the program."""
+        if dev.guard is not None and dev.tc_ingress is None:
+            policy, _ = dev.guard
+            if not policy.egress(original, packet, tag, dev.where):
+                return False
+        if out is not None and out.guard is not None:
+            policy, _ = out.guard
+            return policy.ingress_packet(packet, tag, out.where)
+        return True
 
     def _reject(self, packet: bytes, reject: Decision, tag: Tag) -> None:
         """A filter hook's REJECT: dropped, with an ICMP port unreachable (iptables'
@@ -229,7 +237,8 @@ class Stack:
                 self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=mtu)
             return
         packet = decrement_ttl(packet)
-        if dev.guard is not None and not self._from_workload(original, packet, dev, tag):
+        out = route.dev
+        if (dev.guard or out.guard) and not self._workload_chains(original, packet, dev, out, tag):
             return
         netfilter = self.netfilter
         if netfilter is not None and netfilter.rejecting:
