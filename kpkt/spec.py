@@ -324,6 +324,13 @@ class ImpairStep:
     expect: Expectation | None = None
 
 
+PROBE_PROTOCOLS = ("TCP", "UDP")  # what a probe speaks
+# SCTP is a NetworkPolicy protocol the engine judges, but nothing in kpkt sends it
+SCTP_NOT_MODELLED = (
+    "SCTP traffic is not modelled (kpkt sends TCP and UDP; NetworkPolicy rules may still name SCTP)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeStep:
     """One connection attempt as the upstream NetworkPolicy tests' `agnhost connect` makes it
