@@ -9,7 +9,11 @@ the truth table it asserts, built as upstream builds it: everything allowed, the
 entries applied in order (a side is a pod `x/a`, a namespace `x`, or `*` for any pod). As
 upstream, the loopback cells (a pod to itself) are not asserted. A test that changes a policy,
 a label or deletes policies is a case of several phases, each its own cluster. The SCTP group
-is left out (kpkt's probes speak TCP and UDP); the TCP tests about SCTP rules are in."""
+is left out (kpkt's probes speak TCP and UDP); the TCP tests about SCTP rules are in.
+
+Every case runs on each enforcing datapath of tests/netpol_cluster.py's CNIS: flannel (Calico's
+chains as Canal runs them), Calico IPIP and VXLAN (felix's chains in the node's FORWARD), and
+weave (weave-npc on the bridge); the whole table per CNI takes about 6 s."""
 
 from __future__ import annotations
 

@@ -20,6 +20,9 @@ plugin, felix and BIRD install on a node (tests/reference/calico.md §1-2).
   toward the others, and with both modes `Never`, `<block> via <node IP> dev eth0`.
 - NAT: `natOutgoing` (felix's cali-nat-outgoing): traffic from the pool to anywhere outside it
   is masqueraded; pod-to-pod traffic never is.
+- NetworkPolicy (felix's workload chains, netpol.md §6.1): each cali veth is its pod's workload
+  endpoint (`guard_with`, by the builder); the node's stack judges in filter FORWARD (and INPUT)
+  what comes in from a cali veth and what is routed to one (kpkt/net/stack.py).
 """
 
 from __future__ import annotations
