@@ -17,8 +17,9 @@ As `br_nf_pre_routing()` and `br_nf_pre_routing_finish()` do it:
   after.
 
 NetworkPolicy's egress side (kpkt/net/policy_filter.py) judges a frame from a pod's port (its
-workload endpoint) right after PREROUTING, where a policy dataplane's cali-fw chain (Canal) or
-weave-npc's WEAVE-NPC-EGRESS sees it in filter FORWARD.
+workload endpoint) right after PREROUTING, where a policy dataplane's egress chain (cali-fw, as
+Canal runs it) sees it in filter FORWARD; never a frame from a port to an overlay, whose egress
+the sender's own node judged.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class BrNetfilter:
             netfilter.prerouting(packet) if netfilter.conntrack.active else (packet, "")
         )
         # the client pod's egress policy, after the DNAT, on what comes from a pod's own port
-        # (not from the port to an overlay: weave-npc judges only its local pods' egress)
+        # (not from a port to an overlay: a policy agent judges only its local pods' egress)
         if port.guard is not None and not policy.egress(packet, translated, tag, port.where):
             return None
         if translated is packet:

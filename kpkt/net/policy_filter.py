@@ -11,9 +11,9 @@ veth.
   errors pass as RELATED; a packet from the pod's own node is always let in;
 - a denied packet is dropped silently (the dataplane's default DROP): no RST, no ICMP.
 
-Who calls it: on Calico the node's stack (kpkt/net/stack.py), in filter FORWARD and INPUT, for
-packets from and to a cali veth; on a bridge (flannel as Canal, weave as weave-npc) br_netfilter
-for a pod's egress and the pod's veth for its ingress; on Cilium its BPF programs.
+Who calls it: for a routed pod veth (a cali veth) the node's stack (kpkt/net/stack.py), in
+filter FORWARD and INPUT, on packets from and to it; for a pod on a bridge br_netfilter on a
+pod's egress and the pod's veth on its ingress; under a BPF datapath its programs.
 
 Each node has a `NodePolicy`; the verdicts come from kpkt/policy, which knows nothing of
 packets. What was denied, per step, is kept in `PolicyLog` for the probes to report.

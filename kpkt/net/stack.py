@@ -192,12 +192,13 @@ class Stack:
 
     @staticmethod
     def _workload_chains(original: bytes, packet: bytes, dev, out, tag: Tag) -> bool:
-        """Calico's workload chains, first in filter FORWARD (and, through cali-INPUT, in INPUT
-        for the node's own addresses, `out` None): cali-from-wl-dispatch, the egress policy of
-        the pod behind the routed veth `dev` the packet came in on, then cali-to-wl-dispatch,
-        the ingress policy of the pod behind the routed veth `out` it is routed to. On the
-        packet after PREROUTING's DNAT (`original`: before it). Whether it goes on. A pod on a
-        bridge is judged by br_netfilter, one under a BPF program (tc ingress) by the program."""
+        """The policy dataplane's workload chains for routed pod veths, first in filter FORWARD
+        (and, through cali-INPUT, in INPUT for the node's own addresses: `out` None):
+        cali-from-wl-dispatch, the egress policy of the pod behind the veth `dev` the packet
+        came in on, then cali-to-wl-dispatch, the ingress policy of the pod behind the veth
+        `out` it is routed to. On the packet after PREROUTING's DNAT (`original`: before it).
+        Whether it goes on. A pod on a bridge is judged by br_netfilter, one under a BPF
+        program (tc ingress) by the program."""
         if dev.guard is not None and dev.tc_ingress is None:
             policy, _ = dev.guard
             if not policy.egress(original, packet, tag, dev.where):
@@ -238,7 +239,9 @@ class Stack:
             return
         packet = decrement_ttl(packet)
         out = route.dev
-        if (dev.guard or out.guard) and not self._workload_chains(original, packet, dev, out, tag):
+        if (dev.guard is not None or out.guard is not None) and not self._workload_chains(
+            original, packet, dev, out, tag
+        ):
             return
         netfilter = self.netfilter
         if netfilter is not None and netfilter.rejecting:
