@@ -24,6 +24,7 @@ import yaml
 
 from kpkt.policy.model import NAME_LABEL
 from kpkt.reach import probe_steps, reach, tables
+from kpkt.runner import run
 from kpkt.topology.load import load_topology_text
 
 from netpol_cluster import CNIS, cluster, policy
@@ -939,3 +940,65 @@ def test_the_harness_fails_on_a_wrong_expectation() -> None:
     probed, _ = probed_table(["x/a", "y/a"], phase, "80/TCP")
     assert probed != expected_table(["x/a", "y/a"], [])
     assert probed == expected_table(["x/a", "y/a"], [("*", "x", False)])
+
+
+# the cases whose second phase changes only labels: upstream relabels the running cluster
+LABEL_UPDATES = (
+    "should allow ingress access from updated namespace",
+    "should allow ingress access from updated pod",
+    "should deny ingress access to updated pod",
+)
+
+
+def label_steps(before: Phase, after: Phase) -> list[dict]:
+    """The `label` steps that take the cluster from `before`'s labels to `after`'s."""
+    steps = []
+    for key in sorted(before.pod_labels.keys() | after.pod_labels.keys()):
+        default = {"pod": key.split("/")[1]}
+        old, new = before.pod_labels.get(key, default), after.pod_labels.get(key, default)
+        steps.append({"label": {"pod": key, "set": new, "remove": sorted(old.keys() - new)}})
+    for ns in sorted(before.namespace_labels.keys() | after.namespace_labels.keys()):
+        old, new = before.namespace_labels.get(ns, {}), after.namespace_labels.get(ns, {})
+        steps.append({"label": {"namespace": ns, "set": new, "remove": sorted(old.keys() - new)}})
+    for step in steps:
+        step["label"] = {key: value for key, value in step["label"].items() if value}
+    return steps
+
+
+@pytest.mark.parametrize("cni", ["flannel", "calico-ipip"])
+@pytest.mark.parametrize("name", LABEL_UPDATES)
+def test_upstream_label_updates_on_the_running_cluster(name: str, cni: str) -> None:
+    """The label cases as upstream runs them: one cluster, probed, relabelled by `label` steps,
+    probed again; each round must give its phase's table."""
+    pods, (before, after) = CASES[name]
+    assert before.policies == after.policies and before.checks.keys() == after.checks.keys()
+    [port] = before.checks
+    number, protocol = port.split("/")
+    cells = [(src, dst) for src in pods for dst in pods if src != dst]
+    probes = [
+        {
+            "probe": {
+                "from": src,
+                "to": f"service/{dst.split('/')[0]}/s-{dst.replace('/', '-')}",
+                "port": int(number),
+                "protocol": protocol,
+            }
+        }
+        for src, dst in cells
+    ]
+    document = cluster(
+        before.policies,
+        namespace_labels=before.namespace_labels,
+        pod_labels=before.pod_labels,
+        services=True,
+        cni=cni,
+        traffic=probes + label_steps(before, after) + probes,
+    )
+    logs = run(load_topology_text(yaml.safe_dump(document), "relabel.yaml")).network.journal.steps
+    allowed = [log.probe["verdict"] == "allowed" for log in logs if log.probe]
+    assert dict(zip(cells, allowed[: len(cells)], strict=True)) == expected_table(
+        pods, before.checks[port]
+    )
+    assert dict(zip(cells, allowed[len(cells) :], strict=True)) == expected_table(
+        pods, after.checks[port]
+    )
