@@ -26,6 +26,8 @@ FIXTURES = ROOT / "tests" / "import"
 FLANNEL = FIXTURES / "two-node-flannel.yaml"
 EXTRAS = FIXTURES / "two-node-extras.yaml"
 CALICO = FIXTURES / "two-node-calico.yaml"
+CILIUM = FIXTURES / "two-node-cilium.yaml"
+WEAVE = FIXTURES / "two-node-weave.yaml"
 TWO_NODE = ROOT / "topologies" / "two-node.yaml"
 
 
@@ -126,6 +128,55 @@ def test_the_tutorial_cluster_on_calico_gives_the_captures_of_two_node_calico_ya
             tmp_path / "written" / name
         ).read_bytes()
         assert same, f"{name} differs"
+
+
+def assert_same_captures(imported, written, tmp_path: Path) -> list[str]:
+    """Runs both topologies and checks that they write the same capture files, byte for byte;
+    returns their names."""
+    runner.run(imported, folder=tmp_path / "imported", report=False)
+    runner.run(written, folder=tmp_path / "written", report=False)
+    names = sorted(p.name for p in (tmp_path / "written").iterdir() if p.suffix != ".json")
+    assert names == sorted(p.name for p in (tmp_path / "imported").iterdir() if p.suffix != ".json")
+    assert len(names) > 20
+    for name in names:
+        same = (tmp_path / "imported" / name).read_bytes() == (
+            tmp_path / "written" / name
+        ).read_bytes()
+        assert same, f"{name} differs"
+    return names
+
+
+def test_the_tutorial_cluster_on_cilium_gives_the_captures_of_cilium_two_node_yaml(
+    tmp_path: Path,
+):
+    """The Cilium dump (agent and operator pods, the agents' node annotations, cilium-config
+    with tunnel routing, CiliumNodes) with the extras, against cilium-two-node.yaml."""
+    imported = load_cluster([CILIUM, EXTRAS])
+    assert imported.cluster.cni == "cilium"
+    text = (ROOT / "topologies" / "cilium-two-node.yaml").read_text()
+    calls = "GET / (same node, BPF redirect)"
+    assert calls in text
+    text = text.replace(calls, "GET / (same node, bridged)")  # the extras' payload
+    # pod-a's label in the cluster (Cilium's identities come from labels; the ones controllers
+    # stamp, pod-template-hash, controller-revision-hash, ..., do not count)
+    text = text.replace(
+        "        ip: 10.1.1.5\n", "        ip: 10.1.1.5\n        labels: {app: client}\n"
+    )
+    assert "labels: {app: client}" in text
+    written = load_topology_text(text, "cilium-two-node.yaml")
+    names = assert_same_captures(imported, written, tmp_path)
+    assert "node1__cilium_vxlan.pcap" in names
+
+
+def test_the_tutorial_cluster_on_weave_gives_the_captures_of_weave_yaml(tmp_path: Path):
+    """The Weave Net dump (weave-net pods with their IPALLOC_RANGE, the weave-net ConfigMap)
+    with the extras, against weave.yaml."""
+    imported = load_cluster([WEAVE, EXTRAS])
+    assert imported.cluster.cni == "weave"
+    names = assert_same_captures(
+        imported, load_topology(ROOT / "topologies" / "weave.yaml"), tmp_path
+    )
+    assert "node1__weave.pcap" in names
 
 
 def test_import_writes_a_topology_run_accepts_with_its_header(tmp_path: Path):
