@@ -15,8 +15,9 @@ import yaml
 from kpkt import __version__, runner
 from kpkt.errors import KpktError
 from kpkt.importer import ranges
+from kpkt.importer.documents import KubeObject
 from kpkt.importer.sources import load_cluster
-from kpkt.importer.topology import import_files
+from kpkt.importer.topology import import_files, import_objects
 from kpkt.topology import load
 from kpkt.topology.load import load_topology, load_topology_text
 
@@ -98,36 +99,114 @@ def test_the_tutorial_cluster_on_flannel_host_gw_gives_the_captures_of_two_node_
 def test_the_tutorial_cluster_on_calico_gives_the_captures_of_two_node_calico_yaml(
     tmp_path: Path,
 ):
-    """The Calico dump (calico-node pods, an IPIP IPPool with /24 blocks) with the extras and
-    the nodes' default route Calico needs, against two-node-calico.yaml on /24 blocks."""
+    """The Calico dump (calico-node pods, an IPIP IPPool with /26 blocks, BlockAffinities, the
+    nodes' spec.podCIDR kube-controller-manager's /24s of another range) with the extras and the
+    nodes' default route Calico needs, against two-node-calico.yaml: the nodes' pod ranges are
+    their blocks."""
     extras = yaml.safe_load(EXTRAS.read_text())
     extras["cluster"]["underlay"] = {"gateway": "192.168.50.254"}
     overlay = tmp_path / "extras.yaml"
     overlay.write_text(yaml.safe_dump(extras))
     imported = load_cluster([CALICO, overlay])
     assert imported.cluster.cni == "calico"
-    assert imported.cluster.cni_options["blockSize"] == 24
+    assert [str(node.pod_cidr) for node in imported.nodes] == ["10.1.1.0/26", "10.1.2.0/26"]
+    assert (
+        "2x nodes' pod ranges are their Calico IPAM blocks (/26, as their BlockAffinities show), "
+        "not spec.podCIDR: Node node1: 10.1.1.0/26, Node node2: 10.1.2.0/26"
+    ) in import_files([CALICO]).notes.lines()
     text = (ROOT / "topologies" / "two-node-calico.yaml").read_text()
-    text = text.replace("blockSize: 26", "blockSize: 24").replace("0/26\n", "0/24\n")
-    assert text.count("0/24\n") == 2
     for calico, extras_payload in (
         ("same node, routed", "same node, bridged"),
         ("IPIP)", "VXLAN)"),
     ):
         assert calico in text
         text = text.replace(calico, extras_payload)  # the extras' traffic names flannel's path
-    runner.run(imported, folder=tmp_path / "imported", report=False)
-    runner.run(
-        load_topology_text(text, "two-node-calico.yaml"), folder=tmp_path / "written", report=False
+    written = load_topology_text(text, "two-node-calico.yaml")
+    assert "node1__tunl0.pcap" in assert_same_captures(imported, written, tmp_path)
+
+
+def calico_objects(change) -> list[KubeObject]:
+    """The Calico dump's objects, changed by `change` (a function of the parsed items)."""
+    objects = yaml.safe_load(CALICO.read_text())["items"]
+    change(objects)
+    return [
+        KubeObject(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"], o, "d")
+        for o in objects
+    ]
+
+
+def without(kind: str):
+    def change(objects: list[dict]) -> None:
+        objects[:] = [o for o in objects if o["kind"] != kind]
+
+    return change
+
+
+def without_tunnels(objects: list[dict]) -> None:
+    without("BlockAffinity")(objects)
+    for obj in objects:
+        if obj["kind"] == "Node":
+            del obj["metadata"]["annotations"]["projectcalico.org/IPv4IPIPTunnelAddr"]
+
+
+def blocks_of(objects: list[KubeObject]) -> tuple[list[str], list[str]]:
+    imported = import_objects(objects, None, "dump")
+    blocks = [node["podCIDR"] for node in imported.document["nodes"]]
+    return blocks, [line for line in imported.notes.lines() if "Calico" in line]
+
+
+def test_without_block_affinities_calico_blocks_come_from_tunnel_addresses_then_pods():
+    """The evidence of a node's block, strongest first: its BlockAffinity, its tunnel address
+    (from its block), its pods' addresses; a node with none gets the pool's first free block."""
+    blocks, notes = blocks_of(calico_objects(without("BlockAffinity")))
+    assert blocks == ["10.1.1.0/26", "10.1.2.0/26"]
+    assert notes[0].startswith("2x nodes' pod ranges are their Calico IPAM blocks (/26, as their ")
+    assert "tunnel addresses show" in notes[0]
+    blocks, notes = blocks_of(calico_objects(without_tunnels))
+    assert blocks == ["10.1.1.0/26", "10.1.2.0/26"]
+    assert "(/26, as their pods' addresses show), not spec.podCIDR" in notes[0]
+
+    def node2_empty(objects: list[dict]) -> None:
+        without_tunnels(objects)
+        objects[:] = [
+            o
+            for o in objects
+            if o["kind"] != "Pod"
+            or o["spec"].get("nodeName") != "node2"
+            or o["spec"].get("hostNetwork")
+        ]
+
+    blocks, notes = blocks_of(calico_objects(node2_empty))
+    assert blocks == ["10.1.1.0/26", "10.1.0.0/26"]  # the pool 10.1.0.0/16's first free block
+    assert notes[1] == (
+        "1x nodes with no Calico block in the dump (no BlockAffinity, tunnel address or pod) get "
+        "the first free block of the IPPool: Node node2: 10.1.0.0/26"
     )
-    names = sorted(p.name for p in (tmp_path / "written").iterdir() if p.suffix != ".json")
-    assert names == sorted(p.name for p in (tmp_path / "imported").iterdir() if p.suffix != ".json")
-    assert "node1__tunl0.pcap" in names
-    for name in names:
-        same = (tmp_path / "imported" / name).read_bytes() == (
-            tmp_path / "written" / name
-        ).read_bytes()
-        assert same, f"{name} differs"
+
+
+def test_calico_blocks_that_kpkt_cannot_model_are_errors():
+    def two_blocks(objects: list[dict]) -> None:
+        affinity = copy.deepcopy(named(objects, "BlockAffinity", "node1-10-1-1-0-26"))
+        affinity["metadata"]["name"] = "node1-10-1-1-64-26"
+        affinity["spec"]["cidr"] = "10.1.1.64/26"
+        objects.append(affinity)
+
+    with pytest.raises(
+        KpktError, match=r"^Node node1: 2 Calico blocks \(10.1.1.0/26, 10.1.1.64/26\)"
+    ):
+        import_objects(calico_objects(two_blocks), None, "dump")
+
+    def stray_pod(objects: list[dict]) -> None:
+        pod = named(objects, "Pod", "pod-b")
+        pod["status"]["podIP"] = "10.1.1.70"
+        pod["status"].pop("podIPs", None)
+
+    with pytest.raises(
+        KpktError,
+        match=r"^Pod default/pod-b: status.podIP 10.1.1.70 is outside Node node1's Calico block "
+        r"10.1.1.0/26 \(as its BlockAffinities show\); kpkt models one block per node",
+    ):
+        import_objects(calico_objects(stray_pod), None, "dump")
 
 
 def assert_same_captures(imported, written, tmp_path: Path) -> list[str]:
@@ -516,6 +595,30 @@ def test_calico_shows_through_its_pods_annotations_and_ippools():
         ("calico", "Node n1's annotation projectcalico.org/IPv4Address", {}),
         ("calico", "Pod calico-system/calico-node-x2k9p", {}),
     ]
+
+
+def test_cilium_shows_through_its_ciliumnodes_and_node_annotations():
+    """Without its pods in the dump (`kubectl get nodes,ciliumnodes`), Cilium still shows:
+    its CiliumNode objects, and the node annotations its agent writes (network.cilium.io/ since
+    v1.14, io.cilium.network. before); the import reads them, it does not note them unused."""
+    from kpkt.importer.cni import detect
+
+    cilium = yaml.safe_load(CILIUM.read_text())["items"]
+    node = named(cilium, "CiliumNode", "node1")
+    annotated = named(cilium, "Node", "node2")
+    found = [
+        (f.cni, f.evidence)
+        for f in detect(
+            [KubeObject(o["kind"], "", o["metadata"]["name"], o, "d") for o in (node, annotated)]
+        )
+    ]
+    assert found == [
+        ("cilium", "CiliumNode node1"),
+        ("cilium", "Node node2's annotation network.cilium.io/ipv4-pod-cidr"),
+    ]
+    notes = import_files([CILIUM]).notes.lines()
+    assert not any("CiliumNode" in line for line in notes)
+    assert not any("BlockAffinity" in line for line in import_files([CALICO]).notes.lines())
 
 
 def test_a_calico_ippool_gives_the_cluster_calico_settings():

@@ -114,8 +114,9 @@ WITHOUT_GATEWAY = {
 # it runs (CNIs kpkt does not model too, to name them in its error): the name prefixes of its
 # pods in the namespaces it installs to (`skip`: prefixes that are not its datapath), node
 # annotations (`backend`: the one whose value is the backend), its configuration ConfigMap
-# (`config`: name and key of JSON with `Network` and `Backend.Type`), and the apiVersion
-# prefixes of its IPPool objects (`ipipMode`, `vxlanMode`: the encapsulation).
+# (`config`: name and key of JSON with `Network` and `Backend.Type`), the apiVersion
+# prefixes of its IPPool objects (`ipipMode`, `vxlanMode`: the encapsulation), and the kinds of
+# its own objects that only it makes (`kinds`: Calico's BlockAffinity, Cilium's CiliumNode).
 SIGNS: dict[str, dict[str, tuple[str, ...]]] = {
     "flannel": {
         "pods": ("kube-flannel-ds-",),
@@ -129,12 +130,15 @@ SIGNS: dict[str, dict[str, tuple[str, ...]]] = {
         "namespaces": ("calico-system", "kube-system"),
         "annotations": ("projectcalico.org/IPv4Address",),
         "pools": ("crd.projectcalico.org/", "projectcalico.org/"),
+        "kinds": ("BlockAffinity",),
     },
     "cilium": {
         "pods": ("cilium-",),
         "skip": ("cilium-operator-",),
         "namespaces": ("kube-system", "cilium"),
-        "annotations": ("io.cilium.network.ipv4-pod-cidr",),
+        # pkg/annotation: network.cilium.io/ since v1.14, io.cilium.network. before
+        "annotations": ("network.cilium.io/ipv4-pod-cidr", "io.cilium.network.ipv4-pod-cidr"),
+        "kinds": ("CiliumNode",),
     },
     "weave": {"pods": ("weave-net-",), "namespaces": ("kube-system", "weave")},
     # CNIs kpkt does not model: recognised, so an import names them instead of guessing

@@ -46,6 +46,8 @@ def _finding(obj: KubeObject, cni: str, signs: dict[str, tuple[str, ...]]) -> Fi
             if key in annotations:
                 backend = str(annotations[key]) if key in signs.get("backend", ()) else ""
                 return Finding(cni, f"{obj.ref}'s annotation {key}", backend)
+    if obj.kind in signs.get("kinds", ()):
+        return Finding(cni, obj.ref)
     if obj.kind == "ConfigMap" and obj.name == signs.get("config", ("",))[0]:
         backend = _config(obj, signs["config"][1]).get("Backend")
         kind = backend.get("Type", "") if isinstance(backend, dict) else ""
@@ -60,10 +62,12 @@ def _finding(obj: KubeObject, cni: str, signs: dict[str, tuple[str, ...]]) -> Fi
 
 
 def configures(obj: KubeObject) -> bool:
-    """Whether the object is a CNI's configuration that detection reads (its ConfigMap, a
-    pool)."""
+    """Whether the object is a CNI's configuration or state that the import reads (its
+    ConfigMap, a pool, Calico's block affinities, Cilium's nodes)."""
     if obj.kind == "ConfigMap":
         return obj.name in config_maps()
+    if any(obj.kind in signs.get("kinds", ()) for signs in registry.SIGNS.values()):
+        return True
     version = str(obj.body.get("apiVersion", ""))
     return obj.kind == "IPPool" and any(
         version.startswith(signs.get("pools", ())) for signs in registry.SIGNS.values()
