@@ -10,7 +10,7 @@ capture layer gives each device its tap and each stack the journal, a unit test 
 recorder. What a device decided is data, a `Decision`: a kind and its arguments, turned into
 text only by whoever records it (kpkt/capture/decisions.py). When something happens to an
 interface itself (a fault step), the device calls its observer's `remark(text)`. Applications
-and the TCP layer still note what they send as a string.
+and the TCP layer say what they send with decisions too (a segment, a query, a send of a step).
 
 This module is at the bottom of the import graph: it imports nothing of kpkt.
 """
@@ -111,6 +111,31 @@ class Why(Enum):
     MALFORMED = "malformed"  # (what lies,): a header that lies or is cut short
     BAD_CHECKSUM = "bad-checksum"  # (stated checksum, source ip, right checksum)
     FRAGMENT = "fragment"  # (offset in bytes, more fragments): at local delivery
+    # what sockets and applications send
+    TCP_SEGMENT = "tcp-segment"  # (flags, seq, ack, length, Resend or None): a segment sent
+    UDP_SEND = "udp-send"  # (number, count): a `udp` step's datagram
+    PING_REQUEST = "ping-request"  # (seq,): a `ping` step's echo request
+    RAW_SEND = "raw-send"  # (frame, number, count): a `packet` step's frame (True) or packet
+    DNS_QUERY = "dns-query"  # (query,): a stub resolver's query (a kpkt.dns.stub.Query)
+    DNS_ANSWER = "dns-answer"  # (): CoreDNS's answer over UDP
+    DNS_FORWARD = "dns-forward"  # (): CoreDNS forwarding a query upstream
+
+
+class Resend(Enum):
+    """Why a TCP segment is sent (again), beyond its own fields: a `Why.TCP_SEGMENT`'s cause."""
+
+    SYN_TIMER = "syn-timer"  # the SYN's retransmission timer
+    RTO = "rto"  # the retransmission timeout
+    PARTIAL_ACK = "partial-ack"  # NewReno: an ack of part of what was outstanding
+    FAST_RETRANSMIT = "fast-retransmit"  # the third duplicate ack
+    SYN_AGAIN = "syn-again"  # the SYN came again: the SYN-ACK resent
+    DUPLICATE_ACK = "duplicate-ack"  # an ack of nothing new
+    OUT_OF_ORDER = "out-of-order"  # a duplicate ack for a segment past a hole (with SACK)
+    HOLE_FILLED = "hole-filled"  # the ack of a segment that filled a hole
+    D_SACK = "d-sack"  # the ack of a segment received twice (RFC 2883)
+    TIME_WAIT = "time-wait"  # the TIME_WAIT socket's ack
+    TIME_WAIT_AGAIN = "time-wait-again"  # ... of a FIN that came again
+    RESET = "reset"  # the reset of a segment no socket takes
 
 
 class Decision:
