@@ -621,6 +621,73 @@ def test_cilium_shows_through_its_ciliumnodes_and_node_annotations():
     assert not any("BlockAffinity" in line for line in import_files([CALICO]).notes.lines())
 
 
+def cilium_with(**data: str) -> list[KubeObject]:
+    """The Cilium dump's objects with cilium-config's `data` changed (None: the key removed)."""
+    objects = yaml.safe_load(CILIUM.read_text())["items"]
+    config = named(objects, "ConfigMap", "cilium-config")["data"]
+    for key, value in data.items():
+        if value is None:
+            config.pop(key.replace("_", "-"))
+        else:
+            config[key.replace("_", "-")] = value
+    return [
+        KubeObject(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"], o, "d")
+        for o in objects
+    ]
+
+
+def test_cilium_config_gives_the_cluster_cilium_settings():
+    """cilium-config's routing-mode (tunnel before v1.14), kube-proxy-replacement and
+    enable-host-legacy-routing are cluster.cilium's settings; Helm's defaults give none."""
+    cluster = import_objects(cilium_with(), None, "d").document["cluster"]
+    assert cluster["cni"] == "cilium" and "cilium" not in cluster
+    bpf = cilium_with(kube_proxy_replacement="true", enable_host_legacy_routing="false")
+    assert import_objects(bpf, None, "d").document["cluster"]["cilium"] == {
+        "kubeProxyReplacement": True,
+        "hostRouting": "bpf",
+    }
+    older = cilium_with(routing_mode=None, tunnel="vxlan", kube_proxy_replacement="disabled")
+    assert "cilium" not in import_objects(older, None, "d").document["cluster"]
+    for native in (
+        cilium_with(routing_mode="native"),
+        cilium_with(routing_mode=None, tunnel="disabled"),
+    ):
+        with pytest.raises(
+            KpktError,
+            match=r"^ConfigMap kube-system/cilium-config: routingMode 'native' is not one this "
+            r"kpkt models \(tunnel\)",
+        ):
+            import_objects(native, None, "d")
+    with pytest.raises(KpktError, match="kubeProxyReplacement 'partial' is not one this kpkt"):
+        import_objects(cilium_with(kube_proxy_replacement="partial"), None, "d")
+
+
+def weave_with(**env: str | None) -> list[KubeObject]:
+    """The Weave dump's objects with the weave containers' environment changed (None: the
+    variable removed)."""
+    objects = yaml.safe_load(WEAVE.read_text())["items"]
+    for obj in objects:
+        if obj["kind"] == "Pod" and obj["metadata"]["name"].startswith("weave-net-"):
+            variables = obj["spec"]["containers"][0]["env"]
+            variables[:] = [v for v in variables if v["name"] not in env]
+            variables += [{"name": k, "value": v} for k, v in env.items() if v is not None]
+    return [
+        KubeObject(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"], o, "d")
+        for o in objects
+    ]
+
+
+def test_weave_pods_give_the_pod_range_and_the_sleeve_backend():
+    """The weave container's IPALLOC_RANGE is cluster.podCIDR (weave's default 10.32.0.0/12 when
+    unset, where it holds the pods); WEAVE_NO_FASTDP set makes weave's router use sleeve."""
+    cluster = import_objects(weave_with(IPALLOC_RANGE="10.0.0.0/8"), None, "d").document["cluster"]
+    assert (cluster["podCIDR"], cluster.get("weave")) == ("10.0.0.0/8", None)
+    unset = import_objects(weave_with(IPALLOC_RANGE=None), None, "d").document["cluster"]
+    assert unset["podCIDR"] == "10.1.0.0/16"  # weave's default does not hold the pods
+    sleeve = import_objects(weave_with(WEAVE_NO_FASTDP="1"), None, "d").document["cluster"]
+    assert sleeve["weave"] == {"mode": "sleeve"}
+
+
 def test_a_calico_ippool_gives_the_cluster_calico_settings():
     from kpkt.importer.cni import Finding, cluster_settings
     from kpkt.importer.notes import Notes

@@ -116,7 +116,10 @@ WITHOUT_GATEWAY = {
 # annotations (`backend`: the one whose value is the backend), its configuration ConfigMap
 # (`config`: name and key of JSON with `Network` and `Backend.Type`), the apiVersion
 # prefixes of its IPPool objects (`ipipMode`, `vxlanMode`: the encapsulation), and the kinds of
-# its own objects that only it makes (`kinds`: Calico's BlockAffinity, Cilium's CiliumNode).
+# its own objects that only it makes (`kinds`: Calico's BlockAffinity, Cilium's CiliumNode), and
+# its ConfigMap of flat settings (`settings`: its name; CONFIG_SETTINGS says what it holds), and
+# the environment of its pods' containers (`range_env`: the variable of its pod range; `no_env`:
+# a variable that, set, turns the backend named next to it on: weave's `--no-fastdp`).
 SIGNS: dict[str, dict[str, tuple[str, ...]]] = {
     "flannel": {
         "pods": ("kube-flannel-ds-",),
@@ -139,12 +142,33 @@ SIGNS: dict[str, dict[str, tuple[str, ...]]] = {
         # pkg/annotation: network.cilium.io/ since v1.14, io.cilium.network. before
         "annotations": ("network.cilium.io/ipv4-pod-cidr", "io.cilium.network.ipv4-pod-cidr"),
         "kinds": ("CiliumNode",),
+        "settings": ("cilium-config",),
     },
-    "weave": {"pods": ("weave-net-",), "namespaces": ("kube-system", "weave")},
+    "weave": {
+        "pods": ("weave-net-",),
+        "namespaces": ("kube-system", "weave"),
+        "range_env": ("IPALLOC_RANGE",),
+        "no_env": ("WEAVE_NO_FASTDP", "sleeve"),
+    },
     # CNIs kpkt does not model: recognised, so an import names them instead of guessing
     "kindnet": {"pods": ("kindnet-",), "namespaces": ("kube-system",)},
     "antrea": {"pods": ("antrea-agent-",), "namespaces": ("kube-system",)},
     "kube-router": {"pods": ("kube-router-",), "namespaces": ("kube-system",)},
+}
+
+# A CNI's ConfigMap of flat settings (`SIGNS[cni]["settings"]`): for each key kpkt reads, the
+# `cluster.<cni>` setting it gives and what each of its values means there (a value not listed is
+# taken as it is, and refused when the setting cannot take it)
+CONFIG_SETTINGS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
+    "cilium": {
+        "routing-mode": ("routingMode", {}),
+        "tunnel": ("routingMode", {"vxlan": "tunnel", "disabled": "native"}),  # before v1.14
+        "kube-proxy-replacement": (
+            "kubeProxyReplacement",
+            {"true": True, "false": False, "strict": True, "disabled": False},  # also < v1.14
+        ),
+        "enable-host-legacy-routing": ("hostRouting", {"true": "legacy", "false": "bpf"}),
+    },
 }
 
 

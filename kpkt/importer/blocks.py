@@ -17,7 +17,6 @@ from kpkt.importer.notes import Notes
 from kpkt.importer.ranges import network
 
 AFFINITY = "BlockAffinity"
-POOL = "IPPool"
 # the node annotations of Calico's tunnel addresses (IPIP's tunl0, VXLAN's vxlan.calico)
 TUNNEL_ADDRESSES = ("projectcalico.org/IPv4IPIPTunnelAddr", "projectcalico.org/IPv4VXLANTunnelAddr")
 
@@ -28,15 +27,6 @@ class Evidence:
 
     affinities: dict[str, list[IPv4Network]]  # node name -> its confirmed blocks
     pod_ips: dict[str, list[tuple[IPv4Address, str]]]  # node name -> (address, pod) of its pods
-
-
-def pool_cidr(objects: list[KubeObject]) -> str | None:
-    """The first IPPool's `spec.cidr`: the cluster's pod range under Calico."""
-    for obj in objects:
-        if obj.kind == POOL:
-            cidr = (obj.body.get("spec") or {}).get("cidr")
-            return cidr if isinstance(cidr, str) else None
-    return None
 
 
 def evidence(objects: list[KubeObject]) -> Evidence:

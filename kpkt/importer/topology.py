@@ -127,7 +127,10 @@ def _ipam(settings: dict[str, Any], objects: list[KubeObject], notes: Notes) -> 
     if settings["cni"] != "calico":
         return None
     options = registry.default_options("calico") | settings.get("calico", {})
-    found, pool = blocks.evidence(objects), network(blocks.pool_cidr(objects))
+    found, pool = (
+        blocks.evidence(objects),
+        network(cni_detection.configured_range(objects, "calico")),
+    )
     return lambda nodes: blocks.node_blocks(nodes, found, options["blockSize"], pool, notes)
 
 
@@ -163,14 +166,7 @@ def _cluster_settings(
     objects: list[KubeObject],
     dns: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    configured = blocks.pool_cidr(objects) or next(
-        (
-            cni_detection.network(o)
-            for o in objects
-            if o.kind == "ConfigMap" and o.name in cni_detection.config_maps()
-        ),
-        None,
-    )
+    configured = cni_detection.configured_range(objects, settings["cni"])
     pods = pod_range([node.pod_cidr for node in cluster.nodes], configured)
     underlay = underlay_range([node.ip for node in cluster.nodes])
     kubernetes_ip, cluster_ips = None, []
