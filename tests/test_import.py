@@ -111,7 +111,7 @@ def test_the_tutorial_cluster_on_calico_gives_the_captures_of_two_node_calico_ya
     assert imported.cluster.cni == "calico"
     assert [str(node.pod_cidr) for node in imported.nodes] == ["10.1.1.0/26", "10.1.2.0/26"]
     assert (
-        "2x nodes' pod ranges are their Calico IPAM blocks (/26, as their BlockAffinities show), "
+        "2x nodes' pod ranges are their IPAM blocks (/26, as their BlockAffinity objects show), "
         "not spec.podCIDR: Node node1: 10.1.1.0/26, Node node2: 10.1.2.0/26"
     ) in import_files([CALICO]).notes.lines()
     text = (ROOT / "topologies" / "two-node-calico.yaml").read_text()
@@ -152,7 +152,7 @@ def without_tunnels(objects: list[dict]) -> None:
 def blocks_of(objects: list[KubeObject]) -> tuple[list[str], list[str]]:
     imported = import_objects(objects, None, "dump")
     blocks = [node["podCIDR"] for node in imported.document["nodes"]]
-    return blocks, [line for line in imported.notes.lines() if "Calico" in line]
+    return blocks, [line for line in imported.notes.lines() if "IPAM block" in line]
 
 
 def test_without_block_affinities_calico_blocks_come_from_tunnel_addresses_then_pods():
@@ -160,11 +160,18 @@ def test_without_block_affinities_calico_blocks_come_from_tunnel_addresses_then_
     (from its block), its pods' addresses; a node with none gets the pool's first free block."""
     blocks, notes = blocks_of(calico_objects(without("BlockAffinity")))
     assert blocks == ["10.1.1.0/26", "10.1.2.0/26"]
-    assert notes[0].startswith("2x nodes' pod ranges are their Calico IPAM blocks (/26, as their ")
+    assert notes[0].startswith("2x nodes' pod ranges are their IPAM blocks (/26, as their ")
     assert "tunnel addresses show" in notes[0]
     blocks, notes = blocks_of(calico_objects(without_tunnels))
     assert blocks == ["10.1.1.0/26", "10.1.2.0/26"]
     assert "(/26, as their pods' addresses show), not spec.podCIDR" in notes[0]
+
+    def no_pod_cidrs(objects: list[dict]) -> None:  # kube-controller-manager allocates none
+        for obj in objects:
+            if obj["kind"] == "Node":
+                del obj["spec"]["podCIDR"], obj["spec"]["podCIDRs"]
+
+    assert blocks_of(calico_objects(no_pod_cidrs))[0] == ["10.1.1.0/26", "10.1.2.0/26"]
 
     def node2_empty(objects: list[dict]) -> None:
         without_tunnels(objects)
@@ -179,7 +186,7 @@ def test_without_block_affinities_calico_blocks_come_from_tunnel_addresses_then_
     blocks, notes = blocks_of(calico_objects(node2_empty))
     assert blocks == ["10.1.1.0/26", "10.1.0.0/26"]  # the pool 10.1.0.0/16's first free block
     assert notes[1] == (
-        "1x nodes with no Calico block in the dump (no BlockAffinity, tunnel address or pod) get "
+        "1x nodes with no IPAM block in the dump (no BlockAffinity, tunnel address or pod) get "
         "the first free block of the IPPool: Node node2: 10.1.0.0/26"
     )
 
@@ -192,7 +199,7 @@ def test_calico_blocks_that_kpkt_cannot_model_are_errors():
         objects.append(affinity)
 
     with pytest.raises(
-        KpktError, match=r"^Node node1: 2 Calico blocks \(10.1.1.0/26, 10.1.1.64/26\)"
+        KpktError, match=r"^Node node1: 2 IPAM blocks \(10.1.1.0/26, 10.1.1.64/26\)"
     ):
         import_objects(calico_objects(two_blocks), None, "dump")
 
@@ -203,8 +210,8 @@ def test_calico_blocks_that_kpkt_cannot_model_are_errors():
 
     with pytest.raises(
         KpktError,
-        match=r"^Pod default/pod-b: status.podIP 10.1.1.70 is outside Node node1's Calico block "
-        r"10.1.1.0/26 \(as its BlockAffinities show\); kpkt models one block per node",
+        match=r"^Pod default/pod-b: status.podIP 10.1.1.70 is outside Node node1's IPAM block "
+        r"10.1.1.0/26 \(as its BlockAffinity objects show\); kpkt models one block per node",
     ):
         import_objects(calico_objects(stray_pod), None, "dump")
 
@@ -616,9 +623,13 @@ def test_cilium_shows_through_its_ciliumnodes_and_node_annotations():
         ("cilium", "CiliumNode node1"),
         ("cilium", "Node node2's annotation network.cilium.io/ipv4-pod-cidr"),
     ]
-    notes = import_files([CILIUM]).notes.lines()
-    assert not any("CiliumNode" in line for line in notes)
-    assert not any("BlockAffinity" in line for line in import_files([CALICO]).notes.lines())
+    unused = [
+        line
+        for path in (CILIUM, CALICO)
+        for line in import_files([path]).notes.lines()
+        if "kpkt has no use for them" in line
+    ]
+    assert unused and not any("CiliumNode" in line or "BlockAffinity" in line for line in unused)
 
 
 def cilium_with(**data: str) -> list[KubeObject]:

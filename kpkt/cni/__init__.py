@@ -156,6 +156,26 @@ SIGNS: dict[str, dict[str, tuple[str, ...]]] = {
     "kube-router": {"pods": ("kube-router-",), "namespaces": ("kube-system",)},
 }
 
+
+@dataclass(frozen=True)
+class BlockIpam:
+    """How a CNI whose IPAM hands each node blocks of a pool (not the node's spec.podCIDR) shows
+    them in Kubernetes objects, for `kpkt import` to give each node its block (kpkt models one
+    block per node, the node's podCIDR)."""
+
+    affinity: str  # the kind of the objects that tie a block to its node (spec.cidr, spec.node)
+    addresses: tuple[str, ...]  # node annotations of addresses taken from the node's block
+    size: str  # the `cluster.<cni>` setting of the blocks' prefix length
+
+
+BLOCK_IPAM = {
+    "calico": BlockIpam(
+        "BlockAffinity",
+        ("projectcalico.org/IPv4IPIPTunnelAddr", "projectcalico.org/IPv4VXLANTunnelAddr"),
+        "blockSize",
+    ),
+}
+
 # A CNI's ConfigMap of flat settings (`SIGNS[cni]["settings"]`): for each key kpkt reads, the
 # `cluster.<cni>` setting it gives and what each of its values means there (a value not listed is
 # taken as it is, and refused when the setting cannot take it)

@@ -1,9 +1,10 @@
-"""Calico's IPAM blocks as the nodes' pod ranges. Under Calico a node's pods take their addresses
-from the IPAM blocks affine to it (the IPPool's `blockSize`, /26 by default), not from the
-`spec.podCIDR` kube-controller-manager gives the Node (/24 under kubeadm), which Calico ignores;
-kpkt models one block per node. The block is read from the dump's evidence, strongest first:
-the node's BlockAffinity, the address of its tunnel device (Calico takes it from the node's
-block), the addresses of its pods; a node with none of them gets the first free block."""
+"""IPAM blocks as the nodes' pod ranges, for a CNI whose IPAM hands each node blocks of a pool
+(the registry's BLOCK_IPAM): a node's pods take their addresses from the blocks affine to it
+(a /26 by default), not from the `spec.podCIDR` kube-controller-manager gives the Node (a /24
+under kubeadm), which that CNI ignores; kpkt models one block per node. The block is read from
+the dump's evidence, strongest first: the object that ties it to the node (a BlockAffinity),
+the address of the node's tunnel device (taken from its block), the addresses of its pods; a
+node with none of them gets the first free block."""
 
 from __future__ import annotations
 
@@ -11,29 +12,27 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Any
 
+from kpkt.cni import BlockIpam
 from kpkt.errors import KpktError
 from kpkt.importer.documents import KubeObject
 from kpkt.importer.notes import Notes
 from kpkt.importer.ranges import network
-
-AFFINITY = "BlockAffinity"
-# the node annotations of Calico's tunnel addresses (IPIP's tunl0, VXLAN's vxlan.calico)
-TUNNEL_ADDRESSES = ("projectcalico.org/IPv4IPIPTunnelAddr", "projectcalico.org/IPv4VXLANTunnelAddr")
 
 
 @dataclass(slots=True)
 class Evidence:
     """The dump's objects that say where a node's block is."""
 
+    ipam: BlockIpam
     affinities: dict[str, list[IPv4Network]]  # node name -> its confirmed blocks
     pod_ips: dict[str, list[tuple[IPv4Address, str]]]  # node name -> (address, pod) of its pods
 
 
-def evidence(objects: list[KubeObject]) -> Evidence:
+def evidence(objects: list[KubeObject], ipam: BlockIpam) -> Evidence:
     affinities: dict[str, list[IPv4Network]] = {}
     pod_ips: dict[str, list[tuple[IPv4Address, str]]] = {}
     for obj in objects:
-        if obj.kind == AFFINITY:
+        if obj.kind == ipam.affinity:
             spec = obj.body.get("spec") or {}
             cidr = network(spec.get("cidr"))
             if cidr is not None and spec.get("state", "confirmed") == "confirmed":
@@ -43,7 +42,7 @@ def evidence(objects: list[KubeObject]) -> Evidence:
             ip = _address(status.get("podIP"))
             if ip is not None and spec.get("nodeName") and not spec.get("hostNetwork"):
                 pod_ips.setdefault(spec["nodeName"], []).append((ip, obj.ref))
-    return Evidence(affinities, pod_ips)
+    return Evidence(ipam, affinities, pod_ips)
 
 
 def node_blocks(
@@ -62,8 +61,8 @@ def node_blocks(
         blocks.append(block)
         if source:
             notes.add(
-                f"nodes' pod ranges are their Calico IPAM blocks (/{block_size}, as their "
-                f"{source} show), not spec.podCIDR",
+                f"nodes' pod ranges are their IPAM blocks (/{block_size}, as their {source} "
+                "show), not spec.podCIDR",
                 f"{obj.ref}: {block}",
             )
     for index, (obj, pod_cidr) in enumerate(nodes):
@@ -72,18 +71,18 @@ def node_blocks(
         room = pool or pod_cidr
         if room is None or room.prefixlen > block_size:
             raise KpktError(
-                f"{obj.ref}: no Calico block in the dump (no BlockAffinity, tunnel address, pod "
-                "or spec.podCIDR); include the IPPool (`kubectl get ippools -o yaml`)"
+                f"{obj.ref}: no IPAM block in the dump (no {found.ipam.affinity}, tunnel "
+                "address, pod or spec.podCIDR); include the IPPool (`kubectl get ippools -o yaml`)"
             )
         taken = [block for block in blocks if block is not None]
         free = (b for b in room.subnets(new_prefix=block_size) if not any(map(b.overlaps, taken)))
         blocks[index] = next(free, None)
         if blocks[index] is None:
-            raise KpktError(f"{obj.ref}: no free /{block_size} Calico block left in {room}")
+            raise KpktError(f"{obj.ref}: no free /{block_size} IPAM block left in {room}")
         if blocks[index] != pod_cidr:
             notes.add(
-                "nodes with no Calico block in the dump (no BlockAffinity, tunnel address or "
-                f"pod) get the first free block of the {'IPPool' if pool else 'podCIDR'}",
+                f"nodes with no IPAM block in the dump (no {found.ipam.affinity}, tunnel address "
+                f"or pod) get the first free block of the {'IPPool' if pool else 'podCIDR'}",
                 f"{obj.ref}: {blocks[index]}",
             )
     return [block for block in blocks if block is not None]
@@ -96,16 +95,16 @@ def _block(
     evidence, or the node's spec.podCIDR is that block)."""
     affine = found.affinities.get(obj.name)
     if affine:
-        block, source = affine[0], "BlockAffinities"
+        block, source = affine[0], f"{found.ipam.affinity} objects"
         if len(affine) > 1:
             raise KpktError(
-                f"{obj.ref}: {len(affine)} Calico blocks ({', '.join(map(str, affine))}); kpkt "
-                "models one block per node: raise the IPPool's blockSize so one block holds "
-                "the node's pods"
+                f"{obj.ref}: {len(affine)} IPAM blocks ({', '.join(map(str, affine))}); kpkt "
+                f"models one block per node: raise the IPPool's {found.ipam.size} so one block "
+                "holds the node's pods"
             )
     else:
         annotations = obj.metadata.get("annotations") or {}
-        tunnels = [_address(annotations.get(key)) for key in TUNNEL_ADDRESSES]
+        tunnels = [_address(annotations.get(key)) for key in found.ipam.addresses]
         tunnel = next((ip for ip in tunnels if ip is not None), None)
         ips = found.pod_ips.get(obj.name, [])
         if tunnel is not None:
@@ -118,9 +117,9 @@ def _block(
     for ip, pod in found.pod_ips.get(obj.name, []):
         if ip not in block:
             raise KpktError(
-                f"{pod}: status.podIP {ip} is outside {obj.ref}'s Calico block {block} (as "
-                f"its {source} show); kpkt models one block per node: raise the IPPool's "
-                "blockSize so one block holds the node's pods"
+                f"{pod}: status.podIP {ip} is outside {obj.ref}'s IPAM block {block} (as its "
+                f"{source} show); kpkt models one block per node: raise the IPPool's "
+                f"{found.ipam.size} so one block holds the node's pods"
             )
     return block, "" if block == pod_cidr else source
 

@@ -65,8 +65,9 @@ def _finding(obj: KubeObject, cni: str, signs: dict[str, tuple[str, ...]]) -> Fi
 
 
 def configured_range(objects: list[KubeObject], cni: str) -> str | None:
-    """The pod range the CNI's configuration gives: flannel's `Network`, the first IPPool's
-    `cidr`, weave's IPALLOC_RANGE (its default when its pods do not set it), or None."""
+    """The pod range the CNI's configuration gives: its configuration ConfigMap's `Network`, its
+    first IPPool's `cidr`, its pods' `range_env` variable (the registry's POD_CIDRS default when
+    they do not set it), or None."""
     signs = registry.SIGNS.get(cni, {})
     for obj in objects:
         if obj.kind == "ConfigMap" and obj.name == signs.get("config", ("",))[0]:
@@ -74,7 +75,7 @@ def configured_range(objects: list[KubeObject], cni: str) -> str | None:
         if obj.kind == "IPPool" and "pools" in signs:
             cidr = (obj.body.get("spec") or {}).get("cidr")
             return cidr if isinstance(cidr, str) else None
-        if obj.kind == "Pod" and _finding(obj, cni, signs) and "range_env" in signs:
+        if "range_env" in signs and obj.kind == "Pod" and _finding(obj, cni, signs):
             value = _env(obj).get(signs["range_env"][0])
             if value:
                 return value
@@ -95,7 +96,7 @@ def _env(pod: KubeObject) -> dict[str, Any]:
 
 def configures(obj: KubeObject) -> bool:
     """Whether the object is a CNI's configuration or state that the import reads (its
-    ConfigMaps, a pool, Calico's block affinities, Cilium's nodes)."""
+    ConfigMaps, a pool, the objects of the kinds only it makes)."""
     if obj.kind == "ConfigMap":
         return obj.name in config_maps() or any(
             obj.name in signs.get("settings", ()) for signs in registry.SIGNS.values()

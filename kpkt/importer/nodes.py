@@ -67,7 +67,7 @@ def read_cluster(
     nodes: list[KubeObject], pods: list[KubeObject], notes: Notes, ranges: PodRanges | None = None
 ) -> Cluster:
     """The nodes with their pods; a node's pod range is its spec.podCIDR, or what `ranges` says
-    (Calico's IPAM blocks)."""
+    (a CNI's IPAM blocks)."""
     if not nodes:
         raise KpktError(
             "no Node among the objects; include them (`kubectl get nodes,pods,services,"

@@ -122,16 +122,16 @@ def _note_unused(obj: KubeObject, notes: Notes) -> None:
 
 
 def _ipam(settings: dict[str, Any], objects: list[KubeObject], notes: Notes) -> PodRanges | None:
-    """Where the nodes' pod ranges come from when the CNI's IPAM decides them (Calico's blocks),
-    or None: their spec.podCIDR."""
-    if settings["cni"] != "calico":
+    """Where the nodes' pod ranges come from when the CNI's IPAM hands out blocks (the
+    registry's BLOCK_IPAM), or None: their spec.podCIDR."""
+    cni = settings["cni"]
+    ipam = registry.BLOCK_IPAM.get(cni)
+    if ipam is None:
         return None
-    options = registry.default_options("calico") | settings.get("calico", {})
-    found, pool = (
-        blocks.evidence(objects),
-        network(cni_detection.configured_range(objects, "calico")),
-    )
-    return lambda nodes: blocks.node_blocks(nodes, found, options["blockSize"], pool, notes)
+    size = (registry.default_options(cni) | settings.get(cni, {}))[ipam.size]
+    found = blocks.evidence(objects, ipam)
+    pool = network(cni_detection.configured_range(objects, cni))
+    return lambda nodes: blocks.node_blocks(nodes, found, size, pool, notes)
 
 
 def _dns(cluster: Cluster, services: list[KubeObject], notes: Notes) -> dict[str, Any] | None:
