@@ -88,6 +88,7 @@ class Why(Enum):
     VXLAN_MALFORMED = "vxlan-malformed"  # ()
     VNI_MISMATCH = "vni-mismatch"  # (vni, the device's vni)
     SLEEVE_MALFORMED = "sleeve-malformed"  # (what is wrong,): a sleeve datagram's framing
+    SLEEVE_UNKNOWN_PEER = "sleeve-unknown-peer"  # (peer name,): a frame no known peer sent
     LINK_DOWN = "link-down"  # (device name,)
     NO_CARRIER = "no-carrier"  # (device name,): a `link` step took the link down
     CARRIER_LOST = "carrier-lost"  # (device name,): ... with the frame on the wire
@@ -99,6 +100,13 @@ class Why(Enum):
     IPIP_MALFORMED = "ipip-malformed"  # (): the inner packet is not IPv4
     TUNNEL_LOOP = "tunnel-loop"  # (device name, remote ip): the outer route leads back inside
     POLICY_DENIED = "policy-denied"  # (verdict,): a kpkt.policy Verdict, its side and policies
+    # an overlay router (kpkt/net/overlay.py): its switch over the peers, its VXLAN and UDP tunnels
+    OVERLAY_FLOOD = "overlay-flood"  # (mac, peers): to every peer
+    OVERLAY_PEER = "overlay-peer"  # (mac, peer name): to the peer the MAC is behind
+    OVERLAY_INJECT = "overlay-inject"  # (peer name,): a peer's frame, into the bridge
+    FASTDP_ENCAP = "fastdp-encap"  # (vni, remote ip): the VNI the two peers' short IDs
+    FASTDP_DECAP = "fastdp-decap"  # (vni,)
+    SLEEVE_SEND = "sleeve-send"  # (frames, remote ip): one UDP datagram
     # a CNI's BPF programs on tc hooks
     BPF_ARP_REPLY = "bpf-arp-reply"  # (ip,): the ARP responder's answer with the device's MAC
     BPF_ENCAP = "bpf-encap"  # (identity,): into the tunnel, the VNI the source's identity

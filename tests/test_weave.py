@@ -5,11 +5,14 @@ inference of the reference."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
+from scapy.layers import inet
+from scapy.packet import Raw
 
 from kpkt import runner
 from kpkt.build import build
@@ -329,6 +332,30 @@ def test_sleeve_reads_clean_in_tshark_as_raw_udp(sleeve: Path, tshark: str) -> N
             " || udp.checksum.status in {0, 2}",
         )
         assert flagged == "", f"{capture.name}:\n{flagged}"
+
+
+@pytest.mark.parametrize(
+    ("mode", "port", "payload", "detail"),
+    [
+        ("fastdp", 6784, "abcdef", "vxlan: short packet or I flag clear"),
+        (
+            "sleeve",
+            6783,
+            "ba" * 6 + "0a580af40102" + "ba" * 6 + "0000",  # a frame from a peer nobody knows
+            "sleeve: frame from unknown peer 0a:58:0a:f4:01:02",
+        ),
+    ],
+)
+def test_a_tunnel_datagram_weave_cannot_read_is_dropped_as_malformed(
+    tmp_path: Path, mode: str, port: int, payload: str, detail: str
+) -> None:
+    """A UDP datagram to weave's port that is no VXLAN packet (fastdp), or a sleeve record
+    from a peer the router does not know, is dropped as malformed, with what is wrong."""
+    packet = inet.IP(src="192.168.50.1", dst="192.168.50.2") / inet.UDP(sport=port, dport=port)
+    data = bytes(packet / Raw(bytes.fromhex(payload))).hex()
+    folder = run(tmp_path, mode, f"- packet: {{from: node1, packetHex: {data}}}\n")
+    drops = json.loads((folder / "manifest.json").read_text())["drops"]
+    assert [(d["reason"], d["detail"]) for d in drops] == [("malformed", detail)]
 
 
 def test_the_example_is_the_tutorial_cluster_with_only_the_cni_changed() -> None:

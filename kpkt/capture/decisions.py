@@ -113,6 +113,15 @@ _TEXT = {
     Why.VXLAN_MALFORMED: lambda: "vxlan: short packet or I flag clear",
     Why.VNI_MISMATCH: lambda vni, mine: f"vxlan: vni {vni}, device has {mine}",
     Why.SLEEVE_MALFORMED: lambda detail: detail,
+    Why.SLEEVE_UNKNOWN_PEER: lambda peer: f"sleeve: frame from unknown peer {mac_str(peer)}",
+    Why.OVERLAY_FLOOD: lambda mac, peers: f"overlay flood {mac_str(mac)} to {peers} peers",
+    Why.OVERLAY_PEER: lambda mac, peer: f"overlay {mac_str(mac)} is behind {mac_str(peer)}",
+    Why.OVERLAY_INJECT: lambda peer: f"overlay inject from {mac_str(peer)}",
+    Why.FASTDP_ENCAP: lambda vni, ip: f"vxlan encap vni 0x{vni:06x} -> {IPv4Address(ip)}",
+    Why.FASTDP_DECAP: lambda vni: f"vxlan decap vni 0x{vni:06x}",
+    Why.SLEEVE_SEND: lambda frames, ip: (
+        f"sleeve {frames} frame{'s' if frames != 1 else ''} -> {IPv4Address(ip)}"
+    ),
     Why.LINK_DOWN: lambda dev: f"{dev} has no peer",
     Why.NO_CARRIER: lambda dev: f"{dev} has no carrier",
     Why.CARRIER_LOST: lambda dev: f"{dev} lost its carrier with the frame on the wire",

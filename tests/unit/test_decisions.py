@@ -217,6 +217,28 @@ def test_every_kind_of_decision_has_its_text():
         ),
         Why.DNS_ANSWER: (Decision(Why.DNS_ANSWER), "dns answer"),
         Why.DNS_FORWARD: (Decision(Why.DNS_FORWARD), "dns forward"),
+        Why.SLEEVE_UNKNOWN_PEER: (
+            Decision(Why.SLEEVE_UNKNOWN_PEER, MAC),
+            "sleeve: frame from unknown peer 0a:58:0a:f4:01:02",
+        ),
+        Why.OVERLAY_FLOOD: (
+            Decision(Why.OVERLAY_FLOOD, b"\xff" * 6, 2),
+            "overlay flood ff:ff:ff:ff:ff:ff to 2 peers",
+        ),
+        Why.OVERLAY_PEER: (
+            Decision(Why.OVERLAY_PEER, MAC, MAC),
+            "overlay 0a:58:0a:f4:01:02 is behind 0a:58:0a:f4:01:02",
+        ),
+        Why.OVERLAY_INJECT: (
+            Decision(Why.OVERLAY_INJECT, MAC),
+            "overlay inject from 0a:58:0a:f4:01:02",
+        ),
+        Why.FASTDP_ENCAP: (
+            Decision(Why.FASTDP_ENCAP, 0x1002, NODE),
+            "vxlan encap vni 0x001002 -> 192.168.50.2",
+        ),
+        Why.FASTDP_DECAP: (Decision(Why.FASTDP_DECAP, 0x2001), "vxlan decap vni 0x002001"),
+        Why.SLEEVE_SEND: (Decision(Why.SLEEVE_SEND, 1, NODE), "sleeve 1 frame -> 192.168.50.2"),
     }
     assert set(texts) == set(Why), "a kind of decision without a test of its text"
     for decision, text in texts.values():
@@ -267,6 +289,7 @@ def test_a_segment_says_why_it_is_sent_and_a_packet_what_it_is():
         "tcp S seq 7 len 0 retransmitted"
     )
     assert render(Decision(Why.RAW_SEND, False, 3, 3)) == "raw packet send 3/3"
+    assert render(Decision(Why.SLEEVE_SEND, 2, NODE)) == "sleeve 2 frames -> 192.168.50.2"
     again = Query("tcp", 1, "10.96.0.10", 0x0102, "example.com.", "AAAA", b"", retransmit=True)
     assert (
         render(Decision(Why.DNS_QUERY, again))
