@@ -16,8 +16,9 @@ plugin, felix and BIRD install on a node (tests/reference/calico.md §1-2).
 - VXLAN (`vxlanMode`): `vxlan.calico` (VNI 4096, port 4789, MTU underlay - 50, VTEP MAC from
   the node name); per remote node its VTEP address as a permanent neighbour, the FDB entry to
   its node address, and `<block> via <VTEP address> dev vxlan.calico onlink`.
-- `CrossSubnet`: encapsulated only toward a node outside this node's subnet (the underlay);
-  toward the others, and with both modes `Never`, `<block> via <node IP> dev eth0`.
+- `CrossSubnet`: encapsulated only toward a node outside this node's subnet (of
+  `underlay.subnets`, reached through the router); toward the others, and with both modes
+  `Never`, `<block> via <node IP> dev eth0`.
 - NAT: `natOutgoing` (felix's cali-nat-outgoing): traffic from the pool to anywhere outside it
   is masqueraded; pod-to-pod traffic never is.
 """
@@ -135,7 +136,9 @@ class Plugin:
                 stack.add_route(Route(peer.pod_cidr, tunnel, via=peer_vtep_ip, onlink=True))
 
     def _encapsulates(self, node: NodeSpec, peer: NodeSpec) -> bool:
+        """CrossSubnet: only toward a node outside this node's subnet (confd's krt_tunnel for
+        IPIP, felix's noEncapRoute for VXLAN: tests/reference/calico.md §2.3-2.4)."""
         mode = self.ipip if self.ipip != NEVER else self.vxlan
         if mode == CROSS_SUBNET:
-            return peer.ip not in self.cluster.underlay_cidr
+            return peer.ip not in self.cluster.subnet_of(node.ip).cidr
         return mode == ALWAYS
