@@ -13,6 +13,7 @@ only, the inner packet untouched), and that flannel host-gw across subnets fails
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -280,3 +281,26 @@ def test_the_cli_reports_a_bad_subnet_in_one_line(tmp_path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
     assert "no subnet 'rack-x'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_validate_shows_the_subnets_and_the_router(tmp_path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(CLUSTER.format(cni="calico", settings=IPIP))
+    rack_a, rack_b = load().cluster.subnets
+    text = subprocess.run(["kpkt", "validate", str(path)], capture_output=True, text=True).stdout
+    assert "underlay rack-a 192.168.60.0/24, rack-b 192.168.61.0/24 mtu 1500" in text
+    assert (
+        f"router router: eth0 192.168.60.254 {rack_a.router_mac} (rack-a), "
+        f"eth1 192.168.61.100 {rack_b.router_mac} (rack-b)"
+    ) in text
+    assert "  router: 192.168.61.0/24 dev eth1 scope link src 192.168.61.100" in text
+    assert " on rack-b, tunl0 10.245.0.192/32" in text
+    done = subprocess.run(["kpkt", "validate", "--json", str(path)], capture_output=True, text=True)
+    subnets = json.loads(done.stdout)["cluster"]["subnets"]
+    assert subnets[1] == {
+        "name": "rack-b",
+        "cidr": "192.168.61.0/24",
+        "gateway": "192.168.61.100",
+        "routerInterface": "eth1",
+        "routerMac": rack_b.router_mac,
+    }
