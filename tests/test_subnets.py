@@ -1,10 +1,11 @@
 """A routed node network (`cluster.underlay.subnets`): kpkt's router between the subnets, and
 Calico's CrossSubnet on it, checked on kpkt's captures.
 
-From Calico's source, as tests/reference/calico.md §2.3-2.4 records it: with CrossSubnet,
-confd gives BIRD `krt_tunnel = tunl0` (IPIP) only when the BGP next hop is outside the local
-subnet, and felix programs a plain `noEncapRoute` (`<block> via <node IP> dev eth0`) instead of
-the VXLAN route toward nodes of its own subnet. From the kernel (ip_tunnel_xmit, calico.md
+From Calico's source: with CrossSubnet, confd gives BIRD `krt_tunnel = tunl0` (IPIP) only when
+the BGP next hop is outside the local subnet (tests/reference/calico.md §2.3); felix's
+`noEncapRoute` (felix/dataplane/linux) programs a route update marked SameSubnet as
+`<block> via <DstNodeIp>` on the parent device (eth0) instead of the VXLAN route, and its FDB
+sync (`fdb.SetVTEPs`) still has every remote VTEP. From the kernel (ip_tunnel_xmit, calico.md
 §2.5): the IPIP outer header copies the inner TTL and DF; VXLAN's outer TTL is 64, DF 0.
 Inferred, not captured (no reference capture has a router): that the router is an ordinary
 Linux router (ARP from its own MAC and address on each subnet, TTL - 1 on the outer header
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ from kpkt import runner
 from kpkt.capture.pcap import read_pcap
 from kpkt.errors import TopologyError
 from kpkt.topology.load import load_topology_text
+from kpkt.wire.ethernet import mac_str
 
 from conftest import tshark_read
 
@@ -91,16 +94,20 @@ def test_the_topology_places_hosts_on_their_subnets_and_gives_the_router_its_add
 @pytest.mark.parametrize("mode", ["ipip", "vxlan"])
 def test_routes_plain_on_the_subnet_and_encapsulated_to_the_other(runs, mode) -> None:
     topology, folder = runs[mode]
-    lines = {
-        str(route)
-        for route in runner.run(topology, steps=0).network.stacks["node1"].routes.routes()
-    }
+    network = runner.run(topology, steps=0).network
+    lines = {str(route) for route in network.stacks["node1"].routes.routes()}
     assert "10.245.0.128/26 via 192.168.60.2 dev eth0" in lines
     assert "default via 192.168.60.254 dev eth0" in lines
     if mode == "ipip":  # BIRD's route
         assert "10.245.0.192/26 via 192.168.61.1 dev tunl0 onlink" in lines
     else:  # felix's: via the remote VTEP address
         assert "10.245.0.192/26 via 10.245.0.192 dev vxlan.calico onlink" in lines
+        # felix's FDB sync (SetVTEPs) keeps an entry for every remote VTEP, on any subnet
+        vtep = next(d for d in network.stacks["node1"].devices if d.name == "vxlan.calico")
+        assert {mac_str(mac): str(IPv4Address(ip)) for mac, ip in vtep.fdb.items()} == {
+            topology.nodes[1].vtep_mac: "192.168.60.2",
+            topology.nodes[2].vtep_mac: NODE3,
+        }
 
 
 @pytest.mark.parametrize("mode", ["ipip", "vxlan"])

@@ -154,8 +154,8 @@ def check_reserved_names(
 
 
 def check_cni_subnets(nodes: list[NodeDraft], cluster: ClusterSpec, report: Report) -> None:
-    """A CNI whose routes to other nodes need them on link (flannel host-gw, Calico without
-    encapsulation) cannot span subnets: report the first node off the first node's subnet."""
+    """A CNI whose routes to other nodes need them on link (kpkt.cni.one_subnet_only) cannot
+    span subnets: report the first node off the first node's subnet."""
     why = one_subnet_only(cluster.cni, cluster.cni_options)
     placed = [node for node in nodes if node.ip is not None]
     if why is None or not cluster.subnets or not placed:
