@@ -316,9 +316,11 @@ def test_kpkt_examples_lists_them_with_their_description() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == [p.stem for p in EXAMPLES]
-    assert "NetworkPolicy e2e cluster" in lines[5]
-    assert "IPIP (tunl0) between the nodes" in lines[8]
-    assert "flannel VXLAN between the nodes" in lines[9]
+    described = {line.split()[0]: line for line in lines}
+    assert "NetworkPolicy e2e cluster" in described["netpol"]
+    assert "IPIP (tunl0) between the nodes" in described["two-node-calico"]
+    assert "flannel VXLAN between the nodes" in described["two-node"]
+    assert "Calico ipipMode CrossSubnet over two subnets" in described["calico-cross-subnet"]
 
 
 def test_kpkt_examples_copies_one_out(tmp_path: Path) -> None:
