@@ -269,6 +269,26 @@ def option_problems(cni: str, options: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+def one_subnet_only(cni: str, options: dict[str, Any]) -> str | None:
+    """Why the CNI under these settings needs every node on one subnet of the node network
+    (its routes to other nodes' pods are `via <node IP> dev eth0`, which Linux refuses when the
+    node is not on link: "Nexthop has invalid gateway"); None when it can span subnets."""
+    if cni == "flannel" and options["backend"] == "host-gw":
+        return (
+            "flannel's host-gw routes `<podCIDR> via <node IP> dev eth0` need every node on "
+            "one subnet (Linux refuses a next hop that is not on link, and flanneld fails to "
+            "add the route); use backend vxlan or put the nodes on one subnet"
+        )
+    if cni == "calico" and options["ipipMode"] == options["vxlanMode"] == "Never":
+        return (
+            "with ipipMode and vxlanMode Never, Calico routes `<block> via <node IP> dev eth0`, "
+            "which needs every node on one subnet (or an underlay router that learns the "
+            "blocks by BGP, which kpkt does not model); use CrossSubnet or put the nodes on one "
+            "subnet"
+        )
+    return None
+
+
 def unsupported_service(cni: str, options: dict[str, Any], service_type: str) -> str | None:
     """Why a Service of `service_type` cannot run under these settings yet (None: it can)."""
     if cni == "cilium" and options["kubeProxyReplacement"] and service_type == "NodePort":
