@@ -5,8 +5,8 @@ as the kernel closes them when their process exits (a TCP peer's next segment th
 reset, a datagram an ICMP port unreachable, until a later step listens again). `delete`: the
 pod goes, as the cluster (its builder) carries it out: namespace, veth, endpoints. `create`: a
 pod comes up on its node as the CNI plugin brings it up, and the Services whose selector picks
-it gain the endpoint. `label`: a pod's labels change, and with them the Services' endpoints
-(kube-proxy syncs its rules)."""
+it gain the endpoint. `label`: a pod's or a namespace's labels change, and with them the
+Services' endpoints (kube-proxy syncs its rules) and which NetworkPolicies select which pods."""
 
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ class LifecycleApp(EventApp):
         self, step: RestartStep | DeleteStep | CreateStep | LabelStep, stack, cluster
     ) -> None:
         super().__init__(step, stack)
-        # what carries out a pod's deletion and creation: `delete_pod(stack)`,
-        # `create_pod(pod, stack, event)`, `sync_services(services)`
+        # what carries out a deletion, a creation or a label change (the builder)
         self.cluster = cluster
         self.what = ""
         self.attaching = False  # a created pod's CNI ADD has not returned yet
@@ -46,8 +45,8 @@ class LifecycleApp(EventApp):
             changes = [f"{key}={value}" for key, value in step.set]
             changes += [f"{key}-" for key in step.remove]
             self.what = f"labels {' '.join(changes)}"
+            self.cluster.relabel(step)
             if step.pod is not None:
-                self.cluster.sync_services(step.services)
                 self._remark(stack)
             return
         closed = close_all(stack)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag
 from kpkt.wire.ipv4 import PROTO_ICMP, PROTO_UDP
 from kpkt.wire.udp import udp_segment
 
@@ -57,7 +57,7 @@ class UdpSocket:
         *,
         src: bytes | None = None,
         ttl: int = 64,
-        note: str = "",
+        note: Decision | str = "",
     ) -> None:
         """Send `payload` to `dst`:`dport` from `src` (None: the address the route chooses)."""
         self.prepare(dst, dport, payload, src=src)(tag, ttl=ttl, note=note)
@@ -94,7 +94,9 @@ class PingSocket:
         self.on_icmp = on_icmp
         stack.ping_sockets[ident] = self
 
-    def send(self, dst: bytes, message: bytes, tag: Tag, *, ttl: int = 64, note: str = "") -> None:
+    def send(
+        self, dst: bytes, message: bytes, tag: Tag, *, ttl: int = 64, note: Decision | str = ""
+    ) -> None:
         """Send an ICMP `message` (an echo request with this socket's id) to `dst`."""
         self.stack.send_ip(None, dst, PROTO_ICMP, message, tag, ttl=ttl, note=note)
 
