@@ -203,7 +203,6 @@ def load_topology_document(
         cluster = with_router_macs(cluster, seed, macs)
     if dns is not None:
         cluster = replace(cluster, dns=dns_spec(dns, external_specs))
-    node_specs = tuple(_node_spec(node, seed, macs, cluster.cni) for node in nodes)
     steps = _created_pods(steps, node_specs, seed, macs, cluster.cni)
     return Topology(
         name=name,
