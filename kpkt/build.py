@@ -383,7 +383,6 @@ class _Builder:
             return PingApp(step, sender)
         if isinstance(step, TcpStep):
             return TcpApp(step, sender, partial(self._receivers, step, sender, PROTO_TCP))
-            return TcpApp(step, sender, self._receivers(step, sender, PROTO_TCP))
         if isinstance(step, ProbeStep):
             return ProbeApp(step, sender, self._servers(step), self.policy_log)
         if isinstance(step, DnsStep):
