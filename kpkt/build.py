@@ -19,6 +19,7 @@ from kpkt.apps.udp import UdpApp
 from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from kpkt.cni import plugin
 from kpkt.derive import ROUTER, derive_mac, switch_owner, switch_port_names
+from kpkt.dns.cluster_view import ClusterView
 from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.errors import TopologyError
@@ -100,6 +101,10 @@ class _Builder:
         # step makes a new namespace, even for a pod of a deleted one's name)
         self.running: dict[str, PodSpec] = {pod.owner: pod for pod in topology.pods()}
         self.namespaces: dict[str, Stack] = network.stacks  # until a create step copies it
+        # the pods that run at this moment of the run, and each CoreDNS pod's model, which
+        # follows them and the Services' endpoints as lifecycle steps change them
+        self.pods_now: dict[str, PodSpec] = dict(self.running)
+        self.coredns: list[ClusterDns] = []
         self.taps: dict = {}  # device -> its capture point (a Tap)
         seed_key = f"{topology.seed}:vxlan-flow-hash".encode()
         self.flow_hash_key = hashlib.sha256(seed_key).digest()[:16]
@@ -143,6 +148,7 @@ class _Builder:
         for ip in dns.pod_ips:
             model = ClusterDns.from_topology(self.topo, local_ip=ip)
             CoreDnsPod(self.net.by_ip[ip.packed], model)
+            self.coredns.append(model)
         if dns.upstream is not None:
             UpstreamHost(self.net.stacks[dns.upstream.name], UpstreamDns.from_spec(dns.upstream))
 
@@ -251,6 +257,7 @@ class _Builder:
         what it sends is sent; only then is the pod ready)."""
         node = next(node for node in self.topo.nodes if node.name == pod.node)
         eth0 = self._pod(pod, node, self.net.stacks[node.name], stack)
+        self.pods_now[pod.owner] = pod
         host = eth0.peer
         for end in (eth0, host):
             end.observer.remark(event)
@@ -262,13 +269,14 @@ class _Builder:
             took = max(took, attached(pod, eth0))
         return took
 
-    def delete_pod(self, stack: Stack) -> None:
+    def delete_pod(self, stack: Stack, services: tuple[ServiceSpec, ...]) -> None:
         """What deleting a pod does to the node: the CNI plugin's DEL (the namespace goes with
         its veth pair, so whatever the host side was part of loses it: a bridge its port and
         the FDB entries behind it, the node the routes and neighbour entries through it; IPAM
-        frees the address), and kube-proxy's next sync (the Services lose the endpoint, its UDP
-        conntrack entries are deleted). The captures of its interfaces end: an interface of
-        the same name later goes on in the same file."""
+        frees the address), kube-proxy's next sync (the Services lose the endpoint, its UDP
+        conntrack entries are deleted) and CoreDNS's watch (`services`: as they are without
+        the pod). The captures of its interfaces end: an interface of the same name later goes
+        on in the same file."""
         close_all(stack)
         stack.arp.forget()
         for dev in stack.devices:
@@ -288,10 +296,24 @@ class _Builder:
                 detached(ip)
             removed |= self.services.remove_endpoint(ip)
         self._endpoints_removed(removed)
+        del self.pods_now[stack.owner]
+        self._dns_watched(services)
 
     def sync_services(self, services: tuple[ServiceSpec, ...]) -> None:
-        """kube-proxy's sync after the Services' endpoints changed (a label step)."""
+        """kube-proxy's sync after the Services' endpoints changed (a label step, a created
+        pod ready), and CoreDNS's watch."""
         self._endpoints_removed(self.services.sync(service_ports(services)))
+        self._dns_watched(services)
+
+    def _dns_watched(self, services: tuple[ServiceSpec, ...]) -> None:
+        """What CoreDNS's kubernetes plugin learns through its informers: every CoreDNS pod
+        answers from the Services and pods as they are now (namespaces stay)."""
+        if not self.coredns:
+            return
+        namespaces = self.coredns[0].view.namespaces
+        view = ClusterView.of(services, list(self.pods_now.values()), namespaces)
+        for model in self.coredns:
+            model.watch(view)
 
     def relabel(self, step: LabelStep) -> None:
         """A label step, as what watches labels carries it out: the EndpointSlice controller and

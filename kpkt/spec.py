@@ -384,11 +384,13 @@ class RestartStep:
 @dataclass(frozen=True, slots=True)
 class DeleteStep:
     """A lifecycle step: `pod` is deleted. Its namespace and veth go (the CNI plugin's DEL),
-    Services lose the endpoint (kube-proxy clears the UDP conntrack entries to it)."""
+    Services lose the endpoint (kube-proxy clears the UDP conntrack entries to it). `services`:
+    every Service with its endpoints once the pod is gone (the loader works them out)."""
 
     text: str
     pod: HostRef
     at_ns: int | None = None
+    services: tuple[ServiceSpec, ...] = ()
     expect: Expectation | None = None
 
 

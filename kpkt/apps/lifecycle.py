@@ -6,7 +6,8 @@ reset, a datagram an ICMP port unreachable, until a later step listens again). `
 pod goes, as the cluster (its builder) carries it out: namespace, veth, endpoints. `create`: a
 pod comes up on its node as the CNI plugin brings it up, and the Services whose selector picks
 it gain the endpoint. `label`: a pod's or a namespace's labels change, and with them the
-Services' endpoints (kube-proxy syncs its rules) and which NetworkPolicies select which pods."""
+Services' endpoints (kube-proxy syncs its rules) and which NetworkPolicies select which pods.
+Whenever the endpoints change, CoreDNS's model sees the new Services and pods too."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class LifecycleApp(EventApp):
             for dev in stack.devices:
                 if dev is not stack.loopback:
                     dev.peer.observer.remark(f"{step.pod.owner} {self.what}")
-            self.cluster.delete_pod(stack)
+            self.cluster.delete_pod(stack, step.services)
             return
         if isinstance(step, CreateStep):
             pod = step.pod

@@ -1,16 +1,17 @@
-"""What CoreDNS's informers hold about a cluster, built once from a loaded Topology: services by
-`<namespace>/<name>`, their ready endpoint addresses (EndpointSlice `ready`, which already
-includes publishNotReadyAddresses), the namespaces that exist, pods by IP (for `pods verified`),
-and the SOA serial.
+"""What CoreDNS's informers hold about a cluster, from a loaded Topology at the start and again
+whenever a lifecycle step changes it: services by `<namespace>/<name>`, their ready endpoint
+addresses (EndpointSlice `ready`, which already includes publishNotReadyAddresses), the
+namespaces that exist, pods by IP (for `pods verified`), and the SOA serial.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
-from kpkt.spec import ServiceSpec, Topology
+from kpkt.spec import PodSpec, ServiceSpec, Topology
 
 ALWAYS_NAMESPACES = ("default", "kube-system")
 
@@ -87,16 +88,22 @@ class ClusterView:
 
     @classmethod
     def from_topology(cls, topology: Topology) -> ClusterView:
-        services = [_service_view(spec) for spec in topology.services]
-        pods = topology.pods()
-        namespaces = set(ALWAYS_NAMESPACES)
-        namespaces.update(pod.namespace for pod in pods)
-        namespaces.update(spec.namespace for spec in topology.services)
+        return cls.of(topology.services, topology.pods(), ALWAYS_NAMESPACES)
+
+    @classmethod
+    def of(
+        cls, services: tuple[ServiceSpec, ...], pods: list[PodSpec], namespaces: Iterable[str]
+    ) -> ClusterView:
+        """The view of these services and pods; `namespaces` exist besides theirs (a namespace
+        outlives the pods deleted from it)."""
+        known = set(namespaces)
+        known.update(pod.namespace for pod in pods)
+        known.update(spec.namespace for spec in services)
         return cls(
-            services,
-            namespaces,
+            [_service_view(spec) for spec in services],
+            known,
             [(pod.namespace, str(pod.ip)) for pod in pods],
-            serial_of(topology, namespaces),
+            serial_of(services, pods, known),
         )
 
     def service(self, namespace: str, name: str) -> ServiceView | None:
@@ -159,12 +166,13 @@ def _service_view(spec: ServiceSpec) -> ServiceView:
     )
 
 
-def serial_of(topology: Topology, namespaces: set[str]) -> int:
+def serial_of(services: tuple[ServiceSpec, ...], pods: list[PodSpec], namespaces: set[str]) -> int:
     """The SOA serial: CoreDNS uses the time of the last informer change; here a stable uint32
-    digest of everything the informers hold, the same in every reply of a run and whatever
+    digest of everything the informers hold, the same in every reply until a lifecycle step
+    changes what they hold (then it changes, as the time of that change would), and whatever
     order the topology declares its services and pods in (informers hold sets)."""
     lines = [f"ns {name}" for name in sorted(namespaces)]
-    for service in topology.services:
+    for service in services:
         lines.append(
             f"svc {service.key} {service.type} {service.cluster_ip} {service.external_name} "
             f"{[(p.name, p.port, p.protocol) for p in service.ports]}"
@@ -174,7 +182,7 @@ def serial_of(topology: Topology, namespaces: set[str]) -> int:
                 f"ep {service.key} {endpoint.ip} {endpoint.ready} {endpoint.hostname} "
                 f"{[(p.name, p.port, p.protocol) for p in endpoint.ports]}"
             )
-    for pod in topology.pods():
+    for pod in pods:
         lines.append(f"pod {pod.namespace}/{pod.name} {pod.ip} {pod.ready}")
     digest = hashlib.sha256("\n".join(sorted(lines)).encode()).digest()
     return int.from_bytes(digest[:4], "big")

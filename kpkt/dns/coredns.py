@@ -179,6 +179,13 @@ class ClusterDns:
             strict=strict,
         )
 
+    def watch(self, view: ClusterView) -> None:
+        """The kubernetes plugin's informers deliver a change (a pod created or deleted, a
+        Service's endpoints): later queries are answered from `view`. The cache keeps what it
+        holds until the TTL, as CoreDNS's cache plugin does."""
+        self.view = view
+        self.kubernetes.view = view
+
     # ------------------------------------------------------------ the sans-IO entry point
 
     def handle(

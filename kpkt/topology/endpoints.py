@@ -148,10 +148,10 @@ def _listed(service: ServiceDraft, nodes: list[NodeDraft]) -> list[ServiceEndpoi
 def after_lifecycle_steps(
     steps: list[Step], services: list[ServiceDraft], nodes: list[NodeDraft]
 ) -> list[Step]:
-    """The steps, each `label` and `create` step given the services as the EndpointSlice
-    controller lists them once it happened (after the lifecycle steps before it: a deleted pod
-    is no endpoint any more, a created one may be). Namespace labels select no Service
-    endpoints: they change nothing here."""
+    """The steps, each `delete`, `label` and `create` step given the services as the
+    EndpointSlice controller lists them once it happened (after the lifecycle steps before it:
+    a deleted pod is no endpoint any more, a created one may be). Namespace labels select no
+    Service endpoints: they change nothing here."""
     running = [replace(node, pods=list(node.pods)) for node in nodes]
     by_name = {node.name: node for node in running}
     done = []
@@ -159,6 +159,7 @@ def after_lifecycle_steps(
         if isinstance(step, DeleteStep):
             for node in running:
                 node.pods = [pod for pod in node.pods if _owner(pod) != step.pod.owner]
+            step = replace(step, services=_listed_now(services, running, step.text))
         elif isinstance(step, CreateStep):
             by_name[step.pod.node].pods.append(_draft(step.pod))
             step = replace(step, services=_listed_now(services, running, step.text))
