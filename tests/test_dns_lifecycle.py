@@ -119,3 +119,13 @@ def test_a_created_pod_gets_its_verified_pod_record(tmp_path: Path) -> None:
     assert before_deleted.endswith("-> 10.244.2.2 (1 query)"), before_deleted
     assert after_created.endswith("-> 10.244.1.4 (1 query)"), after_created
     assert after_deleted.endswith("-> HOST_NOT_FOUND (1 query)"), after_deleted
+
+
+def test_the_soa_serial_changes_with_what_coredns_holds(tmp_path: Path) -> None:
+    """The serial stands for the time of the plugin's last informer change: the same until a
+    step changes the cluster, another after."""
+    soa = "  - dns: {from: client, name: cluster.local., type: SOA}\n"
+    result = run(tmp_path, soa + soa + "  - delete: {pod: db-1}\n" + soa)
+    first, again, _, after = answers(result)
+    assert first == again and "SOA -> ns.dns.cluster.local." in first, first
+    assert after != first and after.split()[:5] == first.split()[:5], after
