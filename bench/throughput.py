@@ -56,14 +56,15 @@ traffic:
 """
 
 
-def child_kpkt(count: int, workdir: Path, cni: str = "flannel") -> dict:
+def child_kpkt(count: int, workdir: Path, cni: str = "flannel", flow_cache: bool = False) -> dict:
     from kpkt import runner
     from kpkt.topology.load import load_topology_text
 
     text = TOPOLOGY.format(cluster=CLUSTERS[cni].format(), count=count)
     topology = load_topology_text(text, "bench.yaml")
     start = time.perf_counter()
-    result = runner.run(topology, folder=workdir / "out", report=False)  # the datapath alone
+    # the datapath alone, without the HTML report
+    result = runner.run(topology, folder=workdir / "out", report=False, flow_cache=flow_cache)
     seconds = time.perf_counter() - start
     records = sum(tap.count for tap in result.network.journal.taps)
     return {"records": records, "seconds": seconds}

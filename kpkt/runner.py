@@ -18,7 +18,7 @@ from kpkt.build import build
 from kpkt.capture import manifest
 from kpkt.capture.pcap import read_pcap
 from kpkt.errors import KpktError
-from kpkt.flowcache import FlowCache
+from kpkt.flowcache import FLOW_CACHE_DEFAULT, FlowCache
 from kpkt.html_report import write_report
 from kpkt.network import Network
 from kpkt.spec import Topology
@@ -79,7 +79,7 @@ def run(
     max_frames: int | None = None,
     report: bool = True,
     keep: bool = False,
-    flow_cache: bool = False,
+    flow_cache: bool = FLOW_CACHE_DEFAULT,
 ) -> Run:
     """Build `topology`'s network and run its traffic.
 
