@@ -45,7 +45,7 @@ from kpkt.wire.ipv4 import PROTO_IPIP, PROTO_UDP, checksum, l4_checksum
 
 # the device kinds whose decisions read only the state kpkt/engine/generation.py counts
 _KNOWN_DEVICES = (Veth, Bridge, Vxlan, IpipTunnel, Loopback)
-FLOW_CACHE_DEFAULT = False  # whether runs use the cache unless told (`--no-flow-cache`)
+FLOW_CACHE_DEFAULT = True  # whether runs use the cache unless told (`--no-flow-cache`)
 _MAX_PATHS = 4096  # recordings kept per entry point; more and the oldest half is forgotten
 _INPUT = object()  # a note that is the one the packet was sent with
 _ETH_IP = b"\x08\x00"
