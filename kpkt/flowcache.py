@@ -41,13 +41,14 @@ from kpkt.net.neighbor import Nud
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.observe import Decision, Why
-from kpkt.wire.ipv4 import PROTO_IPIP, PROTO_UDP, checksum, l4_checksum
+from kpkt.wire.ipv4 import PROTO_IPIP, PROTO_UDP
 
 # the device kinds whose decisions read only the state kpkt/engine/generation.py counts
 _KNOWN_DEVICES = (Veth, Bridge, Vxlan, IpipTunnel, Loopback)
 FLOW_CACHE_DEFAULT = True  # whether runs use the cache unless told (`--no-flow-cache`)
 _MAX_PATHS = 4096  # recordings kept per entry point; more and the oldest half is forgotten
 _INPUT = object()  # a note that is the one the packet was sent with
+_SEEN, _PUSH, _DELIVER = "seen", "push", "deliver"  # the kinds of a Path's actions
 _ETH_IP = b"\x08\x00"
 _VXLAN_INNER = 8 + 8  # from the UDP header to the inner Ethernet header: UDP, VXLAN
 
@@ -102,41 +103,71 @@ def frame_key(frame: bytes, tunnels: frozenset[int]) -> bytes | None:
 
 class _Template:
     """A frame a recorded segment produced, made again for another packet of its key: its IP
-    IDs set from their sources and its checksums redone (what the slow path's builders make:
-    the header checksums as `checksum()` computes them, tunnel UDP checksums as `l4_checksum`)."""
+    IDs set from their sources and its checksums redone as the slow path's builders make them
+    (header checksums as `checksum()` computes them, tunnel UDP checksums as `l4_checksum`).
 
-    __slots__ = ("data", "ids", "ips", "sums")
+    A checksum is the ones' complement sum of 16-bit words, so the sum of a header's (or a
+    datagram's) words that stay the same is added up once, here; for a packet only the words
+    that change (IDs, and the checksums of the headers a tunnel datagram carries) are added."""
 
-    def __init__(self, data: bytes, ids: list, ips: list, sums: list) -> None:
+    __slots__ = ("data", "fields")
+
+    def __init__(self, data: bytes, fields: list) -> None:
         self.data = data
-        self.ids = ids  # (offset of the ID, index of its value among the packet's ID sources)
-        self.ips = ips  # IP header offsets
-        self.sums = sums  # (offset of a tunnel UDP checksum, its IP header's), innermost first
+        # in the order they are computed: (offset, source of an ID's value or None, the sum of
+        # the words that stay the same, the fields whose values add to it, UDP or not)
+        self.fields = fields
+
+    @classmethod
+    def of(cls, data: bytes, ids: list, ips: list, sums: list) -> _Template | None:
+        """`ids`: (offset of an IP ID, index of its value's source); `ips`: IP header offsets;
+        `sums`: (offset of a tunnel UDP checksum, its IP header's), innermost first. None when
+        a word that changes is not aligned with the words of its checksum."""
+        fields: list[tuple] = [(at, source, 0, (), False) for at, source in ids]
+        position = {at: index for index, (at, *_) in enumerate(fields)}
+        zeroed = bytearray(data)
+        for at in [at for at, _ in ids] + [ip + 10 for ip in ips] + [at for at, _ in sums]:
+            zeroed[at] = zeroed[at + 1] = 0
+        for ip in ips:
+            mine = tuple(position[at] for at in (ip + 4,) if at in position)
+            position[ip + 10] = len(fields)
+            fields.append((ip + 10, None, _sum(zeroed[ip : ip + 20]), mine, False))
+        for at, ip in sums:
+            if not data[at] and not data[at + 1]:
+                continue  # sent without a checksum: it stays 0
+            udp, end = ip + 20, ip + (data[ip + 2] << 8 | data[ip + 3])
+            inside = [(where, index) for where, index in position.items() if udp <= where < end]
+            if any((where - udp) & 1 for where, _ in inside):
+                return None
+            pseudo = data[ip + 12 : ip + 20] + bytes((0, PROTO_UDP)) + (end - udp).to_bytes(2)
+            base = _sum(pseudo + zeroed[udp:end])
+            position[at] = len(fields)
+            fields.append((at, None, base, tuple(index for _, index in inside), True))
+        return cls(data, fields)
 
     def make(self, values: list[int]) -> bytes:
         data = bytearray(self.data)
-        for at, source in self.ids:
-            value = values[source]
+        made = []
+        for at, source, base, adds, udp in self.fields:
+            if source is not None:
+                value = values[source]
+            else:
+                for index in adds:
+                    base += made[index]
+                # checksum(): the complement of the sum folded to 1..0xFFFF (never 0: the data
+                # is not all zeros); l4_checksum sends a UDP result of 0 as 0xFFFF
+                value = ~(base % 0xFFFF or 0xFFFF) & 0xFFFF
+                if udp and not value:
+                    value = 0xFFFF
+            made.append(value)
             data[at] = value >> 8
             data[at + 1] = value & 0xFF
-        for at in self.ips:
-            data[at + 10] = data[at + 11] = 0
-            value = checksum(data[at : at + 20])
-            data[at + 10] = value >> 8
-            data[at + 11] = value & 0xFF
-        for at, ip in self.sums:
-            if data[at] or data[at + 1]:  # 0: sent without a checksum
-                data[at] = data[at + 1] = 0
-                end = ip + (data[ip + 2] << 8 | data[ip + 3])
-                value = l4_checksum(
-                    bytes(data[ip + 12 : ip + 16]),
-                    bytes(data[ip + 16 : ip + 20]),
-                    PROTO_UDP,
-                    bytes(data[ip + 20 : end]),
-                )
-                data[at] = value >> 8
-                data[at + 1] = value & 0xFF
         return bytes(data)
+
+
+def _sum(data: bytes) -> int:
+    """The ones' complement sum of `data`'s 16-bit words, modulo 0xFFFF (as `checksum()`)."""
+    return int.from_bytes(data + b"\x00" * (len(data) & 1), "big") % 0xFFFF
 
 
 class Path:
@@ -341,6 +372,13 @@ class FlowCache:
             if key is None:
                 slow(frame, tag)
                 return
+            keyed(frame, tag, key)
+
+        def keyed(frame: bytes, tag, key: bytes) -> None:
+            """`deliver` of a frame whose key is known: a replayed segment's, to the next."""
+            if tag.checked or network.corrupting or self.recording:
+                slow(frame, tag)
+                return
             path = paths.get(key)
             if (
                 path is not None
@@ -353,6 +391,7 @@ class FlowCache:
             self.misses += 1
             self._record(stack, paths, key, lambda: slow(frame, tag), frame, tag, "")
 
+        deliver.keyed = keyed
         return deliver
 
     # --- replay ---------------------------------------------------------------------------------
@@ -370,16 +409,13 @@ class FlowCache:
         self.network.in_flight += path.in_flight
         for entry in path.refreshed:
             entry.updated_ns = sched.now
-        for action in path.actions:
-            if len(action) == 4:  # a capture point sees a frame
-                observer, index, direction, seen = action
-                observer.seen(frames[index], direction, tag, note if seen is _INPUT else seen)
-            elif len(action) == 3:  # an event scheduled: the frame delivered at the far end
-                delay, fn, index = action
-                sched.after(delay, fn, frames[index], tag)
+        for kind, a, b, c, d in path.actions:
+            if kind is _SEEN:  # a capture point sees a frame
+                a.seen(frames[b], c, tag, note if d is _INPUT else d)
+            elif kind is _PUSH:  # the frame is delivered at the far end, with its key
+                sched.after(a, b, frames[c], tag, d)
             else:  # a socket gets the datagram
-                fn, args = action
-                fn(*args, tag)
+                a(*b, tag)
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -524,8 +560,8 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
             if where is None:
                 return None
             ids.append((at + 4, where))
-        template = _Template(data, ids, ips, sorted(sums, reverse=True))
-        if template.make(values) != data:
+        template = _Template.of(data, ids, ips, sorted(sums, reverse=True))
+        if template is None or template.make(values) != data:
             return None  # a checksum the builders would not make
         templates.append(template)
         index_of[data] = len(templates)
@@ -544,23 +580,28 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
             if where is None or _quotes(note, recorder.note):
                 return None
             sent = note is recorder.note or (note and note == recorder.note)
-            actions.append((observer, where, direction, _INPUT if sent else note))
+            actions.append((_SEEN, observer, where, direction, _INPUT if sent else note))
         elif kind == "push":
             _, delay, fn, args = event
-            if len(args) != 2 or args[1] is not recorder.tag:
+            keyed = getattr(fn, "keyed", None)  # a veth's arrivals, through the cache
+            if keyed is None or len(args) != 2 or args[1] is not recorder.tag:
                 return None
             where = index(args[0], False)
-            if where is None:
+            key = frame_key(args[0], tunnels)
+            if where is None or key is None:
                 return None
-            actions.append((delay, fn, where))
+            actions.append((_PUSH, delay, keyed, where, key))
         else:
             _, fn, args = event
             if args[-1] is not recorder.tag:
                 return None
             delivered = True
-            actions.append((fn, args[:-1]))
+            actions.append((_DELIVER, fn, args[:-1], None, None))
     return Path(
-        input_ids=input_ids, draws=len(recorder.draws), templates=templates, actions=actions
+        input_ids=input_ids,
+        draws=len(recorder.draws),
+        templates=templates,
+        actions=actions,
     )
 
 
