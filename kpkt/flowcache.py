@@ -41,7 +41,9 @@ from kpkt.net.neighbor import Nud
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.observe import Decision, Why
-from kpkt.wire.ipv4 import PROTO_IPIP, PROTO_UDP
+from kpkt.wire.ethernet import ETH_LEN
+from kpkt.wire.ipv4 import IP_MIN_LEN, PROTO_IPIP, PROTO_UDP
+from kpkt.wire.udp import UDP_LEN
 
 # the device kinds whose decisions read only the state kpkt/engine/generation.py counts
 _KNOWN_DEVICES = (Veth, Bridge, Vxlan, IpipTunnel, Loopback)
@@ -50,6 +52,7 @@ _MAX_PATHS = 4096  # recordings kept per entry point; more and the oldest half i
 _INPUT = object()  # a note that is the one the packet was sent with
 _SEEN, _PUSH, _DELIVER = "seen", "push", "deliver"  # the kinds of a Path's actions
 _ETH_IP = b"\x08\x00"
+_IP_UDP = IP_MIN_LEN + UDP_LEN  # an IPv4 header without options, then UDP's
 _VXLAN_INNER = 8 + 8  # from the UDP header to the inner Ethernet header: UDP, VXLAN
 
 
@@ -119,30 +122,49 @@ class _Template:
         self.fields = fields
 
     @classmethod
-    def of(cls, data: bytes, ids: list, ips: list, sums: list) -> _Template | None:
-        """`ids`: (offset of an IP ID, index of its value's source); `ips`: IP header offsets;
-        `sums`: (offset of a tunnel UDP checksum, its IP header's), innermost first. None when
-        a word that changes is not aligned with the words of its checksum."""
-        fields: list[tuple] = [(at, source, 0, (), False) for at, source in ids]
-        position = {at: index for index, (at, *_) in enumerate(fields)}
+    def of(cls, data: bytes, ips: list, sums: list, sources) -> _Template | None:
+        """The template of `data`, whose IP headers are at `ips` and tunnel UDP checksums at
+        `sums` ((offset, its IP header's offset), innermost first), with the packet's changing
+        words found in `sources` (a `_Sources`). None when a word that changes comes from no
+        known source or is not aligned with the words of its checksum."""
+        fields: list[tuple] = []
+        position: dict[int, int] = {}  # offset -> index in fields
+
+        def add(at: int, source: int | None, base: int = 0, adds=(), udp: bool = False) -> None:
+            position[at] = len(fields)
+            fields.append((at, source, base, adds, udp))
+
         zeroed = bytearray(data)
-        for at in [at for at, _ in ids] + [ip + 10 for ip in ips] + [at for at, _ in sums]:
+        for at in [ip + 4 for ip in ips] + [ip + 10 for ip in ips] + [at for at, _ in sums]:
             zeroed[at] = zeroed[at + 1] = 0
+        computed = []
         for ip in ips:
-            mine = tuple(position[at] for at in (ip + 4,) if at in position)
-            position[ip + 10] = len(fields)
-            fields.append((ip + 10, None, _sum(zeroed[ip : ip + 20]), mine, False))
+            carried = sources.headers.get(data[ip : ip + 20])
+            if carried is not None:  # the input's header, as it was: its ID and checksum
+                add(ip + 4, carried[0])
+                add(ip + 10, carried[1])
+                continue
+            source = sources.ids.get(data[ip + 4] << 8 | data[ip + 5])
+            if source is None:
+                return None
+            add(ip + 4, source)
+            computed.append(ip)
+        for ip in computed:
+            add(ip + 10, None, _sum(zeroed[ip : ip + 20]), (position[ip + 4],))
         for at, ip in sums:
+            udp, end = ip + 20, ip + (data[ip + 2] << 8 | data[ip + 3])
+            carried = sources.datagrams.get(data[udp:end])
+            if carried is not None:  # the input's tunnel datagram, as it was
+                add(at, carried)
+                continue
             if not data[at] and not data[at + 1]:
                 continue  # sent without a checksum: it stays 0
-            udp, end = ip + 20, ip + (data[ip + 2] << 8 | data[ip + 3])
             inside = [(where, index) for where, index in position.items() if udp <= where < end]
             if any((where - udp) & 1 for where, _ in inside):
                 return None
             pseudo = data[ip + 12 : ip + 20] + bytes((0, PROTO_UDP)) + (end - udp).to_bytes(2)
-            base = _sum(pseudo + zeroed[udp:end])
-            position[at] = len(fields)
-            fields.append((at, None, base, tuple(index for _, index in inside), True))
+            adds = tuple(index for _, index in inside)
+            add(at, None, _sum(pseudo + zeroed[udp:end]), adds, True)
         return cls(data, fields)
 
     def make(self, values: list[int]) -> bytes:
@@ -176,7 +198,7 @@ class Path:
     __slots__ = (
         "generation",
         "expiry",
-        "input_ids",
+        "input_fields",
         "draws",
         "templates",
         "in_flight",
@@ -398,7 +420,7 @@ class FlowCache:
 
     def _replay(self, stack, path: Path, frame: bytes | None, tag, note) -> None:
         """Do what the recorded segment did, for this packet."""
-        values = [frame[at] << 8 | frame[at + 1] for at in path.input_ids]
+        values = [frame[at] << 8 | frame[at + 1] for at in path.input_fields]
         if path.draws:
             draw = stack.ids.ip_id
             values += [draw() for _ in range(path.draws)]
@@ -414,8 +436,8 @@ class FlowCache:
                 a.seen(frames[b], c, tag, note if d is _INPUT else d)
             elif kind is _PUSH:  # the frame is delivered at the far end, with its key
                 sched.after(a, b, frames[c], tag, d)
-            else:  # a socket gets the datagram
-                a(*b, tag)
+            else:  # a socket gets the datagram: its payload is the end of a frame
+                a(*b, frames[c][d:], tag)
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -532,15 +554,10 @@ _NEVER = 1 << 62
 def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> Path | None:
     """What the recorded segment did, as actions to replay; None when it cannot be replayed
     exactly (an IP ID from no known source, a note that quotes the packet's own, ...)."""
-    input_ids: list[int] = []
-    if frame is not None:
-        ips: list[int] = []
-        _layout(frame, 14, tunnels, ips, [])
-        input_ids = [at + 4 for at in ips]
-    values = [frame[at] << 8 | frame[at + 1] for at in input_ids] + recorder.draws
-    source = {value: index for index, value in enumerate(values)}
-    if len(source) != len(values):
+    sources = _Sources(frame, tunnels, recorder.draws)
+    if sources.ambiguous:
         return None  # two sources with the same ID: which one a frame carries is unclear
+    values = sources.values
     templates: list[_Template] = []
     index_of: dict[bytes, int] = {} if frame is None else {frame: 0}
 
@@ -554,13 +571,7 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
             return None
         if not _layout(data, 0 if raw else 14, tunnels, ips, sums):
             return None
-        ids = []
-        for at in ips:
-            where = source.get(data[at + 4] << 8 | data[at + 5])
-            if where is None:
-                return None
-            ids.append((at + 4, where))
-        template = _Template.of(data, ids, ips, sorted(sums, reverse=True))
+        template = _Template.of(data, ips, sorted(sums, reverse=True), sources)
         if template is None or template.make(values) != data:
             return None  # a checksum the builders would not make
         templates.append(template)
@@ -593,16 +604,53 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
             actions.append((_PUSH, delay, keyed, where, key))
         else:
             _, fn, args = event
-            if args[-1] is not recorder.tag:
+            # (source, source port, destination, payload, tag): the payload is the end of the
+            # newest frame, past its IPv4 and UDP headers
+            newest = actions[-1] if actions and actions[-1][0] is _SEEN else None
+            if len(args) != 5 or args[-1] is not recorder.tag or newest is None:
+                return None
+            data = frame if newest[2] == 0 else templates[newest[2] - 1].data
+            offset = len(data) - len(args[3])
+            if offset not in (_IP_UDP, ETH_LEN + _IP_UDP) or data[offset:] != args[3]:
                 return None
             delivered = True
-            actions.append((_DELIVER, fn, args[:-1], None, None))
+            actions.append((_DELIVER, fn, args[:3], newest[2], offset))
     return Path(
-        input_ids=input_ids,
+        input_fields=sources.fields,
         draws=len(recorder.draws),
         templates=templates,
         actions=actions,
     )
+
+
+class _Sources:
+    """Where the words of a replayed frame that change from packet to packet come from: the
+    input frame's (its IP IDs, IP header checksums and tunnel UDP checksums, at `fields`) and
+    the IP IDs the namespace draws, in that order in `values`."""
+
+    def __init__(self, frame: bytes | None, tunnels: frozenset[int], draws: list[int]) -> None:
+        self.fields: list[int] = []
+        self.headers: dict[bytes, tuple[int, int]] = {}  # an input IP header -> its words
+        self.datagrams: dict[bytes, int] = {}  # an input tunnel datagram -> its checksum's
+        ids: list[int] = []  # the indexes of IP IDs
+        if frame is not None:
+            ips: list[int] = []
+            sums: list[tuple[int, int]] = []
+            _layout(frame, 14, tunnels, ips, sums)
+            for ip in ips:
+                ids.append(len(self.fields))
+                self.headers.setdefault(
+                    frame[ip : ip + 20], (len(self.fields), len(self.fields) + 1)
+                )
+                self.fields += [ip + 4, ip + 10]
+            for at, ip in sums:
+                end = ip + (frame[ip + 2] << 8 | frame[ip + 3])
+                self.datagrams.setdefault(frame[ip + 20 : end], len(self.fields))
+                self.fields.append(at)
+        self.values = [frame[at] << 8 | frame[at + 1] for at in self.fields] + draws
+        ids += range(len(self.fields), len(self.values))
+        self.ids = {self.values[index]: index for index in ids}
+        self.ambiguous = len(self.ids) != len(ids)
 
 
 def _quotes(note, sent) -> bool:
