@@ -38,6 +38,7 @@ from kpkt.net.bridge import Bridge
 from kpkt.net.device import Loopback, Veth
 from kpkt.net.ipip import IpipTunnel
 from kpkt.net.neighbor import Nud
+from kpkt.net.sockets import UdpSocket
 from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.observe import Decision, Why
@@ -508,7 +509,8 @@ class FlowCache:
 
     def _fit_to_record(self, stack) -> bool:
         """Whether the namespace's segments can be recorded: only devices of known kinds, no
-        qdisc, policy, tc program or socket load balancer (decided again in each generation)."""
+        qdisc, policy, tc program, socket load balancer or socket of another kind (decided again in
+        each generation)."""
         known = self._fit.get(stack)
         now = generation.current()
         if known is not None and known[0] == now:
@@ -516,13 +518,18 @@ class FlowCache:
         netfilter = stack.netfilter
         fit = stack.socket_lb is None and (netfilter is None or netfilter.policy is None)
         fit = fit and all(_known(dev) for dev in stack.devices)
+        # a socket of another kind (weave's sleeve) is a datapath of its own
+        fit = fit and all(type(socket) is UdpSocket for socket in stack.udp_sockets.values())
         self._fit[stack] = (now, fit)
         return fit
 
 
 def _known(dev) -> bool:
-    """A device whose decisions read only what kpkt/engine/generation.py counts."""
+    """A device whose decisions read only what kpkt/engine/generation.py counts: of a known
+    kind, a port of nothing or of a Linux bridge (not of weave's router), no tc program."""
     if type(dev) not in _KNOWN_DEVICES or dev.tc_ingress is not None or dev.tc_egress is not None:
+        return False
+    if dev.master is not None and type(dev.master) is not Bridge:
         return False
     return type(dev) is not Veth or (dev.qdisc is None and dev.guard is None)
 
