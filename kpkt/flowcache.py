@@ -14,7 +14,8 @@ packet to packet left out: the IP IDs and header checksums, and the UDP checksum
 (VXLAN) that covers an inner header; the payload is part of the key. For a send, the key is
 the datagram's addresses, ports, payload, DF, TOS and TTL. A later packet with the same key is
 replayed: its frames are the recorded ones with its own IP IDs (carried from its input, or
-drawn from the namespace's generator in the same order) and their checksums redone, seen by the
+drawn from the namespace's generator in the same order) and their checksums redone (or carried
+with the header they belong to, when the recording carried it unchanged), seen by the
 same capture points with the same notes, then the same event is scheduled at the same delay
 (so the interleaving with other flows is the same) or the same socket gets the datagram.
 
@@ -26,8 +27,9 @@ entry ageing out, a REACHABLE neighbour going STALE). Anything uncertain takes t
 is not recorded: a recording that changed that state, dropped the packet, noted a decision
 without a frame, sent another packet, drew another kind of random value, queued a packet for
 ARP or crossed into another namespace; a namespace with a qdisc (netem), a NetworkPolicy, a
-tc program, a socket-level load balancer or a device of a kind this module does not know;
-crafted packets, a run with corrupted frames, IP options, anything but UDP inside.
+tc program, a socket-level load balancer, a device of a kind this module does not know or a
+port of anything but a Linux bridge, or a UDP socket of another kind (weave's router and
+sleeve); crafted packets, a run with corrupted frames, IP options, anything but UDP inside.
 """
 
 from __future__ import annotations
