@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -73,6 +74,24 @@ def tshark_read(tshark: str, capture: Path, *options: str) -> str:
     """What tshark prints for `capture` with TSHARK_OPTIONS and then `options`."""
     command = [tshark, "-r", str(capture), *TSHARK_OPTIONS, *options]
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+IO_STAT_TOTALS = re.compile(r"^\|\s*[\d.]+ <> \S+\s*\|\s*(\d+) \|\s*(\d+) \|", re.MULTILINE)
+
+
+def tshark_count(tshark: str, capture: Path, flag: str) -> tuple[int, int]:
+    """How many frames tshark reads in `capture`, and how many of them match the display filter
+    `flag`: one pass (its statistics over the whole file), where counting and filtering apart
+    would start tshark twice. tshark splits a `-z` argument at commas, so `flag` has none."""
+    assert "," not in flag, f"a comma in {flag!r}: write `a == 1 || a == 2` for `a in {{1, 2}}`"
+    stats = f"io,stat,0,COUNT(frame)frame,COUNT(frame)frame && ({flag})"
+    printed = tshark_read(tshark, capture, "-q", "-z", stats)
+    totals = IO_STAT_TOTALS.findall(printed)
+    if not totals:  # tshark prints no interval for a file without frames
+        assert "Duration: 0" in printed, f"{capture.name}: no totals from tshark:\n{printed}"
+        return len(tshark_read(tshark, capture).splitlines()), 0
+    ((frames, flagged),) = totals
+    return int(frames), int(flagged)
 
 
 def pytest_addoption(parser) -> None:
