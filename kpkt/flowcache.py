@@ -28,8 +28,8 @@ is not recorded: a recording that changed that state, dropped the packet, noted 
 without a frame, sent another packet, drew another kind of random value, queued a packet for
 ARP or crossed into another namespace; a namespace with a qdisc (netem), a NetworkPolicy, a
 tc program, a socket-level load balancer, a device of a kind this module does not know or a
-port of anything but a Linux bridge, or a UDP socket of another kind (weave's router and
-sleeve); crafted packets, a run with corrupted frames, IP options, anything but UDP inside.
+port of anything but a Linux bridge, or a UDP socket of another kind (an overlay router and
+its own tunnel); crafted packets, a run with corrupted frames, IP options, anything but UDP inside.
 """
 
 from __future__ import annotations
@@ -520,7 +520,7 @@ class FlowCache:
         netfilter = stack.netfilter
         fit = stack.socket_lb is None and (netfilter is None or netfilter.policy is None)
         fit = fit and all(_known(dev) for dev in stack.devices)
-        # a socket of another kind (weave's sleeve) is a datapath of its own
+        # a socket of another kind (an overlay's own tunnel) is a datapath of its own
         fit = fit and all(type(socket) is UdpSocket for socket in stack.udp_sockets.values())
         self._fit[stack] = (now, fit)
         return fit
@@ -528,7 +528,7 @@ class FlowCache:
 
 def _known(dev) -> bool:
     """A device whose decisions read only what kpkt/engine/generation.py counts: of a known
-    kind, a port of nothing or of a Linux bridge (not of weave's router), no tc program."""
+    kind, a port of nothing or of a Linux bridge (not of an overlay router), no tc program."""
     if type(dev) not in _KNOWN_DEVICES or dev.tc_ingress is not None or dev.tc_egress is not None:
         return False
     if dev.master is not None and type(dev.master) is not Bridge:
