@@ -19,7 +19,7 @@ from kpkt.apps.udp import UdpApp
 from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from kpkt.capture.tap import Tap
 from kpkt.cni import plugin
-from kpkt.derive import SWITCH, derive_mac, switch_port_names
+from kpkt.derive import ROUTER, derive_mac, switch_owner, switch_port_names
 from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.bridge import Bridge
@@ -45,6 +45,7 @@ from kpkt.spec import (
     ProbeStep,
     RestartStep,
     ServiceSpec,
+    SubnetSpec,
     TcpStep,
     Topology,
     UdpStep,
@@ -119,8 +120,11 @@ class _Builder:
                 None,
                 WIRE_DELAY_NS,
             )
-            self.address(stack, eth0, external.ip.packed, self.cluster.underlay_cidr.prefixlen)
-            stack.add_route(Route(self.cluster.underlay_cidr, eth0, src=external.ip.packed))
+            subnet = self.cluster.subnet_of(external.ip)
+            self.address(stack, eth0, external.ip.packed, subnet.cidr.prefixlen)
+            stack.add_route(Route(subnet.cidr, eth0, src=external.ip.packed))
+            if self.cluster.subnets:  # the router is its way to the other subnets
+                stack.add_route(Route(DEFAULT, eth0, via=subnet.gateway.packed))
             self.node_eth0[external.name] = eth0
         self._underlay()
         self._cluster_dns()
@@ -203,11 +207,12 @@ class _Builder:
             stack, "eth0", node.mac, cluster.underlay_mtu, "underlay", node.name, WIRE_DELAY_NS
         )
         self.node_eth0[node.name] = eth0
-        self.address(stack, eth0, node.ip.packed, cluster.underlay_cidr.prefixlen)
+        subnet = cluster.subnet_of(node.ip)
+        self.address(stack, eth0, node.ip.packed, subnet.cidr.prefixlen)
         self.cni.node(node, stack, eth0)
-        stack.add_route(Route(cluster.underlay_cidr, eth0, src=node.ip.packed))
-        if cluster.underlay_gateway is not None:
-            stack.add_route(Route(DEFAULT, eth0, via=cluster.underlay_gateway.packed))
+        stack.add_route(Route(subnet.cidr, eth0, src=node.ip.packed))
+        if subnet.gateway is not None:
+            stack.add_route(Route(DEFAULT, eth0, via=subnet.gateway.packed))
         for pod in node.pods:
             self._pod(pod, node, stack)
 
@@ -243,23 +248,55 @@ class _Builder:
         """kube-proxy's sync after the Services' endpoints changed (a label step)."""
         self._endpoints_removed(self.services.sync(service_ports(services)))
 
+    def relabel(self, step: LabelStep) -> None:
+        """A label step, as what watches labels carries it out: the EndpointSlice controller and
+        kube-proxy's sync (a pod's labels select Service endpoints), and the policy agent (felix)
+        working out again which policies select which pods. Connections already allowed keep
+        their conntrack entries; new ones are judged on the new labels."""
+        if step.pod is not None:
+            self.sync_services(step.services)
+        if self.policy_log is not None:
+            pod = step.pod.name if step.pod is not None else None
+            self.policy_log.policies.relabel(step.namespace, pod, dict(step.set), step.remove)
+
     def _endpoints_removed(self, removed: set[Removed]) -> None:
         for node in self.topo.nodes:
             self.net.stacks[node.name].netfilter.services_synced(removed)
 
-    # --- the underlay: a wire for two hosts, a switch for more ---------------------------------
+    # --- the underlay: per subnet a wire for two hosts, a switch for more; a router between ---
 
     def _underlay(self) -> None:
-        hosts = list(self.node_eth0.values())
-        if len(hosts) == 2:
-            self.pair(hosts[0], hosts[1])
-        elif len(hosts) > 2:
-            self._switch(hosts)
+        hosts = [*self.topo.nodes, *self.topo.externals]
+        segments: dict[SubnetSpec, list[Veth]] = {
+            subnet: [] for subnet in self.cluster.underlay_subnets
+        }
+        for host in hosts:
+            segments[self.cluster.subnet_of(host.ip)].append(self.node_eth0[host.name])
+        if self.cluster.subnets:
+            self._router(segments)
+        for subnet, ends in segments.items():
+            if len(ends) == 2:
+                self.pair(ends[0], ends[1])
+            elif len(ends) > 2:
+                self._switch(ends, switch_owner(subnet.name))
 
-    def _switch(self, hosts: list[Veth]) -> None:
+    def _router(self, segments: dict[SubnetSpec, list[Veth]]) -> None:
+        """A Linux router with an interface on each subnet (`eth<N>`, its address the subnet's
+        gateway): it forwards between them (TTL - 1) and ARPs from its own MACs."""
+        stack = self._stack(ROUTER, forwarding=True, node=None)
+        for index, subnet in enumerate(self.cluster.subnets):
+            mtu = self.cluster.underlay_mtu
+            eth = self.veth(
+                stack, f"eth{index}", subnet.router_mac, mtu, "underlay", None, WIRE_DELAY_NS
+            )
+            self.address(stack, eth, subnet.gateway.packed, subnet.cidr.prefixlen)
+            stack.add_route(Route(subnet.cidr, eth, src=subnet.gateway.packed))
+            segments[subnet].append(eth)
+
+    def _switch(self, hosts: list[Veth], owner: str) -> None:
         seed = self.topo.seed
-        stack = self._stack(SWITCH, forwarding=False, node=None)
-        mac = derive_mac(seed, "underlay/br-ul")
+        stack = self._stack(owner, forwarding=False, node=None)
+        mac = derive_mac(seed, f"{owner}/br-ul")
         switch = Bridge(
             stack,
             "br-ul",
@@ -270,7 +307,7 @@ class _Builder:
         self.capture(switch, "bridge", None, mac)
         names = switch_port_names([host.stack.owner for host in hosts])
         for host, name in zip(hosts, names, strict=True):
-            port_mac = derive_mac(seed, f"underlay/{name}")
+            port_mac = derive_mac(seed, f"{owner}/{name}")
             port = self.veth(
                 stack, name, port_mac, self.cluster.underlay_mtu, "switch-port", None, WIRE_DELAY_NS
             )
@@ -294,7 +331,6 @@ class _Builder:
             return PingApp(step, sender)
         if isinstance(step, TcpStep):
             return TcpApp(step, sender, partial(self._receivers, step, sender, PROTO_TCP))
-            return TcpApp(step, sender, self._receivers(step, sender, PROTO_TCP))
         if isinstance(step, ProbeStep):
             return ProbeApp(step, sender, self._servers(step), self.policy_log)
         if isinstance(step, DnsStep):

@@ -46,6 +46,19 @@ def external_key(name: str) -> str:
 
 
 SWITCH = "underlay"  # the owner of the switch joining three or more hosts of the node network
+ROUTER = "router"  # the owner of the router joining the subnets of a routed node network
+
+
+def switch_owner(subnet: str) -> str:
+    """The owner of the switch of one subnet of the node network (`underlay`, or with
+    `underlay.subnets` `underlay-<subnet>`)."""
+    return f"{SWITCH}-{subnet}" if subnet else SWITCH
+
+
+def router_key(interface: str) -> str:
+    return f"{ROUTER}/{interface}"
+
+
 SWITCH_PORT_PREFIX = "ul-"
 
 

@@ -41,6 +41,16 @@ def validate_document(topology: Topology) -> dict:
             "clusterDomain": c.cluster_domain,
             "underlayCIDR": str(c.underlay_cidr),
             "underlayMTU": c.underlay_mtu,
+            "subnets": [
+                {
+                    "name": subnet.name,
+                    "cidr": str(subnet.cidr),
+                    "gateway": str(subnet.gateway),
+                    "routerInterface": f"eth{index}",
+                    "routerMac": subnet.router_mac,
+                }
+                for index, subnet in enumerate(c.subnets)
+            ],
             "cniSettings": dict(c.cni_options),
             "tunnels": sorted(tunnel_kinds(network)),
         },

@@ -10,7 +10,7 @@ capture layer gives each device its tap and each stack the journal, a unit test 
 recorder. What a device decided is data, a `Decision`: a kind and its arguments, turned into
 text only by whoever records it (kpkt/capture/decisions.py). When something happens to an
 interface itself (a fault step), the device calls its observer's `remark(text)`. Applications
-and the TCP layer still note what they send as a string.
+and the TCP layer say what they send with decisions too (a segment, a query, a send of a step).
 
 This module is at the bottom of the import graph: it imports nothing of kpkt.
 """
@@ -88,6 +88,7 @@ class Why(Enum):
     VXLAN_MALFORMED = "vxlan-malformed"  # ()
     VNI_MISMATCH = "vni-mismatch"  # (vni, the device's vni)
     SLEEVE_MALFORMED = "sleeve-malformed"  # (what is wrong,): a sleeve datagram's framing
+    SLEEVE_UNKNOWN_PEER = "sleeve-unknown-peer"  # (peer name,): a frame no known peer sent
     LINK_DOWN = "link-down"  # (device name,)
     NO_CARRIER = "no-carrier"  # (device name,): a `link` step took the link down
     CARRIER_LOST = "carrier-lost"  # (device name,): ... with the frame on the wire
@@ -99,6 +100,13 @@ class Why(Enum):
     IPIP_MALFORMED = "ipip-malformed"  # (): the inner packet is not IPv4
     TUNNEL_LOOP = "tunnel-loop"  # (device name, remote ip): the outer route leads back inside
     POLICY_DENIED = "policy-denied"  # (verdict,): a kpkt.policy Verdict, its side and policies
+    # an overlay router (kpkt/net/overlay.py): its switch over the peers, its VXLAN and UDP tunnels
+    OVERLAY_FLOOD = "overlay-flood"  # (mac, peers): to every peer
+    OVERLAY_PEER = "overlay-peer"  # (mac, peer name): to the peer the MAC is behind
+    OVERLAY_INJECT = "overlay-inject"  # (peer name,): a peer's frame, into the bridge
+    FASTDP_ENCAP = "fastdp-encap"  # (vni, remote ip): the VNI the two peers' short IDs
+    FASTDP_DECAP = "fastdp-decap"  # (vni,)
+    SLEEVE_SEND = "sleeve-send"  # (frames, remote ip): one UDP datagram
     # a CNI's BPF programs on tc hooks
     BPF_ARP_REPLY = "bpf-arp-reply"  # (ip,): the ARP responder's answer with the device's MAC
     BPF_ENCAP = "bpf-encap"  # (identity,): into the tunnel, the VNI the source's identity
@@ -111,6 +119,31 @@ class Why(Enum):
     MALFORMED = "malformed"  # (what lies,): a header that lies or is cut short
     BAD_CHECKSUM = "bad-checksum"  # (stated checksum, source ip, right checksum)
     FRAGMENT = "fragment"  # (offset in bytes, more fragments): at local delivery
+    # what sockets and applications send
+    TCP_SEGMENT = "tcp-segment"  # (flags, seq, ack, length, Resend or None): a segment sent
+    UDP_SEND = "udp-send"  # (number, count): a `udp` step's datagram
+    PING_REQUEST = "ping-request"  # (seq,): a `ping` step's echo request
+    RAW_SEND = "raw-send"  # (frame, number, count): a `packet` step's frame (True) or packet
+    DNS_QUERY = "dns-query"  # (query,): a stub resolver's query (a kpkt.dns.stub.Query)
+    DNS_ANSWER = "dns-answer"  # (): CoreDNS's answer over UDP
+    DNS_FORWARD = "dns-forward"  # (): CoreDNS forwarding a query upstream
+
+
+class Resend(Enum):
+    """Why a TCP segment is sent (again), beyond its own fields: a `Why.TCP_SEGMENT`'s cause."""
+
+    SYN_TIMER = "syn-timer"  # the SYN's retransmission timer
+    RTO = "rto"  # the retransmission timeout
+    PARTIAL_ACK = "partial-ack"  # NewReno: an ack of part of what was outstanding
+    FAST_RETRANSMIT = "fast-retransmit"  # the third duplicate ack
+    SYN_AGAIN = "syn-again"  # the SYN came again: the SYN-ACK resent
+    DUPLICATE_ACK = "duplicate-ack"  # an ack of nothing new
+    OUT_OF_ORDER = "out-of-order"  # a duplicate ack for a segment past a hole (with SACK)
+    HOLE_FILLED = "hole-filled"  # the ack of a segment that filled a hole
+    D_SACK = "d-sack"  # the ack of a segment received twice (RFC 2883)
+    TIME_WAIT = "time-wait"  # the TIME_WAIT socket's ack
+    TIME_WAIT_AGAIN = "time-wait-again"  # ... of a FIN that came again
+    RESET = "reset"  # the reset of a segment no socket takes
 
 
 class Decision:

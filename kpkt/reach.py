@@ -12,9 +12,8 @@ from pathlib import Path
 
 from kpkt.errors import KpktError
 from kpkt.runner import run
-from kpkt.spec import HostRef, ProbeStep, Topology
+from kpkt.spec import PROBE_PROTOCOLS, SCTP_NOT_MODELLED, HostRef, ProbeStep, Topology
 
-PROTOCOLS = ("TCP", "UDP")  # what a probe speaks
 MARKS = {"allowed": ".", "denied": "X", "refused": "R", "unreachable": "U"}
 NOT_PROBED = "?"
 
@@ -74,7 +73,13 @@ def _port_filter(ports: Iterable[str]) -> set[tuple[int, str | None]]:
     for text in ports:
         number, _, protocol = text.partition("/")
         protocol = protocol.upper() or None
-        if not (number.isdigit() and 1 <= int(number) <= 65535 and protocol in (None, *PROTOCOLS)):
+        if protocol == "SCTP":
+            raise KpktError(
+                f"--port {text!r}: {SCTP_NOT_MODELLED}; probe {number}/TCP or {number}/UDP"
+            )
+        if not (
+            number.isdigit() and 1 <= int(number) <= 65535 and protocol in (None, *PROBE_PROTOCOLS)
+        ):
             raise KpktError(f"--port {text!r}: write a port and a protocol, like 80/TCP or 53/UDP")
         wanted.add((int(number), protocol))
     return wanted

@@ -9,6 +9,7 @@ from ipaddress import IPv4Address
 from kpkt.capture.summary import owner_names, summarize
 from kpkt.capture.tap import TABLE_STEPS, StepLog
 from kpkt.cni import plugin
+from kpkt.derive import ROUTER
 from kpkt.dns.served import served_names
 from kpkt.runner import run
 from kpkt.spec import Topology
@@ -128,19 +129,32 @@ def open_hint(result) -> str | None:
     return f"open one: wireshark {decode}{result.folder}/{result.files[tap]}"
 
 
+def _on(cluster, ip) -> str:
+    """` on <subnet>` for a host of a routed node network, else ''."""
+    return f" on {cluster.subnet_of(ip).name}" if cluster.subnets else ""
+
+
 def describe_topology(topology: Topology) -> str:
     """Nodes, pods, addresses, MACs, each namespace's routes, services, DNS names,
     NetworkPolicies, and the steps."""
     network = run(topology, steps=0).network
     c = topology.cluster
     cni = plugin(c.cni)
+    underlay = ", ".join(f"{net.name} {net.cidr}" for net in c.subnets) or c.underlay_cidr
     lines = [
         f"topology {topology.name} (seed {topology.seed}): {_datapath(topology, network)}, "
-        f"podCIDR {c.pod_cidr}, underlay {c.underlay_cidr} mtu {c.underlay_mtu}",
+        f"podCIDR {c.pod_cidr}, underlay {underlay} mtu {c.underlay_mtu}",
     ]
+    if c.subnets:
+        interfaces = (
+            f"eth{index} {net.gateway} {net.router_mac} ({net.name})"
+            for index, net in enumerate(c.subnets)
+        )
+        lines.append(f"router {ROUTER}: {', '.join(interfaces)}")
     for node in topology.nodes:
         lines.append(
-            f"node {node.name}: eth0 {node.ip} {node.mac}, {cni.describe(c, node)}, "
+            f"node {node.name}: eth0 {node.ip} {node.mac}{_on(c, node.ip)}, "
+            f"{cni.describe(c, node)}, "
             f"podCIDR {node.pod_cidr}"
         )
         for pod in node.pods:
@@ -149,7 +163,7 @@ def describe_topology(topology: Topology) -> str:
                 f"{pod.host_veth} {pod.host_veth_mac}"
             )
     for ext in topology.externals:
-        lines.append(f"external {ext.name}: eth0 {ext.ip} {ext.mac}")
+        lines.append(f"external {ext.name}: eth0 {ext.ip} {ext.mac}{_on(c, ext.ip)}")
     lines.append("routes:")
     for owner, stack in network.stacks.items():
         for route in stack.routes.routes():

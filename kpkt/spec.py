@@ -93,6 +93,17 @@ class DnsSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SubnetSpec:
+    """One subnet of the node network. With `cluster.underlay.subnets` each has the router's
+    interface (`router/eth<N>`, N its index), whose address is the subnet's gateway."""
+
+    name: str  # "" for the one subnet `underlay.cidr` (no router)
+    cidr: IPv4Network
+    gateway: IPv4Address | None  # the hosts' default route, if any
+    router_mac: str = ""  # the router's interface on it ("" without a router)
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterSpec:
     cni: str = ""  # one of kpkt.cni.CNIS (the loader gives the default, the first)
     pod_cidr: IPv4Network = IPv4Network("10.244.0.0/16")
@@ -107,6 +118,16 @@ class ClusterSpec:
     dns: DnsSpec | None = None  # None: no cluster DNS
     cni_options: dict[str, str] = field(default_factory=dict)  # cluster.<cni>: its settings
     encapsulation_overhead: int = 50  # what the CNI's tunnel takes off the underlay MTU
+    subnets: tuple[SubnetSpec, ...] = ()  # a routed node network (underlay.subnets), else ()
+
+    @property
+    def underlay_subnets(self) -> tuple[SubnetSpec, ...]:
+        """The subnets of the node network: `underlay.subnets`, or the one `underlay.cidr`."""
+        return self.subnets or (SubnetSpec("", self.underlay_cidr, self.underlay_gateway),)
+
+    def subnet_of(self, ip: IPv4Address) -> SubnetSpec:
+        """The subnet a host of the node network (a node, an external) is on."""
+        return next(net for net in self.underlay_subnets if ip in net.cidr)
 
     @property
     def pod_mtu(self) -> int:
@@ -322,6 +343,13 @@ class ImpairStep:
     impairment: Impairment | None
     at_ns: int | None = None
     expect: Expectation | None = None
+
+
+PROBE_PROTOCOLS = ("TCP", "UDP")  # what a probe speaks
+# SCTP is a NetworkPolicy protocol the engine judges, but nothing in kpkt sends it
+SCTP_NOT_MODELLED = (
+    "SCTP traffic is not modelled (kpkt sends TCP and UDP; NetworkPolicy rules may still name SCTP)"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 topology: namespaces x, y, z, pods a, b, c in each (label `pod=<name>`), every pod serving
 ports 80 and 81 over TCP and UDP from one container per port and protocol (container port
 `serve-<port>-<proto>`), and, when asked, behind a Service `s-<ns>-<pod>` of its own. Pods a
-and c run on node1, b on node2."""
+and c run on node1, b on node2. The CNI is flannel (VXLAN) unless a `cni` of CNIS is named."""
 
 from __future__ import annotations
 
@@ -15,6 +15,23 @@ PODS = ("a", "b", "c")
 PORTS = (80, 81)
 PROTOCOLS = ("TCP", "UDP")
 NODE_OF = {"a": "node1", "b": "node2", "c": "node1"}
+POD_CIDR = "10.244.0.0/16"
+# the cluster section per CNI: Calico needs the nodes' default route (its proxy ARP answers
+# for the pods' gateway only then) and blocks the size of the nodes' /24 podCIDRs
+CNIS: dict[str, dict[str, Any]] = {
+    "flannel": {"cni": "flannel"},
+    "calico-ipip": {
+        "cni": "calico",
+        "calico": {"ipipMode": "Always", "vxlanMode": "Never", "blockSize": 24},
+        "underlay": {"gateway": "192.168.50.254"},
+    },
+    "calico-vxlan": {
+        "cni": "calico",
+        "calico": {"ipipMode": "Never", "vxlanMode": "Always", "blockSize": 24},
+        "underlay": {"gateway": "192.168.50.254"},
+    },
+    "weave": {"cni": "weave"},
+}
 
 
 def pod_names() -> list[str]:
@@ -47,9 +64,10 @@ def cluster(
     traffic: list[dict] = (),
     dns: bool = False,
     services: bool = False,
+    cni: str = "flannel",
 ) -> dict[str, Any]:
     """The cluster as a topology document. `namespace_labels` adds labels to namespaces,
-    `pod_labels` replaces a pod's labels (`{"x/a": {...}}`)."""
+    `pod_labels` replaces a pod's labels (`{"x/a": {...}}`), `cni` is a key of CNIS."""
     namespace_labels = namespace_labels or {}
     pod_labels = pod_labels or {}
     nodes = [
@@ -68,7 +86,7 @@ def cluster(
         "apiVersion": "kpkt/v1",
         "kind": "Topology",
         "metadata": {"name": "netpol"},
-        "cluster": {"cni": "flannel", "podCIDR": "10.244.0.0/16"},
+        "cluster": {**CNIS[cni], "podCIDR": POD_CIDR},
         "namespaces": [
             {"name": ns, "labels": {"ns": ns, **namespace_labels.get(ns, {})}} for ns in NAMESPACES
         ],

@@ -20,9 +20,9 @@ from scapy.layers.vxlan import VXLAN
 from kpkt import runner
 from kpkt.build import build
 from kpkt.capture.pcap import read_pcap
-from kpkt.cni.cilium import REMOTE_NODE_ID, identities
+from kpkt.cni.cilium import REMOTE_NODE_ID, identities, label_set
 from kpkt.observe import Tag
-from kpkt.spec import Topology
+from kpkt.spec import PodSpec, Topology
 from kpkt.topology.load import load_topology_text
 from kpkt.wire.arp import ARP_REQUEST, arp_frame
 from kpkt.wire.ethernet import BROADCAST, mac_bytes
@@ -166,6 +166,32 @@ def test_s1_1_identities_per_label_set_in_the_allocation_range_source() -> None:
     assert all(256 <= number <= 65535 for number in ids.values())
     assert identities(topo.seed, pods) == ids
     assert identities(topo.seed + 1, pods) != ids
+
+
+def test_s1_1_labels_controllers_stamp_on_pods_are_not_part_of_the_identity_source() -> None:
+    """§1.1: Cilium's default label filter (pkg/labelsfilter) leaves out pod-template-hash,
+    controller-revision-hash, statefulset.kubernetes.io/pod-name, the kubernetes.io keys, ...:
+    two replicas of one Deployment from two ReplicaSets share an identity."""
+    stamped = (
+        ("app", "web"),
+        ("app.kubernetes.io/name", "web"),
+        ("apps.kubernetes.io/pod-index", "0"),
+        ("controller-revision-hash", "web-5b8f7c9d4"),
+        ("pod-template-hash", "7c5d9f8b6"),
+        ("statefulset.kubernetes.io/pod-name", "web-0"),
+    )
+    pod = PodSpec("web-0", "default", "node1", IPv4Address("10.1.1.5"), "", "", "", stamped)
+    assert label_set(pod) == (
+        ("app", "web"),
+        ("app.kubernetes.io/name", "web"),
+        ("k8s:io.kubernetes.pod.namespace", "default"),
+    )
+    bare = PodSpec(
+        "job-x", "default", "node1", IPv4Address("10.1.1.6"), "", "", "", (("a-hash", "1"),)
+    )
+    assert ("a-hash", "1") in label_set(bare)
+    bare = PodSpec("job-x", "default", "node1", IPv4Address("10.1.1.6"), "", "", "", stamped[4:5])
+    assert label_set(bare) == (("k8s:io.kubernetes.pod.namespace", "default"), ("name", "job-x"))
 
 
 def test_s1_1_link_mtu_1500_route_mtu_1450_mss_1410_source(tmp_path) -> None:

@@ -180,11 +180,14 @@ def test_all_pcapng_names_interfaces_and_follows_packets_across_hops(example, ts
     comments = " ".join(row[2] for row in rows)
     if tunnel is not None:  # no bridge: proxy ARP; one packet followed through the tunnel
         assert "proxy arp reply 169.254.1.1 is-at ee:ee:ee:ee:ee:ee" in comments
-        first, second = node_names(folder)[:2]
+        first = node_names(folder)[0]
         tunnelled = [row[1] for row in rows if row[0] == f"{first}/{tunnel}"]
         assert tunnelled
         hops = [row[0] for row in rows if row[1] == tunnelled[0]]
-        assert f"{first}/eth0" in hops and f"{second}/{tunnel}" in hops
+        # out of the first node's eth0, into another node's tunnel (with CrossSubnet, the
+        # first node on another subnet)
+        others = [hop for hop in hops if hop.endswith(f"/{tunnel}") and hop != f"{first}/{tunnel}"]
+        assert f"{first}/eth0" in hops and others
         encap = "ipip encap ->" if tunnel == "tunl0" else "vxlan encap vni 4096"
         assert encap in comments
         return
@@ -280,6 +283,7 @@ def test_golden_captures_are_clean_in_tshark(golden: Path, tshark: str) -> None:
 
 def test_the_examples_are_shipped_and_topologies_is_their_folder() -> None:
     assert [p.stem for p in EXAMPLES] == [
+        "calico-cross-subnet",
         "calico-reference",
         "calico-vxlan-reference",
         "cilium-two-node",
@@ -313,9 +317,11 @@ def test_kpkt_examples_lists_them_with_their_description() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == [p.stem for p in EXAMPLES]
-    assert "NetworkPolicy e2e cluster" in lines[5]
-    assert "IPIP (tunl0) between the nodes" in lines[8]
-    assert "flannel VXLAN between the nodes" in lines[9]
+    described = {line.split()[0]: line for line in lines}
+    assert "NetworkPolicy e2e cluster" in described["netpol"]
+    assert "IPIP (tunl0) between the nodes" in described["two-node-calico"]
+    assert "flannel VXLAN between the nodes" in described["two-node"]
+    assert "Calico ipipMode CrossSubnet over two subnets" in described["calico-cross-subnet"]
 
 
 def test_kpkt_examples_copies_one_out(tmp_path: Path) -> None:
@@ -335,9 +341,9 @@ def test_an_unknown_name_lists_the_shipped_examples(tmp_path: Path) -> None:
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (
         "error: three-node: no such file, and no shipped example of that name "
-        "(shipped: calico-reference, calico-vxlan-reference, cilium-two-node, flannel-reference, "
-        "hostgw-reference, netpol, services-reference, two-node-calico-vxlan, two-node-calico, "
-        "two-node, weave; "
+        "(shipped: calico-cross-subnet, calico-reference, calico-vxlan-reference, cilium-two-node, "
+        "flannel-reference, hostgw-reference, netpol, services-reference, two-node-calico-vxlan, "
+        "two-node-calico, two-node, weave; "
         "`kpkt examples` lists them)\n"
     )
 

@@ -333,3 +333,22 @@ traffic:
     assert "2 pods</text>" in html and "0 of 2 pods (the others carry no hop shown here)" in html
     run.steps[1:] = []  # the ping between the nodes only: no pod drawn
     assert '<rect class="pod"' not in render_page(run)
+
+
+def test_a_routed_node_network_draws_a_band_per_switch_and_the_router(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    runner.run(
+        load_topology(ROOT / "kpkt" / "examples" / "calico-cross-subnet.yaml"), folder=folder
+    )
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    ports = {
+        name: (float(x), float(y))
+        for name, x, y in re.findall(r'data-name="([^"]+)" data-x="([^"]+)" data-y="([^"]+)"', html)
+    }
+    for switch in ("underlay-rack-a", "underlay-rack-b"):
+        assert f"{switch}: the node network</text>" in html
+    # the router's two interfaces each have their own switch port, one band apart, not on top
+    # of each other
+    rack_a, rack_b = ports["underlay-rack-a/ul-router"], ports["underlay-rack-b/ul-router"]
+    assert rack_a[0] == rack_b[0] and rack_b[1] - rack_a[1] == picture.SWITCH_BAND
+    assert ports["router/eth0"][1] > rack_b[1] and ports["router/eth1"][1] > rack_b[1]

@@ -15,8 +15,9 @@ import yaml
 from kpkt import __version__, runner
 from kpkt.errors import KpktError
 from kpkt.importer import ranges
+from kpkt.importer.documents import KubeObject
 from kpkt.importer.sources import load_cluster
-from kpkt.importer.topology import import_files
+from kpkt.importer.topology import import_files, import_objects
 from kpkt.topology import load
 from kpkt.topology.load import load_topology, load_topology_text
 
@@ -26,6 +27,8 @@ FIXTURES = ROOT / "tests" / "import"
 FLANNEL = FIXTURES / "two-node-flannel.yaml"
 EXTRAS = FIXTURES / "two-node-extras.yaml"
 CALICO = FIXTURES / "two-node-calico.yaml"
+CILIUM = FIXTURES / "two-node-cilium.yaml"
+WEAVE = FIXTURES / "two-node-weave.yaml"
 TWO_NODE = ROOT / "topologies" / "two-node.yaml"
 
 
@@ -96,36 +99,170 @@ def test_the_tutorial_cluster_on_flannel_host_gw_gives_the_captures_of_two_node_
 def test_the_tutorial_cluster_on_calico_gives_the_captures_of_two_node_calico_yaml(
     tmp_path: Path,
 ):
-    """The Calico dump (calico-node pods, an IPIP IPPool with /24 blocks) with the extras and
-    the nodes' default route Calico needs, against two-node-calico.yaml on /24 blocks."""
+    """The Calico dump (calico-node pods, an IPIP IPPool with /26 blocks, BlockAffinities, the
+    nodes' spec.podCIDR kube-controller-manager's /24s of another range) with the extras and the
+    nodes' default route Calico needs, against two-node-calico.yaml: the nodes' pod ranges are
+    their blocks."""
     extras = yaml.safe_load(EXTRAS.read_text())
     extras["cluster"]["underlay"] = {"gateway": "192.168.50.254"}
     overlay = tmp_path / "extras.yaml"
     overlay.write_text(yaml.safe_dump(extras))
     imported = load_cluster([CALICO, overlay])
     assert imported.cluster.cni == "calico"
-    assert imported.cluster.cni_options["blockSize"] == 24
+    assert [str(node.pod_cidr) for node in imported.nodes] == ["10.1.1.0/26", "10.1.2.0/26"]
+    assert (
+        "2x nodes' pod ranges are their IPAM blocks (/26, as their BlockAffinity objects show), "
+        "not spec.podCIDR: Node node1: 10.1.1.0/26, Node node2: 10.1.2.0/26"
+    ) in import_files([CALICO]).notes.lines()
     text = (ROOT / "topologies" / "two-node-calico.yaml").read_text()
-    text = text.replace("blockSize: 26", "blockSize: 24").replace("0/26\n", "0/24\n")
-    assert text.count("0/24\n") == 2
     for calico, extras_payload in (
         ("same node, routed", "same node, bridged"),
         ("IPIP)", "VXLAN)"),
     ):
         assert calico in text
         text = text.replace(calico, extras_payload)  # the extras' traffic names flannel's path
-    runner.run(imported, folder=tmp_path / "imported", report=False)
-    runner.run(
-        load_topology_text(text, "two-node-calico.yaml"), folder=tmp_path / "written", report=False
+    written = load_topology_text(text, "two-node-calico.yaml")
+    assert "node1__tunl0.pcap" in assert_same_captures(imported, written, tmp_path)
+
+
+def calico_objects(change) -> list[KubeObject]:
+    """The Calico dump's objects, changed by `change` (a function of the parsed items)."""
+    objects = yaml.safe_load(CALICO.read_text())["items"]
+    change(objects)
+    return [
+        KubeObject(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"], o, "d")
+        for o in objects
+    ]
+
+
+def without(kind: str):
+    def change(objects: list[dict]) -> None:
+        objects[:] = [o for o in objects if o["kind"] != kind]
+
+    return change
+
+
+def without_tunnels(objects: list[dict]) -> None:
+    without("BlockAffinity")(objects)
+    for obj in objects:
+        if obj["kind"] == "Node":
+            del obj["metadata"]["annotations"]["projectcalico.org/IPv4IPIPTunnelAddr"]
+
+
+def blocks_of(objects: list[KubeObject]) -> tuple[list[str], list[str]]:
+    imported = import_objects(objects, None, "dump")
+    blocks = [node["podCIDR"] for node in imported.document["nodes"]]
+    return blocks, [line for line in imported.notes.lines() if "IPAM block" in line]
+
+
+def test_without_block_affinities_calico_blocks_come_from_tunnel_addresses_then_pods():
+    """The evidence of a node's block, strongest first: its BlockAffinity, its tunnel address
+    (from its block), its pods' addresses; a node with none gets the pool's first free block."""
+    blocks, notes = blocks_of(calico_objects(without("BlockAffinity")))
+    assert blocks == ["10.1.1.0/26", "10.1.2.0/26"]
+    assert notes[0].startswith("2x nodes' pod ranges are their IPAM blocks (/26, as their ")
+    assert "tunnel addresses show" in notes[0]
+    blocks, notes = blocks_of(calico_objects(without_tunnels))
+    assert blocks == ["10.1.1.0/26", "10.1.2.0/26"]
+    assert "(/26, as their pods' addresses show), not spec.podCIDR" in notes[0]
+
+    def no_pod_cidrs(objects: list[dict]) -> None:  # kube-controller-manager allocates none
+        for obj in objects:
+            if obj["kind"] == "Node":
+                del obj["spec"]["podCIDR"], obj["spec"]["podCIDRs"]
+
+    assert blocks_of(calico_objects(no_pod_cidrs))[0] == ["10.1.1.0/26", "10.1.2.0/26"]
+
+    def node2_empty(objects: list[dict]) -> None:
+        without_tunnels(objects)
+        objects[:] = [
+            o
+            for o in objects
+            if o["kind"] != "Pod"
+            or o["spec"].get("nodeName") != "node2"
+            or o["spec"].get("hostNetwork")
+        ]
+
+    blocks, notes = blocks_of(calico_objects(node2_empty))
+    assert blocks == ["10.1.1.0/26", "10.1.0.0/26"]  # the pool 10.1.0.0/16's first free block
+    assert notes[1] == (
+        "1x nodes with no IPAM block in the dump (no BlockAffinity, tunnel address or pod) get "
+        "the first free block of the IPPool: Node node2: 10.1.0.0/26"
     )
+
+
+def test_calico_blocks_that_kpkt_cannot_model_are_errors():
+    def two_blocks(objects: list[dict]) -> None:
+        affinity = copy.deepcopy(named(objects, "BlockAffinity", "node1-10-1-1-0-26"))
+        affinity["metadata"]["name"] = "node1-10-1-1-64-26"
+        affinity["spec"]["cidr"] = "10.1.1.64/26"
+        objects.append(affinity)
+
+    with pytest.raises(
+        KpktError, match=r"^Node node1: 2 IPAM blocks \(10.1.1.0/26, 10.1.1.64/26\)"
+    ):
+        import_objects(calico_objects(two_blocks), None, "dump")
+
+    def stray_pod(objects: list[dict]) -> None:
+        pod = named(objects, "Pod", "pod-b")
+        pod["status"]["podIP"] = "10.1.1.70"
+        pod["status"].pop("podIPs", None)
+
+    with pytest.raises(
+        KpktError,
+        match=r"^Pod default/pod-b: status.podIP 10.1.1.70 is outside Node node1's IPAM block "
+        r"10.1.1.0/26 \(as its BlockAffinity objects show\); kpkt models one block per node",
+    ):
+        import_objects(calico_objects(stray_pod), None, "dump")
+
+
+def assert_same_captures(imported, written, tmp_path: Path) -> list[str]:
+    """Runs both topologies and checks that they write the same capture files, byte for byte;
+    returns their names."""
+    runner.run(imported, folder=tmp_path / "imported", report=False)
+    runner.run(written, folder=tmp_path / "written", report=False)
     names = sorted(p.name for p in (tmp_path / "written").iterdir() if p.suffix != ".json")
     assert names == sorted(p.name for p in (tmp_path / "imported").iterdir() if p.suffix != ".json")
-    assert "node1__tunl0.pcap" in names
+    assert len(names) > 20
     for name in names:
         same = (tmp_path / "imported" / name).read_bytes() == (
             tmp_path / "written" / name
         ).read_bytes()
         assert same, f"{name} differs"
+    return names
+
+
+def test_the_tutorial_cluster_on_cilium_gives_the_captures_of_cilium_two_node_yaml(
+    tmp_path: Path,
+):
+    """The Cilium dump (agent and operator pods, the agents' node annotations, cilium-config
+    with tunnel routing, CiliumNodes) with the extras, against cilium-two-node.yaml."""
+    imported = load_cluster([CILIUM, EXTRAS])
+    assert imported.cluster.cni == "cilium"
+    text = (ROOT / "topologies" / "cilium-two-node.yaml").read_text()
+    calls = "GET / (same node, BPF redirect)"
+    assert calls in text
+    text = text.replace(calls, "GET / (same node, bridged)")  # the extras' payload
+    # pod-a's label in the cluster (Cilium's identities come from labels; the ones controllers
+    # stamp, pod-template-hash, controller-revision-hash, ..., do not count)
+    text = text.replace(
+        "        ip: 10.1.1.5\n", "        ip: 10.1.1.5\n        labels: {app: client}\n"
+    )
+    assert "labels: {app: client}" in text
+    written = load_topology_text(text, "cilium-two-node.yaml")
+    names = assert_same_captures(imported, written, tmp_path)
+    assert "node1__cilium_vxlan.pcap" in names
+
+
+def test_the_tutorial_cluster_on_weave_gives_the_captures_of_weave_yaml(tmp_path: Path):
+    """The Weave Net dump (weave-net pods with their IPALLOC_RANGE, the weave-net ConfigMap)
+    with the extras, against weave.yaml."""
+    imported = load_cluster([WEAVE, EXTRAS])
+    assert imported.cluster.cni == "weave"
+    names = assert_same_captures(
+        imported, load_topology(ROOT / "topologies" / "weave.yaml"), tmp_path
+    )
+    assert "node1__weave.pcap" in names
 
 
 def test_import_writes_a_topology_run_accepts_with_its_header(tmp_path: Path):
@@ -465,6 +602,101 @@ def test_calico_shows_through_its_pods_annotations_and_ippools():
         ("calico", "Node n1's annotation projectcalico.org/IPv4Address", {}),
         ("calico", "Pod calico-system/calico-node-x2k9p", {}),
     ]
+
+
+def test_cilium_shows_through_its_ciliumnodes_and_node_annotations():
+    """Without its pods in the dump (`kubectl get nodes,ciliumnodes`), Cilium still shows:
+    its CiliumNode objects, and the node annotations its agent writes (network.cilium.io/ since
+    v1.14, io.cilium.network. before); the import reads them, it does not note them unused."""
+    from kpkt.importer.cni import detect
+
+    cilium = yaml.safe_load(CILIUM.read_text())["items"]
+    node = named(cilium, "CiliumNode", "node1")
+    annotated = named(cilium, "Node", "node2")
+    found = [
+        (f.cni, f.evidence)
+        for f in detect(
+            [KubeObject(o["kind"], "", o["metadata"]["name"], o, "d") for o in (node, annotated)]
+        )
+    ]
+    assert found == [
+        ("cilium", "CiliumNode node1"),
+        ("cilium", "Node node2's annotation network.cilium.io/ipv4-pod-cidr"),
+    ]
+    unused = [
+        line
+        for path in (CILIUM, CALICO)
+        for line in import_files([path]).notes.lines()
+        if "kpkt has no use for them" in line
+    ]
+    assert unused and not any("CiliumNode" in line or "BlockAffinity" in line for line in unused)
+
+
+def cilium_with(**data: str) -> list[KubeObject]:
+    """The Cilium dump's objects with cilium-config's `data` changed (None: the key removed)."""
+    objects = yaml.safe_load(CILIUM.read_text())["items"]
+    config = named(objects, "ConfigMap", "cilium-config")["data"]
+    for key, value in data.items():
+        if value is None:
+            config.pop(key.replace("_", "-"))
+        else:
+            config[key.replace("_", "-")] = value
+    return [
+        KubeObject(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"], o, "d")
+        for o in objects
+    ]
+
+
+def test_cilium_config_gives_the_cluster_cilium_settings():
+    """cilium-config's routing-mode (tunnel before v1.14), kube-proxy-replacement and
+    enable-host-legacy-routing are cluster.cilium's settings; Helm's defaults give none."""
+    cluster = import_objects(cilium_with(), None, "d").document["cluster"]
+    assert cluster["cni"] == "cilium" and "cilium" not in cluster
+    bpf = cilium_with(kube_proxy_replacement="true", enable_host_legacy_routing="false")
+    assert import_objects(bpf, None, "d").document["cluster"]["cilium"] == {
+        "kubeProxyReplacement": True,
+        "hostRouting": "bpf",
+    }
+    older = cilium_with(routing_mode=None, tunnel="vxlan", kube_proxy_replacement="disabled")
+    assert "cilium" not in import_objects(older, None, "d").document["cluster"]
+    for native in (
+        cilium_with(routing_mode="native"),
+        cilium_with(routing_mode=None, tunnel="disabled"),
+    ):
+        with pytest.raises(
+            KpktError,
+            match=r"^ConfigMap kube-system/cilium-config: routingMode 'native' is not one this "
+            r"kpkt models \(tunnel\)",
+        ):
+            import_objects(native, None, "d")
+    with pytest.raises(KpktError, match="kubeProxyReplacement 'partial' is not one this kpkt"):
+        import_objects(cilium_with(kube_proxy_replacement="partial"), None, "d")
+
+
+def weave_with(**env: str | None) -> list[KubeObject]:
+    """The Weave dump's objects with the weave containers' environment changed (None: the
+    variable removed)."""
+    objects = yaml.safe_load(WEAVE.read_text())["items"]
+    for obj in objects:
+        if obj["kind"] == "Pod" and obj["metadata"]["name"].startswith("weave-net-"):
+            variables = obj["spec"]["containers"][0]["env"]
+            variables[:] = [v for v in variables if v["name"] not in env]
+            variables += [{"name": k, "value": v} for k, v in env.items() if v is not None]
+    return [
+        KubeObject(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"], o, "d")
+        for o in objects
+    ]
+
+
+def test_weave_pods_give_the_pod_range_and_the_sleeve_backend():
+    """The weave container's IPALLOC_RANGE is cluster.podCIDR (weave's default 10.32.0.0/12 when
+    unset, where it holds the pods); WEAVE_NO_FASTDP set makes weave's router use sleeve."""
+    cluster = import_objects(weave_with(IPALLOC_RANGE="10.0.0.0/8"), None, "d").document["cluster"]
+    assert (cluster["podCIDR"], cluster.get("weave")) == ("10.0.0.0/8", None)
+    unset = import_objects(weave_with(IPALLOC_RANGE=None), None, "d").document["cluster"]
+    assert unset["podCIDR"] == "10.1.0.0/16"  # weave's default does not hold the pods
+    sleeve = import_objects(weave_with(WEAVE_NO_FASTDP="1"), None, "d").document["cluster"]
+    assert sleeve["weave"] == {"mode": "sleeve"}
 
 
 def test_a_calico_ippool_gives_the_cluster_calico_settings():

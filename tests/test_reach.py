@@ -185,7 +185,7 @@ def test_bad_options_exit_2_with_one_line() -> None:
     for args, where in (
         (("--from", "x/nope"), "--from 'x/nope'"),
         (("--to", "service/y/nope"), "--to 'service/y/nope'"),
-        (("--port", "80/SCTP"), "--port '80/SCTP'"),
+        (("--port", "80/SCTP"), "--port '80/SCTP': SCTP traffic is not modelled"),
         (("--from", "service/y/s"), "--from"),
         (("--port", "99/TCP"), "nothing to probe"),
     ):
@@ -193,6 +193,26 @@ def test_bad_options_exit_2_with_one_line() -> None:
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr
         assert where in done.stderr
+
+
+def test_sctp_is_judged_in_policies_but_a_probe_of_it_is_exit_2(tmp_path: Path) -> None:
+    """An SCTP port in a NetworkPolicy is valid API and loads; a probe speaking SCTP names its
+    place and says kpkt sends no SCTP, and writes nothing."""
+    document = yaml.safe_load(EXAMPLE.read_text())
+    sctp = {"ports": [{"protocol": "SCTP", "port": 80}]}
+    document["networkPolicies"][0]["spec"].setdefault("ingress", []).append(sctp)
+    topology = tmp_path / "sctp.yaml"
+    topology.write_text(yaml.safe_dump(document))
+    assert kpkt("validate", str(topology)).returncode == 0
+    document["traffic"].append(
+        {"probe": {"from": "x/a", "to": "y/b", "port": 80, "protocol": "SCTP"}}
+    )
+    topology.write_text(yaml.safe_dump(document))
+    done = kpkt("run", str(topology), "-o", str(tmp_path / "out"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    where = f"traffic[{len(document['traffic']) - 1}].probe.protocol"
+    assert f"{where}: SCTP traffic is not modelled" in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_run_trace_and_validate_json_of_probes_follow_their_schemas(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
+from scapy.layers import inet
+from scapy.packet import Raw
 
 from kpkt import runner
 from kpkt.build import build
@@ -331,6 +333,30 @@ def assert_clean_in_tshark(folder: Path, tshark: str) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
     assert frames == sum(c["packets"] for c in manifest["captures"]) > 0
     assert flagged == 0, tshark_read(tshark, folder / "all.pcapng", "-Y", DAMAGE)
+
+
+@pytest.mark.parametrize(
+    ("mode", "port", "payload", "detail"),
+    [
+        ("fastdp", 6784, "abcdef", "vxlan: short packet or I flag clear"),
+        (
+            "sleeve",
+            6783,
+            "ba" * 6 + "0a580af40102" + "ba" * 6 + "0000",  # a frame from a peer nobody knows
+            "sleeve: frame from unknown peer 0a:58:0a:f4:01:02",
+        ),
+    ],
+)
+def test_a_tunnel_datagram_weave_cannot_read_is_dropped_as_malformed(
+    tmp_path: Path, mode: str, port: int, payload: str, detail: str
+) -> None:
+    """A UDP datagram to weave's port that is no VXLAN packet (fastdp), or a sleeve record
+    from a peer the router does not know, is dropped as malformed, with what is wrong."""
+    packet = inet.IP(src="192.168.50.1", dst="192.168.50.2") / inet.UDP(sport=port, dport=port)
+    data = bytes(packet / Raw(bytes.fromhex(payload))).hex()
+    folder = run(tmp_path, mode, f"- packet: {{from: node1, packetHex: {data}}}\n")
+    drops = json.loads((folder / "manifest.json").read_text())["drops"]
+    assert [(d["reason"], d["detail"]) for d in drops] == [("malformed", detail)]
 
 
 def test_the_example_is_the_tutorial_cluster_with_only_the_cni_changed() -> None:

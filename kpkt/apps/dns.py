@@ -21,11 +21,12 @@ from kpkt.dns.stub import GaiError, HErrno, Query
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.sockets import TcpListener, UdpSocket
 from kpkt.net.tcp import Connection
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why
 from kpkt.outcome import NOT_FOUND, classify
 from kpkt.spec import DnsStep, PodSpec
 
 PORT = 53
+ANSWER, FORWARD = Decision(Why.DNS_ANSWER), Decision(Why.DNS_FORWARD)
 NOT_FOUND_ERRORS = frozenset(
     {GaiError.EAI_NONAME, GaiError.EAI_NODATA, HErrno.HOST_NOT_FOUND, HErrno.NO_DATA}
 )
@@ -44,7 +45,7 @@ class DnsServer:
     def _on_datagram(self, src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
         def reply(message: bytes) -> None:
             self.udp.sendto(
-                src, sport, message, self.stack.observer.packet(tag), src=dst, note="dns answer"
+                src, sport, message, self.stack.observer.packet(tag), src=dst, note=ANSWER
             )
 
         self.answer(payload, "udp", reply, tag)
@@ -104,9 +105,7 @@ class CoreDnsPod:
             self._outcome(outcome, reply, tag)
 
         socket = UdpSocket(stack, port, lambda src, sport, dst, payload, t: relay(payload))
-        socket.sendto(
-            ask.server.packed, PORT, ask.query, stack.observer.packet(tag), note="dns forward"
-        )
+        socket.sendto(ask.server.packed, PORT, ask.query, stack.observer.packet(tag), note=FORWARD)
         stack.sched.after(FORWARD_READ_TIMEOUT_NS, relay, None)
 
 
@@ -182,7 +181,7 @@ class DnsApp(StepApp):
             query.port,
             query.wire,
             stack.observer.packet(self._flow(query.socket)),
-            note=f"dns query {query.describe()}",
+            note=Decision(Why.DNS_QUERY, query),
         )
 
     def _send_tcp(self, query: Query) -> None:

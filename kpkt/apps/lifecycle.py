@@ -4,7 +4,8 @@ and every neighbour and FDB entry stay, and only the sockets of the pod's applic
 as the kernel closes them when their process exits (a TCP peer's next segment then draws a
 reset, a datagram an ICMP port unreachable, until a later step listens again). `delete`: the
 pod goes, as the cluster (its builder) carries it out: namespace, veth, endpoints. `label`: a
-pod's labels change, and with them the Services' endpoints (kube-proxy syncs its rules)."""
+pod's or a namespace's labels change, and with them the Services' endpoints (kube-proxy syncs
+its rules) and which NetworkPolicies select which pods."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from kpkt.spec import DeleteStep, LabelStep, RestartStep
 class LifecycleApp(EventApp):
     def __init__(self, step: RestartStep | DeleteStep | LabelStep, stack, cluster) -> None:
         super().__init__(step, stack)
-        self.cluster = cluster  # what carries out a pod's deletion: `delete_pod(owner)`
+        self.cluster = cluster  # what carries out a deletion or a label change (the builder)
         self.what = ""
 
     def _send(self) -> None:
@@ -32,8 +33,8 @@ class LifecycleApp(EventApp):
             changes = [f"{key}={value}" for key, value in step.set]
             changes += [f"{key}-" for key in step.remove]
             self.what = f"labels {' '.join(changes)}"
+            self.cluster.relabel(step)
             if step.pod is not None:
-                self.cluster.sync_services(step.services)
                 self._remark(stack)
             return
         closed = close_all(stack)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from kpkt.apps.base import StepApp
 from kpkt.net.raw import send_raw
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why
 from kpkt.outcome import classify
 from kpkt.spec import PacketStep
 
@@ -25,8 +25,7 @@ class PacketApp(StepApp):
         self.sent += 1
         tag = stack.observer.packet(self.flow)
         self.pids.add(tag.pid)
-        kind = "frame" if step.frame else "packet"
-        note = f"raw {kind} send {self.sent}/{step.count}"
+        note = Decision(Why.RAW_SEND, step.frame, self.sent, step.count)
         send_raw(stack, step.data, step.frame, step.fill, tag, note)
         if self.sent < step.count:
             stack.sched.after(step.interval_ns, self._send)

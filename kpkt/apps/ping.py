@@ -6,7 +6,7 @@ from __future__ import annotations
 from kpkt.apps.base import StepApp
 from kpkt.net.icmp import ping_payload
 from kpkt.net.sockets import PingSocket
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why
 from kpkt.outcome import classify
 from kpkt.spec import PingStep
 from kpkt.wire import icmp
@@ -44,7 +44,7 @@ class PingApp(StepApp):
             message,
             stack.observer.packet(self.flow),
             ttl=step.ttl,
-            note=f"ping echo request seq {seq}",
+            note=Decision(Why.PING_REQUEST, seq),
         )
         if self.sent < step.count:
             stack.sched.after(step.interval_ns, self._send)

@@ -13,7 +13,7 @@ from ipaddress import IPv4Address
 
 from kpkt.apps.base import StepApp
 from kpkt.net.sockets import UdpSocket
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag, Why
 from kpkt.outcome import classify
 from kpkt.spec import UdpStep
 
@@ -46,7 +46,7 @@ class UdpApp(StepApp):
         self.sent += 1
         if self.datagram is None:
             self.datagram = self.socket.prepare(self.dst, step.dport, step.payload)
-        note = f"udp send {self.sent}/{step.count}"
+        note = Decision(Why.UDP_SEND, self.sent, step.count)
         self.datagram(stack.observer.packet(self.flow), ttl=step.ttl, note=note)
         if self.sent < step.count:
             stack.sched.after(step.interval_ns, self._send)

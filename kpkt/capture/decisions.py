@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from kpkt.observe import Decision, Why
+from kpkt.observe import Decision, Resend, Why
 from kpkt.wire.ethernet import mac_str
 from kpkt.wire.icmp import describe
+from kpkt.wire.tcp import ACK, flag_text
 
 
 def render(decision: Decision | str) -> str:
@@ -30,6 +31,36 @@ def _dnat(dst: bytes | None, dport: int, ip: bytes, port: int, service: str, mar
     text = f"dnat {via} -> {IPv4Address(ip)}:{port} ({service})"
     return text + _MARKS[mark]
 
+
+def _segment(flags: int, seq: int, ack: int, length: int, cause: Resend | None) -> str:
+    """A segment by its own fields, "tcp SA seq 1 ack 2 len 0", and why it was sent."""
+    acked = f" ack {ack}" if flags & ACK else ""
+    text = f"tcp {flag_text(flags)} seq {seq}{acked} len {length}"
+    return f"{text} {RESENDS[cause]}" if cause is not None else text
+
+
+def _query(query) -> str:
+    again = " (again)" if query.retransmit else ""
+    return (
+        f"dns query {query.transport} #{query.socket} id {query.qid:#06x} {query.qtype} "
+        f"{query.qname}{again}"
+    )
+
+
+RESENDS = {
+    Resend.SYN_TIMER: "retransmitted",
+    Resend.RTO: "retransmitted (rto)",
+    Resend.PARTIAL_ACK: "retransmitted (partial ack)",
+    Resend.FAST_RETRANSMIT: "retransmitted (fast retransmit)",
+    Resend.SYN_AGAIN: "retransmitted (the SYN came again)",
+    Resend.DUPLICATE_ACK: "duplicate ack",
+    Resend.OUT_OF_ORDER: "duplicate ack, out of order",
+    Resend.HOLE_FILLED: "the hole is filled",
+    Resend.D_SACK: "d-sack",
+    Resend.TIME_WAIT: "from the TIME_WAIT socket",
+    Resend.TIME_WAIT_AGAIN: "from the TIME_WAIT socket, again",
+    Resend.RESET: "reset",
+}
 
 _MARKS = {
     "": "",
@@ -82,6 +113,15 @@ _TEXT = {
     Why.VXLAN_MALFORMED: lambda: "vxlan: short packet or I flag clear",
     Why.VNI_MISMATCH: lambda vni, mine: f"vxlan: vni {vni}, device has {mine}",
     Why.SLEEVE_MALFORMED: lambda detail: detail,
+    Why.SLEEVE_UNKNOWN_PEER: lambda peer: f"sleeve: frame from unknown peer {mac_str(peer)}",
+    Why.OVERLAY_FLOOD: lambda mac, peers: f"overlay flood {mac_str(mac)} to {peers} peers",
+    Why.OVERLAY_PEER: lambda mac, peer: f"overlay {mac_str(mac)} is behind {mac_str(peer)}",
+    Why.OVERLAY_INJECT: lambda peer: f"overlay inject from {mac_str(peer)}",
+    Why.FASTDP_ENCAP: lambda vni, ip: f"vxlan encap vni 0x{vni:06x} -> {IPv4Address(ip)}",
+    Why.FASTDP_DECAP: lambda vni: f"vxlan decap vni 0x{vni:06x}",
+    Why.SLEEVE_SEND: lambda frames, ip: (
+        f"sleeve {frames} frame{'s' if frames != 1 else ''} -> {IPv4Address(ip)}"
+    ),
     Why.LINK_DOWN: lambda dev: f"{dev} has no peer",
     Why.NO_CARRIER: lambda dev: f"{dev} has no carrier",
     Why.CARRIER_LOST: lambda dev: f"{dev} lost its carrier with the frame on the wire",
@@ -109,4 +149,13 @@ _TEXT = {
     Why.TUNNEL_LOOP: lambda dev, ip: (
         f"{dev}: the route to {IPv4Address(ip)} leads back into the tunnel"
     ),
+    Why.TCP_SEGMENT: _segment,
+    Why.UDP_SEND: lambda number, count: f"udp send {number}/{count}",
+    Why.PING_REQUEST: lambda seq: f"ping echo request seq {seq}",
+    Why.RAW_SEND: lambda frame, number, count: (
+        f"raw {'frame' if frame else 'packet'} send {number}/{count}"
+    ),
+    Why.DNS_QUERY: _query,
+    Why.DNS_ANSWER: lambda: "dns answer",
+    Why.DNS_FORWARD: lambda: "dns forward",
 }

@@ -114,8 +114,12 @@ WITHOUT_GATEWAY = {
 # it runs (CNIs kpkt does not model too, to name them in its error): the name prefixes of its
 # pods in the namespaces it installs to (`skip`: prefixes that are not its datapath), node
 # annotations (`backend`: the one whose value is the backend), its configuration ConfigMap
-# (`config`: name and key of JSON with `Network` and `Backend.Type`), and the apiVersion
-# prefixes of its IPPool objects (`ipipMode`, `vxlanMode`: the encapsulation).
+# (`config`: name and key of JSON with `Network` and `Backend.Type`), the apiVersion
+# prefixes of its IPPool objects (`ipipMode`, `vxlanMode`: the encapsulation), and the kinds of
+# its own objects that only it makes (`kinds`: Calico's BlockAffinity, Cilium's CiliumNode), and
+# its ConfigMap of flat settings (`settings`: its name; CONFIG_SETTINGS says what it holds), and
+# the environment of its pods' containers (`range_env`: the variable of its pod range; `no_env`:
+# a variable that, set, turns the backend named next to it on: weave's `--no-fastdp`).
 SIGNS: dict[str, dict[str, tuple[str, ...]]] = {
     "flannel": {
         "pods": ("kube-flannel-ds-",),
@@ -129,18 +133,62 @@ SIGNS: dict[str, dict[str, tuple[str, ...]]] = {
         "namespaces": ("calico-system", "kube-system"),
         "annotations": ("projectcalico.org/IPv4Address",),
         "pools": ("crd.projectcalico.org/", "projectcalico.org/"),
+        "kinds": ("BlockAffinity",),
     },
     "cilium": {
         "pods": ("cilium-",),
         "skip": ("cilium-operator-",),
         "namespaces": ("kube-system", "cilium"),
-        "annotations": ("io.cilium.network.ipv4-pod-cidr",),
+        # pkg/annotation: network.cilium.io/ since v1.14, io.cilium.network. before
+        "annotations": ("network.cilium.io/ipv4-pod-cidr", "io.cilium.network.ipv4-pod-cidr"),
+        "kinds": ("CiliumNode",),
+        "settings": ("cilium-config",),
     },
-    "weave": {"pods": ("weave-net-",), "namespaces": ("kube-system", "weave")},
+    "weave": {
+        "pods": ("weave-net-",),
+        "namespaces": ("kube-system", "weave"),
+        "range_env": ("IPALLOC_RANGE",),
+        "no_env": ("WEAVE_NO_FASTDP", "sleeve"),
+    },
     # CNIs kpkt does not model: recognised, so an import names them instead of guessing
     "kindnet": {"pods": ("kindnet-",), "namespaces": ("kube-system",)},
     "antrea": {"pods": ("antrea-agent-",), "namespaces": ("kube-system",)},
     "kube-router": {"pods": ("kube-router-",), "namespaces": ("kube-system",)},
+}
+
+
+@dataclass(frozen=True)
+class BlockIpam:
+    """How a CNI whose IPAM hands each node blocks of a pool (not the node's spec.podCIDR) shows
+    them in Kubernetes objects, for `kpkt import` to give each node its block (kpkt models one
+    block per node, the node's podCIDR)."""
+
+    affinity: str  # the kind of the objects that tie a block to its node (spec.cidr, spec.node)
+    addresses: tuple[str, ...]  # node annotations of addresses taken from the node's block
+    size: str  # the `cluster.<cni>` setting of the blocks' prefix length
+
+
+BLOCK_IPAM = {
+    "calico": BlockIpam(
+        "BlockAffinity",
+        ("projectcalico.org/IPv4IPIPTunnelAddr", "projectcalico.org/IPv4VXLANTunnelAddr"),
+        "blockSize",
+    ),
+}
+
+# A CNI's ConfigMap of flat settings (`SIGNS[cni]["settings"]`): for each key kpkt reads, the
+# `cluster.<cni>` setting it gives and what each of its values means there (a value not listed is
+# taken as it is, and refused when the setting cannot take it)
+CONFIG_SETTINGS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
+    "cilium": {
+        "routing-mode": ("routingMode", {}),
+        "tunnel": ("routingMode", {"vxlan": "tunnel", "disabled": "native"}),  # before v1.14
+        "kube-proxy-replacement": (
+            "kubeProxyReplacement",
+            {"true": True, "false": False, "strict": True, "disabled": False},  # also < v1.14
+        ),
+        "enable-host-legacy-routing": ("hostRouting", {"true": "legacy", "false": "bpf"}),
+    },
 }
 
 
@@ -219,6 +267,26 @@ def option_problems(cni: str, options: dict[str, Any]) -> list[tuple[str, str]]:
             )
         ]
     return []
+
+
+def one_subnet_only(cni: str, options: dict[str, Any]) -> str | None:
+    """Why the CNI under these settings needs every node on one subnet of the node network
+    (its routes to other nodes' pods are `via <node IP> dev eth0`, which Linux refuses when the
+    node is not on link: "Nexthop has invalid gateway"); None when it can span subnets."""
+    if cni == "flannel" and options["backend"] == "host-gw":
+        return (
+            "flannel's host-gw routes `<podCIDR> via <node IP> dev eth0` need every node on "
+            "one subnet (Linux refuses a next hop that is not on link, and flanneld fails to "
+            "add the route); use backend vxlan or put the nodes on one subnet"
+        )
+    if cni == "calico" and options["ipipMode"] == options["vxlanMode"] == "Never":
+        return (
+            "with ipipMode and vxlanMode Never, Calico routes `<block> via <node IP> dev eth0`, "
+            "which needs every node on one subnet (or an underlay router that learns the "
+            "blocks by BGP, which kpkt does not model); use CrossSubnet or put the nodes on one "
+            "subnet"
+        )
+    return None
 
 
 def unsupported_service(cni: str, options: dict[str, Any], service_type: str) -> str | None:

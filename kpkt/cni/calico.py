@@ -15,11 +15,16 @@ plugin, felix and BIRD install on a node (tests/reference/calico.md §1-2).
   per remote node `<block> via <node IP> dev tunl0 onlink` (BIRD's route).
 - VXLAN (`vxlanMode`): `vxlan.calico` (VNI 4096, port 4789, MTU underlay - 50, VTEP MAC from
   the node name); per remote node its VTEP address as a permanent neighbour, the FDB entry to
-  its node address, and `<block> via <VTEP address> dev vxlan.calico onlink`.
-- `CrossSubnet`: encapsulated only toward a node outside this node's subnet (the underlay);
-  toward the others, and with both modes `Never`, `<block> via <node IP> dev eth0`.
+  its node address (for every remote node, felix's FDB sync), and `<block> via <VTEP address>
+  dev vxlan.calico onlink`.
+- `CrossSubnet`: encapsulated only toward a node outside this node's subnet (of
+  `underlay.subnets`, reached through the router); toward the others, and with both modes
+  `Never`, `<block> via <node IP> dev eth0`.
 - NAT: `natOutgoing` (felix's cali-nat-outgoing): traffic from the pool to anywhere outside it
   is masqueraded; pod-to-pod traffic never is.
+- NetworkPolicy (felix's workload chains, netpol.md §6.1): each cali veth is its pod's workload
+  endpoint (`guard_with`, by the builder); the node's stack judges in filter FORWARD (and INPUT)
+  what comes in from a cali veth and what is routed to one (kpkt/net/stack.py).
 """
 
 from __future__ import annotations
@@ -124,18 +129,23 @@ class Plugin:
             if peer is node:
                 continue
             tunnel = self.tunnels.get(node.name)
+            peer_vtep_ip = peer.pod_cidr.network_address.packed
+            if isinstance(tunnel, Vxlan):  # felix's FDB sync: every remote VTEP, on any subnet
+                stack.arp.table(tunnel).add_permanent(peer_vtep_ip, mac_bytes(peer.vtep_mac))
+                tunnel.add_fdb(mac_bytes(peer.vtep_mac), peer.ip.packed)
             if not self._encapsulates(node, peer) or tunnel is None:
                 stack.add_route(Route(peer.pod_cidr, self.eth0s[node.name], via=peer.ip.packed))
             elif isinstance(tunnel, IpipTunnel):
                 stack.add_route(Route(peer.pod_cidr, tunnel, via=peer.ip.packed, onlink=True))
             else:
-                peer_vtep_ip = peer.pod_cidr.network_address.packed
-                stack.arp.table(tunnel).add_permanent(peer_vtep_ip, mac_bytes(peer.vtep_mac))
-                tunnel.add_fdb(mac_bytes(peer.vtep_mac), peer.ip.packed)
                 stack.add_route(Route(peer.pod_cidr, tunnel, via=peer_vtep_ip, onlink=True))
 
     def _encapsulates(self, node: NodeSpec, peer: NodeSpec) -> bool:
+        """CrossSubnet: only toward a node outside this node's subnet (confd's krt_tunnel for
+        IPIP, tests/reference/calico.md §2.3; felix's noEncapRoute, which gives a route update
+        marked SameSubnet `<block> via <DstNodeIp>` on the parent device instead of the tunnel
+        route, for VXLAN and for IPIP when felix programs the routes)."""
         mode = self.ipip if self.ipip != NEVER else self.vxlan
         if mode == CROSS_SUBNET:
-            return peer.ip not in self.cluster.underlay_cidr
+            return peer.ip not in self.cluster.subnet_of(node.ip).cidr
         return mode == ALWAYS

@@ -30,6 +30,7 @@ programs' decisions (bpf_lxc from-container, bpf_overlay from-overlay, bpf_host 
 from __future__ import annotations
 
 import hashlib
+import re
 from ipaddress import IPv4Address, IPv4Network
 
 from kpkt.derive import derive_mac
@@ -58,12 +59,22 @@ TUNNEL_PORT = 8472  # tunnel-port's default for vxlan (Documentation/network/con
 REMOTE_NODE_ID = 6  # the identity host traffic carries in the tunnel (encap.h: HOST_ID -> 6)
 MIN_IDENTITY, MAX_IDENTITY = 256, 65535  # idpool range for cluster-id 0
 NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace"
+# the labels Cilium's default label filter (pkg/labelsfilter) leaves out of identities: keys
+# that start with one of these patterns (what controllers stamp on every pod they make)
+IGNORED_LABELS = re.compile(
+    r"io\.kubernetes|kubernetes\.io|statefulset\.kubernetes\.io/pod-name"
+    r"|apps\.kubernetes\.io/pod-index|batch\.kubernetes\.io/job-completion-index"
+    r"|batch\.kubernetes\.io/controller-uid|.*beta\.kubernetes\.io|k8s\.io"
+    r"|pod-template-generation|pod-template-hash|controller-revision-hash|controller-uid"
+    r"|annotation.*|etcd_node|topology\.kubernetes\.io"
+)
 
 
 def identities(seed: int, pods: list[PodSpec]) -> dict[str, int]:
     """Each pod's security identity by its owner name: pods with the same labels (namespace
     included) share one, drawn at random (reproducibly from the seed) from 256-65535 like
-    idpool.LeaseAvailableID; a pod with no labels is labelled with its name."""
+    idpool.LeaseAvailableID; labels Cilium's default filter ignores do not count (IGNORED_LABELS),
+    and a pod with no other labels is labelled with its name."""
     sets = {pod.owner: label_set(pod) for pod in pods}
     ids: dict[tuple, int] = {}
     taken: set[int] = set()
@@ -82,7 +93,8 @@ def identities(seed: int, pods: list[PodSpec]) -> dict[str, int]:
 
 
 def label_set(pod: PodSpec) -> tuple[tuple[str, str], ...]:
-    labels = pod.labels or (("name", pod.name),)
+    labels = tuple((k, v) for k, v in pod.labels if not IGNORED_LABELS.match(k))
+    labels = labels or (("name", pod.name),)
     return tuple(sorted({(NAMESPACE_LABEL, pod.namespace), *labels}))
 
 

@@ -16,6 +16,9 @@ router (bridged fastdp) and the weave CNI plugin install on a node (cni-others.m
   frames, and broadcasts and unknown unicast are flooded to every peer.
 - NAT: weave's WEAVE chain: traffic from the range leaving it, and traffic from outside the
   range entering it, is masqueraded; multicast from the range is not.
+- NetworkPolicy (weave-npc: iptables on the bridge, through br_netfilter): a local pod's egress
+  as its frame enters the bridge from its veth (never what comes from `vethwe-bridge`), a pod's
+  ingress just before its veth (kpkt/net/br_netfilter.py, kpkt/net/policy_filter.py).
 
 Not modelled: heartbeats and MTU probes (fastdp and sleeve), the gratuitous ARPs at pod attach,
 the TCP 6783 control connection (so the first tunnel packet ARPs for the peer node), the

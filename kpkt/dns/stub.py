@@ -85,12 +85,6 @@ class Query:
         queries of a pair with one writev; musl gives each query its own connection."""
         return frame(self.wire)
 
-    def describe(self) -> str:
-        again = " (again)" if self.retransmit else ""
-        return (
-            f"{self.transport} #{self.socket} id {self.qid:#06x} {self.qtype} {self.qname}{again}"
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Result:

@@ -25,6 +25,7 @@ POD_X = VETH_X + PORT_W + 34  # where the pods start
 POD_W = 6 + PORT_W + 4 + LOOP_W + 6
 NODE_W, HOST_W, GAP = POD_X + POD_W + 10, PORT_W + 30, 24
 TOP = 110  # where the host boxes start; the node network is drawn above
+SWITCH_BAND = 100  # the height of one switch's band above the hosts (one per switched subnet)
 STACK_STEP = 40  # eth0 and the CNI's devices one under the other
 POD_H = 56  # a pod row
 MAX_LABEL = 21  # characters of a port's first line
@@ -39,6 +40,7 @@ ARROW_HEAD = (  # the head of the arrows the page draws along a step's path
 class _Canvas:
     parts: list[str] = field(default_factory=list)
     at: dict[str, tuple[float, float]] = field(default_factory=dict)  # port name -> centre
+    top: float = TOP  # where the host boxes start, below the switches' bands
 
     def port(self, port: Port, x: float, y: float, width: float = PORT_W) -> None:
         self.at[port.name] = (x + width / 2, y + PORT_H / 2)
@@ -81,14 +83,15 @@ def draw(ports: list[Port], needed: set[str]) -> str:
     """The SVG of the cluster whose capture points are `ports`. A cluster of more than MAX_PODS
     pods shows only the pods with a capture point in `needed` (the ones the report's steps
     cross), and says how many it leaves out."""
-    canvas = _Canvas()
+    switches = len({p.owner for p in ports if p.kind == "switch-port"})
+    canvas = _Canvas(top=TOP + SWITCH_BAND * max(switches - 1, 0))
     hosts = _hosts(ports)
     every_pod = {p.owner for p in ports if p.node is not None and p.owner != p.node}
     drawn = every_pod
     if len(every_pod) > MAX_PODS:
         drawn = {p.owner for p in ports if p.owner in every_pod and p.name in needed}
     x = GAP
-    height = TOP
+    height = canvas.top
     for owner, own in hosts.items():
         pods = {p.owner: [] for p in ports if p.node == owner and p.owner != owner}
         total = len(pods)
@@ -144,13 +147,13 @@ def _node(
     stack = sorted(own, key=_stack_order)
     stack_ports = [p for p in stack if p.kind != "veth"]
     veths = {p.peer: p for p in stack if p.kind == "veth"}
-    pods_top = TOP + 20 + STACK_STEP * len(stack_ports)
+    pods_top = canvas.top + 20 + STACK_STEP * len(stack_ports)
     bottom = pods_top + POD_H * len(pods) + 4
-    canvas.box("node", x, TOP, NODE_W, bottom - TOP, node=node)
-    canvas.text("title", x + PORT_W + 36, TOP + 22, node)
-    canvas.text("subtitle", x + PORT_W + 36, TOP + 38, "node (root namespace)")
+    canvas.box("node", x, canvas.top, NODE_W, bottom - canvas.top, node=node)
+    canvas.text("title", x + PORT_W + 36, canvas.top + 22, node)
+    canvas.text("subtitle", x + PORT_W + 36, canvas.top + 38, "node (root namespace)")
     for number, port in enumerate(stack_ports):
-        canvas.port(port, x + 20, TOP + 10 + STACK_STEP * number)
+        canvas.port(port, x + 20, canvas.top + 10 + STACK_STEP * number)
     spine_x = x + 10
     for a, b in zip(stack_ports, stack_ports[1:], strict=False):
         ya, yb = canvas.at[a.name][1], canvas.at[b.name][1]
@@ -165,7 +168,7 @@ def _node(
     )
     canvas.parts.append(
         f'<g class="pods" data-node="{escape(node)}" data-x="{x + PORT_W + 60:g}" '
-        f'data-y="{toggle_y - 4:g}" data-folded-height="{pods_top - TOP:g}">'
+        f'data-y="{toggle_y - 4:g}" data-folded-height="{pods_top - canvas.top:g}">'
     )
     for row, (owner, own_ports) in enumerate(pods.items()):
         top = pods_top + POD_H * row
@@ -204,35 +207,41 @@ def _stack_order(port: Port) -> tuple:
 
 
 def _host(canvas: _Canvas, owner: str, own: list[Port], x: float) -> float:
-    bottom = TOP + 60 + STACK_STEP * (len(own) - 1)
-    canvas.box("host", x, TOP, HOST_W, bottom - TOP, node=owner)
+    bottom = canvas.top + 60 + STACK_STEP * (len(own) - 1)
+    canvas.box("host", x, canvas.top, HOST_W, bottom - canvas.top, node=owner)
     for number, port in enumerate(own):
-        canvas.port(port, x + (HOST_W - PORT_W) / 2, TOP + 10 + STACK_STEP * number)
+        canvas.port(port, x + (HOST_W - PORT_W) / 2, canvas.top + 10 + STACK_STEP * number)
     canvas.text("title", x + 10, bottom - 8, owner)
     return bottom
 
 
 def _node_network(canvas: _Canvas, ports: list[Port], hosts: dict[str, list[Port]]) -> None:
-    """The switch above the hosts: its bridge at the left, a bar, a port above each host's wire
-    (a wire between two hosts without a switch is drawn by _peers)."""
-    switch_ports = [p for p in ports if p.kind == "switch-port"]
-    if not switch_ports:
-        return
+    """Each switch in a band above the hosts: its bridge at the left, a bar, a port above each
+    host's wire (a wire between two hosts without a switch is drawn by _peers). A routed node
+    network has a switch per subnet that three or more hosts share, one band each."""
+    owners = dict.fromkeys(p.owner for p in ports if p.kind == "switch-port")
+    for band, owner in enumerate(owners):
+        _switch(canvas, ports, owner, hosts, SWITCH_BAND * band)
+
+
+def _switch(
+    canvas: _Canvas, ports: list[Port], owner: str, hosts: dict[str, list[Port]], top: float
+) -> None:
+    own = [p for p in ports if p.owner == owner]
+    switch_ports = [p for p in own if p.kind == "switch-port"]
     by_host = {p.peer: p for p in switch_ports}
-    bar_y = 52
+    bar_y = top + 52
     xs = []
     for port in ports:
         if port.owner in hosts and port.name in by_host:
             cx, _ = canvas.at[port.name]
             canvas.port(by_host[port.name], cx - PORT_W / 2, bar_y + 12)
             xs.append(cx)
-    bridge = next(
-        (p for p in ports if p.owner == switch_ports[0].owner and p.kind == "bridge"), None
-    )
+    bridge = next((p for p in own if p.kind == "bridge"), None)
     left = GAP + PORT_W / 2
     if bridge is not None:
-        canvas.port(bridge, GAP, 8)
-    canvas.text("subtitle", GAP + PORT_W + 12, 28, f"{switch_ports[0].owner}: the node network")
+        canvas.port(bridge, GAP, top + 8)
+    canvas.text("subtitle", GAP + PORT_W + 12, top + 28, f"{owner}: the node network")
     canvas.parts.append(
         f'<line class="bar" x1="{left:g}" y1="{bar_y:g}" x2="{max(xs + [left]):g}" y2="{bar_y:g}"/>'
     )
@@ -243,7 +252,8 @@ def _node_network(canvas: _Canvas, ports: list[Port], hosts: dict[str, list[Port
             canvas.link(port.name, target, "bridge-port", [(cx, cy - PORT_H / 2), (cx, bar_y)])
     if bridge is not None:
         canvas.parts.append(
-            f'<line class="bar" x1="{left:g}" y1="{8 + PORT_H:g}" x2="{left:g}" y2="{bar_y:g}"/>'
+            f'<line class="bar" x1="{left:g}" y1="{top + 8 + PORT_H:g}" x2="{left:g}" '
+            f'y2="{bar_y:g}"/>'
         )
 
 
@@ -263,8 +273,8 @@ def _peers(canvas: _Canvas, ports: list[Port]) -> None:
             left, right = sorted([(ax, ay), (bx, by)])
             points = [(left[0] + PORT_W / 2, left[1]), (right[0] - PORT_W / 2, right[1])]
             canvas.link(port.name, port.peer, "veth", points)
-        elif abs(ay - by) < 1 or ay > 90 and by > 90:
-            over = 80
+        elif abs(ay - by) < 1 or ay > canvas.top - 20 and by > canvas.top - 20:
+            over = canvas.top - 30
             points = [(ax, ay - PORT_H / 2), (ax, over), (bx, over), (bx, by - PORT_H / 2)]
             canvas.link(port.name, port.peer, "wire", points)
         else:

@@ -39,13 +39,18 @@ def _finding(obj: KubeObject, cni: str, signs: dict[str, tuple[str, ...]]) -> Fi
     pod = obj.kind == "Pod" and obj.namespace in signs.get("namespaces", ())
     theirs = obj.name.startswith(signs.get("pods", ()))
     if pod and theirs and not obj.name.startswith(signs.get("skip", ())):
-        return Finding(cni, obj.ref)
+        variable, backend = signs.get("no_env", ("", ""))
+        return Finding(cni, obj.ref, backend if _env(obj).get(variable) else "")
     if obj.kind == "Node":
         annotations = obj.metadata.get("annotations") or {}
         for key in signs.get("annotations", ()):
             if key in annotations:
                 backend = str(annotations[key]) if key in signs.get("backend", ()) else ""
                 return Finding(cni, f"{obj.ref}'s annotation {key}", backend)
+    if obj.kind in signs.get("kinds", ()):
+        return Finding(cni, obj.ref)
+    if obj.kind == "ConfigMap" and obj.name in signs.get("settings", ()):
+        return Finding(cni, obj.ref, settings=_flat_settings(obj, cni))
     if obj.kind == "ConfigMap" and obj.name == signs.get("config", ("",))[0]:
         backend = _config(obj, signs["config"][1]).get("Backend")
         kind = backend.get("Type", "") if isinstance(backend, dict) else ""
@@ -59,11 +64,45 @@ def _finding(obj: KubeObject, cni: str, signs: dict[str, tuple[str, ...]]) -> Fi
     return None
 
 
+def configured_range(objects: list[KubeObject], cni: str) -> str | None:
+    """The pod range the CNI's configuration gives: its configuration ConfigMap's `Network`, its
+    first IPPool's `cidr`, its pods' `range_env` variable (the registry's POD_CIDRS default when
+    they do not set it), or None."""
+    signs = registry.SIGNS.get(cni, {})
+    for obj in objects:
+        if obj.kind == "ConfigMap" and obj.name == signs.get("config", ("",))[0]:
+            return network(obj)
+        if obj.kind == "IPPool" and "pools" in signs:
+            cidr = (obj.body.get("spec") or {}).get("cidr")
+            return cidr if isinstance(cidr, str) else None
+        if "range_env" in signs and obj.kind == "Pod" and _finding(obj, cni, signs):
+            value = _env(obj).get(signs["range_env"][0])
+            if value:
+                return value
+    default = registry.POD_CIDRS.get(cni)
+    return str(default) if default else None
+
+
+def _env(pod: KubeObject) -> dict[str, Any]:
+    """The plain values (`value`, not `valueFrom`) of the pod's containers' environment."""
+    containers = (pod.body.get("spec") or {}).get("containers") or []
+    return {
+        variable.get("name"): variable.get("value")
+        for container in containers
+        for variable in container.get("env") or []
+        if isinstance(variable, dict) and "value" in variable
+    }
+
+
 def configures(obj: KubeObject) -> bool:
-    """Whether the object is a CNI's configuration that detection reads (its ConfigMap, a
-    pool)."""
+    """Whether the object is a CNI's configuration or state that the import reads (its
+    ConfigMaps, a pool, the objects of the kinds only it makes)."""
     if obj.kind == "ConfigMap":
-        return obj.name in config_maps()
+        return obj.name in config_maps() or any(
+            obj.name in signs.get("settings", ()) for signs in registry.SIGNS.values()
+        )
+    if any(obj.kind in signs.get("kinds", ()) for signs in registry.SIGNS.values()):
+        return True
     version = str(obj.body.get("apiVersion", ""))
     return obj.kind == "IPPool" and any(
         version.startswith(signs.get("pools", ())) for signs in registry.SIGNS.values()
@@ -80,6 +119,16 @@ def network(obj: KubeObject) -> str | None:
     key = config_maps().get(obj.name)
     value = _config(obj, key).get("Network") if key else None
     return value if isinstance(value, str) else None
+
+
+def _flat_settings(obj: KubeObject, cni: str) -> dict[str, Any]:
+    """The `cluster.<cni>` settings a ConfigMap of flat settings gives (CONFIG_SETTINGS)."""
+    data = obj.body.get("data") or {}
+    settings = {}
+    for key, (setting, meanings) in registry.CONFIG_SETTINGS[cni].items():
+        if key in data:
+            settings[setting] = meanings.get(data[key], data[key])
+    return settings
 
 
 def _config(obj: KubeObject, key: str) -> dict[str, Any]:
@@ -117,7 +166,7 @@ def cluster_settings(findings: list[Finding], override: str | None, notes: Notes
     backend = backends[0] if len(backends) == 1 else ""
     settings = _supported(cni, backend)
     if settings is not None:
-        settings = _with_pool(settings, [f for f in findings if f.settings], notes)
+        settings = _with_configured(settings, [f for f in findings if f.settings], notes)
     if settings is None:
         what = f"{cni} ({backend})" if backend else cni
         raise KpktError(
@@ -141,27 +190,28 @@ def _supported(cni: str, backend: str) -> dict | None:
     return None
 
 
-def _with_pool(settings: dict, pools: list[Finding], notes: Notes) -> dict:
-    """The settings with the first pool's fields (`cluster.<cni>`) that differ from the
-    registry's defaults; a pool whose field the registry does not allow is an error."""
-    if not pools:
+def _with_configured(settings: dict, sources: list[Finding], notes: Notes) -> dict:
+    """The settings with the first source's fields (`cluster.<cni>`: an IPPool's, a settings
+    ConfigMap's) that differ from the registry's defaults; a value the registry does not allow
+    is an error."""
+    if not sources:
         return settings
-    cni = settings["cni"]
+    cni, first = settings["cni"], sources[0]
     chosen = {}
-    for key, value in pools[0].settings.items():
+    for key, value in first.settings.items():
         option = registry.OPTIONS[cni][key]
         if not _allowed(option, value):
             raise KpktError(
-                f"{pools[0].evidence}: {key} {value!r} is not one this kpkt models "
-                f"({_values(option)}); fix the dump or leave the pool out and set "
+                f"{first.evidence}: {key} {value!r} is not one this kpkt models "
+                f"({_values(option)}); fix the dump or leave {first.evidence} out and set "
                 f"cluster.{cni}.{key} in the topology"
             )
         if value != registry.default_of(option):
             chosen[key] = value
-    for pool in pools[1:]:
-        if pool.settings != pools[0].settings:
+    for source in sources[1:]:
+        if source.settings != first.settings:
             notes.add(
-                f"IPPool settings differ from {pools[0].evidence}'s, which kpkt uses", pool.evidence
+                f"CNI settings differ from {first.evidence}'s, which kpkt uses", source.evidence
             )
     return {**settings, cni: chosen} if chosen else settings
 

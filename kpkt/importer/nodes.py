@@ -4,6 +4,7 @@ kpkt's cluster DNS; host-network pods are their node; pods that hold no address 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 from typing import Any
@@ -14,6 +15,8 @@ from kpkt.importer.notes import Notes
 from kpkt.topology.dns import NAMESPACE as DNS_NAMESPACE
 from kpkt.topology.dns import SELECTOR as DNS_SELECTOR
 
+# the nodes' pod ranges when the CNI's IPAM decides them: (Node, its spec.podCIDR) -> the ranges
+PodRanges = Callable[[list[tuple[KubeObject, IPv4Network | None]]], list[IPv4Network]]
 FINISHED = ("Succeeded", "Failed")
 PROTOCOLS = ("TCP", "UDP")
 
@@ -60,13 +63,21 @@ class Cluster:
         return [pod for node in self.nodes for pod in node.pods] + self.dns_pods
 
 
-def read_cluster(nodes: list[KubeObject], pods: list[KubeObject], notes: Notes) -> Cluster:
+def read_cluster(
+    nodes: list[KubeObject], pods: list[KubeObject], notes: Notes, ranges: PodRanges | None = None
+) -> Cluster:
+    """The nodes with their pods; a node's pod range is its spec.podCIDR, or what `ranges` says
+    (a CNI's IPAM blocks)."""
     if not nodes:
         raise KpktError(
             "no Node among the objects; include them (`kubectl get nodes,pods,services,"
             "endpointslices,networkpolicies,namespaces -A -o yaml`)"
         )
-    imported = {obj.name: _node(obj, notes) for obj in nodes}
+    imported = {obj.name: _node(obj, notes, required=ranges is None) for obj in nodes}
+    if ranges is not None:
+        cidrs = ranges([(node.obj, node.pod_cidr) for node in imported.values()])
+        for node, cidr in zip(imported.values(), cidrs, strict=True):
+            node.pod_cidr = cidr
     _name_nodes(list(imported.values()), notes)
     _check_cidrs(list(imported.values()))
     cluster = Cluster(list(imported.values()), [])
@@ -84,7 +95,8 @@ def read_cluster(nodes: list[KubeObject], pods: list[KubeObject], notes: Notes) 
     return cluster
 
 
-def _node(obj: KubeObject, notes: Notes) -> ImportedNode:
+def _node(obj: KubeObject, notes: Notes, required: bool) -> ImportedNode:
+    """The node; without a pod CIDR, an error when it is `required`."""
     spec, status = obj.body.get("spec") or {}, obj.body.get("status") or {}
     addresses = status.get("addresses") or []
     internal = [a.get("address") for a in addresses if a.get("type") == "InternalIP"]
@@ -102,7 +114,7 @@ def _node(obj: KubeObject, notes: Notes) -> ImportedNode:
         )
     cidrs = [spec.get("podCIDR"), *(spec.get("podCIDRs") or [])]
     cidr = next((ip_network(c) for c in cidrs if isinstance(c, str) and _ipv4_net(c)), None)
-    if cidr is None:
+    if cidr is None and required:
         raise KpktError(
             f"{obj.ref}: no IPv4 spec.podCIDR; kpkt needs each node's pod range (kube-controller-"
             "manager's --allocate-node-cidrs sets it)"

@@ -5,6 +5,7 @@ configuration or the nodes' pod CIDRs, the service range from the kubernetes ser
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network, ip_network
+from typing import Any
 
 from kpkt.spec import ClusterSpec
 
@@ -18,9 +19,11 @@ UNDERLAY_PREFIX = 24
 def pod_range(node_cidrs: list[IPv4Network], configured: str | None) -> IPv4Network:
     """The CNI's configured `Network` when its ConfigMap is among the objects, else the nodes'
     pod CIDRs in one range, at least a /16."""
-    network = _network(configured)
-    if network is not None and all(cidr.subnet_of(network) for cidr in node_cidrs):
-        return network
+    configured_network = network(configured)
+    if configured_network is not None and all(
+        cidr.subnet_of(configured_network) for cidr in node_cidrs
+    ):
+        return configured_network
     return _spanning(node_cidrs, POD_PREFIX)
 
 
@@ -61,9 +64,10 @@ def _spanning(networks: list[IPv4Network], widest_needed: int) -> IPv4Network:
     return first.supernet(new_prefix=prefix)
 
 
-def _network(text: str | None) -> IPv4Network | None:
+def network(text: Any) -> IPv4Network | None:
+    """The IPv4 network `text` names, or None."""
     try:
-        network = ip_network(text) if text else None
+        network = ip_network(text) if isinstance(text, str) and text else None
     except ValueError:
         return None
     return network if isinstance(network, IPv4Network) else None

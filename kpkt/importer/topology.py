@@ -10,13 +10,15 @@ from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 from typing import Any
 
+from kpkt import cni as registry
 from kpkt.errors import KpktError
+from kpkt.importer import blocks
 from kpkt.importer import cni as cni_detection
 from kpkt.importer.documents import KubeObject, read_dump
-from kpkt.importer.nodes import Cluster, read_cluster
+from kpkt.importer.nodes import Cluster, PodRanges, read_cluster
 from kpkt.importer.notes import Notes
 from kpkt.importer.policies import read_namespaces, read_policies
-from kpkt.importer.ranges import pod_range, service_range, underlay_range
+from kpkt.importer.ranges import network, pod_range, service_range, underlay_range
 from kpkt.importer.services import SERVICE_NAME_LABEL, read_services
 from kpkt.topology.dns import MAX_REPLICAS
 from kpkt.topology.dns import NAMESPACE as DNS_NAMESPACE
@@ -58,7 +60,7 @@ def import_objects(objects: list[KubeObject], cni: str | None, name: str) -> Imp
         else:
             _note_unused(obj, notes)
     settings = cni_detection.cluster_settings(cni_detection.detect(objects), cni, notes)
-    cluster = read_cluster(by_kind["Node"], by_kind["Pod"], notes)
+    cluster = read_cluster(by_kind["Node"], by_kind["Pod"], notes, _ipam(settings, objects, notes))
     dns = _dns(cluster, by_kind["Service"], notes)
     own = {KUBERNETES} | ({KUBE_DNS} if dns else set())
     services = [obj for obj in by_kind["Service"] if (obj.namespace, obj.name) not in own]
@@ -119,6 +121,19 @@ def _note_unused(obj: KubeObject, notes: Notes) -> None:
         notes.add(f"{obj.kind} objects: kpkt has no use for them", obj.ref)
 
 
+def _ipam(settings: dict[str, Any], objects: list[KubeObject], notes: Notes) -> PodRanges | None:
+    """Where the nodes' pod ranges come from when the CNI's IPAM hands out blocks (the
+    registry's BLOCK_IPAM), or None: their spec.podCIDR."""
+    cni = settings["cni"]
+    ipam = registry.BLOCK_IPAM.get(cni)
+    if ipam is None:
+        return None
+    size = (registry.default_options(cni) | settings.get(cni, {}))[ipam.size]
+    found = blocks.evidence(objects, ipam)
+    pool = network(cni_detection.configured_range(objects, cni))
+    return lambda nodes: blocks.node_blocks(nodes, found, size, pool, notes)
+
+
 def _dns(cluster: Cluster, services: list[KubeObject], notes: Notes) -> dict[str, Any] | None:
     """`cluster.dns` from CoreDNS's pods and the kube-dns service: kpkt runs the replicas on the
     node of the first one, as coredns-a, coredns-b, ..."""
@@ -151,14 +166,7 @@ def _cluster_settings(
     objects: list[KubeObject],
     dns: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    configured = next(
-        (
-            cni_detection.network(o)
-            for o in objects
-            if o.kind == "ConfigMap" and o.name in cni_detection.config_maps()
-        ),
-        None,
-    )
+    configured = cni_detection.configured_range(objects, settings["cni"])
     pods = pod_range([node.pod_cidr for node in cluster.nodes], configured)
     underlay = underlay_range([node.ip for node in cluster.nodes])
     kubernetes_ip, cluster_ips = None, []

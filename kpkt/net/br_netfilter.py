@@ -16,8 +16,10 @@ As `br_nf_pre_routing()` and `br_nf_pre_routing_finish()` do it:
   hairpin masquerade, the un-DNAT of a same-node reply): `cni0 TX` shows it before, `veth-* TX`
   after.
 
-NetworkPolicy's egress side (kpkt/net/policy_filter.py) judges the frame right after PREROUTING,
-where a policy dataplane's cali-fw chain sees it in filter FORWARD.
+NetworkPolicy's egress side (kpkt/net/policy_filter.py) judges a frame from a pod's port (its
+workload endpoint) right after PREROUTING, where a policy dataplane's egress chain (cali-fw, as
+Canal runs it) sees it in filter FORWARD; never a frame from a port to an overlay, whose egress
+the sender's own node judged.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ class BrNetfilter:
         translated, nat = (
             netfilter.prerouting(packet) if netfilter.conntrack.active else (packet, "")
         )
-        # the client pod's egress policy, after the DNAT
-        if policy is not None and not policy.egress(packet, translated, tag, port.where):
+        # the client pod's egress policy, after the DNAT, on what comes from a pod's own port
+        # (not from a port to an overlay: a policy agent judges only its local pods' egress)
+        if port.guard is not None and not policy.egress(packet, translated, tag, port.where):
             return None
         if translated is packet:
             return frame, nat

@@ -33,6 +33,10 @@ class NetDevice:
         self.where = f"{stack.owner}/{name}"  # how drops and hop tables name the interface
         self.observer = UNOBSERVED  # told of every frame: kpkt/observe.py
         self.master = None  # the bridge this device is a port of, if any
+        # a pod's host-side veth in a cluster with NetworkPolicies: (NodePolicy, the pod's
+        # address), the pod's workload endpoint: its egress judged on what it receives, its
+        # ingress on what it sends
+        self.guard = None
         # a tc ingress program: `program(frame, dev, tag)` takes every frame arriving on the
         # device after its capture point saw it (tcpdump runs before tc), instead of the stack
         self.tc_ingress = None
@@ -64,12 +68,11 @@ class Veth(NetDevice):
         self.delay_ns = delay_ns
         self.carrier = True
         self.qdisc = None
-        # a pod's host-side veth in a cluster with NetworkPolicies: the pod's ingress policy,
-        # judging each frame before it is sent (what `tcpdump -i` on the veth sees is after it)
-        self.guard = None
 
     def guard_with(self, policy, pod_ip: bytes) -> None:
-        """Judge frames to the pod at `pod_ip` with `policy` (a NodePolicy) before sending."""
+        """Make this the workload endpoint of the pod at `pod_ip`, judged by `policy` (a
+        NodePolicy): frames to the pod before they are sent (what `tcpdump -i` on the veth sees
+        is after it), packets from it where the node's netfilter first sees them."""
         self.guard = (policy, pod_ip)
 
     @staticmethod

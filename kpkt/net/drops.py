@@ -59,6 +59,7 @@ REASON_OF: dict[Why, str] = {
     Why.IPIP_MALFORMED: "malformed",
     Why.VXLAN_MALFORMED: "malformed",
     Why.SLEEVE_MALFORMED: "malformed",
+    Why.SLEEVE_UNKNOWN_PEER: "malformed",
     Why.BPF_UNKNOWN_L3: "malformed",
     Why.BPF_NOT_IPV4: "malformed",
     Why.BPF_NO_ENDPOINT: "no-route",

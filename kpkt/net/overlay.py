@@ -14,7 +14,6 @@ Peers are named by 6-byte MAC-shaped names and, for VXLAN, 12-bit short IDs: the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 
 from kpkt.net.device import NetDevice
 from kpkt.net.vxlan import FlowPorts
@@ -26,7 +25,6 @@ from kpkt.wire.ethernet import (
     ETH_TYPE,
     ETH_TYPE_IP,
     is_multicast,
-    mac_str,
 )
 from kpkt.wire.ipv4 import DF, FLAGS
 from kpkt.wire.sleeve import MAX_FRAMES, NAME_LEN, SLEEVE_PORT, sleeve_frame, sleeve_frames
@@ -76,20 +74,18 @@ class OverlaySwitch:
         if owner is None:
             return  # a local MAC: the bridge switched it already
         if owner is False:
-            note = f"overlay flood {mac_str(dst)} to {len(self.peers)} peers"
+            note = Decision(Why.OVERLAY_FLOOD, dst, len(self.peers))
             for peer in self.peers:
                 self.tunnel.send(frame, peer, tag, note)
             return
-        self.tunnel.send(
-            frame, owner, tag, f"overlay {mac_str(dst)} is behind {mac_str(owner.name)}"
-        )
+        self.tunnel.send(frame, owner, tag, Decision(Why.OVERLAY_PEER, dst, owner.name))
 
     def inject(self, frame: bytes, peer: Peer, tag: Tag) -> None:
         """A frame a peer sent: learn its source behind that peer, hand it to the bridge."""
         src = frame[ETH_SRC]
         if not is_multicast(src):
             self.macs[src] = peer
-        self.port.xmit(frame, tag, f"overlay inject from {mac_str(peer.name)}")
+        self.port.xmit(frame, tag, Decision(Why.OVERLAY_INJECT, peer.name))
 
 
 class VxlanVport(NetDevice):
@@ -108,7 +104,7 @@ class VxlanVport(NetDevice):
         switch.tunnel = self
         stack.vxlan_ports[port] = self
 
-    def send(self, frame: bytes, peer: Peer, tag: Tag, note: str) -> None:
+    def send(self, frame: bytes, peer: Peer, tag: Tag, note: Decision) -> None:
         self._by_id[peer.short_id] = peer
         self.observer.seen(frame, OUT, tag, note)
         vni = tunnel_vni(self.switch.local, peer)
@@ -122,14 +118,12 @@ class VxlanVport(NetDevice):
             df=True,
             ttl=TUNNEL_TTL,
             checksum=False,
-            note=f"vxlan encap vni 0x{vni:06x} -> {IPv4Address(peer.ip)}",
+            note=Decision(Why.FASTDP_ENCAP, vni, peer.ip),
         )
 
     def decap(self, payload: bytes, tag: Tag) -> None:
         if len(payload) < VXLAN_LEN + ETH_LEN or not payload[0] & VXLAN_FLAGS:
-            self.stack.drop(
-                "malformed", "vxlan: short packet or I flag clear", tag, where=self.where
-            )
+            self.stack.drop(Decision(Why.VXLAN_MALFORMED), tag, self.where)
             return
         vni = int.from_bytes(payload[VNI], "big")
         dst_id, src_id = vni >> SHORT_ID_BITS, vni & SHORT_ID_MASK
@@ -139,7 +133,7 @@ class VxlanVport(NetDevice):
             self.stack.drop(Decision(Why.VNI_MISMATCH, f"{vni:#08x}", mine), tag, self.where)
             return
         inner = payload[VXLAN_LEN:]
-        self.observer.seen(inner, IN, tag, f"vxlan decap vni 0x{vni:06x}")
+        self.observer.seen(inner, IN, tag, Decision(Why.FASTDP_DECAP, vni))
         self.switch.inject(inner, peer, tag)
 
 
@@ -181,7 +175,6 @@ class Sleeve:
 
     def _datagram(self, batch: list[bytes], peer: Peer, df: bool, tag: Tag) -> None:
         local = self.switch.local
-        count = f"{len(batch)} frame{'s' if len(batch) != 1 else ''}"
         self.stack.send_udp(
             local.ip,
             peer.ip,
@@ -192,7 +185,7 @@ class Sleeve:
             df=df,
             ttl=TUNNEL_TTL,
             checksum=not df,
-            note=f"sleeve {count} -> {IPv4Address(peer.ip)}",
+            note=Decision(Why.SLEEVE_SEND, len(batch), peer.ip),
         )
 
     def on_datagram(self, src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
@@ -205,8 +198,6 @@ class Sleeve:
         for src_peer, dst_peer, frame in records:
             peer = by_name.get(src_peer)
             if peer is None or dst_peer != self.switch.local.name:
-                self.stack.drop(
-                    "malformed", f"sleeve: frame from unknown peer {mac_str(src_peer)}", tag
-                )
+                self.stack.drop(Decision(Why.SLEEVE_UNKNOWN_PEER, src_peer), tag)
                 continue
             self.switch.inject(frame, peer, tag)

@@ -11,6 +11,10 @@ veth.
   errors pass as RELATED; a packet from the pod's own node is always let in;
 - a denied packet is dropped silently (the dataplane's default DROP): no RST, no ICMP.
 
+Who calls it: for a routed pod veth (a cali veth) the node's stack (kpkt/net/stack.py), in
+filter FORWARD and INPUT, on packets from and to it; for a pod on a bridge br_netfilter on a
+pod's egress and the pod's veth on its ingress; under a BPF datapath its programs.
+
 Each node has a `NodePolicy`; the verdicts come from kpkt/policy, which knows nothing of
 packets. What was denied, per step, is kept in `PolicyLog` for the probes to report.
 """
@@ -69,7 +73,11 @@ class NodePolicy:
         """A frame about to enter the veth of the pod at `pod_ip`: whether it goes on."""
         if frame[ETH_TYPE] != ETH_TYPE_IP or frame[ETH_LEN:][IP_DST] != pod_ip:
             return True  # ARP, and flooded copies for another pod
-        packet = frame[ETH_LEN:]
+        return self.ingress_packet(frame[ETH_LEN:], tag, where)
+
+    def ingress_packet(self, packet: bytes, tag: Tag, where: str) -> bool:
+        """A packet to the pod behind the veth `where`, in filter FORWARD (a routed veth's
+        cali-tw chain, before the neighbour layer) or as it is sent: whether it goes on."""
         flow = flow_of(packet)
         if flow is None:
             return True

@@ -35,7 +35,9 @@ _L4_CHECKSUM_AT = {PROTO_UDP: 6, PROTO_TCP: 16}
 _MORE_FRAGMENTS_OR_OFFSET = 0x3FFF
 
 
-def send_raw(stack, data: bytes, frame: bool, fill: frozenset[str], tag: Tag, note: str) -> None:
+def send_raw(
+    stack, data: bytes, frame: bool, fill: frozenset[str], tag: Tag, note: Decision | str
+) -> None:
     """Send `data` (an IPv4 packet, or with `frame` an Ethernet frame) from `stack`."""
     if frame:
         eth0 = next(dev for dev in stack.devices if dev.name == "eth0")

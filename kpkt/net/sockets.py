@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 
 from kpkt.engine import generation
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Tag
 from kpkt.wire.ipv4 import PROTO_ICMP, PROTO_UDP
 from kpkt.wire.udp import udp_segment
 
@@ -59,7 +59,7 @@ class UdpSocket:
         *,
         src: bytes | None = None,
         ttl: int = 64,
-        note: str = "",
+        note: Decision | str = "",
     ) -> None:
         """Send `payload` to `dst`:`dport` from `src` (None: the address the route chooses)."""
         self.prepare(dst, dport, payload, src=src)(tag, ttl=ttl, note=note)
@@ -97,7 +97,9 @@ class PingSocket:
         self.on_icmp = on_icmp
         stack.ping_sockets[ident] = self
 
-    def send(self, dst: bytes, message: bytes, tag: Tag, *, ttl: int = 64, note: str = "") -> None:
+    def send(
+        self, dst: bytes, message: bytes, tag: Tag, *, ttl: int = 64, note: Decision | str = ""
+    ) -> None:
         """Send an ICMP `message` (an echo request with this socket's id) to `dst`."""
         self.stack.send_ip(None, dst, PROTO_ICMP, message, tag, ttl=ttl, note=note)
 

@@ -165,6 +165,7 @@ class Stack:
         if self.network.corrupting and nat is None and self.bad_checksum(packet, tag):
             return
         netfilter = self.netfilter
+        original = packet
         if nat is None:
             nat = ""
             if netfilter is not None and netfilter.conntrack.active and dev is not self.loopback:
@@ -175,15 +176,37 @@ class Stack:
                 self.drop(fragment, tag)
                 return
             if netfilter is not None and dev is not self.loopback:
+                if dev.guard is not None and not self._workload_chains(
+                    original, packet, dev, None, tag
+                ):
+                    return
                 packet, reject = netfilter.input(packet)
                 if reject is not None:
                     self._reject(packet, reject, tag)
                     return
             self._deliver(packet, tag)
         elif self.forwarding:
-            self._forward(packet, tag, nat)
+            self._forward(packet, tag, nat, dev, original)
         else:
             self.drop(Decision(Why.NOT_FOR_US, dst, self.owner), tag)
+
+    @staticmethod
+    def _workload_chains(original: bytes, packet: bytes, dev, out, tag: Tag) -> bool:
+        """The policy dataplane's workload chains for routed pod veths, first in filter FORWARD
+        (and, through cali-INPUT, in INPUT for the node's own addresses: `out` None):
+        cali-from-wl-dispatch, the egress policy of the pod behind the veth `dev` the packet
+        came in on, then cali-to-wl-dispatch, the ingress policy of the pod behind the veth
+        `out` it is routed to. On the packet after PREROUTING's DNAT (`original`: before it).
+        Whether it goes on. A pod on a bridge is judged by br_netfilter, one under a BPF
+        program (tc ingress) by the program."""
+        if dev.guard is not None and dev.tc_ingress is None:
+            policy, _ = dev.guard
+            if not policy.egress(original, packet, tag, dev.where):
+                return False
+        if out is not None and out.guard is not None:
+            policy, _ = out.guard
+            return policy.ingress_packet(packet, tag, out.where)
+        return True
 
     def _reject(self, packet: bytes, reject: Decision, tag: Tag) -> None:
         """A filter hook's REJECT: dropped, with an ICMP port unreachable (iptables'
@@ -191,7 +214,8 @@ class Stack:
         self.drop(reject, tag)
         self.icmp_error(packet, icmp.DEST_UNREACH, icmp.PORT_UNREACH, tag)
 
-    def _forward(self, packet: bytes, tag: Tag, nat: Decision | str = "") -> None:
+    def _forward(self, packet: bytes, tag: Tag, nat: Decision | str, dev, original: bytes) -> None:
+        """ip_forward(), from `dev`; `original` is the packet before PREROUTING's DNAT."""
         dst = packet[IP_DST]
         route = self.routes.lookup(dst)
         if route is None:
@@ -214,6 +238,11 @@ class Stack:
                 self.icmp_error(packet, icmp.DEST_UNREACH, icmp.FRAG_NEEDED, tag, mtu=mtu)
             return
         packet = decrement_ttl(packet)
+        out = route.dev
+        if (dev.guard is not None or out.guard is not None) and not self._workload_chains(
+            original, packet, dev, out, tag
+        ):
+            return
         netfilter = self.netfilter
         if netfilter is not None and netfilter.rejecting:
             reject = netfilter.forward(packet)

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kpkt.observe import Tag
+from kpkt.observe import Decision, Resend, Tag, Why
 from kpkt.wire.icmp import describe_in
 from kpkt.wire.ipv4 import PROTO_TCP, ipv4_packet
 from kpkt.wire.tcp import (
@@ -46,7 +46,6 @@ from kpkt.wire.tcp import (
     PSH,
     RST,
     SYN,
-    flag_text,
     mss_of,
     sack_option,
     syn_options,
@@ -140,7 +139,7 @@ class Connection:
         *,
         with_syn_options: bool = False,
         ident: int | None = None,
-        why: str = "",
+        why: Resend | None = None,
         again: Sent | None = None,
         sack: list[tuple[int, int]] | None = None,
     ) -> None:
@@ -171,10 +170,8 @@ class Connection:
                 self.queue.append(Sent(seq, flags, payload, stack.sched.now))
                 if len(self.queue) == 1:
                     self._arm_rto()
-        note = segment_note(flags, seq, ack, len(payload))
-        stack.send_ip_packet(
-            packet, stack.observer.packet(self.tag), f"{note} {why}" if why else note
-        )
+        note = Decision(Why.TCP_SEGMENT, flags, seq, ack, len(payload), why)
+        stack.send_ip_packet(packet, stack.observer.packet(self.tag), note)
 
     def connect(self) -> None:
         self.state = "SYN_SENT"
@@ -194,7 +191,7 @@ class Connection:
             self._finish("connection timed out")
             return
         self.snd_nxt = self.iss
-        self._send(SYN, with_syn_options=True, why="retransmitted")
+        self._send(SYN, with_syn_options=True, why=Resend.SYN_TIMER)
         self._arm_syn_timer()
 
     # --- loss recovery ---------------------------------------------------------------------------
@@ -213,10 +210,10 @@ class Connection:
             return
         self.backoff += 1
         self.recover, self.dupacks = self.snd_nxt, 0  # everything sent so far may be lost
-        self._retransmit(self.queue[0], "retransmitted (rto)")
+        self._retransmit(self.queue[0], Resend.RTO)
         self._arm_rto()
 
-    def _retransmit(self, segment: Sent, why: str) -> None:
+    def _retransmit(self, segment: Sent, why: Resend) -> None:
         segment.retransmitted = True
         syn = bool(segment.flags & SYN)
         self._send(
@@ -257,13 +254,13 @@ class Connection:
                 self.timer_gen += 1  # nothing outstanding: the timer stops
                 return
             if self.recover is not None:
-                self._retransmit(self.queue[0], "retransmitted (partial ack)")
+                self._retransmit(self.queue[0], Resend.PARTIAL_ACK)
             self._arm_rto()
         elif ack == self.snd_una and not payload and not flags & (SYN | FIN):
             self.dupacks += 1
             if self.dupacks == DUPACK_THRESHOLD and self.recover is None:
                 self.recover = self.snd_nxt
-                self._retransmit(self.queue[0], "retransmitted (fast retransmit)")
+                self._retransmit(self.queue[0], Resend.FAST_RETRANSMIT)
                 self._arm_rto()
 
     def write(self, data: bytes) -> None:
@@ -333,7 +330,7 @@ class Connection:
             if flags & RST:
                 self.stack.tcp.forget(self)
             elif flags & FIN:  # our last ACK was lost: tcp_timewait_state_process() acks again
-                self._send(ACK, ident=0, why="from the TIME_WAIT socket, again")
+                self._send(ACK, ident=0, why=Resend.TIME_WAIT_AGAIN)
             return
         if flags & RST:
             self._finish("connection reset")
@@ -351,7 +348,7 @@ class Connection:
         if state == "SYN_RECV" and flags & SYN and not flags & ACK:
             # the client's SYN again (our SYN-ACK was lost): tcp_check_req() answers at once
             if self.queue:
-                self._retransmit(self.queue[0], "retransmitted (the SYN came again)")
+                self._retransmit(self.queue[0], Resend.SYN_AGAIN)
             return
         if state == "SYN_RECV" and flags & ACK and ack == self.snd_nxt:
             self.state = "ESTABLISHED"
@@ -360,7 +357,7 @@ class Connection:
         length = len(payload) + (1 if flags & FIN else 0)
         if length == 0:
             if state != "SYN_RECV" and flags & SYN:  # an old SYN-ACK: our ACK was lost
-                self._send(ACK, why="duplicate ack")
+                self._send(ACK, why=Resend.DUPLICATE_ACK)
             elif flags & ACK and ack == self.snd_nxt:
                 self._acked()
             return
@@ -382,7 +379,7 @@ class Connection:
             self.rcv_nxt = (self.rcv_nxt + len(more)) % 2**32
             fin, filled = more_flags & FIN, True
         if payload:
-            self._send(ACK, sack=self._sack_blocks(), why="the hole is filled" if filled else "")
+            self._send(ACK, sack=self._sack_blocks(), why=Resend.HOLE_FILLED if filled else None)
             if not self.orphan:
                 self.on_data(self, payload)
         if fin:
@@ -394,10 +391,10 @@ class Connection:
         block (RFC 2883)."""
         end = (seq + len(payload) + (1 if flags & FIN else 0)) % 2**32
         if not _before(self.rcv_nxt, end):  # all of it came before: a spurious retransmission
-            self._send(ACK, sack=[(seq, end), *self._sack_blocks()], why="d-sack")
+            self._send(ACK, sack=[(seq, end), *self._sack_blocks()], why=Resend.D_SACK)
             return
         self.ofo[seq] = (payload, flags)
-        self._send(ACK, sack=self._sack_blocks(newest=seq), why="duplicate ack, out of order")
+        self._send(ACK, sack=self._sack_blocks(newest=seq), why=Resend.OUT_OF_ORDER)
 
     def _sack_blocks(self, newest: int | None = None) -> list[tuple[int, int]]:
         """The out-of-order data as SACK blocks, the one holding `newest` first."""
@@ -442,7 +439,7 @@ class Connection:
             self._finish("closed")
         elif self.state == "FIN_WAIT_2":  # a TIME_WAIT socket now: no IP ID counter of its own
             self.state = "TIME_WAIT"
-            self._send(ACK, ident=0, why="from the TIME_WAIT socket")
+            self._send(ACK, ident=0, why=Resend.TIME_WAIT)
             self._finish("closed")
 
     def _delayed_ack(self) -> None:
@@ -457,12 +454,6 @@ class Connection:
             self.state = "FIN_WAIT_2"
         elif self.state == "LAST_ACK":
             self._finish("closed")
-
-
-def segment_note(flags: int, seq: int, ack: int, length: int) -> str:
-    """How a segment's note states its own fields: "tcp SA seq 1 ack 2 len 0"."""
-    acked = f" ack {ack}" if flags & ACK else ""
-    return f"tcp {flag_text(flags)} seq {seq}{acked} len {length}"
 
 
 def initial_window(mss: int) -> int:

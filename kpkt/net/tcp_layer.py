@@ -3,8 +3,8 @@ segments nobody expects (`tcp_v4_rcv` and `tcp_v4_send_reset`)."""
 
 from __future__ import annotations
 
-from kpkt.net.tcp import Connection, segment_note
-from kpkt.observe import Decision, Tag, Why
+from kpkt.net.tcp import Connection
+from kpkt.observe import Decision, Resend, Tag, Why
 from kpkt.wire.ipv4 import IP_DST, IP_SRC, PROTO_TCP, ipv4_packet
 from kpkt.wire.tcp import ACK, FIN, RST, SYN, TCP_HEAD, TCP_HEADER_LEN, TCP_LEN, tcp_segment
 
@@ -54,11 +54,10 @@ class TcpLayer:
             rst_seq, rst_ack, rst_flags = 0, (seq + consumed) % 2**32, RST | ACK
         src, dst = packet[IP_DST], packet[IP_SRC]
         segment = tcp_segment(src, dst, dport, sport, rst_seq, rst_ack, rst_flags, 0)
-        note = segment_note(rst_flags, rst_seq, rst_ack, 0)
         self.stack.send_ip_packet(
             ipv4_packet(src, dst, PROTO_TCP, segment, ident=0),
             self.stack.observer.packet(tag),
-            f"{note} reset",
+            Decision(Why.TCP_SEGMENT, rst_flags, rst_seq, rst_ack, 0, Resend.RESET),
         )
 
     def connect(self, dst: bytes, sport: int, dport: int, tag: Tag, **callbacks) -> Connection:

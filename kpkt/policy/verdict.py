@@ -12,7 +12,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from kpkt.policy.model import EGRESS, INGRESS, Namespace, NetworkPolicy, Peer, PolicyPort, Rule
+from kpkt.policy.model import (
+    EGRESS,
+    INGRESS,
+    NAME_LABEL,
+    Namespace,
+    NetworkPolicy,
+    Peer,
+    PolicyPort,
+    Rule,
+)
 from kpkt.spec import Topology
 
 ICMP = "ICMP"  # not a policy protocol: only a rule without ports allows it
@@ -88,6 +97,23 @@ class Policies:
     def namespace_labels(self, name: str) -> dict[str, str]:
         labels = self.namespaces.get(name)
         return labels if labels is not None else dict(Namespace.unlisted(name).labels)
+
+    def relabel(
+        self, namespace: str, pod: str | None, changes: Mapping[str, str], removed: Iterable[str]
+    ) -> None:
+        """A label step: the labels of the pod `namespace/pod` (`pod` None: of the namespace)
+        change, and with them, from now on, which policies select which pods and which peers
+        they match. The API server keeps a namespace's name label whatever the step says."""
+        if pod is None:
+            labels = self.namespace_labels(namespace) | dict(changes)
+        else:
+            labels = next(w for w in self.pods.values() if w.key == f"{namespace}/{pod}").labels
+            labels.update(changes)
+        for key in removed:
+            labels.pop(key, None)
+        if pod is None:
+            self.namespaces[namespace] = labels | {NAME_LABEL: namespace}
+        self._isolating.clear()
 
     def isolating(self, pod: Workload, direction: str) -> tuple[NetworkPolicy, ...]:
         """The policies that select `pod` and have `direction` in their effective types."""

@@ -12,7 +12,7 @@ from kpkt.derive import MAX_IFNAME
 from kpkt.spec import ContainerPort, ContainerSpec
 from kpkt.topology.fields import Fields, Report, show
 
-NODE_KEYS = ("name", "ip", "mac", "podCIDR", "devices", "pods")
+NODE_KEYS = ("name", "ip", "mac", "subnet", "podCIDR", "devices", "pods")
 # devices whose MAC a node may set under `devices`: its CNI's
 NODE_DEVICES = tuple(dict.fromkeys(d for devices in CNI_DEVICES.values() for d in devices))
 POD_KEYS = (
@@ -28,7 +28,7 @@ POD_KEYS = (
     "resolver",
     "containers",
 )
-EXTERNAL_KEYS = ("name", "ip", "mac")
+EXTERNAL_KEYS = ("name", "ip", "mac", "subnet")
 PORT_KEYS = ("name", "containerPort", "protocol")
 
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
@@ -63,6 +63,7 @@ class NodeDraft:
     pod_cidr_failed: bool  # a podCIDR was given but rejected: its pods' addresses go unchecked
     macs: dict[str, str | None]  # "eth0" and each of NODE_DEVICES -> MAC
     pods: list[PodDraft] = field(default_factory=list)
+    subnet: str | None = None  # the name of its cluster.underlay.subnets entry, if given
 
 
 @dataclass(slots=True)
@@ -71,6 +72,7 @@ class ExternalDraft:
     name: str
     ip: IPv4Address | None
     mac: str | None
+    subnet: str | None = None  # the name of its cluster.underlay.subnets entry, if given
 
 
 def read_nodes(doc: Fields) -> list[NodeDraft]:
@@ -93,7 +95,7 @@ def read_externals(doc: Fields) -> list[ExternalDraft]:
         name = f.label("name", required="give every external host a name")
         ip, mac = f.ipv4("ip"), f.mac("mac")
         if name is not None:
-            externals.append(ExternalDraft(path, name, ip, mac))
+            externals.append(ExternalDraft(path, name, ip, mac, f.label("subnet")))
     return externals
 
 
@@ -112,7 +114,8 @@ def _read_node(path: str, value: Any, report: Report) -> NodeDraft | None:
     if name is None:
         return None
     failed = "podCIDR" in f.failed
-    return NodeDraft(path, name, ip, pod_cidr, failed, macs, [p for p in pods if p is not None])
+    pods = [p for p in pods if p is not None]
+    return NodeDraft(path, name, ip, pod_cidr, failed, macs, pods, f.label("subnet"))
 
 
 def _device_macs(node: Fields) -> dict[str, str | None]:

@@ -40,22 +40,27 @@ def assign_pod_cidrs(
 
 
 def assign_underlay_ips(
-    hosts: list[NodeDraft | ExternalDraft], underlay: IPv4Network, report: Report
+    hosts: list[NodeDraft | ExternalDraft],
+    underlay: IPv4Network,
+    report: Report,
+    where: str = "cluster.underlay.cidr",
+    reserved: Iterable[IPv4Address] = (),
 ) -> None:
     """Check the underlay addresses given, then give each other node and external host, in
-    that order, the next free address from .1 upwards."""
+    that order, the next free address from .1 upwards (but the `reserved` ones) of `underlay`,
+    the range at `where`."""
     named = [host for host in hosts if host.ip is not None]
     for host in named:
-        if problem := _underlay_problem(host.ip, underlay):
+        if problem := _underlay_problem(host.ip, underlay, where):
             report.error(f"{host.path}.ip", problem)
-    pool = free(underlay.hosts(), {host.ip for host in named})
+    pool = free(underlay.hosts(), {host.ip for host in named} | set(reserved))
     for host in hosts:
         if host.ip is None:
             host.ip = next(pool, None)
             if host.ip is None:
                 report.error(
                     f"{host.path}.ip",
-                    f"no free address left in cluster.underlay.cidr {underlay}: widen it or "
+                    f"no free address left in {where} {underlay}: widen it or "
                     "give addresses explicitly",
                 )
                 return
@@ -84,12 +89,12 @@ def assign_pod_ips(nodes: list[NodeDraft], report: Report) -> None:
                     break
 
 
-def _underlay_problem(ip: IPv4Address, underlay: IPv4Network) -> str | None:
+def _underlay_problem(ip: IPv4Address, underlay: IPv4Network, where: str) -> str | None:
     if ip not in underlay:
-        return f"{ip} is outside cluster.underlay.cidr {underlay}"
+        return f"{ip} is outside {where} {underlay}"
     ends = {underlay.network_address: "network", underlay.broadcast_address: "broadcast"}
     if underlay.prefixlen <= 30 and ip in ends:
-        return f"{ip} is the {ends[ip]} address of cluster.underlay.cidr {underlay}"
+        return f"{ip} is the {ends[ip]} address of {where} {underlay}"
     return None
 
 

@@ -32,7 +32,6 @@ from kpkt.cni import (
     unsupported_service,
 )
 from kpkt.derive import (
-    SWITCH,
     external_key,
     node_key,
     pod_key,
@@ -55,18 +54,25 @@ from kpkt.topology.dns import DnsDraft, add_dns_hosts, dns_spec, dns_wanted, rea
 from kpkt.topology.endpoints import after_label_steps, service_specs
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
 from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft, read_externals, read_nodes
-from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips, assign_underlay_ips
+from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips
 from kpkt.topology.limits import check_characters, deep_nesting, read_topology_file
 from kpkt.topology.policies import read_namespaces, read_policies
 from kpkt.topology.service_names import ServiceNames
 from kpkt.topology.services import ServiceDraft, read_services
 from kpkt.topology.traffic import Directory, Host, read_traffic
+from kpkt.topology.underlay import (
+    check_cni_subnets,
+    check_reserved_names,
+    place_hosts,
+    read_subnets,
+    with_router_macs,
+)
 
 API_VERSION = "kpkt/v1"
 KIND = "Topology"
 TOP_KEYS = ("apiVersion", "kind", "metadata", "seed", "cluster", "nodes", "externals")
 TOP_KEYS += ("services", "traffic", "namespaces", "networkPolicies")
-UNDERLAY_KEYS = ("cidr", "mtu", "gateway")
+UNDERLAY_KEYS = ("cidr", "mtu", "gateway", "subnets")
 CLUSTER_KEYS = ("cni", "podCIDR", "serviceCIDR", "clusterDomain", "underlay", "vxlan")
 CLUSTER_KEYS += ("hairpin", "dns", *CNIS)  # cluster.<cni>: that CNI's settings
 MIN_SERVICE_PREFIX = 29  # kube-apiserver wants at least 8 addresses in the service range
@@ -169,11 +175,14 @@ def load_topology_document(
         _check_blocks(nodes, block, exact, report)
     assign_pod_cidrs(nodes, None if "podCIDR" in unsure else cluster.pod_cidr, block, report)
     if "underlay" not in unsure:
-        assign_underlay_ips([*nodes, *externals], cluster.underlay_cidr, report)
+        place_hosts([*nodes, *externals], cluster, report)
+        check_cni_subnets(nodes, cluster, report)
     assign_pod_ips(nodes, report)
+    check_reserved_names([*nodes, *externals], cluster, report)
     _check_unique(nodes, externals, cluster.cni, report)
     _check_gateway(cluster, nodes, report)
-    if cluster.cni in WITHOUT_GATEWAY and cluster.underlay_gateway is None and nodes:
+    gateway = cluster.underlay_gateway is not None or cluster.subnets
+    if cluster.cni in WITHOUT_GATEWAY and not gateway and nodes:
         report.warn("cluster.underlay.gateway", WITHOUT_GATEWAY[cluster.cni])
     all_drafts, services = _services(drafts, cluster, unsure, dns, nodes, report)
     headless = [draft.key for draft in drafts if draft.headless]
@@ -185,6 +194,9 @@ def load_topology_document(
     steps = after_label_steps(steps, all_drafts, nodes)
     macs = {mac for mac, _, _ in _explicit_macs(nodes, externals, cluster.cni) if mac}
     external_specs = tuple(_external_spec(external, seed, macs) for external in externals)
+    node_specs = tuple(_node_spec(node, seed, macs, cluster.cni) for node in nodes)
+    if cluster.subnets:
+        cluster = with_router_macs(cluster, seed, macs)
     if dns is not None:
         cluster = replace(cluster, dns=dns_spec(dns, external_specs))
     return Topology(
@@ -194,7 +206,7 @@ def load_topology_document(
         seed=seed,
         description=description,
         cluster=cluster,
-        nodes=tuple(_node_spec(node, seed, macs, cluster.cni) for node in nodes),
+        nodes=node_specs,
         externals=external_specs,
         services=tuple(services),
         steps=tuple(steps),
@@ -267,9 +279,15 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
             f"{service_cidr} is too small: a service range needs at least 8 addresses (a /29)",
         )
         service_cidr = None
-    underlay_cidr = underlay.network("cidr", DEFAULTS.underlay_cidr)
-    named = [("podCIDR", pod_cidr), ("serviceCIDR", service_cidr), ("underlay.cidr", underlay_cidr)]
-    _check_overlaps([(f.at(key), net) for key, net in named if net is not None], f.report)
+    subnets = read_subnets(underlay)
+    if subnets is None:
+        underlay_cidr = underlay.network("cidr", DEFAULTS.underlay_cidr)
+        underlay_nets = [(f.at("underlay.cidr"), underlay_cidr)]
+    else:  # a routed node network: underlay_cidr is its first subnet's
+        underlay_cidr = subnets[0][1].cidr if subnets else None
+        underlay_nets = [(f"{path}.cidr", subnet.cidr) for path, subnet in subnets]
+    named = [(f.at("podCIDR"), pod_cidr), (f.at("serviceCIDR"), service_cidr), *underlay_nets]
+    _check_overlaps([(path, net) for path, net in named if net is not None], f.report)
     cluster = ClusterSpec(
         cni=cni,
         cni_options=options,
@@ -282,12 +300,13 @@ def _read_cluster(doc: Fields) -> tuple[ClusterSpec, set[str], DnsDraft | None]:
         vni=vxlan.integer("vni", 1, 16_777_215, DEFAULTS.vni),
         vxlan_port=vxlan.integer("port", 1, 65535, DEFAULTS.vxlan_port),
         hairpin=f.boolean("hairpin", DEFAULTS.hairpin),
-        underlay_gateway=_gateway(underlay, underlay_cidr),
+        underlay_gateway=None if subnets is not None else _gateway(underlay, underlay_cidr),
+        subnets=tuple(subnet for _, subnet in subnets or ()),
     )
     unsure = {"podCIDR"} if pod_cidr is None else set()
     if service_cidr is None:
         unsure.add("serviceCIDR")
-    if underlay_cidr is None or "underlay" in f.failed:
+    if underlay_cidr is None or "underlay" in f.failed or "subnets" in underlay.failed:
         unsure.add("underlay")
     return cluster, unsure, read_dns(f, dns_wanted(doc), service_cidr)
 
@@ -404,17 +423,9 @@ def _services(
 def _check_unique(
     nodes: list[NodeDraft], externals: list[ExternalDraft], cni: str, report: Report
 ) -> None:
-    """Report names, addresses, MACs and host-veth names that more than one thing has, and
-    hosts named like kpkt's own switch."""
+    """Report names, addresses, MACs and host-veth names that more than one thing has."""
     pods = [pod for node in nodes for pod in node.pods]
     names = [(host.name, f"{host.path}.name", _what(host)) for host in [*nodes, *externals]]
-    for name, path, _ in names:
-        if name == SWITCH:
-            report.error(
-                path,
-                f"'{SWITCH}' is the name of kpkt's switch of the node network (its captures are "
-                f"{SWITCH}__*.pcap); pick another name",
-            )
     _duplicates("name", names, report)
     pod_names = [((pod.namespace, pod.name), pod.at("name"), None) for pod in pods]
     _duplicates("pod (pod names are unique per namespace)", pod_names, report)

@@ -17,6 +17,8 @@ from kpkt.outcome import KIND_OUTCOMES
 from kpkt.spec import (
     DEFAULT_RESPONSE,
     NS_PER_SECOND,
+    PROBE_PROTOCOLS,
+    SCTP_NOT_MODELLED,
     ClusterSpec,
     DeleteStep,
     DnsStep,
@@ -520,7 +522,10 @@ def _read_probe(f: Fields, text: str, directory: Directory) -> ProbeStep | None:
     src = directory.sender(_without_prefix(f, "from", "node/"))
     target = f.string("to", required="name a pod (ns/pod), service/<ns>/<name>, node or host")
     port = f.integer("port", 1, 65535, required="give the port to connect to")
-    protocol = f.choice("protocol", ("TCP", "UDP"), "TCP")
+    if f.get("protocol") == "SCTP":  # valid in a NetworkPolicy, but no probe can send it
+        f.bad("protocol", f"{SCTP_NOT_MODELLED}: probe with TCP or UDP")
+        return None
+    protocol = f.choice("protocol", PROBE_PROTOCOLS, "TCP")
     at_ns = f.duration("at", None, MAX_SECONDS)
     dst = None
     if target is not None and target.startswith("service/"):

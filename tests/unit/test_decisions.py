@@ -6,10 +6,12 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 
 from kpkt.capture.decisions import render
+from kpkt.dns.stub import Query
 from kpkt.net.drops import REASON_OF, REASONS
 from kpkt.net.route import Route
-from kpkt.observe import Decision, Why
+from kpkt.observe import Decision, Resend, Why
 from kpkt.policy.verdict import Verdict
+from kpkt.wire.tcp import ACK, SYN
 
 MAC = bytes.fromhex("0a580af40102")
 IP = bytes((10, 244, 1, 1))
@@ -200,6 +202,43 @@ def test_every_kind_of_decision_has_its_text():
             Decision(Why.FRAGMENT, 1480, True),
             "offset 1480, more fragments: reassembly is not modelled",
         ),
+        Why.TCP_SEGMENT: (
+            Decision(Why.TCP_SEGMENT, SYN | ACK, 0, 1, 0, None),
+            "tcp SA seq 0 ack 1 len 0",
+        ),
+        Why.UDP_SEND: (Decision(Why.UDP_SEND, 2, 3), "udp send 2/3"),
+        Why.PING_REQUEST: (Decision(Why.PING_REQUEST, 1), "ping echo request seq 1"),
+        Why.RAW_SEND: (Decision(Why.RAW_SEND, True, 1, 2), "raw frame send 1/2"),
+        Why.DNS_QUERY: (
+            Decision(
+                Why.DNS_QUERY, Query("udp", 0, "10.96.0.10", 0xBEEF, "web.default.", "A", b"")
+            ),
+            "dns query udp #0 id 0xbeef A web.default.",
+        ),
+        Why.DNS_ANSWER: (Decision(Why.DNS_ANSWER), "dns answer"),
+        Why.DNS_FORWARD: (Decision(Why.DNS_FORWARD), "dns forward"),
+        Why.SLEEVE_UNKNOWN_PEER: (
+            Decision(Why.SLEEVE_UNKNOWN_PEER, MAC),
+            "sleeve: frame from unknown peer 0a:58:0a:f4:01:02",
+        ),
+        Why.OVERLAY_FLOOD: (
+            Decision(Why.OVERLAY_FLOOD, b"\xff" * 6, 2),
+            "overlay flood ff:ff:ff:ff:ff:ff to 2 peers",
+        ),
+        Why.OVERLAY_PEER: (
+            Decision(Why.OVERLAY_PEER, MAC, MAC),
+            "overlay 0a:58:0a:f4:01:02 is behind 0a:58:0a:f4:01:02",
+        ),
+        Why.OVERLAY_INJECT: (
+            Decision(Why.OVERLAY_INJECT, MAC),
+            "overlay inject from 0a:58:0a:f4:01:02",
+        ),
+        Why.FASTDP_ENCAP: (
+            Decision(Why.FASTDP_ENCAP, 0x1002, NODE),
+            "vxlan encap vni 0x001002 -> 192.168.50.2",
+        ),
+        Why.FASTDP_DECAP: (Decision(Why.FASTDP_DECAP, 0x2001), "vxlan decap vni 0x002001"),
+        Why.SLEEVE_SEND: (Decision(Why.SLEEVE_SEND, 1, NODE), "sleeve 1 frame -> 192.168.50.2"),
     }
     assert set(texts) == set(Why), "a kind of decision without a test of its text"
     for decision, text in texts.values():
@@ -223,6 +262,39 @@ def test_every_kind_of_drop_has_a_documented_reason():
     assert drop_kinds, "no drop decisions"
     assert set(REASON_OF.values()) <= set(REASONS)
     assert Why.NO_ROUTE in drop_kinds and Why.FORWARD not in drop_kinds
+
+
+def test_a_segment_says_why_it_is_sent_and_a_packet_what_it_is():
+    """Every Resend has its text after the segment's fields; an ACK-less segment shows no ack;
+    a raw send names a packet, a repeated query says so."""
+    reasons = {
+        Resend.SYN_TIMER: "retransmitted",
+        Resend.RTO: "retransmitted (rto)",
+        Resend.PARTIAL_ACK: "retransmitted (partial ack)",
+        Resend.FAST_RETRANSMIT: "retransmitted (fast retransmit)",
+        Resend.SYN_AGAIN: "retransmitted (the SYN came again)",
+        Resend.DUPLICATE_ACK: "duplicate ack",
+        Resend.OUT_OF_ORDER: "duplicate ack, out of order",
+        Resend.HOLE_FILLED: "the hole is filled",
+        Resend.D_SACK: "d-sack",
+        Resend.TIME_WAIT: "from the TIME_WAIT socket",
+        Resend.TIME_WAIT_AGAIN: "from the TIME_WAIT socket, again",
+        Resend.RESET: "reset",
+    }
+    assert set(reasons) == set(Resend), "a reason to send a segment without a test of its text"
+    for reason, text in reasons.items():
+        decision = Decision(Why.TCP_SEGMENT, ACK, 5, 9, 100, reason)
+        assert render(decision) == f"tcp A seq 5 ack 9 len 100 {text}"
+    assert render(Decision(Why.TCP_SEGMENT, SYN, 7, 0, 0, Resend.SYN_TIMER)) == (
+        "tcp S seq 7 len 0 retransmitted"
+    )
+    assert render(Decision(Why.RAW_SEND, False, 3, 3)) == "raw packet send 3/3"
+    assert render(Decision(Why.SLEEVE_SEND, 2, NODE)) == "sleeve 2 frames -> 192.168.50.2"
+    again = Query("tcp", 1, "10.96.0.10", 0x0102, "example.com.", "AAAA", b"", retransmit=True)
+    assert (
+        render(Decision(Why.DNS_QUERY, again))
+        == "dns query tcp #1 id 0x0102 AAAA example.com. (again)"
+    )
 
 
 def test_a_broadcast_flood_names_no_mac():

@@ -298,6 +298,19 @@ def test_sctp_never_matches_tcp() -> None:
     assert not c.allowed("y/a", "x/a", 80, "TCP")
 
 
+def test_sctp_rules_match_sctp_and_ports_without_protocol_mean_tcp() -> None:
+    # kpkt sends no SCTP, but the engine judges it as the API says: protocol and port both
+    c = Cluster(ingress_from([], [{"protocol": "SCTP", "port": 80}]))
+    assert c.allowed("y/a", "x/a", 80, "SCTP")
+    assert not c.allowed("y/a", "x/a", 81, "SCTP") and not c.allowed("y/a", "x/a", 80, "UDP")
+    c = Cluster(ingress_from([], [{"port": 80}]))  # protocol defaults to TCP
+    assert c.allowed("y/a", "x/a", 80) and not c.allowed("y/a", "x/a", 80, "SCTP")
+    c = Cluster(ingress_from([], [{"protocol": "SCTP", "port": 80, "endPort": 90}]))
+    assert c.allowed("y/a", "x/a", 90, "SCTP") and not c.allowed("y/a", "x/a", 91, "SCTP")
+    c = Cluster(ingress_from([{"podSelector": {"matchLabels": {"pod": "b"}}}]))  # no ports
+    assert c.allowed("x/b", "x/a", 80, "SCTP") and not c.allowed("x/c", "x/a", 80, "SCTP")
+
+
 def test_named_ports_resolve_per_destination_pod() -> None:
     labels = {"x/a": {"pod": "a"}}
     c = Cluster(ingress_from([], [{"port": "serve-81-tcp"}]), pod_labels=labels)
@@ -650,3 +663,30 @@ def small_cluster() -> dict:
 @given(changes=st.lists(st.tuples(st.sampled_from(POLICY_SPOTS), VALUES), min_size=1, max_size=3))
 def test_any_value_anywhere_in_a_policy_is_a_topology_error_or_loads(changes):
     loads_or_reports(small_cluster(), changes)
+
+
+# --- label changes --------------------------------------------------------------------------
+
+
+def test_a_pod_relabelled_is_selected_and_matched_by_its_new_labels() -> None:
+    allow = ingress_from([{"namespaceSelector": {}, "podSelector": {"matchLabels": {"ok": "1"}}}])
+    c = Cluster(allow)
+    assert not c.allowed("y/b", "x/a") and c.allowed("y/b", "x/b")
+    c.policies.relabel("y", "b", {"ok": "1"}, ())  # y/b now matches the peer
+    assert c.allowed("y/b", "x/a")
+    c.policies.relabel("x", "b", {"pod": "a"}, ())  # x/b is now selected by the policy
+    assert not c.allowed("y/a", "x/b") and c.allowed("y/b", "x/b")
+    c.policies.relabel("y", "b", {}, ["ok"])
+    assert not c.allowed("y/b", "x/a") and not c.allowed("y/b", "x/b")
+
+
+def test_a_namespace_relabelled_keeps_its_name_label() -> None:
+    allow = ingress_from([{"namespaceSelector": {"matchLabels": {"team": "blue"}}}])
+    c = Cluster(allow)
+    assert not c.allowed("z/a", "x/a")
+    c.policies.relabel("z", None, {"team": "blue"}, ())
+    assert c.allowed("z/a", "x/a") and c.allowed("z/c", "x/a") and not c.allowed("y/a", "x/a")
+    # the API server sets kubernetes.io/metadata.name whatever an update says
+    c.policies.relabel("z", None, {NAME_LABEL: "other"}, ["ns"])
+    labels = c.policies.namespace_labels("z")
+    assert labels == {NAME_LABEL: "z", "team": "blue"}
