@@ -17,11 +17,11 @@ from kpkt.apps.probe import ProbeApp
 from kpkt.apps.tcp import TcpApp
 from kpkt.apps.udp import UdpApp
 from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
-from kpkt.capture.tap import Tap
 from kpkt.cni import plugin
 from kpkt.derive import ROUTER, derive_mac, switch_owner, switch_port_names
 from kpkt.dns.coredns import ClusterDns
 from kpkt.dns.upstream import UpstreamDns
+from kpkt.errors import TopologyError
 from kpkt.net.bridge import Bridge
 from kpkt.net.device import WIRE_DELAY_NS, Loopback, Veth
 from kpkt.net.kubeproxy import Removed, ServicePortInfo, ServiceRules
@@ -33,6 +33,7 @@ from kpkt.net.stack import Stack
 from kpkt.network import Network
 from kpkt.policy.verdict import cluster_policies
 from kpkt.spec import (
+    CreateStep,
     DeleteStep,
     DnsStep,
     ImpairStep,
@@ -50,7 +51,7 @@ from kpkt.spec import (
     Topology,
     UdpStep,
 )
-from kpkt.wire.ethernet import mac_bytes
+from kpkt.wire.ethernet import ZERO_MAC, mac_bytes
 from kpkt.wire.ipv4 import PROTO_TCP, PROTO_UDP
 
 LOOPBACK = IPv4Network("127.0.0.0/8")
@@ -95,7 +96,11 @@ class _Builder:
         self.topo = topology
         self.cluster = topology.cluster
         self.node_eth0: dict[str, Veth] = {}
-        self.taps: dict[object, Tap] = {}  # device -> its capture point
+        # what a step names at its point of the steps: a pod's spec and namespace (a `create`
+        # step makes a new namespace, even for a pod of a deleted one's name)
+        self.running: dict[str, PodSpec] = {pod.owner: pod for pod in topology.pods()}
+        self.namespaces: dict[str, Stack] = network.stacks  # until a create step copies it
+        self.taps: dict = {}  # device -> its capture point (a Tap)
         seed_key = f"{topology.seed}:vxlan-flow-hash".encode()
         self.flow_hash_key = hashlib.sha256(seed_key).digest()[:16]
         self.services = ServiceRules(service_ports(topology.services), topology.cluster.pod_cidr)
@@ -144,10 +149,13 @@ class _Builder:
     # --- namespaces and devices ----------------------------------------------------------------
 
     def _stack(self, owner: str, *, forwarding: bool, node: str | None) -> Stack:
-        stack = Stack(self.net, owner, forwarding=forwarding, node=node)
+        return self._with_loopback(Stack(self.net, owner, forwarding=forwarding, node=node))
+
+    def _with_loopback(self, stack: Stack) -> Stack:
+        """The namespace joins the network, with its loopback."""
         self.net.add_stack(stack)
         lo = Loopback(stack, "lo", b"\x00" * 6, 65536)
-        self.capture(lo, "loopback", node, None)
+        self.capture(lo, "loopback", stack.node, None)
         stack.set_loopback(lo)
         self._add_address(stack, lo, LOOPBACK[1].packed, 8)
         return stack
@@ -159,7 +167,7 @@ class _Builder:
     ) -> None:
         """Give `dev` its capture point: a tap, the device's observer."""
         link_type = LINKTYPE_ETHERNET if dev.link_layer else LINKTYPE_RAW
-        tap = Tap(self.net.journal, dev.stack.owner, dev.name, kind, node, mac, what, link_type)
+        tap = self.net.journal.tap(dev.stack.owner, dev.name, kind, node, mac, what, link_type)
         dev.observer = tap
         self.taps[dev] = tap
 
@@ -216,31 +224,68 @@ class _Builder:
         for pod in node.pods:
             self._pod(pod, node, stack)
 
-    def _pod(self, pod: PodSpec, node: NodeSpec, node_stack: Stack) -> None:
-        stack = self._stack(pod.owner, forwarding=False, node=node.name)
+    def _pod(
+        self, pod: PodSpec, node: NodeSpec, node_stack: Stack, stack: Stack | None = None
+    ) -> Veth:
+        """The pod's namespace (`stack`, if made already) with its eth0, attached by the CNI."""
+        if stack is None:
+            stack = self._stack(pod.owner, forwarding=False, node=node.name)
+        else:
+            self._with_loopback(stack)
         eth0 = self.veth(stack, "eth0", pod.mac, self.cluster.pod_mtu, "pod-eth", node.name)
         self.cni.pod(pod, node, node_stack, eth0)
         policy = node_stack.netfilter.policy
         if policy is not None:  # the pod's ingress policy, on its host-side veth
             eth0.peer.guard_with(policy, pod.ip.packed)
+        return eth0
 
-    def delete_pod(self, owner: str) -> None:
+    def create_pod(self, pod: PodSpec, stack: Stack, event: str) -> int:
+        """What creating a pod does mid-run: the kubelet's sandbox (a new namespace, replacing
+        a deleted pod's of the same name) and the CNI plugin's ADD, as at the start; then its
+        veth comes up as the kernel brings it up: a bridge port is enslaved before its
+        carrier, so it is disabled until linkwatch reports the carrier (datapath.md §2.2:
+        the pod's arp_notify gratuitous ARP, sent at once, is lost there), and the bridge
+        learns the pod's MAC only when the pod first sends. Then what the CNI does once the
+        pod is attached (its own gratuitous ARP). Both ends of the veth note `event` on their
+        first frame. How long the CNI plugin's ADD takes (it returns once the host veth is up and
+        what it sends is sent; only then is the pod ready)."""
+        node = next(node for node in self.topo.nodes if node.name == pod.node)
+        eth0 = self._pod(pod, node, self.net.stacks[node.name], stack)
+        host = eth0.peer
+        for end in (eth0, host):
+            end.observer.remark(event)
+        took = host.master.await_carrier(host) if host.master is not None else 0
+        if eth0.stack.arp_notify:
+            eth0.stack.arp.announce(eth0, ZERO_MAC, "arp_notify")
+        attached = getattr(self.cni, "attached", None)
+        if attached is not None:
+            took = max(took, attached(pod, eth0))
+        return took
+
+    def delete_pod(self, stack: Stack) -> None:
         """What deleting a pod does to the node: the CNI plugin's DEL (the namespace goes with
         its veth pair, so whatever the host side was part of loses it: a bridge its port and
         the FDB entries behind it, the node the routes and neighbour entries through it; IPAM
         frees the address), and kube-proxy's next sync (the Services lose the endpoint, its UDP
-        conntrack entries are deleted)."""
-        stack = self.net.stacks[owner]
+        conntrack entries are deleted). The captures of its interfaces end: an interface of
+        the same name later goes on in the same file."""
         close_all(stack)
+        stack.arp.forget()
+        for dev in stack.devices:
+            self.taps[dev].retired = True
         for eth0 in [dev for dev in stack.devices if isinstance(dev, Veth)]:
             host = eth0.peer
+            self.taps[host].retired = True
             host.stack.remove_device(host)
             eth0.set_carrier(False)
             eth0.peer = host.peer = None
         removed = set()
+        detached = getattr(self.cni, "detached", None)
         for ip in stack.local_ips:
             if self.net.by_ip.get(ip) is stack:
                 del self.net.by_ip[ip]
+            if detached is not None:
+                detached(ip)
             removed |= self.services.remove_endpoint(ip)
         self._endpoints_removed(removed)
 
@@ -318,13 +363,20 @@ class _Builder:
 
     def app(self, step):
         if isinstance(step, LinkStep | ImpairStep):
-            return FaultApp(step, self.net.stacks[step.target.owner])
+            return FaultApp(step, self._fault_namespace(step))
+        if isinstance(step, CreateStep):
+            # the namespace the steps after it name; it joins the network when the step runs
+            owner, node = step.pod.owner, step.pod.node
+            self.running[owner] = step.pod
+            stack = Stack(self.net, owner, forwarding=False, node=node)
+            self.namespaces = {**self.namespaces, owner: stack}
+            return LifecycleApp(step, self.namespaces[owner], self)
         if isinstance(step, RestartStep | DeleteStep | LabelStep):
             # a namespace's labels belong to no namespace of the network: the first node's
             # stack only keeps the step's clock
             owner = step.pod.owner if step.pod else self.topo.nodes[0].name
-            return LifecycleApp(step, self.net.stacks[owner], self)
-        sender = self.net.stacks[step.src.owner]
+            return LifecycleApp(step, self.namespaces[owner], self)
+        sender = self.namespaces[step.src.owner]
         if isinstance(step, UdpStep):
             return UdpApp(step, sender, partial(self._receivers, step, sender, PROTO_UDP))
         if isinstance(step, PingStep):
@@ -334,12 +386,46 @@ class _Builder:
         if isinstance(step, ProbeStep):
             return ProbeApp(step, sender, self._servers(step), self.policy_log)
         if isinstance(step, DnsStep):
-            pod = next(p for p in self.topo.pods() if p.owner == step.src.owner)
+            pod = self.running[step.src.owner]
             dns = self.cluster.dns
             return DnsApp(step, sender, pod, dns.service_ip, self.cluster.cluster_domain)
         if isinstance(step, PacketStep):
             return PacketApp(step, sender)
         raise TypeError(f"no application for {type(step).__name__}")
+
+    def _fault_namespace(self, step: LinkStep | ImpairStep) -> Stack:
+        """The namespace whose interface a `link` or `impair` step names: a pod's eth0 (the
+        loader's check), or a node's interface that takes the fault, one it has or the host
+        veth of a pod an earlier `create` step makes there: `link`, a veth or wire; `impair`,
+        also a bridge or VXLAN device (their egress). Another name is refused, listing them."""
+        stack = self.namespaces[step.target.owner]
+        if step.target.kind == "pod":
+            return stack
+        devices = [dev for dev in stack.devices if dev is not stack.loopback]
+        link = isinstance(step, LinkStep)
+        able = [dev.name for dev in devices if (isinstance(dev, Veth) if link else dev.takes_qdisc)]
+        able += [
+            pod.host_veth
+            for pod in self.running.values()
+            if pod.node == stack.owner and pod.host_veth not in able
+        ]
+        if step.interface in able:
+            return stack
+        kind = next((dev.kind for dev in devices if dev.name == step.interface), None)
+        takes = (
+            "`ip link set` on veths and wires"
+            if link
+            else "netem on veths, wires, bridges and VXLAN devices"
+        )
+        why = (
+            f"{step.interface} is the node's {kind} device: kpkt models {takes} only"
+            if kind
+            else f"{stack.owner} has no interface {step.interface!r} "
+            f"(it has {', '.join(dev.name for dev in devices)})"
+        )
+        raise TopologyError(
+            f"{self.topo.source}: {step.text}: {why}; name one of {', '.join(able)}"
+        )
 
     def _servers(self, step: ProbeStep) -> list:
         """(stack, port, pod name) for each pod behind the probe's destination (the pod, or a
@@ -347,7 +433,7 @@ class _Builder:
         proto = PROTO_TCP if step.protocol == "TCP" else PROTO_UDP
         dst = step.dst.packed
         endpoints = self.services.endpoints(proto, dst, step.port, dst in self.node_ips)
-        pods = {pod.ip.packed: pod for pod in self.topo.pods()}
+        pods = {pod.ip.packed: pod for pod in self.running.values()}
         servers = []
         for ip, port in endpoints or [(dst, step.port)]:
             pod = pods.get(ip)
@@ -357,7 +443,7 @@ class _Builder:
                 for p in container.ports
             )
             if declared:
-                servers.append((self.net.by_ip[ip], port, pod.name))
+                servers.append((self.namespaces[pod.owner], port, pod.name))
         return servers
 
     def _receivers(self, step: UdpStep | TcpStep, sender: Stack, proto: int) -> list:

@@ -56,6 +56,7 @@ class Why(Enum):
     ARP_REPLY = "arp-reply"  # (ip, mac): the answer to a request for one of our addresses
     ARP_PROXY_REPLY = "arp-proxy-reply"  # (ip, mac): proxy ARP's answer for a routed address
     ARP_RESOLVED = "arp-resolved"  # (ip,): a packet that waited for the neighbour, sent
+    GRATUITOUS_ARP = "gratuitous-arp"  # (ip, by): a request for the sender's own address
     FORWARD = "forward"  # (route, ttl): routed on, with the TTL it leaves with
     ECHO_REPLY = "echo-reply"  # (): the answer to an ICMP echo request for a local address
     ICMP_ERROR = "icmp-error"  # (type, code, ip): an ICMP error sent to `ip`
@@ -91,6 +92,7 @@ class Why(Enum):
     SLEEVE_UNKNOWN_PEER = "sleeve-unknown-peer"  # (peer name,): a frame no known peer sent
     LINK_DOWN = "link-down"  # (device name,)
     NO_CARRIER = "no-carrier"  # (device name,): a `link` step took the link down
+    PORT_DISABLED = "port-disabled"  # (bridge name, port name): its carrier is not seen yet
     CARRIER_LOST = "carrier-lost"  # (device name,): ... with the frame on the wire
     NETEM_LOSS = "netem-loss"  # (device name, loss): an `impair` step's loss
     CORRUPTED = "corrupted"  # (checksum name,): what netem corrupted, as the receiver sees

@@ -48,6 +48,7 @@ KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
     "impair": (APPLIED,),
     "restart": (APPLIED,),
     "delete": (APPLIED,),
+    "create": (APPLIED,),
     "label": (APPLIED,),
     "probe": (DELIVERED, REFUSED, UNREACHABLE, DROPPED, TIMEOUT),
 }

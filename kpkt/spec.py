@@ -408,7 +408,20 @@ class LabelStep:
     expect: Expectation | None = None
 
 
-EventStep = LinkStep | ImpairStep | RestartStep | DeleteStep | LabelStep
+@dataclass(frozen=True, slots=True)
+class CreateStep:
+    """A lifecycle step: `pod` is created on its node mid-run, as the kubelet and the CNI
+    plugin's ADD bring a pod up (its address is the one host-local IPAM gives next). `services`:
+    every Service with its endpoints once the pod runs (the loader works them out)."""
+
+    text: str
+    pod: PodSpec
+    at_ns: int | None = None
+    services: tuple[ServiceSpec, ...] = ()
+    expect: Expectation | None = None
+
+
+EventStep = LinkStep | ImpairStep | RestartStep | DeleteStep | CreateStep | LabelStep
 Step = UdpStep | PingStep | TcpStep | DnsStep | PacketStep | ProbeStep | EventStep
 
 
@@ -431,4 +444,9 @@ class Topology:
     policies: tuple = ()
 
     def pods(self) -> list[PodSpec]:
+        """The pods that run from the start (not the ones `create` steps make)."""
         return [pod for node in self.nodes for pod in node.pods]
+
+    def created_pods(self) -> list[PodSpec]:
+        """The pods `create` steps make, in step order."""
+        return [step.pod for step in self.steps if isinstance(step, CreateStep)]

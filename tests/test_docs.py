@@ -38,6 +38,7 @@ KEYS = {
     "impair": traffic.IMPAIR_KEYS,
     "restart": traffic.RESTART_KEYS,
     "delete": traffic.DELETE_KEYS,
+    "create": traffic.CREATE_KEYS,
     "label": traffic.LABEL_KEYS,
     "probe": traffic.PROBE_KEYS,
     "namespaces[]": policies.NAMESPACE_KEYS,

@@ -238,7 +238,8 @@ def test_reruns_are_byte_identical(tmp_path: Path) -> None:
         ("{node: node1, interface: eth0}", "nothing to impair"),
         ("{node: node1, pod: pod-a, interface: eth0, loss: 1%}", "name the pod"),
         ("{node: pod-a, interface: eth0, loss: 1%}", "is a pod, not a node"),
-        ("{node: node1, interface: eth1, loss: 1%}", "is not one of: eth0"),
+        ("{pod: pod-a, interface: eth1, loss: 1%}", "a pod's interface is eth0"),
+        ("{node: node1, interface: eth/1, loss: 1%}", "is not a Linux interface name"),
     ],
 )
 def test_bad_impair_steps_are_refused(step: str, message: str) -> None:
@@ -270,3 +271,116 @@ def test_glibc_asks_again_after_its_timeout_then_gives_up(tmp_path: Path) -> Non
     assert log.end_ns - log.start_ns == 10_000_000_000
     lost = {d.t_ns - log.start_ns for d in log.drops if d.reason == "netem-loss"}
     assert {0, 5_000_000_000} <= lost
+
+
+def test_faults_on_a_host_veth(tmp_path: Path) -> None:
+    """netem on node1's veth-pod-a delays and loses what goes to pod-a (the veth's egress),
+    not what pod-a sends; carrier down on it takes pod-a's eth0 down too (a veth pair)."""
+    result = run(
+        tmp_path,
+        """\
+  - ping: {from: pod-a, to: pod-b}
+  - impair: {node: node1, interface: veth-pod-a, loss: 100%}
+  - ping: {from: pod-a, to: pod-b}
+  - impair: {node: node1, interface: veth-pod-a, delay: 3ms}
+  - ping: {from: pod-a, to: pod-b}
+  - link: {node: node1, interface: veth-pod-a, state: down}
+  - ping: {from: pod-a, to: pod-b}
+""",
+    )
+    assert outcomes(result) == ["delivered", "applied", "dropped", "applied", "delivered"] + [
+        "applied",
+        "dropped",
+    ]
+    assert drops(result, 2) == [("node1/veth-pod-a", "netem-loss")]
+    assert any(f.haslayer(ICMP) for _, f in frames(result, "pod-b.default__eth0")[2:])
+    log = result.network.journal.steps[4]
+    assert log.end_ns - log.start_ns > 3_000_000
+    assert drops(result, 6) == [("pod-a.default/eth0", "link-down")]
+
+
+def test_faults_on_the_interfaces_of_a_created_pod(tmp_path: Path) -> None:
+    result = run(
+        tmp_path,
+        """\
+  - create: {pod: {name: pod-c}, node: node2}
+  - impair: {node: node2, interface: veth-pod-c, loss: 100%}
+  - ping: {from: pod-a, to: pod-c}
+  - impair: {node: node2, interface: veth-pod-c, clear: true}
+  - link: {pod: pod-c, interface: eth0, state: down}
+  - ping: {from: pod-c, to: pod-a}
+""",
+    )
+    assert outcomes(result)[2] in ("timeout", "unreachable")
+    assert ("node2/veth-pod-c", "netem-loss") in drops(result, 2)
+    # its ARP for the gateway is never sent: the request dies at eth0, then ARP gives up
+    assert drops(result, 5)[0] == ("pod-c.default/eth0", "link-down")
+    assert {reason for _, reason in drops(result, 5)} == {"link-down", "neighbour-unresolved"}
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            "link: {node: node1, interface: cni0, state: down}",
+            "cni0 is the node's bridge device: kpkt models `ip link set` on veths and wires "
+            "only; name one of eth0, veth-pod-a",
+        ),
+        (
+            "link: {node: node1, interface: flannel.1, state: down}",
+            "flannel.1 is the node's vxlan device",
+        ),
+        (
+            "impair: {node: node1, interface: lo, loss: 1%}",
+            "node1 has no interface 'lo' (it has eth0, cni0, flannel.1, veth-pod-a); name one "
+            "of eth0, cni0, flannel.1, veth-pod-a",
+        ),
+        (
+            "link: {node: node1, interface: eth1, state: down}",
+            "node1 has no interface 'eth1' (it has eth0, cni0, flannel.1, veth-pod-a); name one "
+            "of eth0, veth-pod-a",
+        ),
+    ],
+)
+def test_other_node_interfaces_are_refused_with_the_ones_that_take_faults(
+    tmp_path: Path, step: str, message: str
+) -> None:
+    """Exit status 2, one line naming the step and the interfaces, and no output folder."""
+    path = tmp_path / "faults.yaml"
+    path.write_text(HEAD + f"  - {step}\n")
+    done = subprocess.run(
+        ["kpkt", "run", str(path), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
+    assert message in done.stderr and step.split(":")[0] in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_netem_on_the_bridge_and_the_vxlan_device(tmp_path: Path) -> None:
+    """netem on flannel.1 loses the inner frame before the tunnel (flannel.1's capture and
+    eth0 never see it); on cni0 it delays what the node's stack sends to its pods."""
+    result = run(
+        tmp_path,
+        """\
+  - impair: {node: node1, interface: flannel.1, loss: 100%}
+  - ping: {from: pod-a, to: pod-b}
+  - impair: {node: node1, interface: flannel.1, clear: true}
+  - impair: {node: node1, interface: cni0, delay: 7ms}
+  - ping: {from: node1, to: pod-a}
+""",
+    )
+    assert outcomes(result) == ["applied", "dropped", "applied", "applied", "delivered"]
+    assert drops(result, 1) == [("node1/flannel.1", "netem-loss")]
+    tunnel = [t for t, f in frames(result, "node1__flannel.1") if f.haslayer(ICMP)]
+    assert tunnel == []
+    ping = result.network.journal.steps[4]
+    start = ping.start_ns
+    sent = [t for t, f in frames(result, "node1__cni0") if t >= start and f.haslayer(ICMP)]
+    received = [t for t, f in frames(result, "pod-a.default__eth0") if t >= start]
+    # the echo request waits 7 ms in cni0's qdisc (node1 knows pod-a's MAC from step 2)
+    assert sent[0] - start == 7_000_000 and received[0] > sent[0]
+    assert ping.result == "1 transmitted, 1 received, rtt min 7002.0 us"

@@ -1,7 +1,10 @@
 """`link` and `impair` steps: faults applied to an interface at a moment of the run, as
 `ip link set ... down|up` (carrier, both ends of the link) and `tc qdisc replace|del ... netem`
-would. The step sends nothing and is done at once; what the fault does shows in the steps that
-follow. The interface's capture notes the event on its next frame."""
+would: `link` on a veth or a wire (a pod's eth0 and its host veth, a node's eth0, a CNI's veth
+pairs), `impair` also on a bridge or VXLAN device. The step sends nothing and is done at once;
+what the fault does shows in the steps that follow. The interface's capture notes the event on
+its next frame. An interface that is gone when the step comes (a deleted pod's host veth)
+changes nothing, as `ip link` finds no device."""
 
 from __future__ import annotations
 
@@ -13,11 +16,15 @@ from kpkt.spec import Impairment, ImpairStep, LinkStep
 class FaultApp(EventApp):
     def __init__(self, step: LinkStep | ImpairStep, stack) -> None:
         super().__init__(step, stack)
-        self.device = next(dev for dev in stack.devices if dev.name == step.interface)
+        self.where = f"{stack.owner}/{step.interface}"
         self.what = ""
 
     def _send(self) -> None:
-        step, dev = self.step, self.device
+        step = self.step
+        dev = next((d for d in self.sender.devices if d.name == step.interface), None)
+        if dev is None:
+            self.what = f'Cannot find device "{step.interface}": nothing changed'
+            return
         if isinstance(step, LinkStep):
             dev.set_carrier(step.up)
             self.what = f"link {'up' if step.up else 'down'}"
@@ -34,7 +41,7 @@ class FaultApp(EventApp):
         dev.observer.remark(self.what)
 
     def result(self) -> str:
-        return f"{self.device.where}: {self.what}"
+        return f"{self.where}: {self.what}"
 
 
 def describe(imp: Impairment) -> str:

@@ -3,22 +3,27 @@ restarts; the pause container keeps the network namespace, so the address, the M
 and every neighbour and FDB entry stay, and only the sockets of the pod's applications close,
 as the kernel closes them when their process exits (a TCP peer's next segment then draws a
 reset, a datagram an ICMP port unreachable, until a later step listens again). `delete`: the
-pod goes, as the cluster (its builder) carries it out: namespace, veth, endpoints. `label`: a
-pod's or a namespace's labels change, and with them the Services' endpoints (kube-proxy syncs
-its rules) and which NetworkPolicies select which pods."""
+pod goes, as the cluster (its builder) carries it out: namespace, veth, endpoints. `create`: a
+pod comes up on its node as the CNI plugin brings it up, and the Services whose selector picks
+it gain the endpoint. `label`: a pod's or a namespace's labels change, and with them the
+Services' endpoints (kube-proxy syncs its rules) and which NetworkPolicies select which pods."""
 
 from __future__ import annotations
 
 from kpkt.apps.base import EventApp
 from kpkt.net.sockets import close_all
-from kpkt.spec import DeleteStep, LabelStep, RestartStep
+from kpkt.spec import CreateStep, DeleteStep, LabelStep, RestartStep
 
 
 class LifecycleApp(EventApp):
-    def __init__(self, step: RestartStep | DeleteStep | LabelStep, stack, cluster) -> None:
+    def __init__(
+        self, step: RestartStep | DeleteStep | CreateStep | LabelStep, stack, cluster
+    ) -> None:
         super().__init__(step, stack)
-        self.cluster = cluster  # what carries out a deletion or a label change (the builder)
+        # what carries out a deletion, a creation or a label change (the builder)
+        self.cluster = cluster
         self.what = ""
+        self.attaching = False  # a created pod's CNI ADD has not returned yet
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
@@ -27,7 +32,14 @@ class LifecycleApp(EventApp):
             for dev in stack.devices:
                 if dev is not stack.loopback:
                     dev.peer.observer.remark(f"{step.pod.owner} {self.what}")
-            self.cluster.delete_pod(step.pod.owner)
+            self.cluster.delete_pod(stack)
+            return
+        if isinstance(step, CreateStep):
+            pod = step.pod
+            self.what = f"created on {pod.node} with {pod.ip}"
+            took = self.cluster.create_pod(pod, stack, f"{pod.owner}: {self.what}")
+            self.attaching = True
+            stack.sched.after(took, self._ready)
             return
         if isinstance(step, LabelStep):
             changes = [f"{key}={value}" for key, value in step.set]
@@ -42,6 +54,15 @@ class LifecycleApp(EventApp):
         self.what = f"{container} restarted: {closed} socket(s) closed"
         self._remark(stack)
 
+    def _ready(self) -> None:
+        """The CNI plugin's ADD returned: the pod is ready, and the EndpointSlice controller
+        and kube-proxy's sync make it an endpoint of the Services that select it."""
+        self.cluster.sync_services(self.step.services)
+        self.attaching = False
+
+    def done(self) -> bool:
+        return not self.attaching
+
     def _remark(self, stack) -> None:
         """Each interface of the pod notes the event on its next frame."""
         for dev in stack.devices:
@@ -50,5 +71,7 @@ class LifecycleApp(EventApp):
 
     def result(self) -> str:
         step = self.step
+        if isinstance(step, CreateStep):
+            return f"{step.pod.owner}: {self.what}"
         where = step.pod.owner if step.pod else f"namespace {step.namespace}"
         return f"{where}: {self.what}"

@@ -79,6 +79,7 @@ _TEXT = {
     Why.ARP_REPLY: lambda ip, mac: f"arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
     Why.ARP_PROXY_REPLY: lambda ip, mac: f"proxy arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
     Why.ARP_RESOLVED: lambda ip: f"arp resolved {IPv4Address(ip)}",
+    Why.GRATUITOUS_ARP: lambda ip, by: f"gratuitous arp for {IPv4Address(ip)} ({by})",
     Why.FORWARD: lambda route, ttl: f"forward: route {route}, ttl {ttl}",
     Why.ECHO_REPLY: lambda: "icmp echo reply",
     Why.ICMP_ERROR: lambda kind, code, ip: f"icmp {describe(kind, code)} to {IPv4Address(ip)}",
@@ -124,6 +125,9 @@ _TEXT = {
     ),
     Why.LINK_DOWN: lambda dev: f"{dev} has no peer",
     Why.NO_CARRIER: lambda dev: f"{dev} has no carrier",
+    Why.PORT_DISABLED: lambda bridge, port: (
+        f"{bridge}: port {port} is disabled (its carrier is not reported yet), not forwarding"
+    ),
     Why.CARRIER_LOST: lambda dev: f"{dev} lost its carrier with the frame on the wire",
     Why.NETEM_LOSS: lambda dev, loss: f"{dev}: netem loss {loss:.2%}",
     Why.CORRUPTED: lambda error: f"{error} does not match",

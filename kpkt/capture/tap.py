@@ -92,17 +92,45 @@ class Journal:
         self.background = StepLog(table_rows=MAX_TABLE_ROWS)  # frames outside any step
         self.pcapng: PcapngWriter | None = None
         self.traced_rows: dict[int, int] = {}  # step index -> rows to keep (for `kpkt trace`)
+        self.folder: Path | None = None  # where the captures go, once open
         self._pid = 0
         self._flow = 0
 
     def open(self, folder: Path) -> None:
         """Start writing: a pcap per capture point and all.pcapng, into `folder`."""
         self._check_filenames()
+        self.folder = folder
         self.pcapng = PcapngWriter(folder / ALL_PCAPNG, f"kpkt {__version__}")
         for tap in self.taps:
             tap.open(folder)
             if tap.kind != "loopback":  # lo is declared when something first uses it
                 tap.declare()
+
+    def tap(
+        self,
+        owner: str,
+        ifname: str,
+        kind: str,
+        node: str | None,
+        mac: str | None,
+        what: str | None = None,
+        link_type: int = LINKTYPE_ETHERNET,
+    ) -> Tap:
+        """The capture point of a new interface. One made while the run goes on (a pod a
+        `create` step makes) writes at once; one named like a deleted interface of the same
+        namespace (a pod created again with a deleted one's name) goes on in its file and in
+        its interface of all.pcapng (described as it was first declared)."""
+        filename = Tap.filename_of(owner, ifname)
+        for tap in self.taps:
+            if tap.retired and tap.filename == filename:
+                tap.kind, tap.node, tap.mac, tap.link_type = kind, node, mac, link_type
+                tap.what = what or DESCRIPTIONS.get(kind, kind)
+                tap.peer, tap.retired = None, False
+                return tap
+        tap = Tap(self, owner, ifname, kind, node, mac, what, link_type)
+        if self.folder is not None:
+            tap.open(self.folder)
+        return tap
 
     def _check_filenames(self) -> None:
         """Every capture point has a file of its own (the topology's checks make the names
@@ -189,6 +217,7 @@ class Tap:
         "write",
         "packet",
         "remarks",
+        "retired",
     )
 
     def __init__(
@@ -219,6 +248,7 @@ class Tap:
         self.pcapng: PcapngWriter | None = None
         self.interface: int | None = None  # its interface id in all.pcapng, once declared
         self.remarks = ""  # events on the interface, for the comment of its next frame
+        self.retired = False  # its interface was deleted (its pod was)
         journal.taps.append(self)
 
     @property
@@ -227,7 +257,11 @@ class Tap:
 
     @property
     def filename(self) -> str:
-        return f"{self.owner}__{self.ifname}.pcap"
+        return Tap.filename_of(self.owner, self.ifname)
+
+    @staticmethod
+    def filename_of(owner: str, ifname: str) -> str:
+        return f"{owner}__{ifname}.pcap"
 
     def open(self, folder: Path) -> None:
         self.writer = PcapWriter(folder / self.filename, self.link_type)

@@ -18,6 +18,16 @@ once per network, `Plugin(builder)`, and calls in this order:
   joined to `eth0`, a bridge port or proxy ARP), the pod's address and its routes.
 - `peers(node)`: once every node exists: what the node learns of the others (routes, permanent
   neighbour and FDB entries, tunnel endpoints).
+- `attached(pod, eth0) -> int`, only where the CNI has something to do then: after a pod a
+  `create` step makes mid-run went through `pod()` and its `eth0` came up (weave's gratuitous
+  ARP); how long after that the plugin's ADD returns, in nanoseconds.
+- `detached(ip)`, only where the CNI keeps state of its own about a pod: a deleted pod's
+  address (Cilium's endpoint map). The builder removes the namespace, the veth pair and what
+  the kernel removes with them (bridge port, routes, neighbours).
+
+A pod created mid-run goes through the same `pod()`; what the kernel does as its veth comes up
+is the builder's (a bridge port disabled until its carrier is seen, `arp_notify`'s gratuitous
+ARP where `pod()` set the sysctl).
 
 `Plugin.describe(cluster, node) -> str` (a static method) names the node's CNI devices with
 their addresses and MACs for `kpkt validate`.

@@ -116,7 +116,7 @@ class Plugin:
         self.bpf_host_routing = options.get("hostRouting") == "bpf"
         self.socket_lb = bool(options.get("kubeProxyReplacement"))
         topo = builder.topo
-        self.identity = identities(topo.seed, list(topo.pods()))
+        self.identity = identities(topo.seed, [*topo.pods(), *topo.created_pods()])
         self.endpoints: dict[bytes, Endpoint] = {}  # pod IP -> endpoint, cluster-wide
         self.tunnels: dict[IPv4Network, bytes] = {}  # a node's podCIDR -> the node's IP
         self.vxlans: dict[str, MetadataVxlan] = {}  # node name -> its cilium_vxlan
@@ -192,6 +192,11 @@ class Plugin:
         stack.add_route(Route(DEFAULT, eth0, via=router, mtu=cluster.pod_mtu))
         if self.socket_lb:
             stack.socket_lb = SocketLb(b.services, stack.ids.pick)
+
+    def detached(self, ip: bytes) -> None:
+        """A deleted pod's address (cilium-cni's DEL): its endpoint leaves the endpoint map,
+        so what still comes for the address is the stack's, then BPF's to drop."""
+        self.endpoints.pop(ip, None)
 
     def peers(self, node: NodeSpec) -> None:
         """The other nodes' podCIDRs routed through cilium_host (the agent's routes); the

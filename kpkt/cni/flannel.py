@@ -6,8 +6,8 @@ plugin, the flannel CNI plugin and flanneld install on a node.
   `cluster.vxlan.vni`, port `cluster.vxlan.port`, nolearning) with the podCIDR's network
   address /32. Pods' MTU: the underlay's minus 50 with vxlan, the underlay's with host-gw.
 - Per pod: a veth pair, the host side a port of cni0 (hairpin as `cluster.hairpin`); in the pod
-  the address in the node's podCIDR, `default via` the gateway and the cluster's pod network via
-  the gateway (the route the bridge plugin's IPAM config adds).
+  `arp_notify=1`, the address in the node's podCIDR, `default via` the gateway and the cluster's
+  pod network via the gateway (the route the bridge plugin's IPAM config adds).
 - Per remote node (flanneld's handleSubnetEvents): vxlan: the permanent neighbour for the remote
   VTEP address, its FDB entry, then the onlink route of its podCIDR via flannel.1; host-gw: the
   route of its podCIDR via the node's address on eth0 (the node ARPs for it like any neighbour).
@@ -104,6 +104,7 @@ class Plugin:
         b.pair(eth0, host)
         self.bridges[node.name].add_port(host)
         stack = eth0.stack
+        stack.arp_notify = True
         b.address(stack, eth0, pod.ip.packed, node.pod_cidr.prefixlen)
         gateway = node.pod_cidr[1].packed
         stack.add_route(Route(DEFAULT, eth0, via=gateway))

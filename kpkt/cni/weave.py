@@ -20,10 +20,14 @@ router (bridged fastdp) and the weave CNI plugin install on a node (cni-others.m
   as its frame enters the bridge from its veth (never what comes from `vethwe-bridge`), a pod's
   ingress just before its veth (kpkt/net/br_netfilter.py, kpkt/net/policy_filter.py).
 
-Not modelled: heartbeats and MTU probes (fastdp and sleeve), the gratuitous ARPs at pod attach,
-the TCP 6783 control connection (so the first tunnel packet ARPs for the peer node), the
-`datapath` internal port, encryption, weave's own IPAM split of the range (each node gets a /24
-of it, as kpkt gives every CNI) and pure sleeve mode (no kernel datapath, MTU 65535).
+A pod created mid-run (a `create` step): weave's CNI plugin sends a gratuitous ARP (arping:
+`tha` all ones) 1 ms after the address is set, flooded like any broadcast, to every peer too.
+
+Not modelled: heartbeats and MTU probes (fastdp and sleeve), the gratuitous ARP the bridge
+sends on `expose`, the TCP 6783 control connection (so the first tunnel packet ARPs for the
+peer node), the `datapath` internal port, encryption, weave's own IPAM split of the range (each
+node gets a /24 of it, as kpkt gives every CNI) and pure sleeve mode (no kernel datapath, MTU
+65535).
 """
 
 from __future__ import annotations
@@ -38,13 +42,14 @@ from kpkt.net.nat import MULTICAST, MasqPolicy, MasqRule
 from kpkt.net.overlay import SHORT_ID_MASK, OverlaySwitch, Peer, Sleeve, VxlanVport
 from kpkt.net.route import Route
 from kpkt.spec import NodeSpec, PodSpec
-from kpkt.wire.ethernet import mac_bytes
+from kpkt.wire.ethernet import BROADCAST, mac_bytes
 
 DEFAULT = IPv4Network("0.0.0.0/0")
 BRIDGE = "weave"
 FASTDP_PORT = 6784  # weave's port 6783 + 1
 VPORT = f"vxlan-{FASTDP_PORT}"
 SLEEVE = "sleeve"
+GARP_DELAY_NS = 1_000_000  # weave's gratuitous ARP after a pod's address is set
 
 
 def masquerade_rules(range_: IPv4Network) -> MasqPolicy:
@@ -133,6 +138,12 @@ class Plugin:
         b.address(stack, eth0, pod.ip.packed, range_.prefixlen)
         stack.add_route(Route(DEFAULT, eth0, via=node.pod_cidr[1].packed))
         stack.add_route(Route(range_, eth0, src=pod.ip.packed))
+
+    def attached(self, pod: PodSpec, eth0) -> int:
+        """A pod created mid-run: weave's `setupIfaceAddrs` arpings its address 1 ms after
+        setting it (cni-others.md §2.3, row 0), before the plugin's ADD returns."""
+        eth0.sched.after(GARP_DELAY_NS, eth0.stack.arp.announce, eth0, BROADCAST, "weave arping")
+        return GARP_DELAY_NS
 
     def peers(self, node: NodeSpec) -> None:
         """The router connects to every other peer; it learns no MAC in advance."""

@@ -143,6 +143,26 @@ class Arp:
             decision = Decision(Why.THEN, note, resolved) if note else resolved
             self.output(dev, entry.ip, packet, tag, decision)
 
+    def forget(self) -> None:
+        """The namespace is deleted: its neighbour entries go, with their timers and the
+        packets waiting in their queues."""
+        for table in self.tables.values():
+            for entry in table.entries.values():
+                entry.timer_gen += 1
+                self.stack.note_pending(-len(entry.queue))
+                entry.queue = []
+        self.tables.clear()
+
+    def announce(self, dev, tha: bytes, by: str) -> None:
+        """A gratuitous ARP for the device's address (`arp_notify`, or a CNI's arping): a
+        broadcast request whose sender and target are that address; `tha` is all zeros from
+        the kernel (inetdev_send_gratuitous_arp), all ones from arping."""
+        stack = self.stack
+        ip = stack.primary_ip(dev)
+        frame = arp_frame(ARP_REQUEST, BROADCAST, dev.mac, ip, tha, ip)
+        tag = stack.observer.packet(stack.observer.new_flow(stack.current_step()))
+        dev.xmit(frame, tag, Decision(Why.GRATUITOUS_ARP, ip, by))
+
     # --- ARP frames received -------------------------------------------------------------------
 
     def receive(self, frame: bytes, dev, tag: Tag) -> None:

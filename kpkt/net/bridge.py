@@ -6,6 +6,10 @@ multicast frame is flooded to every port (newest first; the ingress port only wh
 hairpin mode) and also passed up to the bridge device; known unicast goes to its one port, or up
 when it is a local MAC; unknown unicast is flooded and not passed up (the bridge device is not
 promiscuous).
+
+A port enslaved while its device has no carrier (a pod's veth before the pod's end is up) is
+disabled: frames arriving on it are dropped before learning, and floods skip it, until
+linkwatch reports the carrier (`br_port_carrier_check()`, then forwarding at once: no STP).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Bridge(NetDevice):
     node's stack sends through the bridge."""
 
     kind = "bridge"
+    takes_qdisc = True
 
     def __init__(self, stack, name: str, mac: bytes, mtu: int, hairpin: bool) -> None:
         super().__init__(stack, name, mac, mtu)
@@ -36,6 +41,7 @@ class Bridge(NetDevice):
         self.hairpin_default = hairpin
         self.fdb = Fdb()
         self.fdb.add_local(mac, None)
+        self.disabled: set[NetDevice] = set()  # ports whose carrier the bridge has not seen
         self.netfilter = None  # a BrNetfilter when iptables sees bridged IPv4 (cni0)
 
     def add_port(self, port: NetDevice, hairpin: bool | None = None) -> None:
@@ -47,6 +53,13 @@ class Bridge(NetDevice):
             self.hairpin_ports.add(port.name)
         self.fdb.add_local(port.mac, port)
 
+    def await_carrier(self, port: NetDevice) -> int:
+        """The port's carrier came up after it was enslaved: disabled until linkwatch's work
+        reports it, then forwarding. How long that takes (LINKWATCH_NS)."""
+        self.disabled.add(port)
+        self.sched.after(LINKWATCH_NS, self.disabled.discard, port)
+        return LINKWATCH_NS
+
     def remove_port(self, port: NetDevice) -> None:
         """The port's device is deleted (its pod's namespace went): br_del_if() flushes the
         FDB entries behind it."""
@@ -54,10 +67,14 @@ class Bridge(NetDevice):
         self.ports.remove(port)
         self.hairpin_ports.discard(port.name)
         self.fdb.flush_port(port)
+        self.disabled.discard(port)
 
     # --- frames arriving on a port ------------------------------------------------------------
 
     def ingress(self, frame: bytes, port: NetDevice, tag: Tag) -> None:
+        if self.disabled and port in self.disabled:
+            self.stack.drop(Decision(Why.PORT_DISABLED, self.name, port.name), tag, port.where)
+            return
         now = self.sched.now
         src, dst = frame[ETH_SRC], frame[ETH_DST]
         if not src[0] & 1 and self.fdb.learn(src, port, now):
@@ -105,6 +122,8 @@ class Bridge(NetDevice):
 
     def _flood(self, frame: bytes, ingress: NetDevice | None, tag: Tag) -> None:
         targets = [p for p in self.ports if p is not ingress or p.name in self.hairpin_ports]
+        if self.disabled:
+            targets = [p for p in targets if p not in self.disabled]
         hairpin = ingress is not None and ingress in targets
         note = Decision(Why.FLOODED, frame[ETH_DST], len(targets), hairpin)
         for port in targets:
@@ -112,7 +131,7 @@ class Bridge(NetDevice):
 
     # --- frames the node's stack sends through the bridge device -------------------------------
 
-    def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+    def transmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
         self.observer.seen(frame, OUT, tag, note)
         if self.netfilter is not None and self.netfilter.detours:
             detour = self.netfilter.detour(frame)
@@ -129,3 +148,8 @@ class Bridge(NetDevice):
 
 
 _PASSED_UP = Decision(Why.PASSED_UP)
+# how long after a port's carrier comes up the bridge sees it: linkwatch's work runs at once
+# for a veth (an "urgent" event), so this is scheduling latency; kpkt's choice (the reference
+# says only that the port comes up asynchronously, and that a pod's gratuitous ARP at start
+# was lost at the bridge in every run)
+LINKWATCH_NS = 100_000

@@ -22,6 +22,10 @@ class NetDevice:
     kind = "device"
     link_layer = True  # frames carry an Ethernet header; False: a tunnel that sends raw IP
     proxy_arp = False  # sysctl net.ipv4.conf.<dev>.proxy_arp
+    # the device's egress goes through `xmit` (then `transmit`), so a netem qdisc
+    # (kpkt/net/netem.py) there sees every frame it sends
+    takes_qdisc = False
+    qdisc = None
 
     def __init__(self, stack, name: str, mac: bytes, mtu: int) -> None:
         self.stack = stack  # the owning namespace's IPv4 stack
@@ -46,6 +50,14 @@ class NetDevice:
         stack.devices.append(self)
 
     def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        """Send a frame out of the device: through its qdisc, if it has one, to `transmit`."""
+        if self.qdisc is not None:
+            self.qdisc.enqueue(frame, tag, note)
+        else:
+            self.transmit(frame, tag, note)
+
+    def transmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+        """The frame leaves the qdisc for the driver."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -59,6 +71,7 @@ class Veth(NetDevice):
     to send first and transmits what it keeps."""
 
     kind = "veth"
+    takes_qdisc = True
 
     def __init__(
         self, stack, name: str, mac: bytes, mtu: int, delay_ns: int = VETH_DELAY_NS
@@ -67,7 +80,6 @@ class Veth(NetDevice):
         self.peer: Veth | None = None
         self.delay_ns = delay_ns
         self.carrier = True
-        self.qdisc = None
 
     def guard_with(self, policy, pod_ip: bytes) -> None:
         """Make this the workload endpoint of the pod at `pod_ip`, judged by `policy` (a

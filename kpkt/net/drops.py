@@ -18,7 +18,8 @@ REASONS: dict[str, str] = {
     "same-port": "the bridge's FDB points back at the ingress port, which is not hairpin",
     "no-fdb-and-no-flood": "the VXLAN device has no FDB entry for the inner destination MAC",
     "vni-mismatch": "a VXLAN packet with a VNI this node has no device for",
-    "link-down": "the device has no peer, or no carrier (a `link` step took the link down)",
+    "link-down": "the device has no peer, or no carrier (a `link` step took the link down; "
+    "a just-created pod's bridge port before its carrier is seen)",
     "netem-loss": "netem on the egress interface lost it (an `impair` step's loss)",
     "bad-checksum": "a checksum the receiver checks does not verify: a crafted packet's IPv4 "
     "header checksum, or what netem corrupted (an `impair` step's corrupt)",
@@ -50,6 +51,7 @@ REASON_OF: dict[Why, str] = {
     Why.VNI_MISMATCH: "vni-mismatch",
     Why.LINK_DOWN: "link-down",
     Why.NO_CARRIER: "link-down",
+    Why.PORT_DISABLED: "link-down",
     Why.CARRIER_LOST: "link-down",
     Why.NETEM_LOSS: "netem-loss",
     Why.CORRUPTED: "bad-checksum",

@@ -66,6 +66,8 @@ class Stack:
         self.owner = owner
         self.node = node
         self.forwarding = forwarding
+        # sysctl arp_notify: a gratuitous ARP when a device comes up (the bridge CNI plugin's)
+        self.arp_notify = False
         self.devices: list = []
         self.addresses: list[tuple[object, bytes, int]] = []  # (device, ip, prefix length)
         self.local_ips: set[bytes] = set()

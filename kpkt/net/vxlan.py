@@ -42,6 +42,7 @@ _INNER_ADDRS_PORTS = slice(ETH_LEN + IP_ADDRS_PORTS.start, ETH_LEN + IP_ADDRS_PO
 
 class Vxlan(NetDevice):
     kind = "vxlan"
+    takes_qdisc = True
 
     def __init__(
         self,
@@ -68,7 +69,7 @@ class Vxlan(NetDevice):
     def add_fdb(self, mac: bytes, remote_ip: bytes) -> None:
         self.fdb[mac] = remote_ip
 
-    def xmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
+    def transmit(self, frame: bytes, tag: Tag, note: Decision | str = "") -> None:
         self.observer.seen(frame, OUT, tag, note)
         remote = self.fdb.get(frame[ETH_DST])
         if remote is None:
@@ -161,6 +162,8 @@ class MetadataVxlan(Vxlan):
     redirects here (`encap`: remote address, VNI, TTL, zero UDP checksum, DF clear) and reads
     it back from each packet received (`tc_ingress(inner, dev, tag, vni)`). The outer source
     port is the kernel's flow hash, as for any VXLAN device."""
+
+    takes_qdisc = False  # what the BPF program redirects here (`encap`) bypasses `xmit`
 
     def __init__(self, stack, name: str, mac: bytes, mtu: int, *, port: int, hash_key: bytes):
         # no VNI and no FDB: a frame sent without a tunnel key (`xmit`) finds no FDB entry

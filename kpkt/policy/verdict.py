@@ -243,7 +243,8 @@ def port_matches(
 
 
 def cluster_policies(topology: Topology) -> Policies:
-    """The policies of a loaded topology, over its namespaces and pods."""
+    """The policies of a loaded topology, over its namespaces and pods (those `create` steps
+    make too)."""
     pods = (
         Workload(
             pod.namespace,
@@ -256,6 +257,6 @@ def cluster_policies(topology: Topology) -> Policies:
                 for port in container.ports
             ),
         )
-        for pod in topology.pods()
+        for pod in [*topology.pods(), *topology.created_pods()]
     )
     return Policies(topology.policies, topology.namespaces, pods)

@@ -6,7 +6,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
-from kpkt.spec import EndpointPort, LabelStep, ServiceEndpoint, ServicePort, ServiceSpec, Step
+from kpkt.spec import (
+    CreateStep,
+    DeleteStep,
+    EndpointPort,
+    LabelStep,
+    PodSpec,
+    ServiceEndpoint,
+    ServicePort,
+    ServiceSpec,
+    Step,
+)
 from kpkt.topology.fields import Report
 from kpkt.topology.hosts import NodeDraft, PodDraft
 from kpkt.topology.services import ServiceDraft
@@ -135,37 +145,56 @@ def _listed(service: ServiceDraft, nodes: list[NodeDraft]) -> list[ServiceEndpoi
     return endpoints
 
 
-def after_label_steps(
+def after_lifecycle_steps(
     steps: list[Step], services: list[ServiceDraft], nodes: list[NodeDraft]
 ) -> list[Step]:
-    """The steps, each label step given the services as the EndpointSlice controller lists
-    them once its labels changed (and those of the label steps before it). Namespace labels
-    select no Service endpoints: they change nothing here."""
-    labels = {id(pod): dict(pod.details.get("labels", ())) for node in nodes for pod in node.pods}
+    """The steps, each `label` and `create` step given the services as the EndpointSlice
+    controller lists them once it happened (after the lifecycle steps before it: a deleted pod
+    is no endpoint any more, a created one may be). Namespace labels select no Service
+    endpoints: they change nothing here."""
+    running = [replace(node, pods=list(node.pods)) for node in nodes]
+    by_name = {node.name: node for node in running}
     done = []
     for step in steps:
-        if isinstance(step, LabelStep) and step.pod is not None:
-            pod = next(
-                pod
-                for node in nodes
-                for pod in node.pods
-                if (pod.name, pod.namespace) == (step.pod.name, step.pod.namespace)
-            )
-            changed = labels[id(pod)]
-            changed.update(step.set)
+        if isinstance(step, DeleteStep):
+            for node in running:
+                node.pods = [pod for pod in node.pods if _owner(pod) != step.pod.owner]
+        elif isinstance(step, CreateStep):
+            by_name[step.pod.node].pods.append(_draft(step.pod))
+            step = replace(step, services=_listed_now(services, running, step.text))
+        elif isinstance(step, LabelStep) and step.pod is not None:
+            owner = step.pod.owner
+            node, pod = next((n, pod) for n in running for pod in n.pods if _owner(pod) == owner)
+            labels = dict(pod.details.get("labels", ()))
+            labels.update(step.set)
             for key in step.remove:
-                changed.pop(key, None)
-            relabelled = [_with_labels(node, labels) for node in nodes]
-            quiet = Report(step.text)  # the file's own warnings are reported once, at load
-            specs = tuple(service_specs(services, relabelled, quiet))
-            step = replace(step, services=specs)
+                labels.pop(key, None)
+            relabelled = replace(pod, details={**pod.details, "labels": tuple(labels.items())})
+            node.pods = [relabelled if other is pod else other for other in node.pods]
+            step = replace(step, services=_listed_now(services, running, step.text))
         done.append(step)
     return done
 
 
-def _with_labels(node: NodeDraft, labels: dict[int, dict[str, str]]) -> NodeDraft:
-    pods = [
-        replace(pod, details={**pod.details, "labels": tuple(labels[id(pod)].items())})
-        for pod in node.pods
-    ]
-    return replace(node, pods=pods)
+def _listed_now(
+    services: list[ServiceDraft], nodes: list[NodeDraft], text: str
+) -> tuple[ServiceSpec, ...]:
+    quiet = Report(text)  # the file's own warnings are reported once, at load
+    return tuple(service_specs(services, nodes, quiet))
+
+
+def _owner(pod: PodDraft) -> str:
+    return f"{pod.name}.{pod.namespace}"
+
+
+def _draft(pod: PodSpec) -> PodDraft:
+    """A created pod as the endpoints controller sees it: its address and its details."""
+    details = {
+        "labels": pod.labels,
+        "hostname": pod.hostname,
+        "subdomain": pod.subdomain,
+        "ready": pod.ready,
+        "resolver": pod.resolver,
+        "containers": pod.containers,
+    }
+    return PodDraft("", pod.name, pod.namespace, pod.ip, pod.mac, pod.host_veth, None, details)

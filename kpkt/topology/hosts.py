@@ -110,7 +110,7 @@ def _read_node(path: str, value: Any, report: Report) -> NodeDraft | None:
         f.bad("podCIDR", f"{pod_cidr} is too small: a node needs at least a /30 for its pods")
         pod_cidr = None
     macs = {"eth0": f.mac("mac")} | _device_macs(f)
-    pods = [_read_pod(pod_path, item, report) for pod_path, item in f.entries("pods")]
+    pods = [read_pod(pod_path, item, report) for pod_path, item in f.entries("pods")]
     if name is None:
         return None
     failed = "podCIDR" in f.failed
@@ -127,7 +127,7 @@ def _device_macs(node: Fields) -> dict[str, str | None]:
     return macs
 
 
-def _read_pod(path: str, value: Any, report: Report) -> PodDraft | None:
+def read_pod(path: str, value: Any, report: Report) -> PodDraft | None:
     f = Fields.check(value, path, report, POD_KEYS)
     if f is None:
         return None
@@ -135,7 +135,7 @@ def _read_pod(path: str, value: Any, report: Report) -> PodDraft | None:
     namespace = f.label("namespace", "default")
     ip, mac = f.ipv4("ip"), f.mac("mac")
     veth = f.child("hostVeth", ("name", "mac"))
-    veth_name = _interface_name(veth, "name") if veth else None
+    veth_name = interface_name(veth, "name") if veth else None
     veth_mac = veth.mac("mac") if veth else None
     details = {
         "labels": tuple(read_labels(f, "labels")),
@@ -160,7 +160,7 @@ def port_name_problem(name: str) -> str | None:
     )
 
 
-def _interface_name(f: Fields, key: str) -> str | None:
+def interface_name(f: Fields, key: str) -> str | None:
     """A Linux interface name: 1 to 15 characters, no '/', ':' or white space, not '.' or '..'."""
     name = f.string(key)
     if name is None:

@@ -74,7 +74,7 @@ def assign_pod_ips(nodes: list[NodeDraft], report: Report) -> None:
         if node.pod_cidr is None:
             continue
         for pod in node.pods:
-            if pod.ip is not None and (problem := _pod_ip_problem(pod.ip, node)):
+            if pod.ip is not None and (problem := pod_ip_problem(pod.ip, node)):
                 report.error(pod.at("ip"), problem)
         pool = free(pod_addresses(node.pod_cidr), taken)
         for pod in node.pods:
@@ -89,6 +89,37 @@ def assign_pod_ips(nodes: list[NodeDraft], report: Report) -> None:
                     break
 
 
+class HostLocal:
+    """host-local IPAM on one node as the run goes on (`create` and `delete` steps): the
+    addresses in use and the last one it gave. It gives the next free address after that one,
+    wrapping around (host-local's round robin over its range), so an address a deleted pod
+    freed is not given again at once."""
+
+    def __init__(self, pod_cidr: IPv4Network, in_use: Iterable[IPv4Address]) -> None:
+        self.pod_cidr = pod_cidr
+        self.in_use = set(in_use)
+        self.last = max(self.in_use, default=None)
+
+    def allocate(self) -> IPv4Address | None:
+        """The next free address after the last one given (None: the range is full)."""
+        first, end = int(self.pod_cidr.network_address) + 2, int(self.pod_cidr.broadcast_address)
+        size = end - first
+        start = int(self.last) + 1 - first if self.last is not None else 0
+        for offset in range(size):
+            ip = IPv4Address(first + (start + offset) % size)
+            if ip not in self.in_use:
+                self.reserve(ip)
+                return ip
+        return None
+
+    def reserve(self, ip: IPv4Address) -> None:
+        self.in_use.add(ip)
+        self.last = ip
+
+    def release(self, ip: IPv4Address) -> None:
+        self.in_use.discard(ip)
+
+
 def _underlay_problem(ip: IPv4Address, underlay: IPv4Network, where: str) -> str | None:
     if ip not in underlay:
         return f"{ip} is outside {where} {underlay}"
@@ -98,7 +129,8 @@ def _underlay_problem(ip: IPv4Address, underlay: IPv4Network, where: str) -> str
     return None
 
 
-def _pod_ip_problem(ip: IPv4Address, node: NodeDraft) -> str | None:
+def pod_ip_problem(ip: IPv4Address, node: NodeDraft) -> str | None:
+    """Why `ip` can not be a pod address of `node` (None: it can)."""
     net = node.pod_cidr
     reserved = {
         net.network_address: "the network address (the VTEP's)",

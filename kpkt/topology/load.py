@@ -41,17 +41,20 @@ from kpkt.derive import (
 from kpkt.errors import TopologyError
 from kpkt.spec import (
     ClusterSpec,
+    CreateStep,
+    DeleteStep,
     ExternalSpec,
     HostRef,
     NodeSpec,
     PodSpec,
     ServiceSpec,
+    Step,
     Topology,
 )
 from kpkt.topology.allocate import allocate_cluster_ips, allocate_node_ports
 from kpkt.topology.cluster_services import with_cluster_services
 from kpkt.topology.dns import DnsDraft, add_dns_hosts, dns_spec, dns_wanted, read_dns
-from kpkt.topology.endpoints import after_label_steps, service_specs
+from kpkt.topology.endpoints import after_lifecycle_steps, service_specs
 from kpkt.topology.fields import Fields, Report, did_you_mean, label_problem, show
 from kpkt.topology.hosts import ExternalDraft, NodeDraft, PodDraft, read_externals, read_nodes
 from kpkt.topology.ipam import assign_pod_cidrs, assign_pod_ips
@@ -187,11 +190,12 @@ def load_topology_document(
     all_drafts, services = _services(drafts, cluster, unsure, dns, nodes, report)
     headless = [draft.key for draft in drafts if draft.headless]
     names = ServiceNames(services, cluster.cluster_domain, headless)
-    directory = Directory(_hosts(nodes, externals), cluster, names, report, dns is not None)
+    hosts = _hosts(nodes, externals)
+    directory = Directory(hosts, cluster, names, report, dns is not None, nodes)
     steps = read_traffic(doc, directory)
     if report.errors:
         raise TopologyError(report.errors)
-    steps = after_label_steps(steps, all_drafts, nodes)
+    steps = after_lifecycle_steps(steps, all_drafts, nodes)
     macs = {mac for mac, _, _ in _explicit_macs(nodes, externals, cluster.cni) if mac}
     external_specs = tuple(_external_spec(external, seed, macs) for external in externals)
     node_specs = tuple(_node_spec(node, seed, macs, cluster.cni) for node in nodes)
@@ -199,6 +203,7 @@ def load_topology_document(
         cluster = with_router_macs(cluster, seed, macs)
     if dns is not None:
         cluster = replace(cluster, dns=dns_spec(dns, external_specs))
+    steps = _created_pods(steps, node_specs, seed, macs, cluster.cni)
     return Topology(
         name=name,
         source=source,
@@ -493,7 +498,8 @@ def _hosts(nodes: list[NodeDraft], externals: list[ExternalDraft]) -> Iterator[H
         yield Host(HostRef("node", node.name), node.ip, also)
         for pod in node.pods:
             containers = tuple(c.name for c in pod.details.get("containers", ()))
-            yield Host(HostRef("pod", pod.name, pod.namespace), pod.ip, (), containers)
+            ref = HostRef("pod", pod.name, pod.namespace)
+            yield Host(ref, pod.ip, (), containers, node.name)
     for external in externals:
         yield Host(HostRef("external", external.name), external.ip)
 
@@ -528,6 +534,40 @@ def _node_spec(node: NodeDraft, seed: int, taken: set[str], cni: str) -> NodeSpe
         vtep_mac=macs.get(vtep, ""),
         pods=pods,
     )
+
+
+def _created_pods(
+    steps: list[Step], nodes: tuple[NodeSpec, ...], seed: int, taken: set[str], cni: str
+) -> list[Step]:
+    """Each `create` step's pod with the MACs and host veth name it leaves out, derived as for
+    the topology's pods and after theirs (so that no MAC is taken twice, not even by a pod
+    created again with a deleted one's name); a host veth's name is unique among the veths
+    on its node at that moment."""
+    naming = NAMING[cni]
+    veths = {node.name: {pod.owner: pod.host_veth for pod in node.pods} for node in nodes}
+    done = []
+    for step in steps:
+        if isinstance(step, DeleteStep):
+            for on_node in veths.values():
+                on_node.pop(step.pod.owner, None)
+        if not isinstance(step, CreateStep):
+            done.append(step)
+            continue
+        pod, on_node = step.pod, veths[step.pod.node]
+        veth = pod.host_veth
+        if not veth and naming.host_veth is not None:
+            veth = naming.host_veth(pod.namespace, pod.name)
+        elif not veth:
+            others = [("", owner, name) for owner, name in on_node.items()]
+            wanted = [*others, (pod.namespace, pod.name, None)]
+            veth = veth_names(seed, wanted, naming.hashed_host_veth)[-1]
+        on_node[pod.owner] = veth
+        mac = pod.mac or unique_mac(seed, pod_key(pod.namespace, pod.name, "eth0"), taken)
+        veth_key = pod_key(pod.namespace, pod.name, "veth")
+        veth_mac = pod.host_veth_mac or naming.host_veth_mac or unique_mac(seed, veth_key, taken)
+        pod = replace(pod, mac=mac, host_veth=veth, host_veth_mac=veth_mac)
+        done.append(replace(step, pod=pod))
+    return done
 
 
 def _bridge_and_tunnel(cni: str) -> tuple[str | None, str]:

@@ -20,6 +20,7 @@ from kpkt.spec import (
     PROBE_PROTOCOLS,
     SCTP_NOT_MODELLED,
     ClusterSpec,
+    CreateStep,
     DeleteStep,
     DnsStep,
     Expectation,
@@ -29,6 +30,7 @@ from kpkt.spec import (
     LabelStep,
     LinkStep,
     PingStep,
+    PodSpec,
     ProbeStep,
     RestartStep,
     ServiceSpec,
@@ -37,7 +39,8 @@ from kpkt.spec import (
     UdpStep,
 )
 from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
-from kpkt.topology.hosts import read_labels
+from kpkt.topology.hosts import NodeDraft, interface_name, read_labels, read_pod
+from kpkt.topology.ipam import HostLocal, pod_ip_problem
 from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
 from kpkt.topology.packet_step import PACKET_KEYS, read_packet
 from kpkt.topology.service_names import ServiceNames
@@ -54,9 +57,10 @@ IMPAIR_KEYS = (*WHERE_KEYS, "loss", "delay", "jitter", "duplicate", "reorder", "
 IMPAIR_KEYS += ("clear", "at")
 RESTART_KEYS = ("pod", "container", "at")
 DELETE_KEYS = ("pod", "at")
+CREATE_KEYS = ("pod", "node", "at")
 LABEL_KEYS = ("pod", "namespace", "set", "remove", "at")
 IMPAIR_PERCENTS = ("loss", "duplicate", "reorder", "corrupt")
-INTERFACES = ("eth0",)  # what link and impair steps may name, in a pod or a node
+POD_INTERFACE = "eth0"  # what link and impair steps may name in a pod (a node: its devices)
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 PROBE_KEYS = ("from", "to", "port", "protocol", "at", "expect")
 QUERY_TYPES = ("A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "NS", "SOA", "ANY")
@@ -76,6 +80,7 @@ class Host:
     ip: IPv4Address | None  # None when an earlier problem left it without one
     also: tuple[IPv4Address, ...] = ()  # a node's addresses in its podCIDR (.1, .0)
     containers: tuple[str, ...] = ()  # a pod's containers, by name
+    node: str | None = None  # the node a pod runs on
 
 
 class Directory:
@@ -88,6 +93,7 @@ class Directory:
         services: ServiceNames,
         report: Report,
         dns_on: bool = False,
+        nodes: Iterable[NodeDraft] = (),
     ):
         self.cluster, self.services, self.report, self.dns_on = cluster, services, report, dns_on
         self.named: dict[str, Host] = {}  # nodes and externals by name, pods as `ns/name`
@@ -108,6 +114,30 @@ class Directory:
         self.owners = {
             ip: self.step_name(host) for host in self.named.values() for ip in _ips(host)
         }
+        self.nodes = {node.name: node for node in nodes if node.pod_cidr is not None}
+        # each node's host-local IPAM, for the pods `create` steps make
+        self.ipam = {
+            node.name: HostLocal(node.pod_cidr, [pod.ip for pod in node.pods if pod.ip])
+            for node in self.nodes.values()
+        }
+
+    def deleted_pod(self, host: Host, path: str) -> None:
+        """A `delete` step at `path` removed the pod: it sends nothing more, and IPAM frees its
+        address."""
+        self.deleted[host.ref.owner] = path
+        if host.node in self.ipam and host.ip is not None:
+            self.ipam[host.node].release(host.ip)
+
+    def created_pod(self, host: Host) -> None:
+        """A `create` step made the pod: later steps find it by its name and its address."""
+        ref = host.ref
+        self.named[f"{ref.namespace}/{ref.name}"] = host
+        same = self.pods[ref.name]
+        same[:] = [other for other in same if other.ref.namespace != ref.namespace] + [host]
+        self.deleted.pop(ref.owner, None)
+        if ref.namespace not in self.namespaces:
+            self.namespaces.append(ref.namespace)
+        self.owners[host.ip] = self.step_name(host)
 
     def step_name(self, host: Host) -> str:
         """How a step names `host`: a pod by its bare name when that is unique."""
@@ -441,8 +471,68 @@ def _read_delete(f: Fields, text: str, directory: Directory) -> DeleteStep | Non
     at_ns = f.duration("at", None, MAX_SECONDS)
     if host is None or f.failed:
         return None
-    directory.deleted[host.ref.owner] = f.path
+    directory.deleted_pod(host, f.path)
     return DeleteStep(text, host.ref, at_ns)
+
+
+def _read_create(f: Fields, text: str, directory: Directory) -> CreateStep | None:
+    """The pod under `pod:` (a pod as `nodes[].pods` lists them) on the node `node:` names,
+    its address from the node's IPAM unless it gives one. Its MACs and host veth are the
+    loader's (kpkt/topology/load.py), once every pod of the topology has its own."""
+    node_name = f.string("node", required="name the node the pod is scheduled to")
+    body = f.get("pod", required="give the pod, as nodes[].pods lists one: {name: web-c, ...}")
+    at_ns = f.duration("at", None, MAX_SECONDS)
+    draft = read_pod(f.at("pod"), body, f.report) if body is not None else None
+    node = None
+    if node_name is not None:
+        node = directory.nodes.get(node_name)
+        host = directory.named.get(node_name)
+        if node is None and host is not None and host.ref.kind == "node":
+            return None  # a node without a usable podCIDR: reported already
+        if node is None:
+            hint = did_you_mean(node_name, list(directory.nodes))
+            f.bad("node", f"no node named '{node_name}'{hint}")
+    if draft is None or node is None or f.failed:
+        return None
+    key = f"{draft.namespace}/{draft.name}"
+    running = directory.named.get(key)
+    if running is not None and running.ref.owner not in directory.deleted:
+        f.bad(
+            "pod",
+            f"pod {key} already runs on {running.node}: delete it first (a step "
+            "`delete: {pod: " + directory.step_name(running) + "}`), or give another name",
+        )
+        return None
+    ipam = directory.ipam[node.name]
+    if draft.ip is not None:
+        problem = pod_ip_problem(draft.ip, node)
+        if problem is None and draft.ip in ipam.in_use:
+            problem = f"{draft.ip} is in use on {node.name}"
+        if problem:
+            f.bad("pod.ip", problem)
+            return None
+        ipam.reserve(draft.ip)
+        ip = draft.ip
+    else:
+        ip = ipam.allocate()
+        if ip is None:
+            f.bad("pod", f"no free address left in {node.name}'s podCIDR {node.pod_cidr}")
+            return None
+    containers = tuple(c.name for c in draft.details["containers"])
+    ref = HostRef("pod", draft.name, draft.namespace)
+    directory.created_pod(Host(ref, ip, (), containers, node.name))
+    # the MACs and the host veth's name: the loader's, once the topology's pods have theirs
+    pod = PodSpec(
+        draft.name,
+        draft.namespace,
+        node.name,
+        ip,
+        draft.mac or "",
+        draft.veth or "",
+        draft.veth_mac or "",
+        **draft.details,
+    )
+    return CreateStep(text, pod, at_ns)
 
 
 def _read_label(f: Fields, text: str, directory: Directory) -> LabelStep | None:
@@ -496,11 +586,18 @@ def _where(f: Fields, directory: Directory) -> tuple[HostRef | None, str | None]
     if host is not None and host.ref.kind != key:
         f.bad(key, f"'{name}' is a {host.ref.kind}, not a {key}")
         host = None
-    interface = f.string("interface", required=f"name it: {', '.join(INTERFACES)}")
-    if interface is not None and interface not in INTERFACES:
-        hint = did_you_mean(interface, INTERFACES)
-        f.bad("interface", f"{show(interface)} is not one of: {', '.join(INTERFACES)}{hint}")
+    if not f.given("interface"):
+        f.bad("interface", "required: eth0, or another interface of the node (cni0, a host veth)")
+        return (host.ref if host else None), None
+    interface = interface_name(f, "interface")
+    if key == "pod" and interface not in (None, POD_INTERFACE):
+        f.bad(
+            "interface",
+            f"{show(interface)}: a pod's interface is {POD_INTERFACE} (its other end is the host "
+            "veth on the node: name that with `node:` and the veth's name)",
+        )
         interface = None
+    # a node's interfaces are the CNI's: the builder checks them (kpkt/build.py)
     return (host.ref if host else None), interface
 
 
@@ -574,6 +671,7 @@ READERS: dict[str, tuple[tuple[str, ...], Callable[[Fields, str, Directory], Ste
     "impair": (IMPAIR_KEYS, _read_impair),
     "restart": (RESTART_KEYS, _read_restart),
     "delete": (DELETE_KEYS, _read_delete),
+    "create": (CREATE_KEYS, _read_create),
     "label": (LABEL_KEYS, _read_label),
     "probe": (PROBE_KEYS, _read_probe),
 }

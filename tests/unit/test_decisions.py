@@ -52,6 +52,10 @@ def test_every_kind_of_decision_has_its_text():
             "proxy arp reply 10.244.1.1 is-at 0a:58:0a:f4:01:02",
         ),
         Why.ARP_RESOLVED: (Decision(Why.ARP_RESOLVED, IP), "arp resolved 10.244.1.1"),
+        Why.GRATUITOUS_ARP: (
+            Decision(Why.GRATUITOUS_ARP, IP, "arp_notify"),
+            "gratuitous arp for 10.244.1.1 (arp_notify)",
+        ),
         Why.THEN: (
             Decision(Why.THEN, "dnat to 10.244.2.5:80", Decision(Why.FDB_LOCAL, MAC)),
             "dnat to 10.244.2.5:80; fdb: 0a:58:0a:f4:01:02 is local",
@@ -143,6 +147,10 @@ def test_every_kind_of_decision_has_its_text():
         Why.VNI_MISMATCH: (Decision(Why.VNI_MISMATCH, 2, 1), "vxlan: vni 2, device has 1"),
         Why.LINK_DOWN: (Decision(Why.LINK_DOWN, "eth0"), "eth0 has no peer"),
         Why.NO_CARRIER: (Decision(Why.NO_CARRIER, "eth0"), "eth0 has no carrier"),
+        Why.PORT_DISABLED: (
+            Decision(Why.PORT_DISABLED, "cni0", "veth-web"),
+            "cni0: port veth-web is disabled (its carrier is not reported yet), not forwarding",
+        ),
         Why.CARRIER_LOST: (
             Decision(Why.CARRIER_LOST, "eth0"),
             "eth0 lost its carrier with the frame on the wire",
