@@ -533,7 +533,7 @@ def _known(dev) -> bool:
         return False
     if dev.master is not None and type(dev.master) is not Bridge:
         return False
-    return type(dev) is not Veth or (dev.qdisc is None and dev.guard is None)
+    return dev.guard is None and (type(dev) is not Veth or dev.qdisc is None)
 
 
 def _expiry(stack) -> int:
