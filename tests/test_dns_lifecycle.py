@@ -129,3 +129,16 @@ def test_the_soa_serial_changes_with_what_coredns_holds(tmp_path: Path) -> None:
     first, again, _, after = answers(result)
     assert first == again and "SOA -> ns.dns.cluster.local." in first, first
     assert after != first and after.split()[:5] == first.split()[:5], after
+
+
+def test_a_relabelled_pod_leaves_the_headless_service(tmp_path: Path) -> None:
+    """A `label` step that takes db-1 out of the selector takes it out of the answer."""
+    result = run(
+        tmp_path,
+        ASK.replace("AT", "0s")
+        + "  - label: {pod: db-1, remove: [app]}\n"
+        + ASK.replace("AT", "1s"),
+    )
+    first, _, after = answers(result)
+    assert first.endswith("-> 10.244.2.2, 10.244.2.3 (1 query)"), first
+    assert after.endswith("-> 10.244.2.3 (1 query)"), after
