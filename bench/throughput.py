@@ -19,6 +19,9 @@ With `--cni calico-ipip` kpkt runs the same cluster on Calico in IPIP mode, wher
 8 capture points (pod eth0, cali veth, tunl0, eth0 on node1; eth0, tunl0, cali veth, pod eth0
 on node2); the baselines stay flannel's 10 frames, compared per hop-record.
 
+kpkt runs twice, with its flow cache (kpkt/flowcache.py, the default) and without it
+(`--no-flow-cache`: every datagram through the whole datapath).
+
 kpkt and the two floors run in turn, round after round; each ratio is the median of the
 ratios within a round, so a drift of this noisy machine's speed does not tilt it.
 """
@@ -56,14 +59,15 @@ traffic:
 """
 
 
-def child_kpkt(count: int, workdir: Path, cni: str = "flannel") -> dict:
+def child_kpkt(count: int, workdir: Path, cni: str = "flannel", flow_cache: bool = False) -> dict:
     from kpkt import runner
     from kpkt.topology.load import load_topology_text
 
     text = TOPOLOGY.format(cluster=CLUSTERS[cni].format(), count=count)
     topology = load_topology_text(text, "bench.yaml")
     start = time.perf_counter()
-    result = runner.run(topology, folder=workdir / "out", report=False)  # the datapath alone
+    # the datapath alone, without the HTML report
+    result = runner.run(topology, folder=workdir / "out", report=False, flow_cache=flow_cache)
     seconds = time.perf_counter() - start
     records = sum(tap.count for tap in result.network.journal.taps)
     return {"records": records, "seconds": seconds}
@@ -171,9 +175,19 @@ def child_kpkt_calico_ipip(count: int, workdir: Path) -> dict:
     return child_kpkt(count, workdir, "calico-ipip")
 
 
+def child_kpkt_cached(count: int, workdir: Path) -> dict:
+    return child_kpkt(count, workdir, flow_cache=True)
+
+
+def child_kpkt_calico_ipip_cached(count: int, workdir: Path) -> dict:
+    return child_kpkt(count, workdir, "calico-ipip", flow_cache=True)
+
+
 CHILDREN = {
     "kpkt": child_kpkt,
     "kpkt-calico-ipip": child_kpkt_calico_ipip,
+    "kpkt+cache": child_kpkt_cached,
+    "kpkt-calico-ipip+cache": child_kpkt_calico_ipip_cached,
     "naive": child_naive,
     "floor": child_floor,
     "floor+pcapng": child_floor_both,
@@ -239,12 +253,14 @@ def main() -> None:
         rounds = [
             {
                 "kpkt": measure(ours, count),
+                "cached": measure(f"{ours}+cache", count),
                 "floor": measure("floor", count),
                 "floor+pcapng": measure("floor+pcapng", count),
             }
             for _ in range(args.repeat)
         ]
         kpkt = median_of([r["kpkt"] for r in rounds])
+        cached = median_of([r["cached"] for r in rounds])
         floor = median_of([r["floor"] for r in rounds])
         both = median_of([r["floor+pcapng"] for r in rounds])
 
@@ -255,7 +271,11 @@ def main() -> None:
         )
         print(
             f"  kpkt            {kpkt['rate']:>12,.0f} hop-records/s  {kpkt['seconds']:7.2f} s"
-            f"  peak RSS {kpkt['rss_mib']:7.1f} MiB"
+            f"  peak RSS {kpkt['rss_mib']:7.1f} MiB  (--no-flow-cache)"
+        )
+        print(
+            f"  kpkt, cached    {cached['rate']:>12,.0f} hop-records/s  {cached['seconds']:7.2f} s"
+            f"  peak RSS {cached['rss_mib']:7.1f} MiB  (the flow cache, the default)"
         )
         print(f"  I/O floor       {floor['rate']:>12,.0f} hop-records/s  {floor['seconds']:7.2f} s")
         print(f"  floor + pcapng  {both['rate']:>12,.0f} hop-records/s  {both['seconds']:7.2f} s")
@@ -263,6 +283,10 @@ def main() -> None:
         print(f"  floor / kpkt    {ratio(rounds, 'floor', 'kpkt'):>12.1f} x   (target <= 10)")
         same_output = ratio(rounds, "floor+pcapng", "kpkt")
         print(f"  floor+pcapng / kpkt {same_output:>8.1f} x   (the same output)")
+        print(f"  cached / kpkt   {ratio(rounds, 'cached', 'kpkt'):>12.2f} x")
+        print(f"  floor / cached  {ratio(rounds, 'floor', 'cached'):>12.1f} x   (target <= 3)")
+        same_output = ratio(rounds, "floor+pcapng", "cached")
+        print(f"  floor+pcapng / cached {same_output:>6.1f} x   (the same output)")
     if len(rss) > 1:
         small, large = min(rss), max(rss)
         print(

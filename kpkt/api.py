@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kpkt.errors import TopologyError
+from kpkt.flowcache import FLOW_CACHE_DEFAULT
 from kpkt.live import LiveNetwork
 from kpkt.runner import Run
 from kpkt.runner import run as _run
@@ -48,14 +49,16 @@ def run(
     force: bool = False,
     max_frames: int | None = None,
     progress: Any = None,
+    flow_cache: bool = FLOW_CACHE_DEFAULT,
 ) -> Run:
     """Run `topology`'s traffic. With `folder`, the captures, all.pcapng, manifest.json and
     (with `report`) report.html are written there as `kpkt run -o` writes them (`force`: into
     a folder holding files kpkt did not write); without, the run is in memory and keeps its
     captures. `max_frames`: stop with KpktError, writing nothing, past that many frames.
     `progress.tick(step index, app, journal)` is called as the run goes (the CLI's status
-    line). Read the result with `run["node1/eth0"]` (a Scapy PacketList), `run.steps`,
-    `run.drops`."""
+    line). `flow_cache` False: every packet takes the datapath's slow path (the output is the
+    same; kpkt/flowcache.py). Read the result with `run["node1/eth0"]` (a Scapy PacketList),
+    `run.steps`, `run.drops`."""
     return _run(
         topology,
         folder=None if folder is None else Path(folder),
@@ -64,6 +67,7 @@ def run(
         max_frames=max_frames,
         progress=progress,
         keep=folder is None,
+        flow_cache=flow_cache,
     )
 
 

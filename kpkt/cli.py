@@ -20,6 +20,7 @@ import click
 from kpkt import __version__
 from kpkt.dns.serve import DEFAULT_LISTEN, DEFAULT_PORT, SERVE_LIMITS, serve_topology
 from kpkt.errors import KpktError
+from kpkt.flowcache import FLOW_CACHE_DEFAULT
 from kpkt.importer.sources import load_cluster
 from kpkt.progress import Progress
 from kpkt.report import describe_topology, misses, open_hint, step_tables
@@ -112,6 +113,13 @@ def main() -> None:
     "-q", "--quiet", is_flag=True, help="Print only where the output went and missed expectations."
 )
 @click.option("--no-report", is_flag=True, help="Do not write report.html.")
+@click.option(
+    "--flow-cache/--no-flow-cache",
+    default=FLOW_CACHE_DEFAULT,
+    show_default=True,
+    help="Replay the recorded path of a flow's first packet for the packets after it (the "
+    "output is the same byte for byte; see the README's Flow cache).",
+)
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
 def run(
     topology: tuple[Path, ...],
@@ -122,6 +130,7 @@ def run(
     as_json: bool,
     quiet: bool,
     no_report: bool,
+    flow_cache: bool,
     debug: bool,
 ) -> None:
     """Build the cluster, run its traffic, write one pcap per capture point, manifest.json and
@@ -147,6 +156,7 @@ def run(
                 force=force,
                 max_frames=max_packets,
                 report=not no_report,
+                flow_cache=flow_cache,
             )
         finally:
             if progress is not None:

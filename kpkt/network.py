@@ -11,6 +11,7 @@ probes) keep running between steps; frames they send outside any step are logged
 from __future__ import annotations
 
 from kpkt.capture.tap import Journal
+from kpkt.engine import generation
 from kpkt.engine.ids import NamespaceIds
 from kpkt.engine.scheduler import Scheduler
 from kpkt.errors import KpktError
@@ -29,6 +30,7 @@ class Network:
         self.corrupting = False
         self.pending = 0  # packets waiting in ARP queues
         self.current_step = -1  # -1: background
+        self.flow_cache = None  # a FlowCache (kpkt/flowcache.py) when the run uses one
 
     def vxlan_ports(self) -> frozenset[int]:
         """The UDP ports VXLAN devices listen on: what summaries decode as VXLAN."""
@@ -85,11 +87,16 @@ class Network:
             app = apps[index]
             if not app.event or app.at_ns is None:
                 return
-            self.sched.at(max(start, app.at_ns), app.start, index)
+            self.sched.at(max(start, app.at_ns), self._start_event, index, app)
             app.scheduled = True
 
     def _start(self, index: int, app) -> None:
+        generation.changed()  # a step may change anything: open sockets, take a link down
         self.current_step = index
+        app.start(index)
+
+    def _start_event(self, index: int, app) -> None:
+        generation.changed()
         app.start(index)
 
 

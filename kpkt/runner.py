@@ -18,6 +18,7 @@ from kpkt.build import build
 from kpkt.capture import manifest
 from kpkt.capture.pcap import read_pcap
 from kpkt.errors import KpktError
+from kpkt.flowcache import FLOW_CACHE_DEFAULT, FlowCache
 from kpkt.html_report import write_report
 from kpkt.network import Network
 from kpkt.spec import Topology
@@ -78,6 +79,7 @@ def run(
     max_frames: int | None = None,
     report: bool = True,
     keep: bool = False,
+    flow_cache: bool = FLOW_CACHE_DEFAULT,
 ) -> Run:
     """Build `topology`'s network and run its traffic.
 
@@ -87,7 +89,8 @@ def run(
     `keep_rows`: step index -> how many of its hops its log keeps (`kpkt trace` keeps them all).
     `max_frames`: stop (KpktError) if the captures would hold more. `progress.tick` is called
     as the run goes (kpkt/progress.py). `keep`: an in-memory run keeps its captures (for
-    `Run.frames` and `run[point]`)."""
+    `Run.frames` and `run[point]`). `flow_cache`: replay the recorded path of a flow's
+    earlier packets (kpkt/flowcache.py; the output is the same byte for byte)."""
     if steps is not None:
         topology = dataclasses.replace(topology, steps=topology.steps[:steps])
     if folder is None:
@@ -95,13 +98,13 @@ def run(
         kept = {}
         if apps:  # no steps: nothing would be captured
             with tempfile.TemporaryDirectory(prefix="kpkt-") as scratch:
-                files = _simulate(network, apps, Path(scratch), progress, max_frames)
+                files = _simulate(network, apps, Path(scratch), progress, max_frames, flow_cache)
                 if keep:
                     kept = {tap.name: read_pcap(Path(scratch) / f) for tap, f in files.items()}
         return Run(topology, network, None, {}, kept)
     with output.replacing(Path(folder), topology, force) as work:
         network, apps = _build(topology, keep_rows)
-        files = _simulate(network, apps, work, progress, max_frames)
+        files = _simulate(network, apps, work, progress, max_frames, flow_cache)
         manifest.write(work / "manifest.json", network.journal, topology, files)
         if report:
             write_report(work)
@@ -114,8 +117,12 @@ def _build(topology: Topology, keep_rows: dict[int, int] | None) -> tuple[Networ
     return network, apps
 
 
-def _simulate(network: Network, apps: list, captures: Path, progress, max_frames) -> dict:
+def _simulate(
+    network: Network, apps: list, captures: Path, progress, max_frames, flow_cache: bool
+) -> dict:
     """Run the steps with the captures written into `captures`; the files written, by tap."""
+    if flow_cache:
+        FlowCache(network).install()
     network.journal.open(captures)
     network.run(apps, progress, max_frames)
     return network.journal.close()

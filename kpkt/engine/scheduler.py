@@ -42,3 +42,14 @@ class Scheduler:
 
     def pending(self) -> int:
         return len(self._queue)
+
+    @property
+    def sequence(self) -> int:
+        """How many events have been scheduled so far."""
+        return self._seq
+
+    def scheduled_since(self, sequence: int) -> list[tuple[int, Callable[..., Any], tuple]]:
+        """The events scheduled after `sequence` (a `sequence` read earlier) and not run yet,
+        in the order they were scheduled, as (time, fn, args)."""
+        later = sorted((e for e in self._queue if e[1] > sequence), key=lambda e: e[1])
+        return [(t_ns, fn, args) for t_ns, _, fn, args in later]

@@ -9,6 +9,7 @@ retransmit and DELAY/PROBE timers on the virtual clock.
 
 from __future__ import annotations
 
+from kpkt.engine import generation
 from kpkt.net.neighbor import (
     DELAY_FIRST_PROBE_NS,
     MCAST_SOLICIT,
@@ -80,6 +81,7 @@ class Arp:
             stack.note_pending(+1)
             return
         if state is Nud.STALE:
+            generation.changed()
             entry.state = Nud.DELAY
             entry.timer_gen += 1
             self._arm(dev, entry, DELAY_FIRST_PROBE_NS)
@@ -106,6 +108,7 @@ class Arp:
     def _timer(self, dev, entry: Neighbor, gen: int) -> None:
         if entry.timer_gen != gen:
             return
+        generation.changed()  # the entry's state and probes move on
         tag = self.stack.observer.new_flow(self.stack.current_step())
         if entry.state is Nud.DELAY:
             entry.state, entry.probes = Nud.PROBE, 0
@@ -122,6 +125,7 @@ class Arp:
     def _fail(self, dev, entry: Neighbor) -> None:
         """No answer: the entry fails and every queued packet is dropped with an ICMP host
         unreachable to its sender (to this namespace itself, over lo, for its own packets)."""
+        generation.changed()
         entry.state = Nud.FAILED
         entry.timer_gen += 1
         queued, entry.queue = entry.queue, []

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from kpkt.engine import generation
 from kpkt.net import sanity
 from kpkt.net.neighbor import Nud
 from kpkt.observe import Decision, Tag, Why, then
@@ -86,6 +87,7 @@ class BrNetfilter:
         if entry is not None and entry.state in _CONNECTED:
             bridge.switch(entry.mac + frame[ETH_SRC_TYPE] + packet, port, tag, then(nat, _BRIDGED))
             return
+        generation.changed()
         self.detours[packet].append((frame[ETH_SRC], port))
         stack.arp.output(bridge, next_hop, packet, tag, then(nat, _VIA_NEIGHBOUR))
 
@@ -95,6 +97,7 @@ class BrNetfilter:
         waiting = self.detours.get(frame[ETH_LEN:])
         if not waiting:
             return None
+        generation.changed()
         src, port = waiting.pop(0)
         if not waiting:
             del self.detours[frame[ETH_LEN:]]

@@ -14,6 +14,7 @@ linkwatch reports the carrier (`br_port_carrier_check()`, then forwarding at onc
 
 from __future__ import annotations
 
+from kpkt.engine import generation
 from kpkt.net.device import NetDevice
 from kpkt.net.fdb import Fdb
 from kpkt.observe import IN, OUT, Decision, Tag, Why
@@ -56,9 +57,14 @@ class Bridge(NetDevice):
     def await_carrier(self, port: NetDevice) -> int:
         """The port's carrier came up after it was enslaved: disabled until linkwatch's work
         reports it, then forwarding. How long that takes (LINKWATCH_NS)."""
+        generation.changed()
         self.disabled.add(port)
-        self.sched.after(LINKWATCH_NS, self.disabled.discard, port)
+        self.sched.after(LINKWATCH_NS, self._enable, port)
         return LINKWATCH_NS
+
+    def _enable(self, port: NetDevice) -> None:
+        generation.changed()  # floods reach the port from now on (kpkt/flowcache.py)
+        self.disabled.discard(port)
 
     def remove_port(self, port: NetDevice) -> None:
         """The port's device is deleted (its pod's namespace went): br_del_if() flushes the

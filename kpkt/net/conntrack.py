@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kpkt.engine import generation
 from kpkt.net.kubeproxy import Removed
 from kpkt.net.nat import Flow, FlowKey, flow_key, flow_of, key_of, rewrite
 from kpkt.observe import Decision, Why
@@ -80,6 +81,7 @@ class Conntrack:
         """kube-proxy removed endpoints from service ports: it deletes the UDP connections
         DNATed from such a port to such an endpoint (`conntrack -D -p udp --orig-dst <vip>
         --dst-nat <endpoint>`: a UDP flow would stay stuck on it)."""
+        generation.changed()
         for table in (self.incoming, self.outgoing):
             for key, entry in list(table.items()):
                 proto, _, _, dst, dport = entry.conn.original
@@ -106,6 +108,7 @@ class Conntrack:
         return rewrite(packet, dst=entry.rewrite_to), entry.decision
 
     def _new(self, packet: bytes, key: FlowKey) -> Entry:
+        generation.changed()
         flow = flow_of(packet)
         conn = Conn(flow)
         proto, src, _, dst, dport = flow
@@ -153,6 +156,7 @@ class Conntrack:
         return self.postrouting(packet, None)
 
     def _confirm(self, packet: bytes, key: FlowKey, dev) -> Entry:
+        generation.changed()
         conn = self.unconfirmed.pop(key, None)
         if conn is None:  # not seen in PREROUTING: the node's own, or from before services
             flow = flow_of(packet)

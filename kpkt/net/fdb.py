@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kpkt.engine import generation
 from kpkt.observe import Decision, Why
 from kpkt.wire.ethernet import mac_str
 
@@ -31,24 +32,28 @@ class Fdb:
         self.ageing_ns = ageing_ns
 
     def add_local(self, mac: bytes, port: object) -> None:
+        generation.changed()
         self.entries[mac] = FdbEntry(port, 0, local=True, decision=_decision(mac, port, True))
 
     def learn(self, mac: bytes, port: object, now_ns: int) -> bool:
         """Learn `mac` on `port`; True when the entry is new or moved. Local entries win."""
         entry = self.entries.get(mac)
         if entry is None:
+            generation.changed()
             self.entries[mac] = FdbEntry(port, now_ns, decision=_decision(mac, port, False))
             return True
         if entry.local:
             return False
         entry.updated_ns = now_ns
         if entry.port is port:
-            return False
+            return False  # refreshed: what the flow cache replays (kpkt/flowcache.py)
+        generation.changed()
         entry.port, entry.decision = port, _decision(mac, port, False)
         return True
 
     def flush_port(self, port: object) -> None:
         """The port leaves the bridge: every entry behind it goes, its own MAC's too."""
+        generation.changed()
         for mac in [mac for mac, entry in self.entries.items() if entry.port is port]:
             del self.entries[mac]
 
@@ -57,6 +62,7 @@ class Fdb:
         entry = self.entries.get(mac)
         # has_expired(): time_before_eq(updated + ageing_time, now)
         if entry is not None and not entry.local and now_ns - entry.updated_ns >= self.ageing_ns:
+            generation.changed()
             del self.entries[mac]
             return None
         return entry

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from ipaddress import IPv4Address
 
+from kpkt.engine import generation
 from kpkt.wire.ethernet import mac_str
 
 SECOND = 1_000_000_000
@@ -67,13 +68,16 @@ class NeighborTable:
             and entry.state is Nud.REACHABLE
             and (now_ns - entry.updated_ns > self.reachable_ns)
         ):
+            generation.changed()
             entry.state = Nud.STALE
         return entry
 
     def add_permanent(self, ip: bytes, mac: bytes) -> None:
+        generation.changed()
         self.entries[ip] = Neighbor(ip, mac, Nud.PERMANENT, header=self._header(mac))
 
     def set(self, ip: bytes, mac: bytes | None, state: Nud, now_ns: int) -> Neighbor:
+        generation.changed()
         entry = self.entries.get(ip)
         if entry is None:
             entry = self.entries[ip] = Neighbor(ip, mac, state, now_ns)

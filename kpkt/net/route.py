@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
+from kpkt.engine import generation
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -52,6 +54,7 @@ class RouteTable:
         self._cache: dict[bytes, Route | None] = {}
 
     def add(self, route: Route) -> None:
+        generation.changed()
         plen = route.network.prefixlen
         self._by_len.setdefault(plen, {})[int(route.network.network_address)] = route
         self._by_len = dict(sorted(self._by_len.items(), reverse=True))
@@ -59,6 +62,7 @@ class RouteTable:
 
     def remove_through(self, dev) -> None:
         """The routes through `dev` go, as the kernel deletes them with the device."""
+        generation.changed()
         for table in self._by_len.values():
             for key in [key for key, route in table.items() if route.dev is dev]:
                 del table[key]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from kpkt.engine import generation
 from kpkt.observe import Decision, Tag
 from kpkt.wire.ipv4 import PROTO_ICMP, PROTO_UDP
 from kpkt.wire.udp import udp_segment
@@ -42,6 +43,7 @@ class UdpSocket:
         self.on_datagram = on_datagram
         self.on_error = on_error
         self.server = server
+        generation.changed()  # where the port's datagrams go
         held = stack.udp_sockets.get(port)
         if server or held is None or not held.server:
             stack.udp_sockets[port] = self
@@ -78,6 +80,7 @@ class UdpSocket:
     def close(self) -> None:
         """Free the port: later datagrams to it get port unreachable."""
         stack = self.stack
+        generation.changed()
         if stack.udp_sockets.get(self.port) is self:
             del stack.udp_sockets[self.port]
         if stack.udp_errors.get(self.port) is self:

@@ -1,0 +1,670 @@
+"""The flow cache: what the datapath did for one packet, replayed for the packets after it.
+
+The unit is a *segment*: what one event does in one namespace for one packet, which is where
+the datapath's decisions are made. A segment starts when a socket of the namespace sends a
+UDP datagram (`Stack.send_ip`) or when a frame arrives on a veth (`Veth.deliver`), and runs
+until the packet leaves on a wire (the event that delivers it at the far end is scheduled) or
+reaches a socket. In between, every device of the namespace decides (bridge FDB, route,
+neighbour, VXLAN or IPIP tunnel, netfilter) and the capture points see the frames.
+
+The first packet of a key takes the slow path, with the namespace watched: the frames its
+capture points saw (with their notes), the events it scheduled, the socket it reached, the IP
+IDs it drew, the FDB entries it refreshed. The key is the frame itself with what changes from
+packet to packet left out: the IP IDs and header checksums, and the UDP checksum of a tunnel
+(VXLAN) that covers an inner header; the payload is part of the key. For a send, the key is
+the datagram's addresses, ports, payload, DF, TOS and TTL. A later packet with the same key is
+replayed: its frames are the recorded ones with its own IP IDs (carried from its input, or
+drawn from the namespace's generator in the same order) and their checksums redone (or carried
+with the header they belong to, when the recording carried it unchanged), seen by the
+same capture points with the same notes, then the same event is scheduled at the same delay
+(so the interleaving with other flows is the same) or the same socket gets the datagram.
+
+A recording is replayed only while it is exact: in the generation of the forwarding state it
+was recorded in (kpkt/engine/generation.py: every change to an FDB, neighbour, route or
+connection table, every socket opened or closed and every step's start makes a new one), and
+before its expiry, the first moment a timer would change an entry the namespace holds (an FDB
+entry ageing out, a REACHABLE neighbour going STALE). Anything uncertain takes the slow path and
+is not recorded: a recording that changed that state, dropped the packet, noted a decision
+without a frame, sent another packet, drew another kind of random value, queued a packet for
+ARP or crossed into another namespace; a namespace with a qdisc (netem), a NetworkPolicy, a
+tc program, a socket-level load balancer, a device of a kind this module does not know or a
+port of anything but a Linux bridge, or a UDP socket of another kind (an overlay router and
+its own tunnel); crafted packets, a run with corrupted frames, IP options, anything but UDP inside.
+"""
+
+from __future__ import annotations
+
+from kpkt.capture.tap import Tap
+from kpkt.engine import generation
+from kpkt.net.bridge import Bridge
+from kpkt.net.device import Loopback, Veth
+from kpkt.net.ipip import IpipTunnel
+from kpkt.net.neighbor import Nud
+from kpkt.net.sockets import UdpSocket
+from kpkt.net.stack import Stack
+from kpkt.net.vxlan import Vxlan
+from kpkt.observe import Decision, Why
+from kpkt.wire.ethernet import ETH_LEN
+from kpkt.wire.ipv4 import IP_MIN_LEN, PROTO_IPIP, PROTO_UDP
+from kpkt.wire.udp import UDP_LEN
+
+# the device kinds whose decisions read only the state kpkt/engine/generation.py counts
+_KNOWN_DEVICES = (Veth, Bridge, Vxlan, IpipTunnel, Loopback)
+FLOW_CACHE_DEFAULT = True  # whether runs use the cache unless told (`--no-flow-cache`)
+_MAX_PATHS = 4096  # recordings kept per entry point; more and the oldest half is forgotten
+_INPUT = object()  # a note that is the one the packet was sent with
+_SEEN, _PUSH, _DELIVER = "seen", "push", "deliver"  # the kinds of a Path's actions
+_ETH_IP = b"\x08\x00"
+_IP_UDP = IP_MIN_LEN + UDP_LEN  # an IPv4 header without options, then UDP's
+_VXLAN_INNER = 8 + 8  # from the UDP header to the inner Ethernet header: UDP, VXLAN
+
+
+def _layout(data: bytes, at: int, tunnels: frozenset[int], ips: list, sums: list) -> bool:
+    """Find the IPv4 headers (their offsets into `ips`) and the tunnel UDP checksums (their
+    offsets, with their IP header's, into `sums`) of the IPv4 packet at `data[at:]`; False
+    when it is not one the cache handles: IPv4 without options, through IPIP and VXLAN (a UDP
+    port in `tunnels`), carrying UDP."""
+    while True:
+        if len(data) < at + 28 or data[at] != 0x45:
+            return False
+        ips.append(at)
+        proto = data[at + 9]
+        if proto == PROTO_IPIP:
+            at += 20
+            continue
+        if proto != PROTO_UDP:
+            return False
+        if (data[at + 22] << 8 | data[at + 23]) not in tunnels:
+            return True
+        inner = at + 20 + _VXLAN_INNER
+        if data[inner + 12 : inner + 14] != _ETH_IP:
+            return False
+        sums.append((at + 26, at))
+        at = inner + 14
+
+
+def _masked_ranges(ips: list, sums: list) -> list[tuple[int, int]]:
+    ranges = [(at + 4, at + 6) for at in ips] + [(at + 10, at + 12) for at in ips]
+    return sorted(ranges + [(at, at + 2) for at, _ in sums])
+
+
+def frame_key(frame: bytes, tunnels: frozenset[int]) -> bytes | None:
+    """The frame without what changes from packet to packet of a flow (IP IDs and checksums,
+    tunnel UDP checksums); None when the cache does not handle it."""
+    if frame[12:14] != _ETH_IP:
+        return None
+    ips: list[int] = []
+    sums: list[tuple[int, int]] = []
+    if not _layout(frame, 14, tunnels, ips, sums):
+        return None
+    if len(ips) == 1:  # the common case, without the general loop
+        return frame[:18] + frame[20:24] + frame[26:]
+    pieces, start = [], 0
+    for begin, end in _masked_ranges(ips, sums):
+        pieces.append(frame[start:begin])
+        start = end
+    pieces.append(frame[start:])
+    return b"".join(pieces)
+
+
+class _Template:
+    """A frame a recorded segment produced, made again for another packet of its key: its IP
+    IDs set from their sources and its checksums redone as the slow path's builders make them
+    (header checksums as `checksum()` computes them, tunnel UDP checksums as `l4_checksum`).
+
+    A checksum is the ones' complement sum of 16-bit words, so the sum of a header's (or a
+    datagram's) words that stay the same is added up once, here; for a packet only the words
+    that change (IDs, and the checksums of the headers a tunnel datagram carries) are added."""
+
+    __slots__ = ("data", "fields")
+
+    def __init__(self, data: bytes, fields: list) -> None:
+        self.data = data
+        # in the order they are computed: (offset, source of an ID's value or None, the sum of
+        # the words that stay the same, the fields whose values add to it, UDP or not)
+        self.fields = fields
+
+    @classmethod
+    def of(cls, data: bytes, ips: list, sums: list, sources) -> _Template | None:
+        """The template of `data`, whose IP headers are at `ips` and tunnel UDP checksums at
+        `sums` ((offset, its IP header's offset), innermost first), with the packet's changing
+        words found in `sources` (a `_Sources`). None when a word that changes comes from no
+        known source or is not aligned with the words of its checksum."""
+        fields: list[tuple] = []
+        position: dict[int, int] = {}  # offset -> index in fields
+
+        def add(at: int, source: int | None, base: int = 0, adds=(), udp: bool = False) -> None:
+            position[at] = len(fields)
+            fields.append((at, source, base, adds, udp))
+
+        zeroed = bytearray(data)
+        for at in [ip + 4 for ip in ips] + [ip + 10 for ip in ips] + [at for at, _ in sums]:
+            zeroed[at] = zeroed[at + 1] = 0
+        computed = []
+        for ip in ips:
+            carried = sources.headers.get(data[ip : ip + 20])
+            if carried is not None:  # the input's header, as it was: its ID and checksum
+                add(ip + 4, carried[0])
+                add(ip + 10, carried[1])
+                continue
+            source = sources.ids.get(data[ip + 4] << 8 | data[ip + 5])
+            if source is None:
+                return None
+            add(ip + 4, source)
+            computed.append(ip)
+        for ip in computed:
+            add(ip + 10, None, _sum(zeroed[ip : ip + 20]), (position[ip + 4],))
+        for at, ip in sums:
+            udp, end = ip + 20, ip + (data[ip + 2] << 8 | data[ip + 3])
+            carried = sources.datagrams.get(data[udp:end])
+            if carried is not None:  # the input's tunnel datagram, as it was
+                add(at, carried)
+                continue
+            if not data[at] and not data[at + 1]:
+                continue  # sent without a checksum: it stays 0
+            inside = [(where, index) for where, index in position.items() if udp <= where < end]
+            if any((where - udp) & 1 for where, _ in inside):
+                return None
+            pseudo = data[ip + 12 : ip + 20] + bytes((0, PROTO_UDP)) + (end - udp).to_bytes(2)
+            adds = tuple(index for _, index in inside)
+            add(at, None, _sum(pseudo + zeroed[udp:end]), adds, True)
+        return cls(data, fields)
+
+    def make(self, values: list[int]) -> bytes:
+        data = bytearray(self.data)
+        made = []
+        for at, source, base, adds, udp in self.fields:
+            if source is not None:
+                value = values[source]
+            else:
+                for index in adds:
+                    base += made[index]
+                # checksum(): the complement of the sum folded to 1..0xFFFF (never 0: the data
+                # is not all zeros); l4_checksum sends a UDP result of 0 as 0xFFFF
+                value = ~(base % 0xFFFF or 0xFFFF) & 0xFFFF
+                if udp and not value:
+                    value = 0xFFFF
+            made.append(value)
+            data[at] = value >> 8
+            data[at + 1] = value & 0xFF
+        return bytes(data)
+
+
+def _sum(data: bytes) -> int:
+    """The ones' complement sum of `data`'s 16-bit words, modulo 0xFFFF (as `checksum()`)."""
+    return int.from_bytes(data + b"\x00" * (len(data) & 1), "big") % 0xFFFF
+
+
+class Path:
+    """A recorded segment, replayable while `generation` is current and before `expiry`."""
+
+    __slots__ = (
+        "generation",
+        "expiry",
+        "input_fields",
+        "draws",
+        "templates",
+        "in_flight",
+        "refreshed",
+        "actions",
+    )
+
+    def __init__(self, **fields) -> None:
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+
+class _Recorder:
+    """What the slow path did in one namespace for one segment (see `FlowCache._record`)."""
+
+    def __init__(self, stack, tag, note) -> None:
+        self.stack = stack
+        self.tag = tag
+        self.note = note
+        # ("seen", observer, raw, frame, direction, note), ("push", delay, fn, args),
+        # ("deliver", fn, args), ("draw",): in the order they happened
+        self.events: list = []
+        self.draws: list[int] = []
+        self.fit = True  # nothing uncertain happened
+        self.paused = False  # inside a socket's callback: the application's doing, not ours
+        self.sequence = stack.sched.sequence
+        self.hops = 0  # frames seen by capture points
+        self.callbacks = [0, 0]  # what the callbacks did: frames on links, hops logged
+
+    def unfit(self, *_args) -> None:
+        if not self.paused:
+            self.fit = False
+
+    def pushes(self) -> None:
+        """The events the segment scheduled since the last look, in order."""
+        sched = self.stack.sched
+        for t_ns, fn, args in sched.scheduled_since(self.sequence):
+            self.events.append(("push", t_ns - sched.now, fn, args))
+        self.sequence = sched.sequence
+
+
+class _Watched:
+    """A device's observer while a segment is recorded: tells the recorder, then the observer."""
+
+    __slots__ = ("recorder", "observer", "raw")
+
+    def __init__(self, recorder: _Recorder, dev) -> None:
+        self.recorder = recorder
+        self.observer = dev.observer
+        self.raw = not dev.link_layer  # its frames start with the IPv4 header
+
+    def seen(self, frame, direction, tag, note="") -> None:
+        recorder = self.recorder
+        if not recorder.paused:
+            recorder.pushes()
+            if tag is not recorder.tag:
+                recorder.fit = False
+            recorder.events.append(("seen", self.observer, self.raw, frame, direction, note))
+            if type(self.observer) is Tap:
+                recorder.hops += 1
+        self.observer.seen(frame, direction, tag, note)
+
+    def remark(self, text: str) -> None:
+        self.recorder.unfit()
+        self.observer.remark(text)
+
+
+class _CountedIds:
+    """A namespace's generator while a segment is recorded: IP IDs are noted, any other draw
+    makes the segment unfit."""
+
+    def __init__(self, recorder: _Recorder, ids) -> None:
+        self._recorder = recorder
+        self._ids = ids
+
+    def ip_id(self) -> int:
+        value = self._ids.ip_id()
+        if not self._recorder.paused:
+            self._recorder.draws.append(value)
+            self._recorder.events.append(("draw",))
+        return value
+
+    def __getattr__(self, name: str):
+        self._recorder.unfit()
+        return getattr(self._ids, name)
+
+
+class _Callback:
+    """A socket's `on_datagram` while a segment is recorded: the call is the segment's end;
+    what the application does in it is not the segment's."""
+
+    def __init__(self, recorder: _Recorder, fn) -> None:
+        self.recorder = recorder
+        self.fn = fn
+
+    def __call__(self, *args) -> None:
+        recorder = self.recorder
+        if recorder.paused:
+            self.fn(*args)
+            return
+        recorder.pushes()
+        recorder.events.append(("deliver", self.fn, args))
+        network = recorder.stack.network
+        in_flight, hops = network.in_flight, args[-1].log.hop_count
+        recorder.paused = True
+        try:
+            self.fn(*args)
+        finally:
+            recorder.paused = False
+            recorder.callbacks[0] += network.in_flight - in_flight
+            recorder.callbacks[1] += args[-1].log.hop_count - hops
+            recorder.sequence = recorder.stack.sched.sequence  # its events are its own
+
+
+class _Unfit:
+    """A journal method while a segment is recorded: a decision without a frame, a drop, a new
+    packet or flow make the segment unfit."""
+
+    def __init__(self, recorder: _Recorder, method) -> None:
+        self.recorder = recorder
+        self.method = method
+
+    def __call__(self, *args):
+        self.recorder.unfit()
+        return self.method(*args)
+
+
+_JOURNAL_METHODS = ("decided", "dropped", "packet", "new_flow")
+
+
+class FlowCache:
+    """The flow cache of one network; `install` puts it in front of the slow path."""
+
+    def __init__(self, network) -> None:
+        self.network = network
+        self.recording = False
+        self.hits = 0  # segments replayed
+        self.misses = 0  # segments that took the slow path
+        self._fit: dict[object, tuple[int, bool]] = {}  # stack -> (generation, fit to record)
+
+    def install(self) -> None:
+        """Route every namespace's sends and every veth's arrivals through the cache."""
+        self.network.flow_cache = self
+        for stack in self.network.stacks.values():
+            if type(stack) is not Stack:
+                continue
+            stack.send_ip = self._sender(stack)
+            for dev in stack.devices:
+                if type(dev) is Veth:
+                    dev.deliver = self._receiver(dev)
+
+    # --- the two entry points -------------------------------------------------------------------
+
+    def _sender(self, stack):
+        paths: dict[tuple, Path] = {}
+        slow = Stack.send_ip.__get__(stack)
+        network, sched = self.network, stack.sched
+
+        def send_ip(src, dst, proto, payload, tag, *, df=True, tos=0, ttl=64, note=""):
+            if proto != PROTO_UDP or tag.checked or network.corrupting or self.recording:
+                slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
+                return
+            key = (src, dst, payload, df, tos, ttl, not note)
+            path = paths.get(key)
+            if (
+                path is not None
+                and path.generation == generation._generation
+                and sched.now < path.expiry
+            ):
+                self.hits += 1
+                self._replay(stack, path, None, tag, note)
+                return
+            self.misses += 1
+
+            def run() -> None:
+                slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
+
+            self._record(stack, paths, key, run, None, tag, note)
+
+        return send_ip
+
+    def _receiver(self, dev):
+        paths: dict[bytes, Path] = {}
+        slow = Veth.deliver.__get__(dev)
+        stack, network, sched = dev.stack, self.network, dev.sched
+        tunnels = network.vxlan_ports()
+
+        def deliver(frame: bytes, tag) -> None:
+            if tag.checked or network.corrupting or self.recording:
+                slow(frame, tag)
+                return
+            key = frame_key(frame, tunnels)
+            if key is None:
+                slow(frame, tag)
+                return
+            keyed(frame, tag, key)
+
+        def keyed(frame: bytes, tag, key: bytes) -> None:
+            """`deliver` of a frame whose key is known: a replayed segment's, to the next."""
+            if tag.checked or network.corrupting or self.recording:
+                slow(frame, tag)
+                return
+            path = paths.get(key)
+            if (
+                path is not None
+                and path.generation == generation._generation
+                and sched.now < path.expiry
+            ):
+                self.hits += 1
+                self._replay(stack, path, frame, tag, "")
+                return
+            self.misses += 1
+            self._record(stack, paths, key, lambda: slow(frame, tag), frame, tag, "")
+
+        deliver.keyed = keyed
+        return deliver
+
+    # --- replay ---------------------------------------------------------------------------------
+
+    def _replay(self, stack, path: Path, frame: bytes | None, tag, note) -> None:
+        """Do what the recorded segment did, for this packet."""
+        values = [frame[at] << 8 | frame[at + 1] for at in path.input_fields]
+        if path.draws:
+            draw = stack.ids.ip_id
+            values += [draw() for _ in range(path.draws)]
+        frames = [frame]
+        for template in path.templates:
+            frames.append(template.make(values))
+        sched = stack.sched
+        self.network.in_flight += path.in_flight
+        for entry in path.refreshed:
+            entry.updated_ns = sched.now
+        for kind, a, b, c, d in path.actions:
+            if kind is _SEEN:  # a capture point sees a frame
+                a.seen(frames[b], c, tag, note if d is _INPUT else d)
+            elif kind is _PUSH:  # the frame is delivered at the far end, with its key
+                sched.after(a, b, frames[c], tag, d)
+            else:  # a socket gets the datagram: its payload is the end of a frame
+                a(*b, frames[c][d:], tag)
+
+    # --- recording ------------------------------------------------------------------------------
+
+    def _record(self, stack, paths: dict, key, run, frame: bytes | None, tag, note) -> None:
+        """Run the slow path (`run`) with `stack` watched; keep what it did under `key` in
+        `paths` if it can be replayed exactly."""
+        if not self._fit_to_record(stack):
+            run()
+            return
+        network, journal = self.network, self.network.journal
+        recorder = _Recorder(stack, tag, note)
+        before = generation.current()
+        fdb = [
+            (dev.fdb, mac, entry, entry.updated_ns)
+            for dev in stack.devices
+            if type(dev) is Bridge
+            for mac, entry in dev.fdb.entries.items()
+            if not entry.local
+        ]
+        in_flight, pending, hops = network.in_flight, network.pending, tag.log.hop_count
+        devices = list(stack.devices)
+        sockets = [(socket, socket.on_datagram) for socket in stack.udp_sockets.values()]
+        ids = stack.ids
+        self.recording = True
+        try:
+            for dev in devices:
+                dev.observer = _Watched(recorder, dev)
+            for name in _JOURNAL_METHODS:
+                setattr(journal, name, _Unfit(recorder, getattr(journal, name)))
+            for socket, fn in sockets:
+                socket.on_datagram = _Callback(recorder, fn)
+            stack.ids = _CountedIds(recorder, ids)
+            run()
+            recorder.pushes()
+        finally:
+            self.recording = False
+            stack.ids = ids
+            for socket, fn in sockets:
+                socket.on_datagram = fn
+            for name in _JOURNAL_METHODS:
+                delattr(journal, name)
+            for dev in devices:
+                dev.observer = dev.observer.observer
+        moved, logged = recorder.callbacks
+        if (
+            not recorder.fit
+            or generation.current() != before
+            or network.pending != pending
+            or tag.log.hop_count - logged - hops != recorder.hops  # no other namespace's
+        ):
+            return
+        refreshed = [
+            entry
+            for table, mac, entry, updated in fdb
+            if table.entries.get(mac) is entry and entry.updated_ns != updated
+        ]
+        path = _path(recorder, frame, network.vxlan_ports())
+        if path is None:
+            return
+        path.generation = before
+        path.expiry = _expiry(stack)
+        path.in_flight = network.in_flight - in_flight - moved
+        path.refreshed = refreshed
+        if len(paths) >= _MAX_PATHS:
+            for old in list(paths)[: _MAX_PATHS // 2]:
+                del paths[old]
+        paths[key] = path
+
+    def _fit_to_record(self, stack) -> bool:
+        """Whether the namespace's segments can be recorded: only devices of known kinds, no
+        qdisc, policy, tc program, socket load balancer or socket of another kind (decided again in
+        each generation)."""
+        known = self._fit.get(stack)
+        now = generation.current()
+        if known is not None and known[0] == now:
+            return known[1]
+        netfilter = stack.netfilter
+        fit = stack.socket_lb is None and (netfilter is None or netfilter.policy is None)
+        fit = fit and all(_known(dev) for dev in stack.devices)
+        # a socket of another kind (an overlay's own tunnel) is a datapath of its own
+        fit = fit and all(type(socket) is UdpSocket for socket in stack.udp_sockets.values())
+        self._fit[stack] = (now, fit)
+        return fit
+
+
+def _known(dev) -> bool:
+    """A device whose decisions read only what kpkt/engine/generation.py counts: of a known
+    kind, a port of nothing or of a Linux bridge (not of an overlay router), no tc program."""
+    if type(dev) not in _KNOWN_DEVICES or dev.tc_ingress is not None or dev.tc_egress is not None:
+        return False
+    if dev.master is not None and type(dev.master) is not Bridge:
+        return False
+    return dev.guard is None and (type(dev) is not Veth or dev.qdisc is None)
+
+
+def _expiry(stack) -> int:
+    """The first moment a timer changes an entry of the namespace's tables: an FDB entry ages
+    out, a REACHABLE neighbour goes STALE. (An entry already past it was not read: reading it
+    would have changed it.)"""
+    now = stack.sched.now
+    soonest = _NEVER
+    for dev in stack.devices:
+        if type(dev) is Bridge:
+            ageing = dev.fdb.ageing_ns
+            for entry in dev.fdb.entries.values():
+                if not entry.local and now < entry.updated_ns + ageing < soonest:
+                    soonest = entry.updated_ns + ageing
+    for table in stack.arp.tables.values():
+        for entry in table.entries.values():
+            if entry.state is Nud.REACHABLE:
+                stale = entry.updated_ns + table.reachable_ns + 1
+                if now < stale < soonest:
+                    soonest = stale
+    return soonest
+
+
+_NEVER = 1 << 62
+
+
+def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> Path | None:
+    """What the recorded segment did, as actions to replay; None when it cannot be replayed
+    exactly (an IP ID from no known source, a note that quotes the packet's own, ...)."""
+    sources = _Sources(frame, tunnels, recorder.draws)
+    if sources.ambiguous:
+        return None  # two sources with the same ID: which one a frame carries is unclear
+    values = sources.values
+    templates: list[_Template] = []
+    index_of: dict[bytes, int] = {} if frame is None else {frame: 0}
+
+    def index(data: bytes, raw: bool) -> int | None:
+        known = index_of.get(data)
+        if known is not None:
+            return known
+        ips: list[int] = []
+        sums: list[tuple[int, int]] = []
+        if not raw and data[12:14] != _ETH_IP:
+            return None
+        if not _layout(data, 0 if raw else 14, tunnels, ips, sums):
+            return None
+        template = _Template.of(data, ips, sorted(sums, reverse=True), sources)
+        if template is None or template.make(values) != data:
+            return None  # a checksum the builders would not make
+        templates.append(template)
+        index_of[data] = len(templates)
+        return len(templates)
+
+    actions: list[tuple] = []
+    delivered = False
+    for event in recorder.events:
+        kind = event[0]
+        if kind == "draw":
+            if delivered:
+                return None
+        elif kind == "seen":
+            _, observer, raw, data, direction, note = event
+            where = index(data, raw)
+            if where is None or _quotes(note, recorder.note):
+                return None
+            sent = note is recorder.note or (note and note == recorder.note)
+            actions.append((_SEEN, observer, where, direction, _INPUT if sent else note))
+        elif kind == "push":
+            _, delay, fn, args = event
+            keyed = getattr(fn, "keyed", None)  # a veth's arrivals, through the cache
+            if keyed is None or len(args) != 2 or args[1] is not recorder.tag:
+                return None
+            where = index(args[0], False)
+            key = frame_key(args[0], tunnels)
+            if where is None or key is None:
+                return None
+            actions.append((_PUSH, delay, keyed, where, key))
+        else:
+            _, fn, args = event
+            # (source, source port, destination, payload, tag): the payload is the end of the
+            # newest frame, past its IPv4 and UDP headers
+            newest = actions[-1] if actions and actions[-1][0] is _SEEN else None
+            if len(args) != 5 or args[-1] is not recorder.tag or newest is None:
+                return None
+            data = frame if newest[2] == 0 else templates[newest[2] - 1].data
+            offset = len(data) - len(args[3])
+            if offset not in (_IP_UDP, ETH_LEN + _IP_UDP) or data[offset:] != args[3]:
+                return None
+            delivered = True
+            actions.append((_DELIVER, fn, args[:3], newest[2], offset))
+    return Path(
+        input_fields=sources.fields,
+        draws=len(recorder.draws),
+        templates=templates,
+        actions=actions,
+    )
+
+
+class _Sources:
+    """Where the words of a replayed frame that change from packet to packet come from: the
+    input frame's (its IP IDs, IP header checksums and tunnel UDP checksums, at `fields`) and
+    the IP IDs the namespace draws, in that order in `values`."""
+
+    def __init__(self, frame: bytes | None, tunnels: frozenset[int], draws: list[int]) -> None:
+        self.fields: list[int] = []
+        self.headers: dict[bytes, tuple[int, int]] = {}  # an input IP header -> its words
+        self.datagrams: dict[bytes, int] = {}  # an input tunnel datagram -> its checksum's
+        ids: list[int] = []  # the indexes of IP IDs
+        if frame is not None:
+            ips: list[int] = []
+            sums: list[tuple[int, int]] = []
+            _layout(frame, 14, tunnels, ips, sums)
+            for ip in ips:
+                ids.append(len(self.fields))
+                self.headers.setdefault(
+                    frame[ip : ip + 20], (len(self.fields), len(self.fields) + 1)
+                )
+                self.fields += [ip + 4, ip + 10]
+            for at, ip in sums:
+                end = ip + (frame[ip + 2] << 8 | frame[ip + 3])
+                self.datagrams.setdefault(frame[ip + 20 : end], len(self.fields))
+                self.fields.append(at)
+        self.values = [frame[at] << 8 | frame[at + 1] for at in self.fields] + draws
+        ids += range(len(self.fields), len(self.values))
+        self.ids = {self.values[index]: index for index in ids}
+        self.ambiguous = len(self.ids) != len(ids)
+
+
+def _quotes(note, sent) -> bool:
+    """Whether `note` holds the note the packet was sent with inside another decision (it
+    would differ for the next packet)."""
+    if type(note) is not Decision or note.why is not Why.THEN or not sent:
+        return False
+    return any(arg is sent or arg == sent or _quotes(arg, sent) for arg in note.args)

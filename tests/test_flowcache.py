@@ -1,0 +1,243 @@
+"""The flow cache (kpkt/flowcache.py) changes nothing but the time a run takes: every file a run
+writes is the same byte for byte with the cache on and off, for the goldens and for random
+clusters and traffic with timers expiring mid-flow (neighbour entries going STALE, DELAY and
+PROBE, FDB entries ageing out), links going down and coming back, netem loss and delay, and
+services (conntrack, DNAT); and it does replay the packets of a flow."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_golden import GOLDEN, SCENARIOS
+
+from kpkt import golden, runner
+from kpkt.flowcache import FLOW_CACHE_DEFAULT, _layout, _Sources, _Template, frame_key
+from kpkt.topology.load import load_topology, load_topology_text
+from kpkt.wire.ethernet import ETH_P_IP, eth_header
+from kpkt.wire.ipv4 import PROTO_UDP, ipv4_packet
+from kpkt.wire.udp import udp_segment
+from kpkt.wire.vxlan import vxlan_header
+
+CLUSTERS = {
+    "flannel": "cluster: {cni: flannel}",
+    "host-gw": "cluster: {cni: flannel, flannel: {backend: host-gw}}",
+    "calico-ipip": "cluster: {cni: calico, underlay: {gateway: 192.168.50.254}}",
+    "calico-vxlan": (
+        "cluster: {cni: calico, calico: {ipipMode: Never, vxlanMode: Always},"
+        " underlay: {gateway: 192.168.50.254}}"
+    ),
+    "weave": "cluster: {cni: weave}",
+    "weave-sleeve": "cluster: {cni: weave, weave: {mode: sleeve}}",
+}
+SERVICE = (
+    "services: [{name: svc, selector: {app: s},"
+    " ports: [{port: 53, targetPort: 5300, protocol: UDP}]}]"
+)
+
+
+def run_both(text: str, tmp_path: Path) -> tuple[dict[str, bytes], int]:
+    """The files a run of `text` writes with the cache off and on (which must be the same),
+    and how many segments the cache replayed."""
+    outputs, hits = [], 0
+    for flow_cache in (False, True):
+        folder = tmp_path / f"cache-{flow_cache}"
+        result = runner.run(
+            load_topology_text(text, "t.yaml"), folder=folder, report=False, flow_cache=flow_cache
+        )
+        if flow_cache:
+            hits = result.network.flow_cache.hits
+        outputs.append({p.name: p.read_bytes() for p in sorted(folder.iterdir())})
+    off, on = outputs
+    assert sorted(off) == sorted(on)
+    differing = [name for name in off if off[name] != on[name]]
+    assert not differing, f"differ with the flow cache on: {differing}"
+    return on, hits
+
+
+def topology(cluster: str, traffic: list[str], nodes: int = 2, pods: int = 2) -> str:
+    lines = ["apiVersion: kpkt/v1", "kind: Topology", "metadata: {name: t}", CLUSTERS[cluster]]
+    lines.append("nodes:")
+    for n in range(1, nodes + 1):
+        # the service's endpoint is the first pod of the last node
+        labels = [", labels: {app: s}" if (n, i) == (nodes, 1) else "" for i in range(pods + 1)]
+        members = ", ".join(f"{{name: p{n}{i}{labels[i]}}}" for i in range(1, pods + 1))
+        lines.append(f"  - {{name: node{n}, pods: [{members}]}}")
+    lines.append(SERVICE)
+    lines.append("traffic:")
+    lines += [f"  - {step}" for step in traffic]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("cluster", sorted(CLUSTERS))
+def test_a_flow_is_replayed_and_its_captures_are_the_same(cluster: str, tmp_path: Path) -> None:
+    udp = "udp: {from: p11, to: p21, dport: 5000, payload: x, count: 40, interval: 10us}"
+    _, hits = run_both(topology(cluster, [udp]), tmp_path)
+    # per datagram after the first few: the send, the sender's node, the receiver's node, the
+    # receiving pod; on weave the nodes' segments are not recorded (weave's router is a
+    # datapath the cache does not know)
+    assert hits >= (2 if cluster.startswith("weave") else 4) * 35
+
+
+@pytest.mark.parametrize(
+    "traffic",
+    [
+        # neighbour entries go STALE (reachable_time 15 to 45 s), DELAY and PROBE mid-flow
+        ["udp: {from: p11, to: p21, dport: 5000, count: 12, interval: 7s}"],
+        # over 400 s: neighbour entries cycle through STALE, DELAY, PROBE and REACHABLE, the
+        # FDB entry of the quiet receiver ages out (300 s)
+        ["udp: {from: p11, to: p22, dport: 5000, count: 200, interval: 2s}"],
+        # the link goes down mid-flow and comes back
+        [
+            "udp: {from: p11, to: p21, dport: 5000, count: 60, interval: 100us}",
+            "link: {node: node2, interface: eth0, state: down, at: 2ms}",
+            "link: {node: node2, interface: eth0, state: up, at: 4ms}",
+        ],
+        # netem loss and delay on the way, then cleared
+        [
+            "udp: {from: p11, to: p21, dport: 5000, count: 60, interval: 100us}",
+            "impair: {node: node1, interface: eth0, loss: 30%, delay: 150us, at: 1ms}",
+            "impair: {node: node1, interface: eth0, clear: true, at: 4ms}",
+        ],
+        # a service: kube-proxy's DNAT, conntrack, and the reverse direction of a flow
+        [
+            "udp: {from: p11, to: 'svc:53', count: 20, interval: 1ms}",
+            "udp: {from: p21, to: p11, sport: 5300, dport: 5000, count: 20, interval: 1ms}",
+        ],
+        # pods on one node, and a node's own datagrams
+        [
+            "udp: {from: p11, to: p12, dport: 5000, count: 20, interval: 1ms}",
+            "udp: {from: node1, to: p21, dport: 5000, count: 20, interval: 1ms}",
+        ],
+    ],
+)
+@pytest.mark.parametrize("cluster", ["flannel", "calico-ipip"])
+def test_state_changing_mid_flow_is_not_replayed_from_before(
+    cluster: str, traffic: list[str], tmp_path: Path
+) -> None:
+    _, hits = run_both(topology(cluster, traffic), tmp_path)
+    assert hits > 0
+
+
+HOSTS = ["p11", "p12", "p21", "p22", "node1", "node2", "'10.244.9.9'"]
+TIMES = ["10us", "100us", "1ms", "3s", "20s", "200s"]
+
+
+@st.composite
+def random_runs(draw) -> str:
+    cluster = draw(st.sampled_from(sorted(CLUSTERS)))
+    steps = []
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["udp", "udp", "udp", "ping", "tcp", "link", "impair"]))
+        at = f", at: {draw(st.sampled_from(TIMES))}" if draw(st.booleans()) else ""
+        if kind in ("link", "impair"):
+            where = draw(st.sampled_from(["node: node1", "node: node2", "pod: p21", "pod: p11"]))
+            if kind == "link":
+                state = draw(st.sampled_from(["down", "up"]))
+                steps.append(f"link: {{{where}, interface: eth0, state: {state}{at}}}")
+            elif draw(st.booleans()):
+                steps.append(f"impair: {{{where}, interface: eth0, clear: true{at}}}")
+            else:
+                loss = draw(st.sampled_from(["0%", "20%"]))
+                delay = draw(st.sampled_from(["0ms", "50us", "2ms"]))
+                steps.append(
+                    f"impair: {{{where}, interface: eth0, loss: {loss}, delay: {delay}{at}}}"
+                )
+            continue
+        src = draw(st.sampled_from(HOSTS[:6]))
+        dst = draw(st.sampled_from(HOSTS))
+        interval = draw(st.sampled_from(TIMES))
+        if kind == "udp":
+            count = draw(st.integers(1, 30))
+            ttl = draw(st.sampled_from([1, 2, 64]))
+            to = draw(st.sampled_from([f"{dst}, dport: 5300", "'svc:53'"]))
+            steps.append(
+                f"udp: {{from: {src}, to: {to}, count: {count}, "
+                f"interval: {interval}, ttl: {ttl}{at}}}"
+            )
+        elif kind == "ping":
+            count = draw(st.integers(1, 3))
+            body = f"from: {src}, to: {dst}, count: {count}, interval: {interval}{at}"
+            steps.append(f"ping: {{{body}}}")
+        else:
+            steps.append(f"tcp: {{from: {src}, to: {dst}, dport: 5300{at}}}")
+    return topology(cluster, steps)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(random_runs())
+def test_random_clusters_and_traffic_are_the_same_with_the_cache(text: str) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        run_both(text, Path(scratch))
+
+
+def test_the_flow_cache_is_on_by_default() -> None:
+    # test_golden runs every golden with the default (the cache on), the test below without it
+    assert FLOW_CACHE_DEFAULT is True
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_golden_without_the_flow_cache(scenario: str, tmp_path: Path) -> None:
+    actual = tmp_path / "run"
+    runner.run(load_topology(SCENARIOS[scenario]), folder=actual, report=False, flow_cache=False)
+    for name, text in golden.render(actual).items():
+        (actual / name).write_text(text)
+    assert golden.compare(GOLDEN / scenario / "expected", actual) == []
+
+
+def vxlan_frame(outer_id: int, inner_id: int, ttl: int, payload: bytes, checksum: bool) -> bytes:
+    """A VXLAN frame as node1's eth0 sends it, built by the datapath's own builders."""
+    inner = ETH + ipv4_packet(
+        POD_A,
+        POD_B,
+        PROTO_UDP,
+        udp_segment(POD_A, POD_B, 40000, 5000, payload),
+        ident=inner_id,
+        ttl=ttl,
+    )
+    segment = udp_segment(NODE1, NODE2, 50066, 8472, vxlan_header(1) + inner, checksum)
+    outer = ipv4_packet(NODE1, NODE2, PROTO_UDP, segment, ident=outer_id, df=False)
+    return ETH + outer
+
+
+ETH = eth_header(b"\x02\x00\x00\x00\x00\x02", b"\x02\x00\x00\x00\x00\x01", ETH_P_IP)
+POD_A, POD_B = bytes([10, 244, 1, 2]), bytes([10, 244, 2, 2])
+NODE1, NODE2 = bytes([192, 168, 50, 1]), bytes([192, 168, 50, 2])
+
+
+def test_a_frame_key_leaves_out_only_ip_ids_and_checksums() -> None:
+    key = frame_key(vxlan_frame(1, 2, 63, b"x", True), frozenset({8472}))
+    assert key == frame_key(vxlan_frame(7, 9, 63, b"x", True), frozenset({8472}))
+    assert key != frame_key(vxlan_frame(1, 2, 62, b"x", True), frozenset({8472}))
+    assert key != frame_key(vxlan_frame(1, 2, 63, b"y", True), frozenset({8472}))
+    # a UDP port that is not a tunnel's: the datagram is all payload, in the key
+    key = frame_key(vxlan_frame(1, 2, 63, b"x", True), frozenset())
+    assert key != frame_key(vxlan_frame(1, 3, 63, b"x", True), frozenset())
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(st.integers(0, 0xFFFF), min_size=4, max_size=4, unique=True),
+    st.integers(2, 255),
+    st.binary(max_size=40),
+    st.booleans(),
+)
+def test_a_template_makes_what_the_builders_make(ids, ttl, payload, checksum) -> None:
+    # the IDs drawn by the recorded packet and by a later one; every checksum the template
+    # redoes from its sums must be what ipv4_packet and udp_segment compute
+    tunnels = frozenset({8472})
+    recorded = vxlan_frame(ids[0], ids[1], ttl, payload, checksum)
+    ips, sums = [], []
+    assert _layout(recorded, 14, tunnels, ips, sums)
+    template = _Template.of(recorded, ips, sums, _Sources(None, tunnels, ids[:2]))
+    assert template.make(ids[:2]) == recorded
+    assert template.make(ids[2:]) == vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
