@@ -21,6 +21,7 @@ from kpkt.capture.summary import summarize
 from kpkt.cni.weave import short_ids
 from kpkt.errors import TopologyError
 from kpkt.report import open_hint
+from kpkt.spec import CreateStep
 from kpkt.topology.load import load_topology_text
 from kpkt.trace import trace
 from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields
@@ -183,6 +184,21 @@ def test_a_pod_outside_the_range_or_on_a_bridge_address_is_refused(ip: str, prob
     text = REAL_ADDRESSES.replace("ip: 10.44.0.1", f"ip: {ip}")
     with pytest.raises(TopologyError, match=rf"nodes\[1\]\.pods\[0\]\.ip: {problem}"):
         load_topology_text(text, "t.yaml")
+
+
+def test_a_created_pod_may_not_take_an_address_another_nodes_pod_holds() -> None:
+    text = REAL_ADDRESSES + "  - create: {pod: {name: z, ip: 10.44.0.1}, node: node1}\n"
+    with pytest.raises(TopologyError, match=r"create\.pod\.ip: 10\.44\.0\.1 is in use on node2"):
+        load_topology_text(text, "t.yaml")
+    load_topology_text(text.replace("ip: 10.44.0.1}, node", "ip: 10.44.0.9}, node"), "t.yaml")
+
+
+def test_a_created_pod_is_not_given_an_address_another_nodes_pod_holds() -> None:
+    """node2's pod holds 10.32.4.3, next in node1's podCIDR after pod-b's 10.32.4.2."""
+    text = REAL_ADDRESSES.replace("ip: 10.44.0.1", "ip: 10.32.4.3")
+    text += "  - create: {pod: {name: z}, node: node1}\n"
+    step = next(s for s in load_topology_text(text, "t.yaml").steps if isinstance(s, CreateStep))
+    assert str(step.pod.ip) == "10.32.4.4"
 
 
 # --- §2.2 to §2.4: one flat L2 segment ----------------------------------------------------

@@ -106,14 +106,15 @@ class HostLocal:
         self.in_use = set(in_use)
         self.last = max(self.in_use, default=None)
 
-    def allocate(self) -> IPv4Address | None:
-        """The next free address after the last one given (None: the range is full)."""
+    def allocate(self, elsewhere: set[IPv4Address] | None = None) -> IPv4Address | None:
+        """The next free address after the last one given, none of `elsewhere` (what other
+        nodes' pods hold, under RANGE_IPAM) (None: the range is full)."""
         first, end = int(self.pod_cidr.network_address) + 2, int(self.pod_cidr.broadcast_address)
         size = end - first
         start = int(self.last) + 1 - first if self.last is not None else 0
         for offset in range(size):
             ip = IPv4Address(first + (start + offset) % size)
-            if ip not in self.in_use:
+            if ip not in self.in_use and ip not in (elsewhere or ()):
                 self.reserve(ip)
                 return ip
         return None

@@ -125,6 +125,11 @@ class Directory:
         self.pool = cluster.pod_cidr if cluster.cni in RANGE_IPAM else None
         self.bridges = bridge_addresses(self.nodes.values())
 
+    def holders(self, node: str) -> dict[str, HostLocal]:
+        """The IPAM of the nodes whose pods' addresses a pod made on `node` may not take: its
+        own, and under RANGE_IPAM every node's (their pods hold addresses of the whole range)."""
+        return self.ipam if self.pool is not None else {node: self.ipam[node]}
+
     def deleted_pod(self, host: Host, path: str) -> None:
         """A `delete` step at `path` removed the pod: it sends nothing more, and IPAM frees its
         address."""
@@ -510,15 +515,18 @@ def _read_create(f: Fields, text: str, directory: Directory) -> CreateStep | Non
     ipam = directory.ipam[node.name]
     if draft.ip is not None:
         problem = pod_ip_problem(draft.ip, node, directory.pool, directory.bridges)
-        if problem is None and draft.ip in ipam.in_use:
-            problem = f"{draft.ip} is in use on {node.name}"
+        holders = directory.holders(node.name)
+        owner = next((name for name, local in holders.items() if draft.ip in local.in_use), None)
+        if problem is None and owner is not None:
+            problem = f"{draft.ip} is in use on {owner}"
         if problem:
             f.bad("pod.ip", problem)
             return None
         ipam.reserve(draft.ip)
         ip = draft.ip
     else:
-        ip = ipam.allocate()
+        others = [local.in_use for local in directory.holders(node.name).values()]
+        ip = ipam.allocate(set().union(*others))
         if ip is None:
             f.bad("pod", f"no free address left in {node.name}'s podCIDR {node.pod_cidr}")
             return None
