@@ -29,6 +29,7 @@ EXTRAS = FIXTURES / "two-node-extras.yaml"
 CALICO = FIXTURES / "two-node-calico.yaml"
 CILIUM = FIXTURES / "two-node-cilium.yaml"
 WEAVE = FIXTURES / "two-node-weave.yaml"
+WEAVE_REAL = FIXTURES / "two-node-weave-real.yaml"  # pods outside their nodes' podCIDRs
 TWO_NODE = ROOT / "topologies" / "two-node.yaml"
 
 
@@ -731,3 +732,26 @@ def test_nodes_named_by_a_dotted_fqdn_are_named_by_their_first_label(tmp_path: P
     )
     topology = load_cluster([tmp_path / "dump.yaml"])
     assert {pod.name: pod.node for pod in topology.pods()}["pod-c"] == "node2"
+
+
+def test_a_real_weave_cluster_imports_and_its_pods_talk_across_nodes(tmp_path: Path):
+    """Weave's IPAM gives pods addresses from chunks of its whole range (10.32.0.2 on node1,
+    10.44.0.1 on node2), not from spec.podCIDR: node1's podCIDR outside the range is left out
+    (noted), node2 has none; the topology loads and its pods reach each other."""
+    imported = import_files([WEAVE_REAL])
+    document = imported.document
+    assert document["cluster"]["podCIDR"] == "10.32.0.0/12"
+    assert [node.get("podCIDR") for node in document["nodes"]] == [None, None]
+    pods = {pod["name"]: pod["ip"] for node in document["nodes"] for pod in node["pods"]}
+    assert (pods["pod-a"], pods["pod-c"]) == ("10.32.0.2", "10.44.0.1")
+    assert any(
+        "spec.podCIDR outside the CNI's allocation range" in n for n in imported.notes.lines()
+    )
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(
+        "apiVersion: kpkt/v1\nkind: Overlay\ntraffic:\n"
+        "- udp: {from: pod-a, to: pod-c, dport: 8080, payload: cross}\n"
+        "- udp: {from: pod-d, to: pod-b, dport: 8080, payload: back}\n"
+    )
+    result = runner.run(load_cluster([WEAVE_REAL, overlay]))
+    assert [log.outcome for log in result.network.journal.steps] == ["delivered", "delivered"]

@@ -21,6 +21,7 @@ from kpkt.capture.summary import summarize
 from kpkt.cni.weave import short_ids
 from kpkt.errors import TopologyError
 from kpkt.report import open_hint
+from kpkt.spec import CreateStep
 from kpkt.topology.load import load_topology_text
 from kpkt.trace import trace
 from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields
@@ -141,6 +142,63 @@ def test_weave_mode_is_checked() -> None:
     text = cluster("fastdp", SAME).replace("mode: fastdp", "mode: slevee")
     with pytest.raises(TopologyError, match="cluster.weave.mode"):
         load_topology_text(text, "t.yaml")
+
+
+# weave's IPAM hands pods addresses from chunks of the whole range, owned per peer, and ignores
+# spec.podCIDR (§2.1: ipam/allocator.go): a real cluster's pods are outside their node's podCIDR
+REAL_ADDRESSES = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {name: weave-ipam}
+cluster: {cni: weave}
+nodes:
+  - {name: node1, podCIDR: 10.32.4.0/24, pods: [{name: pod-a, ip: 10.32.0.2}, {name: pod-b}]}
+  - {name: node2, pods: [{name: pod-c, ip: 10.44.0.1}]}
+traffic:
+  - udp: {from: pod-a, to: pod-c, dport: 8080, payload: cross}
+  - udp: {from: pod-c, to: pod-b, dport: 8080, payload: back}
+"""
+
+
+def test_pods_outside_their_nodes_podcidr_inside_the_range_load_and_talk(tmp_path: Path) -> None:
+    """A pod's address need only be inside the allocation range; a node without podCIDR gets
+    one (its bridge address) and pods without an address are still given one from it."""
+    topology = load_topology_text(REAL_ADDRESSES, "t.yaml")
+    pods = {pod.name: pod for node in topology.nodes for pod in node.pods}
+    assert str(pods["pod-a"].ip) == "10.32.0.2" and str(pods["pod-c"].ip) == "10.44.0.1"
+    assert str(pods["pod-b"].ip) == "10.32.4.2"
+    node2 = topology.nodes[1]
+    assert node2.pod_cidr.subnet_of(topology.cluster.pod_cidr)
+    result = runner.run(topology, folder=tmp_path / "out")
+    assert [log.outcome for log in result.network.journal.steps] == ["delivered", "delivered"]
+
+
+@pytest.mark.parametrize(
+    ("ip", "problem"),
+    [
+        ("10.48.0.1", "10.48.0.1 is outside cluster.podCIDR 10.32.0.0/12"),
+        ("10.32.4.1", "10.32.4.1 is node1's bridge address"),
+    ],
+)
+def test_a_pod_outside_the_range_or_on_a_bridge_address_is_refused(ip: str, problem: str) -> None:
+    text = REAL_ADDRESSES.replace("ip: 10.44.0.1", f"ip: {ip}")
+    with pytest.raises(TopologyError, match=rf"nodes\[1\]\.pods\[0\]\.ip: {problem}"):
+        load_topology_text(text, "t.yaml")
+
+
+def test_a_created_pod_may_not_take_an_address_another_nodes_pod_holds() -> None:
+    text = REAL_ADDRESSES + "  - create: {pod: {name: z, ip: 10.44.0.1}, node: node1}\n"
+    with pytest.raises(TopologyError, match=r"create\.pod\.ip: 10\.44\.0\.1 is in use on node2"):
+        load_topology_text(text, "t.yaml")
+    load_topology_text(text.replace("ip: 10.44.0.1}, node", "ip: 10.44.0.9}, node"), "t.yaml")
+
+
+def test_a_created_pod_is_not_given_an_address_another_nodes_pod_holds() -> None:
+    """node2's pod holds 10.32.4.3, next in node1's podCIDR after pod-b's 10.32.4.2."""
+    text = REAL_ADDRESSES.replace("ip: 10.44.0.1", "ip: 10.32.4.3")
+    text += "  - create: {pod: {name: z}, node: node1}\n"
+    step = next(s for s in load_topology_text(text, "t.yaml").steps if isinstance(s, CreateStep))
+    assert str(step.pod.ip) == "10.32.4.4"
 
 
 # --- §2.2 to §2.4: one flat L2 segment ----------------------------------------------------

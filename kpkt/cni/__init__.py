@@ -44,7 +44,9 @@ What the topology loader must know of a CNI without building anything (`kpkt/top
 import the datapath) is data here: `CNIS` (the names `cluster.cni` may take, each the key of its
 own settings section, `cluster.<name>`), `OPTIONS` (the settings of that section: the values each
 may take, its default first), `NODE_DEVICES` (the node devices whose MAC `nodes[].devices` may
-set) and `encapsulation_overhead` (what the CNI's tunnel takes off the underlay MTU for pods).
+set), `RANGE_IPAM` (the CNIs whose pods' addresses come from the cluster range, not the
+node's podCIDR) and `encapsulation_overhead` (what the CNI's tunnel takes off the underlay MTU
+for pods).
 Adding a CNI (Calico: no bridge, proxy ARP, /32 routes, `tunl0` or `vxlan.calico`; Cilium;
 Weave) is a module here and its entries in these tables.
 """
@@ -185,6 +187,12 @@ BLOCK_IPAM = {
         "blockSize",
     ),
 }
+
+# CNIs whose IPAM hands pods addresses from the whole cluster range (`cluster.podCIDR`), in
+# chunks it owns per node, and ignores the nodes' spec.podCIDR (weave's IPALLOC_RANGE): a pod's
+# address need only be in the range, a node's podCIDR only gives it its bridge address (its
+# first usable one) and the addresses of pods that name none
+RANGE_IPAM = frozenset({"weave"})
 
 # A CNI's ConfigMap of flat settings (`SIGNS[cni]["settings"]`): for each key kpkt reads, the
 # `cluster.<cni>` setting it gives and what each of its values means there (a value not listed is

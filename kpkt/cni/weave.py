@@ -25,9 +25,10 @@ A pod created mid-run (a `create` step): weave's CNI plugin sends a gratuitous A
 
 Not modelled: heartbeats and MTU probes (fastdp and sleeve), the gratuitous ARP the bridge
 sends on `expose`, the TCP 6783 control connection (so the first tunnel packet ARPs for the
-peer node), the `datapath` internal port, encryption, weave's own IPAM split of the range (each
-node gets a /24 of it, as kpkt gives every CNI) and pure sleeve mode (no kernel datapath, MTU
-65535).
+peer node), the `datapath` internal port, encryption, weave's own IPAM split of the range (pods
+may have any address of the range, as a real cluster's have (RANGE_IPAM), but each node's
+bridge address and the pods named without one come from a /24 of it, as kpkt gives every CNI)
+and pure sleeve mode (no kernel datapath, MTU 65535).
 """
 
 from __future__ import annotations

@@ -35,18 +35,18 @@ class ImportedPod:
 class ImportedNode:
     obj: KubeObject
     ip: IPv4Address
-    pod_cidr: IPv4Network
+    pod_cidr: (
+        IPv4Network | None
+    )  # None: the CNI's IPAM ignores it (RANGE_IPAM), the loader gives one
     name: str = ""  # kpkt's name: the node's, or its first label when it is a dotted FQDN
     pods: list[ImportedPod] = field(default_factory=list)
 
     @property
     def entry(self) -> dict[str, Any]:
         """The topology's node."""
-        node: dict[str, Any] = {
-            "name": self.name,
-            "ip": str(self.ip),
-            "podCIDR": str(self.pod_cidr),
-        }
+        node: dict[str, Any] = {"name": self.name, "ip": str(self.ip)}
+        if self.pod_cidr is not None:
+            node["podCIDR"] = str(self.pod_cidr)
         if self.pods:
             node["pods"] = [pod.entry for pod in self.pods]
         return node
@@ -64,16 +64,23 @@ class Cluster:
 
 
 def read_cluster(
-    nodes: list[KubeObject], pods: list[KubeObject], notes: Notes, ranges: PodRanges | None = None
+    nodes: list[KubeObject],
+    pods: list[KubeObject],
+    notes: Notes,
+    ranges: PodRanges | None = None,
+    node_ranges: bool = True,
 ) -> Cluster:
     """The nodes with their pods; a node's pod range is its spec.podCIDR, or what `ranges` says
-    (a CNI's IPAM blocks)."""
+    (a CNI's IPAM blocks). `node_ranges` false: the CNI's IPAM gives pods addresses from the
+    whole cluster range (the registry's RANGE_IPAM), so a node may have no podCIDR and its pods
+    need not be inside it."""
     if not nodes:
         raise KpktError(
             "no Node among the objects; include them (`kubectl get nodes,pods,services,"
             "endpointslices,networkpolicies,namespaces -A -o yaml`)"
         )
-    imported = {obj.name: _node(obj, notes, required=ranges is None) for obj in nodes}
+    required = ranges is None and node_ranges
+    imported = {obj.name: _node(obj, notes, required) for obj in nodes}
     if ranges is not None:
         cidrs = ranges([(node.obj, node.pod_cidr) for node in imported.values()])
         for node, cidr in zip(imported.values(), cidrs, strict=True):
@@ -82,7 +89,7 @@ def read_cluster(
     _check_cidrs(list(imported.values()))
     cluster = Cluster(list(imported.values()), [])
     for obj in pods:
-        placed = _placed_pod(obj, imported, notes)
+        placed = _placed_pod(obj, imported, notes, node_ranges)
         if placed is None:
             continue
         node, pod = placed
@@ -137,6 +144,7 @@ def _name_nodes(nodes: list[ImportedNode], notes: Notes) -> None:
 
 
 def _check_cidrs(nodes: list[ImportedNode]) -> None:
+    nodes = [node for node in nodes if node.pod_cidr is not None]
     for index, node in enumerate(nodes):
         for other in nodes[:index]:
             if node.pod_cidr.overlaps(other.pod_cidr):
@@ -147,9 +155,10 @@ def _check_cidrs(nodes: list[ImportedNode]) -> None:
 
 
 def _placed_pod(
-    obj: KubeObject, nodes: dict[str, ImportedNode], notes: Notes
+    obj: KubeObject, nodes: dict[str, ImportedNode], notes: Notes, node_ranges: bool
 ) -> tuple[ImportedNode, ImportedPod] | None:
-    """The pod on its node, or None when it has no network of its own (noted)."""
+    """The pod on its node, or None when it has no network of its own (noted); with
+    `node_ranges`, its address must be inside its node's podCIDR."""
     spec, status = obj.body.get("spec") or {}, obj.body.get("status") or {}
     phase = status.get("phase")
     if spec.get("hostNetwork"):
@@ -169,7 +178,7 @@ def _placed_pod(
             "(`kubectl get nodes -o yaml`)"
         )
     ip = _pod_ip(obj, status, notes)
-    if ip not in node.pod_cidr:
+    if node_ranges and ip not in node.pod_cidr:
         raise KpktError(
             f"{obj.ref}: status.podIP {ip} is outside {node.obj.ref}'s podCIDR {node.pod_cidr}"
         )

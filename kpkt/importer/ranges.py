@@ -16,15 +16,16 @@ POD_PREFIX = 16  # a CNI's Network and kubeadm's --pod-network-cidr, as usually 
 UNDERLAY_PREFIX = 24
 
 
-def pod_range(node_cidrs: list[IPv4Network], configured: str | None) -> IPv4Network:
-    """The CNI's configured `Network` when its ConfigMap is among the objects, else the nodes'
-    pod CIDRs in one range, at least a /16."""
+def pod_range(
+    held: list[IPv4Network], configured: str | None, also: list[IPv4Network] | None = None
+) -> IPv4Network:
+    """The CNI's configured `Network` when it holds the `held` ranges (the nodes' pod CIDRs, or
+    the pods' addresses where the CNI's IPAM ignores those), else them and the `also` ones in
+    one range, at least a /16."""
     configured_network = network(configured)
-    if configured_network is not None and all(
-        cidr.subnet_of(configured_network) for cidr in node_cidrs
-    ):
+    if configured_network is not None and all(cidr.subnet_of(configured_network) for cidr in held):
         return configured_network
-    return _spanning(node_cidrs, POD_PREFIX)
+    return _spanning(held + (also or []), POD_PREFIX)
 
 
 def service_range(

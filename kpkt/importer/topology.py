@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, IPv4Network, ip_address
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,13 @@ def import_objects(objects: list[KubeObject], cni: str | None, name: str) -> Imp
         else:
             _note_unused(obj, notes)
     settings = cni_detection.cluster_settings(cni_detection.detect(objects), cni, notes)
-    cluster = read_cluster(by_kind["Node"], by_kind["Pod"], notes, _ipam(settings, objects, notes))
+    ipam = _ipam(settings, objects, notes)
+    range_ipam = settings["cni"] in registry.RANGE_IPAM
+    cluster = read_cluster(by_kind["Node"], by_kind["Pod"], notes, ipam, not range_ipam)
+    configured = cni_detection.configured_range(objects, settings["cni"])
+    pods = _pod_range(cluster, configured, range_ipam)
+    if range_ipam:
+        _drop_node_ranges(cluster, pods, notes)
     dns = _dns(cluster, by_kind["Service"], notes)
     own = {KUBERNETES} | ({KUBE_DNS} if dns else set())
     services = [obj for obj in by_kind["Service"] if (obj.namespace, obj.name) not in own]
@@ -81,7 +87,7 @@ def import_objects(objects: list[KubeObject], cni: str | None, name: str) -> Imp
         "apiVersion": "kpkt/v1",
         "kind": "Topology",
         "metadata": {"name": name},
-        "cluster": _cluster_settings(settings, cluster, by_kind["Service"], objects, dns),
+        "cluster": _cluster_settings(settings, cluster, pods, by_kind["Service"], dns),
         "nodes": [node.entry for node in cluster.nodes],
     }
     namespaces = read_namespaces(by_kind["Namespace"], notes)
@@ -134,6 +140,28 @@ def _ipam(settings: dict[str, Any], objects: list[KubeObject], notes: Notes) -> 
     return lambda nodes: blocks.node_blocks(nodes, found, size, pool, notes)
 
 
+def _pod_range(cluster: Cluster, configured: str | None, range_ipam: bool) -> IPv4Network:
+    """`cluster.podCIDR`: the range that holds the nodes' podCIDRs or, where the CNI's IPAM
+    hands pods addresses from the whole range (RANGE_IPAM), the pods' addresses."""
+    cidrs = [node.pod_cidr for node in cluster.nodes if node.pod_cidr is not None]
+    if not range_ipam:
+        return pod_range(cidrs, configured)
+    return pod_range([IPv4Network(pod.ip) for pod in cluster.pods()], configured, cidrs)
+
+
+def _drop_node_ranges(cluster: Cluster, pods: IPv4Network, notes: Notes) -> None:
+    """Under a CNI of RANGE_IPAM, a node's spec.podCIDR outside the pod range is left out
+    (the CNI's IPAM ignores it): the loader gives the node one of the range."""
+    for node in cluster.nodes:
+        if node.pod_cidr is not None and not node.pod_cidr.subnet_of(pods):
+            notes.add(
+                f"node spec.podCIDR outside the CNI's allocation range {pods} left out (its IPAM "
+                "ignores it; kpkt gives the node a /24 of the range for its bridge address)",
+                node.obj.ref,
+            )
+            node.pod_cidr = None
+
+
 def _dns(cluster: Cluster, services: list[KubeObject], notes: Notes) -> dict[str, Any] | None:
     """`cluster.dns` from CoreDNS's pods and the kube-dns service: kpkt runs the replicas on the
     node of the first one, as coredns-a, coredns-b, ..."""
@@ -162,12 +190,10 @@ def _dns(cluster: Cluster, services: list[KubeObject], notes: Notes) -> dict[str
 def _cluster_settings(
     settings: dict[str, Any],
     cluster: Cluster,
+    pods: IPv4Network,
     services: list[KubeObject],
-    objects: list[KubeObject],
     dns: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    configured = cni_detection.configured_range(objects, settings["cni"])
-    pods = pod_range([node.pod_cidr for node in cluster.nodes], configured)
     underlay = underlay_range([node.ip for node in cluster.nodes])
     kubernetes_ip, cluster_ips = None, []
     for obj in services:

@@ -66,15 +66,21 @@ def assign_underlay_ips(
                 return
 
 
-def assign_pod_ips(nodes: list[NodeDraft], report: Report) -> None:
+def assign_pod_ips(
+    nodes: list[NodeDraft], report: Report, cluster_range: IPv4Network | None = None
+) -> None:
     """Check the pod addresses given, then host-local IPAM on each node: .2 upwards in
-    declaration order, skipping the addresses pods name."""
+    declaration order, skipping the addresses pods name. `cluster_range`: the cluster's pod range,
+    where the CNI's IPAM hands pods addresses from all of it (the registry's RANGE_IPAM)."""
     taken = {pod.ip for node in nodes for pod in node.pods if pod.ip is not None}
+    bridges = bridge_addresses(nodes) if cluster_range is not None else {}
     for node in nodes:
         if node.pod_cidr is None:
             continue
         for pod in node.pods:
-            if pod.ip is not None and (problem := pod_ip_problem(pod.ip, node)):
+            if pod.ip is not None and (
+                problem := pod_ip_problem(pod.ip, node, cluster_range, bridges)
+            ):
                 report.error(pod.at("ip"), problem)
         pool = free(pod_addresses(node.pod_cidr), taken)
         for pod in node.pods:
@@ -100,14 +106,15 @@ class HostLocal:
         self.in_use = set(in_use)
         self.last = max(self.in_use, default=None)
 
-    def allocate(self) -> IPv4Address | None:
-        """The next free address after the last one given (None: the range is full)."""
+    def allocate(self, elsewhere: set[IPv4Address] | None = None) -> IPv4Address | None:
+        """The next free address after the last one given, none of `elsewhere` (what other
+        nodes' pods hold, under RANGE_IPAM) (None: the range is full)."""
         first, end = int(self.pod_cidr.network_address) + 2, int(self.pod_cidr.broadcast_address)
         size = end - first
         start = int(self.last) + 1 - first if self.last is not None else 0
         for offset in range(size):
             ip = IPv4Address(first + (start + offset) % size)
-            if ip not in self.in_use:
+            if ip not in self.in_use and ip not in (elsewhere or ()):
                 self.reserve(ip)
                 return ip
         return None
@@ -129,8 +136,23 @@ def _underlay_problem(ip: IPv4Address, underlay: IPv4Network, where: str) -> str
     return None
 
 
-def pod_ip_problem(ip: IPv4Address, node: NodeDraft) -> str | None:
-    """Why `ip` can not be a pod address of `node` (None: it can)."""
+def bridge_addresses(nodes: Iterable[NodeDraft]) -> dict[IPv4Address, str]:
+    """The nodes' bridge addresses under a CNI of RANGE_IPAM (the first usable address of each
+    node's podCIDR), with the node's name."""
+    return {node.pod_cidr[1]: node.name for node in nodes if node.pod_cidr is not None}
+
+
+def pod_ip_problem(
+    ip: IPv4Address,
+    node: NodeDraft,
+    pool: IPv4Network | None = None,
+    bridges: dict[IPv4Address, str] | None = None,
+) -> str | None:
+    """Why `ip` can not be a pod address of `node` (None: it can). `pool`: the cluster's pod
+    range where the CNI's IPAM hands out all of it (RANGE_IPAM), `bridges` the nodes' bridge
+    addresses in it (`bridge_addresses`)."""
+    if pool is not None:
+        return _range_ip_problem(ip, pool, bridges or {})
     net = node.pod_cidr
     reserved = {
         net.network_address: "the network address (the VTEP's)",
@@ -141,6 +163,21 @@ def pod_ip_problem(ip: IPv4Address, node: NodeDraft) -> str | None:
         return f"{ip} is outside {node.name}'s podCIDR {net}"
     if ip in reserved:
         return f"{ip} is {reserved[ip]} of {node.name}'s podCIDR {net}; pods start at .2"
+    return None
+
+
+def _range_ip_problem(
+    ip: IPv4Address, pool: IPv4Network, bridges: dict[IPv4Address, str]
+) -> str | None:
+    if ip not in pool:
+        return f"{ip} is outside cluster.podCIDR {pool}, the CNI's allocation range"
+    if ip in (pool.network_address, pool.broadcast_address):
+        return f"{ip} is the network or broadcast address of cluster.podCIDR {pool}"
+    if ip in bridges:
+        return (
+            f"{ip} is {bridges[ip]}'s bridge address (the first usable one of its podCIDR): give "
+            "the pod another address or the node another podCIDR"
+        )
     return None
 
 

@@ -20,6 +20,7 @@ from kpkt.cni import (
     NODE_DEVICES,
     OPTIONS,
     POD_CIDRS,
+    RANGE_IPAM,
     RENAMED,
     WITHOUT_GATEWAY,
     Number,
@@ -180,7 +181,7 @@ def load_topology_document(
     if "underlay" not in unsure:
         place_hosts([*nodes, *externals], cluster, report)
         check_cni_subnets(nodes, cluster, report)
-    assign_pod_ips(nodes, report)
+    assign_pod_ips(nodes, report, cluster.pod_cidr if cluster.cni in RANGE_IPAM else None)
     check_reserved_names([*nodes, *externals], cluster, report)
     _check_unique(nodes, externals, cluster.cni, report)
     _check_gateway(cluster, nodes, report)

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from kpkt.cni import RANGE_IPAM
 from kpkt.net.drops import REASONS
 from kpkt.outcome import KIND_OUTCOMES
 from kpkt.spec import (
@@ -40,7 +41,7 @@ from kpkt.spec import (
 )
 from kpkt.topology.fields import Fields, Report, did_you_mean, dns_name_problem, show, unknown_key
 from kpkt.topology.hosts import NodeDraft, interface_name, read_labels, read_pod
-from kpkt.topology.ipam import HostLocal, pod_ip_problem
+from kpkt.topology.ipam import HostLocal, bridge_addresses, pod_ip_problem
 from kpkt.topology.limits import MAX_COUNT, MAX_SECONDS, check_run_length
 from kpkt.topology.packet_step import PACKET_KEYS, read_packet
 from kpkt.topology.service_names import ServiceNames
@@ -120,6 +121,14 @@ class Directory:
             node.name: HostLocal(node.pod_cidr, [pod.ip for pod in node.pods if pod.ip])
             for node in self.nodes.values()
         }
+        # the cluster range a `create` step's pod address is checked against (RANGE_IPAM)
+        self.pool = cluster.pod_cidr if cluster.cni in RANGE_IPAM else None
+        self.bridges = bridge_addresses(self.nodes.values())
+
+    def holders(self, node: str) -> dict[str, HostLocal]:
+        """The IPAM of the nodes whose pods' addresses a pod made on `node` may not take: its
+        own, and under RANGE_IPAM every node's (their pods hold addresses of the whole range)."""
+        return self.ipam if self.pool is not None else {node: self.ipam[node]}
 
     def deleted_pod(self, host: Host, path: str) -> None:
         """A `delete` step at `path` removed the pod: it sends nothing more, and IPAM frees its
@@ -505,16 +514,19 @@ def _read_create(f: Fields, text: str, directory: Directory) -> CreateStep | Non
         return None
     ipam = directory.ipam[node.name]
     if draft.ip is not None:
-        problem = pod_ip_problem(draft.ip, node)
-        if problem is None and draft.ip in ipam.in_use:
-            problem = f"{draft.ip} is in use on {node.name}"
+        problem = pod_ip_problem(draft.ip, node, directory.pool, directory.bridges)
+        holders = directory.holders(node.name)
+        owner = next((name for name, local in holders.items() if draft.ip in local.in_use), None)
+        if problem is None and owner is not None:
+            problem = f"{draft.ip} is in use on {owner}"
         if problem:
             f.bad("pod.ip", problem)
             return None
         ipam.reserve(draft.ip)
         ip = draft.ip
     else:
-        ip = ipam.allocate()
+        others = [local.in_use for local in directory.holders(node.name).values()]
+        ip = ipam.allocate(set().union(*others))
         if ip is None:
             f.bad("pod", f"no free address left in {node.name}'s podCIDR {node.pod_cidr}")
             return None
