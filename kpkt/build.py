@@ -280,10 +280,10 @@ class _Builder:
         close_all(stack)
         stack.arp.forget()
         for dev in stack.devices:
-            self.taps[dev].retired = True
+            self.taps[dev].retire()
         for eth0 in [dev for dev in stack.devices if isinstance(dev, Veth)]:
             host = eth0.peer
-            self.taps[host].retired = True
+            self.taps[host].retire()
             host.stack.remove_device(host)
             eth0.set_carrier(False)
             eth0.peer = host.peer = None

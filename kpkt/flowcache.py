@@ -345,6 +345,9 @@ class FlowCache:
     def install(self) -> None:
         """Route every namespace's sends and every veth's arrivals through the cache."""
         self.network.flow_cache = self
+        # the VXLAN ports, once: devices are made before the run (a port added later would only
+        # make keys more specific: fewer replays, never a wrong one)
+        self.tunnels = self.network.vxlan_ports()
         for stack in self.network.stacks.values():
             if type(stack) is not Stack:
                 continue
@@ -387,7 +390,7 @@ class FlowCache:
         paths: dict[bytes, Path] = {}
         slow = Veth.deliver.__get__(dev)
         stack, network, sched = dev.stack, self.network, dev.sched
-        tunnels = network.vxlan_ports()
+        tunnels = self.tunnels
 
         def deliver(frame: bytes, tag) -> None:
             if tag.checked or network.corrupting or self.recording:
@@ -497,7 +500,7 @@ class FlowCache:
             for table, mac, entry, updated in fdb
             if table.entries.get(mac) is entry and entry.updated_ns != updated
         ]
-        path = _path(recorder, frame, network.vxlan_ports())
+        path = _path(recorder, frame, self.tunnels)
         if path is None:
             return
         path.generation = before

@@ -88,6 +88,7 @@ class Journal:
     def __init__(self, clock) -> None:
         self.clock = clock
         self.taps: list[Tap] = []
+        self._retired: dict[str, Tap] = {}  # file name -> the tap of a deleted interface
         self.steps: list[StepLog] = []
         self.background = StepLog(table_rows=MAX_TABLE_ROWS)  # frames outside any step
         self.pcapng: PcapngWriter | None = None
@@ -120,13 +121,12 @@ class Journal:
         `create` step makes) writes at once; one named like a deleted interface of the same
         namespace (a pod created again with a deleted one's name) goes on in its file and in
         its interface of all.pcapng (described as it was first declared)."""
-        filename = Tap.filename_of(owner, ifname)
-        for tap in self.taps:
-            if tap.retired and tap.filename == filename:
-                tap.kind, tap.node, tap.mac, tap.link_type = kind, node, mac, link_type
-                tap.what = what or DESCRIPTIONS.get(kind, kind)
-                tap.peer, tap.retired = None, False
-                return tap
+        tap = self._retired.pop(Tap.filename_of(owner, ifname), None)
+        if tap is not None:
+            tap.kind, tap.node, tap.mac, tap.link_type = kind, node, mac, link_type
+            tap.what = what or DESCRIPTIONS.get(kind, kind)
+            tap.peer, tap.retired = None, False
+            return tap
         tap = Tap(self, owner, ifname, kind, node, mac, what, link_type)
         if self.folder is not None:
             tap.open(self.folder)
@@ -250,6 +250,12 @@ class Tap:
         self.remarks = ""  # events on the interface, for the comment of its next frame
         self.retired = False  # its interface was deleted (its pod was)
         journal.taps.append(self)
+
+    def retire(self) -> None:
+        """Its interface was deleted: an interface of the same name made later (a pod created
+        again) goes on in this capture."""
+        self.retired = True
+        self.journal._retired[self.filename] = self
 
     @property
     def name(self) -> str:
