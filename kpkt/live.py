@@ -24,7 +24,7 @@ from kpkt.spec import NS_PER_SECOND, HostRef, PacketStep, Topology
 MAX_SETTLE_EVENTS = 10_000_000
 
 
-class LiveNetwork:
+class LiveNetwork(results.RunView):
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self.network, _ = build(topology)  # the topology's own steps are not run
@@ -113,11 +113,6 @@ class LiveNetwork:
                 finish_step(log, app, self.network.sched.now)
             self._open.clear()
 
-    @property
-    def points(self) -> list[str]:
-        """Every capture point, by name ("node1/eth0")."""
-        return [tap.name for tap in self.network.journal.taps]
-
     def frames(self, point: str) -> list[tuple[int, bytes]]:
         """A capture point's records so far, as (t_ns, frame)."""
         name = results.capture_point(self.points, point)
@@ -127,21 +122,10 @@ class LiveNetwork:
         tap.writer.flush()
         return read_pcap(Path(self._scratch.name) / tap.filename)
 
-    def __getitem__(self, point: str) -> Any:
-        """A capture point's frames so far as a Scapy PacketList."""
-        name = results.capture_point(self.points, point)
-        tap = next(tap for tap in self.network.journal.taps if tap.name == name)
-        return results.packet_list(name, self.frames(name), tap.link_type)
-
     @property
     def steps(self) -> list[results.Step]:
         """The packets sent, one step each (outcome "" while a step is not finished)."""
         return results.steps(self._steps, self.network.journal)
-
-    @property
-    def drops(self) -> list[results.Drop]:
-        """Every drop so far, of the steps in order and then of the background."""
-        return results.all_drops(self.network.journal)
 
     def _host(self, name: str) -> HostRef:
         ref = self._hosts.get(name)

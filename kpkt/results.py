@@ -7,6 +7,7 @@ Scapy is imported only when packets are asked for.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from kpkt.capture.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from kpkt.observe import IN, OUT
@@ -122,3 +123,31 @@ def _is(point: str, owner: str) -> bool:
     full = point.split("/")[0]
     name, _, namespace = full.partition(".")
     return full == owner or (name == owner and bool(namespace)) or f"{namespace}/{name}" == owner
+
+
+class RunView:
+    """What a run, finished or going on, shows of its network: its capture points by name, a
+    point's frames as a Scapy PacketList (`run["node1/eth0"]`, a pod's points also by its bare
+    name), every drop. A subclass has `network` and `frames(point)`: the (t_ns, frame) records
+    of a capture point, wherever it keeps them."""
+
+    network: Any
+
+    def frames(self, point: str) -> list[tuple[int, bytes]]:
+        raise NotImplementedError
+
+    @property
+    def points(self) -> list[str]:
+        """Every capture point, by name ("node1/eth0")."""
+        return [tap.name for tap in self.network.journal.taps]
+
+    def __getitem__(self, point: str) -> Any:
+        """A capture point's frames (so far, in a live network) as a Scapy PacketList."""
+        name = capture_point(self.points, point)
+        tap = next(tap for tap in self.network.journal.taps if tap.name == name)
+        return packet_list(name, self.frames(name), tap.link_type)
+
+    @property
+    def drops(self) -> list[Drop]:
+        """Every drop (so far), of the steps in order and then of the background."""
+        return all_drops(self.network.journal)

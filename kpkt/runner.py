@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from kpkt import output, results
 from kpkt.build import build
@@ -25,7 +24,7 @@ from kpkt.spec import Topology
 
 
 @dataclasses.dataclass
-class Run:
+class Run(results.RunView):
     """A finished run. `run["node1/eth0"]` is a capture point's frames as a Scapy PacketList
     (a pod's points also by its bare name: `run["pod-a/eth0"]`); `steps` and `drops` are plain
     objects (kpkt/results.py)."""
@@ -37,11 +36,6 @@ class Run:
     kept: dict[str, list[tuple[int, bytes]]] = dataclasses.field(default_factory=dict)
     # capture point -> its (t_ns, frame) records, for an in-memory run that kept them
 
-    @property
-    def points(self) -> list[str]:
-        """Every capture point, by name ("node1/eth0")."""
-        return [tap.name for tap in self.network.journal.taps]
-
     def frames(self, point: str) -> list[tuple[int, bytes]]:
         """A capture point's records as (t_ns, frame)."""
         name = results.capture_point(self.points, point)
@@ -52,20 +46,9 @@ class Run:
         file = next((file for tap, file in self.files.items() if tap.name == name), None)
         return [] if file is None else read_pcap(self.folder / file)
 
-    def __getitem__(self, point: str) -> Any:
-        """A capture point's frames as a Scapy PacketList."""
-        name = results.capture_point(self.points, point)
-        tap = next(tap for tap in self.network.journal.taps if tap.name == name)
-        return results.packet_list(name, self.frames(name), tap.link_type)
-
     @property
     def steps(self) -> list[results.Step]:
         return results.steps(self.topology.steps, self.network.journal)
-
-    @property
-    def drops(self) -> list[results.Drop]:
-        """Every drop, of the steps in order and then of the background."""
-        return results.all_drops(self.network.journal)
 
 
 def run(
