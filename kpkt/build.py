@@ -317,14 +317,18 @@ class _Builder:
 
     def relabel(self, step: LabelStep) -> None:
         """A label step, as what watches labels carries it out: the EndpointSlice controller and
-        kube-proxy's sync (a pod's labels select Service endpoints), and the policy agent (felix)
-        working out again which policies select which pods. Connections already allowed keep
-        their conntrack entries; new ones are judged on the new labels."""
+        kube-proxy's sync (a pod's labels select Service endpoints), the policy agent (felix)
+        working out again which policies select which pods, and the CNI where labels are state
+        of its own (Cilium's security identities). Connections already allowed keep their
+        conntrack entries; new ones are judged on the new labels."""
         if step.pod is not None:
             self.sync_services(step.services)
         if self.policy_log is not None:
             pod = step.pod.name if step.pod is not None else None
             self.policy_log.policies.relabel(step.namespace, pod, dict(step.set), step.remove)
+        relabeled = getattr(self.cni, "relabeled", None)
+        if relabeled is not None:
+            relabeled(step)
 
     def _endpoints_removed(self, removed: set[Removed]) -> None:
         for node in self.topo.nodes:

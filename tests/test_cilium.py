@@ -20,7 +20,7 @@ from scapy.layers.vxlan import VXLAN
 from kpkt import runner
 from kpkt.build import build
 from kpkt.capture.pcap import read_pcap
-from kpkt.cni.cilium import REMOTE_NODE_ID, identities, label_set
+from kpkt.cni.cilium import REMOTE_NODE_ID, Identities, identities, identity_labels, label_set
 from kpkt.observe import Tag
 from kpkt.spec import PodSpec, Topology
 from kpkt.topology.load import load_topology_text
@@ -336,6 +336,65 @@ def test_s1_5_vni_is_the_senders_identity_each_way_source(legacy: Run) -> None:
     by_src = {f[VXLAN].payload[IP].src: f[VXLAN].vni for f in pings}
     assert by_src["10.1.1.5"] == ids["pod-a.default"]
     assert by_src["10.1.2.10"] == ids["pod-c.default"] != ids["pod-a.default"]
+
+
+CLIENTS_ONLY = """\
+networkPolicies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: web-from-clients, namespace: default}
+    spec:
+      podSelector: {matchLabels: {app: web}}
+      policyTypes: [Ingress]
+      ingress:
+        - from: [{podSelector: {matchLabels: {app: client}}}]
+"""
+
+
+def test_s1_1_a_label_step_gives_the_pod_its_new_label_sets_identity_inference(tmp_path) -> None:
+    """§1.1 (a label change re-resolves the identity; what the next packets carry is inference):
+    pod-d pings pod-b across the tunnel while its labels change. Its VNI is its own set's
+    identity, then pod-a's (the set it now shares), then one newly drawn for a set nobody had,
+    then its first again; and pod-b's ingress policy (from app=client only) lets through
+    exactly the pings that carry pod-a's identity."""
+    ping = "  - ping: {from: pod-d, to: pod-b}\n"
+    traffic = (
+        ping
+        + "  - label: {pod: pod-d, set: {app: client}}\n"
+        + ping
+        + "  - label: {pod: pod-d, set: {app: batch}}\n"
+        + ping
+        + "  - label: {pod: pod-d, remove: [app]}\n"
+        + ping
+    )
+    topo = topology(traffic, services=CLIENTS_ONLY)
+    run = Run(topo, tmp_path / "out")
+    manifest = json.loads((run.folder / "manifest.json").read_text())
+    outcomes = [step["outcome"] for step in manifest["steps"]]
+    assert outcomes == [
+        "dropped",
+        "applied",
+        "delivered",
+        "applied",
+        "dropped",
+        "applied",
+        "dropped",
+    ]
+    requests = [
+        f[VXLAN]
+        for f in tunnelled(run.frames("node2/eth0"))
+        if f[VXLAN].payload[IP].src == "10.1.2.11" and f[VXLAN].payload[IP].proto == 1
+    ]
+    vnis = [vxlan.vni for vxlan in requests]
+    assert len(vnis) == 4, vnis
+    pods = list(topo.pods())
+    ids = identities(topo.seed, pods)
+    drawn = Identities(topo.seed)
+    drawn.allocate(pods)
+    batch = drawn.of(identity_labels("default", "pod-d", [("app", "batch")]))
+    assert vnis == [ids["pod-d.default"], ids["pod-a.default"], batch, ids["pod-d.default"]]
+    assert batch not in ids.values() and 256 <= batch <= 65535
+    assert ids["pod-d.default"] != ids["pod-a.default"]
 
 
 def test_s1_5_host_traffic_carries_remote_node_identity_6_source(legacy: Run) -> None:

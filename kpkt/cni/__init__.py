@@ -24,6 +24,8 @@ once per network, `Plugin(builder)`, and calls in this order:
 - `detached(ip)`, only where the CNI keeps state of its own about a pod: a deleted pod's
   address (Cilium's endpoint map). The builder removes the namespace, the veth pair and what
   the kernel removes with them (bridge port, routes, neighbours).
+- `relabeled(step)`, only where the CNI keeps state of its own about labels: a `label` step
+  (`kpkt.spec.LabelStep`), as the policies see it (Cilium's security identities).
 
 A pod created mid-run goes through the same `pod()`; what the kernel does as its veth comes up
 is the builder's (a bridge port disabled until its carrier is seen, `arp_notify`'s gratuitous

@@ -16,7 +16,9 @@ programs' decisions (bpf_lxc from-container, bpf_overlay from-overlay, bpf_host 
   to the node's stack.
 - Security identities: one per label set (the pod's namespace and labels, or its name when it
   has none), drawn from 256-65535 reproducibly from the seed; the node itself is 6
-  (remote-node, what host traffic carries in the tunnel).
+  (remote-node, what host traffic carries in the tunnel). A `label` step gives the pod the
+  identity of its new label set (a set seen before keeps its own, a new one draws a new one)
+  for the packets it sends from then on, when the policies too judge it on its new labels.
 - kubeProxyReplacement false: kube-proxy's rules in the nodes' stacks, as under any CNI; BPF
   passes what is no pod-to-pod packet to the stack, and also the replies of a connection the
   node translated (from the lxc or out of the tunnel), so that the stack undoes the NAT.
@@ -41,7 +43,7 @@ from kpkt.net.route import Route
 from kpkt.net.socket_lb import SocketLb
 from kpkt.net.vxlan import MetadataVxlan
 from kpkt.observe import Decision, Tag, Why
-from kpkt.spec import NodeSpec, PodSpec
+from kpkt.spec import LabelStep, NodeSpec, PodSpec
 from kpkt.wire.ethernet import (
     ETH_LEN,
     ETH_P_IP,
@@ -70,32 +72,60 @@ IGNORED_LABELS = re.compile(
 )
 
 
-def identities(seed: int, pods: list[PodSpec]) -> dict[str, int]:
-    """Each pod's security identity by its owner name: pods with the same labels (namespace
-    included) share one, drawn at random (reproducibly from the seed) from 256-65535 like
-    idpool.LeaseAvailableID; labels Cilium's default filter ignores do not count (IGNORED_LABELS),
-    and a pod with no other labels is labelled with its name."""
-    sets = {pod.owner: label_set(pod) for pod in pods}
-    ids: dict[tuple, int] = {}
-    taken: set[int] = set()
-    for labels in sorted(set(sets.values())):
+LabelSet = tuple[tuple[str, str], ...]
+
+
+class Identities:
+    """The cluster's security identities by label set, as the agents allocate them: a label set
+    seen for the first time gets one drawn at random (reproducibly from the seed) from
+    256-65535 like idpool.LeaseAvailableID, never one taken; a set seen before keeps its own
+    (the agents release an identity only minutes after its last endpoint, longer than a run)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.ids: dict[LabelSet, int] = {}
+        self.taken: set[int] = set()
+
+    def of(self, labels: LabelSet) -> int:
+        number = self.ids.get(labels)
+        if number is not None:
+            return number
         attempt = 0
         while True:
-            key = f"{seed}:identity:{labels}#{attempt}".encode()
+            key = f"{self.seed}:identity:{labels}#{attempt}".encode()
             digest = int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
             number = MIN_IDENTITY + digest % (MAX_IDENTITY - MIN_IDENTITY + 1)
-            if number not in taken:
+            if number not in self.taken:
                 break
             attempt += 1
-        taken.add(number)
-        ids[labels] = number
-    return {owner: ids[labels] for owner, labels in sets.items()}
+        self.taken.add(number)
+        self.ids[labels] = number
+        return number
+
+    def allocate(self, pods: list[PodSpec]) -> dict[str, int]:
+        """Each pod's identity by its owner name, the label sets new to it drawn in order."""
+        sets = {pod.owner: label_set(pod) for pod in pods}
+        for labels in sorted(set(sets.values())):
+            self.of(labels)
+        return {owner: self.ids[labels] for owner, labels in sets.items()}
 
 
-def label_set(pod: PodSpec) -> tuple[tuple[str, str], ...]:
-    labels = tuple((k, v) for k, v in pod.labels if not IGNORED_LABELS.match(k))
-    labels = labels or (("name", pod.name),)
-    return tuple(sorted({(NAMESPACE_LABEL, pod.namespace), *labels}))
+def identities(seed: int, pods: list[PodSpec]) -> dict[str, int]:
+    """Each pod's security identity by its owner name: pods with the same labels (namespace
+    included) share one (`Identities`); labels Cilium's default filter ignores do not count
+    (IGNORED_LABELS), and a pod with no other labels is labelled with its name."""
+    return Identities(seed).allocate(pods)
+
+
+def label_set(pod: PodSpec) -> LabelSet:
+    return identity_labels(pod.namespace, pod.name, pod.labels)
+
+
+def identity_labels(namespace: str, name: str, labels) -> LabelSet:
+    """What of a pod's labels (`(key, value)` pairs) makes its identity."""
+    kept = tuple((k, v) for k, v in labels if not IGNORED_LABELS.match(k))
+    kept = kept or (("name", name),)
+    return tuple(sorted({(NAMESPACE_LABEL, namespace), *kept}))
 
 
 class Endpoint:
@@ -116,7 +146,9 @@ class Plugin:
         self.bpf_host_routing = options.get("hostRouting") == "bpf"
         self.socket_lb = bool(options.get("kubeProxyReplacement"))
         topo = builder.topo
-        self.identity = identities(topo.seed, [*topo.pods(), *topo.created_pods()])
+        self.identities = Identities(topo.seed)
+        self.identities.allocate([*topo.pods(), *topo.created_pods()])  # the sets known at start
+        self.labels: dict[str, dict[str, str]] = {}  # a pod's labels now, by its owner name
         self.endpoints: dict[bytes, Endpoint] = {}  # pod IP -> endpoint, cluster-wide
         self.tunnels: dict[IPv4Network, bytes] = {}  # a node's podCIDR -> the node's IP
         self.vxlans: dict[str, MetadataVxlan] = {}  # node name -> its cilium_vxlan
@@ -182,8 +214,10 @@ class Plugin:
         )
         b.pair(eth0, lxc)
         lxc.tc_ingress = self.from_container
+        self.labels[pod.owner] = dict(pod.labels)
+        identity = self.identities.of(label_set(pod))
         self.endpoints[pod.ip.packed] = Endpoint(
-            lxc, node.name, mac_bytes(pod.mac), self.identity[pod.owner], pod.owner
+            lxc, node.name, mac_bytes(pod.mac), identity, pod.owner
         )
         stack = eth0.stack
         b.address(stack, eth0, pod.ip.packed, 32)
@@ -192,6 +226,23 @@ class Plugin:
         stack.add_route(Route(DEFAULT, eth0, via=router, mtu=cluster.pod_mtu))
         if self.socket_lb:
             stack.socket_lb = SocketLb(b.services, stack.ids.pick)
+
+    def relabeled(self, step: LabelStep) -> None:
+        """A pod's labels changed (a `label` step): the agent resolves its new label set to an
+        identity and its endpoint carries that one from now on, in the VNI of what it sends."""
+        if step.pod is None:  # a namespace's labels: not part of the identities here
+            return
+        owner = step.pod.owner
+        labels = self.labels[owner]
+        labels.update(step.set)
+        for key in step.remove:
+            labels.pop(key, None)
+        identity = self.identities.of(
+            identity_labels(step.namespace, step.pod.name, labels.items())
+        )
+        for endpoint in self.endpoints.values():
+            if endpoint.owner == owner:
+                endpoint.identity = identity
 
     def detached(self, ip: bytes) -> None:
         """A deleted pod's address (cilium-cni's DEL): its endpoint leaves the endpoint map,
