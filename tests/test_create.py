@@ -26,7 +26,10 @@ from scapy.layers.l2 import ARP, Ether
 from kpkt import runner
 from kpkt.capture.pcap import read_pcap
 from kpkt.errors import TopologyError
+from kpkt.html_report.model import read_decisions
 from kpkt.topology.load import load_topology_text
+
+from conftest import tshark_read
 
 HEAD = """\
 apiVersion: kpkt/v1
@@ -150,6 +153,40 @@ def test_a_pod_created_again_goes_on_in_its_capture_files(tmp_path: Path) -> Non
     ]
     sources = [f[IP].src for _, f in frames(result, "web-1.default__eth0") if f.haslayer(ICMP)]
     assert sources == ["10.244.1.3", "10.244.1.2", "10.244.2.3", "10.244.1.2"]
+
+
+def test_a_pod_created_on_another_node_is_declared_again_in_all_pcapng(
+    tmp_path: Path, tshark: str
+) -> None:
+    """An interface block of all.pcapng cannot change: web-1, created again on node2, goes on in
+    its pcap and under its interface name, with a second interface block that says node2, so
+    tshark shows each frame where it was. Created again on the same node, it keeps its block.
+    The report finds a frame's comment by its index under the name, across both blocks."""
+    again = (
+        "  - ping: {from: web-1, to: client}\n"
+        "  - delete: {pod: web-1}\n"
+        "  - create: {pod: {name: web-1}, node: NODE}\n"
+        "  - ping: {from: web-1, to: client}\n"
+    )
+    result = run(tmp_path, CREATE.replace("NODE", "node1") + again, node="node2")
+    where = "veth, the pod's end eth0 of web-1.default on"
+    fields = ("-e", "frame.interface_id", "-e", "frame.interface_description", "-e", "ip.src")
+    flag = 'frame.interface_name == "web-1.default/eth0"'
+    rows = tshark_read(tshark, result.folder / "all.pcapng", "-Y", flag, "-T", "fields", *fields)
+    rows = [row.split("\t") for row in rows.splitlines()]
+    assert len(rows) == len(frames(result, "web-1.default__eth0"))
+    moved = next(index for index, row in enumerate(rows) if row[1] != f"{where} node1")
+    assert {row[1] for row in rows[moved:]} == {f"{where} node2"}
+    assert {row[2] for row in rows[:moved] if row[2]} == {"10.244.1.3", "10.244.1.2"}
+    assert {row[2] for row in rows[moved:] if row[2]} == {"10.244.2.3", "10.244.1.2"}
+    assert len({row[0] for row in rows}) == 2
+    comments = read_decisions(result.folder / "all.pcapng", {"web-1.default/eth0": {moved}})
+    assert "created on node2" in comments["web-1.default/eth0", moved]
+
+    result = run(tmp_path / "same", CREATE.replace("NODE", "node1") + again, node="node1")
+    rows = tshark_read(tshark, result.folder / "all.pcapng", "-Y", flag, "-T", "fields", *fields)
+    blocks = {tuple(row.split("\t")[:2]) for row in rows.splitlines()}
+    assert len(blocks) == 1 and blocks.pop()[1] == f"{where} node1"
 
 
 @pytest.mark.parametrize("cni", CNIS, ids=["flannel", "host-gw", "calico", "cilium", "weave"])

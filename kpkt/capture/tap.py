@@ -119,12 +119,18 @@ class Journal:
     ) -> Tap:
         """The capture point of a new interface. One made while the run goes on (a pod a
         `create` step makes) writes at once; one named like a deleted interface of the same
-        namespace (a pod created again with a deleted one's name) goes on in its file and in
-        its interface of all.pcapng (described as it was first declared)."""
+        namespace (a pod created again with a deleted one's name) goes on in its file. In
+        all.pcapng it goes on in its interface while it is described the same; one that is not
+        (the pod was created on another node) gets a new interface block of the same name at
+        its next frame, described as it is now: a block cannot change, and Wireshark then shows
+        each frame where it was (`frame.interface_description`), while a filter on
+        `frame.interface_name` still finds all of them."""
         tap = self._retired.pop(Tap.filename_of(owner, ifname), None)
         if tap is not None:
-            tap.kind, tap.node, tap.mac, tap.link_type = kind, node, mac, link_type
-            tap.what = what or DESCRIPTIONS.get(kind, kind)
+            what = what or DESCRIPTIONS.get(kind, kind)
+            if (tap.node, tap.what, tap.link_type) != (node, what, link_type):
+                tap.interface = None  # declared again by its next frame
+            tap.kind, tap.node, tap.mac, tap.link_type, tap.what = kind, node, mac, link_type, what
             tap.peer, tap.retired = None, False
             return tap
         tap = Tap(self, owner, ifname, kind, node, mac, what, link_type)

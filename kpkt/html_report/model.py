@@ -2,8 +2,9 @@
 and every step's hops with the frame's time, one-line summary, decoded fields and the decision
 the device took there (the comment all.pcapng carries for that frame).
 
-The n-th packet block of an interface in all.pcapng is frame n of that interface's pcap, so a
-hop (capture point, frame index) finds its comment there and its bytes in the pcap. Frames
+The n-th packet block of an interface name in all.pcapng is frame n of that capture point's pcap
+(a pod created again on another node has a second interface block of the same name), so a hop
+(capture point, frame index) finds its comment there and its bytes in the pcap. Frames
 with the same bytes are decoded once and shared by their hops.
 """
 
@@ -343,8 +344,8 @@ def read_decisions(path: Path, wanted: dict[str, set[int]]) -> dict[tuple[str, i
     until all are found; a KpktError names the byte where it stops making sense."""
     found: dict[tuple[str, int], str] = {}
     missing = sum(len(indexes) for indexes in wanted.values())
-    interfaces: list[str] = []
-    counts: list[int] = []
+    interfaces: list[str] = []  # the name of each interface block
+    counts: dict[str, int] = {}  # packets so far by interface name
     offset = 0
     try:
         with open(path, "rb") as blocks:
@@ -368,7 +369,6 @@ def read_decisions(path: Path, wanted: dict[str, set[int]]) -> dict[tuple[str, i
                     )
                 if kind == IDB_TYPE:
                     interfaces.append(_options(body[8:-4]).get(IF_NAME, b"").decode())
-                    counts.append(0)
                 elif kind == EPB_TYPE:
                     interface, caplen = (
                         struct.unpack_from("<I", body)[0],
@@ -376,8 +376,8 @@ def read_decisions(path: Path, wanted: dict[str, set[int]]) -> dict[tuple[str, i
                     )
                     if interface >= len(interfaces):
                         raise KpktError(f"{path}: byte {offset}: a packet on no declared interface")
-                    name, index = interfaces[interface], counts[interface]
-                    counts[interface] += 1
+                    name = interfaces[interface]
+                    index = counts[name] = counts.get(name, -1) + 1
                     if index in wanted.get(name, ()):
                         options = _options(body[20 + caplen + (-caplen % 4) : -4])
                         found[name, index] = options.get(OPT_COMMENT, b"").decode(
