@@ -319,7 +319,7 @@ class _Builder:
         """A label step, as what watches labels carries it out: the EndpointSlice controller and
         kube-proxy's sync (a pod's labels select Service endpoints), the policy agent (felix)
         working out again which policies select which pods, and the CNI where labels are state
-        of its own (Cilium's security identities). Connections already allowed keep their
+        of its own (a security identity per label set). Connections already allowed keep their
         conntrack entries; new ones are judged on the new labels."""
         if step.pod is not None:
             self.sync_services(step.services)
