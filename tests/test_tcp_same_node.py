@@ -3,12 +3,13 @@
 Fact, from issue 11's description of kernel captures (there is no same-node TCP reference
 capture in `tests/reference/`): a same-node server's ACK, response and FIN leave back to back,
 so the client acknowledges response and FIN in one segment. Inference, the mechanism kpkt
-models (`kpkt/apps/tcp.py`, `Connection.hold` in `kpkt/net/tcp.py`): the server's process runs
-inside the client's send, the client's socket is held, and the server's segments wait in its
-backlog, where `tcp_add_backlog()` merges them into one; with the FIN in it, `tcp_fin()` has
-entered pingpong mode when the ACK is decided, so the ACK waits and the client's own FIN
-carries it. The cross-node exchange in the same run stays the kernel reference's, segment by
-segment (`tests/reference/svc_clusterip_tcp/`, client on node1, server on node2).
+models (`kpkt/apps/tcp.py`, `Connection.hold` in `kpkt/net/tcp_connection.py`): the server's
+process runs inside the client's send, the client's socket is held, and the server's segments
+wait in its backlog, where `tcp_add_backlog()` merges them into one; with the FIN in it,
+`tcp_fin()` has entered pingpong mode when the ACK is decided, so the ACK waits and the
+client's own FIN carries it. The cross-node exchange in the same run stays the kernel
+reference's, segment by segment (`tests/reference/svc_clusterip_tcp/`, client on node1,
+server on node2).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from scapy.layers.inet import IP, TCP
 from test_tcp import CLIENT, decisions, segment_times, segments
 
 from kpkt import runner
-from kpkt.net.tcp import ACK, DELACK_NS, FIN, PSH, RST, Connection
+from kpkt.net.tcp_connection import ACK, DELACK_NS, FIN, PSH, RST, Connection
 from kpkt.topology.load import load_topology_text
 
 REQUEST = "GET / HTTP/1.1\\r\\nHost: web\\r\\n\\r\\n"
