@@ -19,7 +19,7 @@ from scapy.layers.inet import IP, TCP
 from test_tcp import CLIENT, decisions, segment_times, segments
 
 from kpkt import runner
-from kpkt.net.tcp_connection import ACK, DELACK_NS, FIN, PSH, RST, Connection
+from kpkt.net.tcp_connection import DELACK_NS
 from kpkt.topology.load import load_topology_text
 
 REQUEST = "GET / HTTP/1.1\\r\\nHost: web\\r\\n\\r\\n"
@@ -132,62 +132,3 @@ def test_more_than_one_full_frame_with_the_fin_is_acknowledged_at_once(tmp_path)
     assert ack[TCP].sport == 40080 and ack[TCP].ack == server_fin[TCP].seq + 1
     assert times[9] == times[8]
     assert client_fin[TCP].ack == ack[TCP].ack
-
-
-class _Sched:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    def after(self, delay_ns: int, fn, *args) -> None:
-        self.events.append((delay_ns, fn, args))
-
-
-class _Stack:
-    def __init__(self) -> None:
-        self.sched = _Sched()
-
-
-def held_connection() -> Connection:
-    conn = Connection(
-        _Stack(),
-        (b"\x0a\x00\x00\x01", 40080),
-        (b"\x0a\x00\x00\x02", 8080),
-        "ESTABLISHED",
-        1000,
-        0,
-        1,
-        1410,
-        None,
-    )
-    conn.hold()
-    return conn
-
-
-def test_the_backlog_merges_a_segment_that_continues_the_last():
-    # tcp_add_backlog(): ACK, answer and FIN that follow each other with the same options are
-    # one segment; the first arrival schedules release_sock() at the end of the instant
-    conn = held_connection()
-    ts = b"\x01\x01\x08\x0a" + bytes(8)
-    conn.receive(ACK, 500, 1030, ts, b"", 63)
-    conn.receive(ACK | PSH, 500, 1030, ts, b"x" * 24, 63)
-    conn.receive(ACK | FIN, 524, 1030, ts, b"", 63)
-    assert conn.backlog == [[ACK | PSH | FIN, 500, 1030, ts, b"x" * 24, 63, 24]]
-    assert [(delay, fn) for delay, fn, _ in conn.stack.sched.events] == [(0, conn.release)]
-
-
-@pytest.mark.parametrize(
-    "second",
-    [
-        (ACK | FIN, 530, 1030, b"", "a gap"),
-        (ACK | FIN, 524, 1030, b"\x01\x01\x08\x0a" + bytes(4) + b"\x00\x00\x00\x01", "options"),
-        (RST | ACK, 524, 1030, b"", "a reset"),
-        (FIN, 524, 1030, b"", "no ACK"),
-    ],
-)
-def test_the_backlog_keeps_apart_what_does_not_continue(second):
-    conn = held_connection()
-    ts = b"\x01\x01\x08\x0a" + bytes(8)
-    flags, seq, ack, options, _ = second
-    conn.receive(ACK | PSH, 500, 1030, ts, b"x" * 24, 63)
-    conn.receive(flags, seq, ack, options or ts, b"", 63)
-    assert len(conn.backlog) == 2
