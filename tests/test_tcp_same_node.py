@@ -22,6 +22,8 @@ from kpkt import runner
 from kpkt.net.tcp_connection import DELACK_NS
 from kpkt.topology.load import load_topology_text
 
+from conftest import tshark_read
+
 REQUEST = "GET / HTTP/1.1\\r\\nHost: web\\r\\n\\r\\n"
 ANSWER = "x" * 3000  # three segments: more than one full frame
 TOPOLOGY = f"""\
@@ -132,3 +134,19 @@ def test_more_than_one_full_frame_with_the_fin_is_acknowledged_at_once(tmp_path)
     assert ack[TCP].sport == 40080 and ack[TCP].ack == server_fin[TCP].seq + 1
     assert times[9] == times[8]
     assert client_fin[TCP].ack == ack[TCP].ack
+
+
+def test_wireshark_sees_clean_conversations(run, tshark):
+    # checksums validated; one ACK for answer and FIN is no "ACKed segment that wasn't
+    # captured", and no segment is taken for a retransmission or a duplicate ACK
+    for capture in sorted(run.folder.glob("*.pcap")):
+        expert = tshark_read(tshark, capture, "-q", "-z", "expert").lower()
+        for problem in (
+            "ACKed segment that wasn't captured",
+            "Previous segment not captured",
+            "Bad checksum",
+            "Malformed",
+            "retransmission",
+            "Dup ACK",
+        ):
+            assert problem.lower() not in expert, f"{capture.name}: {problem}"

@@ -10,15 +10,17 @@ every data segment acknowledged at once (quickack mode, as at the start of every
 FIN with ACK; a FIN received in ESTABLISHED acknowledged late (`tcp_fin()` enters pingpong
 mode: a delayed ACK, so an application that closes within DELACK_NS acknowledges it with its
 own FIN, three segments to close as in the reference), and so is data that comes in one segment
-with a FIN (`tcp_data_queue()` calls `tcp_fin()` before `tcp_ack_snd_check()` decides); while
-the process holds its socket (`lock_sock()`, see `hold`) what arrives waits in the socket's
-backlog, where a segment that continues the one before it is merged into it
-(`tcp_add_backlog()`), so the response and FIN of a same-node server reach TCP as one segment
-and the client's own FIN acknowledges both; the last ACK sent by the full socket
-when the peer's FIN comes with the ACK of ours (the reference), else by the TIME_WAIT socket
-that the closed socket became in FIN_WAIT_2 (`tcp_v4_timewait_ack()`: IP ID 0); a reset
-(RST|ACK, window 0, ID 0) for a SYN to a closed port; SYN retransmission 1 s apart four times
-(tcp_syn_linear_timeouts), then doubling, six in all (tcp_syn_retries).
+with a FIN, unless it is more than one full frame (`tcp_data_queue()` calls `tcp_fin()` before
+`tcp_ack_snd_check()` decides, so an ACK sent then covers the FIN); while the process holds its
+socket (`lock_sock()`, see `hold`) what arrives waits in the socket's backlog, where a segment
+that continues the one before it is merged into it (`tcp_add_backlog()`), so the response and
+FIN of a same-node server reach TCP as one segment and the client's own FIN acknowledges both
+(issue 11's description of kernel captures; no same-node TCP reference capture exists); the
+last ACK sent by the full socket when the peer's FIN comes with the ACK of ours (the
+reference), else by the TIME_WAIT socket that the closed socket became in FIN_WAIT_2
+(`tcp_v4_timewait_ack()`: IP ID 0); a reset (RST|ACK, window 0, ID 0) for a SYN to a closed
+port; SYN retransmission 1 s apart four times (tcp_syn_linear_timeouts), then doubling, six in
+all (tcp_syn_retries).
 
 Loss recovery (what a `link` or `impair` step makes necessary): every segment that takes
 sequence space (data, FIN, the SYN-ACK) waits in the retransmission queue until acknowledged;
@@ -30,8 +32,9 @@ tcp_synack_retries). Three duplicate ACKs retransmit the oldest segment at once 
 retransmit, tcp_reordering 3); until everything sent before the loss is acknowledged, each
 partial ACK retransmits the next one (NewReno). A receiver keeps segments that arrive out of
 order and answers each with an immediate duplicate ACK carrying SACK blocks, answers a segment
-it already has with an ACK carrying a D-SACK block, and acknowledges a filled hole at once. The
-TIME_WAIT socket stays 60 s and acknowledges a retransmitted FIN again.
+it already has with an ACK carrying a D-SACK block, and acknowledges a filled hole at once, a
+FIN that waited behind it included (`tcp_ofo_queue()` calls `tcp_fin()`). The TIME_WAIT
+socket stays 60 s and acknowledges a retransmitted FIN again.
 Not modelled: the sender's use of SACK blocks, RACK and tail loss probes (Linux since 4.18
 may retransmit earlier than three duplicate ACKs), delayed ACKs of data, congestion control,
 window updates.
