@@ -109,13 +109,11 @@ class TcpApp(StepApp):
         )
 
     def _server_data(self, conn: Connection, data: bytes) -> None:
-        if self.same_node:  # woken inside the client's send: answer and close back to back
-            conn.write(self.step.response)
-            conn.close()
-            return
+        # woken inside the client's send on its node, the server answers and closes back to back
+        think, close = (0, 0) if self.same_node else (THINK_NS, CLOSE_NS)
         sched = conn.stack.sched
-        sched.after(THINK_NS, conn.write, self.step.response)
-        sched.after(THINK_NS + CLOSE_NS, conn.close)
+        sched.after(think, conn.write, self.step.response)
+        sched.after(think + close, conn.close)
 
     def done(self) -> bool:
         return bool(self.outcome)
