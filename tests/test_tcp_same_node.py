@@ -74,9 +74,15 @@ def test_the_client_acknowledges_answer_and_fin_in_one_segment(run):
 
 
 def test_the_servers_ack_answer_and_fin_leave_back_to_back(run):
+    # each leaves when the one before it has reached the client's socket (one pass: as long as
+    # the request took from the client's eth0 to the server's), nothing from either side between
     ours, times = conversation(run.folder, "web-a.default__eth0.pcap", 40080)
-    assert [str(p[TCP].flags) for p in ours[4:7]] == ["A", "PA", "FA"]
-    assert times[4] == times[5] == times[6]  # nothing between them: one instant
+    client_times = conversation(run.folder, "client.default__eth0.pcap", 40080)[1]
+    assert [str(p[TCP].flags) for p in ours[3:8]] == ["PA", "A", "PA", "FA", "FA"]
+    one_pass = times[3] - client_times[3]
+    assert 0 < one_pass < 10_000
+    assert times[4] == times[3]  # the ACK: as the request comes in
+    assert times[5] - times[4] == times[6] - times[5] == one_pass
     ids = [p[IP].id for p in ours[4:7]]
     assert [(i - ids[0]) % 2**16 for i in ids] == [0, 1, 2]
 

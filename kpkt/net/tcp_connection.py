@@ -348,18 +348,8 @@ class Connection:
 
     def hold(self) -> None:
         """The process holds its socket inside a call (`lock_sock()`): `tcp_v4_rcv()` puts what
-        arrives in the socket's backlog, and the process's `release_sock()` hands it to TCP.
-
-        Used for a client whose server runs on its node, from its request on. Fact (issue 11's
-        description of kernel captures; no same-node TCP reference capture exists): the server's
-        ACK, response and FIN leave back to back and the client acknowledges response and FIN in
-        one segment. Inference: on one node the request reaches the server inside the client's
-        own send (veth -> bridge -> veth run in the softirq its `dev_queue_xmit()` raises:
-        `__netif_rx()` queues to this CPU's backlog, `process_backlog()` runs when the send
-        re-enables bottom halves), the server's process woken there runs before the client's
-        send returns, and the client's socket is still held when the server's segments come.
-        The client's process resumes when the server's sleeps: here, once the instant in which
-        the first segment found the socket held is over."""
+        arrives in the socket's backlog until the process's `release_sock()` (`release`) hands
+        it to TCP. For a same-node client, see `kpkt/apps/tcp.py`."""
         self.held = True
 
     def release(self) -> None:
@@ -377,9 +367,7 @@ class Connection:
         is merged into it: payloads joined, flags or-ed (a FIN included), the newer ACK and
         window kept, and the size of the largest segment in it (its gso_size). Not modelled:
         the limit on how much one merged segment holds (MAX_SKB_FRAGS)."""
-        if not self.backlog:
-            self.stack.sched.after(0, self.release)
-        elif _continues(self.backlog[-1], flags, seq, options):
+        if self.backlog and _continues(self.backlog[-1], flags, seq, options):
             tail = self.backlog[-1]
             tail[0] |= flags
             tail[4] += payload
