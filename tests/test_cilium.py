@@ -352,11 +352,17 @@ networkPolicies:
 
 
 def test_s1_1_a_label_step_gives_the_pod_its_new_label_sets_identity_inference(tmp_path) -> None:
-    """§1.1 (a label change re-resolves the identity; what the next packets carry is inference):
-    pod-d pings pod-b across the tunnel while its labels change. Its VNI is its own set's
-    identity, then pod-a's (the set it now shares), then one newly drawn for a set nobody had,
-    then its first again; and pod-b's ingress policy (from app=client only) lets through
-    exactly the pings that carry pod-a's identity."""
+    """§1.1 extended (not in the reference): a label change re-resolves the endpoint's
+    identity, from Cilium's Documentation/policy/lifecycle.rst ("a transition into the
+    waiting-for-identity state indicates that the endpoint changed its identity") and commit
+    ed4e6505, where `kubectl label pods foo app=nothing` changes the IDENTITY column of
+    `cilium-dbg endpoint list`. Inference: the endpoint's next packets carry the new identity
+    at once (the real switch waits for the endpoint's regeneration), and the old identity stays
+    allocated for the run (the identity GC runs minutes later). pod-d pings pod-b across the
+    tunnel while its labels change. Its VNI is its own set's identity, then pod-a's (the set
+    it now shares), then one newly drawn for a set nobody had, then its first again; and
+    pod-b's ingress policy (from app=client only) lets through exactly the pings that carry
+    pod-a's identity."""
     ping = "  - ping: {from: pod-d, to: pod-b}\n"
     traffic = (
         ping
