@@ -15,10 +15,20 @@ from hypothesis import strategies as st
 from test_golden import GOLDEN, SCENARIOS
 
 from kpkt import golden, runner
-from kpkt.flowcache import FLOW_CACHE_DEFAULT, _layout, _Sources, _Template, frame_key
+from kpkt.capture import pcap, pcapng, tap
+from kpkt.flowcache import (
+    FLOW_CACHE_DEFAULT,
+    _fastest,
+    _layout,
+    _OneHeader,
+    _Slice,
+    _Sources,
+    _Template,
+    frame_key,
+)
 from kpkt.topology.load import load_topology, load_topology_text
 from kpkt.wire.ethernet import ETH_P_IP, eth_header
-from kpkt.wire.ipv4 import PROTO_UDP, ipv4_packet
+from kpkt.wire.ipv4 import PROTO_UDP, decrement_ttl, ipv4_packet
 from kpkt.wire.udp import udp_segment
 from kpkt.wire.vxlan import vxlan_header
 
@@ -80,6 +90,21 @@ def test_a_flow_is_replayed_and_its_captures_are_the_same(cluster: str, tmp_path
     # receiving pod; on weave the nodes' segments are not recorded (weave's router is a
     # datapath the cache does not know)
     assert hits >= (2 if cluster.startswith("weave") else 4) * 35
+
+
+@pytest.mark.parametrize("cluster", ["flannel", "calico-ipip", "calico-vxlan"])
+def test_a_long_flow_is_the_same_past_the_limits_and_flushes(
+    cluster: str, tmp_path: Path, monkeypatch
+) -> None:
+    # replayed hops are written at once (kpkt/capture/tap.py `Hops`) once the step's table
+    # rows are kept: across the hop log's limit and the files' flushes, as hop by hop
+    monkeypatch.setattr(tap, "MAX_HOPS_PER_STEP", 1234)
+    monkeypatch.setattr(tap, "FLUSH_BYTES", 5000)
+    monkeypatch.setattr(pcap, "FLUSH_BYTES", 5000)
+    monkeypatch.setattr(pcapng, "FLUSH_BYTES", 20000)
+    udp = "udp: {from: p11, to: p21, dport: 5000, payload: '%d%%', count: 300, interval: 10us}"
+    _, hits = run_both(topology(cluster, [udp]), tmp_path)
+    assert hits >= 4 * 290
 
 
 @pytest.mark.parametrize(
@@ -239,5 +264,31 @@ def test_a_template_makes_what_the_builders_make(ids, ttl, payload, checksum) ->
     ips, sums = [], []
     assert _layout(recorded, 14, tunnels, ips, sums)
     template = _Template.of(recorded, ips, sums, _Sources(None, tunnels, ids[:2]))
-    assert template.make(ids[:2]) == recorded
-    assert template.make(ids[2:]) == vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
+    assert template.make(ids[:2], None) == recorded
+    assert template.make(ids[2:], None) == vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(st.integers(0, 0xFFFF), min_size=4, max_size=4, unique=True),
+    st.integers(2, 255),
+    st.binary(max_size=40),
+    st.booleans(),
+)
+def test_the_fast_templates_make_what_the_builders_make(ids, ttl, payload, checksum) -> None:
+    tunnels = frozenset({8472})
+    # what a VXLAN packet arriving makes: its inner frame as it came, the inner frame routed
+    recorded = vxlan_frame(ids[0], ids[1], ttl, payload, checksum)
+    sources = _Sources(recorded, tunnels, [])
+    inner = recorded[50:]
+    routed = ETH + decrement_ttl(inner[14:])
+    made = []
+    for data in (inner, routed):
+        ips, sums = [], []
+        assert _layout(data, 14, tunnels, ips, sums)
+        made.append(_fastest(_Template.of(data, ips, sums, sources), recorded, sources.fields))
+    assert [type(template) for template in made] == [_Slice, _OneHeader]
+    later = vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
+    values = sources.reader().unpack_from(later)
+    assert made[0].make(values, later) == later[50:]
+    assert made[1].make(values, later) == ETH + decrement_ttl(later[64:])
