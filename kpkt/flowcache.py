@@ -172,7 +172,9 @@ class _Template:
             add(at, None, _sum(pseudo + zeroed[udp:end]), adds, True)
         return cls(data, fields)
 
-    def make(self, values: list[int], frame: bytes | None) -> bytes:
+    def make(self, values, frames: list) -> bytes:
+        """The frame for a packet whose changing words are `values`; `frames`: the input
+        frame, then the frames made before this one."""
         data = bytearray(self.data)
         made = []
         for at, source, base, adds, udp in self.fields:
@@ -218,8 +220,8 @@ class _Slice:
                 return None
         return cls(data, start)
 
-    def make(self, values: list[int], frame: bytes) -> bytes:
-        return frame[self.start : self.end]
+    def make(self, values, frames: list) -> bytes:
+        return frames[0][self.start : self.end]
 
 
 class _OneHeader:
@@ -242,11 +244,90 @@ class _OneHeader:
         (at, source, *_), (checksum, computed, _, adds, udp) = template.fields
         return source is not None and computed is None and checksum == at + 6 and adds == (0,)
 
-    def make(self, values: list[int], frame: bytes | None) -> bytes:
+    def make(self, values, frames: list) -> bytes:
         value = values[self.source]
         # as _Template.make: the complement of the sum folded to 1..0xFFFF
         checksum = 0xFFFF - ((self.base + value) % 0xFFFF or 0xFFFF)
         return self.layout.pack(self.before, value, self.between, checksum, self.after)
+
+
+class _Encap:
+    """A tunnel packet around a frame made before it (IPIP, or VXLAN with or without a UDP
+    checksum): the outer IPv4 header's ID comes from a source and its checksum is redone, the
+    tunnel's UDP checksum summed over the inner frame as it was made; one pack.
+
+    Exact by construction: the inner part of `_Template.of`'s template decides each word as
+    the inner frame's template does (the same bytes, the same sources), so the inner part is
+    that frame, and the checksums are ones' complement sums of the same words."""
+
+    __slots__ = ("data", "source", "base", "inner", "skip", "udp", "layout", "pieces")
+
+    def __init__(self, template: _Template, inner: int, skip: int, at: int, udp: int | None):
+        """The outer IPv4 header at `at`, its UDP checksum at `udp` (None: IPIP), then the
+        inner frame, `frames[inner][skip:]`."""
+        data = template.data
+        self.data = data
+        self.source = template.fields[0][1]
+        self.inner, self.skip = inner, skip
+        head = at + 20 + (_VXLAN_INNER if udp is not None else 0)  # where the inner frame starts
+        self.base = _sum(data[at : at + 4] + data[at + 6 : at + 10] + data[at + 12 : at + 20])
+        self.udp = None
+        if udp is not None and (data[udp] or data[udp + 1]):  # sent with a checksum
+            end = at + (data[at + 2] << 8 | data[at + 3])
+            pseudo = data[at + 12 : at + 20] + bytes((0, PROTO_UDP)) + (end - at - 20).to_bytes(2)
+            self.udp = _sum(pseudo + data[at + 20 : udp] + data[udp + 2 : head])
+        tail = len(data) - head
+        if self.udp is None:
+            self.layout = struct.Struct(f">{at + 4}sH4sH{head - at - 12}s{tail}s")
+            self.pieces = (data[: at + 4], data[at + 6 : at + 10], data[at + 12 : head])
+        else:
+            self.layout = struct.Struct(f">{at + 4}sH4sH{udp - at - 12}sH{head - udp - 2}s{tail}s")
+            self.pieces = (
+                data[: at + 4], data[at + 6 : at + 10], data[at + 12 : udp], data[udp + 2 : head]
+            )  # fmt: skip
+
+    @classmethod
+    def of(cls, template: _Template, frames: list, ips: list, sums: list) -> _Encap | None:
+        """`template` as a tunnel packet around one of `frames` (made before it), if it is one:
+        its outer header's ID from a source and checksum redone, then the inner frame (after
+        the outer UDP and VXLAN headers, for VXLAN)."""
+        data, fields = template.data, template.fields
+        at = ips[0]
+        if len(ips) < 2 or fields[0][0] != at + 4 or fields[0][1] is None:
+            return None
+        checksum = next((f for f in fields if f[0] == at + 10), None)
+        if checksum is None or checksum[1] is not None or checksum[3] != (0,):
+            return None  # the outer header carried from the input, not made
+        udp = None
+        if data[at + 9] == PROTO_UDP:  # VXLAN: the inner Ethernet frame after UDP and VXLAN
+            udp = at + 26
+            head = at + 20 + _VXLAN_INNER
+            outer = [f for f in fields if f[0] == udp]
+            if (udp, at) not in sums or (outer and outer[0][1] is not None):
+                return None  # the input's own datagram, carried
+        else:
+            head = at + 20
+        for inner in range(len(frames) - 1, -1, -1):
+            made = frames[inner]
+            if made is None:
+                continue
+            for skip in (0, ETH_LEN):
+                if len(made) - skip == len(data) - head and made[skip:] == data[head:]:
+                    return cls(template, inner, skip, at, udp)
+        return None
+
+    def make(self, values, frames: list) -> bytes:
+        inner = frames[self.inner][self.skip :]
+        value = values[self.source]
+        checksum = 0xFFFF - ((self.base + value) % 0xFFFF or 0xFFFF)
+        if self.udp is None:
+            before, between, after = self.pieces
+            return self.layout.pack(before, value, between, checksum, after, inner)
+        # the UDP checksum: as _Template.make, over the inner frame's words as made
+        total = self.udp + int.from_bytes(inner + b"\x00" * (len(inner) & 1), "big")
+        udp = 0xFFFF - (total % 0xFFFF or 0xFFFF) or 0xFFFF
+        before, between, middle, after = self.pieces
+        return self.layout.pack(before, value, between, checksum, middle, udp, after, inner)
 
 
 def _sum(data: bytes) -> int:
@@ -491,7 +572,7 @@ class FlowCache:
             values = [*values, *[draw() for _ in range(path.draws)]]
         frames = [frame]
         for template in path.templates:
-            frames.append(template.make(values, frame))
+            frames.append(template.make(values, frames))
         sched = stack.sched
         self.network.in_flight += path.in_flight
         for entry in path.refreshed:
@@ -648,9 +729,13 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
         if not _layout(data, 0 if raw else 14, tunnels, ips, sums):
             return None
         template = _Template.of(data, ips, sorted(sums, reverse=True), sources)
-        if template is None or template.make(values, frame) != data:
+        made = [frame] + [template.data for template in templates]
+        if template is None or template.make(values, made) != data:
             return None  # a checksum the builders would not make
-        templates.append(_fastest(template, frame, sources.fields))
+        template = _fastest(template, made, ips, sums, sources.fields)
+        if template.make(values, made) != data:
+            return None  # never: each form is the same frame made with fewer operations
+        templates.append(template)
         index_of[data] = len(templates)
         return len(templates)
 
@@ -700,11 +785,14 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
     )
 
 
-def _fastest(template: _Template, frame: bytes | None, fields: list[int]):
-    """`template`, or what makes the same frames with fewer operations."""
+def _fastest(template: _Template, frames: list, ips: list, sums: list, fields: list[int]):
+    """`template`, or what makes the same frames with fewer operations; `frames`: the input
+    and the frames made before, as recorded."""
     if _OneHeader.fits(template):
         return _OneHeader(template)
-    return _Slice.of(template, frame, fields) or template
+    return (
+        _Slice.of(template, frames[0], fields) or _Encap.of(template, frames, ips, sums) or template
+    )
 
 
 def _grouped(actions: list[tuple], noted: bool, lengths: list[int]) -> list[tuple]:

@@ -18,6 +18,7 @@ from kpkt import golden, runner
 from kpkt.capture import pcap, pcapng, tap
 from kpkt.flowcache import (
     FLOW_CACHE_DEFAULT,
+    _Encap,
     _fastest,
     _layout,
     _OneHeader,
@@ -264,8 +265,25 @@ def test_a_template_makes_what_the_builders_make(ids, ttl, payload, checksum) ->
     ips, sums = [], []
     assert _layout(recorded, 14, tunnels, ips, sums)
     template = _Template.of(recorded, ips, sums, _Sources(None, tunnels, ids[:2]))
-    assert template.make(ids[:2], None) == recorded
-    assert template.make(ids[2:], None) == vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
+    assert template.make(ids[:2], [None]) == recorded
+    assert template.make(ids[2:], [None]) == vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
+
+
+def fastest(data: bytes, raw: bool, frames: list, sources: _Sources):
+    """The template `kpkt/flowcache.py` replays `data` with, made after `frames`."""
+    ips, sums = [], []
+    assert _layout(data, 0 if raw else 14, frozenset({8472}), ips, sums)
+    template = _Template.of(data, ips, sorted(sums, reverse=True), sources)
+    return _fastest(template, frames, ips, sums, sources.fields)
+
+
+def replayed(templates: list, sources: _Sources, frame: bytes, draws: list[int]) -> list[bytes]:
+    """The frames `templates` make for an input `frame`, with the namespace drawing `draws`."""
+    values = [*sources.reader().unpack_from(frame), *draws]
+    frames = [frame]
+    for template in templates:
+        frames.append(template.make(values, frames))
+    return frames[1:]
 
 
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
@@ -277,18 +295,33 @@ def test_a_template_makes_what_the_builders_make(ids, ttl, payload, checksum) ->
 )
 def test_the_fast_templates_make_what_the_builders_make(ids, ttl, payload, checksum) -> None:
     tunnels = frozenset({8472})
-    # what a VXLAN packet arriving makes: its inner frame as it came, the inner frame routed
+    # a VXLAN packet arriving: its inner frame as it came, then routed on
     recorded = vxlan_frame(ids[0], ids[1], ttl, payload, checksum)
     sources = _Sources(recorded, tunnels, [])
-    inner = recorded[50:]
-    routed = ETH + decrement_ttl(inner[14:])
-    made = []
-    for data in (inner, routed):
-        ips, sums = [], []
-        assert _layout(data, 14, tunnels, ips, sums)
-        made.append(_fastest(_Template.of(data, ips, sums, sources), recorded, sources.fields))
-    assert [type(template) for template in made] == [_Slice, _OneHeader]
+    inner = fastest(recorded[50:], False, [recorded], sources)
+    routed = fastest(ETH + decrement_ttl(recorded[64:]), False, [recorded, inner.data], sources)
+    assert [type(inner), type(routed)] == [_Slice, _OneHeader]
     later = vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
-    values = sources.reader().unpack_from(later)
-    assert made[0].make(values, later) == later[50:]
-    assert made[1].make(values, later) == ETH + decrement_ttl(later[64:])
+    assert replayed([inner, routed], sources, later, []) == [
+        later[50:],
+        ETH + decrement_ttl(later[64:]),
+    ]
+
+    # a pod's frame routed into a VXLAN device, then sent in a VXLAN packet (an outer ID drawn)
+    def pod(ident: int) -> bytes:
+        segment = udp_segment(POD_A, POD_B, 40000, 5000, payload)
+        return ETH + ipv4_packet(POD_A, POD_B, PROTO_UDP, segment, ident=ident, ttl=ttl)
+
+    sources = _Sources(pod(ids[1]), tunnels, [ids[0]])
+    routed = fastest(ETH + decrement_ttl(pod(ids[1])[14:]), False, [pod(ids[1])], sources)
+    frames = [pod(ids[1]), routed.data]
+    vxlan = fastest(vxlan_frame(ids[0], ids[1], ttl - 1, payload, checksum), False, frames, sources)
+    # and an IPIP packet around the routed packet (a tunnel device's raw frame)
+    frames.append(vxlan.data)
+    raw = fastest(decrement_ttl(pod(ids[1])[14:]), True, frames, sources)
+    ipip = ETH + ipv4_packet(NODE1, NODE2, 4, raw.data, ident=ids[0], df=False)
+    ipip = fastest(ipip, False, [*frames, raw.data], sources)
+    assert [type(routed), type(vxlan), type(raw), type(ipip)] == [_OneHeader, _Encap] * 2
+    made = replayed([routed, vxlan, raw, ipip], sources, pod(ids[3]), [ids[2]])
+    assert made[1] == vxlan_frame(ids[2], ids[3], ttl - 1, payload, checksum)
+    assert made[3] == ETH + ipv4_packet(NODE1, NODE2, 4, made[2], ident=ids[2], df=False)

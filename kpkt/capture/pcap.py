@@ -16,7 +16,7 @@ LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101  # frames start with the IPv4 header
 MAGIC = struct.pack("<I", 0xA1B23C4D)
 RECORD = struct.Struct("<IIII")
-_HALF = struct.Struct("<II")  # half a record header: its time, or its two lengths
+RECORD_HALF = struct.Struct("<II")  # half a record's header: its time, or its two lengths
 FLUSH_BYTES = 1 << 18
 
 
@@ -63,14 +63,10 @@ class PcapWriter(AppendingFile):
             self.flush()
 
 
-def record_time(t_ns: int) -> bytes:
-    """The first half of a record's header: its time (`record_lengths` is the second)."""
-    return _HALF.pack(t_ns // 1_000_000_000, t_ns % 1_000_000_000)
-
-
 def record_lengths(length: int) -> bytes:
-    """The second half of a record's header: the captured and the original length."""
-    return _HALF.pack(length, length)
+    """The second half of a record's header: the captured and the original length (the first
+    half, the time, is `RECORD_HALF.pack(seconds, nanoseconds)`)."""
+    return RECORD_HALF.pack(length, length)
 
 
 def read_pcap(path: Path) -> list[tuple[int, bytes]]:

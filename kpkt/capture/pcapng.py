@@ -127,15 +127,16 @@ class PcapngWriter(AppendingFile):
             layout.size,
         )
 
-    def append(self, blocks: bytes, last: int, pid: int) -> None:
-        """Append ready-made packet blocks of packet `pid` (`Blocks.make`), the newest `last`
-        bytes into them: as `packet` would one by one, and it may still be annotated."""
+    def append(self, blocks: Blocks, t_ns: int, pid: int, frames: list[bytes]) -> None:
+        """Append `blocks` of packet `pid` at `t_ns`, of `frames`: what `packet` would write
+        for each, and the newest may still be annotated."""
         buffer = self.buffer
         if len(buffer) >= FLUSH_BYTES:
             self.flush()
-        self._last_at = len(buffer) + last
+        self._last_at = len(buffer) + blocks.last
         self._last_pid = pid
-        buffer += blocks
+        time = _TIME.pack(t_ns >> 32, t_ns & 0xFFFFFFFF)
+        buffer += blocks.format % blocks.holes([time, _PID.pack(pid), *frames])
 
     def _comment_option(self, comment: str) -> bytes:
         """The encoded option for `comment`, remembered: most comments repeat (routes, FDB
@@ -181,13 +182,14 @@ class Blocks:
     """Packet blocks that follow one another for one packet at one instant, whose interfaces,
     frame lengths, directions and comments are known ahead (the hops of a segment the flow
     cache replays): their fixed bytes are made once, as `PcapngWriter.packet` lays them out,
-    and `make` fills in only the time, the packet id and the frames, with one formatting."""
+    and `PcapngWriter.append` fills in only the time, the packet id and the frames, with one
+    formatting."""
 
     __slots__ = ("format", "holes", "last")
 
     def __init__(self, blocks: list[tuple[int, int, int, bool, str]]) -> None:
         """`blocks`: (interface, frame index, frame length, outbound, comment) of each, in
-        order; the frame index is the frame's position in what `make` is given."""
+        order; the frame index is the frame's position in the frames `append` is given."""
         pieces: list[bytes] = []  # the fixed bytes between two holes
         holes: list[int] = []  # what fills each hole: its position in [time, pid, *frames]
         fixed, at = b"", 0
@@ -212,8 +214,3 @@ class Blocks:
         pieces.append(fixed)
         self.format = b"%b".join(piece.replace(b"%", b"%%") for piece in pieces)
         self.holes = itemgetter(*holes)
-
-    def make(self, t_ns: int, pid: int, frames: list[bytes]) -> bytes:
-        """The blocks of packet `pid` at `t_ns`, of `frames`."""
-        time = _TIME.pack(t_ns >> 32, t_ns & 0xFFFFFFFF)
-        return self.format % self.holes([time, _PID.pack(pid), *frames])

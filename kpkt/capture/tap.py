@@ -17,9 +17,9 @@ from kpkt.capture.decisions import render
 from kpkt.capture.pcap import (
     FLUSH_BYTES,
     LINKTYPE_ETHERNET,
+    RECORD_HALF,
     PcapWriter,
     record_lengths,
-    record_time,
 )
 from kpkt.capture.pcapng import Blocks, PcapngWriter
 from kpkt.observe import OUT, Decision, Tag
@@ -378,16 +378,13 @@ class Hops:
                 extend((number, tap.count + before, outbound, pid))
         log.hop_count = count + len(self.hops)
         now = self.clock.now
-        time = record_time(now)
+        time = RECORD_HALF.pack(now // 1_000_000_000, now % 1_000_000_000)
         for tap, buffer, lengths, index, writer in self.records:
             tap.count += 1
-            buffer += time
-            buffer += lengths
-            buffer += frames[index]
+            buffer += b"".join((time, lengths, frames[index]))
             if len(buffer) >= FLUSH_BYTES:
                 writer.flush()
-        blocks = self.blocks
-        self.pcapng.append(blocks.make(now, pid, frames), blocks.last, pid)
+        self.pcapng.append(self.blocks, now, pid, frames)
 
     def _each(self, frames: list[bytes], tag: Tag) -> None:
         for tap, index, direction, note in self.hops:
