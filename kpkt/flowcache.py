@@ -19,6 +19,12 @@ with the header they belong to, when the recording carried it unchanged), seen b
 same capture points with the same notes, then the same event is scheduled at the same delay
 (so the interleaving with other flows is the same) or the same socket gets the datagram.
 
+A replay does as little as it can: the input's changing words are read with one unpack; a
+frame that is part of the input (a tunnel's inner frame) is a slice of it, a frame with one
+IPv4 header (routed, or sent by a socket) one pack, a tunnel packet around a frame made before
+it one pack; and the frames a run of capture points sees go to the capture layer at once
+(`Hops`, kpkt/capture/tap.py: their records' fixed bytes made ahead for the flow's label).
+
 A recording is replayed only while it is exact: in the generation of the forwarding state it
 was recorded in (kpkt/engine/generation.py: every change to an FDB, neighbour, route or
 connection table, every socket opened or closed and every step's start makes a new one), and
@@ -287,10 +293,11 @@ class _Encap:
             )  # fmt: skip
 
     @classmethod
-    def of(cls, template: _Template, frames: list, ips: list, sums: list) -> _Encap | None:
+    def of(cls, template: _Template, frames: list, raws: list, ips: list, sums: list):
         """`template` as a tunnel packet around one of `frames` (made before it), if it is one:
         its outer header's ID from a source and checksum redone, then the inner frame (after
-        the outer UDP and VXLAN headers, for VXLAN)."""
+        the outer UDP and VXLAN headers, for VXLAN) read from the same place as that frame (an
+        Ethernet frame for VXLAN; for IPIP, a raw frame or an Ethernet frame's IPv4 packet)."""
         data, fields = template.data, template.fields
         at = ips[0]
         if len(ips) < 2 or fields[0][0] != at + 4 or fields[0][1] is None:
@@ -309,11 +316,11 @@ class _Encap:
             head = at + 20
         for inner in range(len(frames) - 1, -1, -1):
             made = frames[inner]
-            if made is None:
+            skip = 0 if raws[inner] or udp is not None else ETH_LEN
+            if udp is not None and raws[inner] or made is None:
                 continue
-            for skip in (0, ETH_LEN):
-                if len(made) - skip == len(data) - head and made[skip:] == data[head:]:
-                    return cls(template, inner, skip, at, udp)
+            if len(made) - skip == len(data) - head and made[skip:] == data[head:]:
+                return cls(template, inner, skip, at, udp)
         return None
 
     def make(self, values, frames: list) -> bytes:
@@ -716,6 +723,7 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
         return None  # two sources with the same ID: which one a frame carries is unclear
     values = sources.values
     templates: list[_Template] = []
+    raws = [False]  # whether each frame starts with its IPv4 header: the input's does not
     index_of: dict[bytes, int] = {} if frame is None else {frame: 0}
 
     def index(data: bytes, raw: bool) -> int | None:
@@ -732,10 +740,11 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
         made = [frame] + [template.data for template in templates]
         if template is None or template.make(values, made) != data:
             return None  # a checksum the builders would not make
-        template = _fastest(template, made, ips, sums, sources.fields)
+        template = _fastest(template, made, raws, ips, sums, sources.fields)
         if template.make(values, made) != data:
             return None  # never: each form is the same frame made with fewer operations
         templates.append(template)
+        raws.append(raw)
         index_of[data] = len(templates)
         return len(templates)
 
@@ -785,13 +794,16 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
     )
 
 
-def _fastest(template: _Template, frames: list, ips: list, sums: list, fields: list[int]):
+def _fastest(template: _Template, frames: list, raws: list, ips: list, sums: list, fields: list):
     """`template`, or what makes the same frames with fewer operations; `frames`: the input
-    and the frames made before, as recorded."""
+    and the frames made before, as recorded, `raws`: which of them start with the IPv4
+    header."""
     if _OneHeader.fits(template):
         return _OneHeader(template)
     return (
-        _Slice.of(template, frames[0], fields) or _Encap.of(template, frames, ips, sums) or template
+        _Slice.of(template, frames[0], fields)
+        or _Encap.of(template, frames, raws, ips, sums)
+        or template
     )
 
 

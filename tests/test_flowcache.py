@@ -269,12 +269,14 @@ def test_a_template_makes_what_the_builders_make(ids, ttl, payload, checksum) ->
     assert template.make(ids[2:], [None]) == vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
 
 
-def fastest(data: bytes, raw: bool, frames: list, sources: _Sources):
-    """The template `kpkt/flowcache.py` replays `data` with, made after `frames`."""
+def fastest(data: bytes, raw: bool, frames: list, sources: _Sources, raws=None):
+    """The template `kpkt/flowcache.py` replays `data` with, made after `frames` (Ethernet
+    frames, unless `raws` says which start with the IPv4 header)."""
     ips, sums = [], []
     assert _layout(data, 0 if raw else 14, frozenset({8472}), ips, sums)
     template = _Template.of(data, ips, sorted(sums, reverse=True), sources)
-    return _fastest(template, frames, ips, sums, sources.fields)
+    raws = raws or [False] * len(frames)
+    return _fastest(template, frames, raws, ips, sums, sources.fields)
 
 
 def replayed(templates: list, sources: _Sources, frame: bytes, draws: list[int]) -> list[bytes]:
@@ -320,7 +322,7 @@ def test_the_fast_templates_make_what_the_builders_make(ids, ttl, payload, check
     frames.append(vxlan.data)
     raw = fastest(decrement_ttl(pod(ids[1])[14:]), True, frames, sources)
     ipip = ETH + ipv4_packet(NODE1, NODE2, 4, raw.data, ident=ids[0], df=False)
-    ipip = fastest(ipip, False, [*frames, raw.data], sources)
+    ipip = fastest(ipip, False, [*frames, raw.data], sources, [False] * 3 + [True])
     assert [type(routed), type(vxlan), type(raw), type(ipip)] == [_OneHeader, _Encap] * 2
     made = replayed([routed, vxlan, raw, ipip], sources, pod(ids[3]), [ids[2]])
     assert made[1] == vxlan_frame(ids[2], ids[3], ttl - 1, payload, checksum)
