@@ -10,9 +10,9 @@ capture layer gives each device its tap and each stack the journal, a unit test 
 recorder. What a device decided is data, a `Decision`: a kind and its arguments, turned into
 text only by whoever records it (kpkt/capture/decisions.py). When something happens to an
 interface itself (a fault or lifecycle step), the step tells the device's observer with
-`remark(event)`, the event a `Decision` too (`Decision(Why.LINK_SET, False, "pod-a/eth0")`),
-noted on the interface's next frame. Applications
-and TCP connections say what they send with decisions too (a segment, a query, a send of a step).
+`remark(event)`, the event a `Decision` too (`Decision(Why.LINK_SET, False, "node1/eth0")`),
+which a capture notes on the interface's next frame. Applications and TCP connections say what
+they send with decisions too (a segment, a query, a send of a step).
 
 This module is at the bottom of the import graph: it imports nothing of kpkt.
 """
