@@ -32,6 +32,7 @@ from kpkt.net.route import Route
 from kpkt.net.sockets import close_all
 from kpkt.net.stack import Stack
 from kpkt.network import Network
+from kpkt.observe import Decision
 from kpkt.policy.verdict import cluster_policies
 from kpkt.spec import (
     CreateStep,
@@ -245,7 +246,7 @@ class _Builder:
             eth0.peer.guard_with(policy, pod.ip.packed)
         return eth0
 
-    def create_pod(self, pod: PodSpec, stack: Stack, event: str) -> int:
+    def create_pod(self, pod: PodSpec, stack: Stack, event: Decision) -> int:
         """What creating a pod does mid-run: the kubelet's sandbox (a new namespace, replacing
         a deleted pod's of the same name) and the CNI plugin's ADD, as at the start; then its
         veth comes up as the kernel brings it up: a bridge port is enslaved before its

@@ -411,9 +411,9 @@ class _Watched:
                 recorder.hops += 1
         self.observer.seen(frame, direction, tag, note)
 
-    def remark(self, text: str) -> None:
+    def remark(self, event) -> None:
         self.recorder.unfit()
-        self.observer.remark(text)
+        self.observer.remark(event)
 
 
 class _CountedIds:

@@ -9,8 +9,10 @@ tag)` (`reason` a code of kpkt/net/drops.py). A device's default observer does n
 capture layer gives each device its tap and each stack the journal, a unit test gives them a
 recorder. What a device decided is data, a `Decision`: a kind and its arguments, turned into
 text only by whoever records it (kpkt/capture/decisions.py). When something happens to an
-interface itself (a fault step), the device calls its observer's `remark(text)`. Applications
-and TCP connections say what they send with decisions too (a segment, a query, a send of a step).
+interface itself (a fault or lifecycle step), the step tells the device's observer with
+`remark(event)`, the event a `Decision` too (`Decision(Why.LINK_SET, False, "node1/eth0")`),
+which a capture notes on the interface's next frame. Applications and TCP connections say what
+they send with decisions too (a segment, a query, a send of a step).
 
 This module is at the bottom of the import graph: it imports nothing of kpkt.
 """
@@ -129,6 +131,13 @@ class Why(Enum):
     DNS_QUERY = "dns-query"  # (query,): a stub resolver's query (a kpkt.dns.stub.Query)
     DNS_ANSWER = "dns-answer"  # (): CoreDNS's answer over UDP
     DNS_FORWARD = "dns-forward"  # (): CoreDNS forwarding a query upstream
+    # events on an interface itself (fault and lifecycle steps): `remark(event)`
+    LINK_SET = "link-set"  # (up, where): a `link` step set the carrier of the link `where` is
+    NETEM_SET = "netem-set"  # (impairment or None): an `impair` step's netem, or its removal
+    POD_DELETED = "pod-deleted"  # (pod owner,): on the host side of its veth
+    POD_CREATED = "pod-created"  # (pod owner, node name, ip): on both ends of its new veth
+    LABELS_SET = "labels-set"  # (pod owner, ((key, value), ...) set, (key, ...) removed)
+    RESTARTED = "restarted"  # (pod owner, container or None for all, sockets closed)
 
 
 class Resend(Enum):
@@ -181,7 +190,7 @@ class Unobserved:
     def seen(self, frame: bytes, direction: str, tag, decision: Decision | str = "") -> None:
         pass
 
-    def remark(self, text: str) -> None:
+    def remark(self, event: Decision) -> None:
         pass
 
 

@@ -19,8 +19,9 @@ NOT_PROBED = "?"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Endpoint:
-    """A probe's end: how tables name it, where it sends from, its address, what it serves."""
+class Peer:
+    """A probe's client or server (a peer, not an "endpoint": that is a Service's backend):
+    how tables name it, where it sends from, its address, what it serves."""
 
     name: str  # "x/a", "node/node1", "service/y/s-y-b", "laptop"
     ref: HostRef | None  # None: a service, which sends nothing
@@ -28,34 +29,34 @@ class Endpoint:
     serves: tuple[tuple[int, str], ...]  # (port, protocol); () for nodes and externals
 
 
-def endpoints(topology: Topology) -> dict[str, Endpoint]:
+def peers(topology: Topology) -> dict[str, Peer]:
     """Everything a probe may start from or go to, by name."""
-    found: dict[str, Endpoint] = {}
+    found: dict[str, Peer] = {}
     for pod in sorted(topology.pods(), key=lambda pod: (pod.namespace, pod.name)):
         serves = sorted(
             {(p.port, p.protocol) for container in pod.containers for p in container.ports}
         )
         ref = HostRef("pod", pod.name, pod.namespace)
-        found[f"{pod.namespace}/{pod.name}"] = Endpoint(
+        found[f"{pod.namespace}/{pod.name}"] = Peer(
             f"{pod.namespace}/{pod.name}", ref, pod.ip, tuple(serves)
         )
     for node in topology.nodes:
-        found[f"node/{node.name}"] = Endpoint(
+        found[f"node/{node.name}"] = Peer(
             f"node/{node.name}", HostRef("node", node.name), node.ip, ()
         )
     for external in topology.externals:
-        found[external.name] = Endpoint(
+        found[external.name] = Peer(
             external.name, HostRef("external", external.name), external.ip, ()
         )
     for service in topology.services:
         if service.cluster_ip is not None:
             name = f"service/{service.namespace}/{service.name}"
             serves = tuple(sorted({(p.port, p.protocol) for p in service.ports}))
-            found[name] = Endpoint(name, None, service.cluster_ip, serves)
+            found[name] = Peer(name, None, service.cluster_ip, serves)
     return found
 
 
-def _pick(known: dict[str, Endpoint], names: Iterable[str], option: str) -> list[Endpoint]:
+def _pick(known: dict[str, Peer], names: Iterable[str], option: str) -> list[Peer]:
     picked = []
     for name in names:
         if name not in known:
@@ -93,7 +94,7 @@ def probe_steps(
 ) -> list[ProbeStep]:
     """The probes: every client × server × served port and protocol (pods × pods unless
     `froms`/`tos` name others; nodes and externals serve the ports the pods serve)."""
-    known = endpoints(topology)
+    known = peers(topology)
     pods = [e for e in known.values() if e.ref is not None and e.ref.kind == "pod"]
     clients = _pick(known, froms, "--from") if froms else pods
     servers = _pick(known, tos, "--to") if tos else pods

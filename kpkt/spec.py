@@ -331,6 +331,22 @@ class Impairment:
     reorder: float = 0.0
     corrupt: float = 0.0
 
+    def text(self) -> str:
+        """As tc prints it: "loss 5% delay 2ms 1ms"."""
+        parts = []
+        if self.delay_ns:
+            jitter = f" {_ms(self.jitter_ns)}" if self.jitter_ns else ""
+            parts.append(f"delay {_ms(self.delay_ns)}{jitter}")
+        for name in ("loss", "duplicate", "reorder", "corrupt"):
+            value = getattr(self, name)
+            if value:
+                parts.append(f"{name} {value * 100:g}%")
+        return " ".join(parts)
+
+
+def _ms(ns: int) -> str:
+    return f"{ns / 1e6:g}ms"
+
 
 @dataclass(frozen=True, slots=True)
 class ImpairStep:

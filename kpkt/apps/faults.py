@@ -2,15 +2,16 @@
 `ip link set ... down|up` (carrier, both ends of the link) and `tc qdisc replace|del ... netem`
 would: `link` on a veth or a wire (a pod's eth0 and its host veth, a node's eth0, a CNI's veth
 pairs), `impair` also on a bridge or VXLAN device. The step sends nothing and is done at once;
-what the fault does shows in the steps that follow. The interface's capture notes the event on
-its next frame. An interface that is gone when the step comes (a deleted pod's host veth)
-changes nothing, as `ip link` finds no device."""
+what the fault does shows in the steps that follow. The interface's observer is told of the
+event (a `Decision`), which its capture notes on its next frame. An interface that is gone
+when the step comes (a deleted pod's host veth) changes nothing, as `ip link` finds no device."""
 
 from __future__ import annotations
 
 from kpkt.apps.base import EventApp
 from kpkt.net.netem import Netem
-from kpkt.spec import Impairment, ImpairStep, LinkStep
+from kpkt.observe import Decision, Why
+from kpkt.spec import ImpairStep, LinkStep
 
 
 class FaultApp(EventApp):
@@ -28,34 +29,18 @@ class FaultApp(EventApp):
         if isinstance(step, LinkStep):
             dev.set_carrier(step.up)
             self.what = f"link {'up' if step.up else 'down'}"
+            event = Decision(Why.LINK_SET, step.up, dev.where)
             for end in (dev, dev.peer):
                 if end is not None:
-                    end.observer.remark(f"{self.what} ({dev.where})")
+                    end.observer.remark(event)
             return
         if step.impairment is None:
             dev.qdisc = None
             self.what = "netem removed"
         else:
             dev.qdisc = Netem(dev, step.impairment, dev.network.seed)
-            self.what = f"netem {describe(step.impairment)}"
-        dev.observer.remark(self.what)
+            self.what = f"netem {step.impairment.text()}"
+        dev.observer.remark(Decision(Why.NETEM_SET, step.impairment))
 
     def result(self) -> str:
         return f"{self.where}: {self.what}"
-
-
-def describe(imp: Impairment) -> str:
-    """The impairment as tc would print it: "loss 5% delay 2ms 1ms"."""
-    parts = []
-    if imp.delay_ns:
-        jitter = f" {_ms(imp.jitter_ns)}" if imp.jitter_ns else ""
-        parts.append(f"delay {_ms(imp.delay_ns)}{jitter}")
-    for name in ("loss", "duplicate", "reorder", "corrupt"):
-        value = getattr(imp, name)
-        if value:
-            parts.append(f"{name} {value * 100:g}%")
-    return " ".join(parts)
-
-
-def _ms(ns: int) -> str:
-    return f"{ns / 1e6:g}ms"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from kpkt.apps.base import EventApp
 from kpkt.net.sockets import close_all
+from kpkt.observe import Decision, Why
 from kpkt.spec import CreateStep, DeleteStep, LabelStep, RestartStep
 
 
@@ -30,15 +31,17 @@ class LifecycleApp(EventApp):
         step, stack = self.step, self.sender
         if isinstance(step, DeleteStep):
             self.what = "deleted: its namespace and veth are gone, and its service endpoints"
+            deleted = Decision(Why.POD_DELETED, step.pod.owner)
             for dev in stack.devices:
                 if dev is not stack.loopback:
-                    dev.peer.observer.remark(f"{step.pod.owner} {self.what}")
+                    dev.peer.observer.remark(deleted)
             self.cluster.delete_pod(stack, step.services)
             return
         if isinstance(step, CreateStep):
             pod = step.pod
             self.what = f"created on {pod.node} with {pod.ip}"
-            took = self.cluster.create_pod(pod, stack, f"{pod.owner}: {self.what}")
+            created = Decision(Why.POD_CREATED, pod.owner, pod.node, pod.ip.packed)
+            took = self.cluster.create_pod(pod, stack, created)
             self.attaching = True
             stack.sched.after(took, self._ready)
             return
@@ -48,12 +51,12 @@ class LifecycleApp(EventApp):
             self.what = f"labels {' '.join(changes)}"
             self.cluster.relabel(step)
             if step.pod is not None:
-                self._remark(stack)
+                self._remark(stack, Decision(Why.LABELS_SET, step.pod.owner, step.set, step.remove))
             return
         closed = close_all(stack)
         container = f"container {step.container}" if step.container else "its containers"
         self.what = f"{container} restarted: {closed} socket(s) closed"
-        self._remark(stack)
+        self._remark(stack, Decision(Why.RESTARTED, step.pod.owner, step.container, closed))
 
     def _ready(self) -> None:
         """The CNI plugin's ADD returned: the pod is ready, and the EndpointSlice controller
@@ -64,11 +67,11 @@ class LifecycleApp(EventApp):
     def done(self) -> bool:
         return not self.attaching
 
-    def _remark(self, stack) -> None:
-        """Each interface of the pod notes the event on its next frame."""
+    def _remark(self, stack, event: Decision) -> None:
+        """Each interface of the pod is told of the event (noted on its next frame)."""
         for dev in stack.devices:
             if dev is not stack.loopback:
-                dev.observer.remark(f"{self.step.pod.owner}: {self.what}")
+                dev.observer.remark(event)
 
     def result(self) -> str:
         step = self.step

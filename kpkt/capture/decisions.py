@@ -39,6 +39,16 @@ def _segment(flags: int, seq: int, ack: int, length: int, cause: Resend | None) 
     return f"{text} {RESENDS[cause]}" if cause is not None else text
 
 
+def _labels(owner: str, changed: tuple[tuple[str, str], ...], removed: tuple[str, ...]) -> str:
+    changes = [f"{key}={value}" for key, value in changed] + [f"{key}-" for key in removed]
+    return f"{owner}: labels {' '.join(changes)}"
+
+
+def _restarted(owner: str, container: str | None, closed: int) -> str:
+    which = f"container {container}" if container else "its containers"
+    return f"{owner}: {which} restarted: {closed} socket(s) closed"
+
+
 def _query(query) -> str:
     again = " (again)" if query.retransmit else ""
     return (
@@ -162,4 +172,14 @@ _TEXT = {
     Why.DNS_QUERY: _query,
     Why.DNS_ANSWER: lambda: "dns answer",
     Why.DNS_FORWARD: lambda: "dns forward",
+    Why.LINK_SET: lambda up, where: f"link {'up' if up else 'down'} ({where})",
+    Why.NETEM_SET: lambda impairment: (
+        f"netem {impairment.text()}" if impairment is not None else "netem removed"
+    ),
+    Why.POD_DELETED: lambda owner: (
+        f"{owner} deleted: its namespace and veth are gone, and its service endpoints"
+    ),
+    Why.POD_CREATED: lambda owner, node, ip: f"{owner}: created on {node} with {IPv4Address(ip)}",
+    Why.LABELS_SET: _labels,
+    Why.RESTARTED: _restarted,
 }

@@ -318,11 +318,11 @@ class Tap:
             if count <= log.table_rows:
                 log.rows.append(Hop(now, self, index, direction, tag.pid, note, frame))
 
-    def remark(self, text: str) -> None:
-        """An event on the interface (a link or impair step): its time and `text` go into the
-        all.pcapng comment of the interface's next frame."""
-        event = f"event at {self.clock.now / 1e9:.9f} s: {text}"
-        self.remarks = f"{self.remarks}; {event}" if self.remarks else event
+    def remark(self, event: Decision) -> None:
+        """An event on the interface (a fault or lifecycle step): its time and text go into
+        the all.pcapng comment of the interface's next frame."""
+        text = f"event at {self.clock.now / 1e9:.9f} s: {render(event)}"
+        self.remarks = f"{self.remarks}; {text}" if self.remarks else text
 
     def _with_remarks(self, note: Decision | str) -> str:
         text = note if type(note) is str else note.text or render(note)

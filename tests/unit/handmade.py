@@ -54,6 +54,7 @@ class Network:
     """What a stack needs of its network: the clock, the observer, the random choices."""
 
     def __init__(self) -> None:
+        self.seed = 1  # what the namespaces' ids and netem's choices derive from
         self.sched = Scheduler()
         self.journal = Recorder()
         self.pending = 0
@@ -62,7 +63,7 @@ class Network:
         self.corrupting = False  # no impair step corrupted a frame: no checksum checks
 
     def ids_for(self, owner: str) -> NamespaceIds:
-        return NamespaceIds(1, owner)
+        return NamespaceIds(self.seed, owner)
 
 
 class Seen:

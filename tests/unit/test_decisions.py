@@ -11,6 +11,7 @@ from kpkt.net.drops import REASON_OF, REASONS
 from kpkt.net.route import Route
 from kpkt.observe import Decision, Resend, Why
 from kpkt.policy.verdict import Verdict
+from kpkt.spec import Impairment
 from kpkt.wire.tcp import ACK, SYN
 
 MAC = bytes.fromhex("0a580af40102")
@@ -247,6 +248,30 @@ def test_every_kind_of_decision_has_its_text():
         ),
         Why.FASTDP_DECAP: (Decision(Why.FASTDP_DECAP, 0x2001), "vxlan decap vni 0x002001"),
         Why.SLEEVE_SEND: (Decision(Why.SLEEVE_SEND, 1, NODE), "sleeve 1 frame -> 192.168.50.2"),
+        Why.LINK_SET: (
+            Decision(Why.LINK_SET, False, "pod-a.default/eth0"),
+            "link down (pod-a.default/eth0)",
+        ),
+        Why.NETEM_SET: (
+            Decision(Why.NETEM_SET, Impairment(loss=0.05, delay_ns=2_000_000, jitter_ns=500_000)),
+            "netem delay 2ms 0.5ms loss 5%",
+        ),
+        Why.POD_DELETED: (
+            Decision(Why.POD_DELETED, "web-b.default"),
+            "web-b.default deleted: its namespace and veth are gone, and its service endpoints",
+        ),
+        Why.POD_CREATED: (
+            Decision(Why.POD_CREATED, "web-b.default", "node1", IP),
+            "web-b.default: created on node1 with 10.244.1.1",
+        ),
+        Why.LABELS_SET: (
+            Decision(Why.LABELS_SET, "web-b.default", (("app", "web"), ("tier", "1")), ("old",)),
+            "web-b.default: labels app=web tier=1 old-",
+        ),
+        Why.RESTARTED: (
+            Decision(Why.RESTARTED, "web-b.default", "nginx", 2),
+            "web-b.default: container nginx restarted: 2 socket(s) closed",
+        ),
     }
     assert set(texts) == set(Why), "a kind of decision without a test of its text"
     for decision, text in texts.values():
@@ -302,6 +327,18 @@ def test_a_segment_says_why_it_is_sent_and_a_packet_what_it_is():
     assert (
         render(Decision(Why.DNS_QUERY, again))
         == "dns query tcp #1 id 0x0102 AAAA example.com. (again)"
+    )
+
+
+def test_an_event_on_an_interface_says_what_a_step_changed():
+    """A link brought up, netem removed, and a restart of every container (no name)."""
+    assert render(Decision(Why.LINK_SET, True, "node1/eth0")) == "link up (node1/eth0)"
+    assert render(Decision(Why.NETEM_SET, None)) == "netem removed"
+    assert render(Decision(Why.NETEM_SET, Impairment(duplicate=0.01, corrupt=0.1))) == (
+        "netem duplicate 1% corrupt 10%"
+    )
+    assert render(Decision(Why.RESTARTED, "a.x", None, 0)) == (
+        "a.x: its containers restarted: 0 socket(s) closed"
     )
 
 
