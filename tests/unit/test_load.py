@@ -1076,3 +1076,44 @@ def test_the_fast_loader_is_libyaml() -> None:
 
     assert yaml.__with_libyaml__, "PyYAML without libyaml: topologies load 10 times as slowly"
     assert issubclass(_FastLoader, yaml.CSafeLoader)
+
+
+_WORDS = ["pod-a", "web.default", "10.0.0.1", "a/b", "yes", "No", "null", "1_000", "0x1F", "12:30"]
+_WORDS += [
+    "1e3",
+    ".5",
+    "2026-01-01",
+    "pod-a:5000",
+    "-x",
+    "x-",
+    "a.",
+    "_a",
+    "é",
+    "a b",
+    "~",
+    "=",
+    "<<",
+]
+_SCALARS = st.one_of(
+    st.sampled_from(_WORDS),
+    st.text(alphabet="abAB01._/-:", max_size=12),
+    st.text(max_size=6),
+    st.integers(),
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=False),
+    st.text(alphabet="a", min_size=120, max_size=135),  # a simple key is under 128
+)
+
+
+@settings(max_examples=500, deadline=None, database=None, derandomize=True)
+@given(st.dictionaries(_SCALARS, st.one_of(_SCALARS, st.lists(_SCALARS, max_size=2)), max_size=4))
+def test_a_steps_text_is_what_yaml_writes(body) -> None:
+    # the `udp: {from: pod-a, to: pod-b}` of hop tables and manifest.json: written by hand
+    # when every key and value is a plain name or a number, and exactly as PyYAML would
+    from kpkt.topology.traffic import _flow
+
+    wanted = yaml.safe_dump(
+        body, default_flow_style=True, width=2**31 - 1, sort_keys=False, allow_unicode=True
+    )
+    assert _flow(body) == wanted.strip()
