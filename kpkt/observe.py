@@ -10,7 +10,7 @@ capture layer gives each device its tap and each stack the journal, a unit test 
 recorder. What a device decided is data, a `Decision`: a kind and its arguments, turned into
 text only by whoever records it (kpkt/capture/decisions.py). When something happens to an
 interface itself (a fault step), the device calls its observer's `remark(text)`. Applications
-and the TCP layer say what they send with decisions too (a segment, a query, a send of a step).
+and TCP connections say what they send with decisions too (a segment, a query, a send of a step).
 
 This module is at the bottom of the import graph: it imports nothing of kpkt.
 """

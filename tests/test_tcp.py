@@ -217,7 +217,7 @@ def test_the_last_ack_comes_from_the_time_wait_socket_when_the_fin_is_late(tmp_p
     # application is slower than the delayed ACK, its ACK comes alone, the client's closed
     # socket becomes a TIME_WAIT socket, and that answers the late FIN with IP ID 0
     from kpkt.apps import tcp as tcp_app
-    from kpkt.net.tcp import DELACK_NS
+    from kpkt.net.tcp_connection import DELACK_NS
 
     monkeypatch.setattr(tcp_app, "EOF_WAKE_NS", DELACK_NS + 10_000_000)
     topology = TOPOLOGY.split("traffic:")[0] + (

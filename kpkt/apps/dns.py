@@ -20,7 +20,7 @@ from kpkt.dns.resolver import pod_resolver
 from kpkt.dns.stub import GaiError, HErrno, Query
 from kpkt.dns.upstream import UpstreamDns
 from kpkt.net.sockets import TcpListener, UdpSocket
-from kpkt.net.tcp import Connection
+from kpkt.net.tcp_connection import Connection
 from kpkt.observe import Decision, Tag, Why
 from kpkt.outcome import NOT_FOUND, classify
 from kpkt.spec import DnsStep, PodSpec

@@ -17,7 +17,7 @@ from functools import partial
 
 from kpkt.apps.base import StepApp
 from kpkt.net.sockets import TcpListener
-from kpkt.net.tcp import Connection
+from kpkt.net.tcp_connection import Connection
 from kpkt.observe import Tag
 from kpkt.outcome import classify
 from kpkt.spec import TcpStep

@@ -6,8 +6,8 @@ ICMP port unreachable, and an echo reply to its id is ignored, as on Linux.
 A server process (CoreDNS on 53) opens its UDP socket with `server=True`: a traffic step's
 socket on the same port then gets only the ICMP errors about what it sent, and the server keeps
 getting the port's datagrams, as the port's first owner does on a real node. TCP has listening
-sockets here; a connection (`stack.tcp.connect`, kpkt/net/tcp.py's `Connection`) is the
-connected socket: write, close.
+sockets here; a connection (`stack.tcp.connect`, kpkt/net/tcp_connection.py's `Connection`) is
+the connected socket: write, close.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from kpkt.net import drops, sanity
 from kpkt.net.arp import Arp
 from kpkt.net.icmp import TOS_INTERNETCONTROL, RateLimit
 from kpkt.net.route import Route, RouteTable
-from kpkt.net.tcp_layer import TcpLayer
+from kpkt.net.tcp_demux import TcpDemux
 from kpkt.observe import Decision, Tag, Why, then
 from kpkt.wire import icmp
 from kpkt.wire.ethernet import (
@@ -81,7 +81,7 @@ class Stack:
         self.ping_sockets: dict[int, object] = {}  # echo id -> PingSocket
         self.vxlan_ports: dict[int, object] = {}  # UDP port -> the VXLAN device listening
         self.ipip_tunnel = None  # the IPIP tunnel that receives IP protocol 4, if any
-        self.tcp = TcpLayer(self)
+        self.tcp = TcpDemux(self)
         self.netfilter = None  # a Netfilter on nodes: kube-proxy's and the CNI's rules
         self._forwarded: dict[tuple[str, int], Decision] = {}  # (route, ttl) -> its decision
         self.socket_lb = None  # a SocketLb (kpkt/net/socket_lb.py) when services are its

@@ -1,15 +1,15 @@
-"""The TCP layer of one namespace: listeners, connections by their 4-tuple, and resets for
-segments nobody expects (`tcp_v4_rcv` and `tcp_v4_send_reset`)."""
+"""The TCP demultiplexer of one namespace: listeners, connections by their 4-tuple, and
+resets for segments nobody expects (`tcp_v4_rcv` and `tcp_v4_send_reset`)."""
 
 from __future__ import annotations
 
-from kpkt.net.tcp import Connection
+from kpkt.net.tcp_connection import Connection
 from kpkt.observe import Decision, Resend, Tag, Why
 from kpkt.wire.ipv4 import IP_DST, IP_SRC, PROTO_TCP, ipv4_packet
 from kpkt.wire.tcp import ACK, FIN, RST, SYN, TCP_HEAD, TCP_HEADER_LEN, TCP_LEN, tcp_segment
 
 
-class TcpLayer:
+class TcpDemux:
     def __init__(self, stack) -> None:
         self.stack = stack
         self.listeners: dict[int, object] = {}  # port -> its TcpListener (kpkt/net/sockets.py)
