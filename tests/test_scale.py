@@ -25,9 +25,9 @@ PACKAGE = str(Path(kpkt.__file__).parent)
 SMALL, LARGE = 6, 24  # nodes, of 5 pods each
 PODS = 5
 # per pod of a cluster without traffic, per frame of its traffic: the large cluster's cost over
-# the small one's. Measured 1.08 and 0.97; with a look through every capture point for each new
+# the small one's. Measured 1.04 and 0.97; with a look through every capture point for each new
 # one (fixed on 2026-12-03) the first was 1.9, with a list of every namespace's VXLAN ports per
-# veth 1.30, and with a look through the whole event queue at every hop the flow cache records
+# veth 1.29, and with a look through the whole event queue at every hop the flow cache records
 # the second was 1.17.
 MAX_GROWTH_PER_POD = 1.2
 MAX_GROWTH_PER_FRAME = 1.1
