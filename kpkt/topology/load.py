@@ -115,7 +115,7 @@ def _unique_keys(loader, node: yaml.MappingNode, deep: bool, construct) -> dict[
 
 
 class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml, when PyYAML has it
-    """_Loader's rules on libyaml's scanner, parser and composer (about 10 times as fast on a
+    """_Loader's rules on libyaml's scanner, parser and composer (about 4 times as fast on a
     large file). It refuses a node at MAX_DEPTH, one level sooner than _Loader (an alias is
     not a node it counts), with no line to name: whatever it refuses, _Loader reads again, to
     refuse it in its own words, or take it."""

@@ -1041,7 +1041,7 @@ TRICKY_YAML = [
 
 @pytest.mark.parametrize("text", TRICKY_YAML)
 def test_libyaml_reads_what_the_python_loader_reads_or_hands_it_over(text, monkeypatch) -> None:
-    # parse_document reads with libyaml (about 10 times as fast): the same document, or the
+    # parse_document reads with libyaml (about 4 times as fast): the same document, or the
     # same words about what is wrong with it, as when it read with the Python loader alone
     from kpkt.topology import load as module
 
@@ -1074,7 +1074,7 @@ def test_libyaml_reads_every_topology_of_the_repository_as_the_python_loader(pat
 def test_the_fast_loader_is_libyaml() -> None:
     from kpkt.topology.load import _FastLoader
 
-    assert yaml.__with_libyaml__, "PyYAML without libyaml: topologies load 10 times as slowly"
+    assert yaml.__with_libyaml__, "PyYAML without libyaml: topologies parse 4 times as slowly"
     assert issubclass(_FastLoader, yaml.CSafeLoader)
 
 
