@@ -8,6 +8,21 @@ closes too, and the step ends as a normal close.
 The delays are the applications' own, measured in `tests/reference/svc_clusterip_tcp/` on the
 client's and the server's eth0 (so the network's part is not in them): a process is not woken
 in the instant its segment arrives.
+
+A server on its client's node answers differently. Fact (issue 11's description of kernel
+captures; there is no same-node TCP reference capture): its ACK, response and FIN leave back to
+back, and the client acknowledges response and FIN in one segment. Inference (the mechanism
+modelled, from the kernel's code): on one node a send carries its segment all the way to the
+receiving socket before it returns (veth -> bridge -> veth run in the softirq the sender's
+`dev_queue_xmit()` raises: `veth_forward_skb()` -> `__netif_rx()` queues to this CPU's backlog,
+`process_backlog()` runs when the send re-enables bottom halves): one pass. The request reaches
+the server in the client's send, whose process still holds its socket (`lock_sock()`,
+`Connection.hold`); the server's ACK ends that pass, and the server's process, woken there,
+writes and closes with nothing between, each call a pass of its own; the client's process
+resumes when the server's sleeps, and its `release_sock()` finds ACK, answer and FIN merged in
+its backlog (`tcp_add_backlog()`): one segment, whose FIN makes the ACK wait for the client's
+own FIN (`Connection._in_order`). A pass takes, in kpkt's time, what the request took to reach
+the server.
 """
 
 from __future__ import annotations
@@ -44,6 +59,8 @@ class TcpApp(StepApp):
         self.outcome = ""
         self.client: Connection | None = None
         self.written = 0  # bytes of the request the client wrote
+        self.same_node = False  # the server that accepted runs on the client's node
+        self.requested_ns = 0  # when the client wrote its request
 
     def open(self) -> None:
         if self.step.listen:
@@ -74,6 +91,9 @@ class TcpApp(StepApp):
         if conn.state != "ESTABLISHED":
             return
         if self.step.payload:
+            if self.same_node:  # the server it wakes runs before this send returns
+                conn.hold()
+            self.requested_ns = conn.stack.sched.now
             conn.write(self.step.payload)
             self.written = len(self.step.payload)
         else:
@@ -85,6 +105,7 @@ class TcpApp(StepApp):
     def _serve(
         self, server, local: bytes, lport: int, remote: bytes, rport: int, tag: Tag
     ) -> Connection:
+        self.same_node = server.node is not None and server.node == self.sender.node
         route = server.route_for(remote)
         return server.tcp.socket(
             (local, lport),
@@ -97,8 +118,16 @@ class TcpApp(StepApp):
 
     def _server_data(self, conn: Connection, data: bytes) -> None:
         sched = conn.stack.sched
-        sched.after(THINK_NS, conn.write, self.step.response)
-        sched.after(THINK_NS + CLOSE_NS, conn.close)
+        if not self.same_node:
+            sched.after(THINK_NS, conn.write, self.step.response)
+            sched.after(THINK_NS + CLOSE_NS, conn.close)
+            return
+        # one pass after another: the client's (its request, our ACK), our answer's, our FIN's;
+        # then the client's process resumes
+        pass_ns = sched.now - self.requested_ns
+        _after_pass(sched, pass_ns, conn.write, self.step.response)
+        _after_pass(sched, 2 * pass_ns, conn.close)
+        _after_pass(sched, 3 * pass_ns, self.client.release)
 
     def done(self) -> bool:
         return bool(self.outcome)
@@ -122,6 +151,12 @@ class TcpApp(StepApp):
                 + ", closed"
             )
         return self.outcome + self.error_summary()
+
+
+def _after_pass(sched, delay_ns: int, fn, *args) -> None:
+    """Run `fn(*args)` when the pass that ends `delay_ns` from now has ended: after every
+    event of that instant scheduled before it (a segment landing in its socket)."""
+    sched.after(delay_ns, sched.after, 0, fn, *args)
 
 
 def _close_after_eof(conn: Connection) -> None:

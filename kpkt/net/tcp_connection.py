@@ -9,11 +9,18 @@ start (0 on the SYN-ACK, sent from the request socket, and on resets); DF on eve
 every data segment acknowledged at once (quickack mode, as at the start of every connection);
 FIN with ACK; a FIN received in ESTABLISHED acknowledged late (`tcp_fin()` enters pingpong
 mode: a delayed ACK, so an application that closes within DELACK_NS acknowledges it with its
-own FIN, three segments to close as in the reference); the last ACK sent by the full socket
-when the peer's FIN comes with the ACK of ours (the reference), else by the TIME_WAIT socket
-that the closed socket became in FIN_WAIT_2 (`tcp_v4_timewait_ack()`: IP ID 0); a reset
-(RST|ACK, window 0, ID 0) for a SYN to a closed port; SYN retransmission 1 s apart four times
-(tcp_syn_linear_timeouts), then doubling, six in all (tcp_syn_retries).
+own FIN, three segments to close as in the reference), and so is data that comes in one segment
+with a FIN, unless it is more than one full frame (`tcp_data_queue()` calls `tcp_fin()` before
+`tcp_ack_snd_check()` decides, so an ACK sent then covers the FIN); while the process holds its
+socket (`lock_sock()`, see `hold`) what arrives waits in the socket's backlog, where a segment
+that continues the one before it is merged into it (`tcp_add_backlog()`), so the response and
+FIN of a same-node server reach TCP as one segment and the client's own FIN acknowledges both
+(issue 11's description of kernel captures; no same-node TCP reference capture exists); the
+last ACK sent by the full socket when the peer's FIN comes with the ACK of ours (the
+reference), else by the TIME_WAIT socket that the closed socket became in FIN_WAIT_2
+(`tcp_v4_timewait_ack()`: IP ID 0); a reset (RST|ACK, window 0, ID 0) for a SYN to a closed
+port; SYN retransmission 1 s apart four times (tcp_syn_linear_timeouts), then doubling, six in
+all (tcp_syn_retries).
 
 Loss recovery (what a `link` or `impair` step makes necessary): every segment that takes
 sequence space (data, FIN, the SYN-ACK) waits in the retransmission queue until acknowledged;
@@ -25,8 +32,9 @@ tcp_synack_retries). Three duplicate ACKs retransmit the oldest segment at once 
 retransmit, tcp_reordering 3); until everything sent before the loss is acknowledged, each
 partial ACK retransmits the next one (NewReno). A receiver keeps segments that arrive out of
 order and answers each with an immediate duplicate ACK carrying SACK blocks, answers a segment
-it already has with an ACK carrying a D-SACK block, and acknowledges a filled hole at once. The
-TIME_WAIT socket stays 60 s and acknowledges a retransmitted FIN again.
+it already has with an ACK carrying a D-SACK block, and acknowledges a filled hole at once, a
+FIN that waited behind it included (`tcp_ofo_queue()` calls `tcp_fin()`). The TIME_WAIT
+socket stays 60 s and acknowledges a retransmitted FIN again.
 Not modelled: the sender's use of SACK blocks, RACK and tail loss probes (Linux since 4.18
 may retransmit earlier than three duplicate ACKs), delayed ACKs of data, congestion control,
 window updates.
@@ -67,6 +75,7 @@ SYNACK_RETRIES = 5  # tcp_synack_retries
 DUPACK_THRESHOLD = 3  # tcp_reordering
 TIMEWAIT_NS = 60 * SECOND  # TCP_TIMEWAIT_LEN
 MAX_SACK_BLOCKS = 3  # with timestamps, three blocks fit in the 40 bytes of options
+MIN_RCVMSS = 536  # TCP_MIN_RCVMSS: tcp_initialize_rcv_mss()'s first guess of the peer's MSS
 
 
 @dataclass(slots=True)
@@ -87,6 +96,18 @@ class Sent:
 def _before(a: int, b: int) -> bool:
     """`a` comes before `b` in sequence space (before() in the kernel)."""
     return a != b and (b - a) % 2**32 < 2**31
+
+
+def _continues(tail: list, flags: int, seq: int, options: bytes) -> bool:
+    """The backlog's last segment `tail` can take this one (`tcp_add_backlog()`'s test)."""
+    t_flags, t_seq, _, t_options, t_payload, *_ = tail
+    end = (t_seq + len(t_payload) + (1 if t_flags & FIN else 0)) % 2**32
+    return (
+        end == seq
+        and not (t_flags | flags) & (SYN | RST)
+        and bool(t_flags & flags & ACK)
+        and t_options == options
+    )
 
 
 @dataclass(slots=True)
@@ -126,6 +147,10 @@ class Connection:
     syn_sent_ns: int = 0
     ofo: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # seq -> (payload, flags)
     orphan: bool = False  # the application's process is gone: the kernel finishes alone
+    held: bool = False  # the process holds the socket (`hold`): segments wait in `backlog`
+    # [flags, seq, ack, options, payload, window, the largest segment merged into it]
+    backlog: list[list] = field(default_factory=list)
+    rcv_mss: int = MIN_RCVMSS  # the largest segment received (tcp_measure_rcv_mss())
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -321,9 +346,52 @@ class Connection:
 
     # --- receiving -------------------------------------------------------------------------------
 
-    def receive(
+    def hold(self) -> None:
+        """The process holds its socket inside a call (`lock_sock()`): `tcp_v4_rcv()` puts what
+        arrives in the socket's backlog until the process's `release_sock()` (`release`) hands
+        it to TCP. For a same-node client, see `kpkt/apps/tcp.py`."""
+        self.held = True
+
+    def release(self) -> None:
+        """`release_sock()`: TCP processes the backlog, in order."""
+        self.held = False
+        backlog, self.backlog = self.backlog, []
+        for segment in backlog:
+            self.receive(*segment)
+
+    def _add_backlog(
         self, flags: int, seq: int, ack: int, options: bytes, payload: bytes, window: int
     ) -> None:
+        """`tcp_add_backlog()`: a segment that continues the backlog's last one (its sequence
+        number is where the last one ends, both have ACK, neither SYN nor RST, the same options)
+        is merged into it: payloads joined, flags or-ed (a FIN included), the newer ACK and
+        window kept, and the size of the largest segment in it (its gso_size). Not modelled:
+        the limit on how much one merged segment holds (MAX_SKB_FRAGS)."""
+        if self.backlog and _continues(self.backlog[-1], flags, seq, options):
+            tail = self.backlog[-1]
+            tail[0] |= flags
+            tail[4] += payload
+            if not _before(ack, tail[2]):
+                tail[2], tail[5] = ack, window
+            tail[6] = max(tail[6], len(payload))
+            return
+        self.backlog.append([flags, seq, ack, options, payload, window, len(payload)])
+
+    def receive(
+        self,
+        flags: int,
+        seq: int,
+        ack: int,
+        options: bytes,
+        payload: bytes,
+        window: int,
+        largest: int | None = None,
+    ) -> None:
+        """A segment for this socket; `largest` is the largest segment in it when the backlog
+        merged several (else its own payload)."""
+        if self.held:
+            self._add_backlog(flags, seq, ack, options, payload, window)
+            return
         self.ts_recent = ts_val_of(options, self.ts_recent)
         state = self.state
         if state == "TIME_WAIT":
@@ -364,13 +432,19 @@ class Connection:
         if seq != self.rcv_nxt:
             self._out_of_order(seq, flags, payload)
             return
-        self._in_order(flags, payload)
+        self._in_order(flags, payload, len(payload) if largest is None else largest)
         if flags & ACK and ack == self.snd_nxt and self.state in ("FIN_WAIT_1", "LAST_ACK"):
             self._acked()
 
-    def _in_order(self, flags: int, payload: bytes) -> None:
+    def _in_order(self, flags: int, payload: bytes, largest: int) -> None:
         """An in-order segment, and what waited after it: the data to the application
-        (acknowledged at once, quickack: one ACK when a hole is filled), then the FIN."""
+        (acknowledged at once, quickack: one ACK when a hole is filled), then the FIN. The FIN
+        is taken before the ACK is decided (`tcp_data_queue()` calls `tcp_fin()`, then
+        `tcp_ack_snd_check()` runs), so an ACK covers it, and data that came in one segment
+        with the FIN is acknowledged late (`tcp_fin()` entered pingpong mode: no quickack),
+        with the FIN; at once all the same when it is more than one full frame (more than
+        `rcv_mss`) or fills a hole (ICSK_ACK_NOW)."""
+        self.rcv_mss = max(self.rcv_mss, largest)
         fin, filled = flags & FIN, False
         self.rcv_nxt = (self.rcv_nxt + len(payload)) % 2**32
         while not fin and self.rcv_nxt in self.ofo:
@@ -378,12 +452,15 @@ class Connection:
             payload += more
             self.rcv_nxt = (self.rcv_nxt + len(more)) % 2**32
             fin, filled = more_flags & FIN, True
-        if payload:
-            self._send(ACK, sack=self._sack_blocks(), why=Resend.HOLE_FILLED if filled else None)
-            if not self.orphan:
-                self.on_data(self, payload)
         if fin:
-            self._peer_closed()
+            self._peer_closed()  # tcp_fin(), before the ACK is decided
+        at_once = filled or not fin or len(payload) > self.rcv_mss
+        if payload and at_once and self.acked != self.rcv_nxt:
+            self._send(ACK, sack=self._sack_blocks(), why=Resend.HOLE_FILLED if filled else None)
+        if payload and not self.orphan:
+            self.on_data(self, payload)
+        if fin and self.state == "CLOSE_WAIT" and not self.orphan:
+            self.on_fin(self)  # the application reads the end of the stream
 
     def _out_of_order(self, seq: int, flags: int, payload: bytes) -> None:
         """A segment after a hole is kept, and a segment we already have is dropped; either
@@ -431,8 +508,6 @@ class Connection:
         if self.state == "ESTABLISHED":
             self.state = "CLOSE_WAIT"
             self.stack.sched.after(DELACK_NS, self._delayed_ack)
-            if not self.orphan:
-                self.on_fin(self)  # the application reads the end of the stream
         elif self.state == "FIN_WAIT_1":  # the FIN acks ours: the full socket answers
             self.state = "TIME_WAIT"
             self._send(ACK)
