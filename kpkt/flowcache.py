@@ -19,6 +19,12 @@ with the header they belong to, when the recording carried it unchanged), seen b
 same capture points with the same notes, then the same event is scheduled at the same delay
 (so the interleaving with other flows is the same) or the same socket gets the datagram.
 
+A replay does as little as it can: the input's changing words are read with one unpack; a
+frame that is part of the input (a tunnel's inner frame) is a slice of it, a frame with one
+IPv4 header (routed, or sent by a socket) one pack, a tunnel packet around a frame made before
+it one pack; and the frames a run of capture points sees go to the capture layer at once
+(`Hops`, kpkt/capture/tap.py: their records' fixed bytes made ahead for the flow's label).
+
 A recording is replayed only while it is exact: in the generation of the forwarding state it
 was recorded in (kpkt/engine/generation.py: every change to an FDB, neighbour, route or
 connection table, every socket opened or closed and every step's start makes a new one), and
@@ -34,7 +40,9 @@ its own tunnel); crafted packets, a run with corrupted frames, IP options, anyth
 
 from __future__ import annotations
 
-from kpkt.capture.tap import Tap
+import struct
+
+from kpkt.capture.tap import Hops, Tap
 from kpkt.engine import generation
 from kpkt.net.bridge import Bridge
 from kpkt.net.device import Loopback, Veth
@@ -53,7 +61,7 @@ _KNOWN_DEVICES = (Veth, Bridge, Vxlan, IpipTunnel, Loopback)
 FLOW_CACHE_DEFAULT = True  # whether runs use the cache unless told (`--no-flow-cache`)
 _MAX_PATHS = 4096  # recordings kept per entry point; more and the oldest half is forgotten
 _INPUT = object()  # a note that is the one the packet was sent with
-_SEEN, _PUSH, _DELIVER = "seen", "push", "deliver"  # the kinds of a Path's actions
+_SEEN, _HOPS, _PUSH, _DELIVER = "seen", "hops", "push", "deliver"  # the kinds of a Path's actions
 _ETH_IP = b"\x08\x00"
 _IP_UDP = IP_MIN_LEN + UDP_LEN  # an IPv4 header without options, then UDP's
 _VXLAN_INNER = 8 + 8  # from the UDP header to the inner Ethernet header: UDP, VXLAN
@@ -170,7 +178,9 @@ class _Template:
             add(at, None, _sum(pseudo + zeroed[udp:end]), adds, True)
         return cls(data, fields)
 
-    def make(self, values: list[int]) -> bytes:
+    def make(self, values, frames: list) -> bytes:
+        """The frame for a packet whose changing words are `values`; `frames`: the input
+        frame, then the frames made before this one."""
         data = bytearray(self.data)
         made = []
         for at, source, base, adds, udp in self.fields:
@@ -190,6 +200,143 @@ class _Template:
         return bytes(data)
 
 
+class _Slice:
+    """A frame that is a part of the input frame as it came (a tunnel packet's inner frame)."""
+
+    __slots__ = ("data", "start", "end")
+
+    def __init__(self, data: bytes, start: int) -> None:
+        self.data = data
+        self.start = start
+        self.end = start + len(data)
+
+    @classmethod
+    def of(cls, template: _Template, frame: bytes | None, fields: list[int]) -> _Slice | None:
+        """`template`'s frame as a part of `frame`, if it is one for every packet: its words
+        that change are the input's own words (at `fields`) at the same places."""
+        data = template.data
+        start = -1 if frame is None else frame.find(data)
+        if start < 0:
+            return None
+        inside = {at - start for at in fields if start <= at < start + len(data)}
+        if inside != {at for at, *_ in template.fields}:
+            return None
+        for at, source, *_ in template.fields:
+            if source is None or source >= len(fields) or fields[source] != start + at:
+                return None
+        return cls(data, start)
+
+    def make(self, values, frames: list) -> bytes:
+        return frames[0][self.start : self.end]
+
+
+class _OneHeader:
+    """A frame with one IPv4 header whose ID comes from a source and whose checksum is redone
+    (a routed frame, a frame a socket sent): one pack."""
+
+    __slots__ = ("data", "source", "base", "layout", "before", "between", "after")
+
+    def __init__(self, template: _Template) -> None:
+        data = template.data
+        (at, self.source, *_), (_, _, self.base, *_) = template.fields
+        self.data = data
+        self.layout = struct.Struct(f">{at}sH4sH{len(data) - at - 8}s")
+        self.before, self.between, self.after = data[:at], data[at + 2 : at + 6], data[at + 8 :]
+
+    @staticmethod
+    def fits(template: _Template) -> bool:
+        if len(template.fields) != 2:
+            return False
+        (at, source, *_), (checksum, computed, _, adds, udp) = template.fields
+        return source is not None and computed is None and checksum == at + 6 and adds == (0,)
+
+    def make(self, values, frames: list) -> bytes:
+        value = values[self.source]
+        # as _Template.make: the complement of the sum folded to 1..0xFFFF
+        checksum = 0xFFFF - ((self.base + value) % 0xFFFF or 0xFFFF)
+        return self.layout.pack(self.before, value, self.between, checksum, self.after)
+
+
+class _Encap:
+    """A tunnel packet around a frame made before it (IPIP, or VXLAN with or without a UDP
+    checksum): the outer IPv4 header's ID comes from a source and its checksum is redone, the
+    tunnel's UDP checksum summed over the inner frame as it was made; one pack.
+
+    Exact by construction: the inner part of `_Template.of`'s template decides each word as
+    the inner frame's template does (the same bytes, the same sources), so the inner part is
+    that frame, and the checksums are ones' complement sums of the same words."""
+
+    __slots__ = ("data", "source", "base", "inner", "skip", "udp", "layout", "pieces")
+
+    def __init__(self, template: _Template, inner: int, skip: int, at: int, udp: int | None):
+        """The outer IPv4 header at `at`, its UDP checksum at `udp` (None: IPIP), then the
+        inner frame, `frames[inner][skip:]`."""
+        data = template.data
+        self.data = data
+        self.source = template.fields[0][1]
+        self.inner, self.skip = inner, skip
+        head = at + 20 + (_VXLAN_INNER if udp is not None else 0)  # where the inner frame starts
+        self.base = _sum(data[at : at + 4] + data[at + 6 : at + 10] + data[at + 12 : at + 20])
+        self.udp = None
+        if udp is not None and (data[udp] or data[udp + 1]):  # sent with a checksum
+            end = at + (data[at + 2] << 8 | data[at + 3])
+            pseudo = data[at + 12 : at + 20] + bytes((0, PROTO_UDP)) + (end - at - 20).to_bytes(2)
+            self.udp = _sum(pseudo + data[at + 20 : udp] + data[udp + 2 : head])
+        tail = len(data) - head
+        if self.udp is None:
+            self.layout = struct.Struct(f">{at + 4}sH4sH{head - at - 12}s{tail}s")
+            self.pieces = (data[: at + 4], data[at + 6 : at + 10], data[at + 12 : head])
+        else:
+            self.layout = struct.Struct(f">{at + 4}sH4sH{udp - at - 12}sH{head - udp - 2}s{tail}s")
+            self.pieces = (
+                data[: at + 4], data[at + 6 : at + 10], data[at + 12 : udp], data[udp + 2 : head]
+            )  # fmt: skip
+
+    @classmethod
+    def of(cls, template: _Template, frames: list, raws: list, ips: list, sums: list):
+        """`template` as a tunnel packet around one of `frames` (made before it), if it is one:
+        its outer header's ID from a source and checksum redone, then the inner frame (after
+        the outer UDP and VXLAN headers, for VXLAN) read from the same place as that frame (an
+        Ethernet frame for VXLAN; for IPIP, a raw frame or an Ethernet frame's IPv4 packet)."""
+        data, fields = template.data, template.fields
+        at = ips[0]
+        if len(ips) < 2 or fields[0][0] != at + 4 or fields[0][1] is None:
+            return None
+        checksum = next((f for f in fields if f[0] == at + 10), None)
+        if checksum is None or checksum[1] is not None or checksum[3] != (0,):
+            return None  # the outer header carried from the input, not made
+        udp = None
+        if data[at + 9] == PROTO_UDP:  # VXLAN: the inner Ethernet frame after UDP and VXLAN
+            udp = at + 26
+            head = at + 20 + _VXLAN_INNER
+            outer = [f for f in fields if f[0] == udp]
+            if (udp, at) not in sums or (outer and outer[0][1] is not None):
+                return None  # the input's own datagram, carried
+        else:
+            head = at + 20
+        for inner in range(len(frames) - 1, -1, -1):
+            made = frames[inner]
+            skip = 0 if raws[inner] or udp is not None else ETH_LEN
+            if udp is not None and raws[inner] or made is None:
+                continue
+            if len(made) - skip == len(data) - head and made[skip:] == data[head:]:
+                return cls(template, inner, skip, at, udp)
+        return None
+
+    def make(self, values, frames: list) -> bytes:
+        inner = frames[self.inner][self.skip :]
+        value = values[self.source]
+        checksum = 0xFFFF - ((self.base + value) % 0xFFFF or 0xFFFF)
+        if self.udp is None:
+            before, between, after = self.pieces
+            return self.layout.pack(before, value, between, checksum, after, inner)
+        # the UDP checksum: as _Template.make, over the inner frame's words as made
+        total = self.udp + int.from_bytes(inner + b"\x00" * (len(inner) & 1), "big")
+        udp = 0xFFFF - (total % 0xFFFF or 0xFFFF) or 0xFFFF
+        before, between, middle, after = self.pieces
+        return self.layout.pack(before, value, between, checksum, middle, udp, after, inner)
+
+
 def _sum(data: bytes) -> int:
     """The ones' complement sum of `data`'s 16-bit words, modulo 0xFFFF (as `checksum()`)."""
     return int.from_bytes(data + b"\x00" * (len(data) & 1), "big") % 0xFFFF
@@ -201,7 +348,7 @@ class Path:
     __slots__ = (
         "generation",
         "expiry",
-        "input_fields",
+        "reader",
         "draws",
         "templates",
         "in_flight",
@@ -426,19 +573,24 @@ class FlowCache:
 
     def _replay(self, stack, path: Path, frame: bytes | None, tag, note) -> None:
         """Do what the recorded segment did, for this packet."""
-        values = [frame[at] << 8 | frame[at + 1] for at in path.input_fields]
+        values = () if path.reader is None else path.reader.unpack_from(frame)
         if path.draws:
             draw = stack.ids.ip_id
-            values += [draw() for _ in range(path.draws)]
+            values = [*values, *[draw() for _ in range(path.draws)]]
         frames = [frame]
         for template in path.templates:
-            frames.append(template.make(values))
+            frames.append(template.make(values, frames))
         sched = stack.sched
         self.network.in_flight += path.in_flight
         for entry in path.refreshed:
             entry.updated_ns = sched.now
         for kind, a, b, c, d in path.actions:
-            if kind is _SEEN:  # a capture point sees a frame
+            if kind is _HOPS:  # capture points see frames: `a` the hops, `b` made per label
+                hops = b.get(tag.label)
+                if hops is None:
+                    hops = b[tag.label] = Hops(a, c, tag.label)
+                hops.seen(frames, tag)
+            elif kind is _SEEN:  # a capture point sees a frame
                 a.seen(frames[b], c, tag, note if d is _INPUT else d)
             elif kind is _PUSH:  # the frame is delivered at the far end, with its key
                 sched.after(a, b, frames[c], tag, d)
@@ -571,6 +723,7 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
         return None  # two sources with the same ID: which one a frame carries is unclear
     values = sources.values
     templates: list[_Template] = []
+    raws = [False]  # whether each frame starts with its IPv4 header: the input's does not
     index_of: dict[bytes, int] = {} if frame is None else {frame: 0}
 
     def index(data: bytes, raw: bool) -> int | None:
@@ -584,9 +737,14 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
         if not _layout(data, 0 if raw else 14, tunnels, ips, sums):
             return None
         template = _Template.of(data, ips, sorted(sums, reverse=True), sources)
-        if template is None or template.make(values) != data:
+        made = [frame] + [template.data for template in templates]
+        if template is None or template.make(values, made) != data:
             return None  # a checksum the builders would not make
+        template = _fastest(template, made, raws, ips, sums, sources.fields)
+        if template.make(values, made) != data:
+            return None  # never: each form is the same frame made with fewer operations
         templates.append(template)
+        raws.append(raw)
         index_of[data] = len(templates)
         return len(templates)
 
@@ -627,42 +785,85 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
                 return None
             delivered = True
             actions.append((_DELIVER, fn, args[:3], newest[2], offset))
+    lengths = [len(frame or b"")] + [len(template.data) for template in templates]
     return Path(
-        input_fields=sources.fields,
+        reader=sources.reader(),
         draws=len(recorder.draws),
         templates=templates,
-        actions=actions,
+        actions=_grouped(actions, bool(recorder.note), lengths),
     )
+
+
+def _fastest(template: _Template, frames: list, raws: list, ips: list, sums: list, fields: list):
+    """`template`, or what makes the same frames with fewer operations; `frames`: the input
+    and the frames made before, as recorded, `raws`: which of them start with the IPv4
+    header."""
+    if _OneHeader.fits(template):
+        return _OneHeader(template)
+    return (
+        _Slice.of(template, frames[0], fields)
+        or _Encap.of(template, frames, raws, ips, sums)
+        or template
+    )
+
+
+def _grouped(actions: list[tuple], noted: bool, lengths: list[int]) -> list[tuple]:
+    """`actions` with every run of frames seen by taps, with notes known ahead (not the note the
+    packet was sent with, unless it has none), as one action: the taps' `Hops`, made for each
+    flow label when first replayed."""
+    grouped: list[tuple] = []
+    run: list[tuple] = []
+    for action in actions:
+        kind, observer, where, direction, note = action
+        if kind is _SEEN and type(observer) is Tap and not (note is _INPUT and noted):
+            run.append((observer, where, direction, "" if note is _INPUT else note))
+            continue
+        if run:
+            grouped.append((_HOPS, run, {}, lengths, None))
+            run = []
+        grouped.append(action)
+    if run:
+        grouped.append((_HOPS, run, {}, lengths, None))
+    return grouped
 
 
 class _Sources:
     """Where the words of a replayed frame that change from packet to packet come from: the
-    input frame's (its IP IDs, IP header checksums and tunnel UDP checksums, at `fields`) and
-    the IP IDs the namespace draws, in that order in `values`."""
+    input frame's (its IP IDs, IP header checksums and tunnel UDP checksums, at `fields`, in
+    the frame's order) and the IP IDs the namespace draws, in that order in `values`."""
 
     def __init__(self, frame: bytes | None, tunnels: frozenset[int], draws: list[int]) -> None:
-        self.fields: list[int] = []
         self.headers: dict[bytes, tuple[int, int]] = {}  # an input IP header -> its words
         self.datagrams: dict[bytes, int] = {}  # an input tunnel datagram -> its checksum's
         ids: list[int] = []  # the indexes of IP IDs
+        ips: list[int] = []
+        sums: list[tuple[int, int]] = []
         if frame is not None:
-            ips: list[int] = []
-            sums: list[tuple[int, int]] = []
             _layout(frame, 14, tunnels, ips, sums)
-            for ip in ips:
-                ids.append(len(self.fields))
-                self.headers.setdefault(
-                    frame[ip : ip + 20], (len(self.fields), len(self.fields) + 1)
-                )
-                self.fields += [ip + 4, ip + 10]
-            for at, ip in sums:
-                end = ip + (frame[ip + 2] << 8 | frame[ip + 3])
-                self.datagrams.setdefault(frame[ip + 20 : end], len(self.fields))
-                self.fields.append(at)
+        self.fields = sorted(
+            [ip + 4 for ip in ips] + [ip + 10 for ip in ips] + [at for at, _ in sums]
+        )
+        index = {at: position for position, at in enumerate(self.fields)}
+        for ip in ips:
+            ids.append(index[ip + 4])
+            self.headers.setdefault(frame[ip : ip + 20], (index[ip + 4], index[ip + 10]))
+        for at, ip in sums:
+            end = ip + (frame[ip + 2] << 8 | frame[ip + 3])
+            self.datagrams.setdefault(frame[ip + 20 : end], index[at])
         self.values = [frame[at] << 8 | frame[at + 1] for at in self.fields] + draws
         ids += range(len(self.fields), len(self.values))
         self.ids = {self.values[index]: index for index in ids}
         self.ambiguous = len(self.ids) != len(ids)
+
+    def reader(self) -> struct.Struct | None:
+        """What reads the input frame's words at `fields`, in order, with one unpack."""
+        if not self.fields:
+            return None
+        layout, at = ">", 0
+        for field in self.fields:
+            layout += f"{field - at}xH"
+            at = field + 2
+        return struct.Struct(layout)
 
 
 def _quotes(note, sent) -> bool:

@@ -15,10 +15,21 @@ from hypothesis import strategies as st
 from test_golden import GOLDEN, SCENARIOS
 
 from kpkt import golden, runner
-from kpkt.flowcache import FLOW_CACHE_DEFAULT, _layout, _Sources, _Template, frame_key
+from kpkt.capture import pcap, pcapng, tap
+from kpkt.flowcache import (
+    FLOW_CACHE_DEFAULT,
+    _Encap,
+    _fastest,
+    _layout,
+    _OneHeader,
+    _Slice,
+    _Sources,
+    _Template,
+    frame_key,
+)
 from kpkt.topology.load import load_topology, load_topology_text
 from kpkt.wire.ethernet import ETH_P_IP, eth_header
-from kpkt.wire.ipv4 import PROTO_UDP, ipv4_packet
+from kpkt.wire.ipv4 import PROTO_UDP, decrement_ttl, ipv4_packet
 from kpkt.wire.udp import udp_segment
 from kpkt.wire.vxlan import vxlan_header
 
@@ -80,6 +91,21 @@ def test_a_flow_is_replayed_and_its_captures_are_the_same(cluster: str, tmp_path
     # receiving pod; on weave the nodes' segments are not recorded (weave's router is a
     # datapath the cache does not know)
     assert hits >= (2 if cluster.startswith("weave") else 4) * 35
+
+
+@pytest.mark.parametrize("cluster", ["flannel", "calico-ipip", "calico-vxlan"])
+def test_a_long_flow_is_the_same_past_the_limits_and_flushes(
+    cluster: str, tmp_path: Path, monkeypatch
+) -> None:
+    # replayed hops are written at once (kpkt/capture/tap.py `Hops`) once the step's table
+    # rows are kept: across the hop log's limit and the files' flushes, as hop by hop
+    monkeypatch.setattr(tap, "MAX_HOPS_PER_STEP", 1234)
+    monkeypatch.setattr(tap, "FLUSH_BYTES", 5000)
+    monkeypatch.setattr(pcap, "FLUSH_BYTES", 5000)
+    monkeypatch.setattr(pcapng, "FLUSH_BYTES", 20000)
+    udp = "udp: {from: p11, to: p21, dport: 5000, payload: '%d%%', count: 300, interval: 10us}"
+    _, hits = run_both(topology(cluster, [udp]), tmp_path)
+    assert hits >= 4 * 290
 
 
 @pytest.mark.parametrize(
@@ -239,5 +265,65 @@ def test_a_template_makes_what_the_builders_make(ids, ttl, payload, checksum) ->
     ips, sums = [], []
     assert _layout(recorded, 14, tunnels, ips, sums)
     template = _Template.of(recorded, ips, sums, _Sources(None, tunnels, ids[:2]))
-    assert template.make(ids[:2]) == recorded
-    assert template.make(ids[2:]) == vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
+    assert template.make(ids[:2], [None]) == recorded
+    assert template.make(ids[2:], [None]) == vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
+
+
+def fastest(data: bytes, raw: bool, frames: list, sources: _Sources, raws=None):
+    """The template `kpkt/flowcache.py` replays `data` with, made after `frames` (Ethernet
+    frames, unless `raws` says which start with the IPv4 header)."""
+    ips, sums = [], []
+    assert _layout(data, 0 if raw else 14, frozenset({8472}), ips, sums)
+    template = _Template.of(data, ips, sorted(sums, reverse=True), sources)
+    raws = raws or [False] * len(frames)
+    return _fastest(template, frames, raws, ips, sums, sources.fields)
+
+
+def replayed(templates: list, sources: _Sources, frame: bytes, draws: list[int]) -> list[bytes]:
+    """The frames `templates` make for an input `frame`, with the namespace drawing `draws`."""
+    values = [*sources.reader().unpack_from(frame), *draws]
+    frames = [frame]
+    for template in templates:
+        frames.append(template.make(values, frames))
+    return frames[1:]
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(st.integers(0, 0xFFFF), min_size=4, max_size=4, unique=True),
+    st.integers(2, 255),
+    st.binary(max_size=40),
+    st.booleans(),
+)
+def test_the_fast_templates_make_what_the_builders_make(ids, ttl, payload, checksum) -> None:
+    tunnels = frozenset({8472})
+    # a VXLAN packet arriving: its inner frame as it came, then routed on
+    recorded = vxlan_frame(ids[0], ids[1], ttl, payload, checksum)
+    sources = _Sources(recorded, tunnels, [])
+    inner = fastest(recorded[50:], False, [recorded], sources)
+    routed = fastest(ETH + decrement_ttl(recorded[64:]), False, [recorded, inner.data], sources)
+    assert [type(inner), type(routed)] == [_Slice, _OneHeader]
+    later = vxlan_frame(ids[2], ids[3], ttl, payload, checksum)
+    assert replayed([inner, routed], sources, later, []) == [
+        later[50:],
+        ETH + decrement_ttl(later[64:]),
+    ]
+
+    # a pod's frame routed into a VXLAN device, then sent in a VXLAN packet (an outer ID drawn)
+    def pod(ident: int) -> bytes:
+        segment = udp_segment(POD_A, POD_B, 40000, 5000, payload)
+        return ETH + ipv4_packet(POD_A, POD_B, PROTO_UDP, segment, ident=ident, ttl=ttl)
+
+    sources = _Sources(pod(ids[1]), tunnels, [ids[0]])
+    routed = fastest(ETH + decrement_ttl(pod(ids[1])[14:]), False, [pod(ids[1])], sources)
+    frames = [pod(ids[1]), routed.data]
+    vxlan = fastest(vxlan_frame(ids[0], ids[1], ttl - 1, payload, checksum), False, frames, sources)
+    # and an IPIP packet around the routed packet (a tunnel device's raw frame)
+    frames.append(vxlan.data)
+    raw = fastest(decrement_ttl(pod(ids[1])[14:]), True, frames, sources)
+    ipip = ETH + ipv4_packet(NODE1, NODE2, 4, raw.data, ident=ids[0], df=False)
+    ipip = fastest(ipip, False, [*frames, raw.data], sources, [False] * 3 + [True])
+    assert [type(routed), type(vxlan), type(raw), type(ipip)] == [_OneHeader, _Encap] * 2
+    made = replayed([routed, vxlan, raw, ipip], sources, pod(ids[3]), [ids[2]])
+    assert made[1] == vxlan_frame(ids[2], ids[3], ttl - 1, payload, checksum)
+    assert made[3] == ETH + ipv4_packet(NODE1, NODE2, 4, made[2], ident=ids[2], df=False)

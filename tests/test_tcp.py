@@ -232,3 +232,27 @@ def test_the_last_ack_comes_from_the_time_wait_socket_when_the_fin_is_late(tmp_p
     assert last_ack[IP].id == 0 and last_ack[TCP].ack == late_fin[TCP].seq + 1
     assert fin[IP].id != 0
     assert result.network.journal.steps[0].result == "connected and closed (no payload)"
+
+
+@pytest.mark.parametrize("server", ["web-b", "web-a"], ids=["across-nodes", "same-node"])
+def test_a_request_longer_than_a_segment_is_answered_once(tmp_path, server):
+    # the server reads the whole request before it answers (as an HTTP server reads up to the
+    # end of the request), however many segments carry it: one answer, one FIN
+    request = "x" * 3000  # three segments at the pod MTU
+    topology = (
+        TOPOLOGY.split("nodes:")[0]
+        + "nodes:\n"
+        + "  - {name: node1, pods: [{name: client}, {name: web-a}]}\n"
+        + "  - {name: node2, pods: [{name: web-b}]}\n"
+        + f'traffic:\n  - tcp: {{from: client, to: "{server}:8080", sport: 40080,'
+        + f' payload: "{request}"}}\n'
+    )
+    result = runner.run(load_topology_text(topology, "tcp.yaml"), folder=tmp_path / "out")
+    step = result.network.journal.steps[0]
+    response = load_topology_text(topology, "tcp.yaml").steps[0].response
+    assert (step.sent, step.received) == (3000, len(response))
+    assert step.outcome == "delivered"
+    ours = [p for p in segments(result.folder / "client.default__eth0.pcap") if p.sport != 40080]
+    answered = b"".join(bytes(p[TCP].payload) for p in ours)
+    assert answered == response
+    assert sum(1 for p in ours if "F" in str(p[TCP].flags)) == 1

@@ -1,7 +1,8 @@
 """A `tcp` step: a client connects, sends its request, reads the answer and closes after the
 server does; the server (an HTTP/1.0-like responder in the target) acknowledges the request at
-once, answers THINK_NS later and closes CLOSE_NS after that, as the reference's server did (its
-FIN follows the client's ACK of the answer). Without a payload the client connects and closes
+once, reads it whole (however many segments carry it), answers THINK_NS after its last segment
+and closes CLOSE_NS after that, as the reference's server did (its FIN follows the client's ACK
+of the answer). Without a payload the client connects and closes
 (what `nc -z` does): its FIN follows the handshake, the server reads the end of the stream and
 closes too, and the step ends as a normal close.
 
@@ -61,6 +62,8 @@ class TcpApp(StepApp):
         self.written = 0  # bytes of the request the client wrote
         self.same_node = False  # the server that accepted runs on the client's node
         self.requested_ns = 0  # when the client wrote its request
+        # bytes of the request each server connection read, by its (local, remote) addresses
+        self.read: dict[tuple, int] = {}
 
     def open(self) -> None:
         if self.step.listen:
@@ -117,6 +120,12 @@ class TcpApp(StepApp):
         )
 
     def _server_data(self, conn: Connection, data: bytes) -> None:
+        """The server reads up to the end of the request (as an HTTP server reads a request
+        whole, however many segments carry it), then answers once."""
+        key = conn.local, conn.remote
+        read = self.read[key] = self.read.get(key, 0) + len(data)
+        if read < len(self.step.payload):
+            return
         sched = conn.stack.sched
         if not self.same_node:
             sched.after(THINK_NS, conn.write, self.step.response)

@@ -16,6 +16,7 @@ LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101  # frames start with the IPv4 header
 MAGIC = struct.pack("<I", 0xA1B23C4D)
 RECORD = struct.Struct("<IIII")
+RECORD_HALF = struct.Struct("<II")  # half a record's header: its time, or its two lengths
 FLUSH_BYTES = 1 << 18
 
 
@@ -60,6 +61,12 @@ class PcapWriter(AppendingFile):
         buffer += frame
         if len(buffer) >= FLUSH_BYTES:
             self.flush()
+
+
+def record_lengths(length: int) -> bytes:
+    """The second half of a record's header: the captured and the original length (the first
+    half, the time, is `RECORD_HALF.pack(seconds, nanoseconds)`)."""
+    return RECORD_HALF.pack(length, length)
 
 
 def read_pcap(path: Path) -> list[tuple[int, bytes]]:

@@ -12,6 +12,7 @@ note decided just after a frame was recorded still lands in that frame's comment
 from __future__ import annotations
 
 import struct
+from operator import itemgetter
 from pathlib import Path
 
 from kpkt.capture.pcap import LINKTYPE_ETHERNET, AppendingFile
@@ -38,6 +39,8 @@ def _epb_layout(frame_length: int, comment_length: int) -> struct.Struct:
 _EPB_FIXED = 28  # type, length, interface, time, lengths: where the frame starts
 _EPB_COMMENT = 20  # after the flags (8 bytes) and packet id (12) options: the comment option
 _U32 = struct.Struct("<I")
+_TIME = struct.Struct("<II")  # a block's time: high and low 32 bits
+_PID = struct.Struct("<Q")  # the packet id option's value
 
 
 def _option(code: int, value: bytes) -> bytes:
@@ -124,6 +127,17 @@ class PcapngWriter(AppendingFile):
             layout.size,
         )
 
+    def append(self, blocks: Blocks, t_ns: int, pid: int, frames: list[bytes]) -> None:
+        """Append `blocks` of packet `pid` at `t_ns`, of `frames`: what `packet` would write
+        for each, and the newest may still be annotated."""
+        buffer = self.buffer
+        if len(buffer) >= FLUSH_BYTES:
+            self.flush()
+        self._last_at = len(buffer) + blocks.last
+        self._last_pid = pid
+        time = _TIME.pack(t_ns >> 32, t_ns & 0xFFFFFFFF)
+        buffer += blocks.format % blocks.holes([time, _PID.pack(pid), *frames])
+
     def _comment_option(self, comment: str) -> bytes:
         """The encoded option for `comment`, remembered: most comments repeat (routes, FDB
         entries); the per-packet ones do not, so the memory is bounded by a reset."""
@@ -162,3 +176,41 @@ class PcapngWriter(AppendingFile):
     def flush(self) -> None:
         super().flush()
         self._last_pid = None  # written: too late to annotate
+
+
+class Blocks:
+    """Packet blocks that follow one another for one packet at one instant, whose interfaces,
+    frame lengths, directions and comments are known ahead (the hops of a segment the flow
+    cache replays): their fixed bytes are made once, as `PcapngWriter.packet` lays them out,
+    and `PcapngWriter.append` fills in only the time, the packet id and the frames, with one
+    formatting."""
+
+    __slots__ = ("format", "holes", "last")
+
+    def __init__(self, blocks: list[tuple[int, int, int, bool, str]]) -> None:
+        """`blocks`: (interface, frame index, frame length, outbound, comment) of each, in
+        order; the frame index is the frame's position in the frames `append` is given."""
+        pieces: list[bytes] = []  # the fixed bytes between two holes
+        holes: list[int] = []  # what fills each hole: its position in [time, pid, *frames]
+        fixed, at = b"", 0
+        for interface, frame, length, outbound, comment in blocks:
+            option = _option(OPT_COMMENT, comment.encode()) if comment else b""
+            layout = _epb_layout(length, len(option))
+            size, flags = layout.size, FLAG_OUTBOUND if outbound else FLAG_INBOUND
+            sample = layout.pack(
+                EPB_TYPE, size, interface, 0, 0, length, length, b"",
+                EPB_FLAGS, 4, flags, EPB_PACKETID, 8, 0, option, 0, size,
+            )  # fmt: skip
+            pid_at = _EPB_FIXED + length + (-length % 4) + 12
+            pieces += [
+                fixed + sample[:12],
+                sample[20:_EPB_FIXED],
+                sample[_EPB_FIXED + length : pid_at],
+            ]
+            fixed = sample[pid_at + 8 :]
+            holes += [0, 2 + frame, 1]
+            self.last = at  # where the newest block starts
+            at += size
+        pieces.append(fixed)
+        self.format = b"%b".join(piece.replace(b"%", b"%%") for piece in pieces)
+        self.holes = itemgetter(*holes)

@@ -14,8 +14,14 @@ from pathlib import Path
 
 from kpkt import __version__
 from kpkt.capture.decisions import render
-from kpkt.capture.pcap import LINKTYPE_ETHERNET, PcapWriter
-from kpkt.capture.pcapng import PcapngWriter
+from kpkt.capture.pcap import (
+    FLUSH_BYTES,
+    LINKTYPE_ETHERNET,
+    RECORD_HALF,
+    PcapWriter,
+    record_lengths,
+)
+from kpkt.capture.pcapng import Blocks, PcapngWriter
 from kpkt.observe import OUT, Decision, Tag
 
 ALL_PCAPNG = "all.pcapng"
@@ -316,6 +322,73 @@ class Tap:
         text = note if type(note) is str else note.text or render(note)
         remarks, self.remarks = self.remarks, ""
         return f"{remarks}; {text}" if text else remarks
+
+
+class Hops:
+    """What a segment the flow cache replays (kpkt/flowcache.py) shows capture points, one
+    after another at one instant, for one packet: each hop a tap, which of the segment's frames
+    it sees, a direction and a note. Made for one flow's label (the start of every comment):
+    the records' bytes are made ahead, and a packet fills in only its time, frames and packet
+    id. `seen` writes what `Tap.seen` would for each hop, byte for byte, with the same counts
+    and hop log; a hop that keeps a row of the printed table, or a tap with a remark pending,
+    takes `Tap.seen` itself."""
+
+    __slots__ = ("hops", "taps", "clock", "records", "logged", "blocks", "pcapng")
+
+    def __init__(
+        self, hops: list[tuple[Tap, int, str, Decision | str]], lengths: list[int], label: str
+    ) -> None:
+        """`hops`: (tap, frame index, direction, note) of each, in order; `lengths`: the
+        length of each frame."""
+        self.hops = hops
+        self.taps = tuple(dict.fromkeys(tap for tap, *_ in hops))
+        self.clock = hops[0][0].clock
+        self.records = []  # per hop: its tap, its pcap's buffer, lengths and writer, its frame
+        self.logged = []  # per hop: its tap's number, its tap, earlier hops there, outbound
+        self.blocks: Blocks | None = None  # its all.pcapng blocks, once every tap is declared
+        self.pcapng = hops[0][0].pcapng
+        blocks, earlier = [], dict.fromkeys(self.taps, 0)
+        for tap, index, direction, note in hops:
+            outbound = direction is OUT
+            writer = tap.writer
+            self.records.append((tap, writer.buffer, record_lengths(lengths[index]), index, writer))
+            self.logged.append((tap.number, tap, earlier[tap], outbound))
+            earlier[tap] += 1
+            if note:
+                comment = f"{label}: {note if type(note) is str else note.text or render(note)}"
+            else:
+                comment = label
+            blocks.append((tap.interface, index, lengths[index], outbound, comment))
+        if all(tap.interface is not None for tap in self.taps):
+            self.blocks = Blocks(blocks)
+
+    def seen(self, frames: list[bytes], tag: Tag) -> None:
+        """The hops of packet `tag`, whose frames are `frames`."""
+        log = tag.log
+        count = log.hop_count
+        if count < log.table_rows or self.blocks is None:
+            return self._each(frames, tag)
+        for tap in self.taps:
+            if tap.remarks:
+                return self._each(frames, tag)
+        pid = tag.pid
+        if count < MAX_HOPS_PER_STEP:
+            extend = log.hops.extend
+            for number, tap, before, outbound in self.logged[: MAX_HOPS_PER_STEP - count]:
+                extend((number, tap.count + before, outbound, pid))
+        log.hop_count = count + len(self.hops)
+        now = self.clock.now
+        time = RECORD_HALF.pack(now // 1_000_000_000, now % 1_000_000_000)
+        for tap, buffer, lengths, index, writer in self.records:
+            tap.count += 1
+            buffer += b"".join((time, lengths, frames[index]))
+            if len(buffer) >= FLUSH_BYTES:
+                writer.flush()
+        self.pcapng.append(self.blocks, now, pid, frames)
+
+    def _each(self, frames: list[bytes], tag: Tag) -> None:
+        for tap, index, direction, note in self.hops:
+            tap.seen(frames[index], direction, tag, note)
 
 
 def comment_notes(comment: str) -> str:
