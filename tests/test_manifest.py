@@ -55,3 +55,19 @@ traffic:
         ("b.default", "port-unreachable", 1)
     ]
     assert manifest["steps"][1]["drops"] == 1
+
+
+def test_each_hop_is_one_line_of_compact_json(tmp_path: Path) -> None:
+    # the hops are written by hand (a million of them in a 10,000-pod run): each line is
+    # what json.dumps makes of the hop
+    folder = tmp_path / "out"
+    runner.run(load_topology(ROOT / "topologies" / "flannel-reference.yaml"), folder=folder)
+    text = (folder / "manifest.json").read_text()
+    manifest = json.loads(text)
+    lines = set(text.splitlines())
+    hops = [hop for step in manifest["steps"] for hop in step["hops"]]
+    assert len(hops) > 50
+    for hop in hops:
+        line = " " * 8 + json.dumps(hop)
+        assert line in lines or line + "," in lines
+    assert '  "background": {' in lines and '    "hops": []' in lines

@@ -21,14 +21,22 @@ def render(decision: Decision | str) -> str:
     return text
 
 
+def _ip(ip: bytes) -> str:
+    """An address in dotted quad, as IPv4Address(ip) prints it (without making one: notes are
+    written for every frame)."""
+    if type(ip) is bytes and len(ip) == 4:
+        return f"{ip[0]}.{ip[1]}.{ip[2]}.{ip[3]}"
+    return str(IPv4Address(ip))
+
+
 def _flooded(mac: bytes, ports: int, hairpin: bool) -> str:
     reason = "broadcast" if mac[0] & 1 else f"fdb miss for {mac_str(mac)}"
     return f"{reason}: flooded to {ports} port(s)" + (" (hairpin)" if hairpin else "")
 
 
 def _dnat(dst: bytes | None, dport: int, ip: bytes, port: int, service: str, mark: str) -> str:
-    via = f"{IPv4Address(dst)}:{dport}" if dst is not None else f"node port {dport}"
-    text = f"dnat {via} -> {IPv4Address(ip)}:{port} ({service})"
+    via = f"{_ip(dst)}:{dport}" if dst is not None else f"node port {dport}"
+    text = f"dnat {via} -> {_ip(ip)}:{port} ({service})"
     return text + _MARKS[mark]
 
 
@@ -84,41 +92,41 @@ _TEXT = {
     Why.FDB_PORT: lambda mac, port: f"fdb: {mac_str(mac)} on {port}",
     Why.PASSED_UP: lambda: "broadcast: also passed up to the bridge",
     Why.FLOODED: _flooded,
-    Why.ARP_WHO_HAS: lambda ip, n: f"arp who-has {IPv4Address(ip)} (try {n})",
-    Why.ARP_PROBE: lambda ip, n: f"arp unicast probe {IPv4Address(ip)} (try {n})",
-    Why.ARP_REPLY: lambda ip, mac: f"arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
-    Why.ARP_PROXY_REPLY: lambda ip, mac: f"proxy arp reply {IPv4Address(ip)} is-at {mac_str(mac)}",
-    Why.ARP_RESOLVED: lambda ip: f"arp resolved {IPv4Address(ip)}",
-    Why.GRATUITOUS_ARP: lambda ip, by: f"gratuitous arp for {IPv4Address(ip)} ({by})",
+    Why.ARP_WHO_HAS: lambda ip, n: f"arp who-has {_ip(ip)} (try {n})",
+    Why.ARP_PROBE: lambda ip, n: f"arp unicast probe {_ip(ip)} (try {n})",
+    Why.ARP_REPLY: lambda ip, mac: f"arp reply {_ip(ip)} is-at {mac_str(mac)}",
+    Why.ARP_PROXY_REPLY: lambda ip, mac: f"proxy arp reply {_ip(ip)} is-at {mac_str(mac)}",
+    Why.ARP_RESOLVED: lambda ip: f"arp resolved {_ip(ip)}",
+    Why.GRATUITOUS_ARP: lambda ip, by: f"gratuitous arp for {_ip(ip)} ({by})",
     Why.FORWARD: lambda route, ttl: f"forward: route {route}, ttl {ttl}",
     Why.ECHO_REPLY: lambda: "icmp echo reply",
-    Why.ICMP_ERROR: lambda kind, code, ip: f"icmp {describe(kind, code)} to {IPv4Address(ip)}",
+    Why.ICMP_ERROR: lambda kind, code, ip: f"icmp {describe(kind, code)} to {_ip(ip)}",
     Why.ICMP_RATE_LIMITED: lambda kind, code: f"icmp {describe(kind, code)} rate-limited",
-    Why.VXLAN_ENCAP: lambda vni, ip: f"vxlan encap vni {vni} -> {IPv4Address(ip)}",
+    Why.VXLAN_ENCAP: lambda vni, ip: f"vxlan encap vni {vni} -> {_ip(ip)}",
     Why.VXLAN_DECAP: lambda vni: f"vxlan decap vni {vni}",
     Why.DNAT: _dnat,
     Why.MASQUERADE: lambda by, ip, port, to_ip, to_port: (
-        f"masquerade ({by}) {IPv4Address(ip)}:{port} -> {IPv4Address(to_ip)}:{to_port}"
+        f"masquerade ({by}) {_ip(ip)}:{port} -> {_ip(to_ip)}:{to_port}"
     ),
-    Why.UNDO_SNAT: lambda ip, port: f"reverse nat -> {IPv4Address(ip)}:{port}",
-    Why.UNDO_DNAT: lambda ip, port: f"reverse nat <- {IPv4Address(ip)}:{port}",
+    Why.UNDO_SNAT: lambda ip, port: f"reverse nat -> {_ip(ip)}:{port}",
+    Why.UNDO_DNAT: lambda ip, port: f"reverse nat <- {_ip(ip)}:{port}",
     Why.RELATED: lambda to_dst, ip: (
-        f"related icmp: reverse nat {'->' if to_dst else '<-'} {IPv4Address(ip)}"
+        f"related icmp: reverse nat {'->' if to_dst else '<-'} {_ip(ip)}"
     ),
     Why.BRIDGED: lambda: "bridged",
     Why.BRIDGED_VIA_NEIGHBOUR: lambda: "bridged, via the neighbour",
     Why.THEN: lambda *parts: "; ".join(render(part) for part in parts),
-    Why.NO_ROUTE: lambda ip: f"no route to {IPv4Address(ip)}",
-    Why.NO_ROUTE_AFTER_DNAT: lambda ip: f"no route to {IPv4Address(ip)} after dnat",
-    Why.UNREACHABLE: lambda ip: f"no route to {IPv4Address(ip)} (sendmsg: network is unreachable)",
-    Why.NOT_FOR_US: lambda ip, owner: f"{IPv4Address(ip)} is not an address of {owner}",
-    Why.TTL_EXCEEDED: lambda ttl, ip: f"ttl {ttl} forwarding to {IPv4Address(ip)}",
+    Why.NO_ROUTE: lambda ip: f"no route to {_ip(ip)}",
+    Why.NO_ROUTE_AFTER_DNAT: lambda ip: f"no route to {_ip(ip)} after dnat",
+    Why.UNREACHABLE: lambda ip: f"no route to {_ip(ip)} (sendmsg: network is unreachable)",
+    Why.NOT_FOR_US: lambda ip, owner: f"{_ip(ip)} is not an address of {owner}",
+    Why.TTL_EXCEEDED: lambda ttl, ip: f"ttl {ttl} forwarding to {_ip(ip)}",
     Why.MTU_EXCEEDED: lambda size, mtu, dev: f"{size} bytes > mtu {mtu} of {dev}",
     Why.REJECTED: lambda name: f"{name} has no endpoints: rejected",
     Why.NO_UDP_LISTENER: lambda port: f"nothing listens on udp port {port}",
     Why.NO_TCP_LISTENER: lambda port: f"nothing listens on tcp port {port} (reset)",
-    Why.ARP_QUEUE_FULL: lambda dev, ip: f"{dev}: arp queue for {IPv4Address(ip)} is full",
-    Why.ARP_UNRESOLVED: lambda dev, ip: f"{dev}: no ARP reply from {IPv4Address(ip)}",
+    Why.ARP_QUEUE_FULL: lambda dev, ip: f"{dev}: arp queue for {_ip(ip)} is full",
+    Why.ARP_UNRESOLVED: lambda dev, ip: f"{dev}: no ARP reply from {_ip(ip)}",
     Why.SAME_PORT: lambda bridge, mac, port: f"{bridge}: {mac_str(mac)} is behind {port}",
     Why.NO_VXLAN_FDB: lambda dev, mac: f"{dev}: no fdb entry for {mac_str(mac)}",
     Why.VXLAN_MALFORMED: lambda: "vxlan: short packet or I flag clear",
@@ -128,10 +136,10 @@ _TEXT = {
     Why.OVERLAY_FLOOD: lambda mac, peers: f"overlay flood {mac_str(mac)} to {peers} peers",
     Why.OVERLAY_PEER: lambda mac, peer: f"overlay {mac_str(mac)} is behind {mac_str(peer)}",
     Why.OVERLAY_INJECT: lambda peer: f"overlay inject from {mac_str(peer)}",
-    Why.FASTDP_ENCAP: lambda vni, ip: f"vxlan encap vni 0x{vni:06x} -> {IPv4Address(ip)}",
+    Why.FASTDP_ENCAP: lambda vni, ip: f"vxlan encap vni 0x{vni:06x} -> {_ip(ip)}",
     Why.FASTDP_DECAP: lambda vni: f"vxlan decap vni 0x{vni:06x}",
     Why.SLEEVE_SEND: lambda frames, ip: (
-        f"sleeve {frames} frame{'s' if frames != 1 else ''} -> {IPv4Address(ip)}"
+        f"sleeve {frames} frame{'s' if frames != 1 else ''} -> {_ip(ip)}"
     ),
     Why.LINK_DOWN: lambda dev: f"{dev} has no peer",
     Why.NO_CARRIER: lambda dev: f"{dev} has no carrier",
@@ -143,26 +151,24 @@ _TEXT = {
     Why.CORRUPTED: lambda error: f"{error} does not match",
     Why.POLICY_DENIED: lambda verdict: verdict.text(),
     Why.BLACKHOLE: lambda route: f"route {route}",
-    Why.IPIP_ENCAP: lambda ip: f"ipip encap -> {IPv4Address(ip)}",
+    Why.IPIP_ENCAP: lambda ip: f"ipip encap -> {_ip(ip)}",
     Why.IPIP_DECAP: lambda: "ipip decap",
-    Why.BPF_ARP_REPLY: lambda ip: f"bpf arp responder: {IPv4Address(ip)} is-at lxc",
+    Why.BPF_ARP_REPLY: lambda ip: f"bpf arp responder: {_ip(ip)} is-at lxc",
     Why.BPF_ENCAP: lambda identity: f"bpf encap: identity {identity}",
     Why.BPF_LOCAL_DELIVERY: lambda owner, ttl: f"bpf local delivery to {owner}, ttl {ttl}",
     Why.BPF_UNKNOWN_L3: lambda: "bpf_lxc: unknown L3 protocol (DROP_UNKNOWN_L3)",
-    Why.BPF_NO_ENDPOINT: lambda ip: f"bpf_host: no endpoint {IPv4Address(ip)}",
+    Why.BPF_NO_ENDPOINT: lambda ip: f"bpf_host: no endpoint {_ip(ip)}",
     Why.BPF_TTL_EXCEEDED: lambda ttl: f"bpf ipv4_l3: ttl {ttl}",
     Why.BPF_NOT_IPV4: lambda: "bpf_overlay: not IPv4",
     Why.IPIP_MALFORMED: lambda: "ipip: the inner packet is not IPv4",
     Why.MALFORMED: lambda what: what,
     Why.BAD_CHECKSUM: lambda stated, ip, right: (
-        f"ipv4 header checksum 0x{stated:04x} from {IPv4Address(ip)}, should be 0x{right:04x}"
+        f"ipv4 header checksum 0x{stated:04x} from {_ip(ip)}, should be 0x{right:04x}"
     ),
     Why.FRAGMENT: lambda offset, more: (
         f"offset {offset}, {'more fragments' if more else 'the last'}: reassembly is not modelled"
     ),
-    Why.TUNNEL_LOOP: lambda dev, ip: (
-        f"{dev}: the route to {IPv4Address(ip)} leads back into the tunnel"
-    ),
+    Why.TUNNEL_LOOP: lambda dev, ip: f"{dev}: the route to {_ip(ip)} leads back into the tunnel",
     Why.TCP_SEGMENT: _segment,
     Why.UDP_SEND: lambda number, count: f"udp send {number}/{count}",
     Why.PING_REQUEST: lambda seq: f"ping echo request seq {seq}",

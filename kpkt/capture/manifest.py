@@ -36,23 +36,24 @@ def _document(journal: Journal, topology, files: dict[Tap, str]) -> Iterator[str
     yield '  "captures": '
     yield from _lines(captures, indent=4)
     yield ',\n  "steps": ['
+    names = [json.dumps(tap.name) for tap in journal.taps]
     pairs = zip(topology.steps, journal.steps, strict=True)
     for index, (step, log) in enumerate(pairs):
         yield "," if index else ""
         yield "\n    {"
         first = {"index": index, "text": step.text, **step_outcome(step, log)}
-        yield from _step(log, journal.taps, first, indent=6)
+        yield from _step(log, names, first, indent=6)
         yield "\n    }"
     yield "\n  ],\n" if journal.steps else "],\n"
     yield '  "background": {'
-    yield from _step(journal.background, journal.taps, {}, indent=4)
+    yield from _step(journal.background, names, {}, indent=4)
     yield '\n  },\n  "drops": '
     all_drops = (_drop(d) for log in [*journal.steps, journal.background] for d in log.drops)
     yield from _lines(all_drops, indent=4)
     yield "\n}\n"
 
 
-def _step(log: StepLog, taps: list[Tap], first: dict, indent: int) -> Iterator[str]:
+def _step(log: StepLog, names: list[str], first: dict, indent: int) -> Iterator[str]:
     pad = " " * indent
     fields = {
         **first,
@@ -65,19 +66,28 @@ def _step(log: StepLog, taps: list[Tap], first: dict, indent: int) -> Iterator[s
     }
     yield ",".join(f"\n{pad}{json.dumps(k)}: {json.dumps(v)}" for k, v in fields.items())
     yield f',\n{pad}"hops": '
-    yield from _lines(_hops(log, taps), indent + 2)
+    yield _hops(log, names, indent + 2)
 
 
-def _hops(log: StepLog, taps: list[Tap]) -> Iterator[dict]:
+def _hops(log: StepLog, names: list[str], indent: int) -> str:
+    """The step's hops as a JSON list, one per line, as `_lines` writes each hop's
+    `{"capture": ..., "index": ..., "direction": ..., "packet": ...}`; `names`: each capture
+    point's name as a JSON string, by tap number (a run of a million hops spends its manifest
+    here: no dict and no json.dumps a hop)."""
     hops = log.hops
-    for at in range(0, len(hops), 4):
-        tap, index, outbound, pid = hops[at : at + 4]
-        yield {
-            "capture": taps[tap].name,
-            "index": index,
-            "direction": "out" if outbound else "in",
-            "packet": pid,
-        }
+    if not hops:
+        return "[]"
+    pad = " " * indent
+    lines = [
+        f'{pad}{{"capture": {names[hops[at]]}, "index": {hops[at + 1]}'
+        f"{_OUT if hops[at + 2] else _IN}{hops[at + 3]}}}"
+        for at in range(0, len(hops), 4)
+    ]
+    return "[\n" + ",\n".join(lines) + "\n" + " " * (indent - 2) + "]"
+
+
+_OUT = ', "direction": "out", "packet": '
+_IN = ', "direction": "in", "packet": '
 
 
 def _lines(items: Iterable[dict], indent: int) -> Iterator[str]:

@@ -1,7 +1,10 @@
 """A discrete-event scheduler on a virtual clock of integer nanoseconds.
 
 Events run in (time, sequence) order, so two events at the same instant run in the order they
-were scheduled: runs are reproducible to the byte.
+were scheduled: runs are reproducible to the byte. No event is scheduled before the one running
+(`at` never earlier than now, `after` never a negative delay), so events run in the order of
+their (time, sequence) keys, and an event has run exactly when its key is not above the key of
+the event that ran last.
 """
 
 from __future__ import annotations
@@ -12,21 +15,30 @@ from typing import Any
 
 
 class Scheduler:
-    __slots__ = ("now", "_queue", "_seq")
+    __slots__ = ("now", "_queue", "_seq", "_ran", "_recent")
 
     def __init__(self) -> None:
         self.now = 0
         self._queue: list[tuple[int, int, Callable[..., Any], tuple[Any, ...]]] = []
         self._seq = 0
+        self._ran = 0  # the sequence number of the event that ran last
+        # the events scheduled last, each at its sequence number modulo RECENT (for
+        # scheduled_since, which would otherwise look through the whole queue)
+        self._recent: list[tuple | None] = [None] * RECENT
 
     def at(self, t_ns: int, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` at virtual time `t_ns` (never earlier than now)."""
-        self._seq += 1
-        heappush(self._queue, (t_ns if t_ns > self.now else self.now, self._seq, fn, args))
+        seq = self._seq = self._seq + 1
+        event = (t_ns if t_ns > self.now else self.now, seq, fn, args)
+        heappush(self._queue, event)
+        self._recent[seq & _SLOT] = event
 
     def after(self, delay_ns: int, fn: Callable[..., Any], *args: Any) -> None:
-        self._seq += 1
-        heappush(self._queue, (self.now + delay_ns, self._seq, fn, args))
+        """Run `fn(*args)` `delay_ns` (0 or more) from now."""
+        seq = self._seq = self._seq + 1
+        event = (self.now + delay_ns, seq, fn, args)
+        heappush(self._queue, event)
+        self._recent[seq & _SLOT] = event
 
     def next_time(self) -> int | None:
         return self._queue[0][0] if self._queue else None
@@ -35,7 +47,7 @@ class Scheduler:
         """Run the next event; False when there is none."""
         if not self._queue:
             return False
-        t_ns, _, fn, args = heappop(self._queue)
+        t_ns, self._ran, fn, args = heappop(self._queue)
         self.now = t_ns
         fn(*args)
         return True
@@ -50,6 +62,17 @@ class Scheduler:
 
     def scheduled_since(self, sequence: int) -> list[tuple[int, Callable[..., Any], tuple]]:
         """The events scheduled after `sequence` (a `sequence` read earlier) and not run yet,
-        in the order they were scheduled, as (time, fn, args)."""
-        later = sorted((e for e in self._queue if e[1] > sequence), key=lambda e: e[1])
+        in the order they were scheduled, as (time, fn, args). The flow cache asks at every hop
+        it records: the few events scheduled since are looked up by their sequence numbers, not
+        looked for in the queue (which holds every step's next packet in a large cluster)."""
+        if self._seq - sequence > RECENT:
+            later = sorted((e for e in self._queue if e[1] > sequence), key=lambda e: e[1])
+        else:
+            recent, ran = self._recent, (self.now, self._ran)
+            since = (recent[seq & _SLOT] for seq in range(sequence + 1, self._seq + 1))
+            later = [e for e in since if e[:2] > ran]
         return [(t_ns, fn, args) for t_ns, _, fn, args in later]
+
+
+RECENT = 256  # events scheduled_since finds without looking through the queue (a power of 2)
+_SLOT = RECENT - 1

@@ -170,10 +170,12 @@ class Arp:
         if sha == dev.mac or spa == b"\x00\x00\x00\x00":
             return  # our own request, reflected by a hairpin port; or a DAD probe
         stack = self.stack
-        now = stack.sched.now
-        table = self.table(dev)
-        entry = table.get(spa, now)
+        table = self.tables.get(dev) or self.table(dev)
         ours = tpa in stack.local_ips
+        if op == ARP_REQUEST and not ours and spa not in table.entries and not dev.proxy_arp:
+            return  # a broadcast for another host, from one we do not know: nothing to learn
+        now = stack.sched.now
+        entry = table.get(spa, now)
         proxied = op == ARP_REQUEST and not ours and dev.proxy_arp and self._proxies(dev, tpa)
         if entry is not None and entry.state is Nud.PERMANENT:
             learned = None  # neigh_update() never touches a PERMANENT entry from the wire

@@ -17,10 +17,17 @@ class Route:
     onlink: bool = False
     mtu: int | None = None  # the route's own MTU (`mtu 1450`), below the device's
     blackhole: bool = False  # `ip route add blackhole`: packets are discarded, no ICMP error
-    text: str = field(default="", compare=False)  # as `ip route` prints it, made once
+    # as `ip route` prints it, made when first asked for (a node of a large cluster has a route
+    # per other node, most never used)
+    _text: str | None = field(default=None, init=False, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "text", self._render())
+    @property
+    def text(self) -> str:
+        text = self._text
+        if text is None:
+            text = self._render()
+            object.__setattr__(self, "_text", text)
+        return text
 
     def __str__(self) -> str:
         return self.text

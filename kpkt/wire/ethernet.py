@@ -27,7 +27,7 @@ def mac_bytes(mac: str) -> bytes:
 
 
 def mac_str(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
+    return mac.hex(":")
 
 
 def is_multicast(mac: bytes) -> bool:

@@ -3,15 +3,19 @@ decision renders to, which the hop tables and all.pcapng comments have always sh
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 
-from kpkt.capture.decisions import render
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kpkt.capture.decisions import _ip, render
 from kpkt.dns.stub import Query
 from kpkt.net.drops import REASON_OF, REASONS
 from kpkt.net.route import Route
 from kpkt.observe import Decision, Resend, Why
 from kpkt.policy.verdict import Verdict
 from kpkt.spec import Impairment
+from kpkt.wire.ethernet import mac_str
 from kpkt.wire.tcp import ACK, SYN
 
 MAC = bytes.fromhex("0a580af40102")
@@ -352,3 +356,9 @@ def test_text_is_taken_as_it_is_and_a_decision_is_rendered_once():
     decision = Decision(Why.FDB_LOCAL, MAC)
     assert render(decision) is render(decision)
     assert decision.text == "fdb: 0a:58:0a:f4:01:02 is local"
+
+
+@given(st.binary(min_size=4, max_size=4), st.binary(min_size=6, max_size=6))
+def test_addresses_are_written_as_ipaddress_and_ip_link_write_them(ip: bytes, mac: bytes) -> None:
+    assert _ip(ip) == str(IPv4Address(ip)) == _ip(IPv4Address(ip))
+    assert mac_str(mac) == ":".join(f"{byte:02x}" for byte in mac)

@@ -147,3 +147,45 @@ def test_next_time_does_not_run_anything():
     assert sched.next_time() == 7
     assert seen == []
     assert sched.now == 0
+
+
+def _queued_since(sched: Scheduler, sequence: int) -> list[tuple]:
+    """scheduled_since as a look through the whole queue (how it was once written)."""
+    later = sorted((e for e in sched._queue if e[1] > sequence), key=lambda e: e[1])
+    return [(t_ns, fn, args) for t_ns, _, fn, args in later]
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["at", "after", "step", "look"]), st.integers(0, 50)),
+        max_size=300,
+    ),
+    st.lists(st.integers(0, 50), min_size=1, max_size=30),
+)
+def test_scheduled_since_is_every_event_scheduled_since_and_not_run(ops, starts):
+    # events scheduled from inside running events and from outside, at the same time as the
+    # running one and later, some run between the look's sequence and the look, more than
+    # RECENT of them at once (then the queue is looked through)
+    sched = Scheduler()
+    marks = [0]
+
+    def event(*_args) -> None:
+        if sched.sequence % 3 == 0:
+            sched.after(sched.sequence % 7, event, "nested")
+
+    for t in starts:
+        sched.at(t, event)
+    for op, n in ops:
+        if op == "at":
+            sched.at(sched.now + n - 10, event, n)
+        elif op == "after":
+            for _ in range(n * 7 if n > 45 else 1):
+                sched.after(n, event)
+        elif op == "step":
+            for _ in range(n % 5):
+                sched.step()
+        else:
+            marks.append(sched.sequence)
+            for mark in marks:
+                assert sched.scheduled_since(mark) == _queued_since(sched, mark)
