@@ -250,13 +250,18 @@ def test_a_frame_key_leaves_out_only_ip_ids_and_checksums() -> None:
     assert key != frame_key(vxlan_frame(1, 3, 63, b"x", True), frozenset())
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None)
-@given(
+# a VXLAN packet's fields: four distinct IP IDs (two for the recorded packet, two for a later
+# one), the inner TTL, the payload, and whether the tunnel sends a UDP checksum
+VXLAN_FRAMES = (
     st.lists(st.integers(0, 0xFFFF), min_size=4, max_size=4, unique=True),
     st.integers(2, 255),
     st.binary(max_size=40),
     st.booleans(),
 )
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(*VXLAN_FRAMES)
 def test_a_template_makes_what_the_builders_make(ids, ttl, payload, checksum) -> None:
     # the IDs drawn by the recorded packet and by a later one; every checksum the template
     # redoes from its sums must be what ipv4_packet and udp_segment compute
@@ -289,12 +294,7 @@ def replayed(templates: list, sources: _Sources, frame: bytes, draws: list[int])
 
 
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
-@given(
-    st.lists(st.integers(0, 0xFFFF), min_size=4, max_size=4, unique=True),
-    st.integers(2, 255),
-    st.binary(max_size=40),
-    st.booleans(),
-)
+@given(*VXLAN_FRAMES)
 def test_the_fast_templates_make_what_the_builders_make(ids, ttl, payload, checksum) -> None:
     tunnels = frozenset({8472})
     # a VXLAN packet arriving: its inner frame as it came, then routed on
