@@ -83,6 +83,16 @@ def paths(result, index: int) -> dict[int, list[str]]:
     return where
 
 
+def denied_at_the_server_veth(result) -> tuple[str, set[int], dict[int, list[str]]]:
+    """The first step's SYN to y/b and its 6 retries, all dropped by policy at y/b's veth:
+    that veth, the SYNs' packet ids, and every packet's path."""
+    server_veth = veth_of(result, "y/b")
+    drops = result.network.journal.steps[0].drops
+    assert [d.reason for d in drops] == ["policy-denied"] * 7  # the SYN and its 6 retries
+    assert {d.where for d in drops} == {server_veth}
+    return server_veth, {d.pid for d in drops}, paths(result, 0)
+
+
 def test_an_egress_denial_stops_at_the_client_veth_and_nothing_comes_back() -> None:
     result = run_cluster([DENY_EGRESS_X], [probe("x/a", "y/b")])
     veth = veth_of(result, "x/a")
@@ -98,12 +108,7 @@ def test_an_egress_denial_stops_at_the_client_veth_and_nothing_comes_back() -> N
 
 def test_an_ingress_denial_crosses_the_tunnel_and_stops_before_the_server_veth() -> None:
     result = run_cluster([DENY_INGRESS_Y], [{"tcp": {"from": "x/a", "to": "y/b:80"}}])
-    server_veth = veth_of(result, "y/b")
-    drops = result.network.journal.steps[0].drops
-    assert [d.reason for d in drops] == ["policy-denied"] * 7  # the SYN and its 6 retries
-    assert {d.where for d in drops} == {server_veth}
-    syns = {d.pid for d in drops}
-    where = paths(result, 0)
+    server_veth, syns, where = denied_at_the_server_veth(result)
     for pid in syns:
         path = where[pid]
         assert path[0] == "a.x/eth0"
@@ -151,12 +156,7 @@ def test_calico_judges_ingress_after_the_tunnel_before_the_cali_veth(cni: str) -
     # cali-tw-<veth> on the server's node: every SYN crosses the tunnel on both nodes and stops
     # before the server's cali veth, which shows nothing; no RST and no ICMP come back
     result = run_cluster([DENY_INGRESS_Y], [{"tcp": {"from": "x/a", "to": "y/b:80"}}], cni=cni)
-    server_veth = veth_of(result, "y/b")
-    drops = result.network.journal.steps[0].drops
-    assert [d.reason for d in drops] == ["policy-denied"] * 7  # the SYN and its 6 retries
-    assert {d.where for d in drops} == {server_veth}
-    syns = {d.pid for d in drops}
-    where = paths(result, 0)
+    server_veth, syns, where = denied_at_the_server_veth(result)
     tunnel = TUNNEL[cni]
     for pid in syns:
         path = where[pid]
