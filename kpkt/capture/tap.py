@@ -17,6 +17,7 @@ from kpkt.capture.decisions import render
 from kpkt.capture.pcap import (
     FLUSH_BYTES,
     LINKTYPE_ETHERNET,
+    RECORD,
     RECORD_HALF,
     PcapWriter,
     record_lengths,
@@ -226,7 +227,7 @@ class Tap:
         "number",
         "pcapng",
         "interface",
-        "write",
+        "buffer",
         "packet",
         "remarks",
         "retired",
@@ -284,7 +285,7 @@ class Tap:
     def open(self, folder: Path) -> None:
         self.writer = PcapWriter(folder / self.filename, self.link_type)
         self.pcapng = self.journal.pcapng
-        self.write, self.packet = self.writer.write, self.pcapng.packet  # bound once: hot path
+        self.buffer, self.packet = self.writer.buffer, self.pcapng.packet  # once: hot path
 
     def declare(self) -> None:
         """Give this capture point its interface block in all.pcapng."""
@@ -298,7 +299,12 @@ class Tap:
         index = self.count
         self.count = index + 1
         now = self.clock.now
-        self.write(now, frame)
+        length = len(frame)
+        buffer = self.buffer  # the pcap's record, as PcapWriter.write makes it
+        buffer += RECORD.pack(now // 1_000_000_000, now % 1_000_000_000, length, length)
+        buffer += frame
+        if len(buffer) >= FLUSH_BYTES:
+            self.writer.flush()
         if self.interface is None:
             self.declare()
         outbound = direction is OUT
@@ -317,6 +323,48 @@ class Tap:
             log.hops.extend((self.number, index, outbound, pid))
             if count <= log.table_rows:
                 log.rows.append(Hop(now, self, index, direction, tag.pid, note, frame))
+
+    @staticmethod
+    def seen_each(
+        taps: list[Tap], frame: bytes, direction: str, tag: Tag, note: Decision | str
+    ) -> None:
+        """`tap.seen(frame, direction, tag, note)` for each of `taps` in turn, at one instant
+        (a flooded frame), with what they share made once: the pcap record, the comment, the
+        all.pcapng block but for its interface. Each takes `seen` itself when one of them is
+        not declared yet or has a remark pending, or when the step's log keeps their rows for
+        the table or reaches its limit among them."""
+        log = tag.log
+        count = log.hop_count
+        end = count + len(taps)
+        slow = count < log.table_rows or count < MAX_HOPS_PER_STEP < end
+        for tap in taps:
+            slow = slow or tap.interface is None or bool(tap.remarks)
+        if slow:
+            for tap in taps:
+                tap.seen(frame, direction, tag, note)
+            return
+        now = taps[0].clock.now
+        length = len(frame)
+        record = RECORD.pack(now // 1_000_000_000, now % 1_000_000_000, length, length) + frame
+        outbound, pid = direction is OUT, tag.pid
+        hops = []
+        for tap in taps:
+            index = tap.count
+            tap.count = index + 1
+            buffer = tap.buffer
+            buffer += record
+            if len(buffer) >= FLUSH_BYTES:
+                tap.writer.flush()
+            hops += (tap.number, index, outbound, pid)
+        if note:
+            comment = f"{tag.label}: {note if type(note) is str else note.text or render(note)}"
+        else:
+            comment = tag.label
+        interfaces = [tap.interface for tap in taps]
+        taps[0].pcapng.packet_each(interfaces, now, frame, outbound, pid, comment)
+        log.hop_count = end
+        if end <= MAX_HOPS_PER_STEP:
+            log.hops.extend(hops)
 
     def remark(self, event: Decision) -> None:
         """An event on the interface (a fault or lifecycle step): its time and text go into

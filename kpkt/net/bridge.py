@@ -15,7 +15,7 @@ linkwatch reports the carrier (`br_port_carrier_check()`, then forwarding at onc
 from __future__ import annotations
 
 from kpkt.engine import generation
-from kpkt.net.device import NetDevice
+from kpkt.net.device import NetDevice, Veth
 from kpkt.net.fdb import Fdb
 from kpkt.observe import IN, OUT, Decision, Tag, Why
 from kpkt.wire.ethernet import (
@@ -132,6 +132,8 @@ class Bridge(NetDevice):
             targets = [p for p in targets if p not in self.disabled]
         hairpin = ingress is not None and ingress in targets
         note = Decision(Why.FLOODED, frame[ETH_DST], len(targets), hairpin)
+        if Veth.transmit_each(targets, frame, tag, note):
+            return
         for port in targets:
             port.xmit(frame, tag, note)
 

@@ -8,6 +8,7 @@ interface, in order.
 
 from __future__ import annotations
 
+from kpkt.capture.tap import Tap
 from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag, Why
 
 # how long a frame takes across a veth pair or a wire, in virtual nanoseconds
@@ -127,6 +128,43 @@ class Veth(NetDevice):
         self.network.in_flight += 1
         self.sched.after(self.delay_ns, self.peer.deliver, frame, tag)
 
+    @staticmethod
+    def transmit_each(ports: list[NetDevice], frame: bytes, tag: Tag, note: Decision | str) -> bool:
+        """Send `frame` out of each of `ports` in turn (a bridge's flood), as `port.xmit(frame,
+        tag, note)` for each would, when every port is a veth that would only capture the frame
+        and put it on its wire: no policy, qdisc or tc program, carrier and a peer, a capture
+        point (kpkt/capture/tap.py) for its observer, and one delay for all. Their capture
+        points see it at once (`Tap.seen_each`) and one event delivers it at each far end in
+        turn. False, having done nothing, when a port is not such a veth.
+
+        The same run, exactly: `xmit` for each would schedule one delivery per port, back to
+        back, at one time and with consecutive sequence numbers, and events run in (time,
+        sequence) order. An event at that time scheduled before them runs before all of them;
+        one that any of them schedules gets a later sequence number and runs after all of them;
+        so nothing runs between them, and one event doing their work in turn does the same work
+        in the same order."""
+        first = ports[0] if ports else None
+        if type(first) is not Veth:
+            return False
+        delay = first.delay_ns
+        for port in ports:
+            if (
+                type(port) is not Veth
+                or port.guard is not None
+                or port.qdisc is not None
+                or port.tc_egress is not None
+                or not port.carrier
+                or port.peer is None
+                or port.delay_ns != delay
+                or type(port.observer) is not Tap
+            ):
+                return False
+        Tap.seen_each([port.observer for port in ports], frame, OUT, tag, note)
+        first.network.in_flight += len(ports)
+        arrivals = [port.peer.deliver for port in ports]
+        first.sched.after(delay, _arrive_each, arrivals, frame, tag)
+        return True
+
     def redirect_peer(self, frame: bytes, tag: Tag) -> None:
         """bpf_redirect_peer(): the frame enters the peer's namespace as if it had crossed the
         pair, without passing this end's egress (its capture point sees nothing); the pod's
@@ -148,6 +186,12 @@ class Veth(NetDevice):
             self.master.ingress(frame, self, tag)
         else:
             self.stack.receive(frame, self, tag)
+
+
+def _arrive_each(arrivals: list, frame: bytes, tag: Tag) -> None:
+    """The frames `Veth.transmit_each` sent arrive, at each far end in turn (`deliver`)."""
+    for deliver in arrivals:
+        deliver(frame, tag)
 
 
 class Loopback(NetDevice):
