@@ -97,27 +97,6 @@ class PcapngWriter(AppendingFile):
         if at >= FLUSH_BYTES:
             self.flush()
             at = 0
-        self._last_at = at
-        self._last_pid = pid
-        buffer += self._block(interface, t_ns, frame, outbound, pid, comment)
-
-    def packet_each(
-        self, interfaces: list[int], t_ns: int, frame: bytes, outbound: bool, pid: int, comment: str
-    ) -> None:
-        """`packet` for each of `interfaces` in turn, the rest the same (a flooded frame): the
-        block is made once, and only its interface differs from one to the next."""
-        if len(self.buffer) >= FLUSH_BYTES:
-            self.flush()
-        block = self._block(0, t_ns, frame, outbound, pid, comment)
-        head, tail = block[:8], block[12:]  # around the interface id
-        buffer = self.buffer
-        self._last_at = len(buffer) + (len(interfaces) - 1) * len(block)
-        self._last_pid = pid
-        buffer += head + (tail + head).join(map(_U32.pack, interfaces)) + tail
-
-    def _block(
-        self, interface: int, t_ns: int, frame: bytes, outbound: bool, pid: int, comment: str
-    ) -> bytes:
         option = self._comments.get(comment) if comment else b""
         if option is None:
             option = self._comment_option(comment)
@@ -126,7 +105,9 @@ class PcapngWriter(AppendingFile):
         layout = self._layouts.get(key)
         if layout is None:
             layout = self._layouts[key] = _epb_layout(length, len(option))
-        return layout.pack(
+        self._last_at = at
+        self._last_pid = pid
+        buffer += layout.pack(
             EPB_TYPE,
             layout.size,
             interface,
@@ -145,6 +126,21 @@ class PcapngWriter(AppendingFile):
             0,
             layout.size,
         )
+
+    def packet_each(
+        self, interfaces: list[int], t_ns: int, frame: bytes, outbound: bool, pid: int, comment: str
+    ) -> None:
+        """`packet` for each of `interfaces` in turn, the rest the same (a flooded frame): the
+        first block is made by `packet`, the others are copies with their own interface."""
+        first, *others = interfaces
+        self.packet(first, t_ns, frame, outbound, pid, comment)
+        if not others:
+            return
+        buffer = self.buffer
+        block = buffer[self._last_at :]
+        head, tail = block[:8], block[12:]  # around the interface id
+        self._last_at += len(others) * len(block)
+        buffer += head + (tail + head).join(map(_U32.pack, others)) + tail
 
     def append(self, blocks: Blocks, t_ns: int, pid: int, frames: list[bytes]) -> None:
         """Append `blocks` of packet `pid` at `t_ns`, of `frames`: what `packet` would write
