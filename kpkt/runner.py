@@ -16,6 +16,7 @@ from kpkt import output, results
 from kpkt.build import build
 from kpkt.capture import manifest
 from kpkt.capture.pcap import read_pcap
+from kpkt.engine import collector
 from kpkt.errors import KpktError
 from kpkt.flowcache import FLOW_CACHE_DEFAULT, FlowCache
 from kpkt.html_report import write_report
@@ -74,24 +75,27 @@ def run(
     as the run goes (kpkt/progress.py). `keep`: an in-memory run keeps its captures (for
     `Run.frames` and `run[point]`). `flow_cache`: replay the recorded path of a flow's
     earlier packets (kpkt/flowcache.py; the output is the same byte for byte)."""
-    if steps is not None:
-        topology = dataclasses.replace(topology, steps=topology.steps[:steps])
-    if folder is None:
-        network, apps = _build(topology, keep_rows)
-        kept = {}
-        if apps:  # no steps: nothing would be captured
-            with tempfile.TemporaryDirectory(prefix="kpkt-") as scratch:
-                files = _simulate(network, apps, Path(scratch), progress, max_frames, flow_cache)
-                if keep:
-                    kept = {tap.name: read_pcap(Path(scratch) / f) for tap, f in files.items()}
-        return Run(topology, network, None, {}, kept)
-    with output.replacing(Path(folder), topology, force) as work:
-        network, apps = _build(topology, keep_rows)
-        files = _simulate(network, apps, work, progress, max_frames, flow_cache)
-        manifest.write(work / "manifest.json", network.journal, topology, files)
-        if report:
-            write_report(work)
-    return Run(topology, network, Path(folder), files)
+    with collector.paused():  # what the run makes lives until it ends (kpkt/engine/collector.py)
+        if steps is not None:
+            topology = dataclasses.replace(topology, steps=topology.steps[:steps])
+        if folder is None:
+            network, apps = _build(topology, keep_rows)
+            kept = {}
+            if apps:  # no steps: nothing would be captured
+                with tempfile.TemporaryDirectory(prefix="kpkt-") as scratch:
+                    files = _simulate(
+                        network, apps, Path(scratch), progress, max_frames, flow_cache
+                    )
+                    if keep:
+                        kept = {tap.name: read_pcap(Path(scratch) / f) for tap, f in files.items()}
+            return Run(topology, network, None, {}, kept)
+        with output.replacing(Path(folder), topology, force) as work:
+            network, apps = _build(topology, keep_rows)
+            files = _simulate(network, apps, work, progress, max_frames, flow_cache)
+            manifest.write(work / "manifest.json", network.journal, topology, files)
+            if report:
+                write_report(work)
+        return Run(topology, network, Path(folder), files)
 
 
 def _build(topology: Topology, keep_rows: dict[int, int] | None) -> tuple[Network, list]:

@@ -11,6 +11,7 @@ FDB entry per other node (flannel), and an ARP broadcast on the node network rea
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import yaml
 import kpkt
 from kpkt import runner
 from kpkt.gen import generate
+from kpkt.network import Network
+from kpkt.topology import load
 from kpkt.topology.load import load_topology_text
 
 PACKAGE = str(Path(kpkt.__file__).parent)
@@ -83,3 +86,27 @@ def test_a_pod_and_a_frame_cost_the_same_in_a_cluster_four_times_as_large(
     }
     assert growth["per pod"] < MAX_GROWTH_PER_POD, (growth, per_pod)
     assert growth["per frame"] < MAX_GROWTH_PER_FRAME, (growth, per_frame)
+
+
+def test_the_cyclic_collector_is_paused_while_a_topology_loads_builds_and_runs(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Its full collections walk every object alive, again and again as a large run grows
+    (kpkt/engine/collector.py)."""
+    enabled = []
+
+    def watched(fn):
+        def call(*args, **kwargs):
+            enabled.append((fn.__name__, gc.isenabled()))
+            return fn(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(load, "load_topology_document", watched(load.load_topology_document))
+    monkeypatch.setattr(runner, "build", watched(runner.build))
+    monkeypatch.setattr(Network, "run", watched(Network.run))
+    assert gc.isenabled()
+    topology = load_topology_text(generate(2, 2), "gen.yaml")
+    runner.run(topology, folder=tmp_path / "out", report=False)
+    assert enabled == [("load_topology_document", False), ("build", False), ("run", False)]
+    assert gc.isenabled()
