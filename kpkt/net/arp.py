@@ -29,6 +29,16 @@ from kpkt.wire.ipv4 import IP_SRC
 _REACHABLE, _PERMANENT, _DELAY, _PROBE = Nud.REACHABLE, Nud.PERMANENT, Nud.DELAY, Nud.PROBE
 
 
+def _reflected(sha: bytes, spa: bytes, dev) -> bool:
+    """Our own request, reflected by a hairpin port; or a DAD probe."""
+    return sha == dev.mac or spa == b"\x00\x00\x00\x00"
+
+
+def _nothing_to_learn(op: int, ours: bool, spa: bytes, dev, table: NeighborTable) -> bool:
+    """A broadcast for another host, from one we do not know (and do not answer by proxy)."""
+    return op == ARP_REQUEST and not ours and spa not in table.entries and not dev.proxy_arp
+
+
 class Arp:
     """The neighbour subsystem of one stack: a table per device and the state machine."""
 
@@ -165,15 +175,26 @@ class Arp:
 
     # --- ARP frames received -------------------------------------------------------------------
 
+    def ignores(self, frame: bytes, dev) -> bool:
+        """Whether `receive` would leave `frame` alone and change nothing (on a device whose
+        table exists: `receive` makes a missing one)."""
+        op, sha, spa, _tha, tpa = arp_fields(frame)
+        if _reflected(sha, spa, dev):
+            return True
+        table = self.tables.get(dev)
+        return table is not None and _nothing_to_learn(
+            op, tpa in self.stack.local_ips, spa, dev, table
+        )
+
     def receive(self, frame: bytes, dev, tag: Tag) -> None:
         op, sha, spa, _tha, tpa = arp_fields(frame)
-        if sha == dev.mac or spa == b"\x00\x00\x00\x00":
-            return  # our own request, reflected by a hairpin port; or a DAD probe
+        if _reflected(sha, spa, dev):
+            return
         stack = self.stack
         table = self.tables.get(dev) or self.table(dev)
         ours = tpa in stack.local_ips
-        if op == ARP_REQUEST and not ours and spa not in table.entries and not dev.proxy_arp:
-            return  # a broadcast for another host, from one we do not know: nothing to learn
+        if _nothing_to_learn(op, ours, spa, dev, table):
+            return
         now = stack.sched.now
         entry = table.get(spa, now)
         proxied = op == ARP_REQUEST and not ours and dev.proxy_arp and self._proxies(dev, tpa)

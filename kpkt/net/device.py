@@ -161,9 +161,21 @@ class Veth(NetDevice):
                 return False
         Tap.seen_each([port.observer for port in ports], frame, OUT, tag, note)
         first.network.in_flight += len(ports)
-        arrivals = [port.peer.deliver for port in ports]
-        first.sched.after(delay, _arrive_each, arrivals, frame, tag)
+        first.sched.after(delay, _arrive_each, [port.peer for port in ports], frame, tag)
         return True
+
+    def ignores(self, frame: bytes, tag: Tag) -> bool:
+        """Whether `deliver` would only capture kpkt's own `frame`: the device has carrier, no
+        tc program and no master, a capture point observes it, and its namespace leaves the
+        frame alone (`Stack.ignores`)."""
+        return (
+            self.carrier
+            and self.tc_ingress is None
+            and self.master is None
+            and type(self.observer) is Tap
+            and not tag.checked
+            and self.stack.ignores(frame, self)
+        )
 
     def redirect_peer(self, frame: bytes, tag: Tag) -> None:
         """bpf_redirect_peer(): the frame enters the peer's namespace as if it had crossed the
@@ -188,10 +200,27 @@ class Veth(NetDevice):
             self.stack.receive(frame, self, tag)
 
 
-def _arrive_each(arrivals: list, frame: bytes, tag: Tag) -> None:
-    """The frames `Veth.transmit_each` sent arrive, at each far end in turn (`deliver`)."""
-    for deliver in arrivals:
-        deliver(frame, tag)
+def _arrive_each(ends: list[Veth], frame: bytes, tag: Tag) -> None:
+    """The frame `Veth.transmit_each` sent arrives at each far end in turn (`deliver`). A run
+    of ends that would only capture it (`Veth.ignores`) captures it at once (`Tap.seen_each`)
+    before the next end that does more: nothing happens between their captures either way."""
+    quiet: list[Veth] = []
+    for end in ends:
+        if end.ignores(frame, tag):
+            quiet.append(end)
+            continue
+        if quiet:
+            _captured(quiet, frame, tag)
+            quiet = []
+        end.deliver(frame, tag)
+    if quiet:
+        _captured(quiet, frame, tag)
+
+
+def _captured(ends: list[Veth], frame: bytes, tag: Tag) -> None:
+    """What `deliver` does at each of `ends`, which only capture the frame."""
+    ends[0].network.in_flight -= len(ends)
+    Tap.seen_each([end.observer for end in ends], frame, IN, tag, "")
 
 
 class Loopback(NetDevice):

@@ -142,8 +142,7 @@ class Stack:
         """A frame arriving on `dev`: ARP to the neighbour layer, IPv4 to `receive_ip`. `nat`
         (what PREROUTING decided) is not None when the bridge already ran PREROUTING on it
         (br_netfilter), so it does not run again here."""
-        dst = frame[ETH_DST]
-        if dst != dev.mac and not dst[0] & 1 and dev is not self.loopback:
+        if self._other_host(frame, dev):
             return  # PACKET_OTHERHOST: a flooded copy for another host, ignored silently
         ethertype = frame[ETH_TYPE]
         if ethertype == ETH_TYPE_ARP:
@@ -156,6 +155,18 @@ class Stack:
             return
         if ethertype == ETH_TYPE_IP:
             self.receive_ip(frame[ETH_LEN:], dev, tag, nat)
+
+    def ignores(self, frame: bytes, dev) -> bool:
+        """Whether `receive` would leave kpkt's own `frame` (not a crafted one) alone and
+        change nothing: a copy for another host, or ARP the namespace neither answers nor
+        learns from (`Arp.ignores`)."""
+        if self._other_host(frame, dev):
+            return True
+        return frame[ETH_TYPE] == ETH_TYPE_ARP and self.arp.ignores(frame, dev)
+
+    def _other_host(self, frame: bytes, dev) -> bool:
+        dst = frame[ETH_DST]
+        return dst != dev.mac and not dst[0] & 1 and dev is not self.loopback
 
     def receive_ip(self, packet: bytes, dev, tag: Tag, nat: Decision | str | None = None) -> None:
         """An IPv4 packet arriving on `dev` (from an Ethernet frame, or out of a tunnel):

@@ -1,7 +1,7 @@
 """A bridge's flood out of plain veths: the capture points see the frame at once and one event
-delivers it at every far end (`Veth.transmit_each`), which must be the same run, byte for byte
-and event for event, as one `xmit` and one delivery per port, also when other events fall at
-the same instant."""
+delivers it at every far end (`Veth.transmit_each`), where the ends whose namespaces ignore it
+capture it at once too; which must be the same run, byte for byte and event for event, as one
+`xmit` and one delivery per port, also when other events fall at the same instant."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from kpkt.net.bridge import Bridge
 from kpkt.net.device import VETH_DELAY_NS, Veth
 from kpkt.wire.ethernet import BROADCAST, ETH_P_ARP, eth_header
 
-PODS = 4
+PODS = 5
 
 
 class Network:
@@ -26,33 +26,41 @@ class Network:
 
 
 class Stack:
-    """A namespace that logs what reaches it; pod-3, the first the flood reaches, schedules
-    an event at that instant (as an answer would be)."""
+    """A namespace that logs what reaches it. pod-3, the second the flood reaches, schedules
+    an event at that instant (as an answer would be); the other pods ignore the frame."""
 
     def __init__(self, network: Network, owner: str, events: list) -> None:
         self.owner, self.network, self.sched = owner, network, network.sched
         self.observer = network.journal
         self.devices: list = []
         self.events = events
+        self.ignored = 0  # frames given to `receive` that it ignored
+
+    def ignores(self, frame: bytes, dev) -> bool:
+        return self.owner not in ("node1", "pod-3")
 
     def receive(self, frame: bytes, dev, tag, nat=None) -> None:
+        if self.ignores(frame, dev):
+            self.ignored += 1
+            return
         self.events.append((self.sched.now, "received", self.owner, self.network.in_flight))
         if self.owner == "pod-3":
             self.sched.after(0, self.events.append, (self.sched.now, "answer", self.owner, 0))
 
 
-def _run(folder: Path) -> tuple[list, int]:
+def _run(folder: Path) -> tuple[list, int, int]:
     """A broadcast from pod-0 flooded by cni0 to the other pods, with an event scheduled
-    earlier for the instant the flooded copies arrive; what happened, and the events
-    scheduled."""
+    earlier for the instant the flooded copies arrive; what happened, the events scheduled and
+    the frames the pods' namespaces were given to ignore."""
     network, events = Network(), []
     journal = network.journal
     node = Stack(network, "node1", events)
     cni0 = Bridge(node, "cni0", bytes.fromhex("0a5800000001"), 1450, False)
     cni0.observer = journal.tap("node1", "cni0", "bridge", "node1", None)
-    pods = []
+    pods, stacks = [], []
     for n in range(PODS):
         pod = Stack(network, f"pod-{n}", events)
+        stacks.append(pod)
         eth0 = Veth(pod, "eth0", bytes.fromhex(f"0a58000001{n:02x}"), 1450)
         host = Veth(node, f"veth{n}", bytes.fromhex(f"0a58000002{n:02x}"), 1450)
         Veth.pair(eth0, host)
@@ -71,7 +79,7 @@ def _run(folder: Path) -> tuple[list, int]:
     while sched.step():
         pass
     journal.close()
-    return events, sched.sequence
+    return events, sched.sequence, sum(stack.ignored for stack in stacks)
 
 
 def _captures(folder: Path) -> dict[str, object]:
@@ -83,18 +91,17 @@ def _captures(folder: Path) -> dict[str, object]:
 
 
 def test_a_flood_at_once_is_the_run_of_one_delivery_per_port(tmp_path, monkeypatch):
-    at_once, at_once_events = _run(tmp_path / "at-once")
+    at_once, at_once_events, at_once_ignored = _run(tmp_path / "at-once")
     monkeypatch.setattr(Veth, "transmit_each", staticmethod(lambda *args: False))
-    per_port, per_port_events = _run(tmp_path / "per-port")
+    per_port, per_port_events, per_port_ignored = _run(tmp_path / "per-port")
     assert at_once == per_port
     flooded, arrival = VETH_DELAY_NS, 2 * VETH_DELAY_NS
     assert at_once == [
         (flooded, "received", "node1", PODS - 1),  # cni0 passes it up after the flood
         (arrival, "scheduled before", "-", 0),
-        (arrival, "received", "pod-3", 2),  # newest port first
-        (arrival, "received", "pod-2", 1),
-        (arrival, "received", "pod-1", 0),
+        (arrival, "received", "pod-3", 2),  # newest port first: pod-4 came before
         (arrival, "answer", "pod-3", 0),  # scheduled by pod-3's delivery: after all of them
     ]
     assert _captures(tmp_path / "at-once") == _captures(tmp_path / "per-port")
     assert per_port_events - at_once_events == PODS - 2  # one event for the flood, not one a port
+    assert (at_once_ignored, per_port_ignored) == (0, PODS - 2)  # pod-4, pod-2 and pod-1
