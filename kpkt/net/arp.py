@@ -176,15 +176,14 @@ class Arp:
     # --- ARP frames received -------------------------------------------------------------------
 
     def ignores(self, frame: bytes, dev) -> bool:
-        """Whether `receive` would leave `frame` alone and change nothing (on a device whose
-        table exists: `receive` makes a missing one)."""
+        """Whether `receive` would leave `frame` alone: changing nothing but making the
+        device's table if it has none, which this does too (the same draw of the namespace's
+        generator, in the same order: `receive` makes it first)."""
         op, sha, spa, _tha, tpa = arp_fields(frame)
         if _reflected(sha, spa, dev):
             return True
-        table = self.tables.get(dev)
-        return table is not None and _nothing_to_learn(
-            op, tpa in self.stack.local_ips, spa, dev, table
-        )
+        table = self.tables.get(dev) or self.table(dev)
+        return _nothing_to_learn(op, tpa in self.stack.local_ips, spa, dev, table)
 
     def receive(self, frame: bytes, dev, tag: Tag) -> None:
         op, sha, spa, _tha, tpa = arp_fields(frame)

@@ -167,7 +167,7 @@ class Veth(NetDevice):
     def ignores(self, frame: bytes, tag: Tag) -> bool:
         """Whether `deliver` would only capture kpkt's own `frame`: the device has carrier, no
         tc program and no master, a capture point observes it, and its namespace leaves the
-        frame alone (`Stack.ignores`)."""
+        frame alone (`Stack.ignores`, which does what the namespace would do first)."""
         return (
             self.carrier
             and self.tc_ingress is None

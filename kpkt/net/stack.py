@@ -157,9 +157,9 @@ class Stack:
             self.receive_ip(frame[ETH_LEN:], dev, tag, nat)
 
     def ignores(self, frame: bytes, dev) -> bool:
-        """Whether `receive` would leave kpkt's own `frame` (not a crafted one) alone and
-        change nothing: a copy for another host, or ARP the namespace neither answers nor
-        learns from (`Arp.ignores`)."""
+        """Whether `receive` would leave kpkt's own `frame` (not a crafted one) alone: a copy
+        for another host, or ARP the namespace neither answers nor learns from (`Arp.ignores`,
+        which makes the device's neighbour table if it has none, as `receive` would)."""
         if self._other_host(frame, dev):
             return True
         return frame[ETH_TYPE] == ETH_TYPE_ARP and self.arp.ignores(frame, dev)

@@ -65,6 +65,7 @@ class Stack:
 class Device:
     name = "eth0"
     mac = MAC_US
+    proxy_arp = False
 
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, object]] = []
@@ -188,3 +189,40 @@ def test_without_proxy_arp_a_request_for_a_routed_address_is_not_answered():
     arp = ask(proxy_stack(("0.0.0.0/0", eth0, False)), dev, GATEWAY)
     assert dev.sent == []
     assert arp.table(dev).get(POD, 0) is None  # and the asker is not learned
+
+
+def test_what_arp_ignores_and_that_it_makes_the_table_receive_would():
+    """`Arp.ignores` (a flood's ends that only capture, kpkt/net/device.py): True exactly
+    where `receive` leaves the frame alone, and a missing table made as `receive` makes it
+    (its reachable time the namespace's next draw)."""
+    other = bytes((10, 244, 1, 9))
+    frames = {
+        "for another host, from an unknown one": (
+            arp_frame(ARP_REQUEST, BROADCAST, MAC_PEER, IP_PEER, bytes(6), other),
+            True,
+        ),
+        "our own, reflected": (
+            arp_frame(ARP_REQUEST, BROADCAST, MAC_US, IP_US, bytes(6), other),
+            True,
+        ),
+        "for us": (arp_frame(ARP_REQUEST, BROADCAST, MAC_PEER, IP_PEER, bytes(6), IP_US), False),
+        "a reply (not ignored: receive looks its sender up)": (
+            arp_frame(ARP_REPLY, MAC_US, MAC_PEER, IP_PEER, MAC_US, IP_US),
+            False,
+        ),
+    }
+    for name, (frame, ignored) in frames.items():
+        stack, dev = Stack(), Device()
+        draws = iter(range(1, 100))
+        stack.ids.reachable_time_ns = draws.__next__
+        arp = Arp(stack)
+        assert arp.ignores(frame, dev) is ignored, name
+        reflected = name == "our own, reflected"
+        assert (dev in arp.tables) is not reflected, name  # receive makes it after that check
+        if not reflected:
+            assert arp.tables[dev].reachable_ns == 1, name
+        arp.receive(frame, dev, "tag")  # finds the table made: no second draw
+        assert next(draws) == (1 if reflected else 2), name
+        if ignored:  # and receive, given it, changed nothing
+            assert dev.sent == [], name
+            assert all(not table.entries for table in arp.tables.values()), name
