@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import struct
 
-from kpkt.capture.tap import Hops, Tap
+from kpkt.capture.tap import SENT, Hops, Tap
 from kpkt.engine import generation
 from kpkt.net.bridge import Bridge
 from kpkt.net.device import Loopback, Veth
@@ -589,7 +589,7 @@ class FlowCache:
                 hops = b.get(tag.label)
                 if hops is None:
                     hops = b[tag.label] = Hops(a, c, tag.label)
-                hops.seen(frames, tag)
+                hops.seen(frames, tag, note)
             elif kind is _SEEN:  # a capture point sees a frame
                 a.seen(frames[b], c, tag, note if d is _INPUT else d)
             elif kind is _PUSH:  # the frame is delivered at the far end, with its key
@@ -808,15 +808,17 @@ def _fastest(template: _Template, frames: list, raws: list, ips: list, sums: lis
 
 
 def _grouped(actions: list[tuple], noted: bool, lengths: list[int]) -> list[tuple]:
-    """`actions` with every run of frames seen by taps, with notes known ahead (not the note the
-    packet was sent with, unless it has none), as one action: the taps' `Hops`, made for each
-    flow label when first replayed."""
+    """`actions` with every run of frames seen by taps as one action: the taps' `Hops`, made
+    for each flow label when first replayed; a note that is the one the packet was sent with
+    is `SENT` there (or none, when the recorded packet had none)."""
     grouped: list[tuple] = []
     run: list[tuple] = []
     for action in actions:
         kind, observer, where, direction, note = action
-        if kind is _SEEN and type(observer) is Tap and not (note is _INPUT and noted):
-            run.append((observer, where, direction, "" if note is _INPUT else note))
+        if kind is _SEEN and type(observer) is Tap:
+            if note is _INPUT:
+                note = SENT if noted else ""
+            run.append((observer, where, direction, note))
             continue
         if run:
             grouped.append((_HOPS, run, {}, lengths, None))

@@ -41,11 +41,12 @@ _EPB_COMMENT = 20  # after the flags (8 bytes) and packet id (12) options: the c
 _U32 = struct.Struct("<I")
 _TIME = struct.Struct("<II")  # a block's time: high and low 32 bits
 _PID = struct.Struct("<Q")  # the packet id option's value
+_OPTION = struct.Struct("<HH")  # an option's code and length
+_PADS = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # after a value of length 0 to 3 mod 4
 
 
 def _option(code: int, value: bytes) -> bytes:
-    pad = -len(value) % 4
-    return struct.pack("<HH", code, len(value)) + value + b"\x00" * pad
+    return _OPTION.pack(code, len(value)) + value + _PADS[len(value) & 3]
 
 
 def _block(block_type: int, body: bytes) -> bytes:
@@ -127,16 +128,29 @@ class PcapngWriter(AppendingFile):
             layout.size,
         )
 
-    def append(self, blocks: Blocks, t_ns: int, pid: int, frames: list[bytes]) -> None:
+    def append(
+        self, blocks: Blocks, t_ns: int, pid: int, frames: list[bytes], comment: str = ""
+    ) -> None:
         """Append `blocks` of packet `pid` at `t_ns`, of `frames`: what `packet` would write
-        for each, and the newest may still be annotated."""
+        for each, with `comment` for the blocks whose comment is the packet's own; the newest
+        may still be annotated."""
         buffer = self.buffer
         if len(buffer) >= FLUSH_BYTES:
             self.flush()
-        self._last_at = len(buffer) + blocks.last
-        self._last_pid = pid
         time = _TIME.pack(t_ns >> 32, t_ns & 0xFFFFFFFF)
-        buffer += blocks.format % blocks.holes([time, _PID.pack(pid), *frames])
+        if blocks.sizes:  # blocks with the packet's own comment: as `_option` encodes it
+            text = comment.encode()
+            length = len(text)
+            option = _OPTION.pack(OPT_COMMENT, length) + text + _PADS[length & 3] if text else b""
+            grow = len(option)
+            self._last_at = len(buffer) + blocks.last + grow * blocks.shift
+            sizes = [_U32.pack(size + grow) for size in blocks.sizes]
+            values = [time, _PID.pack(pid), option, *sizes, *frames]
+        else:
+            self._last_at = len(buffer) + blocks.last
+            values = [time, _PID.pack(pid), *frames]
+        self._last_pid = pid
+        buffer += blocks.format % blocks.holes(values)
 
     def _comment_option(self, comment: str) -> bytes:
         """The encoded option for `comment`, remembered: most comments repeat (routes, FDB
@@ -180,18 +194,27 @@ class PcapngWriter(AppendingFile):
 
 class Blocks:
     """Packet blocks that follow one another for one packet at one instant, whose interfaces,
-    frame lengths, directions and comments are known ahead (the hops of a segment the flow
-    cache replays): their fixed bytes are made once, as `PcapngWriter.packet` lays them out,
-    and `PcapngWriter.append` fills in only the time, the packet id and the frames, with one
-    formatting."""
+    frame lengths and directions are known ahead (the hops of a segment the flow cache
+    replays), and their comments, or that a block's comment is the packet's own (the note a
+    datagram was sent with, different for each): their fixed bytes are made once, as
+    `PcapngWriter.packet` lays them out, and `PcapngWriter.append` fills in only the time, the
+    packet id, the frames and the packet's own comment option with the two lengths of its
+    blocks, with one formatting."""
 
-    __slots__ = ("format", "holes", "last")
+    __slots__ = ("format", "holes", "last", "sizes", "shift")
 
-    def __init__(self, blocks: list[tuple[int, int, int, bool, str]]) -> None:
+    def __init__(self, blocks: list[tuple[int, int, int, bool, str | None]]) -> None:
         """`blocks`: (interface, frame index, frame length, outbound, comment) of each, in
-        order; the frame index is the frame's position in the frames `append` is given."""
+        order; the frame index is the frame's position in the frames `append` is given; a
+        comment None is the packet's own, `append`'s `comment`."""
         pieces: list[bytes] = []  # the fixed bytes between two holes
-        holes: list[int] = []  # what fills each hole: its position in [time, pid, *frames]
+        # what fills each hole: its position in [time, pid, *frames], or with a comment of the
+        # packet's own in [time, pid, its option, the length of each block that has it, *frames]
+        holes: list[int] = []
+        self.sizes: list[int] = []  # the length of each block with the packet's own comment,
+        # without it
+        own = sum(comment is None for *_, comment in blocks)
+        first = 2 + (1 + own if own else 0)  # where the frames start among the values
         fixed, at = b"", 0
         for interface, frame, length, outbound, comment in blocks:
             option = _option(OPT_COMMENT, comment.encode()) if comment else b""
@@ -202,15 +225,31 @@ class Blocks:
                 EPB_FLAGS, 4, flags, EPB_PACKETID, 8, 0, option, 0, size,
             )  # fmt: skip
             pid_at = _EPB_FIXED + length + (-length % 4) + 12
-            pieces += [
-                fixed + sample[:12],
-                sample[20:_EPB_FIXED],
-                sample[_EPB_FIXED + length : pid_at],
-            ]
-            fixed = sample[pid_at + 8 :]
-            holes += [0, 2 + frame, 1]
-            self.last = at  # where the newest block starts
+            if comment is None:  # its length and comment option per packet
+                self.sizes.append(size)
+                length_hole = 2 + len(self.sizes)
+                pieces += [
+                    fixed + sample[:4],
+                    sample[8:12],
+                    sample[20:_EPB_FIXED],
+                    sample[_EPB_FIXED + length : pid_at],
+                    b"",
+                    sample[pid_at + 8 : pid_at + 12],
+                ]
+                holes += [length_hole, 0, first + frame, 1, 2, length_hole]
+                fixed = b""
+            else:
+                pieces += [
+                    fixed + sample[:12],
+                    sample[20:_EPB_FIXED],
+                    sample[_EPB_FIXED + length : pid_at],
+                ]
+                holes += [0, first + frame, 1]
+                fixed = sample[pid_at + 8 :]
+            self.last = at  # where the newest block starts, without the packet's comments
             at += size
+        # how many blocks before the newest have the packet's own comment (each moves it on)
+        self.shift = own - (blocks[-1][4] is None)
         pieces.append(fixed)
         self.format = b"%b".join(piece.replace(b"%", b"%%") for piece in pieces)
         self.holes = itemgetter(*holes)

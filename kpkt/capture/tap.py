@@ -45,6 +45,7 @@ MAX_TABLE_ROWS = 80
 TABLE_STEPS = 20  # steps whose hop tables are printed in full (and whose frames are kept)
 # the start of every all.pcapng comment: which step and flow the packet belongs to (new_flow)
 _LABEL = re.compile(r"(?:step \d+|background) flow \d+(?:: |$)")
+SENT = object()  # a `Hops` hop's note that is the one its packet was sent with
 
 
 @dataclass(slots=True)
@@ -333,19 +334,20 @@ class Tap:
 class Hops:
     """What a segment the flow cache replays (kpkt/flowcache.py) shows capture points, one
     after another at one instant, for one packet: each hop a tap, which of the segment's frames
-    it sees, a direction and a note. Made for one flow's label (the start of every comment):
-    the records' bytes are made ahead, and a packet fills in only its time, frames and packet
-    id. `seen` writes what `Tap.seen` would for each hop, byte for byte, with the same counts
+    it sees, a direction and a note (`SENT`: the note the packet was sent with, given to
+    `seen`). Made for one flow's label (the start of every comment): the records' bytes are
+    made ahead, and a packet fills in only its time, frames, packet id and the text of its own
+    note. `seen` writes what `Tap.seen` would for each hop, byte for byte, with the same counts
     and hop log; a hop that keeps a row of the printed table, or a tap with a remark pending,
     takes `Tap.seen` itself."""
 
-    __slots__ = ("hops", "taps", "clock", "records", "logged", "blocks", "pcapng")
+    __slots__ = ("hops", "taps", "clock", "records", "logged", "blocks", "pcapng", "label", "sent")
 
     def __init__(
-        self, hops: list[tuple[Tap, int, str, Decision | str]], lengths: list[int], label: str
+        self, hops: list[tuple[Tap, int, str, object]], lengths: list[int], label: str
     ) -> None:
-        """`hops`: (tap, frame index, direction, note) of each, in order; `lengths`: the
-        length of each frame."""
+        """`hops`: (tap, frame index, direction, note: a Decision, a text or `SENT`) of each,
+        in order; `lengths`: the length of each frame."""
         self.hops = hops
         self.taps = tuple(dict.fromkeys(tap for tap, *_ in hops))
         self.clock = hops[0][0].clock
@@ -353,6 +355,8 @@ class Hops:
         self.logged = []  # per hop: its tap's number, its tap, earlier hops there, outbound
         self.blocks: Blocks | None = None  # its all.pcapng blocks, once every tap is declared
         self.pcapng = hops[0][0].pcapng
+        self.label = label
+        self.sent = False  # whether a hop's comment is the packet's own note
         blocks, earlier = [], dict.fromkeys(self.taps, 0)
         for tap, index, direction, note in hops:
             outbound = direction is OUT
@@ -360,7 +364,10 @@ class Hops:
             self.records.append((tap, writer.buffer, record_lengths(lengths[index]), index, writer))
             self.logged.append((tap.number, tap, earlier[tap], outbound))
             earlier[tap] += 1
-            if note:
+            if note is SENT:
+                comment = None  # made for each packet
+                self.sent = True
+            elif note:
                 comment = f"{label}: {note if type(note) is str else note.text or render(note)}"
             else:
                 comment = label
@@ -368,15 +375,15 @@ class Hops:
         if all(tap.interface is not None for tap in self.taps):
             self.blocks = Blocks(blocks)
 
-    def seen(self, frames: list[bytes], tag: Tag) -> None:
-        """The hops of packet `tag`, whose frames are `frames`."""
+    def seen(self, frames: list[bytes], tag: Tag, note: Decision | str = "") -> None:
+        """The hops of packet `tag`, whose frames are `frames`, sent with `note`."""
         log = tag.log
         count = log.hop_count
         if count < log.table_rows or self.blocks is None:
-            return self._each(frames, tag)
+            return self._each(frames, tag, note)
         for tap in self.taps:
             if tap.remarks:
-                return self._each(frames, tag)
+                return self._each(frames, tag, note)
         pid = tag.pid
         if count < MAX_HOPS_PER_STEP:
             extend = log.hops.extend
@@ -390,11 +397,14 @@ class Hops:
             buffer += b"".join((time, lengths, frames[index]))
             if len(buffer) >= FLUSH_BYTES:
                 writer.flush()
-        self.pcapng.append(self.blocks, now, pid, frames)
+        comment = self.label
+        if self.sent and note:  # as `Tap.seen` writes it
+            comment = f"{comment}: {note if type(note) is str else note.text or render(note)}"
+        self.pcapng.append(self.blocks, now, pid, frames, comment)
 
-    def _each(self, frames: list[bytes], tag: Tag) -> None:
-        for tap, index, direction, note in self.hops:
-            tap.seen(frames[index], direction, tag, note)
+    def _each(self, frames: list[bytes], tag: Tag, note: Decision | str) -> None:
+        for tap, index, direction, hop_note in self.hops:
+            tap.seen(frames[index], direction, tag, note if hop_note is SENT else hop_note)
 
 
 def comment_notes(comment: str) -> str:
