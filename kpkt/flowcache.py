@@ -810,7 +810,7 @@ def _fastest(template: _Template, frames: list, raws: list, ips: list, sums: lis
 def _grouped(actions: list[tuple], noted: bool, lengths: list[int]) -> list[tuple]:
     """`actions` with every run of frames seen by taps as one action: the taps' `Hops`, made
     for each flow label when first replayed; a note that is the one the packet was sent with
-    is `SENT` there (or none, when the recorded packet had none)."""
+    is `SENT` there, in at most one hop of a run (none, when the recorded packet had none)."""
     grouped: list[tuple] = []
     run: list[tuple] = []
     for action in actions:
@@ -818,6 +818,9 @@ def _grouped(actions: list[tuple], noted: bool, lengths: list[int]) -> list[tupl
         if kind is _SEEN and type(observer) is Tap:
             if note is _INPUT:
                 note = SENT if noted else ""
+            if note is SENT and any(hop[3] is SENT for hop in run):
+                grouped.append((_HOPS, run, {}, lengths, None))
+                run = []
             run.append((observer, where, direction, note))
             continue
         if run:

@@ -334,14 +334,15 @@ class Tap:
 class Hops:
     """What a segment the flow cache replays (kpkt/flowcache.py) shows capture points, one
     after another at one instant, for one packet: each hop a tap, which of the segment's frames
-    it sees, a direction and a note (`SENT`: the note the packet was sent with, given to
-    `seen`). Made for one flow's label (the start of every comment): the records' bytes are
-    made ahead, and a packet fills in only its time, frames, packet id and the text of its own
-    note. `seen` writes what `Tap.seen` would for each hop, byte for byte, with the same counts
-    and hop log; a hop that keeps a row of the printed table, or a tap with a remark pending,
-    takes `Tap.seen` itself."""
+    it sees, a direction and a note (for at most one hop `SENT`: the note the packet was sent
+    with, given to `seen`). Made for one flow's label (the start of every comment): the
+    records' bytes are made ahead, and a packet fills in only its time, frames, packet id and
+    the text of its own note. `seen` writes what `Tap.seen` would for each hop, byte for byte,
+    with the same counts and hop log; a hop that keeps a row of the printed table, a tap with
+    a remark pending, or a packet sent without a note for a `SENT` hop takes `Tap.seen`
+    itself."""
 
-    __slots__ = ("hops", "taps", "clock", "records", "logged", "blocks", "pcapng", "label", "sent")
+    __slots__ = ("hops", "taps", "clock", "records", "logged", "blocks", "pcapng", "sent")
 
     def __init__(
         self, hops: list[tuple[Tap, int, str, object]], lengths: list[int], label: str
@@ -355,8 +356,10 @@ class Hops:
         self.logged = []  # per hop: its tap's number, its tap, earlier hops there, outbound
         self.blocks: Blocks | None = None  # its all.pcapng blocks, once every tap is declared
         self.pcapng = hops[0][0].pcapng
-        self.label = label
-        self.sent = False  # whether a hop's comment is the packet's own note
+        sent = [number for number, (*_, note) in enumerate(hops) if note is SENT]
+        if len(sent) > 1:
+            raise ValueError("Hops: more than one hop with the note the packet was sent with")
+        self.sent = bool(sent)
         blocks, earlier = [], dict.fromkeys(self.taps, 0)
         for tap, index, direction, note in hops:
             outbound = direction is OUT
@@ -365,21 +368,20 @@ class Hops:
             self.logged.append((tap.number, tap, earlier[tap], outbound))
             earlier[tap] += 1
             if note is SENT:
-                comment = None  # made for each packet
-                self.sent = True
+                comment = f"{label}: "  # then the packet's note, as `Tap.seen` writes it
             elif note:
                 comment = f"{label}: {note if type(note) is str else note.text or render(note)}"
             else:
                 comment = label
             blocks.append((tap.interface, index, lengths[index], outbound, comment))
         if all(tap.interface is not None for tap in self.taps):
-            self.blocks = Blocks(blocks)
+            self.blocks = Blocks(blocks, sent[0] if sent else -1)
 
     def seen(self, frames: list[bytes], tag: Tag, note: Decision | str = "") -> None:
         """The hops of packet `tag`, whose frames are `frames`, sent with `note`."""
         log = tag.log
         count = log.hop_count
-        if count < log.table_rows or self.blocks is None:
+        if count < log.table_rows or self.blocks is None or (self.sent and not note):
             return self._each(frames, tag, note)
         for tap in self.taps:
             if tap.remarks:
@@ -397,10 +399,11 @@ class Hops:
             buffer += b"".join((time, lengths, frames[index]))
             if len(buffer) >= FLUSH_BYTES:
                 writer.flush()
-        comment = self.label
-        if self.sent and note:  # as `Tap.seen` writes it
-            comment = f"{comment}: {note if type(note) is str else note.text or render(note)}"
-        self.pcapng.append(self.blocks, now, pid, frames, comment)
+        if self.sent:
+            text = note if type(note) is str else note.text or render(note)
+            self.pcapng.append(self.blocks, now, pid, frames, text)
+        else:
+            self.pcapng.append(self.blocks, now, pid, frames)
 
     def _each(self, frames: list[bytes], tag: Tag, note: Decision | str) -> None:
         for tap, index, direction, hop_note in self.hops:

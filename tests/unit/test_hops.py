@@ -26,8 +26,9 @@ HOPS = [
     ("eth0", 2, OUT, "encap"),
     ("cni0", 1, OUT, ""),
 ]
-# the packet's own note at the first hop and in the middle (blocks after it move on with it)
-SENT_FIRST = [("veth", 0, OUT, SENT), *HOPS[1:3], ("eth0", 2, OUT, SENT), *HOPS[3:]]
+# the packet's own note at the first hop, in the middle (blocks after it move on with it)
+SENT_FIRST = [("veth", 0, OUT, SENT), *HOPS[1:]]
+SENT_MIDDLE = [*HOPS[:2], ("flannel.1", 1, OUT, SENT), *HOPS[3:]]
 # ... and at the newest hop (its block the one a later note annotates)
 SENT_LAST = [*HOPS[:2], HOPS[3], ("flannel.1", 1, OUT, SENT)]
 # ... at a tap declared in all.pcapng by its first frame (lo), not before
@@ -35,6 +36,7 @@ LOOPBACK = [("lo", 0, OUT, SENT), ("lo", 0, IN, ""), *HOPS[1:]]
 HOP_LISTS = {
     "notes known ahead": HOPS,
     "sent note first": SENT_FIRST,
+    "sent note in the middle": SENT_MIDDLE,
     "sent note last": SENT_LAST,
     "sent note on a tap declared late": LOOPBACK,
 }
@@ -150,15 +152,15 @@ def test_a_note_after_replayed_hops_lands_in_the_newest_block(tmp_path: Path, ho
 def test_a_remark_pending_on_a_tap_reaches_a_replayed_frame(tmp_path: Path, hops: list) -> None:
     def remark(capture: Capture, n: int, tag) -> None:
         if n in (5, 9):
-            for name in ("eth0", "flannel.1", "lo"):
+            for name in ("veth", "eth0", "flannel.1", "lo"):
                 capture.taps[name].remark(f"link down {n}")
 
     slow, replayed = both(tmp_path, hops, 12, remark)
     files = replayed.files()
     assert files == slow.files()
     pcapng = files["all.pcapng"]
-    # the first hop at eth0, flannel.1 or lo after the remark has it
-    assert (b"link down 9; encap" in pcapng) is (hops is not SENT_FIRST)
+    # the first hop at a remarked tap after the remark has it
+    assert b"link down 9; encap" in pcapng
     assert (b"link down 9; udp send 11/12" in pcapng) is (hops is not HOPS)
 
 
@@ -167,3 +169,10 @@ def test_a_packet_without_a_note_or_a_label_has_no_comment(tmp_path: Path) -> No
     files = replayed.files()
     assert files == slow.files()
     assert b"100% sent" in files["all.pcapng"] and b"flow 1" not in files["all.pcapng"]
+
+
+def test_one_hop_of_a_run_has_the_packet_s_note(tmp_path: Path) -> None:
+    capture = Capture(tmp_path / "capture", HOPS)
+    taps = capture.taps
+    with pytest.raises(ValueError, match="more than one hop"):
+        Hops([(taps["veth"], 0, OUT, SENT), (taps["eth0"], 0, OUT, SENT)], [60], "step 1 flow 1")
