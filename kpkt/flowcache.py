@@ -24,6 +24,10 @@ frame that is part of the input (a tunnel's inner frame) is a slice of it, a fra
 IPv4 header (routed, or sent by a socket) one pack, a tunnel packet around a frame made before
 it one pack; and the frames a run of capture points sees go to the capture layer at once
 (`Hops`, kpkt/capture/tap.py: their records' fixed bytes made ahead for the flow's label).
+At its first replay a recording is compiled into a function that does just that, straight
+through, with its constants bound (`_compiled`). A segment that is all its event does (a
+frame's arrival) hands its packet to the next namespace at once when that event would be the
+next to run anyway (`Scheduler.hand_over`), and a recording there is replayed in the same loop.
 
 A recording is replayed only while it is exact: in the generation of the forwarding state it
 was recorded in (kpkt/engine/generation.py: every change to an FDB, neighbour, route or
@@ -229,6 +233,10 @@ class _Slice:
     def make(self, values, frames: list) -> bytes:
         return frames[0][self.start : self.end]
 
+    def expression(self, bind, made: list[str]) -> str:
+        """`make` as an expression of a compiled segment (`_compiled`)."""
+        return f"frame[{self.start}:{self.end}]"
+
 
 class _OneHeader:
     """A frame with one IPv4 header whose ID comes from a source and whose checksum is redone
@@ -255,6 +263,15 @@ class _OneHeader:
         # as _Template.make: the complement of the sum folded to 1..0xFFFF
         checksum = 0xFFFF - ((self.base + value) % 0xFFFF or 0xFFFF)
         return self.layout.pack(self.before, value, self.between, checksum, self.after)
+
+    def expression(self, bind, made: list[str]) -> str:
+        """`make` as an expression of a compiled segment (`_compiled`), its constants bound."""
+        pack = bind(self.layout.pack, "pack")
+        pieces = (self.before, self.between, self.after)
+        before, between, after = (bind(piece, "b") for piece in pieces)
+        value = f"(x := v[{self.source}])"
+        checksum = f"0xFFFF - (({self.base} + x) % 0xFFFF or 0xFFFF)"
+        return f"{pack}({before}, {value}, {between}, {checksum}, {after})"
 
 
 class _Encap:
@@ -354,9 +371,12 @@ class Path:
         "in_flight",
         "refreshed",
         "actions",
+        "onward",
+        "segment",
     )
 
     def __init__(self, **fields) -> None:
+        self.segment = None  # the function that replays it, made at its first replay
         for name, value in fields.items():
             setattr(self, name, value)
 
@@ -501,7 +521,7 @@ class FlowCache:
             stack.send_ip = self._sender(stack)
             for dev in stack.devices:
                 if type(dev) is Veth:
-                    dev.deliver = self._receiver(dev)
+                    dev.deliver = _Arrivals(self, dev).deliver
 
     # --- the two entry points -------------------------------------------------------------------
 
@@ -522,7 +542,7 @@ class FlowCache:
                 and sched.now < path.expiry
             ):
                 self.hits += 1
-                self._replay(stack, path, None, tag, note)
+                self._replay(stack, path, None, tag, note, False)
                 return
             self.misses += 1
 
@@ -533,69 +553,35 @@ class FlowCache:
 
         return send_ip
 
-    def _receiver(self, dev):
-        paths: dict[bytes, Path] = {}
-        slow = Veth.deliver.__get__(dev)
-        stack, network, sched = dev.stack, self.network, dev.sched
-        tunnels = self.tunnels
-
-        def deliver(frame: bytes, tag) -> None:
-            if tag.checked or network.corrupting or self.recording:
-                slow(frame, tag)
-                return
-            key = frame_key(frame, tunnels)
-            if key is None:
-                slow(frame, tag)
-                return
-            keyed(frame, tag, key)
-
-        def keyed(frame: bytes, tag, key: bytes) -> None:
-            """`deliver` of a frame whose key is known: a replayed segment's, to the next."""
-            if tag.checked or network.corrupting or self.recording:
-                slow(frame, tag)
-                return
-            path = paths.get(key)
-            if (
-                path is not None
-                and path.generation == generation._generation
-                and sched.now < path.expiry
-            ):
-                self.hits += 1
-                self._replay(stack, path, frame, tag, "")
-                return
-            self.misses += 1
-            self._record(stack, paths, key, lambda: slow(frame, tag), frame, tag, "")
-
-        deliver.keyed = keyed
-        return deliver
-
     # --- replay ---------------------------------------------------------------------------------
 
-    def _replay(self, stack, path: Path, frame: bytes | None, tag, note) -> None:
-        """Do what the recorded segment did, for this packet."""
-        values = () if path.reader is None else path.reader.unpack_from(frame)
-        if path.draws:
-            draw = stack.ids.ip_id
-            values = [*values, *[draw() for _ in range(path.draws)]]
-        frames = [frame]
-        for template in path.templates:
-            frames.append(template.make(values, frames))
-        sched = stack.sched
-        self.network.in_flight += path.in_flight
-        for entry in path.refreshed:
-            entry.updated_ns = sched.now
-        for kind, a, b, c, d in path.actions:
-            if kind is _HOPS:  # capture points see frames: `a` the hops, `b` made per label
-                hops = b.get(tag.label)
-                if hops is None:
-                    hops = b[tag.label] = Hops(a, c, tag.label)
-                hops.seen(frames, tag, note)
-            elif kind is _SEEN:  # a capture point sees a frame
-                a.seen(frames[b], c, tag, note if d is _INPUT else d)
-            elif kind is _PUSH:  # the frame is delivered at the far end, with its key
-                sched.after(a, b, frames[c], tag, d)
-            else:  # a socket gets the datagram: its payload is the end of a frame
-                a(*b, frames[c][d:], tag)
+    def _replay(self, stack, path: Path, frame: bytes | None, tag, note, whole: bool) -> None:
+        """Do what the recorded segment did, for this packet; `whole`: the segment is all its
+        event does (a frame's arrival), so the event its packet goes on with is handed over
+        (`Scheduler.hand_over`): when it would run next, it runs here, and if it is a segment
+        this cache holds, it is replayed in this loop (as `_Arrivals.keyed` would)."""
+        sched, network = stack.sched, self.network
+        while True:
+            segment = path.segment
+            if segment is None:
+                segment = path.segment = _compiled(path, stack, network)
+            frame = segment(frame, tag, note)
+            onward = path.onward
+            if onward is None:
+                return
+            # `frame` is delivered at the far end: the segment's last act
+            delay, arrivals, _, key = onward
+            if not whole:
+                sched.after(delay, arrivals.keyed, frame, tag, key)
+                return
+            if not sched.hand_over(delay, arrivals.keyed, frame, tag, key):
+                return
+            path = arrivals.current(key, tag)
+            if path is None:
+                arrivals.keyed(frame, tag, key)  # the slow path, recorded if it can be
+                return
+            self.hits += 1
+            stack, note = arrivals.stack, ""
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -681,6 +667,136 @@ class FlowCache:
         return fit
 
 
+class _Names(dict):
+    """The constants of a compiled segment's source, by the names it calls them."""
+
+    def bind(self, value, prefix: str) -> str:
+        """A name for `value` in the source."""
+        name = f"{prefix}{len(self)}"
+        self[name] = value
+        return name
+
+    def function(self, lines: list[str]):
+        """The function `lines` define, with these names as its globals."""
+        exec("\n".join(lines), self)  # noqa: S102 -- source made by this module, from a path
+        return self[lines[0].split()[1].split("(")[0]]
+
+
+def _made(templates: list, bind, made: list[str]) -> list[str]:
+    """The lines of a compiled segment that make `templates`' frames, each named in `made`
+    (which holds the names of the frames before them) as it is made."""
+    lines = []
+    for template in templates:
+        name = f"f{len(made)}"
+        if type(template) in (_Slice, _OneHeader):
+            lines.append(f"    {name} = {template.expression(bind, made)}")
+        else:
+            lines.append(f"    {name} = {bind(template, 't')}.make(v, [{', '.join(made)}])")
+        made.append(name)
+    return lines
+
+
+def _compiled(path: Path, stack, network):
+    """The function that replays `path` in `stack`: `segment(frame, tag, note)` makes the
+    segment's frames from the input `frame` (None for a send), does its actions in order and
+    returns the frame it hands on (`path.onward`'s), or None. Generated for the path, so a
+    replay runs straight through what the path does, with its constants bound: the same
+    operations `Path`'s fields describe, without looking them up."""
+    names = _Names(sched=stack.sched, network=network, stack=stack, Hops=Hops)
+    bind = names.bind
+    lines = ["def segment(frame, tag, note):"]
+    made = ["frame"]  # the frames so far, by index
+    # the packet's changing words: the input's, then the IDs drawn (always drawn, as the slow
+    # path draws them), read only if a frame is made from them
+    values, read = [], any(type(template) is not _Slice for template in path.templates)
+    if path.reader is not None and read:
+        values.append(f"*{bind(path.reader.unpack_from, 'unpack')}(frame)")
+    if path.draws:
+        lines.append("    draw = stack.ids.ip_id")
+        values += ["draw()"] * path.draws
+    if values or read:
+        lines.append(f"    v = ({''.join(value + ', ' for value in values)})")
+    lines += _made(path.templates, bind, made)
+    frames = f"[{', '.join(made)}]"
+    if path.in_flight:
+        lines.append(f"    network.in_flight += {path.in_flight}")
+    if path.refreshed:
+        lines.append("    now = sched.now")
+        lines += [f"    {bind(entry, 'e')}.updated_ns = now" for entry in path.refreshed]
+    for kind, a, b, c, d in path.actions:
+        if kind is _HOPS:  # `a` the hops, `b` made per label, `c` the frames' lengths
+            per_label, hops = bind(b, "label"), bind((a, c), "hops")
+            lines += [
+                f"    hops = {per_label}.get(tag.label)",
+                "    if hops is None:",
+                f"        hops = {per_label}[tag.label] = Hops(*{hops}, tag.label)",
+                f"    hops.seen({frames}, tag, note)",
+            ]
+        elif kind is _SEEN:
+            said = "note" if d is _INPUT else bind(d, "note")
+            lines.append(f"    {bind(a.seen, 'seen')}({made[b]}, {bind(c, 'way')}, tag, {said})")
+        elif kind is _PUSH:
+            keyed, key = bind(b.keyed, "keyed"), bind(d, "key")
+            lines.append(f"    sched.after({a}, {keyed}, {made[c]}, tag, {key})")
+        else:  # a socket gets the datagram: its payload is the end of a frame
+            fn, args = bind(a, "deliver"), bind(b, "args")
+            lines.append(f"    {fn}(*{args}, {made[c]}[{d}:], tag)")
+    lines.append(f"    return {'None' if path.onward is None else made[path.onward[2]]}")
+    return names.function(lines)
+
+
+class _Arrivals:
+    """A veth's arrivals through the cache: `deliver` is the veth's (a frame from its peer),
+    `keyed` the same with the frame's key known (a replayed segment's frame, to the next)."""
+
+    __slots__ = ("cache", "stack", "paths", "slow", "tunnels")
+
+    def __init__(self, cache: FlowCache, dev) -> None:
+        self.cache = cache
+        self.stack = dev.stack
+        self.paths: dict[bytes, Path] = {}
+        self.slow = Veth.deliver.__get__(dev)
+        self.tunnels = cache.tunnels
+
+    def deliver(self, frame: bytes, tag) -> None:
+        cache = self.cache
+        if tag.checked or cache.network.corrupting or cache.recording:
+            self.slow(frame, tag)
+            return
+        key = frame_key(frame, self.tunnels)
+        if key is None:
+            self.slow(frame, tag)
+            return
+        self.keyed(frame, tag, key)
+
+    def keyed(self, frame: bytes, tag, key: bytes) -> None:
+        cache, stack = self.cache, self.stack
+        path = self.current(key, tag)
+        if path is not None:
+            cache.hits += 1
+            cache._replay(stack, path, frame, tag, "", True)
+            return
+        slow = self.slow
+        if tag.checked or cache.network.corrupting or cache.recording:
+            slow(frame, tag)
+            return
+        cache.misses += 1
+        cache._record(stack, self.paths, key, lambda: slow(frame, tag), frame, tag, "")
+
+    def current(self, key: bytes, tag) -> Path | None:
+        """The recording to replay for a frame of `key` now, if there is one."""
+        path = self.paths.get(key)
+        if (
+            path is None
+            or path.generation != generation._generation
+            or self.stack.sched.now >= path.expiry
+            or tag.checked
+        ):
+            return None
+        cache = self.cache
+        return None if cache.network.corrupting or cache.recording else path
+
+
 def _known(dev) -> bool:
     """A device whose decisions read only what kpkt/engine/generation.py counts: of a known
     kind, a port of nothing or of a Linux bridge (not of an overlay router), no tc program."""
@@ -764,14 +880,14 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
             actions.append((_SEEN, observer, where, direction, _INPUT if sent else note))
         elif kind == "push":
             _, delay, fn, args = event
-            keyed = getattr(fn, "keyed", None)  # a veth's arrivals, through the cache
-            if keyed is None or len(args) != 2 or args[1] is not recorder.tag:
+            arrivals = getattr(fn, "__self__", None)  # a veth's arrivals, through the cache
+            if type(arrivals) is not _Arrivals or len(args) != 2 or args[1] is not recorder.tag:
                 return None
             where = index(args[0], False)
             key = frame_key(args[0], tunnels)
             if where is None or key is None:
                 return None
-            actions.append((_PUSH, delay, keyed, where, key))
+            actions.append((_PUSH, delay, arrivals, where, key))
         else:
             _, fn, args = event
             # (source, source port, destination, payload, tag): the payload is the end of the
@@ -786,11 +902,13 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
             delivered = True
             actions.append((_DELIVER, fn, args[:3], newest[2], offset))
     lengths = [len(frame or b"")] + [len(template.data) for template in templates]
+    onward = actions.pop()[1:] if actions and actions[-1][0] is _PUSH else None
     return Path(
         reader=sources.reader(),
         draws=len(recorder.draws),
         templates=templates,
         actions=_grouped(actions, bool(recorder.note), lengths),
+        onward=onward,
     )
 
 

@@ -21,6 +21,8 @@ from kpkt.flowcache import (
     _Encap,
     _fastest,
     _layout,
+    _made,
+    _Names,
     _OneHeader,
     _Slice,
     _Sources,
@@ -285,11 +287,16 @@ def fastest(data: bytes, raw: bool, frames: list, sources: _Sources, raws=None):
 
 
 def replayed(templates: list, sources: _Sources, frame: bytes, draws: list[int]) -> list[bytes]:
-    """The frames `templates` make for an input `frame`, with the namespace drawing `draws`."""
+    """The frames `templates` make for an input `frame`, with the namespace drawing `draws`:
+    by their `make`, which must be what the replay's compiled source makes (`_made`)."""
     values = [*sources.reader().unpack_from(frame), *draws]
     frames = [frame]
     for template in templates:
         frames.append(template.make(values, frames))
+    names, made = _Names(), ["frame"]
+    lines = ["def made(frame, v):", *_made(templates, names.bind, made)]
+    compiled = names.function([*lines, f"    return [{', '.join(made)}]"])
+    assert compiled(frame, tuple(values)) == frames
     return frames[1:]
 
 
