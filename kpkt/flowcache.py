@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import struct
 
-from kpkt.capture.tap import Hops, Tap
+from kpkt.capture.tap import SENT, Hops, Tap
 from kpkt.engine import generation
 from kpkt.net.bridge import Bridge
 from kpkt.net.device import Loopback, Veth
@@ -747,7 +747,7 @@ def _compiled(path: Path, stack, network):
                 f"    hops = {per_label}.get(tag.label)",
                 "    if hops is None:",
                 f"        hops = {per_label}[tag.label] = Hops(*{hops}, tag.label)",
-                f"    hops.seen({frames}, tag)",
+                f"    hops.seen({frames}, tag, note)",
             ]
         elif kind is _SEEN:
             said = "note" if d is _INPUT else bind(d, "note")
@@ -943,15 +943,20 @@ def _fastest(template: _Template, frames: list, raws: list, ips: list, sums: lis
 
 
 def _grouped(actions: list[tuple], noted: bool, lengths: list[int]) -> list[tuple]:
-    """`actions` with every run of frames seen by taps, with notes known ahead (not the note the
-    packet was sent with, unless it has none), as one action: the taps' `Hops`, made for each
-    flow label when first replayed."""
+    """`actions` with every run of frames seen by taps as one action: the taps' `Hops`, made
+    for each flow label when first replayed; a note that is the one the packet was sent with
+    is `SENT` there, in at most one hop of a run (none, when the recorded packet had none)."""
     grouped: list[tuple] = []
     run: list[tuple] = []
     for action in actions:
         kind, observer, where, direction, note = action
-        if kind is _SEEN and type(observer) is Tap and not (note is _INPUT and noted):
-            run.append((observer, where, direction, "" if note is _INPUT else note))
+        if kind is _SEEN and type(observer) is Tap:
+            if note is _INPUT:
+                note = SENT if noted else ""
+            if note is SENT and any(hop[3] is SENT for hop in run):
+                grouped.append((_HOPS, run, {}, lengths, None))
+                run = []
+            run.append((observer, where, direction, note))
             continue
         if run:
             grouped.append((_HOPS, run, {}, lengths, None))

@@ -19,9 +19,13 @@ from kpkt import golden, runner
 from kpkt.capture import pcap, pcapng, tap
 from kpkt.engine.scheduler import Scheduler
 from kpkt.flowcache import (
+    _HOPS,
+    _INPUT,
+    _SEEN,
     FLOW_CACHE_DEFAULT,
     _Encap,
     _fastest,
+    _grouped,
     _layout,
     _made,
     _Names,
@@ -31,6 +35,7 @@ from kpkt.flowcache import (
     _Template,
     frame_key,
 )
+from kpkt.observe import OUT
 from kpkt.topology.load import load_topology, load_topology_text
 from kpkt.wire.ethernet import ETH_P_IP, eth_header
 from kpkt.wire.ipv4 import PROTO_UDP, decrement_ttl, ipv4_packet
@@ -395,3 +400,23 @@ def test_the_fast_templates_make_what_the_builders_make(ids, ttl, payload, check
     made = replayed([routed, vxlan, raw, ipip], sources, pod(ids[3]), [ids[2]])
     assert made[1] == vxlan_frame(ids[2], ids[3], ttl - 1, payload, checksum)
     assert made[3] == ETH + ipv4_packet(NODE1, NODE2, 4, made[2], ident=ids[2], df=False)
+
+
+def test_a_run_of_taps_has_one_hop_with_the_note_the_packet_was_sent_with() -> None:
+    """`_grouped`: the frames taps see in a row are one `Hops`, whose comments are made ahead
+    but for one hop's, ending with the note the packet was sent with (`SENT`): a second such
+    hop starts another run; a packet recorded without a note has none to fill in."""
+    journal = tap.Journal(None)
+    taps = [journal.tap("node1", name, "veth", "node1", None) for name in ("a", "b", "c")]
+    actions = [
+        (_SEEN, taps[0], 1, OUT, _INPUT),
+        (_SEEN, taps[1], 1, OUT, "routed"),
+        (_SEEN, taps[2], 2, OUT, _INPUT),
+    ]
+    lengths = [0, 60, 60]
+    assert _grouped(actions, True, lengths) == [
+        (_HOPS, [(taps[0], 1, OUT, tap.SENT), (taps[1], 1, OUT, "routed")], {}, lengths, None),
+        (_HOPS, [(taps[2], 2, OUT, tap.SENT)], {}, lengths, None),
+    ]
+    run = [(taps[0], 1, OUT, ""), (taps[1], 1, OUT, "routed"), (taps[2], 2, OUT, "")]
+    assert _grouped(actions, False, lengths) == [(_HOPS, run, {}, lengths, None)]
