@@ -203,18 +203,21 @@ class Veth(NetDevice):
 def _arrive_each(ends: list[Veth], frame: bytes, tag: Tag) -> None:
     """The frame `Veth.transmit_each` sent arrives at each far end in turn (`deliver`). A run
     of ends that would only capture it (`Veth.ignores`) captures it at once (`Tap.seen_each`)
-    before the next end that does more: nothing happens between their captures either way."""
+    before the next end that does more: nothing happens between their captures either way.
+    Nothing is handed over to run inside it (`Scheduler.holding`): it would come before the
+    arrivals at the ends after."""
     quiet: list[Veth] = []
-    for end in ends:
-        if end.ignores(frame, tag):
-            quiet.append(end)
-            continue
+    with ends[0].sched.holding():
+        for end in ends:
+            if end.ignores(frame, tag):
+                quiet.append(end)
+                continue
+            if quiet:
+                _captured(quiet, frame, tag)
+                quiet = []
+            end.deliver(frame, tag)
         if quiet:
             _captured(quiet, frame, tag)
-            quiet = []
-        end.deliver(frame, tag)
-    if quiet:
-        _captured(quiet, frame, tag)
 
 
 def _captured(ends: list[Veth], frame: bytes, tag: Tag) -> None:
