@@ -8,7 +8,6 @@ interface, in order.
 
 from __future__ import annotations
 
-from kpkt.capture.tap import Tap
 from kpkt.observe import IN, OUT, UNOBSERVED, Decision, Tag, Why
 
 # how long a frame takes across a veth pair or a wire, in virtual nanoseconds
@@ -156,10 +155,10 @@ class Veth(NetDevice):
                 or not port.carrier
                 or port.peer is None
                 or port.delay_ns != delay
-                or type(port.observer) is not Tap
+                or not hasattr(type(port.observer), "seen_each")
             ):
                 return False
-        Tap.seen_each([port.observer for port in ports], frame, OUT, tag, note)
+        _seen_each([port.observer for port in ports], frame, OUT, tag, note)
         first.network.in_flight += len(ports)
         first.sched.after(delay, _arrive_each, [port.peer for port in ports], frame, tag)
         return True
@@ -172,7 +171,7 @@ class Veth(NetDevice):
             self.carrier
             and self.tc_ingress is None
             and self.master is None
-            and type(self.observer) is Tap
+            and hasattr(type(self.observer), "seen_each")
             and not tag.checked
             and self.stack.ignores(frame, self)
         )
@@ -223,7 +222,18 @@ def _arrive_each(ends: list[Veth], frame: bytes, tag: Tag) -> None:
 def _captured(ends: list[Veth], frame: bytes, tag: Tag) -> None:
     """What `deliver` does at each of `ends`, which only capture the frame."""
     ends[0].network.in_flight -= len(ends)
-    Tap.seen_each([end.observer for end in ends], frame, IN, tag, "")
+    _seen_each([end.observer for end in ends], frame, IN, tag, "")
+
+
+def _seen_each(observers: list, frame: bytes, direction: str, tag: Tag, note) -> None:
+    """Capture points (kpkt/capture/tap.py's `Tap.seen_each`, which the datapath does not
+    import) see the frame at once, or each observer in turn when they are of other kinds."""
+    kinds = {type(observer) for observer in observers}
+    if len(kinds) == 1:
+        kinds.pop().seen_each(observers, frame, direction, tag, note)
+        return
+    for observer in observers:
+        observer.seen(frame, direction, tag, note)
 
 
 class Loopback(NetDevice):

@@ -39,7 +39,7 @@ from kpkt.derive import (
     unique_mac,
     veth_names,
 )
-from kpkt.engine import collector
+from kpkt.engine.collector import paused
 from kpkt.errors import TopologyError
 from kpkt.spec import (
     ClusterSpec,
@@ -177,7 +177,7 @@ def read_text(path: str | Path) -> str:
 
 def load_topology_text(text: str, source: str, seed: int | None = None) -> Topology:
     """Load a topology from YAML text; `source` names it in every problem reported."""
-    with collector.paused():  # a large topology is a heap of small objects that stay
+    with paused():  # a large topology is a heap of small objects that stay
         return load_topology_document(parse_document(text, source), text, source, seed)
 
 
