@@ -312,29 +312,50 @@ class _Slice:
 
 class _OneHeader:
     """A frame with one IPv4 header whose ID comes from a source and whose checksum is redone
-    (a routed frame, a frame a socket sent): one pack."""
+    (a routed frame, a frame a socket sent): one pack; when what follows the header holds words
+    that change (a ping's), it is the end of the input as it came (`start`), as for `_Slice`."""
 
-    __slots__ = ("data", "source", "base", "layout", "before", "between", "after")
+    __slots__ = ("data", "source", "base", "layout", "before", "between", "after", "start")
 
-    def __init__(self, template: _Template) -> None:
+    def __init__(self, template: _Template, start: int | None) -> None:
         data = template.data
-        (at, self.source, *_), (_, _, self.base, *_) = template.fields
+        (at, self.source, *_), (_, _, self.base, *_), *_ = template.fields
         self.data = data
-        self.layout = struct.Struct(f">{at}sH4sH{len(data) - at - 8}s")
-        self.before, self.between, self.after = data[:at], data[at + 2 : at + 6], data[at + 8 :]
+        self.start = start
+        end = len(data) if start is None else at + 16  # the header's end: at is its ID's
+        self.layout = struct.Struct(f">{at}sH4sH{end - at - 8}s")
+        self.before, self.between, self.after = data[:at], data[at + 2 : at + 6], data[at + 8 : end]
 
-    @staticmethod
-    def fits(template: _Template) -> bool:
-        if len(template.fields) != 2:
-            return False
-        (at, source, *_), (checksum, computed, _, adds, udp) = template.fields
-        return source is not None and computed is None and checksum == at + 6 and adds == (0,)
+    @classmethod
+    def of(cls, template: _Template, data: bytes | None, fields: list[int]) -> _OneHeader | None:
+        """`template`'s frame as one header made and, when words after it change, the end of
+        the input `data` (a frame, or the message a socket sent) whose words at `fields` they
+        are, at the same places."""
+        if len(template.fields) < 2:
+            return None
+        (at, source, *_), (checksum, computed, _, adds, _), *rest = template.fields
+        if source is None or computed is not None or checksum != at + 6 or adds != (0,):
+            return None
+        if not rest:
+            return cls(template, None)
+        tail = template.data[at + 16 :]
+        start = -1 if data is None else len(data) - len(tail)
+        if start < 0 or data[start:] != tail:
+            return None
+        moved = start - at - 16  # from the template's offsets to the input's
+        if {field - moved for field in fields if field >= start} != {f[0] for f in rest}:
+            return None
+        for where, source, *_ in rest:
+            if source is None or source >= len(fields) or fields[source] != where + moved:
+                return None
+        return cls(template, start)
 
     def make(self, values, frames: list) -> bytes:
         value = values[self.source]
         # as _Template.make: the complement of the sum folded to 1..0xFFFF
         checksum = 0xFFFF - ((self.base + value) % 0xFFFF or 0xFFFF)
-        return self.layout.pack(self.before, value, self.between, checksum, self.after)
+        made = self.layout.pack(self.before, value, self.between, checksum, self.after)
+        return made if self.start is None else made + frames[0][self.start :]
 
 
 class _Encap:
@@ -675,11 +696,12 @@ class FlowCache:
     def _replay(self, stack, path: Path, frame: bytes | None, tag, note, sent=None) -> None:
         """Do what the recorded segment did, for this packet (`sent`: the ICMP echo message a
         socket sent, whose changing words the reader reads)."""
-        values = () if path.reader is None else path.reader.unpack_from(frame or sent)
+        data = frame or sent  # the input
+        values = () if path.reader is None else path.reader.unpack_from(data)
         if path.draws:
             draw = stack.ids.ip_id
             values = [*values, *[draw() for _ in range(path.draws)]]
-        frames = [frame]
+        frames = [data]
         for template in path.templates:
             frames.append(template.make(values, frames))
         sched = stack.sched
@@ -846,7 +868,9 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int], sen
         if not _layout(data, 0 if raw else 14, tunnels, ips, sums):
             return None
         template = _Template.of(data, ips, sorted(sums, reverse=True), sources)
-        made = [frame] + [template.data for template in templates]
+        # (for a send, the first is the message sent: no frame holds or equals it, it is
+        # shorter than the packet that carries it)
+        made = [sources.input] + [template.data for template in templates]
         if template is None or template.make(values, made) != data:
             return None  # a checksum the builders would not make
         template = _fastest(template, made, raws, ips, sums, sources.fields)
@@ -913,12 +937,11 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int], sen
 
 def _fastest(template: _Template, frames: list, raws: list, ips: list, sums: list, fields: list):
     """`template`, or what makes the same frames with fewer operations; `frames`: the input
-    and the frames made before, as recorded, `raws`: which of them start with the IPv4
-    header."""
-    if _OneHeader.fits(template):
-        return _OneHeader(template)
+    (a frame, or the message a socket sent) and the frames made before, as recorded, `raws`:
+    which of them start with the IPv4 header."""
     return (
-        _Slice.of(template, frames[0], fields)
+        _OneHeader.of(template, frames[0], fields)
+        or _Slice.of(template, frames[0], fields)
         or _Encap.of(template, frames, raws, ips, sums)
         or template
     )
@@ -964,6 +987,7 @@ class _Sources:
             _layout(frame, 14, tunnels, ips, sums)
             echo = _echo_at(frame, ips)
         # the input's echo message (to compare with the ones made) and its words' indexes
+        self.input = data  # the frame, or the message sent
         self.message = None if echo is None else data[echo:]
         words = [] if echo is None else [echo + at for at in _echo_words(len(data) - echo)]
         self.fields = sorted(

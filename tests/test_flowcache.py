@@ -522,20 +522,22 @@ def test_ping_templates_make_what_the_builders_make(ids, ident, seqs, times, siz
         assert _Template.of(reply[0], ips, sums, sources) is None
     else:
         answer = fastest(reply[0], False, [request[0]], sources)
+        assert type(answer) is _Template
         assert replayed([answer], sources, request[1], [ids[3]]) == [reply[1]]
     # the socket sending: the request, its IP ID drawn, its message the one sent
     sent = message(icmp.ECHO_REQUEST, 0)
     sources = _Sources(None, tunnels, [ids[0]], sent)
-    frame = fastest(request[0], False, [None], sources)
+    frame = fastest(request[0], False, [sent], sources)
     later = message(icmp.ECHO_REQUEST, 1)
-    values = [*sources.reader().unpack_from(later), ids[2]]
-    assert frame.make(values, [None]) == request[1]
+    assert type(frame) is _OneHeader
+    assert replayed([frame], sources, later, [ids[2]]) == [request[1]]
     # the request in a VXLAN packet (an outer ID drawn), then out of it and routed on
     sources = _Sources(request[0], tunnels, [ids[1]])
     routed = fastest(ETH + decrement_ttl(request[0][14:]), False, [request[0]], sources)
     around = fastest(
         vxlan(routed.data, ids[1], checksum), False, [request[0], routed.data], sources
     )
+    assert [type(routed), type(around)] == [_OneHeader, _Encap]
     assert replayed([routed, around], sources, request[1], [ids[3]]) == [
         ETH + decrement_ttl(request[1][14:]),
         vxlan(ETH + decrement_ttl(request[1][14:]), ids[3], checksum),
@@ -544,6 +546,7 @@ def test_ping_templates_make_what_the_builders_make(ids, ident, seqs, times, siz
     sources = _Sources(arrived[0], tunnels, [])
     inner = fastest(arrived[0][50:], False, [arrived[0]], sources)
     routed = fastest(ETH + decrement_ttl(request[0][14:]), False, [arrived[0], inner.data], sources)
+    assert [type(inner), type(routed)] == [_Slice, _OneHeader]
     assert replayed([inner, routed], sources, arrived[1], []) == [
         request[1],
         ETH + decrement_ttl(request[1][14:]),
