@@ -312,50 +312,71 @@ class _Slice:
 
 class _OneHeader:
     """A frame with one IPv4 header whose ID comes from a source and whose checksum is redone
-    (a routed frame, a frame a socket sent): one pack; when what follows the header holds words
-    that change (a ping's), it is the end of the input as it came (`start`), as for `_Slice`."""
+    (a routed frame, a frame a socket sent): one pack. When what follows the header holds words
+    that change (a ping's), it is the end of the input as it came (`start`), as for `_Slice`;
+    an echo made anew of the input's (the reply to a request) has its type and code and its
+    checksum before that end, the checksum summed as `_Template.make` does (`echo`: the sum of
+    the words that stay the same, and the range of `values` that add to it)."""
 
-    __slots__ = ("data", "source", "base", "layout", "before", "between", "after", "start")
+    __slots__ = ("data", "source", "base", "layout", "before", "between", "after", "start", "echo")
 
-    def __init__(self, template: _Template, start: int | None) -> None:
+    def __init__(self, template: _Template, end: int, start: int | None, echo) -> None:
+        """The template's bytes up to `end` made, then the input's from `start`."""
         data = template.data
         (at, self.source, *_), (_, _, self.base, *_), *_ = template.fields
         self.data = data
-        self.start = start
-        end = len(data) if start is None else at + 16  # the header's end: at is its ID's
-        self.layout = struct.Struct(f">{at}sH4sH{end - at - 8}s")
+        self.start, self.echo = start, echo
+        self.layout = struct.Struct(f">{at}sH4sH{end - at - 8}s" + ("H" if echo else ""))
         self.before, self.between, self.after = data[:at], data[at + 2 : at + 6], data[at + 8 : end]
 
     @classmethod
     def of(cls, template: _Template, data: bytes | None, fields: list[int]) -> _OneHeader | None:
         """`template`'s frame as one header made and, when words after it change, the end of
         the input `data` (a frame, or the message a socket sent) whose words at `fields` they
-        are, at the same places."""
+        are, at the same places, after an echo's type, code and checksum made anew."""
         if len(template.fields) < 2:
             return None
         (at, source, *_), (checksum, computed, _, adds, _), *rest = template.fields
         if source is None or computed is not None or checksum != at + 6 or adds != (0,):
             return None
         if not rest:
-            return cls(template, None)
-        tail = template.data[at + 16 :]
+            return cls(template, len(template.data), None, None)
+        head, echo = at + 16, None  # where the input's part starts: the header's end
+        if rest[-1][1] is None:  # a checksum made anew: an echo's, over the input's words
+            (where, _, base, adds, udp), rest = rest[-1], rest[:-1]
+            first = rest[0][1] if rest else None
+            if udp or where != head + ICMP_CHECKSUM_AT or first is None:
+                return None
+            if adds != tuple(range(2, 2 + len(rest))):
+                return None
+            if [f[1] for f in rest] != list(range(first, first + len(rest))):
+                return None
+            head, echo = where + 2, (base, first, first + len(rest))
+        tail = template.data[head:]
         start = -1 if data is None else len(data) - len(tail)
         if start < 0 or data[start:] != tail:
             return None
-        moved = start - at - 16  # from the template's offsets to the input's
+        moved = start - head  # from the template's offsets to the input's
         if {field - moved for field in fields if field >= start} != {f[0] for f in rest}:
             return None
         for where, source, *_ in rest:
             if source is None or source >= len(fields) or fields[source] != where + moved:
                 return None
-        return cls(template, start)
+        return cls(template, head - (2 if echo else 0), start, echo)
 
     def make(self, values, frames: list) -> bytes:
         value = values[self.source]
         # as _Template.make: the complement of the sum folded to 1..0xFFFF
         checksum = 0xFFFF - ((self.base + value) % 0xFFFF or 0xFFFF)
-        made = self.layout.pack(self.before, value, self.between, checksum, self.after)
-        return made if self.start is None else made + frames[0][self.start :]
+        if self.start is None:
+            return self.layout.pack(self.before, value, self.between, checksum, self.after)
+        if self.echo is None:
+            made = self.layout.pack(self.before, value, self.between, checksum, self.after)
+            return made + frames[0][self.start :]
+        base, first, last = self.echo
+        echo = 0xFFFF - ((base + sum(values[first:last])) % 0xFFFF or 0xFFFF)
+        made = self.layout.pack(self.before, value, self.between, checksum, self.after, echo)
+        return made + frames[0][self.start :]
 
 
 class _Encap:
