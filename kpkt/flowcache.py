@@ -476,6 +476,7 @@ class Path:
         "in_flight",
         "refreshed",
         "actions",
+        "onward",
     )
 
     def __init__(self, **fields) -> None:
@@ -638,7 +639,7 @@ class FlowCache:
             stack.send_ip = self._sender(stack)
             for dev in stack.devices:
                 if type(dev) is Veth:
-                    dev.deliver = self._receiver(dev)
+                    dev.deliver = _Arrivals(self, dev).deliver
 
     # --- the two entry points -------------------------------------------------------------------
 
@@ -665,7 +666,7 @@ class FlowCache:
                 and sched.now < path.expiry
             ):
                 self.hits += 1
-                self._replay(stack, path, None, tag, note, sent)
+                self._replay(stack, path, None, tag, note, False, sent)
                 return
             self.misses += 1
 
@@ -676,73 +677,60 @@ class FlowCache:
 
         return send_ip
 
-    def _receiver(self, dev):
-        paths: dict[bytes, Path] = {}
-        slow = Veth.deliver.__get__(dev)
-        stack, network, sched = dev.stack, self.network, dev.sched
-        tunnels = self.tunnels
-
-        def deliver(frame: bytes, tag) -> None:
-            if tag.checked or network.corrupting or self.recording:
-                slow(frame, tag)
-                return
-            key = frame_key(frame, tunnels)
-            if key is None:
-                slow(frame, tag)
-                return
-            keyed(frame, tag, key)
-
-        def keyed(frame: bytes, tag, key: bytes) -> None:
-            """`deliver` of a frame whose key is known: a replayed segment's, to the next."""
-            if tag.checked or network.corrupting or self.recording:
-                slow(frame, tag)
-                return
-            path = paths.get(key)
-            if (
-                path is not None
-                and path.generation == generation._generation
-                and sched.now < path.expiry
-            ):
-                self.hits += 1
-                self._replay(stack, path, frame, tag, "")
-                return
-            self.misses += 1
-            self._record(stack, paths, key, lambda: slow(frame, tag), frame, tag, "")
-
-        deliver.keyed = keyed
-        return deliver
-
     # --- replay ---------------------------------------------------------------------------------
 
-    def _replay(self, stack, path: Path, frame: bytes | None, tag, note, sent=None) -> None:
-        """Do what the recorded segment did, for this packet (`sent`: the ICMP echo message a
-        socket sent, whose changing words the reader reads)."""
-        data = frame or sent  # the input
-        values = () if path.reader is None else path.reader.unpack_from(data)
-        if path.draws:
-            draw = stack.ids.ip_id
-            values = [*values, *[draw() for _ in range(path.draws)]]
-        frames = [data]
-        for template in path.templates:
-            frames.append(template.make(values, frames))
-        sched = stack.sched
-        self.network.in_flight += path.in_flight
-        for entry in path.refreshed:
-            entry.updated_ns = sched.now
-        for kind, a, b, c, d in path.actions:
-            if kind is _HOPS:  # capture points see frames: `a` the hops, `b` made per label
-                hops = b.get(tag.label)
-                if hops is None:
-                    hops = b[tag.label] = Hops(a, c, tag.label)
-                hops.seen(frames, tag)
-            elif kind is _SEEN:  # a capture point sees a frame
-                a.seen(frames[b], c, tag, note if d is _INPUT else d)
-            elif kind is _PUSH:  # the frame is delivered at the far end, with its key
-                sched.after(a, b, frames[c], tag, d)
-            elif kind is _PACKET:  # a new packet of the flow: the tags after are its
-                tag = self.network.journal.packet(tag)
-            else:  # a socket gets the datagram (or a ping socket the packet): a frame's end
-                a(*b, frames[c][d:], tag)
+    def _replay(
+        self, stack, path: Path, frame: bytes | None, tag, note, whole: bool, sent=None
+    ) -> None:
+        """Do what the recorded segment did, for this packet; `whole`: the segment is all its
+        event does (a frame's arrival), so the event its packet goes on with is handed over
+        (`Scheduler.hand_over`): when it would run next, it runs here, and if it is a segment
+        this cache holds, it is replayed in this loop (as `_Arrivals.keyed` would). `sent`: for
+        a send, the ICMP echo message the socket sent, whose changing words the reader reads."""
+        sched, network = stack.sched, self.network
+        while True:
+            data = frame or sent  # the input
+            values = () if path.reader is None else path.reader.unpack_from(data)
+            if path.draws:
+                draw = stack.ids.ip_id
+                values = [*values, *[draw() for _ in range(path.draws)]]
+            frames = [data]
+            for template in path.templates:
+                frames.append(template.make(values, frames))
+            network.in_flight += path.in_flight
+            for entry in path.refreshed:
+                entry.updated_ns = sched.now
+            for kind, a, b, c, d in path.actions:
+                if kind is _HOPS:  # capture points see frames: `a` the hops, `b` made per label
+                    hops = b.get(tag.label)
+                    if hops is None:
+                        hops = b[tag.label] = Hops(a, c, tag.label)
+                    hops.seen(frames, tag)
+                elif kind is _SEEN:  # a capture point sees a frame
+                    a.seen(frames[b], c, tag, note if d is _INPUT else d)
+                elif kind is _PUSH:  # a frame delivered at the far end, not the last act
+                    sched.after(a, b.keyed, frames[c], tag, d)
+                elif kind is _PACKET:  # a new packet of the flow: the tags after are its
+                    tag = network.journal.packet(tag)
+                else:  # a socket gets the datagram (or a ping socket the packet): a frame's end
+                    a(*b, frames[c][d:], tag)
+            onward = path.onward
+            if onward is None:
+                return
+            # the frame is delivered at the far end: the segment's last act
+            delay, arrivals, where, key = onward
+            frame = frames[where]
+            if not whole:
+                sched.after(delay, arrivals.keyed, frame, tag, key)
+                return
+            if not sched.hand_over(delay, arrivals.keyed, frame, tag, key):
+                return
+            path = arrivals.current(key, tag)
+            if path is None:
+                arrivals.keyed(frame, tag, key)  # the slow path, recorded if it can be
+                return
+            self.hits += 1
+            stack, note, sent = arrivals.stack, "", None
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -830,6 +818,58 @@ class FlowCache:
         fit = fit and all(type(socket) is UdpSocket for socket in stack.udp_sockets.values())
         self._fit[stack] = (now, fit)
         return fit
+
+
+class _Arrivals:
+    """A veth's arrivals through the cache: `deliver` is the veth's (a frame from its peer),
+    `keyed` the same with the frame's key known (a replayed segment's frame, to the next)."""
+
+    __slots__ = ("cache", "stack", "paths", "slow", "tunnels")
+
+    def __init__(self, cache: FlowCache, dev) -> None:
+        self.cache = cache
+        self.stack = dev.stack
+        self.paths: dict[bytes, Path] = {}
+        self.slow = Veth.deliver.__get__(dev)
+        self.tunnels = cache.tunnels
+
+    def deliver(self, frame: bytes, tag) -> None:
+        cache = self.cache
+        if tag.checked or cache.network.corrupting or cache.recording:
+            self.slow(frame, tag)
+            return
+        key = frame_key(frame, self.tunnels)
+        if key is None:
+            self.slow(frame, tag)
+            return
+        self.keyed(frame, tag, key)
+
+    def keyed(self, frame: bytes, tag, key: bytes) -> None:
+        cache, stack = self.cache, self.stack
+        path = self.current(key, tag)
+        if path is not None:
+            cache.hits += 1
+            cache._replay(stack, path, frame, tag, "", True)
+            return
+        slow = self.slow
+        if tag.checked or cache.network.corrupting or cache.recording:
+            slow(frame, tag)
+            return
+        cache.misses += 1
+        cache._record(stack, self.paths, key, lambda: slow(frame, tag), frame, tag, "")
+
+    def current(self, key: bytes, tag) -> Path | None:
+        """The recording to replay for a frame of `key` now, if there is one."""
+        path = self.paths.get(key)
+        if (
+            path is None
+            or path.generation != generation._generation
+            or self.stack.sched.now >= path.expiry
+            or tag.checked
+        ):
+            return None
+        cache = self.cache
+        return None if cache.network.corrupting or cache.recording else path
 
 
 def _known(dev) -> bool:
@@ -924,14 +964,14 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int], sen
             actions.append((_SEEN, observer, where, direction, _INPUT if sent else note))
         elif kind == "push":
             _, delay, fn, args = event
-            keyed = getattr(fn, "keyed", None)  # a veth's arrivals, through the cache
-            if keyed is None or len(args) != 2 or args[1] is not tag:
+            arrivals = getattr(fn, "__self__", None)  # a veth's arrivals, through the cache
+            if type(arrivals) is not _Arrivals or len(args) != 2 or args[1] is not tag:
                 return None
             where = index(args[0], False)
             key = frame_key(args[0], tunnels)
             if where is None or key is None:
                 return None
-            actions.append((_PUSH, delay, keyed, where, key))
+            actions.append((_PUSH, delay, arrivals, where, key))
         else:
             _, fn, args = event
             # a UDP socket's (source, source port, destination, payload, tag): the payload is
@@ -948,11 +988,13 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int], sen
             delivered = True
             actions.append((_DELIVER, fn, args[:-2], newest[2], offset))
     lengths = [len(frame or b"")] + [len(template.data) for template in templates]
+    onward = actions.pop()[1:] if actions and actions[-1][0] is _PUSH else None
     return Path(
         reader=sources.reader(),
         draws=len(recorder.draws),
         templates=templates,
         actions=_grouped(actions, bool(recorder.note), lengths),
+        onward=onward,
     )
 
 

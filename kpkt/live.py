@@ -87,8 +87,7 @@ class LiveNetwork(results.RunView):
         """Run the network until the clock has moved `seconds` on."""
         sched = self.network.sched
         until = sched.now + round(seconds * NS_PER_SECOND)
-        while (when := sched.next_time()) is not None and when <= until:
-            sched.step()
+        sched.run_until(until)
         sched.now = max(sched.now, until)
         self._finish()
 

@@ -15,10 +15,13 @@ from typing import Any
 
 
 class Scheduler:
-    __slots__ = ("now", "_queue", "_seq", "_ran", "_recent")
+    __slots__ = ("now", "horizon", "_queue", "_seq", "_ran", "_recent")
 
     def __init__(self) -> None:
         self.now = 0
+        # no event runs past it inside another (see hand_over): a caller that runs events up
+        # to a time (kpkt/live.py) sets it
+        self.horizon = _NEVER
         self._queue: list[tuple[int, int, Callable[..., Any], tuple[Any, ...]]] = []
         self._seq = 0
         self._ran = 0  # the sequence number of the event that ran last
@@ -40,6 +43,25 @@ class Scheduler:
         heappush(self._queue, event)
         self._recent[seq & _SLOT] = event
 
+    def hand_over(self, delay_ns: int, fn: Callable[..., Any], *args: Any) -> bool:
+        """As `after`, for the last thing the running event does, except when the new event
+        would be the next to run (every queued event is later, and it is within the horizon):
+        then the clock moves to its time, it takes its sequence number, and the caller runs it
+        at once (True), inside the running event, as `step` would run it next. The same events
+        run in the same order at the same times; only the queue is spared (the flow cache hands
+        a replayed packet to the next namespace this way)."""
+        t_ns = self.now + delay_ns
+        seq = self._seq = self._seq + 1
+        event = (t_ns, seq, fn, args)
+        self._recent[seq & _SLOT] = event
+        queue = self._queue
+        if (not queue or queue[0][0] > t_ns) and t_ns <= self.horizon:
+            self._ran = seq
+            self.now = t_ns
+            return True
+        heappush(queue, event)
+        return False
+
     def next_time(self) -> int | None:
         return self._queue[0][0] if self._queue else None
 
@@ -51,6 +73,15 @@ class Scheduler:
         self.now = t_ns
         fn(*args)
         return True
+
+    def run_until(self, t_ns: int) -> None:
+        """Run every event due by `t_ns`, and none after it (handed over ones included)."""
+        self.horizon = t_ns
+        try:
+            while self._queue and self._queue[0][0] <= t_ns:
+                self.step()
+        finally:
+            self.horizon = _NEVER
 
     def pending(self) -> int:
         return len(self._queue)
@@ -76,3 +107,4 @@ class Scheduler:
 
 RECENT = 256  # events scheduled_since finds without looking through the queue (a power of 2)
 _SLOT = RECENT - 1
+_NEVER = 1 << 62

@@ -189,3 +189,59 @@ def test_scheduled_since_is_every_event_scheduled_since_and_not_run(ops, starts)
             marks.append(sched.sequence)
             for mark in marks:
                 assert sched.scheduled_since(mark) == _queued_since(sched, mark)
+
+
+def _chains(sched: Scheduler, starts, hand_over: bool, seen: list) -> None:
+    """Events at `starts` (time, links), each going on one link at a time: a link is (delay,
+    bystander): the next link `delay` later, scheduled as the event's last act (by `after`, or
+    by `hand_over`, run at once when it says so), after a bystander event `bystander` later,
+    if any (before, at the same time as or after the next link)."""
+
+    def link(name: str, links: tuple) -> None:
+        to_come = sorted(repr(args) for _, _, args in sched.scheduled_since(0))
+        seen.append((sched.now, name, to_come))
+        if not links:
+            return
+        (delay, bystander), rest = links[0], links[1:]
+        if bystander is not None:
+            bystanding = (sched.now + bystander, f"{name} bystander", None)
+            sched.after(bystander, seen.append, bystanding)
+        if not hand_over:
+            sched.after(delay, link, name + "+", rest)
+        elif sched.hand_over(delay, link, name + "+", rest):
+            link(name + "+", rest)
+
+    for index, (t_ns, links) in enumerate(starts):
+        sched.at(t_ns, link, str(index), tuple(links))
+
+
+LINKS = st.lists(st.tuples(st.integers(0, 15), st.none() | st.integers(0, 16)), max_size=4)
+STARTS = st.lists(st.tuples(st.integers(0, 40), LINKS), max_size=12)
+
+
+@SETTINGS
+@given(STARTS, st.integers(0, 80))
+def test_a_handed_over_event_runs_when_and_where_the_queue_would_run_it(starts, until):
+    """`hand_over` runs the same events in the same order at the same times as `after`, and
+    `run_until` runs none past its time, handed over or not."""
+    runs = []
+    for hand_over in (False, True):
+        sched, seen = Scheduler(), []
+        _chains(sched, starts, hand_over, seen)
+        sched.run_until(until)
+        assert all(t_ns <= until for t_ns, *_ in seen)
+        early = list(seen)
+        run_all(sched)
+        runs.append((early, seen, sched.now, sched.sequence))
+    assert runs[0] == runs[1]
+
+
+def test_an_event_due_at_the_same_instant_runs_before_a_handed_over_one():
+    sched, seen = Scheduler(), []
+    sched.at(10, seen.append, "queued first")
+    assert not sched.hand_over(10, seen.append, "handed over")  # queued: it runs second
+    assert sched.hand_over(5, seen.append, "sooner")  # nothing queued before it: run it now
+    assert sched.now == 5
+    seen.append("sooner")
+    run_all(sched)
+    assert seen == ["sooner", "queued first", "handed over"]
