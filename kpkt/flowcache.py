@@ -31,6 +31,10 @@ frame that is part of the input (a tunnel's inner frame) is a slice of it, a fra
 IPv4 header (routed, or sent by a socket) one pack, a tunnel packet around a frame made before
 it one pack; and the frames a run of capture points sees go to the capture layer at once
 (`Hops`, kpkt/capture/tap.py: their records' fixed bytes made ahead for the flow's label).
+At its first replay a recording is compiled into a function that does just that, straight
+through, with its constants bound (`_compiled`). A segment that is all its event does (a
+frame's arrival) hands its packet to the next namespace at once when that event would be the
+next to run anyway (`Scheduler.hand_over`), and a recording there is replayed in the same loop.
 
 A recording is replayed only while it is exact: in the generation of the forwarding state it
 was recorded in (kpkt/engine/generation.py: every change to an FDB, neighbour, route or
@@ -309,6 +313,10 @@ class _Slice:
     def make(self, values, frames: list) -> bytes:
         return frames[0][self.start : self.end]
 
+    def expression(self, bind, made: list[str]) -> str:
+        """`make` as an expression of a compiled segment (`_compiled`)."""
+        return f"frame[{self.start}:{self.end}]"
+
 
 class _OneHeader:
     """A frame with one IPv4 header whose ID comes from a source and whose checksum is redone
@@ -377,6 +385,21 @@ class _OneHeader:
         echo = 0xFFFF - ((base + sum(values[first:last])) % 0xFFFF or 0xFFFF)
         made = self.layout.pack(self.before, value, self.between, checksum, self.after, echo)
         return made + frames[0][self.start :]
+
+    def expression(self, bind, made: list[str]) -> str:
+        """`make` as an expression of a compiled segment (`_compiled`), its constants bound."""
+        pack = bind(self.layout.pack, "pack")
+        pieces = (self.before, self.between, self.after)
+        before, between, after = (bind(piece, "b") for piece in pieces)
+        value = f"(x := v[{self.source}])"
+        checksum = f"0xFFFF - (({self.base} + x) % 0xFFFF or 0xFFFF)"
+        fields = f"{before}, {value}, {between}, {checksum}, {after}"
+        if self.start is None:
+            return f"{pack}({fields})"
+        if self.echo is not None:
+            base, first, last = self.echo
+            fields += f", 0xFFFF - (({base} + sum(v[{first}:{last}])) % 0xFFFF or 0xFFFF)"
+        return f"{pack}({fields}) + {made[0]}[{self.start}:]"
 
 
 class _Encap:
@@ -477,9 +500,11 @@ class Path:
         "refreshed",
         "actions",
         "onward",
+        "segment",
     )
 
     def __init__(self, **fields) -> None:
+        self.segment = None  # the function that replays it, made at its first replay
         for name, value in fields.items():
             setattr(self, name, value)
 
@@ -689,37 +714,15 @@ class FlowCache:
         a send, the ICMP echo message the socket sent, whose changing words the reader reads."""
         sched, network = stack.sched, self.network
         while True:
-            data = frame or sent  # the input
-            values = () if path.reader is None else path.reader.unpack_from(data)
-            if path.draws:
-                draw = stack.ids.ip_id
-                values = [*values, *[draw() for _ in range(path.draws)]]
-            frames = [data]
-            for template in path.templates:
-                frames.append(template.make(values, frames))
-            network.in_flight += path.in_flight
-            for entry in path.refreshed:
-                entry.updated_ns = sched.now
-            for kind, a, b, c, d in path.actions:
-                if kind is _HOPS:  # capture points see frames: `a` the hops, `b` made per label
-                    hops = b.get(tag.label)
-                    if hops is None:
-                        hops = b[tag.label] = Hops(a, c, tag.label)
-                    hops.seen(frames, tag)
-                elif kind is _SEEN:  # a capture point sees a frame
-                    a.seen(frames[b], c, tag, note if d is _INPUT else d)
-                elif kind is _PUSH:  # a frame delivered at the far end, not the last act
-                    sched.after(a, b.keyed, frames[c], tag, d)
-                elif kind is _PACKET:  # a new packet of the flow: the tags after are its
-                    tag = network.journal.packet(tag)
-                else:  # a socket gets the datagram (or a ping socket the packet): a frame's end
-                    a(*b, frames[c][d:], tag)
+            segment = path.segment
+            if segment is None:
+                segment = path.segment = _compiled(path, stack, network)
+            frame, tag = segment(frame or sent, tag, note)
             onward = path.onward
             if onward is None:
                 return
-            # the frame is delivered at the far end: the segment's last act
-            delay, arrivals, where, key = onward
-            frame = frames[where]
+            # `frame` is delivered at the far end: the segment's last act
+            delay, arrivals, _, key = onward
             if not whole:
                 sched.after(delay, arrivals.keyed, frame, tag, key)
                 return
@@ -818,6 +821,87 @@ class FlowCache:
         fit = fit and all(type(socket) is UdpSocket for socket in stack.udp_sockets.values())
         self._fit[stack] = (now, fit)
         return fit
+
+
+class _Names(dict):
+    """The constants of a compiled segment's source, by the names it calls them."""
+
+    def bind(self, value, prefix: str) -> str:
+        """A name for `value` in the source."""
+        name = f"{prefix}{len(self)}"
+        self[name] = value
+        return name
+
+    def function(self, lines: list[str]):
+        """The function `lines` define, with these names as its globals."""
+        exec("\n".join(lines), self)  # noqa: S102 -- source made by this module, from a path
+        return self[lines[0].split()[1].split("(")[0]]
+
+
+def _made(templates: list, bind, made: list[str]) -> list[str]:
+    """The lines of a compiled segment that make `templates`' frames, each named in `made`
+    (which holds the names of the frames before them) as it is made."""
+    lines = []
+    for template in templates:
+        name = f"f{len(made)}"
+        if type(template) in (_Slice, _OneHeader):
+            lines.append(f"    {name} = {template.expression(bind, made)}")
+        else:
+            lines.append(f"    {name} = {bind(template, 't')}.make(v, [{', '.join(made)}])")
+        made.append(name)
+    return lines
+
+
+def _compiled(path: Path, stack, network):
+    """The function that replays `path` in `stack`: `segment(frame, tag, note)` makes the
+    segment's frames from the input `frame` (for a send, the echo message sent, or None), does
+    its actions in order and returns the frame it hands on (`path.onward`'s), or None, with
+    the packet's tag (a new packet's, when the segment makes one). Generated for the path, so a
+    replay runs straight through what the path does, with its constants bound: the same
+    operations `Path`'s fields describe, without looking them up."""
+    names = _Names(sched=stack.sched, network=network, stack=stack, Hops=Hops)
+    bind = names.bind
+    lines = ["def segment(frame, tag, note):"]
+    made = ["frame"]  # the frames so far, by index
+    # the packet's changing words: the input's, then the IDs drawn (always drawn, as the slow
+    # path draws them), read only if a frame is made from them
+    values, read = [], any(type(template) is not _Slice for template in path.templates)
+    if path.reader is not None and read:
+        values.append(f"*{bind(path.reader.unpack_from, 'unpack')}(frame)")
+    if path.draws:
+        lines.append("    draw = stack.ids.ip_id")
+        values += ["draw()"] * path.draws
+    if values or read:
+        lines.append(f"    v = ({''.join(value + ', ' for value in values)})")
+    lines += _made(path.templates, bind, made)
+    frames = f"[{', '.join(made)}]"
+    if path.in_flight:
+        lines.append(f"    network.in_flight += {path.in_flight}")
+    if path.refreshed:
+        lines.append("    now = sched.now")
+        lines += [f"    {bind(entry, 'e')}.updated_ns = now" for entry in path.refreshed]
+    for kind, a, b, c, d in path.actions:
+        if kind is _HOPS:  # `a` the hops, `b` made per label, `c` the frames' lengths
+            per_label, hops = bind(b, "label"), bind((a, c), "hops")
+            lines += [
+                f"    hops = {per_label}.get(tag.label)",
+                "    if hops is None:",
+                f"        hops = {per_label}[tag.label] = Hops(*{hops}, tag.label)",
+                f"    hops.seen({frames}, tag)",
+            ]
+        elif kind is _SEEN:
+            said = "note" if d is _INPUT else bind(d, "note")
+            lines.append(f"    {bind(a.seen, 'seen')}({made[b]}, {bind(c, 'way')}, tag, {said})")
+        elif kind is _PUSH:
+            keyed, key = bind(b.keyed, "keyed"), bind(d, "key")
+            lines.append(f"    sched.after({a}, {keyed}, {made[c]}, tag, {key})")
+        elif kind is _PACKET:  # a new packet of the flow: the tag from here on is its
+            lines.append("    tag = network.journal.packet(tag)")
+        else:  # a socket gets the datagram (or a ping socket the packet): a frame's end
+            fn, args = bind(a, "deliver"), bind(b, "args")
+            lines.append(f"    {fn}(*{args}, {made[c]}[{d}:], tag)")
+    lines.append(f"    return {'None' if path.onward is None else made[path.onward[2]]}, tag")
+    return names.function(lines)
 
 
 class _Arrivals:

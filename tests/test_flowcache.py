@@ -19,12 +19,14 @@ from test_golden import GOLDEN, SCENARIOS
 from kpkt import golden, runner
 from kpkt.capture import pcap, pcapng, tap
 from kpkt.capture.tap import Journal
+from kpkt.engine.scheduler import Scheduler
 from kpkt.flowcache import (
     FLOW_CACHE_DEFAULT,
-    FlowCache,
     _Encap,
     _fastest,
     _layout,
+    _made,
+    _Names,
     _OneHeader,
     _Slice,
     _Sources,
@@ -33,6 +35,7 @@ from kpkt.flowcache import (
     frame_key,
 )
 from kpkt.net.icmp import ping_payload
+from kpkt.net.stack import Stack
 from kpkt.topology.load import load_topology, load_topology_text
 from kpkt.wire import icmp
 from kpkt.wire.ethernet import ETH_P_IP, eth_header
@@ -98,6 +101,65 @@ def test_a_flow_is_replayed_and_its_captures_are_the_same(cluster: str, tmp_path
     # receiving pod; on weave the nodes' segments are not recorded (weave's router is a
     # datapath the cache does not know)
     assert hits >= (2 if cluster.startswith("weave") else 4) * 35
+
+
+# the lines of kpkt's code (generated segments included) a replayed datagram of a cross-node
+# flow executes, flannel, 10 capture points: measured 460 on 2026-12-03 (1,193 without the cache)
+MAX_LINES_PER_CACHED_DATAGRAM = 500
+
+
+def _per_datagram(tmp_path: Path, monkeypatch) -> tuple[float, float]:
+    """Lines of kpkt's code executed (generated segments included), and scheduler events run,
+    per datagram of a long cross-node flow on flannel: the difference of a 400- and a
+    200-datagram run (the first datagrams, recorded, and the start-up cancel out). Lines are
+    counted with sys.settrace: the same count on every run, unlike time."""
+    package = str(Path(runner.__file__).parent)
+    events = 0
+    step = Scheduler.step
+
+    def counted(sched: Scheduler) -> bool:
+        nonlocal events
+        events += 1
+        return step(sched)
+
+    monkeypatch.setattr(Scheduler, "step", counted)
+    counts = []
+    for count in (200, 400):
+        udp = f"udp: {{from: p11, to: p21, dport: 5000, count: {count}, interval: 10us}}"
+        topology_text = topology("flannel", [udp])
+        lines, events = 0, 0
+
+        def line(frame, event, arg):
+            nonlocal lines
+            lines += event == "line"
+            return line
+
+        def enter(frame, event, arg):
+            name = frame.f_code.co_filename
+            return line if name.startswith(package) or name == "<string>" else None
+
+        sys.settrace(enter)
+        try:
+            runner.run(
+                load_topology_text(topology_text, "t.yaml"),
+                folder=tmp_path / str(count),
+                report=False,
+            )
+        finally:
+            sys.settrace(None)
+        counts.append((lines, events))
+    (lines_200, events_200), (lines_400, events_400) = counts
+    return (lines_400 - lines_200) / 200, (events_400 - events_200) / 200
+
+
+def test_a_replayed_datagram_costs_what_it_did(tmp_path: Path, monkeypatch) -> None:
+    """A guard against the replay slowing down (which byte-for-byte tests cannot see): the
+    lines a cached datagram executes, and its scheduler events: the send, and its arrival on
+    node1's veth; the three segments after that are handed over (Scheduler.hand_over), since
+    nothing else is due before them."""
+    lines, events = _per_datagram(tmp_path, monkeypatch)
+    assert events == 2
+    assert lines <= MAX_LINES_PER_CACHED_DATAGRAM
 
 
 @pytest.mark.parametrize("cluster", ["flannel", "calico-ipip", "calico-vxlan"])
@@ -194,31 +256,34 @@ def test_a_replayed_echo_reply_is_the_same_new_packet(tmp_path: Path, monkeypatc
     # the segment that answers an echo request makes a new packet (`Journal.packet`): replayed,
     # it makes the same calls in the same order, so every packet gets the same id and flow
     calls: list[tuple[int, int, int]] = []
-    replayed: list[int] = []  # the ids of the packets a replay made
+    answered: list[int] = []  # the echo replies the stack's slow path made
     new_packet = Journal.packet
 
     def logged(journal, tag):
         new = new_packet(journal, tag)
         calls.append((tag.pid, new.pid, new.flow))
-        if sys._getframe(1).f_code is FlowCache._replay.__code__:
-            replayed.append(new.pid)
+        if sys._getframe(1).f_code is Stack._icmp_receive.__code__:
+            answered.append(new.pid)
         return new
 
     monkeypatch.setattr(Journal, "packet", logged)
     udp = "udp: {from: p12, to: p22, dport: 5000, count: 40, interval: 10us}"
     text = topology("flannel", [PING, udp, PING.replace("p21", "node2")])
-    journals = []
+    journals, slow = [], []
     for flow_cache in (False, True):
         calls.clear()
+        answered.clear()
         folder = tmp_path / f"cache-{flow_cache}"
         runner.run(
             load_topology_text(text, "t.yaml"), folder=folder, report=False, flow_cache=flow_cache
         )
         journals.append(list(calls))
+        slow.append(len(answered))
     assert journals[0] == journals[1]
     assert len(journals[0]) >= 40 * 5  # requests and replies, datagrams; and ARP's
-    # the pod and the node answered from recordings (40 replies each), after the first few
-    assert len(replayed) >= 70
+    # without the cache the pod and the node made their 40 replies each; with it, the first
+    # few, the rest were replayed
+    assert slow == [80, slow[1]] and slow[1] <= 10
 
 
 @pytest.mark.parametrize("cluster", ["flannel", "calico-ipip"])
@@ -405,11 +470,16 @@ def fastest(data: bytes, raw: bool, frames: list, sources: _Sources, raws=None):
 
 
 def replayed(templates: list, sources: _Sources, frame: bytes, draws: list[int]) -> list[bytes]:
-    """The frames `templates` make for an input `frame`, with the namespace drawing `draws`."""
+    """The frames `templates` make for an input `frame`, with the namespace drawing `draws`:
+    by their `make`, which must be what the replay's compiled source makes (`_made`)."""
     values = [*sources.reader().unpack_from(frame), *draws]
     frames = [frame]
     for template in templates:
         frames.append(template.make(values, frames))
+    names, made = _Names(), ["frame"]
+    lines = ["def made(frame, v):", *_made(templates, names.bind, made)]
+    compiled = names.function([*lines, f"    return [{', '.join(made)}]"])
+    assert compiled(frame, tuple(values)) == frames
     return frames[1:]
 
 
