@@ -56,7 +56,8 @@ from __future__ import annotations
 
 import struct
 
-from kpkt.capture.tap import Hops, Tap
+from kpkt.capture.tap import SENT, Hops, Tap
+from kpkt.compiled import Names
 from kpkt.engine import generation
 from kpkt.net.bridge import Bridge
 from kpkt.net.device import Loopback, Veth
@@ -481,6 +482,22 @@ class _Encap:
         before, between, middle, after = self.pieces
         return self.layout.pack(before, value, between, checksum, middle, udp, after, inner)
 
+    def expression(self, bind, made: list[str]) -> str:
+        """`make` as an expression of a compiled segment (`_compiled`), its constants bound."""
+        pack, pieces = bind(self.layout.pack, "pack"), [bind(p, "b") for p in self.pieces]
+        inner = f"{made[self.inner]}[{self.skip}:]"
+        value = f"(x := v[{self.source}])"
+        checksum = f"0xFFFF - (({self.base} + x) % 0xFFFF or 0xFFFF)"
+        if self.udp is None:
+            before, between, after = pieces
+            return f"{pack}({before}, {value}, {between}, {checksum}, {after}, {inner})"
+        before, between, middle, after = pieces
+        inner_length = len(self.data) - sum(map(len, self.pieces)) - 6  # as recorded
+        pad = b"\x00" * (inner_length & 1)
+        words = f"int.from_bytes((y := {inner}) + {pad!r}, 'big')"
+        udp = f"0xFFFF - (({self.udp} + {words}) % 0xFFFF or 0xFFFF) or 0xFFFF"
+        return f"{pack}({before}, {value}, {between}, {checksum}, {middle}, {udp}, {after}, y)"
+
 
 def _sum(data: bytes) -> int:
     """The ones' complement sum of `data`'s 16-bit words, modulo 0xFFFF (as `checksum()`)."""
@@ -823,28 +840,13 @@ class FlowCache:
         return fit
 
 
-class _Names(dict):
-    """The constants of a compiled segment's source, by the names it calls them."""
-
-    def bind(self, value, prefix: str) -> str:
-        """A name for `value` in the source."""
-        name = f"{prefix}{len(self)}"
-        self[name] = value
-        return name
-
-    def function(self, lines: list[str]):
-        """The function `lines` define, with these names as its globals."""
-        exec("\n".join(lines), self)  # noqa: S102 -- source made by this module, from a path
-        return self[lines[0].split()[1].split("(")[0]]
-
-
 def _made(templates: list, bind, made: list[str]) -> list[str]:
     """The lines of a compiled segment that make `templates`' frames, each named in `made`
     (which holds the names of the frames before them) as it is made."""
     lines = []
     for template in templates:
         name = f"f{len(made)}"
-        if type(template) in (_Slice, _OneHeader):
+        if type(template) in (_Slice, _OneHeader, _Encap):
             lines.append(f"    {name} = {template.expression(bind, made)}")
         else:
             lines.append(f"    {name} = {bind(template, 't')}.make(v, [{', '.join(made)}])")
@@ -859,7 +861,7 @@ def _compiled(path: Path, stack, network):
     the packet's tag (a new packet's, when the segment makes one). Generated for the path, so a
     replay runs straight through what the path does, with its constants bound: the same
     operations `Path`'s fields describe, without looking them up."""
-    names = _Names(sched=stack.sched, network=network, stack=stack, Hops=Hops)
+    names = Names(sched=stack.sched, network=network, stack=stack, Hops=Hops)
     bind = names.bind
     lines = ["def segment(frame, tag, note):"]
     made = ["frame"]  # the frames so far, by index
@@ -887,7 +889,7 @@ def _compiled(path: Path, stack, network):
                 f"    hops = {per_label}.get(tag.label)",
                 "    if hops is None:",
                 f"        hops = {per_label}[tag.label] = Hops(*{hops}, tag.label)",
-                f"    hops.seen({frames}, tag)",
+                f"    hops.seen({frames}, tag, note)",
             ]
         elif kind is _SEEN:
             said = "note" if d is _INPUT else bind(d, "note")
@@ -1095,15 +1097,20 @@ def _fastest(template: _Template, frames: list, raws: list, ips: list, sums: lis
 
 
 def _grouped(actions: list[tuple], noted: bool, lengths: list[int]) -> list[tuple]:
-    """`actions` with every run of frames seen by taps, with notes known ahead (not the note the
-    packet was sent with, unless it has none), as one action: the taps' `Hops`, made for each
-    flow label when first replayed."""
+    """`actions` with every run of frames seen by taps as one action: the taps' `Hops`, made
+    for each flow label when first replayed; a note that is the one the packet was sent with
+    is `SENT` there, in at most one hop of a run (none, when the recorded packet had none)."""
     grouped: list[tuple] = []
     run: list[tuple] = []
     for action in actions:
         kind, observer, where, direction, note = action
-        if kind is _SEEN and type(observer) is Tap and not (note is _INPUT and noted):
-            run.append((observer, where, direction, "" if note is _INPUT else note))
+        if kind is _SEEN and type(observer) is Tap:
+            if note is _INPUT:
+                note = SENT if noted else ""
+            if note is SENT and any(hop[3] is SENT for hop in run):
+                grouped.append((_HOPS, run, {}, lengths, None))
+                run = []
+            run.append((observer, where, direction, note))
             continue
         if run:
             grouped.append((_HOPS, run, {}, lengths, None))

@@ -19,14 +19,18 @@ from test_golden import GOLDEN, SCENARIOS
 from kpkt import golden, runner
 from kpkt.capture import pcap, pcapng, tap
 from kpkt.capture.tap import Journal
+from kpkt.compiled import Names
 from kpkt.engine.scheduler import Scheduler
 from kpkt.flowcache import (
+    _HOPS,
+    _INPUT,
+    _SEEN,
     FLOW_CACHE_DEFAULT,
     _Encap,
     _fastest,
+    _grouped,
     _layout,
     _made,
-    _Names,
     _OneHeader,
     _Slice,
     _Sources,
@@ -36,6 +40,7 @@ from kpkt.flowcache import (
 )
 from kpkt.net.icmp import ping_payload
 from kpkt.net.stack import Stack
+from kpkt.observe import OUT
 from kpkt.topology.load import load_topology, load_topology_text
 from kpkt.wire import icmp
 from kpkt.wire.ethernet import ETH_P_IP, eth_header
@@ -103,9 +108,10 @@ def test_a_flow_is_replayed_and_its_captures_are_the_same(cluster: str, tmp_path
     assert hits >= (2 if cluster.startswith("weave") else 4) * 35
 
 
-# the lines of kpkt's code (generated segments included) a replayed datagram of a cross-node
-# flow executes, flannel, 10 capture points: measured 460 on 2026-12-03 (1,193 without the cache)
-MAX_LINES_PER_CACHED_DATAGRAM = 500
+# the lines of kpkt's code (generated functions included) a replayed datagram of a cross-node
+# flow executes, flannel, 10 capture points: measured 460 on 2026-12-03 with the segments
+# compiled, 401 with the capture points' records too (1,193 without the cache)
+MAX_LINES_PER_CACHED_DATAGRAM = 440
 
 
 def _per_datagram(tmp_path: Path, monkeypatch) -> tuple[float, float]:
@@ -476,7 +482,7 @@ def replayed(templates: list, sources: _Sources, frame: bytes, draws: list[int])
     frames = [frame]
     for template in templates:
         frames.append(template.make(values, frames))
-    names, made = _Names(), ["frame"]
+    names, made = Names(), ["frame"]
     lines = ["def made(frame, v):", *_made(templates, names.bind, made)]
     compiled = names.function([*lines, f"    return [{', '.join(made)}]"])
     assert compiled(frame, tuple(values)) == frames
@@ -617,3 +623,23 @@ def test_ping_templates_make_what_the_builders_make(ids, ident, seqs, times, siz
         request[1],
         ETH + decrement_ttl(request[1][14:]),
     ]
+
+
+def test_a_run_of_taps_has_one_hop_with_the_note_the_packet_was_sent_with() -> None:
+    """`_grouped`: the frames taps see in a row are one `Hops`, whose comments are made ahead
+    but for one hop's, ending with the note the packet was sent with (`SENT`): a second such
+    hop starts another run; a packet recorded without a note has none to fill in."""
+    journal = tap.Journal(None)
+    taps = [journal.tap("node1", name, "veth", "node1", None) for name in ("a", "b", "c")]
+    actions = [
+        (_SEEN, taps[0], 1, OUT, _INPUT),
+        (_SEEN, taps[1], 1, OUT, "routed"),
+        (_SEEN, taps[2], 2, OUT, _INPUT),
+    ]
+    lengths = [0, 60, 60]
+    assert _grouped(actions, True, lengths) == [
+        (_HOPS, [(taps[0], 1, OUT, tap.SENT), (taps[1], 1, OUT, "routed")], {}, lengths, None),
+        (_HOPS, [(taps[2], 2, OUT, tap.SENT)], {}, lengths, None),
+    ]
+    run = [(taps[0], 1, OUT, ""), (taps[1], 1, OUT, "routed"), (taps[2], 2, OUT, "")]
+    assert _grouped(actions, False, lengths) == [(_HOPS, run, {}, lengths, None)]

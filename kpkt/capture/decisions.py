@@ -17,7 +17,7 @@ def render(decision: Decision | str) -> str:
         return decision
     text = decision.text
     if text is None:
-        text = decision.text = _TEXT[decision.why](*decision.args)
+        text = decision.text = _BY_NAME[decision.why._name_](*decision.args)
     return text
 
 
@@ -189,3 +189,5 @@ _TEXT = {
     Why.LABELS_SET: _labels,
     Why.RESTARTED: _restarted,
 }
+# `_TEXT` by the kinds' names: an Enum member hashes with a Python call, its name's hash is kept
+_BY_NAME = {why._name_: text for why, text in _TEXT.items()}

@@ -41,11 +41,12 @@ _EPB_COMMENT = 20  # after the flags (8 bytes) and packet id (12) options: the c
 _U32 = struct.Struct("<I")
 _TIME = struct.Struct("<II")  # a block's time: high and low 32 bits
 _PID = struct.Struct("<Q")  # the packet id option's value
+_OPTION = struct.Struct("<HH")  # an option's code and length
+_PADS = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # after a value of length 0 to 3 mod 4
 
 
 def _option(code: int, value: bytes) -> bytes:
-    pad = -len(value) % 4
-    return struct.pack("<HH", code, len(value)) + value + b"\x00" * pad
+    return _OPTION.pack(code, len(value)) + value + _PADS[len(value) & 3]
 
 
 def _block(block_type: int, body: bytes) -> bytes:
@@ -127,16 +128,30 @@ class PcapngWriter(AppendingFile):
             layout.size,
         )
 
-    def append(self, blocks: Blocks, t_ns: int, pid: int, frames: list[bytes]) -> None:
+    def append(
+        self, blocks: Blocks, t_ns: int, pid: int, frames: list[bytes], note: str = ""
+    ) -> None:
         """Append `blocks` of packet `pid` at `t_ns`, of `frames`: what `packet` would write
-        for each, and the newest may still be annotated."""
+        for each, with `note` (the text of the note the packet was sent with) at the end of
+        the comment of the block that has it (`Blocks`' `sent`); the newest may still be
+        annotated."""
         buffer = self.buffer
         if len(buffer) >= FLUSH_BYTES:
             self.flush()
-        self._last_at = len(buffer) + blocks.last
-        self._last_pid = pid
         time = _TIME.pack(t_ns >> 32, t_ns & 0xFFFFFFFF)
-        buffer += blocks.format % blocks.holes([time, _PID.pack(pid), *frames])
+        if blocks.sent:  # the note, in its comment option (as `_option` encodes it)
+            text = note.encode()
+            around = blocks.around.get(len(text))
+            if around is None:
+                around = blocks.fit(len(text))
+            head, tail, size, moved = around
+            self._last_at = len(buffer) + blocks.last + moved
+            values = [time, _PID.pack(pid), head, text, tail, size, *frames]
+        else:
+            self._last_at = len(buffer) + blocks.last
+            values = [time, _PID.pack(pid), *frames]
+        self._last_pid = pid
+        buffer += blocks.format % blocks.holes(values)
 
     def _comment_option(self, comment: str) -> bytes:
         """The encoded option for `comment`, remembered: most comments repeat (routes, FDB
@@ -181,20 +196,33 @@ class PcapngWriter(AppendingFile):
 class Blocks:
     """Packet blocks that follow one another for one packet at one instant, whose interfaces,
     frame lengths, directions and comments are known ahead (the hops of a segment the flow
-    cache replays): their fixed bytes are made once, as `PcapngWriter.packet` lays them out,
-    and `PcapngWriter.append` fills in only the time, the packet id and the frames, with one
-    formatting."""
+    cache replays), but for one block's comment, which may end with the note the packet was
+    sent with (a datagram's "udp send N/M"): their fixed bytes are made once, as
+    `PcapngWriter.packet` lays them out, and `PcapngWriter.append` fills in only the time, the
+    packet id, the frames, and that note with its option's length, its padding and its
+    block's two lengths, with one formatting."""
 
-    __slots__ = ("format", "holes", "last")
+    __slots__ = ("format", "holes", "last", "sent", "start", "size", "shift", "around")
 
-    def __init__(self, blocks: list[tuple[int, int, int, bool, str]]) -> None:
+    def __init__(self, blocks: list[tuple[int, int, int, bool, str]], sent: int = -1) -> None:
         """`blocks`: (interface, frame index, frame length, outbound, comment) of each, in
-        order; the frame index is the frame's position in the frames `append` is given."""
+        order; the frame index is the frame's position in the frames `append` is given.
+        `sent`: the block (if any) whose comment is its `comment` then the packet's note."""
         pieces: list[bytes] = []  # the fixed bytes between two holes
-        holes: list[int] = []  # what fills each hole: its position in [time, pid, *frames]
+        # what fills each hole: its position in [time, pid, *frames], or with a block that
+        # has the packet's note in [time, pid, the option's code and length, the note, the
+        # padding, end of options and the block's length, the block's length, *frames]
+        holes: list[int] = []
+        self.sent = sent >= 0
+        # per length of a note: the bytes around it, and how far it moves the newest block on
+        self.around: dict[int, tuple[bytes, bytes, bytes, int]] = {}
+        first = 6 if self.sent else 2  # where the frames start among the values
         fixed, at = b"", 0
-        for interface, frame, length, outbound, comment in blocks:
-            option = _option(OPT_COMMENT, comment.encode()) if comment else b""
+        for number, (interface, frame, length, outbound, comment) in enumerate(blocks):
+            if number == sent:
+                option = b""  # made for each packet
+            else:
+                option = _option(OPT_COMMENT, comment.encode()) if comment else b""
             layout = _epb_layout(length, len(option))
             size, flags = layout.size, FLAG_OUTBOUND if outbound else FLAG_INBOUND
             sample = layout.pack(
@@ -202,15 +230,47 @@ class Blocks:
                 EPB_FLAGS, 4, flags, EPB_PACKETID, 8, 0, option, 0, size,
             )  # fmt: skip
             pid_at = _EPB_FIXED + length + (-length % 4) + 12
-            pieces += [
-                fixed + sample[:12],
-                sample[20:_EPB_FIXED],
-                sample[_EPB_FIXED + length : pid_at],
-            ]
-            fixed = sample[pid_at + 8 :]
-            holes += [0, 2 + frame, 1]
-            self.last = at  # where the newest block starts
+            if number == sent:
+                start = comment.encode()
+                self.start, self.size = len(start), size
+                self.shift = number < len(blocks) - 1  # it moves the newest block on
+                pieces += [
+                    fixed + sample[:4],
+                    sample[8:12],
+                    sample[20:_EPB_FIXED],
+                    sample[_EPB_FIXED + length : pid_at],
+                    b"",
+                    start,
+                    b"",
+                ]
+                holes += [5, 0, first + frame, 1, 2, 3, 4]
+                fixed = b""
+            else:
+                pieces += [
+                    fixed + sample[:12],
+                    sample[20:_EPB_FIXED],
+                    sample[_EPB_FIXED + length : pid_at],
+                ]
+                holes += [0, first + frame, 1]
+                fixed = sample[pid_at + 8 :]
+            self.last = at  # where the newest block starts (before the note's option)
             at += size
         pieces.append(fixed)
         self.format = b"%b".join(piece.replace(b"%", b"%%") for piece in pieces)
         self.holes = itemgetter(*holes)
+
+    def fit(self, length: int) -> tuple[bytes, bytes, bytes, int]:
+        """For a note of `length` bytes: its option's code and length, then (after the note)
+        its padding, the end of options and the block's length, the block's length, and how
+        far the newest block moves on."""
+        length += self.start
+        grow = (length + 7) & -4  # the option: code and length, the comment padded
+        size = _U32.pack(self.size + grow)
+        tail = _PADS[length & 3] + _U32.pack(OPT_END) + size
+        around = self.around[length - self.start] = (
+            _OPTION.pack(OPT_COMMENT, length),
+            tail,
+            size,
+            grow if self.shift else 0,
+        )
+        return around

@@ -22,6 +22,7 @@ from kpkt.capture.pcap import (
     record_lengths,
 )
 from kpkt.capture.pcapng import Blocks, PcapngWriter
+from kpkt.compiled import Names
 from kpkt.observe import OUT, Decision, Tag
 
 ALL_PCAPNG = "all.pcapng"
@@ -45,6 +46,7 @@ MAX_TABLE_ROWS = 80
 TABLE_STEPS = 20  # steps whose hop tables are printed in full (and whose frames are kept)
 # the start of every all.pcapng comment: which step and flow the packet belongs to (new_flow)
 _LABEL = re.compile(r"(?:step \d+|background) flow \d+(?:: |$)")
+SENT = object()  # a `Hops` hop's note that is the one its packet was sent with
 
 
 @dataclass(slots=True)
@@ -333,19 +335,21 @@ class Tap:
 class Hops:
     """What a segment the flow cache replays (kpkt/flowcache.py) shows capture points, one
     after another at one instant, for one packet: each hop a tap, which of the segment's frames
-    it sees, a direction and a note. Made for one flow's label (the start of every comment):
-    the records' bytes are made ahead, and a packet fills in only its time, frames and packet
-    id. `seen` writes what `Tap.seen` would for each hop, byte for byte, with the same counts
-    and hop log; a hop that keeps a row of the printed table, or a tap with a remark pending,
-    takes `Tap.seen` itself."""
+    it sees, a direction and a note (for at most one hop `SENT`: the note the packet was sent
+    with, given to `seen`). Made for one flow's label (the start of every comment): the
+    records' bytes are made ahead, and a packet fills in only its time, frames, packet id and
+    the text of its own note. `seen` writes what `Tap.seen` would for each hop, byte for byte,
+    with the same counts and hop log; a hop that keeps a row of the printed table, a tap with
+    a remark pending, or a packet sent without a note for a `SENT` hop takes `Tap.seen`
+    itself."""
 
-    __slots__ = ("hops", "taps", "clock", "records", "logged", "blocks", "pcapng")
+    __slots__ = ("hops", "taps", "clock", "records", "logged", "blocks", "pcapng", "sent", "seen")
 
     def __init__(
-        self, hops: list[tuple[Tap, int, str, Decision | str]], lengths: list[int], label: str
+        self, hops: list[tuple[Tap, int, str, object]], lengths: list[int], label: str
     ) -> None:
-        """`hops`: (tap, frame index, direction, note) of each, in order; `lengths`: the
-        length of each frame."""
+        """`hops`: (tap, frame index, direction, note: a Decision, a text or `SENT`) of each,
+        in order; `lengths`: the length of each frame."""
         self.hops = hops
         self.taps = tuple(dict.fromkeys(tap for tap, *_ in hops))
         self.clock = hops[0][0].clock
@@ -353,6 +357,10 @@ class Hops:
         self.logged = []  # per hop: its tap's number, its tap, earlier hops there, outbound
         self.blocks: Blocks | None = None  # its all.pcapng blocks, once every tap is declared
         self.pcapng = hops[0][0].pcapng
+        sent = [number for number, (*_, note) in enumerate(hops) if note is SENT]
+        if len(sent) > 1:
+            raise ValueError("Hops: more than one hop with the note the packet was sent with")
+        self.sent = bool(sent)
         blocks, earlier = [], dict.fromkeys(self.taps, 0)
         for tap, index, direction, note in hops:
             outbound = direction is OUT
@@ -360,41 +368,77 @@ class Hops:
             self.records.append((tap, writer.buffer, record_lengths(lengths[index]), index, writer))
             self.logged.append((tap.number, tap, earlier[tap], outbound))
             earlier[tap] += 1
-            if note:
+            if note is SENT:
+                comment = f"{label}: "  # then the packet's note, as `Tap.seen` writes it
+            elif note:
                 comment = f"{label}: {note if type(note) is str else note.text or render(note)}"
             else:
                 comment = label
             blocks.append((tap.interface, index, lengths[index], outbound, comment))
         if all(tap.interface is not None for tap in self.taps):
-            self.blocks = Blocks(blocks)
+            self.blocks = Blocks(blocks, sent[0] if sent else -1)
+        # the hops of packet `tag`, whose frames are `frames`, sent with `note`
+        self.seen = self._each if self.blocks is None else self._compiled()
 
-    def seen(self, frames: list[bytes], tag: Tag) -> None:
-        """The hops of packet `tag`, whose frames are `frames`."""
-        log = tag.log
-        count = log.hop_count
-        if count < log.table_rows or self.blocks is None:
-            return self._each(frames, tag)
-        for tap in self.taps:
-            if tap.remarks:
-                return self._each(frames, tag)
-        pid = tag.pid
-        if count < MAX_HOPS_PER_STEP:
-            extend = log.hops.extend
-            for number, tap, before, outbound in self.logged[: MAX_HOPS_PER_STEP - count]:
-                extend((number, tap.count + before, outbound, pid))
-        log.hop_count = count + len(self.hops)
-        now = self.clock.now
-        time = RECORD_HALF.pack(now // 1_000_000_000, now % 1_000_000_000)
+    def _compiled(self):
+        """`seen` once every tap is declared: a function written for these hops, straight
+        through: each record's fixed bytes, buffer and tap bound, the all.pcapng blocks made
+        ahead filled in (`PcapngWriter.append`). A packet that keeps a row of the printed
+        table, finds a remark pending on a tap, or was sent without the note a hop shows
+        goes hop by hop (`_each`)."""
+        names = Names(
+            each=self._each,
+            log_hops=self._log_hops,
+            clock=self.clock,
+            time_of=RECORD_HALF.pack,
+            append=self.pcapng.append,
+            blocks=self.blocks,
+            render=render,
+            FLUSH_BYTES=FLUSH_BYTES,
+            MAX_HOPS_PER_STEP=MAX_HOPS_PER_STEP,
+        )
+        taps = {tap: names.bind(tap, "tap") for tap in self.taps}
+        slow = ["count < log.table_rows", *(f"{name}.remarks" for name in taps.values())]
+        if self.sent:
+            slow.append("not note")  # the hop's comment ends with the note: none to write
+        lines = [
+            "def seen(frames, tag, note=''):",
+            "    log = tag.log",
+            "    count = log.hop_count",
+            f"    if {' or '.join(slow)}:",
+            "        return each(frames, tag, note)",
+            "    pid = tag.pid",
+            "    if count < MAX_HOPS_PER_STEP:",
+            "        log_hops(log, count, pid)",
+            f"    log.hop_count = count + {len(self.hops)}",
+            "    now = clock.now",
+            "    time = time_of(now // 1_000_000_000, now % 1_000_000_000)",
+        ]
         for tap, buffer, lengths, index, writer in self.records:
-            tap.count += 1
-            buffer += b"".join((time, lengths, frames[index]))
-            if len(buffer) >= FLUSH_BYTES:
-                writer.flush()
-        self.pcapng.append(self.blocks, now, pid, frames)
+            record, full = names.bind(buffer.extend, "record"), names.bind(buffer, "buffer")
+            fixed = names.bind(lengths, "lengths")
+            lines += [
+                f"    {taps[tap]}.count += 1",
+                f"    {record}(b''.join((time, {fixed}, frames[{index}])))",
+                f"    if len({full}) >= FLUSH_BYTES:",
+                f"        {names.bind(writer.flush, 'flush')}()",
+            ]
+        if self.sent:
+            text = "note if type(note) is str else note.text or render(note)"
+            lines.append(f"    append(blocks, now, pid, frames, {text})")
+        else:
+            lines.append("    append(blocks, now, pid, frames)")
+        return names.function(lines)
 
-    def _each(self, frames: list[bytes], tag: Tag) -> None:
-        for tap, index, direction, note in self.hops:
-            tap.seen(frames[index], direction, tag, note)
+    def _log_hops(self, log: StepLog, count: int, pid: int) -> None:
+        """The hops' entries in the step's hop log, as many as it still takes."""
+        extend = log.hops.extend
+        for number, tap, before, outbound in self.logged[: MAX_HOPS_PER_STEP - count]:
+            extend((number, tap.count + before, outbound, pid))
+
+    def _each(self, frames: list[bytes], tag: Tag, note: Decision | str = "") -> None:
+        for tap, index, direction, hop_note in self.hops:
+            tap.seen(frames[index], direction, tag, note if hop_note is SENT else hop_note)
 
 
 def comment_notes(comment: str) -> str:

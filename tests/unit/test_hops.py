@@ -1,7 +1,9 @@
 """The capture layer's entry for the flow cache's replays (`Hops`, kpkt/capture/tap.py): the
 hops of a segment written at once write what `Tap.seen` writes hop by hop, byte for byte, with
 the same counts and hop logs, across the hop-log and table limits and the flushes; the newest
-block can still be annotated; a remark pending on a tap reaches the frame's comment."""
+block can still be annotated; a remark pending on a tap reaches the frame's comment. Each with
+notes known ahead, and with hops whose note is the one the packet was sent with (`SENT`: a
+comment of its own per packet, of a length that changes), first, in the middle or last."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kpkt.capture import pcap, pcapng, tap
-from kpkt.capture.tap import Hops, Journal
+from kpkt.capture.tap import SENT, Hops, Journal
 from kpkt.engine.scheduler import Scheduler
 from kpkt.observe import IN, OUT, Decision, Why
 
@@ -24,36 +26,63 @@ HOPS = [
     ("eth0", 2, OUT, "encap"),
     ("cni0", 1, OUT, ""),
 ]
+# the packet's own note at the first hop, in the middle (blocks after it move on with it)
+SENT_FIRST = [("veth", 0, OUT, SENT), *HOPS[1:]]
+SENT_MIDDLE = [*HOPS[:2], ("flannel.1", 1, OUT, SENT), *HOPS[3:]]
+# ... and at the newest hop (its block the one a later note annotates)
+SENT_LAST = [*HOPS[:2], HOPS[3], ("flannel.1", 1, OUT, SENT)]
+# ... at a tap declared in all.pcapng by its first frame (lo), not before
+LOOPBACK = [("lo", 0, OUT, SENT), ("lo", 0, IN, ""), *HOPS[1:]]
+HOP_LISTS = {
+    "notes known ahead": HOPS,
+    "sent note first": SENT_FIRST,
+    "sent note in the middle": SENT_MIDDLE,
+    "sent note last": SENT_LAST,
+    "sent note on a tap declared late": LOOPBACK,
+}
+
+
+def sent_note(n: int) -> Decision | str:
+    """The note packet `n` is sent with: "udp send N/12" (one digit longer from the tenth), a
+    text with a '%', or none."""
+    if n in (3, 7):
+        return ""
+    return "100% sent" if n == 5 else Decision(Why.UDP_SEND, n + 1, 12)
 
 
 class Capture:
-    """A journal with four capture points, written into `folder`."""
+    """A journal with five capture points (lo declared by its first frame), written into
+    `folder`, and a flow whose packets cross `hops` (the flow labelled `label`: "" for none)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, hops: list, label: str | None = None) -> None:
         self.clock = Scheduler()
         self.journal = Journal(self.clock)
         self.taps = {
             name: self.journal.tap("node1", name, "veth", "node1", None)
             for name in ("veth", "cni0", "flannel.1", "eth0")
         }
+        self.taps["lo"] = self.journal.tap("node1", "lo", "loopback", "node1", None)
         folder.mkdir()
         self.folder = folder
         self.journal.open(folder)
         self.journal.new_step()
         self.flow = self.journal.new_flow(0)
-        self.hops = [(self.taps[name], frame, way, note) for name, frame, way, note in HOPS]
+        if label is not None:
+            self.flow.label = label
+        self.hops = [(self.taps[name], frame, way, note) for name, frame, way, note in hops]
 
     def packet(self, n: int, replayed: bool):
         """Packet `n` (its frames with an ID of its own) through the hops, at its own time."""
         self.clock.now = 1_000_000_000 * n + 7
         tag = self.journal.packet(self.flow)
         frames = [frame[:18] + bytes((n >> 8, n & 0xFF)) + frame[20:] for frame in FRAMES]
+        sent = sent_note(n)
         if replayed:
             hops = Hops(self.hops, [len(frame) for frame in frames], tag.label)
-            hops.seen(frames, tag)
+            hops.seen(frames, tag, sent)
         else:
             for where, index, direction, note in self.hops:
-                where.seen(frames[index], direction, tag, note)
+                where.seen(frames[index], direction, tag, sent if note is SENT else note)
         return tag
 
     def files(self) -> dict[str, bytes]:
@@ -67,12 +96,14 @@ class Capture:
         return log.hop_count, list(log.hops), rows, counts
 
 
-def both(tmp_path: Path, packets: int, between=None) -> tuple[Capture, Capture]:
-    """The same packets through `Tap.seen` and through `Hops`; `between(capture, n, tag)` runs
-    after each packet."""
+def both(
+    tmp_path: Path, hops: list, packets: int, between=None, label: str | None = None
+) -> tuple[Capture, Capture]:
+    """The same packets through `hops` with `Tap.seen` and with `Hops`; `between(capture, n,
+    tag)` runs after each packet."""
     captures = []
     for replayed in (False, True):
-        capture = Capture(tmp_path / f"replayed-{replayed}")
+        capture = Capture(tmp_path / f"replayed-{replayed}", hops, label)
         for n in range(packets):
             tag = capture.packet(n, replayed)
             if between is not None:
@@ -91,30 +122,57 @@ def small_limits(monkeypatch):
     monkeypatch.setattr(pcapng, "FLUSH_BYTES", 700)
 
 
-def test_replayed_hops_write_what_each_hop_writes(tmp_path: Path) -> None:
-    slow, replayed = both(tmp_path, 12)
+@pytest.fixture(params=list(HOP_LISTS))
+def hops(request) -> list:
+    return HOP_LISTS[request.param]
+
+
+def test_replayed_hops_write_what_each_hop_writes(tmp_path: Path, hops: list) -> None:
+    slow, replayed = both(tmp_path, hops, 12)
     assert replayed.logs() == slow.logs()
-    assert replayed.logs()[0] == 12 * len(HOPS)  # past the hop log's limit: counted, not kept
+    assert replayed.logs()[0] == 12 * len(hops)  # past the hop log's limit: counted, not kept
     assert len(replayed.logs()[2]) == 7  # the table's rows, kept by the first hops
-    assert replayed.files() == slow.files()
-
-
-def test_a_note_after_replayed_hops_lands_in_the_newest_block(tmp_path: Path) -> None:
-    def decide(capture: Capture, n: int, tag) -> None:
-        capture.journal.decided(tag, Decision(Why.UDP_SEND, n, 12))
-
-    slow, replayed = both(tmp_path, 12, decide)
     files = replayed.files()
     assert files == slow.files()
-    assert b"udp send 11/12" in files["all.pcapng"]
+    if hops is not HOPS:  # the packet's own notes, of both lengths, with a '%', and none
+        for text in (b"flow 1: udp send 9/12", b"flow 1: udp send 12/12", b"flow 1: 100% sent"):
+            assert text in files["all.pcapng"]
 
 
-def test_a_remark_pending_on_a_tap_reaches_a_replayed_frame(tmp_path: Path) -> None:
+def test_a_note_after_replayed_hops_lands_in_the_newest_block(tmp_path: Path, hops: list) -> None:
+    def decide(capture: Capture, n: int, tag) -> None:
+        capture.journal.decided(tag, Decision(Why.DNS_ANSWER))
+
+    slow, replayed = both(tmp_path, hops, 12, decide)
+    files = replayed.files()
+    assert files == slow.files()
+    assert files["all.pcapng"].count(b"dns answer") == 12
+
+
+def test_a_remark_pending_on_a_tap_reaches_a_replayed_frame(tmp_path: Path, hops: list) -> None:
     def remark(capture: Capture, n: int, tag) -> None:
         if n in (5, 9):
-            capture.taps["eth0"].remark(f"link down {n}")
+            for name in ("veth", "eth0", "flannel.1", "lo"):
+                capture.taps[name].remark(f"link down {n}")
 
-    slow, replayed = both(tmp_path, 12, remark)
+    slow, replayed = both(tmp_path, hops, 12, remark)
     files = replayed.files()
     assert files == slow.files()
-    assert b"link down 9; encap" in files["all.pcapng"]
+    pcapng = files["all.pcapng"]
+    # the first hop at a remarked tap after the remark has it
+    assert b"link down 9; encap" in pcapng
+    assert (b"link down 9; udp send 11/12" in pcapng) is (hops is not HOPS)
+
+
+def test_a_packet_without_a_note_or_a_label_has_no_comment(tmp_path: Path) -> None:
+    slow, replayed = both(tmp_path, SENT_FIRST, 12, label="")
+    files = replayed.files()
+    assert files == slow.files()
+    assert b"100% sent" in files["all.pcapng"] and b"flow 1" not in files["all.pcapng"]
+
+
+def test_one_hop_of_a_run_has_the_packet_s_note(tmp_path: Path) -> None:
+    capture = Capture(tmp_path / "capture", HOPS)
+    taps = capture.taps
+    with pytest.raises(ValueError, match="more than one hop"):
+        Hops([(taps["veth"], 0, OUT, SENT), (taps["eth0"], 0, OUT, SENT)], [60], "step 1 flow 1")
