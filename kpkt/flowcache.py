@@ -353,6 +353,22 @@ class _Encap:
         before, between, middle, after = self.pieces
         return self.layout.pack(before, value, between, checksum, middle, udp, after, inner)
 
+    def expression(self, bind, made: list[str]) -> str:
+        """`make` as an expression of a compiled segment (`_compiled`), its constants bound."""
+        pack, pieces = bind(self.layout.pack, "pack"), [bind(p, "b") for p in self.pieces]
+        inner = f"{made[self.inner]}[{self.skip}:]"
+        value = f"(x := v[{self.source}])"
+        checksum = f"0xFFFF - (({self.base} + x) % 0xFFFF or 0xFFFF)"
+        if self.udp is None:
+            before, between, after = pieces
+            return f"{pack}({before}, {value}, {between}, {checksum}, {after}, {inner})"
+        before, between, middle, after = pieces
+        inner_length = len(self.data) - sum(map(len, self.pieces)) - 6  # as recorded
+        pad = b"\x00" * (inner_length & 1)
+        words = f"int.from_bytes((y := {inner}) + {pad!r}, 'big')"
+        udp = f"0xFFFF - (({self.udp} + {words}) % 0xFFFF or 0xFFFF) or 0xFFFF"
+        return f"{pack}({before}, {value}, {between}, {checksum}, {middle}, {udp}, {after}, y)"
+
 
 def _sum(data: bytes) -> int:
     """The ones' complement sum of `data`'s 16-bit words, modulo 0xFFFF (as `checksum()`)."""
@@ -678,8 +694,9 @@ class _Names(dict):
 
     def function(self, lines: list[str]):
         """The function `lines` define, with these names as its globals."""
-        exec("\n".join(lines), self)  # noqa: S102 -- source made by this module, from a path
-        return self[lines[0].split()[1].split("(")[0]]
+        scope = dict(self)  # a plain dict: the interpreter's fast global lookups need one
+        exec("\n".join(lines), scope)  # noqa: S102 -- source made by this module, from a path
+        return scope[lines[0].split()[1].split("(")[0]]
 
 
 def _made(templates: list, bind, made: list[str]) -> list[str]:
@@ -688,7 +705,7 @@ def _made(templates: list, bind, made: list[str]) -> list[str]:
     lines = []
     for template in templates:
         name = f"f{len(made)}"
-        if type(template) in (_Slice, _OneHeader):
+        if type(template) in (_Slice, _OneHeader, _Encap):
             lines.append(f"    {name} = {template.expression(bind, made)}")
         else:
             lines.append(f"    {name} = {bind(template, 't')}.make(v, [{', '.join(made)}])")
