@@ -38,12 +38,11 @@ def _epb_layout(frame_length: int, comment_length: int) -> struct.Struct:
 _EPB_FIXED = 28  # type, length, interface, time, lengths: where the frame starts
 _EPB_COMMENT = 20  # after the flags (8 bytes) and packet id (12) options: the comment option
 _U32 = struct.Struct("<I")
-_OPTION = struct.Struct("<HH")  # an option's code and length
-_PADS = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # after a value of length 0 to 3 mod 4
 
 
 def _option(code: int, value: bytes) -> bytes:
-    return _OPTION.pack(code, len(value)) + value + _PADS[len(value) & 3]
+    pad = -len(value) % 4
+    return struct.pack("<HH", code, len(value)) + value + b"\x00" * pad
 
 
 def _block(block_type: int, body: bytes) -> bytes:
@@ -208,14 +207,19 @@ class Blocks:
         codes: list[str] = []  # the struct's codes, in order
         args: list[str] = []  # what each code packs, in the source of `pack`
         names: dict[str, object] = {}  # the constants `pack` binds
-        pending = [b""]  # fixed bytes not yet given a code
+        pending = b""  # fixed bytes not yet given a code
+
+        def fixed() -> None:
+            nonlocal pending
+            if pending:
+                name = f"c{len(names)}"
+                names[name] = pending
+                codes.append(f"{len(pending)}s")
+                args.append(name)
+                pending = b""
 
         def add(code: str, arg: str) -> None:
-            if pending[0]:
-                names[f"c{len(names)}"] = pending[0]
-                codes.append(f"{len(pending[0])}s")
-                args.append(f"c{len(names) - 1}")
-                pending[0] = b""
+            fixed()
             codes.append(code)
             args.append(arg)
 
@@ -240,35 +244,32 @@ class Blocks:
                 start = comment.encode()
                 self.start, self.size = len(start), size
                 self.shift = number < len(blocks) - 1  # it moves the newest block on
-                pending[0] += sample[:4]
+                pending += sample[:4]
                 add("I", "size")
+                pending += sample[8:12]
             else:
-                pending[0] += sample[:12]
-            if number == sent:
-                pending[0] += sample[8:12]
+                pending += sample[:12]
             add("II", "high, low")
-            pending[0] += sample[20:_EPB_FIXED]
+            pending += sample[20:_EPB_FIXED]
             add(f"{length}s", f"frames[{frame}]")
-            pending[0] += sample[_EPB_FIXED + length : pid_at]
+            pending += sample[_EPB_FIXED + length : pid_at]
             add("Q", "pid")
             if number == sent:  # the option: code and length, the comment, padded
                 add("HH", f"{OPT_COMMENT}, length")
-                pending[0] += start
+                pending += start
                 add("{}s{}x", "text")
-                pending[0] += sample[pid_at + 8 : pid_at + 12]
+                pending += sample[pid_at + 8 : pid_at + 12]
                 add("I", "size")
             else:
-                pending[0] += sample[pid_at + 8 :]
+                pending += sample[pid_at + 8 :]
             self.last = at  # where the newest block starts (before the note's option)
             at += size
-        add("0s", "b''")  # the last fixed bytes
+        fixed()
         self._format = "<" + "".join(codes)
-        head = (
-            "layout, high, low, pid, frames, length, text, size"
-            if self.sent
-            else ("high, low, pid, frames")
-        )
-        if not self.sent:
+        if self.sent:  # the layout depends on the note's length (`fit`)
+            head = "layout, high, low, pid, frames, length, text, size"
+        else:
+            head = "high, low, pid, frames"
             names["layout"] = struct.Struct(self._format).pack
         source = f"def pack({head}):\n    return layout({', '.join(args)})\n"
         exec(source, names)  # noqa: S102 -- source made here, of constants and codes
