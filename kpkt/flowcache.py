@@ -47,6 +47,7 @@ from __future__ import annotations
 import struct
 
 from kpkt.capture.tap import SENT, Hops, Tap
+from kpkt.compiled import Names
 from kpkt.engine import generation
 from kpkt.net.bridge import Bridge
 from kpkt.net.device import Loopback, Veth
@@ -683,22 +684,6 @@ class FlowCache:
         return fit
 
 
-class _Names(dict):
-    """The constants of a compiled segment's source, by the names it calls them."""
-
-    def bind(self, value, prefix: str) -> str:
-        """A name for `value` in the source."""
-        name = f"{prefix}{len(self)}"
-        self[name] = value
-        return name
-
-    def function(self, lines: list[str]):
-        """The function `lines` define, with these names as its globals."""
-        scope = dict(self)  # a plain dict: the interpreter's fast global lookups need one
-        exec("\n".join(lines), scope)  # noqa: S102 -- source made by this module, from a path
-        return scope[lines[0].split()[1].split("(")[0]]
-
-
 def _made(templates: list, bind, made: list[str]) -> list[str]:
     """The lines of a compiled segment that make `templates`' frames, each named in `made`
     (which holds the names of the frames before them) as it is made."""
@@ -719,7 +704,7 @@ def _compiled(path: Path, stack, network):
     returns the frame it hands on (`path.onward`'s), or None. Generated for the path, so a
     replay runs straight through what the path does, with its constants bound: the same
     operations `Path`'s fields describe, without looking them up."""
-    names = _Names(sched=stack.sched, network=network, stack=stack, Hops=Hops)
+    names = Names(sched=stack.sched, network=network, stack=stack, Hops=Hops)
     bind = names.bind
     lines = ["def segment(frame, tag, note):"]
     made = ["frame"]  # the frames so far, by index

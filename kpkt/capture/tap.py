@@ -22,6 +22,7 @@ from kpkt.capture.pcap import (
     record_lengths,
 )
 from kpkt.capture.pcapng import Blocks, PcapngWriter
+from kpkt.compiled import Names
 from kpkt.observe import OUT, Decision, Tag
 
 ALL_PCAPNG = "all.pcapng"
@@ -342,7 +343,7 @@ class Hops:
     a remark pending, or a packet sent without a note for a `SENT` hop takes `Tap.seen`
     itself."""
 
-    __slots__ = ("hops", "taps", "clock", "records", "logged", "blocks", "pcapng", "sent")
+    __slots__ = ("hops", "taps", "clock", "records", "logged", "blocks", "pcapng", "sent", "seen")
 
     def __init__(
         self, hops: list[tuple[Tap, int, str, object]], lengths: list[int], label: str
@@ -376,36 +377,66 @@ class Hops:
             blocks.append((tap.interface, index, lengths[index], outbound, comment))
         if all(tap.interface is not None for tap in self.taps):
             self.blocks = Blocks(blocks, sent[0] if sent else -1)
+        # the hops of packet `tag`, whose frames are `frames`, sent with `note`
+        self.seen = self._each if self.blocks is None else self._compiled()
 
-    def seen(self, frames: list[bytes], tag: Tag, note: Decision | str = "") -> None:
-        """The hops of packet `tag`, whose frames are `frames`, sent with `note`."""
-        log = tag.log
-        count = log.hop_count
-        if count < log.table_rows or self.blocks is None or (self.sent and not note):
-            return self._each(frames, tag, note)
-        for tap in self.taps:
-            if tap.remarks:
-                return self._each(frames, tag, note)
-        pid = tag.pid
-        if count < MAX_HOPS_PER_STEP:
-            extend = log.hops.extend
-            for number, tap, before, outbound in self.logged[: MAX_HOPS_PER_STEP - count]:
-                extend((number, tap.count + before, outbound, pid))
-        log.hop_count = count + len(self.hops)
-        now = self.clock.now
-        time = RECORD_HALF.pack(now // 1_000_000_000, now % 1_000_000_000)
-        for tap, buffer, lengths, index, writer in self.records:
-            tap.count += 1
-            buffer += b"".join((time, lengths, frames[index]))
-            if len(buffer) >= FLUSH_BYTES:
-                writer.flush()
+    def _compiled(self):
+        """`seen` once every tap is declared: a function written for these hops, straight
+        through: each record's fixed bytes, buffer and tap bound, the all.pcapng blocks made
+        ahead filled in (`PcapngWriter.append`). A packet that keeps a row of the printed
+        table, finds a remark pending on a tap, or was sent without the note a hop shows
+        goes hop by hop (`_each`)."""
+        names = Names(
+            each=self._each,
+            log_hops=self._log_hops,
+            clock=self.clock,
+            time_of=RECORD_HALF.pack,
+            append=self.pcapng.append,
+            blocks=self.blocks,
+            render=render,
+            FLUSH_BYTES=FLUSH_BYTES,
+            MAX_HOPS_PER_STEP=MAX_HOPS_PER_STEP,
+        )
+        taps = {tap: names.bind(tap, "tap") for tap in self.taps}
+        slow = ["count < log.table_rows", *(f"{name}.remarks" for name in taps.values())]
         if self.sent:
-            text = note if type(note) is str else note.text or render(note)
-            self.pcapng.append(self.blocks, now, pid, frames, text)
+            slow.append("not note")  # the hop's comment ends with the note: none to write
+        lines = [
+            "def seen(frames, tag, note=''):",
+            "    log = tag.log",
+            "    count = log.hop_count",
+            f"    if {' or '.join(slow)}:",
+            "        return each(frames, tag, note)",
+            "    pid = tag.pid",
+            "    if count < MAX_HOPS_PER_STEP:",
+            "        log_hops(log, count, pid)",
+            f"    log.hop_count = count + {len(self.hops)}",
+            "    now = clock.now",
+            "    time = time_of(now // 1_000_000_000, now % 1_000_000_000)",
+        ]
+        for tap, buffer, lengths, index, writer in self.records:
+            record, full = names.bind(buffer.extend, "record"), names.bind(buffer, "buffer")
+            fixed = names.bind(lengths, "lengths")
+            lines += [
+                f"    {taps[tap]}.count += 1",
+                f"    {record}(b''.join((time, {fixed}, frames[{index}])))",
+                f"    if len({full}) >= FLUSH_BYTES:",
+                f"        {names.bind(writer.flush, 'flush')}()",
+            ]
+        if self.sent:
+            text = "note if type(note) is str else note.text or render(note)"
+            lines.append(f"    append(blocks, now, pid, frames, {text})")
         else:
-            self.pcapng.append(self.blocks, now, pid, frames)
+            lines.append("    append(blocks, now, pid, frames)")
+        return names.function(lines)
 
-    def _each(self, frames: list[bytes], tag: Tag, note: Decision | str) -> None:
+    def _log_hops(self, log: StepLog, count: int, pid: int) -> None:
+        """The hops' entries in the step's hop log, as many as it still takes."""
+        extend = log.hops.extend
+        for number, tap, before, outbound in self.logged[: MAX_HOPS_PER_STEP - count]:
+            extend((number, tap.count + before, outbound, pid))
+
+    def _each(self, frames: list[bytes], tag: Tag, note: Decision | str = "") -> None:
         for tap, index, direction, hop_note in self.hops:
             tap.seen(frames[index], direction, tag, note if hop_note is SENT else hop_note)
 
