@@ -9,7 +9,8 @@ the event that ran last.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from heapq import heappop, heappush
 from typing import Any
 
@@ -73,6 +74,17 @@ class Scheduler:
         self.now = t_ns
         fn(*args)
         return True
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """For an event that calls several handlers in turn (the arrivals of a flood at each
+        port): nothing is handed over while it holds, since what the event does after a
+        handler would otherwise come after what was handed over (`hand_over` queues)."""
+        horizon, self.horizon = self.horizon, -1
+        try:
+            yield
+        finally:
+            self.horizon = horizon
 
     def run_until(self, t_ns: int) -> None:
         """Run every event due by `t_ns`, and none after it (handed over ones included)."""

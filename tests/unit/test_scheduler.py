@@ -245,3 +245,22 @@ def test_an_event_due_at_the_same_instant_runs_before_a_handed_over_one():
     seen.append("sooner")
     run_all(sched)
     assert seen == ["sooner", "queued first", "handed over"]
+
+
+def test_nothing_is_handed_over_while_an_event_holds():
+    """A flood's arrivals in turn: the first port's hand-over must not run before the second."""
+    sched, seen = Scheduler(), []
+
+    def flood() -> None:
+        with sched.holding():
+            for port in ("a", "b"):
+                seen.append(port)
+                if sched.hand_over(5, seen.append, f"{port} onward"):
+                    seen.append(f"{port} onward")
+        seen.append(sched.horizon)  # run_until's, again
+        if sched.hand_over(4, seen.append, "after the flood"):  # nothing due before it
+            seen.append("after the flood")
+
+    sched.at(0, flood)
+    sched.run_until(10)
+    assert seen == ["a", "b", 10, "after the flood", "a onward", "b onward"]
