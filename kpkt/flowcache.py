@@ -2,22 +2,29 @@
 
 The unit is a *segment*: what one event does in one namespace for one packet, which is where
 the datapath's decisions are made. A segment starts when a socket of the namespace sends a
-UDP datagram (`Stack.send_ip`) or when a frame arrives on a veth (`Veth.deliver`), and runs
-until the packet leaves on a wire (the event that delivers it at the far end is scheduled) or
-reaches a socket. In between, every device of the namespace decides (bridge FDB, route,
-neighbour, VXLAN or IPIP tunnel, netfilter) and the capture points see the frames.
+UDP datagram or an ICMP echo request (`Stack.send_ip`) or when a frame arrives on a veth
+(`Veth.deliver`), and runs until the packet leaves on a wire (the event that delivers it at the
+far end is scheduled) or reaches a socket. A segment may make one new packet of the flow: the
+echo reply the stack answers an echo request with (`Journal.packet`, replayed as the same call
+at the same place, so the reply gets the same packet id). In between, every device of the
+namespace decides (bridge FDB, route, neighbour, VXLAN or IPIP tunnel, netfilter) and the capture
+points see the frames.
 
 The first packet of a key takes the slow path, with the namespace watched: the frames its
 capture points saw (with their notes), the events it scheduled, the socket it reached, the IP
 IDs it drew, the FDB entries it refreshed. The key is the frame itself with what changes from
 packet to packet left out: the IP IDs and header checksums, and the UDP checksum of a tunnel
-(VXLAN) that covers an inner header; the payload is part of the key. For a send, the key is
-the datagram's addresses, ports, payload, DF, TOS and TTL. A later packet with the same key is
-replayed: its frames are the recorded ones with its own IP IDs (carried from its input, or
-drawn from the namespace's generator in the same order) and their checksums redone (or carried
-with the header they belong to, when the recording carried it unchanged), seen by the
-same capture points with the same notes, then the same event is scheduled at the same delay
-(so the interleaving with other flows is the same) or the same socket gets the datagram.
+(VXLAN) that covers an inner header, and of an ICMP echo what changes from ping to ping (its
+checksum, sequence number and the time ping writes at the start of its data); the rest of the
+payload is part of the key. For a send, the key is the datagram's addresses, ports, payload
+(an echo's as in a frame), DF, TOS and TTL. A later packet with the same key is replayed: its
+frames are the recorded ones with its own IP IDs (carried from its input, or drawn from the
+namespace's generator in the same order), its echo's words (the input echo's at the same
+places: a forwarded echo, or the reply made of a request) and their checksums redone (or
+carried with the header or echo they belong to, when the recording carried it unchanged), seen
+by the same capture points with the same notes, then the same event is scheduled at the same
+delay (so the interleaving with other flows is the same) or the same socket gets the datagram
+(a ping socket the echo reply).
 
 A replay does as little as it can: the input's changing words are read with one unpack; a
 frame that is part of the input (a tunnel's inner frame) is a slice of it, a frame with one
@@ -35,11 +42,14 @@ connection table, every socket opened or closed and every step's start makes a n
 before its expiry, the first moment a timer would change an entry the namespace holds (an FDB
 entry ageing out, a REACHABLE neighbour going STALE). Anything uncertain takes the slow path and
 is not recorded: a recording that changed that state, dropped the packet, noted a decision
-without a frame, sent another packet, drew another kind of random value, queued a packet for
+without a frame, sent another packet than an echo reply, drew another kind of random value,
+made a frame of another packet than its input's or the one it made, queued a packet for
 ARP or crossed into another namespace; a namespace with a qdisc (netem), a NetworkPolicy, a
 tc program, a socket-level load balancer, a device of a kind this module does not know or a
 port of anything but a Linux bridge, or a UDP socket of another kind (an overlay router and
-its own tunnel); crafted packets, a run with corrupted frames, IP options, anything but UDP inside.
+its own tunnel); crafted packets, a run with corrupted frames, IP options, anything but UDP or
+an ICMP echo inside (ICMP errors quote a packet), an echo reply whose words but the changing ones
+are all zeros (its checksum is then not their sum's complement).
 """
 
 from __future__ import annotations
@@ -58,7 +68,8 @@ from kpkt.net.stack import Stack
 from kpkt.net.vxlan import Vxlan
 from kpkt.observe import Decision, Why
 from kpkt.wire.ethernet import ETH_LEN
-from kpkt.wire.ipv4 import IP_MIN_LEN, PROTO_IPIP, PROTO_UDP
+from kpkt.wire.icmp import ECHO_REPLY, ECHO_REQUEST, ICMP_CHECKSUM_AT, ICMP_LEN
+from kpkt.wire.ipv4 import IP_MIN_LEN, PROTO_ICMP, PROTO_IPIP, PROTO_UDP
 from kpkt.wire.udp import UDP_LEN
 
 # the device kinds whose decisions read only the state kpkt/engine/generation.py counts
@@ -66,17 +77,21 @@ _KNOWN_DEVICES = (Veth, Bridge, Vxlan, IpipTunnel, Loopback)
 FLOW_CACHE_DEFAULT = True  # whether runs use the cache unless told (`--no-flow-cache`)
 _MAX_PATHS = 4096  # recordings kept per entry point; more and the oldest half is forgotten
 _INPUT = object()  # a note that is the one the packet was sent with
-_SEEN, _HOPS, _PUSH, _DELIVER = "seen", "hops", "push", "deliver"  # the kinds of a Path's actions
+# the kinds of a Path's actions
+_SEEN, _HOPS, _PUSH, _DELIVER, _PACKET = "seen", "hops", "push", "deliver", "packet"
 _ETH_IP = b"\x08\x00"
 _IP_UDP = IP_MIN_LEN + UDP_LEN  # an IPv4 header without options, then UDP's
 _VXLAN_INNER = 8 + 8  # from the UDP header to the inner Ethernet header: UDP, VXLAN
+_ECHO_SEQ = 6  # where an ICMP echo message's sequence number is (after type, code, sum, id)
+_TIMEVAL = 16  # the struct timeval iputils ping writes at the start of its data when it fits
 
 
 def _layout(data: bytes, at: int, tunnels: frozenset[int], ips: list, sums: list) -> bool:
     """Find the IPv4 headers (their offsets into `ips`) and the tunnel UDP checksums (their
     offsets, with their IP header's, into `sums`) of the IPv4 packet at `data[at:]`; False
     when it is not one the cache handles: IPv4 without options, through IPIP and VXLAN (a UDP
-    port in `tunnels`), carrying UDP."""
+    port in `tunnels`), carrying UDP or an ICMP echo request or reply (`_echo_at`) that ends
+    the frame."""
     while True:
         if len(data) < at + 28 or data[at] != 0x45:
             return False
@@ -85,6 +100,9 @@ def _layout(data: bytes, at: int, tunnels: frozenset[int], ips: list, sums: list
         if proto == PROTO_IPIP:
             at += 20
             continue
+        if proto == PROTO_ICMP:  # an ICMP error quotes a packet: not one the cache handles
+            end = at + (data[at + 2] << 8 | data[at + 3])
+            return end == len(data) and _is_echo(data[at + 20 :])
         if proto != PROTO_UDP:
             return False
         if (data[at + 22] << 8 | data[at + 23]) not in tunnels:
@@ -96,24 +114,56 @@ def _layout(data: bytes, at: int, tunnels: frozenset[int], ips: list, sums: list
         at = inner + 14
 
 
-def _masked_ranges(ips: list, sums: list) -> list[tuple[int, int]]:
+def _echo_at(data: bytes, ips: list) -> int | None:
+    """Where the ICMP echo message of a packet `_layout` found is (it ends the frame), if it
+    carries one."""
+    return ips[-1] + IP_MIN_LEN if data[ips[-1] + 9] == PROTO_ICMP else None
+
+
+def _echo_words(length: int) -> list[int]:
+    """The offsets in an ICMP echo message of `length` bytes of what changes from packet to
+    packet of a ping: the checksum, the sequence number, and the time ping writes at the start
+    of its data when it fits (kpkt/net/icmp.py `ping_payload`)."""
+    end = ICMP_LEN + _TIMEVAL if length >= ICMP_LEN + _TIMEVAL else ICMP_LEN
+    return [ICMP_CHECKSUM_AT, *range(_ECHO_SEQ, end, 2)]
+
+
+def echo_key(message: bytes) -> bytes:
+    """An ICMP echo message without what changes from packet to packet of a ping."""
+    return (
+        message[:ICMP_CHECKSUM_AT]
+        + message[4:_ECHO_SEQ]
+        + message[_echo_words(len(message))[-1] + 2 :]
+    )
+
+
+def _is_echo(message: bytes) -> bool:
+    """Whether an ICMP message is an echo request or reply (not an error, which quotes)."""
+    return len(message) >= ICMP_LEN and message[0] in (ECHO_REQUEST, ECHO_REPLY) and not message[1]
+
+
+def _masked_ranges(ips: list, sums: list, echo: int | None, length: int) -> list[tuple[int, int]]:
     ranges = [(at + 4, at + 6) for at in ips] + [(at + 10, at + 12) for at in ips]
+    if echo is not None:
+        ranges += [(echo + at, echo + at + 2) for at in _echo_words(length - echo)]
     return sorted(ranges + [(at, at + 2) for at, _ in sums])
 
 
 def frame_key(frame: bytes, tunnels: frozenset[int]) -> bytes | None:
     """The frame without what changes from packet to packet of a flow (IP IDs and checksums,
-    tunnel UDP checksums); None when the cache does not handle it."""
+    tunnel UDP checksums, and a ping's `_echo_words`); None when the cache does not handle
+    it."""
     if frame[12:14] != _ETH_IP:
         return None
     ips: list[int] = []
     sums: list[tuple[int, int]] = []
     if not _layout(frame, 14, tunnels, ips, sums):
         return None
-    if len(ips) == 1:  # the common case, without the general loop
+    echo = _echo_at(frame, ips)
+    if len(ips) == 1 and echo is None:  # the common case, without the general loop
         return frame[:18] + frame[20:24] + frame[26:]
     pieces, start = [], 0
-    for begin, end in _masked_ranges(ips, sums):
+    for begin, end in _masked_ranges(ips, sums, echo, len(frame)):
         pieces.append(frame[start:begin])
         start = end
     pieces.append(frame[start:])
@@ -150,8 +200,10 @@ class _Template:
             position[at] = len(fields)
             fields.append((at, source, base, adds, udp))
 
+        echo = _echo_at(data, ips)
+        words = [] if echo is None else [echo + at for at in _echo_words(len(data) - echo)]
         zeroed = bytearray(data)
-        for at in [ip + 4 for ip in ips] + [ip + 10 for ip in ips] + [at for at, _ in sums]:
+        for at in [ip + 4 for ip in ips] + [ip + 10 for ip in ips] + [at for at, _ in sums] + words:
             zeroed[at] = zeroed[at + 1] = 0
         computed = []
         for ip in ips:
@@ -167,6 +219,8 @@ class _Template:
             computed.append(ip)
         for ip in computed:
             add(ip + 10, None, _sum(zeroed[ip : ip + 20]), (position[ip + 4],))
+        if echo is not None and not _echo_fields(data, echo, zeroed, sources, add, position):
+            return None
         for at, ip in sums:
             udp, end = ip + 20, ip + (data[ip + 2] << 8 | data[ip + 3])
             carried = sources.datagrams.get(data[udp:end])
@@ -205,6 +259,32 @@ class _Template:
         return bytes(data)
 
 
+def _echo_fields(data: bytes, echo: int, zeroed: bytearray, sources, add, position) -> bool:
+    """Add to a template the fields of the ICMP echo message at `data[echo:]` (its other
+    words `zeroed`): its sequence number and ping's time are the input echo's words at the
+    same places (a forwarded echo, or the reply `Stack._icmp_receive` makes of a request), its
+    checksum the input's when the message is the input's as it was, else redone as
+    `icmp.echo` makes it. False when a word comes from no known source."""
+    message = data[echo:]
+    if sources.message is None or len(message) != len(sources.message):
+        return False
+    varying = []
+    for at, source in sources.echo.items():
+        if at == ICMP_CHECKSUM_AT:
+            continue
+        if message[at : at + 2] != sources.message[at : at + 2]:
+            return False
+        add(echo + at, source)
+        varying.append(position[echo + at])
+    if message == sources.message:
+        add(echo + ICMP_CHECKSUM_AT, sources.echo[ICMP_CHECKSUM_AT])
+        return True
+    if not any(zeroed[echo:]):
+        return False  # checksum() of a message of zeros is 0xFFFF, not the sum's complement
+    add(echo + ICMP_CHECKSUM_AT, None, _sum(zeroed[echo:]), tuple(varying))
+    return True
+
+
 class _Slice:
     """A frame that is a part of the input frame as it came (a tunnel packet's inner frame)."""
 
@@ -241,29 +321,71 @@ class _Slice:
 
 class _OneHeader:
     """A frame with one IPv4 header whose ID comes from a source and whose checksum is redone
-    (a routed frame, a frame a socket sent): one pack."""
+    (a routed frame, a frame a socket sent): one pack. When what follows the header holds words
+    that change (a ping's), it is the end of the input as it came (`start`), as for `_Slice`;
+    an echo made anew of the input's (the reply to a request) has its type and code and its
+    checksum before that end, the checksum summed as `_Template.make` does (`echo`: the sum of
+    the words that stay the same, and the range of `values` that add to it)."""
 
-    __slots__ = ("data", "source", "base", "layout", "before", "between", "after")
+    __slots__ = ("data", "source", "base", "layout", "before", "between", "after", "start", "echo")
 
-    def __init__(self, template: _Template) -> None:
+    def __init__(self, template: _Template, end: int, start: int | None, echo) -> None:
+        """The template's bytes up to `end` made, then the input's from `start`."""
         data = template.data
-        (at, self.source, *_), (_, _, self.base, *_) = template.fields
+        (at, self.source, *_), (_, _, self.base, *_), *_ = template.fields
         self.data = data
-        self.layout = struct.Struct(f">{at}sH4sH{len(data) - at - 8}s")
-        self.before, self.between, self.after = data[:at], data[at + 2 : at + 6], data[at + 8 :]
+        self.start, self.echo = start, echo
+        self.layout = struct.Struct(f">{at}sH4sH{end - at - 8}s" + ("H" if echo else ""))
+        self.before, self.between, self.after = data[:at], data[at + 2 : at + 6], data[at + 8 : end]
 
-    @staticmethod
-    def fits(template: _Template) -> bool:
-        if len(template.fields) != 2:
-            return False
-        (at, source, *_), (checksum, computed, _, adds, udp) = template.fields
-        return source is not None and computed is None and checksum == at + 6 and adds == (0,)
+    @classmethod
+    def of(cls, template: _Template, data: bytes | None, fields: list[int]) -> _OneHeader | None:
+        """`template`'s frame as one header made and, when words after it change, the end of
+        the input `data` (a frame, or the message a socket sent) whose words at `fields` they
+        are, at the same places, after an echo's type, code and checksum made anew."""
+        if len(template.fields) < 2:
+            return None
+        (at, source, *_), (checksum, computed, _, adds, _), *rest = template.fields
+        if source is None or computed is not None or checksum != at + 6 or adds != (0,):
+            return None
+        if not rest:
+            return cls(template, len(template.data), None, None)
+        head, echo = at + 16, None  # where the input's part starts: the header's end
+        if rest[-1][1] is None:  # a checksum made anew: an echo's, over the input's words
+            (where, _, base, adds, udp), rest = rest[-1], rest[:-1]
+            first = rest[0][1] if rest else None
+            if udp or where != head + ICMP_CHECKSUM_AT or first is None:
+                return None
+            if adds != tuple(range(2, 2 + len(rest))):
+                return None
+            if [f[1] for f in rest] != list(range(first, first + len(rest))):
+                return None
+            head, echo = where + 2, (base, first, first + len(rest))
+        tail = template.data[head:]
+        start = -1 if data is None else len(data) - len(tail)
+        if start < 0 or data[start:] != tail:
+            return None
+        moved = start - head  # from the template's offsets to the input's
+        if {field - moved for field in fields if field >= start} != {f[0] for f in rest}:
+            return None
+        for where, source, *_ in rest:
+            if source is None or source >= len(fields) or fields[source] != where + moved:
+                return None
+        return cls(template, head - (2 if echo else 0), start, echo)
 
     def make(self, values, frames: list) -> bytes:
         value = values[self.source]
         # as _Template.make: the complement of the sum folded to 1..0xFFFF
         checksum = 0xFFFF - ((self.base + value) % 0xFFFF or 0xFFFF)
-        return self.layout.pack(self.before, value, self.between, checksum, self.after)
+        if self.start is None:
+            return self.layout.pack(self.before, value, self.between, checksum, self.after)
+        if self.echo is None:
+            made = self.layout.pack(self.before, value, self.between, checksum, self.after)
+            return made + frames[0][self.start :]
+        base, first, last = self.echo
+        echo = 0xFFFF - ((base + sum(values[first:last])) % 0xFFFF or 0xFFFF)
+        made = self.layout.pack(self.before, value, self.between, checksum, self.after, echo)
+        return made + frames[0][self.start :]
 
     def expression(self, bind, made: list[str]) -> str:
         """`make` as an expression of a compiled segment (`_compiled`), its constants bound."""
@@ -272,7 +394,13 @@ class _OneHeader:
         before, between, after = (bind(piece, "b") for piece in pieces)
         value = f"(x := v[{self.source}])"
         checksum = f"0xFFFF - (({self.base} + x) % 0xFFFF or 0xFFFF)"
-        return f"{pack}({before}, {value}, {between}, {checksum}, {after})"
+        fields = f"{before}, {value}, {between}, {checksum}, {after}"
+        if self.start is None:
+            return f"{pack}({fields})"
+        if self.echo is not None:
+            base, first, last = self.echo
+            fields += f", 0xFFFF - (({base} + sum(v[{first}:{last}])) % 0xFFFF or 0xFFFF)"
+        return f"{pack}({fields}) + {made[0]}[{self.start}:]"
 
 
 class _Encap:
@@ -405,8 +533,8 @@ class _Recorder:
         self.stack = stack
         self.tag = tag
         self.note = note
-        # ("seen", observer, raw, frame, direction, note), ("push", delay, fn, args),
-        # ("deliver", fn, args), ("draw",): in the order they happened
+        # ("seen", observer, raw, frame, direction, note, tag), ("push", delay, fn, args),
+        # ("deliver", fn, args), ("draw",), ("packet", tag, new tag): in the order they happened
         self.events: list = []
         self.draws: list[int] = []
         self.fit = True  # nothing uncertain happened
@@ -441,9 +569,7 @@ class _Watched:
         recorder = self.recorder
         if not recorder.paused:
             recorder.pushes()
-            if tag is not recorder.tag:
-                recorder.fit = False
-            recorder.events.append(("seen", self.observer, self.raw, frame, direction, note))
+            recorder.events.append(("seen", self.observer, self.raw, frame, direction, note, tag))
             if type(self.observer) is Tap:
                 recorder.hops += 1
         self.observer.seen(frame, direction, tag, note)
@@ -500,9 +626,26 @@ class _Callback:
             recorder.sequence = recorder.stack.sched.sequence  # its events are its own
 
 
+class _NewPacket:
+    """`Journal.packet` while a segment is recorded: a new packet of the flow (the echo reply
+    `Stack._icmp_receive` sends) is noted with its tag, in the order of the segment's events."""
+
+    def __init__(self, recorder: _Recorder, method) -> None:
+        self.recorder = recorder
+        self.method = method
+
+    def __call__(self, tag):
+        recorder = self.recorder
+        new = self.method(tag)
+        if not recorder.paused:
+            recorder.pushes()
+            recorder.events.append(("packet", tag, new))
+        return new
+
+
 class _Unfit:
-    """A journal method while a segment is recorded: a decision without a frame, a drop, a new
-    packet or flow make the segment unfit."""
+    """A journal method while a segment is recorded: a decision without a frame, a drop or a
+    new flow make the segment unfit."""
 
     def __init__(self, recorder: _Recorder, method) -> None:
         self.recorder = recorder
@@ -513,7 +656,7 @@ class _Unfit:
         return self.method(*args)
 
 
-_JOURNAL_METHODS = ("decided", "dropped", "packet", "new_flow")
+_JOURNAL_METHODS = ("decided", "dropped", "new_flow")
 
 
 class FlowCache:
@@ -548,10 +691,16 @@ class FlowCache:
         network, sched = self.network, stack.sched
 
         def send_ip(src, dst, proto, payload, tag, *, df=True, tos=0, ttl=64, note=""):
-            if proto != PROTO_UDP or tag.checked or network.corrupting or self.recording:
+            if tag.checked or network.corrupting or self.recording:
                 slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
                 return
-            key = (src, dst, payload, df, tos, ttl, not note)
+            if proto == PROTO_UDP:
+                key, sent = (src, dst, payload, df, tos, ttl, not note), None
+            elif proto == PROTO_ICMP and _is_echo(payload):  # a ping socket's echo request
+                key, sent = (src, dst, proto, echo_key(payload), df, tos, ttl, not note), payload
+            else:
+                slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
+                return
             path = paths.get(key)
             if (
                 path is not None
@@ -559,30 +708,33 @@ class FlowCache:
                 and sched.now < path.expiry
             ):
                 self.hits += 1
-                self._replay(stack, path, None, tag, note, False)
+                self._replay(stack, path, None, tag, note, False, sent)
                 return
             self.misses += 1
 
             def run() -> None:
                 slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
 
-            self._record(stack, paths, key, run, None, tag, note)
+            self._record(stack, paths, key, run, None, tag, note, sent)
 
         return send_ip
 
     # --- replay ---------------------------------------------------------------------------------
 
-    def _replay(self, stack, path: Path, frame: bytes | None, tag, note, whole: bool) -> None:
+    def _replay(
+        self, stack, path: Path, frame: bytes | None, tag, note, whole: bool, sent=None
+    ) -> None:
         """Do what the recorded segment did, for this packet; `whole`: the segment is all its
         event does (a frame's arrival), so the event its packet goes on with is handed over
         (`Scheduler.hand_over`): when it would run next, it runs here, and if it is a segment
-        this cache holds, it is replayed in this loop (as `_Arrivals.keyed` would)."""
+        this cache holds, it is replayed in this loop (as `_Arrivals.keyed` would). `sent`: for
+        a send, the ICMP echo message the socket sent, whose changing words the reader reads."""
         sched, network = stack.sched, self.network
         while True:
             segment = path.segment
             if segment is None:
                 segment = path.segment = _compiled(path, stack, network)
-            frame = segment(frame, tag, note)
+            frame, tag = segment(frame or sent, tag, note)
             onward = path.onward
             if onward is None:
                 return
@@ -598,13 +750,15 @@ class FlowCache:
                 arrivals.keyed(frame, tag, key)  # the slow path, recorded if it can be
                 return
             self.hits += 1
-            stack, note = arrivals.stack, ""
+            stack, note, sent = arrivals.stack, "", None
 
     # --- recording ------------------------------------------------------------------------------
 
-    def _record(self, stack, paths: dict, key, run, frame: bytes | None, tag, note) -> None:
+    def _record(
+        self, stack, paths: dict, key, run, frame: bytes | None, tag, note, sent=None
+    ) -> None:
         """Run the slow path (`run`) with `stack` watched; keep what it did under `key` in
-        `paths` if it can be replayed exactly."""
+        `paths` if it can be replayed exactly (`sent`: as for `_replay`)."""
         if not self._fit_to_record(stack):
             run()
             return
@@ -620,7 +774,8 @@ class FlowCache:
         ]
         in_flight, pending, hops = network.in_flight, network.pending, tag.log.hop_count
         devices = list(stack.devices)
-        sockets = [(socket, socket.on_datagram) for socket in stack.udp_sockets.values()]
+        sockets = [(s, "on_datagram", s.on_datagram) for s in stack.udp_sockets.values()]
+        sockets += [(s, "on_icmp", s.on_icmp) for s in stack.ping_sockets.values()]
         ids = stack.ids
         self.recording = True
         try:
@@ -628,17 +783,18 @@ class FlowCache:
                 dev.observer = _Watched(recorder, dev)
             for name in _JOURNAL_METHODS:
                 setattr(journal, name, _Unfit(recorder, getattr(journal, name)))
-            for socket, fn in sockets:
-                socket.on_datagram = _Callback(recorder, fn)
+            journal.packet = _NewPacket(recorder, journal.packet)
+            for socket, name, fn in sockets:
+                setattr(socket, name, _Callback(recorder, fn))
             stack.ids = _CountedIds(recorder, ids)
             run()
             recorder.pushes()
         finally:
             self.recording = False
             stack.ids = ids
-            for socket, fn in sockets:
-                socket.on_datagram = fn
-            for name in _JOURNAL_METHODS:
+            for socket, name, fn in sockets:
+                setattr(socket, name, fn)
+            for name in (*_JOURNAL_METHODS, "packet"):
                 delattr(journal, name)
             for dev in devices:
                 dev.observer = dev.observer.observer
@@ -655,7 +811,7 @@ class FlowCache:
             for table, mac, entry, updated in fdb
             if table.entries.get(mac) is entry and entry.updated_ns != updated
         ]
-        path = _path(recorder, frame, self.tunnels)
+        path = _path(recorder, frame, self.tunnels, sent)
         if path is None:
             return
         path.generation = before
@@ -700,8 +856,9 @@ def _made(templates: list, bind, made: list[str]) -> list[str]:
 
 def _compiled(path: Path, stack, network):
     """The function that replays `path` in `stack`: `segment(frame, tag, note)` makes the
-    segment's frames from the input `frame` (None for a send), does its actions in order and
-    returns the frame it hands on (`path.onward`'s), or None. Generated for the path, so a
+    segment's frames from the input `frame` (for a send, the echo message sent, or None), does
+    its actions in order and returns the frame it hands on (`path.onward`'s), or None, with
+    the packet's tag (a new packet's, when the segment makes one). Generated for the path, so a
     replay runs straight through what the path does, with its constants bound: the same
     operations `Path`'s fields describe, without looking them up."""
     names = Names(sched=stack.sched, network=network, stack=stack, Hops=Hops)
@@ -740,10 +897,12 @@ def _compiled(path: Path, stack, network):
         elif kind is _PUSH:
             keyed, key = bind(b.keyed, "keyed"), bind(d, "key")
             lines.append(f"    sched.after({a}, {keyed}, {made[c]}, tag, {key})")
-        else:  # a socket gets the datagram: its payload is the end of a frame
+        elif kind is _PACKET:  # a new packet of the flow: the tag from here on is its
+            lines.append("    tag = network.journal.packet(tag)")
+        else:  # a socket gets the datagram (or a ping socket the packet): a frame's end
             fn, args = bind(a, "deliver"), bind(b, "args")
             lines.append(f"    {fn}(*{args}, {made[c]}[{d}:], tag)")
-    lines.append(f"    return {'None' if path.onward is None else made[path.onward[2]]}")
+    lines.append(f"    return {'None' if path.onward is None else made[path.onward[2]]}, tag")
     return names.function(lines)
 
 
@@ -833,10 +992,11 @@ def _expiry(stack) -> int:
 _NEVER = 1 << 62
 
 
-def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> Path | None:
+def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int], sent) -> Path | None:
     """What the recorded segment did, as actions to replay; None when it cannot be replayed
-    exactly (an IP ID from no known source, a note that quotes the packet's own, ...)."""
-    sources = _Sources(frame, tunnels, recorder.draws)
+    exactly (an IP ID from no known source, a note that quotes the packet's own, a frame of
+    another packet than the input's or the one it made, ...). `sent`: as for `_replay`."""
+    sources = _Sources(frame, tunnels, recorder.draws, sent)
     if sources.ambiguous:
         return None  # two sources with the same ID: which one a frame carries is unclear
     values = sources.values
@@ -855,7 +1015,9 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
         if not _layout(data, 0 if raw else 14, tunnels, ips, sums):
             return None
         template = _Template.of(data, ips, sorted(sums, reverse=True), sources)
-        made = [frame] + [template.data for template in templates]
+        # (for a send, the first is the message sent: no frame holds or equals it, it is
+        # shorter than the packet that carries it)
+        made = [sources.input] + [template.data for template in templates]
         if template is None or template.make(values, made) != data:
             return None  # a checksum the builders would not make
         template = _fastest(template, made, raws, ips, sums, sources.fields)
@@ -868,22 +1030,28 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
 
     actions: list[tuple] = []
     delivered = False
+    tag = recorder.tag  # the packet the frames are of: the input's, then each new one's
     for event in recorder.events:
         kind = event[0]
         if kind == "draw":
             if delivered:
                 return None
+        elif kind == "packet":  # replayed as the same call: the same next packet id
+            if delivered or event[1] is not tag:
+                return None
+            tag = event[2]
+            actions.append((_PACKET, None, None, None, None))
         elif kind == "seen":
-            _, observer, raw, data, direction, note = event
+            _, observer, raw, data, direction, note, seen_as = event
             where = index(data, raw)
-            if where is None or _quotes(note, recorder.note):
+            if where is None or seen_as is not tag or _quotes(note, recorder.note):
                 return None
             sent = note is recorder.note or (note and note == recorder.note)
             actions.append((_SEEN, observer, where, direction, _INPUT if sent else note))
         elif kind == "push":
             _, delay, fn, args = event
             arrivals = getattr(fn, "__self__", None)  # a veth's arrivals, through the cache
-            if type(arrivals) is not _Arrivals or len(args) != 2 or args[1] is not recorder.tag:
+            if type(arrivals) is not _Arrivals or len(args) != 2 or args[1] is not tag:
                 return None
             where = index(args[0], False)
             key = frame_key(args[0], tunnels)
@@ -892,17 +1060,19 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
             actions.append((_PUSH, delay, arrivals, where, key))
         else:
             _, fn, args = event
-            # (source, source port, destination, payload, tag): the payload is the end of the
-            # newest frame, past its IPv4 and UDP headers
+            # a UDP socket's (source, source port, destination, payload, tag): the payload is
+            # the end of the newest frame, past its IPv4 and UDP headers; a ping socket's
+            # (packet, tag): the newest frame's IPv4 packet
             newest = actions[-1] if actions and actions[-1][0] is _SEEN else None
-            if len(args) != 5 or args[-1] is not recorder.tag or newest is None:
+            ends = {5: (_IP_UDP, ETH_LEN + _IP_UDP), 2: (0, ETH_LEN)}.get(len(args))
+            if ends is None or args[-1] is not tag or newest is None:
                 return None
             data = frame if newest[2] == 0 else templates[newest[2] - 1].data
-            offset = len(data) - len(args[3])
-            if offset not in (_IP_UDP, ETH_LEN + _IP_UDP) or data[offset:] != args[3]:
+            offset = len(data) - len(args[-2])
+            if offset not in ends or data[offset:] != args[-2]:
                 return None
             delivered = True
-            actions.append((_DELIVER, fn, args[:3], newest[2], offset))
+            actions.append((_DELIVER, fn, args[:-2], newest[2], offset))
     lengths = [len(frame or b"")] + [len(template.data) for template in templates]
     onward = actions.pop()[1:] if actions and actions[-1][0] is _PUSH else None
     return Path(
@@ -916,12 +1086,11 @@ def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int]) -> 
 
 def _fastest(template: _Template, frames: list, raws: list, ips: list, sums: list, fields: list):
     """`template`, or what makes the same frames with fewer operations; `frames`: the input
-    and the frames made before, as recorded, `raws`: which of them start with the IPv4
-    header."""
-    if _OneHeader.fits(template):
-        return _OneHeader(template)
+    (a frame, or the message a socket sent) and the frames made before, as recorded, `raws`:
+    which of them start with the IPv4 header."""
     return (
-        _Slice.of(template, frames[0], fields)
+        _OneHeader.of(template, frames[0], fields)
+        or _Slice.of(template, frames[0], fields)
         or _Encap.of(template, frames, raws, ips, sums)
         or template
     )
@@ -954,34 +1123,45 @@ def _grouped(actions: list[tuple], noted: bool, lengths: list[int]) -> list[tupl
 
 class _Sources:
     """Where the words of a replayed frame that change from packet to packet come from: the
-    input frame's (its IP IDs, IP header checksums and tunnel UDP checksums, at `fields`, in
-    the frame's order) and the IP IDs the namespace draws, in that order in `values`."""
+    input's (a frame's IP IDs, IP header checksums and tunnel UDP checksums, and the
+    `_echo_words` of the ICMP echo message it carries, or of the echo message a socket sent:
+    at `fields`, in order) and the IP IDs the namespace draws, in that order in `values`."""
 
-    def __init__(self, frame: bytes | None, tunnels: frozenset[int], draws: list[int]) -> None:
+    def __init__(
+        self, frame: bytes | None, tunnels: frozenset[int], draws: list[int], sent=None
+    ) -> None:
+        """`sent`: for a send, the ICMP echo message the socket sent (None: a UDP datagram)."""
         self.headers: dict[bytes, tuple[int, int]] = {}  # an input IP header -> its words
         self.datagrams: dict[bytes, int] = {}  # an input tunnel datagram -> its checksum's
         ids: list[int] = []  # the indexes of IP IDs
         ips: list[int] = []
         sums: list[tuple[int, int]] = []
+        echo, data = (None, frame) if sent is None else (0, sent)
         if frame is not None:
             _layout(frame, 14, tunnels, ips, sums)
+            echo = _echo_at(frame, ips)
+        # the input's echo message (to compare with the ones made) and its words' indexes
+        self.input = data  # the frame, or the message sent
+        self.message = None if echo is None else data[echo:]
+        words = [] if echo is None else [echo + at for at in _echo_words(len(data) - echo)]
         self.fields = sorted(
-            [ip + 4 for ip in ips] + [ip + 10 for ip in ips] + [at for at, _ in sums]
+            [ip + 4 for ip in ips] + [ip + 10 for ip in ips] + [at for at, _ in sums] + words
         )
         index = {at: position for position, at in enumerate(self.fields)}
+        self.echo = {at - echo: index[at] for at in words}  # offset in the message -> index
         for ip in ips:
             ids.append(index[ip + 4])
             self.headers.setdefault(frame[ip : ip + 20], (index[ip + 4], index[ip + 10]))
         for at, ip in sums:
             end = ip + (frame[ip + 2] << 8 | frame[ip + 3])
             self.datagrams.setdefault(frame[ip + 20 : end], index[at])
-        self.values = [frame[at] << 8 | frame[at + 1] for at in self.fields] + draws
+        self.values = [data[at] << 8 | data[at + 1] for at in self.fields] + draws
         ids += range(len(self.fields), len(self.values))
         self.ids = {self.values[index]: index for index in ids}
         self.ambiguous = len(self.ids) != len(ids)
 
     def reader(self) -> struct.Struct | None:
-        """What reads the input frame's words at `fields`, in order, with one unpack."""
+        """What reads the input's words at `fields`, in order, with one unpack."""
         if not self.fields:
             return None
         layout, at = ">", 0

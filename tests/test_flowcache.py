@@ -2,7 +2,8 @@
 writes is the same byte for byte with the cache on and off, for the goldens and for random
 clusters and traffic with timers expiring mid-flow (neighbour entries going STALE, DELAY and
 PROBE, FDB entries ageing out), links going down and coming back, netem loss and delay, and
-services (conntrack, DNAT); and it does replay the packets of a flow."""
+services (conntrack, DNAT); and it does replay the packets of a flow, UDP datagrams and pings
+(echo requests and the replies the target's stack makes)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from test_golden import GOLDEN, SCENARIOS
 
 from kpkt import golden, runner
 from kpkt.capture import pcap, pcapng, tap
+from kpkt.capture.tap import Journal
 from kpkt.compiled import Names
 from kpkt.engine.scheduler import Scheduler
 from kpkt.flowcache import (
@@ -33,12 +35,16 @@ from kpkt.flowcache import (
     _Slice,
     _Sources,
     _Template,
+    echo_key,
     frame_key,
 )
+from kpkt.net.icmp import ping_payload
+from kpkt.net.stack import Stack
 from kpkt.observe import OUT
 from kpkt.topology.load import load_topology, load_topology_text
+from kpkt.wire import icmp
 from kpkt.wire.ethernet import ETH_P_IP, eth_header
-from kpkt.wire.ipv4 import PROTO_UDP, decrement_ttl, ipv4_packet
+from kpkt.wire.ipv4 import PROTO_ICMP, PROTO_UDP, decrement_ttl, ipv4_packet
 from kpkt.wire.udp import udp_segment
 from kpkt.wire.vxlan import vxlan_header
 
@@ -217,6 +223,117 @@ def test_state_changing_mid_flow_is_not_replayed_from_before(
     assert hits > 0
 
 
+PING = "ping: {from: p11, to: p21, count: 40, interval: 10us}"
+
+
+@pytest.mark.parametrize("cluster", sorted(CLUSTERS))
+def test_a_ping_is_replayed_and_its_captures_are_the_same(cluster: str, tmp_path: Path) -> None:
+    _, hits = run_both(topology(cluster, [PING]), tmp_path)
+    # per echo after the first few: the request sent, the sender's node, the receiver's node,
+    # the receiving pod answering, the receiver's node and the sender's node again, the sending
+    # pod getting the reply; on weave only the three in the pods
+    assert hits >= (3 if cluster.startswith("weave") else 7) * 35
+
+
+@pytest.mark.parametrize(
+    "ping",
+    [
+        # the sequence number wraps; ping's data without room for its time (under 16 bytes),
+        # with just room, and larger
+        "ping: {from: p11, to: p21, id: 7, seq: 65530, count: 12, interval: 10us, size: 0}",
+        "ping: {from: p11, to: p21, count: 12, interval: 10us, size: 15}",
+        "ping: {from: p11, to: p21, count: 12, interval: 10us, size: 16}",
+        "ping: {from: p11, to: p21, count: 12, interval: 1ms, size: 1000}",
+        # an echo reply of id 0, sequence 0 and no data is all zeros but for its checksum
+        # (0xffff, not what the sum of its other words gives): the replies are not recorded
+        "ping: {from: p11, to: p21, id: 0, seq: 65534, count: 4, interval: 10us, size: 1}",
+        # TTL exceeded on the way: ICMP errors, which are not cached
+        "ping: {from: p11, to: p21, count: 5, interval: 10us, ttl: 1}",
+    ],
+)
+@pytest.mark.parametrize("cluster", ["flannel", "calico-vxlan"])
+def test_pings_of_every_size_and_sequence_are_the_same(
+    cluster: str, ping: str, tmp_path: Path
+) -> None:
+    run_both(topology(cluster, [ping]), tmp_path)
+
+
+def test_a_replayed_echo_reply_is_the_same_new_packet(tmp_path: Path, monkeypatch) -> None:
+    # the segment that answers an echo request makes a new packet (`Journal.packet`): replayed,
+    # it makes the same calls in the same order, so every packet gets the same id and flow
+    calls: list[tuple[int, int, int]] = []
+    answered: list[int] = []  # the echo replies the stack's slow path made
+    new_packet = Journal.packet
+
+    def logged(journal, tag):
+        new = new_packet(journal, tag)
+        calls.append((tag.pid, new.pid, new.flow))
+        if sys._getframe(1).f_code is Stack._icmp_receive.__code__:
+            answered.append(new.pid)
+        return new
+
+    monkeypatch.setattr(Journal, "packet", logged)
+    udp = "udp: {from: p12, to: p22, dport: 5000, count: 40, interval: 10us}"
+    text = topology("flannel", [PING, udp, PING.replace("p21", "node2")])
+    journals, slow = [], []
+    for flow_cache in (False, True):
+        calls.clear()
+        answered.clear()
+        folder = tmp_path / f"cache-{flow_cache}"
+        runner.run(
+            load_topology_text(text, "t.yaml"), folder=folder, report=False, flow_cache=flow_cache
+        )
+        journals.append(list(calls))
+        slow.append(len(answered))
+    assert journals[0] == journals[1]
+    assert len(journals[0]) >= 40 * 5  # requests and replies, datagrams; and ARP's
+    # without the cache the pod and the node made their 40 replies each; with it, the first
+    # few, the rest were replayed
+    assert slow == [80, slow[1]] and slow[1] <= 10
+
+
+@pytest.mark.parametrize("cluster", ["flannel", "calico-ipip"])
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # the link goes down mid-ping and comes back
+        [
+            "link: {node: node2, interface: eth0, state: down, at: 1ms}",
+            "link: {node: node2, interface: eth0, state: up, at: 3ms}",
+        ],
+        # the sender's container restarts (its ping socket closes: later replies are ignored),
+        # the target's does (the kernel answers)
+        ["restart: {pod: p11, at: 2ms}"],
+        ["restart: {pod: p21, at: 2ms}"],
+        # labels change, the target is deleted
+        ["label: {pod: p21, set: {app: t}, at: 1ms}", "delete: {pod: p21, at: 3ms}"],
+        # loss on the way
+        ["impair: {node: node1, interface: eth0, loss: 30%, at: 1ms}"],
+    ],
+)
+def test_a_ping_changing_mid_flow_is_not_replayed_from_before(
+    cluster: str, steps: list[str], tmp_path: Path
+) -> None:
+    ping = "ping: {from: p11, to: p21, count: 50, interval: 100us}"
+    _, hits = run_both(topology(cluster, [ping, *steps]), tmp_path)
+    assert hits > 0
+
+
+@pytest.mark.parametrize("cluster", ["flannel", "calico-ipip", "calico-vxlan"])
+def test_pings_to_nodes_a_service_and_nowhere_are_the_same(cluster: str, tmp_path: Path) -> None:
+    # kube-proxy does not translate a ping to a ClusterIP: it goes to the gateway (Calico's
+    # clusters here have one) or gets net unreachable from the node
+    steps = [
+        "ping: {from: p11, to: svc, count: 20, interval: 10us}",
+        "ping: {from: node1, to: p22, count: 20, interval: 10us}",
+        "ping: {from: p11, to: node2, count: 20, interval: 10us}",
+        "ping: {from: p11, to: p12, count: 20, interval: 10us}",
+        "ping: {from: p11, to: '10.244.9.9', count: 20, interval: 10us}",
+    ]
+    _, hits = run_both(topology(cluster, steps), tmp_path)
+    assert hits > 0
+
+
 HOSTS = ["p11", "p12", "p21", "p22", "node1", "node2", "'10.244.9.9'"]
 TIMES = ["10us", "100us", "1ms", "3s", "20s", "200s"]
 
@@ -254,8 +371,9 @@ def random_runs(draw) -> str:
                 f"interval: {interval}, ttl: {ttl}{at}}}"
             )
         elif kind == "ping":
-            count = draw(st.integers(1, 3))
-            body = f"from: {src}, to: {dst}, count: {count}, interval: {interval}{at}"
+            count = draw(st.integers(1, 12))
+            size = draw(st.sampled_from([0, 15, 16, 56, 1300]))
+            body = f"from: {src}, to: {dst}, count: {count}, interval: {interval}, size: {size}{at}"
             steps.append(f"ping: {{{body}}}")
         else:
             steps.append(f"tcp: {{from: {src}, to: {dst}, dport: 5300{at}}}")
@@ -299,9 +417,13 @@ def vxlan_frame(outer_id: int, inner_id: int, ttl: int, payload: bytes, checksum
         ident=inner_id,
         ttl=ttl,
     )
+    return vxlan(inner, outer_id, checksum)
+
+
+def vxlan(inner: bytes, outer_id: int, checksum: bool) -> bytes:
+    """The VXLAN frame node1's eth0 sends around the frame `inner`."""
     segment = udp_segment(NODE1, NODE2, 50066, 8472, vxlan_header(1) + inner, checksum)
-    outer = ipv4_packet(NODE1, NODE2, PROTO_UDP, segment, ident=outer_id, df=False)
-    return ETH + outer
+    return ETH + ipv4_packet(NODE1, NODE2, PROTO_UDP, segment, ident=outer_id, df=False)
 
 
 ETH = eth_header(b"\x02\x00\x00\x00\x00\x02", b"\x02\x00\x00\x00\x00\x01", ETH_P_IP)
@@ -401,6 +523,106 @@ def test_the_fast_templates_make_what_the_builders_make(ids, ttl, payload, check
     made = replayed([routed, vxlan, raw, ipip], sources, pod(ids[3]), [ids[2]])
     assert made[1] == vxlan_frame(ids[2], ids[3], ttl - 1, payload, checksum)
     assert made[3] == ETH + ipv4_packet(NODE1, NODE2, 4, made[2], ident=ids[2], df=False)
+
+
+def echo(icmp_type: int, ident: int, seq: int, t_ns: int, size: int) -> bytes:
+    """An echo message as ping (a request) or the target's stack (its reply) makes it."""
+    return icmp.echo(icmp_type, ident, seq, ping_payload(t_ns, size))
+
+
+def request_frame(ip_id: int, message: bytes, ttl: int = 64) -> bytes:
+    return ETH + ipv4_packet(POD_A, POD_B, PROTO_ICMP, message, ident=ip_id, ttl=ttl)
+
+
+def reply_frame(ip_id: int, message: bytes) -> bytes:
+    return ETH + ipv4_packet(POD_B, POD_A, PROTO_ICMP, message, ident=ip_id, df=False)
+
+
+def test_a_ping_key_leaves_out_its_sequence_time_and_checksums() -> None:
+    tunnels = frozenset({8472})
+    message = echo(icmp.ECHO_REQUEST, 7, 1, 1_000_000, 56)
+    key = frame_key(request_frame(1, message), tunnels)
+    assert key == frame_key(request_frame(2, echo(icmp.ECHO_REQUEST, 7, 9, 5_123_456, 56)), tunnels)
+    assert key == frame_key(vxlan(request_frame(3, message), 4, True)[50:], tunnels)
+    assert echo_key(message) == echo_key(echo(icmp.ECHO_REQUEST, 7, 2, 7_654_321_000, 56))
+    for other in [
+        echo(icmp.ECHO_REQUEST, 8, 1, 1_000_000, 56),  # another id
+        echo(icmp.ECHO_REPLY, 7, 1, 1_000_000, 56),  # a reply
+        echo(icmp.ECHO_REQUEST, 7, 1, 1_000_000, 57),  # another size
+        message[:-1] + b"?",  # other data past the time
+    ]:
+        assert frame_key(request_frame(1, other), tunnels) != key
+        assert echo_key(other) != echo_key(message)
+    # ping's data under 16 bytes holds no time: all of it is in the key
+    short = echo(icmp.ECHO_REQUEST, 7, 1, 0, 15)
+    assert echo_key(short) != echo_key(short[:-1] + b"?")
+    assert echo_key(short) == echo_key(echo(icmp.ECHO_REQUEST, 7, 2, 0, 15))
+    # an ICMP error quotes a packet: not cached
+    error = icmp.error(icmp.TIME_EXCEEDED, 0, request_frame(1, message)[14:])
+    assert frame_key(request_frame(1, error), tunnels) is None
+
+
+# a ping's fields: four distinct IP IDs (two for the recorded packet, two for a later one),
+# the echo id, two sequence numbers and two times (recorded, later), ping's data size, and
+# whether the tunnel sends a UDP checksum
+PINGS = (
+    st.lists(st.integers(0, 0xFFFF), min_size=4, max_size=4, unique=True),
+    st.integers(0, 0xFFFF),
+    st.lists(st.integers(0, 0xFFFF), min_size=2, max_size=2),
+    st.lists(st.integers(0, 1 << 40), min_size=2, max_size=2),
+    st.integers(0, 100),
+    st.booleans(),
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(*PINGS)
+def test_ping_templates_make_what_the_builders_make(ids, ident, seqs, times, size, checksum):
+    tunnels = frozenset({8472})
+
+    def message(icmp_type: int, later: int) -> bytes:
+        return echo(icmp_type, ident, seqs[later], times[later], size)
+
+    request = [request_frame(ids[2 * later], message(icmp.ECHO_REQUEST, later)) for later in (0, 1)]
+    # the pod answering: the reply, its IP ID drawn, its checksum redone
+    sources = _Sources(request[0], tunnels, [ids[1]])
+    reply = [reply_frame(ids[2 * later + 1], message(icmp.ECHO_REPLY, later)) for later in (0, 1)]
+    ips, sums = [], []
+    assert _layout(reply[0], 14, tunnels, ips, sums)
+    if not any(echo_key(message(icmp.ECHO_REPLY, 0))):
+        # a reply of zeros but its changing words: its checksum is not their sum's complement
+        assert _Template.of(reply[0], ips, sums, sources) is None
+    else:
+        answer = fastest(reply[0], False, [request[0]], sources)
+        assert type(answer) is _OneHeader
+        assert replayed([answer], sources, request[1], [ids[3]]) == [reply[1]]
+    # the socket sending: the request, its IP ID drawn, its message the one sent
+    sent = message(icmp.ECHO_REQUEST, 0)
+    sources = _Sources(None, tunnels, [ids[0]], sent)
+    frame = fastest(request[0], False, [sent], sources)
+    later = message(icmp.ECHO_REQUEST, 1)
+    assert type(frame) is _OneHeader
+    assert replayed([frame], sources, later, [ids[2]]) == [request[1]]
+    # the request in a VXLAN packet (an outer ID drawn), then out of it and routed on
+    sources = _Sources(request[0], tunnels, [ids[1]])
+    routed = fastest(ETH + decrement_ttl(request[0][14:]), False, [request[0]], sources)
+    around = fastest(
+        vxlan(routed.data, ids[1], checksum), False, [request[0], routed.data], sources
+    )
+    assert [type(routed), type(around)] == [_OneHeader, _Encap]
+    assert replayed([routed, around], sources, request[1], [ids[3]]) == [
+        ETH + decrement_ttl(request[1][14:]),
+        vxlan(ETH + decrement_ttl(request[1][14:]), ids[3], checksum),
+    ]
+    arrived = [vxlan(frame, ids[1 + later], checksum) for later, frame in enumerate(request)]
+    sources = _Sources(arrived[0], tunnels, [])
+    inner = fastest(arrived[0][50:], False, [arrived[0]], sources)
+    routed = fastest(ETH + decrement_ttl(request[0][14:]), False, [arrived[0], inner.data], sources)
+    assert [type(inner), type(routed)] == [_Slice, _OneHeader]
+    assert replayed([inner, routed], sources, arrived[1], []) == [
+        request[1],
+        ETH + decrement_ttl(request[1][14:]),
+    ]
 
 
 def test_a_run_of_taps_has_one_hop_with_the_note_the_packet_was_sent_with() -> None:

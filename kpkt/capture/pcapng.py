@@ -12,7 +12,6 @@ note decided just after a frame was recorded still lands in that frame's comment
 from __future__ import annotations
 
 import struct
-from operator import itemgetter
 from pathlib import Path
 
 from kpkt.capture.pcap import LINKTYPE_ETHERNET, AppendingFile
@@ -39,14 +38,11 @@ def _epb_layout(frame_length: int, comment_length: int) -> struct.Struct:
 _EPB_FIXED = 28  # type, length, interface, time, lengths: where the frame starts
 _EPB_COMMENT = 20  # after the flags (8 bytes) and packet id (12) options: the comment option
 _U32 = struct.Struct("<I")
-_TIME = struct.Struct("<II")  # a block's time: high and low 32 bits
-_PID = struct.Struct("<Q")  # the packet id option's value
-_OPTION = struct.Struct("<HH")  # an option's code and length
-_PADS = (b"", b"\x00\x00\x00", b"\x00\x00", b"\x00")  # after a value of length 0 to 3 mod 4
 
 
 def _option(code: int, value: bytes) -> bytes:
-    return _OPTION.pack(code, len(value)) + value + _PADS[len(value) & 3]
+    pad = -len(value) % 4
+    return struct.pack("<HH", code, len(value)) + value + b"\x00" * pad
 
 
 def _block(block_type: int, body: bytes) -> bytes:
@@ -153,20 +149,20 @@ class PcapngWriter(AppendingFile):
         buffer = self.buffer
         if len(buffer) >= FLUSH_BYTES:
             self.flush()
-        time = _TIME.pack(t_ns >> 32, t_ns & 0xFFFFFFFF)
-        if blocks.sent:  # the note, in its comment option (as `_option` encodes it)
+        if blocks.sent:
             text = note.encode()
-            around = blocks.around.get(len(text))
-            if around is None:
-                around = blocks.fit(len(text))
-            head, tail, size, moved = around
+            fit = blocks.around.get(len(text))
+            if fit is None:
+                fit = blocks.fit(len(text))
+            layout, length, size, moved = fit
             self._last_at = len(buffer) + blocks.last + moved
-            values = [time, _PID.pack(pid), head, text, tail, size, *frames]
+            buffer += blocks.pack(
+                layout, t_ns >> 32, t_ns & 0xFFFFFFFF, pid, frames, length, text, size
+            )
         else:
             self._last_at = len(buffer) + blocks.last
-            values = [time, _PID.pack(pid), *frames]
+            buffer += blocks.pack(t_ns >> 32, t_ns & 0xFFFFFFFF, pid, frames)
         self._last_pid = pid
-        buffer += blocks.format % blocks.holes(values)
 
     def _comment_option(self, comment: str) -> bytes:
         """The encoded option for `comment`, remembered: most comments repeat (routes, FDB
@@ -212,27 +208,41 @@ class Blocks:
     """Packet blocks that follow one another for one packet at one instant, whose interfaces,
     frame lengths, directions and comments are known ahead (the hops of a segment the flow
     cache replays), but for one block's comment, which may end with the note the packet was
-    sent with (a datagram's "udp send N/M"): their fixed bytes are made once, as
-    `PcapngWriter.packet` lays them out, and `PcapngWriter.append` fills in only the time, the
-    packet id, the frames, and that note with its option's length, its padding and its
-    block's two lengths, with one formatting."""
+    sent with (a datagram's "udp send N/M"): laid out once, as `PcapngWriter.packet` lays them
+    out, as one struct whose fixed bytes are bound constants, so `PcapngWriter.append` makes
+    them with one pack of the time, the packet id, the frames, and that note with its option's
+    length and its block's length (`pack`, a function made for these blocks)."""
 
-    __slots__ = ("format", "holes", "last", "sent", "start", "size", "shift", "around")
+    __slots__ = ("pack", "last", "sent", "start", "size", "shift", "around", "_format")
 
     def __init__(self, blocks: list[tuple[int, int, int, bool, str]], sent: int = -1) -> None:
         """`blocks`: (interface, frame index, frame length, outbound, comment) of each, in
         order; the frame index is the frame's position in the frames `append` is given.
         `sent`: the block (if any) whose comment is its `comment` then the packet's note."""
-        pieces: list[bytes] = []  # the fixed bytes between two holes
-        # what fills each hole: its position in [time, pid, *frames], or with a block that
-        # has the packet's note in [time, pid, the option's code and length, the note, the
-        # padding, end of options and the block's length, the block's length, *frames]
-        holes: list[int] = []
+        codes: list[str] = []  # the struct's codes, in order
+        args: list[str] = []  # what each code packs, in the source of `pack`
+        names: dict[str, object] = {}  # the constants `pack` binds
+        pending = b""  # fixed bytes not yet given a code
+
+        def fixed() -> None:
+            nonlocal pending
+            if pending:
+                name = f"c{len(names)}"
+                names[name] = pending
+                codes.append(f"{len(pending)}s")
+                args.append(name)
+                pending = b""
+
+        def add(code: str, arg: str) -> None:
+            fixed()
+            codes.append(code)
+            args.append(arg)
+
         self.sent = sent >= 0
-        # per length of a note: the bytes around it, and how far it moves the newest block on
-        self.around: dict[int, tuple[bytes, bytes, bytes, int]] = {}
-        first = 6 if self.sent else 2  # where the frames start among the values
-        fixed, at = b"", 0
+        # per length of a note: the layout, the option's length, the block's length, and how
+        # far the newest block moves on
+        self.around: dict[int, tuple] = {}
+        at = 0
         for number, (interface, frame, length, outbound, comment) in enumerate(blocks):
             if number == sent:
                 option = b""  # made for each packet
@@ -249,43 +259,42 @@ class Blocks:
                 start = comment.encode()
                 self.start, self.size = len(start), size
                 self.shift = number < len(blocks) - 1  # it moves the newest block on
-                pieces += [
-                    fixed + sample[:4],
-                    sample[8:12],
-                    sample[20:_EPB_FIXED],
-                    sample[_EPB_FIXED + length : pid_at],
-                    b"",
-                    start,
-                    b"",
-                ]
-                holes += [5, 0, first + frame, 1, 2, 3, 4]
-                fixed = b""
+                pending += sample[:4]
+                add("I", "size")
+                pending += sample[8:12]
             else:
-                pieces += [
-                    fixed + sample[:12],
-                    sample[20:_EPB_FIXED],
-                    sample[_EPB_FIXED + length : pid_at],
-                ]
-                holes += [0, first + frame, 1]
-                fixed = sample[pid_at + 8 :]
+                pending += sample[:12]
+            add("II", "high, low")
+            pending += sample[20:_EPB_FIXED]
+            add(f"{length}s", f"frames[{frame}]")
+            pending += sample[_EPB_FIXED + length : pid_at]
+            add("Q", "pid")
+            if number == sent:  # the option: code and length, the comment, padded
+                add("HH", f"{OPT_COMMENT}, length")
+                pending += start
+                add("{}s{}x", "text")
+                pending += sample[pid_at + 8 : pid_at + 12]
+                add("I", "size")
+            else:
+                pending += sample[pid_at + 8 :]
             self.last = at  # where the newest block starts (before the note's option)
             at += size
-        pieces.append(fixed)
-        self.format = b"%b".join(piece.replace(b"%", b"%%") for piece in pieces)
-        self.holes = itemgetter(*holes)
+        fixed()
+        self._format = "<" + "".join(codes)
+        if self.sent:  # the layout depends on the note's length (`fit`)
+            head = "layout, high, low, pid, frames, length, text, size"
+        else:
+            head = "high, low, pid, frames"
+            names["layout"] = struct.Struct(self._format).pack
+        source = f"def pack({head}):\n    return layout({', '.join(args)})\n"
+        exec(source, names)  # noqa: S102 -- source made here, of constants and codes
+        self.pack = names["pack"]
 
-    def fit(self, length: int) -> tuple[bytes, bytes, bytes, int]:
-        """For a note of `length` bytes: its option's code and length, then (after the note)
-        its padding, the end of options and the block's length, the block's length, and how
-        far the newest block moves on."""
-        length += self.start
-        grow = (length + 7) & -4  # the option: code and length, the comment padded
-        size = _U32.pack(self.size + grow)
-        tail = _PADS[length & 3] + _U32.pack(OPT_END) + size
-        around = self.around[length - self.start] = (
-            _OPTION.pack(OPT_COMMENT, length),
-            tail,
-            size,
-            grow if self.shift else 0,
-        )
-        return around
+    def fit(self, length: int) -> tuple:
+        """For a note of `length` bytes: the layout of the blocks, its option's length, its
+        block's length, and how far the newest block moves on."""
+        total = self.start + length
+        grow = (total + 7) & -4  # the option: code and length, the comment padded
+        layout = struct.Struct(self._format.format(length, -total % 4)).pack
+        fit = self.around[length] = (layout, total, self.size + grow, grow if self.shift else 0)
+        return fit

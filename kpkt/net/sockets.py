@@ -95,6 +95,7 @@ class PingSocket:
         self.stack = stack
         self.ident = ident
         self.on_icmp = on_icmp
+        generation.changed()  # where the id's echo replies go
         stack.ping_sockets[ident] = self
 
     def send(
@@ -104,6 +105,7 @@ class PingSocket:
         self.stack.send_ip(None, dst, PROTO_ICMP, message, tag, ttl=ttl, note=note)
 
     def close(self) -> None:
+        generation.changed()
         if self.stack.ping_sockets.get(self.ident) is self:
             del self.stack.ping_sockets[self.ident]
 
