@@ -75,7 +75,7 @@ from kpkt.wire.udp import UDP_LEN
 # the device kinds whose decisions read only the state kpkt/engine/generation.py counts
 _KNOWN_DEVICES = (Veth, Bridge, Vxlan, IpipTunnel, Loopback)
 FLOW_CACHE_DEFAULT = True  # whether runs use the cache unless told (`--no-flow-cache`)
-_MAX_PATHS = 4096  # recordings kept per entry point; more and the oldest half is forgotten
+_MAX_PATHS = 4096  # keys kept per entry point; more and the oldest half is forgotten
 _INPUT = object()  # a note that is the one the packet was sent with
 # the kinds of a Path's actions
 _SEEN, _HOPS, _PUSH, _DELIVER, _PACKET = "seen", "hops", "push", "deliver", "packet"
@@ -758,7 +758,13 @@ class FlowCache:
         self, stack, paths: dict, key, run, frame: bytes | None, tag, note, sent=None
     ) -> None:
         """Run the slow path (`run`) with `stack` watched; keep what it did under `key` in
-        `paths` if it can be replayed exactly (`sent`: as for `_replay`)."""
+        `paths` if it can be replayed exactly (`sent`: as for `_replay`). A key seen for the
+        first time is not recorded, only noted (None): recording costs more than the slow
+        path, and most keys of a large cluster come once (a ping from each pod)."""
+        if key not in paths:
+            _keep(paths, key, None)
+            run()
+            return
         if not self._fit_to_record(stack):
             run()
             return
@@ -818,10 +824,7 @@ class FlowCache:
         path.expiry = _expiry(stack)
         path.in_flight = network.in_flight - in_flight - moved
         path.refreshed = refreshed
-        if len(paths) >= _MAX_PATHS:
-            for old in list(paths)[: _MAX_PATHS // 2]:
-                del paths[old]
-        paths[key] = path
+        _keep(paths, key, path)
 
     def _fit_to_record(self, stack) -> bool:
         """Whether the namespace's segments can be recorded: only devices of known kinds, no
@@ -956,6 +959,14 @@ class _Arrivals:
             return None
         cache = self.cache
         return None if cache.network.corrupting or cache.recording else path
+
+
+def _keep(paths: dict, key, path: Path | None) -> None:
+    """`paths[key] = path`, the oldest half of `paths` forgotten when it is full."""
+    if len(paths) >= _MAX_PATHS:
+        for old in list(paths)[: _MAX_PATHS // 2]:
+            del paths[old]
+    paths[key] = path
 
 
 def _known(dev) -> bool:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_golden import GOLDEN, SCENARIOS
 
-from kpkt import golden, runner
+from kpkt import flowcache, golden, runner
 from kpkt.capture import pcap, pcapng, tap
 from kpkt.capture.tap import Journal
 from kpkt.compiled import Names
@@ -643,3 +643,23 @@ def test_a_run_of_taps_has_one_hop_with_the_note_the_packet_was_sent_with() -> N
     ]
     run = [(taps[0], 1, OUT, ""), (taps[1], 1, OUT, "routed"), (taps[2], 2, OUT, "")]
     assert _grouped(actions, False, lengths) == [(_HOPS, run, {}, lengths, None)]
+
+
+def test_a_key_is_recorded_only_when_it_comes_again(tmp_path: Path, monkeypatch) -> None:
+    """Recording costs more than the slow path, and most keys of a large cluster come once (a
+    ping from each of 10,000 pods): the first packet of a key is only noted."""
+    recordings = []
+    real = flowcache._Recorder.__init__
+
+    def counted(self, *args) -> None:
+        recordings.append(args)
+        real(self, *args)
+
+    monkeypatch.setattr(flowcache._Recorder, "__init__", counted)
+    once = "udp: {from: p11, to: p21, dport: 5000, count: 1}"
+    ping = "ping: {from: p12, to: p22, count: 1}"
+    _, hits = run_both(topology("flannel", [once, ping]), tmp_path / "once")
+    assert (recordings, hits) == ([], 0)
+    again = "udp: {from: p11, to: p21, dport: 5000, count: 3, interval: 10us}"
+    _, hits = run_both(topology("flannel", [again]), tmp_path / "again")
+    assert recordings and hits > 0  # the second datagram recorded, the third replayed
