@@ -688,10 +688,10 @@ class FlowCache:
     def _sender(self, stack):
         paths: dict[tuple, Path] = {}
         slow = Stack.send_ip.__get__(stack)
-        network, sched = self.network, stack.sched
+        sched = stack.sched
 
         def send_ip(src, dst, proto, payload, tag, *, df=True, tos=0, ttl=64, note=""):
-            if tag.checked or network.corrupting or self.recording:
+            if self.stands_aside(tag):
                 slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
                 return
             if proto == PROTO_UDP:
@@ -702,11 +702,7 @@ class FlowCache:
                 slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
                 return
             path = paths.get(key)
-            if (
-                path is not None
-                and path.generation == generation._generation
-                and sched.now < path.expiry
-            ):
+            if _current(path, sched.now):
                 self.hits += 1
                 self._replay(stack, path, None, tag, note, False, sent)
                 return
@@ -718,6 +714,11 @@ class FlowCache:
             self._record(stack, paths, key, run, None, tag, note, sent)
 
         return send_ip
+
+    def stands_aside(self, tag) -> bool:
+        """Whether packet `tag` takes the slow path unrecorded: a crafted packet, a run whose
+        netem corrupts frames, or one arriving while a segment is recorded."""
+        return tag.checked or self.network.corrupting or self.recording
 
     # --- replay ---------------------------------------------------------------------------------
 
@@ -923,8 +924,7 @@ class _Arrivals:
         self.tunnels = cache.tunnels
 
     def deliver(self, frame: bytes, tag) -> None:
-        cache = self.cache
-        if tag.checked or cache.network.corrupting or cache.recording:
+        if self.cache.stands_aside(tag):
             self.slow(frame, tag)
             return
         key = frame_key(frame, self.tunnels)
@@ -934,15 +934,14 @@ class _Arrivals:
         self.keyed(frame, tag, key)
 
     def keyed(self, frame: bytes, tag, key: bytes) -> None:
-        cache, stack = self.cache, self.stack
-        path = self.current(key, tag)
-        if path is not None:
+        cache, stack, slow = self.cache, self.stack, self.slow
+        if cache.stands_aside(tag):
+            slow(frame, tag)
+            return
+        path = self.paths.get(key)
+        if _current(path, stack.sched.now):
             cache.hits += 1
             cache._replay(stack, path, frame, tag, "", True)
-            return
-        slow = self.slow
-        if tag.checked or cache.network.corrupting or cache.recording:
-            slow(frame, tag)
             return
         cache.misses += 1
         cache._record(stack, self.paths, key, lambda: slow(frame, tag), frame, tag, "")
@@ -950,15 +949,15 @@ class _Arrivals:
     def current(self, key: bytes, tag) -> Path | None:
         """The recording to replay for a frame of `key` now, if there is one."""
         path = self.paths.get(key)
-        if (
-            path is None
-            or path.generation != generation._generation
-            or self.stack.sched.now >= path.expiry
-            or tag.checked
-        ):
-            return None
-        cache = self.cache
-        return None if cache.network.corrupting or cache.recording else path
+        if _current(path, self.stack.sched.now) and not self.cache.stands_aside(tag):
+            return path
+        return None
+
+
+def _current(path: Path | None, now: int) -> bool:
+    """Whether `path` may be replayed at `now`: in the generation it was recorded in, before
+    its expiry (the invalidation rule)."""
+    return path is not None and path.generation == generation._generation and now < path.expiry
 
 
 def _keep(paths: dict, key, path: Path | None) -> None:

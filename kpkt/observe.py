@@ -11,8 +11,11 @@ recorder. What a device decided is data, a `Decision`: a kind and its arguments,
 text only by whoever records it (kpkt/capture/decisions.py). When something happens to an
 interface itself (a fault or lifecycle step), the step tells the device's observer with
 `remark(event)`, the event a `Decision` too (`Decision(Why.LINK_SET, False, "node1/eth0")`),
-which a capture notes on the interface's next frame. Applications and TCP connections say what
-they send with decisions too (a segment, a query, a send of a step).
+which a capture notes on the interface's next frame. An observer's class may also offer
+`seen_each(observers, frame, direction, tag, note)`, the same frame seen by several of its
+observers in turn at one instant (a bridge's flood, kpkt/net/device.py); capture points do.
+Applications and TCP connections say what they send with decisions too (a segment, a query, a
+send of a step).
 
 This module is at the bottom of the import graph: it imports nothing of kpkt.
 """
