@@ -55,12 +55,16 @@ class PcapWriter(AppendingFile):
         super().__init__(path, file_header(link_type))
 
     def write(self, t_ns: int, frame: bytes) -> None:
-        length = len(frame)
         buffer = self.buffer
-        buffer += RECORD.pack(t_ns // 1_000_000_000, t_ns % 1_000_000_000, length, length)
-        buffer += frame
+        buffer += record(t_ns, frame)
         if len(buffer) >= FLUSH_BYTES:
             self.flush()
+
+
+def record(t_ns: int, frame: bytes) -> bytes:
+    """A pcap record: its header (time, captured and original length), then the frame."""
+    length = len(frame)
+    return RECORD.pack(t_ns // 1_000_000_000, t_ns % 1_000_000_000, length, length) + frame
 
 
 def record_lengths(length: int) -> bytes:

@@ -17,9 +17,9 @@ from kpkt.capture.decisions import render
 from kpkt.capture.pcap import (
     FLUSH_BYTES,
     LINKTYPE_ETHERNET,
-    RECORD,
     RECORD_HALF,
     PcapWriter,
+    record,
     record_lengths,
 )
 from kpkt.capture.pcapng import Blocks, PcapngWriter
@@ -229,6 +229,7 @@ class Tap:
         "number",
         "pcapng",
         "interface",
+        "write",
         "buffer",
         "packet",
         "remarks",
@@ -287,7 +288,12 @@ class Tap:
     def open(self, folder: Path) -> None:
         self.writer = PcapWriter(folder / self.filename, self.link_type)
         self.pcapng = self.journal.pcapng
-        self.buffer, self.packet = self.writer.buffer, self.pcapng.packet  # once: hot path
+        # bound once: hot path
+        self.write, self.buffer, self.packet = (
+            self.writer.write,
+            self.writer.buffer,
+            self.pcapng.packet,
+        )
 
     def declare(self) -> None:
         """Give this capture point its interface block in all.pcapng."""
@@ -301,12 +307,7 @@ class Tap:
         index = self.count
         self.count = index + 1
         now = self.clock.now
-        length = len(frame)
-        buffer = self.buffer  # the pcap's record, as PcapWriter.write makes it
-        buffer += RECORD.pack(now // 1_000_000_000, now % 1_000_000_000, length, length)
-        buffer += frame
-        if len(buffer) >= FLUSH_BYTES:
-            self.writer.flush()
+        self.write(now, frame)
         if self.interface is None:
             self.declare()
         outbound = direction is OUT
@@ -346,15 +347,14 @@ class Tap:
                 tap.seen(frame, direction, tag, note)
             return
         now = taps[0].clock.now
-        length = len(frame)
-        record = RECORD.pack(now // 1_000_000_000, now % 1_000_000_000, length, length) + frame
+        made = record(now, frame)
         outbound, pid = direction is OUT, tag.pid
         hops = []
         for tap in taps:
             index = tap.count
             tap.count = index + 1
             buffer = tap.buffer
-            buffer += record
+            buffer += made
             if len(buffer) >= FLUSH_BYTES:
                 tap.writer.flush()
             hops += (tap.number, index, outbound, pid)
