@@ -34,7 +34,9 @@ it one pack; and the frames a run of capture points sees go to the capture layer
 At its first replay a recording is compiled into a function that does just that, straight
 through, with its constants bound (`_compiled`). A segment that is all its event does (a
 frame's arrival) hands its packet to the next namespace at once when that event would be the
-next to run anyway (`Scheduler.hand_over`), and a recording there is replayed in the same loop.
+next to run anyway (`Scheduler.hand_over`), and a recording there is replayed in the same
+function: an arrival's recording is compiled with the recordings its packet goes on to, as one
+chain (`_chained`), each hand-over checked inline as the cache would check it.
 
 A recording is replayed only while it is exact: in the generation of the forwarding state it
 was recorded in (kpkt/engine/generation.py: every change to an FDB, neighbour, route or
@@ -76,6 +78,7 @@ from kpkt.wire.udp import UDP_LEN
 _KNOWN_DEVICES = (Veth, Bridge, Vxlan, IpipTunnel, Loopback)
 FLOW_CACHE_DEFAULT = True  # whether runs use the cache unless told (`--no-flow-cache`)
 _MAX_PATHS = 4096  # keys kept per entry point; more and the oldest half is forgotten
+_MAX_CHAIN = 8  # recordings one compiled chain replays, at most
 _INPUT = object()  # a note that is the one the packet was sent with
 # the kinds of a Path's actions
 _SEEN, _HOPS, _PUSH, _DELIVER, _PACKET = "seen", "hops", "push", "deliver", "packet"
@@ -518,10 +521,13 @@ class Path:
         "actions",
         "onward",
         "segment",
+        "chain",
     )
 
     def __init__(self, **fields) -> None:
-        self.segment = None  # the function that replays it, made at its first replay
+        # the function that replays it, made at its first replay: a send's `segment`, an
+        # arrival's `chain` (`_chained`)
+        self.segment = self.chain = None
         for name, value in fields.items():
             setattr(self, name, value)
 
@@ -704,7 +710,7 @@ class FlowCache:
             path = paths.get(key)
             if _current(path, sched.now):
                 self.hits += 1
-                self._replay(stack, path, None, tag, note, False, sent)
+                self._replay(stack, path, tag, note, sent)
                 return
             self.misses += 1
 
@@ -722,36 +728,41 @@ class FlowCache:
 
     # --- replay ---------------------------------------------------------------------------------
 
-    def _replay(
-        self, stack, path: Path, frame: bytes | None, tag, note, whole: bool, sent=None
-    ) -> None:
-        """Do what the recorded segment did, for this packet; `whole`: the segment is all its
-        event does (a frame's arrival), so the event its packet goes on with is handed over
-        (`Scheduler.hand_over`): when it would run next, it runs here, and if it is a segment
-        this cache holds, it is replayed in this loop (as `_Arrivals.keyed` would). `sent`: for
-        a send, the ICMP echo message the socket sent, whose changing words the reader reads."""
-        sched, network = stack.sched, self.network
-        while True:
-            segment = path.segment
-            if segment is None:
-                segment = path.segment = _compiled(path, stack, network)
-            frame, tag = segment(frame or sent, tag, note)
-            onward = path.onward
-            if onward is None:
-                return
-            # `frame` is delivered at the far end: the segment's last act
+    def _replay(self, stack, path: Path, tag, note, sent) -> None:
+        """Do what the recorded send did, for this packet (`sent`: the ICMP echo message the
+        socket sent, whose changing words the reader reads); the frame it puts on a wire is
+        delivered by an event, as the slow path's is: what the sender does after the send
+        (its next datagram) comes first if it is due first."""
+        segment = path.segment
+        if segment is None:
+            segment = path.segment = _compiled(path, stack, self.network)
+        frame, tag = segment(sent, tag, note)
+        onward = path.onward
+        if onward is not None:
             delay, arrivals, _, key = onward
-            if not whole:
-                sched.after(delay, arrivals.keyed, frame, tag, key)
-                return
-            if not sched.hand_over(delay, arrivals.keyed, frame, tag, key):
-                return
-            path = arrivals.current(key, tag)
-            if path is None:
-                arrivals.keyed(frame, tag, key)  # the slow path, recorded if it can be
-                return
-            self.hits += 1
-            stack, note, sent = arrivals.stack, "", None
+            stack.sched.after(delay, arrivals.keyed, frame, tag, key)
+
+    def _arrive(self, stack, path: Path, frame: bytes, tag) -> None:
+        """Do what the recorded arrival did, for this frame, and what the recordings it hands
+        its packet on to did (`_chained`: compiled as one function, at its first replay)."""
+        chain = path.chain
+        if chain is None:
+            chain = path.chain = _chained(path, stack, self)
+        chain(frame, tag)
+
+    def _resume(self, head: Path | None, expected: Path | None, arrivals, frame, tag, key) -> None:
+        """Where a chain (`_chained`) hands its packet to a namespace it has not compiled (or
+        not as it is now): the packet goes on there through the cache. A recording found there
+        that the chain did not expect (made, or made again, since the chain was compiled) has
+        the chain of `head` compiled again at its next replay, with it."""
+        path = arrivals.current(key, tag)
+        if path is None:
+            arrivals.keyed(frame, tag, key)  # the slow path, recorded if it can be
+            return
+        if head is not None and path is not expected:
+            head.chain = None
+        self.hits += 1
+        self._arrive(arrivals.stack, path, frame, tag)
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -858,16 +869,13 @@ def _made(templates: list, bind, made: list[str]) -> list[str]:
     return lines
 
 
-def _compiled(path: Path, stack, network):
-    """The function that replays `path` in `stack`: `segment(frame, tag, note)` makes the
-    segment's frames from the input `frame` (for a send, the echo message sent, or None), does
-    its actions in order and returns the frame it hands on (`path.onward`'s), or None, with
-    the packet's tag (a new packet's, when the segment makes one). Generated for the path, so a
-    replay runs straight through what the path does, with its constants bound: the same
-    operations `Path`'s fields describe, without looking them up."""
-    names = Names(sched=stack.sched, network=network, stack=stack, Hops=Hops)
+def _body(path: Path, names: Names, stack) -> tuple[list[str], list[str]]:
+    """The lines that replay `path` in `stack`, with `frame` (the input frame; for a send, the
+    echo message sent, or None), `tag` and `note` in hand, and the names of the frames they
+    make, by index. The same operations `Path`'s fields describe, with their constants bound
+    in `names`, without looking them up: a replay runs straight through what the path does."""
     bind = names.bind
-    lines = ["def segment(frame, tag, note):"]
+    lines = []
     made = ["frame"]  # the frames so far, by index
     # the packet's changing words: the input's, then the IDs drawn (always drawn, as the slow
     # path draws them), read only if a frame is made from them
@@ -875,7 +883,7 @@ def _compiled(path: Path, stack, network):
     if path.reader is not None and read:
         values.append(f"*{bind(path.reader.unpack_from, 'unpack')}(frame)")
     if path.draws:
-        lines.append("    draw = stack.ids.ip_id")
+        lines.append(f"    draw = {bind(stack.ids, 'ids')}.ip_id")
         values += ["draw()"] * path.draws
     if values or read:
         lines.append(f"    v = ({''.join(value + ', ' for value in values)})")
@@ -906,7 +914,63 @@ def _compiled(path: Path, stack, network):
         else:  # a socket gets the datagram (or a ping socket the packet): a frame's end
             fn, args = bind(a, "deliver"), bind(b, "args")
             lines.append(f"    {fn}(*{args}, {made[c]}[{d}:], tag)")
-    lines.append(f"    return {'None' if path.onward is None else made[path.onward[2]]}, tag")
+    return lines, made
+
+
+def _compiled(path: Path, stack, network):
+    """The function that replays the send `path` in `stack`: `segment(frame, tag, note)` makes
+    the segment's frames (`frame`: the echo message sent, or None), does its actions in order
+    and returns the frame it hands on (`path.onward`'s), or None, with the packet's tag (a new
+    packet's, when the segment makes one)."""
+    names = Names(sched=stack.sched, network=network, Hops=Hops)
+    body, made = _body(path, names, stack)
+    handed = "None" if path.onward is None else made[path.onward[2]]
+    return names.function(["def segment(frame, tag, note):", *body, f"    return {handed}, tag"])
+
+
+def _chained(head: Path, stack, cache: FlowCache):
+    """The function that replays the arrival `head` in `stack`, `chain(frame, tag)`, and hands
+    its packet on as the slow path would (`Scheduler.hand_over`: when the event that delivers
+    it at the far end would be the next to run anyway, it runs at once); where a recording
+    there is current now, its replay follows in the same function, and so on along the
+    packet's way. Each hand-over checks what `_Arrivals.current` would: the recording is still
+    the one kept for the frame's key, current (`_current`), and the cache does not stand
+    aside; if not, the packet goes on through the cache (`FlowCache._resume`), as it does
+    where the chain ends."""
+    names = Names(sched=stack.sched, network=cache.network, Hops=Hops, cache=cache, G=generation)
+    bind = names.bind
+    lines = ["def chain(frame, tag):", "    note = ''"]
+    path, joined, head_name = head, {head}, bind(head, "head")
+    while True:
+        body, made = _body(path, names, stack)
+        lines += body
+        if path.onward is None:
+            break
+        delay, arrivals, index, key = path.onward
+        held, key_name = bind(arrivals, "arrivals"), bind(key, "key")
+        lines += [
+            f"    frame = {made[index]}",
+            f"    if not sched.hand_over({delay}, {held}.keyed, frame, tag, {key_name}):",
+            "        return",
+        ]
+        after = arrivals.paths.get(key)
+        if after in joined or len(joined) == _MAX_CHAIN:  # a loop, or long enough
+            lines.append(f"    cache._resume(None, None, {held}, frame, tag, {key_name})")
+            break
+        if not _current(after, stack.sched.now):  # none yet: compiled again once there is
+            lines.append(f"    cache._resume({head_name}, None, {held}, frame, tag, {key_name})")
+            break
+        name = bind(after, "path")
+        lines += [
+            f"    if ({bind(arrivals.paths.get, 'kept')}({key_name}) is not {name}",
+            f"            or {name}.generation != G._generation or sched.now >= {name}.expiry",
+            "            or tag.checked or network.corrupting or cache.recording):",
+            f"        return cache._resume({head_name}, {name}, {held}, frame, tag, {key_name})",
+            "    cache.hits += 1",
+            "    note = ''",
+        ]
+        path, stack = after, arrivals.stack
+        joined.add(path)
     return names.function(lines)
 
 
@@ -941,7 +1005,7 @@ class _Arrivals:
         path = self.paths.get(key)
         if _current(path, stack.sched.now):
             cache.hits += 1
-            cache._replay(stack, path, frame, tag, "", True)
+            cache._arrive(stack, path, frame, tag)
             return
         cache.misses += 1
         cache._record(stack, self.paths, key, lambda: slow(frame, tag), frame, tag, "")
