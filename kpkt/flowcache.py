@@ -521,13 +521,14 @@ class Path:
         "actions",
         "onward",
         "segment",
-        "chain",
+        "chains",
     )
 
     def __init__(self, **fields) -> None:
         # the function that replays it, made at its first replay: a send's `segment`, an
-        # arrival's `chain` (`_chained`)
-        self.segment = self.chain = None
+        # arrival's chain for each flow's label (`_chained`)
+        self.segment = None
+        self.chains: dict[str, object] = {}
         for name, value in fields.items():
             setattr(self, name, value)
 
@@ -744,10 +745,11 @@ class FlowCache:
 
     def _arrive(self, stack, path: Path, frame: bytes, tag) -> None:
         """Do what the recorded arrival did, for this frame, and what the recordings it hands
-        its packet on to did (`_chained`: compiled as one function, at its first replay)."""
-        chain = path.chain
+        its packet on to did (`_chained`: compiled as one function for the packet's flow, at
+        its first replay)."""
+        chain = path.chains.get(tag.label)
         if chain is None:
-            chain = path.chain = _chained(path, stack, self)
+            chain = path.chains[tag.label] = _chained(path, stack, self, tag.label)
         chain(frame, tag)
 
     def _resume(self, head: Path | None, expected: Path | None, arrivals, frame, tag, key) -> None:
@@ -760,7 +762,7 @@ class FlowCache:
             arrivals.keyed(frame, tag, key)  # the slow path, recorded if it can be
             return
         if head is not None and path is not expected:
-            head.chain = None
+            head.chains.clear()
         self.hits += 1
         self._arrive(arrivals.stack, path, frame, tag)
 
@@ -869,11 +871,13 @@ def _made(templates: list, bind, made: list[str]) -> list[str]:
     return lines
 
 
-def _body(path: Path, names: Names, stack) -> tuple[list[str], list[str]]:
+def _body(path: Path, names: Names, stack, label: str | None = None) -> tuple[list[str], list[str]]:
     """The lines that replay `path` in `stack`, with `frame` (the input frame; for a send, the
     echo message sent, or None), `tag` and `note` in hand, and the names of the frames they
     make, by index. The same operations `Path`'s fields describe, with their constants bound
-    in `names`, without looking them up: a replay runs straight through what the path does."""
+    in `names`, without looking them up: a replay runs straight through what the path does.
+    With the flow's `label`, its capture points' records are written here (`Hops.lines`);
+    without, by the flow's `Hops`, found by the packet's label."""
     bind = names.bind
     lines = []
     made = ["frame"]  # the frames so far, by index
@@ -895,7 +899,22 @@ def _body(path: Path, names: Names, stack) -> tuple[list[str], list[str]]:
         lines.append("    now = sched.now")
         lines += [f"    {bind(entry, 'e')}.updated_ns = now" for entry in path.refreshed]
     for kind, a, b, c, d in path.actions:
-        if kind is _HOPS:  # `a` the hops, `b` made per label, `c` the frames' lengths
+        if kind is _HOPS and label is not None:  # the flow's hops, written here
+            hops = b.get(label)
+            if hops is None:
+                hops = b[label] = Hops(a, c, label)
+            if hops.blocks is None:  # a tap not declared yet: hop by hop, for this flow
+                lines.append(f"    {bind(hops.seen, 'seen')}({frames}, tag, note)")
+                continue
+            lines += [
+                "    log = tag.log",
+                "    count = log.hop_count",
+                f"    if {hops.hop_by_hop(bind)}:",
+                f"        {bind(hops.seen, 'seen')}({frames}, tag, note)",
+                "    else:",
+                *hops.lines(bind, made, "        "),
+            ]
+        elif kind is _HOPS:  # `a` the hops, `b` made per label, `c` the frames' lengths
             per_label, hops = bind(b, "label"), bind((a, c), "hops")
             lines += [
                 f"    hops = {per_label}.get(tag.label)",
@@ -928,7 +947,7 @@ def _compiled(path: Path, stack, network):
     return names.function(["def segment(frame, tag, note):", *body, f"    return {handed}, tag"])
 
 
-def _chained(head: Path, stack, cache: FlowCache):
+def _chained(head: Path, stack, cache: FlowCache, label: str):
     """The function that replays the arrival `head` in `stack`, `chain(frame, tag)`, and hands
     its packet on as the slow path would (`Scheduler.hand_over`: when the event that delivers
     it at the far end would be the next to run anyway, it runs at once); where a recording
@@ -936,13 +955,14 @@ def _chained(head: Path, stack, cache: FlowCache):
     packet's way. Each hand-over checks what `_Arrivals.current` would: the recording is still
     the one kept for the frame's key, current (`_current`), and the cache does not stand
     aside; if not, the packet goes on through the cache (`FlowCache._resume`), as it does
-    where the chain ends."""
+    where the chain ends. Made for one flow's `label`: its capture points' records are written
+    in the chain itself."""
     names = Names(sched=stack.sched, network=cache.network, Hops=Hops, cache=cache, G=generation)
     bind = names.bind
     lines = ["def chain(frame, tag):", "    note = ''"]
     path, joined, head_name = head, {head}, bind(head, "head")
     while True:
-        body, made = _body(path, names, stack)
+        body, made = _body(path, names, stack, label)
         lines += body
         if path.onward is None:
             break

@@ -391,7 +391,18 @@ class Hops:
     a remark pending, or a packet sent without a note for a `SENT` hop takes `Tap.seen`
     itself."""
 
-    __slots__ = ("hops", "taps", "clock", "records", "logged", "blocks", "pcapng", "sent", "seen")
+    __slots__ = (
+        "hops",
+        "taps",
+        "clock",
+        "records",
+        "logged",
+        "blocks",
+        "pcapng",
+        "sent",
+        "frame_count",
+        "seen",
+    )
 
     def __init__(
         self, hops: list[tuple[Tap, int, str, object]], lengths: list[int], label: str
@@ -409,6 +420,7 @@ class Hops:
         if len(sent) > 1:
             raise ValueError("Hops: more than one hop with the note the packet was sent with")
         self.sent = bool(sent)
+        self.frame_count = len(lengths)
         blocks, earlier = [], dict.fromkeys(self.taps, 0)
         for tap, index, direction, note in hops:
             outbound = direction is OUT
@@ -434,49 +446,57 @@ class Hops:
         ahead filled in (`PcapngWriter.append`). A packet that keeps a row of the printed
         table, finds a remark pending on a tap, or was sent without the note a hop shows
         goes hop by hop (`_each`)."""
-        names = Names(
-            each=self._each,
-            log_hops=self._log_hops,
-            clock=self.clock,
-            time_of=RECORD_HALF.pack,
-            append=self.pcapng.append,
-            blocks=self.blocks,
-            render=render,
-            FLUSH_BYTES=FLUSH_BYTES,
-            MAX_HOPS_PER_STEP=MAX_HOPS_PER_STEP,
-        )
-        taps = {tap: names.bind(tap, "tap") for tap in self.taps}
-        slow = ["count < log.table_rows", *(f"{name}.remarks" for name in taps.values())]
-        if self.sent:
-            slow.append("not note")  # the hop's comment ends with the note: none to write
+        names = Names()
+        frames = [f"frames[{index}]" for index in range(self.frame_count)]
         lines = [
             "def seen(frames, tag, note=''):",
             "    log = tag.log",
             "    count = log.hop_count",
-            f"    if {' or '.join(slow)}:",
-            "        return each(frames, tag, note)",
-            "    pid = tag.pid",
-            "    if count < MAX_HOPS_PER_STEP:",
-            "        log_hops(log, count, pid)",
-            f"    log.hop_count = count + {len(self.hops)}",
-            "    now = clock.now",
-            "    time = time_of(now // 1_000_000_000, now % 1_000_000_000)",
+            f"    if {self.hop_by_hop(names.bind)}:",
+            f"        return {names.bind(self._each, 'each')}(frames, tag, note)",
+            *self.lines(names.bind, frames, "    "),
+        ]
+        return names.function(lines)
+
+    def hop_by_hop(self, bind) -> str:
+        """The condition (on `count`, the step's hops so far, `log`, its log, and `note`) under
+        which a packet goes hop by hop (`_each`), in source whose constants `bind` names."""
+        slow = ["count < log.table_rows", *(f"{bind(tap, 'tap')}.remarks" for tap in self.taps)]
+        if self.sent:
+            slow.append("not note")  # the hop's comment ends with the note: none to write
+        return " or ".join(slow)
+
+    def lines(self, bind, frames: list[str], indent: str) -> list[str]:
+        """The source that writes what `seen` writes for a packet that does not go hop by hop
+        (`hop_by_hop`), with `tag`, `note`, `log` and `count` (as `hop_by_hop`) in hand,
+        `frames` the expressions of the frames by index, each line starting with `indent`;
+        its constants named by `bind`."""
+        taps = {tap: bind(tap, "tap") for tap in self.taps}
+        lines = [
+            "pid = tag.pid",
+            f"if count < {MAX_HOPS_PER_STEP}:",
+            f"    {bind(self._log_hops, 'log_hops')}(log, count, pid)",
+            f"log.hop_count = count + {len(self.hops)}",
+            f"now = {bind(self.clock, 'clock')}.now",
+            f"time = {bind(RECORD_HALF.pack, 'time_of')}(now // {10**9}, now % {10**9})",
         ]
         for tap, buffer, lengths, index, writer in self.records:
-            record, full = names.bind(buffer.extend, "record"), names.bind(buffer, "buffer")
-            fixed = names.bind(lengths, "lengths")
+            record, full = bind(buffer.extend, "record"), bind(buffer, "buffer")
+            fixed = bind(lengths, "lengths")
             lines += [
-                f"    {taps[tap]}.count += 1",
-                f"    {record}(b''.join((time, {fixed}, frames[{index}])))",
-                f"    if len({full}) >= FLUSH_BYTES:",
-                f"        {names.bind(writer.flush, 'flush')}()",
+                f"{taps[tap]}.count += 1",
+                f"{record}(b''.join((time, {fixed}, {frames[index]})))",
+                f"if len({full}) >= {FLUSH_BYTES}:",
+                f"    {bind(writer.flush, 'flush')}()",
             ]
+        append, blocks = bind(self.pcapng.append, "append"), bind(self.blocks, "blocks")
+        made = f"[{', '.join(frames)}]"
         if self.sent:
-            text = "note if type(note) is str else note.text or render(note)"
-            lines.append(f"    append(blocks, now, pid, frames, {text})")
+            text = f"note if type(note) is str else note.text or {bind(render, 'render')}(note)"
+            lines.append(f"{append}({blocks}, now, pid, {made}, {text})")
         else:
-            lines.append("    append(blocks, now, pid, frames)")
-        return names.function(lines)
+            lines.append(f"{append}({blocks}, now, pid, {made})")
+        return [indent + line for line in lines]
 
     def _log_hops(self, log: StepLog, count: int, pid: int) -> None:
         """The hops' entries in the step's hop log, as many as it still takes."""
