@@ -31,12 +31,14 @@ frame that is part of the input (a tunnel's inner frame) is a slice of it, a fra
 IPv4 header (routed, or sent by a socket) one pack, a tunnel packet around a frame made before
 it one pack; and the frames a run of capture points sees go to the capture layer at once
 (`Hops`, kpkt/capture/tap.py: their records' fixed bytes made ahead for the flow's label).
-At its first replay a recording is compiled into a function that does just that, straight
-through, with its constants bound (`_compiled`). A segment that is all its event does (a
-frame's arrival) hands its packet to the next namespace at once when that event would be the
-next to run anyway (`Scheduler.hand_over`), and a recording there is replayed in the same
-function: an arrival's recording is compiled with the recordings its packet goes on to, as one
-chain (`_chained`), each hand-over checked inline as the cache would check it.
+At a flow's first replay a recording is compiled into a function that does just that, for
+that flow, straight through, with its constants bound (`_body`). A segment hands its packet to
+the next namespace at once when the event that delivers it would be the next to run anyway
+(`Scheduler.hand_over`: a frame's arrival is all its event does; a send is the last thing its
+sender does before what it promised, its next send, `Scheduler.hand_over_sent`), and a
+recording there is replayed in the same function: a recording is compiled with the recordings
+its packet goes on to, as one chain (`_chained`), each hand-over checked inline as the cache
+would check it.
 
 A recording is replayed only while it is exact: in the generation of the forwarding state it
 was recorded in (kpkt/engine/generation.py: every change to an FDB, neighbour, route or
@@ -318,7 +320,7 @@ class _Slice:
         return frames[0][self.start : self.end]
 
     def expression(self, bind, made: list[str]) -> str:
-        """`make` as an expression of a compiled segment (`_compiled`)."""
+        """`make` as an expression of a compiled segment (`_body`)."""
         return f"frame[{self.start}:{self.end}]"
 
 
@@ -391,7 +393,7 @@ class _OneHeader:
         return made + frames[0][self.start :]
 
     def expression(self, bind, made: list[str]) -> str:
-        """`make` as an expression of a compiled segment (`_compiled`), its constants bound."""
+        """`make` as an expression of a compiled segment (`_body`), its constants bound."""
         pack = bind(self.layout.pack, "pack")
         pieces = (self.before, self.between, self.after)
         before, between, after = (bind(piece, "b") for piece in pieces)
@@ -486,7 +488,7 @@ class _Encap:
         return self.layout.pack(before, value, between, checksum, middle, udp, after, inner)
 
     def expression(self, bind, made: list[str]) -> str:
-        """`make` as an expression of a compiled segment (`_compiled`), its constants bound."""
+        """`make` as an expression of a compiled segment (`_body`), its constants bound."""
         pack, pieces = bind(self.layout.pack, "pack"), [bind(p, "b") for p in self.pieces]
         inner = f"{made[self.inner]}[{self.skip}:]"
         value = f"(x := v[{self.source}])"
@@ -520,14 +522,12 @@ class Path:
         "refreshed",
         "actions",
         "onward",
-        "segment",
         "chains",
     )
 
     def __init__(self, **fields) -> None:
-        # the function that replays it, made at its first replay: a send's `segment`, an
-        # arrival's chain for each flow's label (`_chained`)
-        self.segment = None
+        # the function that replays it for each flow's label, made at the flow's first
+        # replay (`_chained`)
         self.chains: dict[str, object] = {}
         for name, value in fields.items():
             setattr(self, name, value)
@@ -698,20 +698,23 @@ class FlowCache:
         sched = stack.sched
 
         def send_ip(src, dst, proto, payload, tag, *, df=True, tos=0, ttl=64, note=""):
-            if self.stands_aside(tag):
-                slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
-                return
+            # what the sender promised to do after this send (`Scheduler.promise`): this
+            # send's own, so a send made inside it finds none; given back when it is done
+            promised, sched.promised = sched.promised, None
             if proto == PROTO_UDP:
                 key, sent = (src, dst, payload, df, tos, ttl, not note), None
             elif proto == PROTO_ICMP and _is_echo(payload):  # a ping socket's echo request
                 key, sent = (src, dst, proto, echo_key(payload), df, tos, ttl, not note), payload
             else:
+                key = None
+            if key is None or self.stands_aside(tag):
                 slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
+                sched.promised = promised
                 return
             path = paths.get(key)
             if _current(path, sched.now):
                 self.hits += 1
-                self._replay(stack, path, tag, note, sent)
+                self._replay(stack, path, tag, note, sent, promised)
                 return
             self.misses += 1
 
@@ -719,6 +722,7 @@ class FlowCache:
                 slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
 
             self._record(stack, paths, key, run, None, tag, note, sent)
+            sched.promised = promised
 
         return send_ip
 
@@ -729,19 +733,15 @@ class FlowCache:
 
     # --- replay ---------------------------------------------------------------------------------
 
-    def _replay(self, stack, path: Path, tag, note, sent) -> None:
+    def _replay(self, stack, path: Path, tag, note, sent, promised) -> None:
         """Do what the recorded send did, for this packet (`sent`: the ICMP echo message the
-        socket sent, whose changing words the reader reads); the frame it puts on a wire is
-        delivered by an event, as the slow path's is: what the sender does after the send
-        (its next datagram) comes first if it is due first."""
-        segment = path.segment
-        if segment is None:
-            segment = path.segment = _compiled(path, stack, self.network)
-        frame, tag = segment(sent, tag, note)
-        onward = path.onward
-        if onward is not None:
-            delay, arrivals, _, key = onward
-            stack.sched.after(delay, arrivals.keyed, frame, tag, key)
+        socket sent, whose changing words the reader reads), and, when its packet is handed
+        over (`Scheduler.hand_over_sent`, with what the sender `promised`), what the
+        recordings it goes on to did (`_chained`)."""
+        chain = path.chains.get(tag.label)
+        if chain is None:
+            chain = path.chains[tag.label] = _chained(path, stack, self, tag.label, True)
+        chain(sent, tag, note, promised)
 
     def _arrive(self, stack, path: Path, frame: bytes, tag) -> None:
         """Do what the recorded arrival did, for this frame, and what the recordings it hands
@@ -749,7 +749,7 @@ class FlowCache:
         its first replay)."""
         chain = path.chains.get(tag.label)
         if chain is None:
-            chain = path.chains[tag.label] = _chained(path, stack, self, tag.label)
+            chain = path.chains[tag.label] = _chained(path, stack, self, tag.label, False)
         chain(frame, tag)
 
     def _resume(self, head: Path | None, expected: Path | None, arrivals, frame, tag, key) -> None:
@@ -875,9 +875,8 @@ def _body(path: Path, names: Names, stack, label: str | None = None) -> tuple[li
     """The lines that replay `path` in `stack`, with `frame` (the input frame; for a send, the
     echo message sent, or None), `tag` and `note` in hand, and the names of the frames they
     make, by index. The same operations `Path`'s fields describe, with their constants bound
-    in `names`, without looking them up: a replay runs straight through what the path does.
-    With the flow's `label`, its capture points' records are written here (`Hops.lines`);
-    without, by the flow's `Hops`, found by the packet's label."""
+    in `names`, without looking them up: a replay runs straight through what the path does;
+    its capture points' records for the flow of `label` too (`Hops.lines`)."""
     bind = names.bind
     lines = []
     made = ["frame"]  # the frames so far, by index
@@ -899,7 +898,7 @@ def _body(path: Path, names: Names, stack, label: str | None = None) -> tuple[li
         lines.append("    now = sched.now")
         lines += [f"    {bind(entry, 'e')}.updated_ns = now" for entry in path.refreshed]
     for kind, a, b, c, d in path.actions:
-        if kind is _HOPS and label is not None:  # the flow's hops, written here
+        if kind is _HOPS:  # `a` the hops, `b` made per label, `c` the frames' lengths
             hops = b.get(label)
             if hops is None:
                 hops = b[label] = Hops(a, c, label)
@@ -913,14 +912,6 @@ def _body(path: Path, names: Names, stack, label: str | None = None) -> tuple[li
                 f"        {bind(hops.seen, 'seen')}({frames}, tag, note)",
                 "    else:",
                 *hops.lines(bind, made, "        "),
-            ]
-        elif kind is _HOPS:  # `a` the hops, `b` made per label, `c` the frames' lengths
-            per_label, hops = bind(b, "label"), bind((a, c), "hops")
-            lines += [
-                f"    hops = {per_label}.get(tag.label)",
-                "    if hops is None:",
-                f"        hops = {per_label}[tag.label] = Hops(*{hops}, tag.label)",
-                f"    hops.seen({frames}, tag, note)",
             ]
         elif kind is _SEEN:
             said = "note" if d is _INPUT else bind(d, "note")
@@ -936,43 +927,41 @@ def _body(path: Path, names: Names, stack, label: str | None = None) -> tuple[li
     return lines, made
 
 
-def _compiled(path: Path, stack, network):
-    """The function that replays the send `path` in `stack`: `segment(frame, tag, note)` makes
-    the segment's frames (`frame`: the echo message sent, or None), does its actions in order
-    and returns the frame it hands on (`path.onward`'s), or None, with the packet's tag (a new
-    packet's, when the segment makes one)."""
-    names = Names(sched=stack.sched, network=network, Hops=Hops)
-    body, made = _body(path, names, stack)
-    handed = "None" if path.onward is None else made[path.onward[2]]
-    return names.function(["def segment(frame, tag, note):", *body, f"    return {handed}, tag"])
-
-
-def _chained(head: Path, stack, cache: FlowCache, label: str):
-    """The function that replays the arrival `head` in `stack`, `chain(frame, tag)`, and hands
-    its packet on as the slow path would (`Scheduler.hand_over`: when the event that delivers
-    it at the far end would be the next to run anyway, it runs at once); where a recording
-    there is current now, its replay follows in the same function, and so on along the
-    packet's way. Each hand-over checks what `_Arrivals.current` would: the recording is still
-    the one kept for the frame's key, current (`_current`), and the cache does not stand
-    aside; if not, the packet goes on through the cache (`FlowCache._resume`), as it does
-    where the chain ends. Made for one flow's `label`: its capture points' records are written
-    in the chain itself."""
+def _chained(head: Path, stack, cache: FlowCache, label: str, sent: bool):
+    """The function that replays `head` in `stack` for the flow of `label` and hands its
+    packet on as the slow path would, but at once when the event that delivers it at the far
+    end would be the next to run anyway (`Scheduler.hand_over`); where a recording there is
+    current now, its replay follows in the same function, and so on along the packet's way.
+    Each hand-over checks what `_Arrivals.current` would: the recording is still the one kept
+    for the frame's key, current (`_current`), and the cache does not stand aside; if not,
+    the packet goes on through the cache (`FlowCache._resume`), as it does where the chain
+    ends. An arrival's is `chain(frame, tag)`. A send's (`sent`) is `chain(frame, tag, note,
+    promised)`, `frame` the echo message sent or None, `promised` what the sender promised to
+    do after the send: its packet is handed over only then (`Scheduler.hand_over_sent`)."""
     names = Names(sched=stack.sched, network=cache.network, Hops=Hops, cache=cache, G=generation)
     bind = names.bind
-    lines = ["def chain(frame, tag):", "    note = ''"]
+    if sent:
+        lines = ["def chain(frame, tag, note, promised):"]
+        hand_over = "sched.hand_over_sent(promised, "
+    else:
+        lines = ["def chain(frame, tag):", "    note = ''"]
+        hand_over = "sched.hand_over("
     path, joined, head_name = head, {head}, bind(head, "head")
     while True:
         body, made = _body(path, names, stack, label)
         lines += body
         if path.onward is None:
+            if sent and path is head:  # not handed over: the sender does what it promised
+                lines.append("    sched.promised = promised")
             break
         delay, arrivals, index, key = path.onward
         held, key_name = bind(arrivals, "arrivals"), bind(key, "key")
         lines += [
             f"    frame = {made[index]}",
-            f"    if not sched.hand_over({delay}, {held}.keyed, frame, tag, {key_name}):",
+            f"    if not {hand_over}{delay}, {held}.keyed, frame, tag, {key_name}):",
             "        return",
         ]
+        hand_over = "sched.hand_over("
         after = arrivals.paths.get(key)
         if after in joined or len(joined) == _MAX_CHAIN:  # a loop, or long enough
             lines.append(f"    cache._resume(None, None, {held}, frame, tag, {key_name})")

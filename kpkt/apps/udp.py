@@ -45,13 +45,21 @@ class UdpApp(StepApp):
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
-        self.sent += 1
+        sched, count = stack.sched, step.count
         if self.datagram is None:
             self.datagram = self.socket.prepare(self.dst, step.dport, step.payload)
-        note = Decision(_UDP_SEND, self.sent, step.count)
-        self.datagram(stack.observer.packet(self.flow), ttl=step.ttl, note=note)
-        if self.sent < step.count:
-            stack.sched.after(step.interval_ns, self._send)
+        while True:
+            self.sent += 1
+            note = Decision(_UDP_SEND, self.sent, count)
+            if self.sent == count:
+                self.datagram(stack.observer.packet(self.flow), ttl=step.ttl, note=note)
+                return
+            # the next send, promised first: the datagram may then go its way at once, and
+            # when the next send is the next thing to happen, it happens here
+            sched.promise(step.interval_ns, self._send)
+            self.datagram(stack.observer.packet(self.flow), ttl=step.ttl, note=note)
+            if not sched.keep_promise():
+                return
 
     def _on_datagram(self, src: bytes, sport: int, dst: bytes, payload: bytes, tag: Tag) -> None:
         self.received += 1

@@ -16,7 +16,7 @@ from typing import Any
 
 
 class Scheduler:
-    __slots__ = ("now", "horizon", "_queue", "_seq", "_ran", "_recent")
+    __slots__ = ("now", "horizon", "promised", "_queue", "_seq", "_ran", "_recent", "_streak")
 
     def __init__(self) -> None:
         self.now = 0
@@ -29,6 +29,10 @@ class Scheduler:
         # the events scheduled last, each at its sequence number modulo RECENT (for
         # scheduled_since, which would otherwise look through the whole queue)
         self._recent: list[tuple | None] = [None] * RECENT
+        # what the running event promised to do last (`promise`): (time, fn, args), until a
+        # hand-over queues it (`hand_over_sent`): then the queued event
+        self.promised: tuple | None = None
+        self._streak = 0  # promised events run at once in a row (`keep_promise`)
 
     def at(self, t_ns: int, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` at virtual time `t_ns` (never earlier than now)."""
@@ -62,6 +66,79 @@ class Scheduler:
             return True
         heappush(queue, event)
         return False
+
+    def promise(self, delay_ns: int, fn: Callable[..., Any], *args: Any) -> None:
+        """Announce that the running event, a sender's, will end with `after(delay_ns, fn,
+        *args)` (its next send), done by `keep_promise`. Until then the send it makes may hand
+        its packet over (`hand_over_sent`), so a packet can go its way at once."""
+        self.promised = (self.now + delay_ns, fn, args)
+
+    def hand_over_sent(
+        self, promised: tuple | None, delay_ns: int, fn: Callable[..., Any], *args: Any
+    ) -> bool:
+        """`hand_over` for the last thing a send does, given what its sender promised to do
+        after it (`promised`, taken from `promised` when the send began, so that a send
+        made inside it finds none): when the sender promised (and nothing was queued of it
+        yet) and the new event would run before the promised one, the promised event is
+        queued (as it would have been, before anything the new event schedules) and the
+        new event handed over (True); otherwise as `after`. Either way `promised` is given
+        back for `keep_promise`."""
+        if promised is None or len(promised) == 4:
+            self.after(delay_ns, fn, *args)
+            self.promised = promised
+            return False
+        t_ns = self.now + delay_ns
+        seq = self._seq = self._seq + 1
+        event = (t_ns, seq, fn, args)
+        self._recent[seq & _SLOT] = event
+        queue = self._queue
+        if (not queue or queue[0][0] > t_ns) and t_ns <= self.horizon and promised[0] >= t_ns:
+            self.promised = self._push(*promised)
+            self._ran = seq
+            self.now = t_ns
+            return True
+        heappush(queue, event)
+        self.promised = promised
+        return False
+
+    def keep_promise(self) -> bool:
+        """Do what the running event promised (`promise`): queue the promised event, or, when
+        it is the next to run, take it (True: the caller runs it at once, as `hand_over`
+        has it), but not more than RUN_AHEAD in a row, so that a long run of them still
+        passes through `step` now and then (a run's progress and frame limit are looked at
+        between events)."""
+        promised, self.promised = self.promised, None
+        if promised is None:
+            return False
+        queue = self._queue
+        if len(promised) == 3:  # not queued yet
+            t_ns = promised[0]
+            if (
+                (not queue or queue[0][0] > t_ns)
+                and t_ns <= self.horizon
+                and self._streak < RUN_AHEAD
+            ):
+                self._streak += 1
+                seq = self._ran = self._seq = self._seq + 1
+                self._recent[seq & _SLOT] = (t_ns, seq, *promised[1:])
+                self.now = t_ns
+                return True
+            self._push(*promised)
+        elif queue[0] is promised and promised[0] <= self.horizon and self._streak < RUN_AHEAD:
+            self._streak += 1
+            heappop(queue)
+            self._ran = promised[1]
+            self.now = promised[0]
+            return True
+        self._streak = 0
+        return False
+
+    def _push(self, t_ns: int, fn: Callable[..., Any], args: tuple) -> tuple:
+        seq = self._seq = self._seq + 1
+        event = (t_ns, seq, fn, args)
+        heappush(self._queue, event)
+        self._recent[seq & _SLOT] = event
+        return event
 
     def next_time(self) -> int | None:
         return self._queue[0][0] if self._queue else None
@@ -117,6 +194,7 @@ class Scheduler:
         return [(t_ns, fn, args) for t_ns, _, fn, args in later]
 
 
+RUN_AHEAD = 1024  # promised events taken at once in a row, at most (`keep_promise`)
 RECENT = 256  # events scheduled_since finds without looking through the queue (a power of 2)
 _SLOT = RECENT - 1
 _NEVER = 1 << 62

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kpkt.engine import scheduler
 from kpkt.engine.scheduler import Scheduler
 
 SETTINGS = settings(max_examples=100, deadline=None, database=None, derandomize=True)
@@ -264,3 +265,112 @@ def test_nothing_is_handed_over_while_an_event_holds():
     sched.at(0, flood)
     sched.run_until(10)
     assert seen == ["a", "b", 10, "after the flood", "a onward", "b onward"]
+
+
+def _senders(sched: Scheduler, senders, promising: bool, seen: list) -> None:
+    """Senders (start, count, interval, links, nested): each sends `count` packets `interval`
+    apart, each going its `links` as in `_chains`; a link with `nested` set first sends a
+    packet of its own (a server answering). Without `promising`, everything is scheduled with
+    `after`. With it, as kpkt's senders and flow cache do: a sender promises its next send
+    before it sends (`promise`), a send takes what was promised (a send made inside it finds
+    none) and hands its packet over with it (`hand_over_sent`), the links hand over, and the
+    sender ends with `keep_promise`, going on at once when it says so."""
+
+    def link(name: str, links: tuple) -> None:
+        to_come = sorted(repr(args) for _, _, args in sched.scheduled_since(0))
+        seen.append((sched.now, name, to_come))
+        if not links:
+            return
+        (delay, bystander, nested), rest = links[0], links[1:]
+        if nested:
+            send(f"{name} answer", ((1, None, False),))
+        if bystander is not None:
+            sched.after(bystander, seen.append, (sched.now + bystander, f"{name} bystander", None))
+        if not promising:
+            sched.after(delay, link, name + "+", rest)
+        elif sched.hand_over(delay, link, name + "+", rest):
+            link(name + "+", rest)
+
+    def send(name: str, links: tuple) -> None:
+        """A packet's send: its first link's event is the send's last act."""
+        promised, sched.promised = sched.promised, None
+        (delay, _, _), rest = links[0], links[1:]
+        if not promising:
+            sched.after(delay, link, name, rest)
+        elif sched.hand_over_sent(promised, delay, link, name, rest):
+            link(name, rest)
+
+    class Sender:
+        def __init__(self, name: str, count: int, interval: int, links: tuple) -> None:
+            self.name, self.count, self.interval, self.links = name, count, interval, links
+            self.sent = 0
+
+        def next(self) -> None:
+            while True:
+                self.sent += 1
+                seen.append((sched.now, f"{self.name} sends {self.sent}", None))
+                last = self.sent == self.count
+                if promising and not last:
+                    sched.promise(self.interval, self.next)
+                send(f"{self.name}.{self.sent}", self.links)
+                if last:
+                    return
+                if not promising:
+                    sched.after(self.interval, self.next)
+                    return
+                if not sched.keep_promise():
+                    return
+
+    for index, (start, count, interval, links) in enumerate(senders):
+        sched.at(start, Sender(str(index), count, interval, tuple(links)).next)
+
+
+SENT_LINKS = st.lists(
+    st.tuples(st.integers(0, 15), st.none() | st.integers(0, 16), st.booleans()),
+    min_size=1,
+    max_size=4,
+)
+SENDERS = st.lists(
+    st.tuples(st.integers(0, 40), st.integers(1, 6), st.integers(0, 20), SENT_LINKS), max_size=4
+)
+
+
+@SETTINGS
+@given(SENDERS, st.integers(0, 120))
+def test_a_promised_send_runs_when_and_where_the_queue_would_run_it(senders, until):
+    """`promise`, `hand_over_sent` and `keep_promise` run the same events in the same order at
+    the same times as `after`, with the same sequence numbers and the same events queued at
+    every moment; `run_until` runs none past its time."""
+    runs = []
+    for promising in (False, True):
+        sched, seen = Scheduler(), []
+        _senders(sched, senders, promising, seen)
+        sched.run_until(until)
+        assert all(t_ns <= until for t_ns, *_ in seen)
+        early = list(seen)
+        run_all(sched)
+        runs.append((early, seen, sched.now, sched.sequence))
+    assert runs[0] == runs[1]
+
+
+def test_promised_events_taken_at_once_pass_through_step_now_and_then(monkeypatch):
+    """A sender whose every next send is taken at once (`keep_promise`) still returns to the
+    event loop every RUN_AHEAD sends."""
+    monkeypatch.setattr(scheduler, "RUN_AHEAD", 3)
+    sched, sends = Scheduler(), []
+
+    def send() -> None:
+        while True:
+            sends.append(sched.now)
+            if len(sends) == 10:
+                return
+            sched.promise(7, send)
+            if not sched.keep_promise():
+                return
+
+    sched.at(0, send)
+    steps = 0
+    while sched.step():
+        steps += 1
+    assert sends == [7 * n for n in range(10)]
+    assert steps == 3  # 4 sends an event: 1 + RUN_AHEAD at once, then one through the queue
