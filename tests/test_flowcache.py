@@ -20,7 +20,7 @@ from kpkt import flowcache, golden, runner
 from kpkt.capture import pcap, pcapng, tap
 from kpkt.capture.tap import Journal
 from kpkt.compiled import Names
-from kpkt.engine.scheduler import Scheduler
+from kpkt.engine.scheduler import RUN_AHEAD, Scheduler
 from kpkt.flowcache import (
     _HOPS,
     _INPUT,
@@ -162,13 +162,14 @@ def _per_datagram(tmp_path: Path, monkeypatch) -> tuple[float, float]:
 
 def test_a_replayed_datagram_costs_what_it_did(tmp_path: Path, monkeypatch) -> None:
     """A guard against the replay slowing down (which byte-for-byte tests cannot see): the
-    lines a cached datagram executes, and its scheduler events: none. The sender promises its
-    next send before it sends (Scheduler.promise), so its datagram goes its way at once
-    (Scheduler.hand_over_sent) through one compiled chain, its four segments handed over,
-    since nothing else is due before them; and its next send is the next thing to happen, so
-    it happens at once too (Scheduler.keep_promise)."""
+    lines a cached datagram executes, and its scheduler events: nearly none. The sender
+    promises its next send before it sends (Scheduler.promise), so its datagram goes its way
+    at once (Scheduler.hand_over_sent) through one compiled chain, its four segments handed
+    over, since nothing else is due before them; and its next send is the next thing to
+    happen, so it happens at once too (Scheduler.keep_promise), but for one in RUN_AHEAD + 1,
+    which passes through the event loop."""
     lines, events = _per_datagram(tmp_path, monkeypatch)
-    assert events == 0
+    assert events <= 1 / RUN_AHEAD
     assert lines <= MAX_LINES_PER_CACHED_DATAGRAM
 
 

@@ -194,7 +194,8 @@ class Scheduler:
         return [(t_ns, fn, args) for t_ns, _, fn, args in later]
 
 
-RUN_AHEAD = 1024  # promised events taken at once in a row, at most (`keep_promise`)
+RUN_AHEAD = 16  # promised events taken at once in a row, at most (`keep_promise`): a run
+# loop that looks at its progress every few thousand events still does every ~50,000 sends
 RECENT = 256  # events scheduled_since finds without looking through the queue (a power of 2)
 _SLOT = RECENT - 1
 _NEVER = 1 << 62
