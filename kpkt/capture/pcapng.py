@@ -142,27 +142,38 @@ class PcapngWriter(AppendingFile):
     def append(
         self, blocks: Blocks, t_ns: int, pid: int, frames: list[bytes], note: str = ""
     ) -> None:
-        """Append `blocks` of packet `pid` at `t_ns`, of `frames`: what `packet` would write
-        for each, with `note` (the text of the note the packet was sent with) at the end of
-        the comment of the block that has it (`Blocks`' `sent`); the newest may still be
-        annotated."""
+        """Append `blocks` (with a note: `Blocks`' `sent`) of packet `pid` at `t_ns`, of
+        `frames`: what `packet` would write for each, with `note` (the text of the note the
+        packet was sent with) at the end of the comment of the block that has it; the newest
+        may still be annotated. (Blocks without a note are appended by the source
+        `append_lines` writes.)"""
         buffer = self.buffer
         if len(buffer) >= FLUSH_BYTES:
             self.flush()
-        if blocks.sent:
-            text = note.encode()
-            fit = blocks.around.get(len(text))
-            if fit is None:
-                fit = blocks.fit(len(text))
-            layout, length, size, moved = fit
-            self._last_at = len(buffer) + blocks.last + moved
-            buffer += blocks.pack(
-                layout, t_ns >> 32, t_ns & 0xFFFFFFFF, pid, frames, length, text, size
-            )
-        else:
-            self._last_at = len(buffer) + blocks.last
-            buffer += blocks.pack(t_ns >> 32, t_ns & 0xFFFFFFFF, pid, frames)
+        text = note.encode()
+        fit = blocks.around.get(len(text))
+        if fit is None:
+            fit = blocks.fit(len(text))
+        layout, length, size, moved = fit
+        self._last_at = len(buffer) + blocks.last + moved
+        high, low = t_ns >> 32, t_ns & 0xFFFFFFFF
+        buffer += blocks.pack(layout, high, low, pid, frames, length, text, size)
         self._last_pid = pid
+
+    def append_lines(self, bind, blocks: Blocks, frames: list[str]) -> list[str]:
+        """`append` of `blocks` without a note (not `sent`) as lines of a function's source,
+        with `now` (the time) and `pid` in hand, `frames` the expressions of the frames by
+        index, its constants named by `bind`: the blocks made by one pack, straight into the
+        buffer (a flow cache's replay writes them so, kpkt/capture/tap.py `Hops.lines`)."""
+        writer, buffer = bind(self, "pcapng"), bind(self.buffer, "blocks_buffer")
+        return [
+            f"if len({buffer}) >= {FLUSH_BYTES}:",
+            f"    {writer}.flush()",
+            f"{writer}._last_at = len({buffer}) + {blocks.last}",
+            "high, low = now >> 32, now & 0xFFFFFFFF",
+            f"{bind(self.buffer.extend, 'blocks_extend')}({blocks.expression(bind, frames)})",
+            f"{writer}._last_pid = pid",
+        ]
 
     def _comment_option(self, comment: str) -> bytes:
         """The encoded option for `comment`, remembered: most comments repeat (routes, FDB
@@ -209,11 +220,24 @@ class Blocks:
     frame lengths, directions and comments are known ahead (the hops of a segment the flow
     cache replays), but for one block's comment, which may end with the note the packet was
     sent with (a datagram's "udp send N/M"): laid out once, as `PcapngWriter.packet` lays them
-    out, as one struct whose fixed bytes are bound constants, so `PcapngWriter.append` makes
-    them with one pack of the time, the packet id, the frames, and that note with its option's
-    length and its block's length (`pack`, a function made for these blocks)."""
+    out, as one struct whose fixed bytes are bound constants, so they are made with one pack
+    of the time, the packet id, the frames, and that note with its option's length and its
+    block's length: for blocks with the note by `PcapngWriter.append` (`pack`, a function made
+    for these blocks), for others by the source `PcapngWriter.append_lines` writes
+    (`expression`)."""
 
-    __slots__ = ("pack", "last", "sent", "start", "size", "shift", "around", "_format")
+    __slots__ = (
+        "pack",
+        "last",
+        "sent",
+        "start",
+        "size",
+        "shift",
+        "around",
+        "_format",
+        "_args",
+        "_names",
+    )
 
     def __init__(self, blocks: list[tuple[int, int, int, bool, str]], sent: int = -1) -> None:
         """`blocks`: (interface, frame index, frame length, outbound, comment) of each, in
@@ -283,12 +307,26 @@ class Blocks:
         self._format = "<" + "".join(codes)
         if self.sent:  # the layout depends on the note's length (`fit`)
             head = "layout, high, low, pid, frames, length, text, size"
-        else:
-            head = "high, low, pid, frames"
+            source = f"def pack({head}):\n    return layout({', '.join(args)})\n"
+            exec(source, names)  # noqa: S102 -- source made here, of constants and codes
+            self.pack = names["pack"]
+        else:  # packed where they are written (`expression`)
             names["layout"] = struct.Struct(self._format).pack
-        source = f"def pack({head}):\n    return layout({', '.join(args)})\n"
-        exec(source, names)  # noqa: S102 -- source made here, of constants and codes
-        self.pack = names["pack"]
+            self.pack = None
+        self._args, self._names = args, names
+
+    def expression(self, bind, frames: list[str]) -> str:
+        """`pack` of blocks without a note (not `sent`) as an expression of a function's
+        source, with `high`, `low` and `pid` in hand, `frames` the expressions of the frames by
+        index, its constants named by `bind`."""
+        names, args = self._names, []
+        for arg in self._args:
+            if arg in names:
+                arg = bind(names[arg], "fixed")
+            elif arg.startswith("frames["):
+                arg = frames[int(arg[len("frames[") : -1])]
+            args.append(arg)
+        return f"{bind(names['layout'], 'layout')}({', '.join(args)})"
 
     def fit(self, length: int) -> tuple:
         """For a note of `length` bytes: the layout of the blocks, its option's length, its

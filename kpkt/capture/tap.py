@@ -489,13 +489,12 @@ class Hops:
                 f"if len({full}) >= {FLUSH_BYTES}:",
                 f"    {bind(writer.flush, 'flush')}()",
             ]
-        append, blocks = bind(self.pcapng.append, "append"), bind(self.blocks, "blocks")
-        made = f"[{', '.join(frames)}]"
         if self.sent:
+            append, blocks = bind(self.pcapng.append, "append"), bind(self.blocks, "blocks")
             text = f"note if type(note) is str else note.text or {bind(render, 'render')}(note)"
-            lines.append(f"{append}({blocks}, now, pid, {made}, {text})")
+            lines.append(f"{append}({blocks}, now, pid, [{', '.join(frames)}], {text})")
         else:
-            lines.append(f"{append}({blocks}, now, pid, {made})")
+            lines += self.pcapng.append_lines(bind, self.blocks, frames)
         return [indent + line for line in lines]
 
     def _log_hops(self, log: StepLog, count: int, pid: int) -> None:
