@@ -932,13 +932,19 @@ def _chained(head: Path, stack, cache: FlowCache, label: str, sent: bool):
     packet on as the slow path would, but at once when the event that delivers it at the far
     end would be the next to run anyway (`Scheduler.hand_over`); where a recording there is
     current now, its replay follows in the same function, and so on along the packet's way.
-    Each hand-over checks what `_Arrivals.current` would: the recording is still the one kept
-    for the frame's key, current (`_current`), and the cache does not stand aside; if not,
-    the packet goes on through the cache (`FlowCache._resume`), as it does where the chain
-    ends. An arrival's is `chain(frame, tag)`. A send's (`sent`) is `chain(frame, tag, note,
+    Each hand-over checks what of `_Arrivals.current` a chain can change: the recording there
+    is before its expiry; if not, the packet goes on through the cache (`FlowCache._resume`),
+    as it does where the chain ends. The rest holds along the chain once it held where the
+    chain began: the cache stands aside for a packet (`FlowCache.stands_aside`) for the whole
+    way or not at all (its tag's `checked`, and a new packet's made of it, the run's
+    corruption and the cache's recording do not change inside a replay); the recordings were
+    all current when the chain was compiled, so of one generation, the first's, and a replay
+    changes no state that makes a new one (`_current`); and a recording no longer kept for its
+    key (forgotten, or recorded again since) is as exact as it was while it is current.
+    An arrival's is `chain(frame, tag)`. A send's (`sent`) is `chain(frame, tag, note,
     promised)`, `frame` the echo message sent or None, `promised` what the sender promised to
     do after the send: its packet is handed over only then (`Scheduler.hand_over_sent`)."""
-    names = Names(sched=stack.sched, network=cache.network, Hops=Hops, cache=cache, G=generation)
+    names = Names(sched=stack.sched, network=cache.network, Hops=Hops, cache=cache)
     bind = names.bind
     if sent:
         lines = ["def chain(frame, tag, note, promised):"]
@@ -971,9 +977,7 @@ def _chained(head: Path, stack, cache: FlowCache, label: str, sent: bool):
             break
         name = bind(after, "path")
         lines += [
-            f"    if ({bind(arrivals.paths.get, 'kept')}({key_name}) is not {name}",
-            f"            or {name}.generation != G._generation or sched.now >= {name}.expiry",
-            "            or tag.checked or network.corrupting or cache.recording):",
+            f"    if sched.now >= {name}.expiry:",
             f"        return cache._resume({head_name}, {name}, {held}, frame, tag, {key_name})",
             "    cache.hits += 1",
             "    note = ''",
