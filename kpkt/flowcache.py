@@ -712,7 +712,11 @@ class FlowCache:
                 sched.promised = promised
                 return
             path = paths.get(key)
-            if _current(path, sched.now):
+            if (  # current (`_current`, written out: a call a datagram less)
+                path is not None
+                and path.generation == generation._generation
+                and sched.now < path.expiry
+            ):
                 self.hits += 1
                 self._replay(stack, path, tag, note, sent, promised)
                 return
@@ -962,9 +966,10 @@ def _chained(head: Path, stack, cache: FlowCache, label: str, sent: bool):
             break
         delay, arrivals, index, key = path.onward
         held, key_name = bind(arrivals, "arrivals"), bind(key, "key")
+        keyed = bind(arrivals.keyed, "keyed")  # one bound method, not one made a packet
         lines += [
             f"    frame = {made[index]}",
-            f"    if not {hand_over}{delay}, {held}.keyed, frame, tag, {key_name}):",
+            f"    if not {hand_over}{delay}, {keyed}, frame, tag, {key_name}):",
             "        return",
         ]
         hand_over = "sched.hand_over("

@@ -93,7 +93,11 @@ class Scheduler:
         self._recent[seq & _SLOT] = event
         queue = self._queue
         if (not queue or queue[0][0] > t_ns) and t_ns <= self.horizon and promised[0] >= t_ns:
-            self.promised = self._push(*promised)
+            # the promised event queued, with the next sequence number
+            promised = self.promised = (promised[0], self._seq + 1, *promised[1:])
+            self._seq += 1
+            heappush(queue, promised)
+            self._recent[self._seq & _SLOT] = promised
             self._ran = seq
             self.now = t_ns
             return True
