@@ -16,7 +16,17 @@ from typing import Any
 
 
 class Scheduler:
-    __slots__ = ("now", "horizon", "promised", "_queue", "_seq", "_ran", "_recent", "_streak")
+    __slots__ = (
+        "now",
+        "horizon",
+        "promised",
+        "_queue",
+        "_seq",
+        "_ran",
+        "_recent",
+        "_streak",
+        "_held",
+    )
 
     def __init__(self) -> None:
         self.now = 0
@@ -30,9 +40,10 @@ class Scheduler:
         # scheduled_since, which would otherwise look through the whole queue)
         self._recent: list[tuple | None] = [None] * RECENT
         # what the running event promised to do last (`promise`): (time, fn, args), until a
-        # hand-over queues it (`hand_over_sent`): then the queued event
+        # hand-over takes it up (`hand_over_sent`): then (time, sequence, fn, args)
         self.promised: tuple | None = None
         self._streak = 0  # promised events run at once in a row (`keep_promise`)
+        self._held = _NEVER  # the horizon while a promised event holds it (`hand_over_sent`)
 
     def at(self, t_ns: int, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` at virtual time `t_ns` (never earlier than now)."""
@@ -78,11 +89,13 @@ class Scheduler:
     ) -> bool:
         """`hand_over` for the last thing a send does, given what its sender promised to do
         after it (`promised`, taken from `promised` when the send began, so that a send
-        made inside it finds none): when the sender promised (and nothing was queued of it
-        yet) and the new event would run before the promised one, the promised event is
-        queued (as it would have been, before anything the new event schedules) and the
-        new event handed over (True); otherwise as `after`. Either way `promised` is given
-        back for `keep_promise`."""
+        made inside it finds none): when the sender promised (and it was not yet taken up)
+        and the new event would run before the promised one, the new event is handed over
+        (True), the promised event taking the next sequence number, as it would have been
+        queued before anything the new event schedules; until `keep_promise`, it stands
+        where it would be in the queue: nothing at or after its time is handed over (the
+        horizon is held before it). Otherwise as `after`. Either way `promised` is given back
+        for `keep_promise`."""
         if promised is None or len(promised) == 4:
             self.after(delay_ns, fn, *args)
             self.promised = promised
@@ -92,12 +105,15 @@ class Scheduler:
         event = (t_ns, seq, fn, args)
         self._recent[seq & _SLOT] = event
         queue = self._queue
-        if (not queue or queue[0][0] > t_ns) and t_ns <= self.horizon and promised[0] >= t_ns:
-            # the promised event queued, with the next sequence number
-            promised = self.promised = (promised[0], self._seq + 1, *promised[1:])
-            self._seq += 1
-            heappush(queue, promised)
-            self._recent[self._seq & _SLOT] = promised
+        horizon = self.horizon
+        due = promised[0]
+        if (not queue or queue[0][0] > t_ns) and t_ns <= horizon and due >= t_ns:
+            after = self._seq = seq + 1
+            promised = self.promised = (due, after, promised[1], promised[2])
+            self._recent[after & _SLOT] = promised
+            self._held = horizon
+            if due <= horizon:
+                self.horizon = due - 1
             self._ran = seq
             self.now = t_ns
             return True
@@ -115,34 +131,26 @@ class Scheduler:
         if promised is None:
             return False
         queue = self._queue
-        if len(promised) == 3:  # not queued yet
-            t_ns = promised[0]
-            if (
-                (not queue or queue[0][0] > t_ns)
-                and t_ns <= self.horizon
-                and self._streak < RUN_AHEAD
-            ):
-                self._streak += 1
-                seq = self._ran = self._seq = self._seq + 1
-                self._recent[seq & _SLOT] = (t_ns, seq, *promised[1:])
-                self.now = t_ns
-                return True
-            self._push(*promised)
-        elif queue[0] is promised and promised[0] <= self.horizon and self._streak < RUN_AHEAD:
+        if len(promised) == 3:  # not taken up by a hand-over: it takes its sequence number now
+            due = promised[0]
+            seq = self._seq = self._seq + 1
+            promised = (due, seq, promised[1], promised[2])
+            self._recent[seq & _SLOT] = promised
+        else:  # it has its sequence number: the horizon is let go
+            self.horizon = self._held
+        due, seq = promised[0], promised[1]
+        if (
+            (not queue or queue[0][0] > due or (queue[0][0] == due and queue[0][1] > seq))
+            and due <= self.horizon
+            and self._streak < RUN_AHEAD
+        ):
             self._streak += 1
-            heappop(queue)
-            self._ran = promised[1]
-            self.now = promised[0]
+            self._ran = seq
+            self.now = due
             return True
+        heappush(queue, promised)
         self._streak = 0
         return False
-
-    def _push(self, t_ns: int, fn: Callable[..., Any], args: tuple) -> tuple:
-        seq = self._seq = self._seq + 1
-        event = (t_ns, seq, fn, args)
-        heappush(self._queue, event)
-        self._recent[seq & _SLOT] = event
-        return event
 
     def next_time(self) -> int | None:
         return self._queue[0][0] if self._queue else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -374,3 +375,21 @@ def test_promised_events_taken_at_once_pass_through_step_now_and_then(monkeypatc
         steps += 1
     assert sends == [7 * n for n in range(10)]
     assert steps == 3  # 4 sends an event: 1 + RUN_AHEAD at once, then one through the queue
+
+
+@pytest.mark.parametrize("second_link", [5, 6, 7])
+def test_a_packet_handed_over_stops_where_the_promised_send_is_due(second_link):
+    """A packet's way reaches, at 4 + `second_link`, the sender's next send's time (10): a
+    link due before it is handed over, one due with it or after it comes after it, as the
+    queue would have it (the send was queued first)."""
+    runs = []
+    for promising in (False, True):
+        sched, seen = Scheduler(), []
+        links = [(4, None, False), (second_link, None, False)]
+        _senders(sched, [(0, 2, 10, links)], promising, seen)
+        run_all(sched)
+        runs.append(seen)
+    assert runs[0] == runs[1]
+    names = [name for _, name, _ in runs[1]]
+    sent = names.index("0 sends 2")
+    assert (names.index("0.1+") < sent) == (second_link < 6)
