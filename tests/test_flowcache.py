@@ -113,8 +113,9 @@ def test_a_flow_is_replayed_and_its_captures_are_the_same(cluster: str, tmp_path
 # compiled, 401 with the capture points' records too (1,193 without the cache), 366 on
 # 2026-12-04 with an arrival's segments compiled into one chain, 357 with the records in it,
 # 349 with the send in it and the next send taken at once, 317 with its all.pcapng blocks
-# written in it and a hand-over checking only the next recording's expiry
-MAX_LINES_PER_CACHED_DATAGRAM = 345
+# written in it and a hand-over checking only the next recording's expiry, 315 with the
+# promised send held and the records' files flushed with all.pcapng
+MAX_LINES_PER_CACHED_DATAGRAM = 340
 
 
 def _per_datagram(tmp_path: Path, monkeypatch) -> tuple[float, float]:
@@ -213,9 +214,20 @@ def test_a_long_flow_is_the_same_past_the_limits_and_flushes(
     monkeypatch.setattr(tap, "FLUSH_BYTES", 5000)
     monkeypatch.setattr(pcap, "FLUSH_BYTES", 5000)
     monkeypatch.setattr(pcapng, "FLUSH_BYTES", 20000)
-    udp = "udp: {from: p11, to: p21, dport: 5000, payload: '%d%%', count: 300, interval: 10us}"
+    # every file's buffer stays bounded: a replay's pcap records are flushed with all.pcapng
+    # (PcapngWriter.alongside), which gets a larger block for each of them
+    largest, flush = 0, pcap.AppendingFile.flush
+
+    def flushed(writer) -> None:
+        nonlocal largest
+        largest = max(largest, len(writer.buffer))
+        flush(writer)
+
+    monkeypatch.setattr(pcap.AppendingFile, "flush", flushed)
+    udp = "udp: {from: p11, to: p21, dport: 5000, payload: '%d%%', count: 900, interval: 10us}"
     _, hits = run_both(topology(cluster, [udp]), tmp_path)
-    assert hits >= 4 * 290
+    assert hits >= 4 * 890
+    assert largest <= 20000 + 5000 + 2000  # all.pcapng's limit and a pcap's, and a segment's
 
 
 @pytest.mark.parametrize(

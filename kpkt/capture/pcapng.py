@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from kpkt.capture import pcap
 from kpkt.capture.pcap import LINKTYPE_ETHERNET, AppendingFile
 
 SHB_TYPE, IDB_TYPE, EPB_TYPE = 0x0A0D0D0A, 0x00000001, 0x00000006
@@ -70,7 +71,7 @@ class PcapngWriter(AppendingFile):
     appended with `packet`, and the newest packet may still be annotated (its block is read
     back and written again: annotations are rare, so the common path writes each block once)."""
 
-    __slots__ = ("interfaces", "_last_at", "_last_pid", "_comments", "_layouts")
+    __slots__ = ("interfaces", "alongside", "_last_at", "_last_pid", "_comments", "_layouts")
 
     def __init__(self, path: Path, application: str) -> None:
         super().__init__(path, section_header(application))
@@ -79,6 +80,10 @@ class PcapngWriter(AppendingFile):
         self._last_pid: int | None = None  # its packet id, None once it can't be annotated
         self._comments: dict[str, bytes] = {}  # comment text -> its encoded option
         self._layouts: dict[int, struct.Struct] = {}  # frame length << 16 | comment length
+        # pcap files written with it a record for each of its blocks, which do not look at
+        # their own length (`append_lines`' callers): each flushed with it once past
+        # pcap.FLUSH_BYTES, so none grows by more than this file's FLUSH_BYTES unflushed
+        self.alongside: dict[AppendingFile, None] = {}
 
     def add_interface(self, name: str, description: str, link_type: int = LINKTYPE_ETHERNET) -> int:
         self.buffer += interface_description(name, description, link_type)
@@ -213,6 +218,9 @@ class PcapngWriter(AppendingFile):
     def flush(self) -> None:
         super().flush()
         self._last_pid = None  # written: too late to annotate
+        for writer in self.alongside:
+            if len(writer.buffer) >= pcap.FLUSH_BYTES:
+                writer.flush()
 
 
 class Blocks:

@@ -480,14 +480,13 @@ class Hops:
             f"now = {bind(self.clock, 'clock')}.now",
             f"time = {bind(RECORD_HALF.pack, 'time_of')}(now // {10**9}, now % {10**9})",
         ]
+        # the records' files are flushed with all.pcapng, which grows more (`alongside`)
         for tap, buffer, lengths, index, writer in self.records:
-            record, full = bind(buffer.extend, "record"), bind(buffer, "buffer")
-            fixed = bind(lengths, "lengths")
+            self.pcapng.alongside[writer] = None
+            record, fixed = bind(buffer.extend, "record"), bind(lengths, "lengths")
             lines += [
                 f"{taps[tap]}.count += 1",
                 f"{record}(b''.join((time, {fixed}, {frames[index]})))",
-                f"if len({full}) >= {FLUSH_BYTES}:",
-                f"    {bind(writer.flush, 'flush')}()",
             ]
         if self.sent:
             append, blocks = bind(self.pcapng.append, "append"), bind(self.blocks, "blocks")
