@@ -39,6 +39,12 @@ def _nothing_to_learn(op: int, ours: bool, spa: bytes, dev, table: NeighborTable
     return op == ARP_REQUEST and not ours and spa not in table.entries and not dev.proxy_arp
 
 
+def _known_sender(entry: Neighbor, sha: bytes) -> bool:
+    """A request from a sender whose entry has its MAC and is resolved (or being checked):
+    the entry keeps its state (neigh_update() with the same lladdr)."""
+    return entry.mac == sha and entry.state is not Nud.INCOMPLETE and entry.state is not Nud.FAILED
+
+
 class Arp:
     """The neighbour subsystem of one stack: a table per device and the state machine."""
 
@@ -176,14 +182,24 @@ class Arp:
     # --- ARP frames received -------------------------------------------------------------------
 
     def ignores(self, frame: bytes, dev) -> bool:
-        """Whether `receive` would leave `frame` alone: changing nothing but making the
-        device's table if it has none, which this does too (the same draw of the namespace's
-        generator, in the same order: `receive` makes it first)."""
+        """Whether `receive` would leave `frame` alone: a request for another host, not
+        answered by proxy, from a sender it does not know or whose entry keeps its state (a
+        flooded request reaches every pod of a node: most of them know the node's gateway, its
+        sender). It changes nothing but what `receive` changes first, which this does too, in
+        the same order: the device's table made if it has none (a draw of the namespace's
+        generator), the sender's REACHABLE entry gone STALE if its time has passed (read by
+        `NeighborTable.get`)."""
         op, sha, spa, _tha, tpa = arp_fields(frame)
         if _reflected(sha, spa, dev):
             return True
         table = self.tables.get(dev) or self.table(dev)
-        return _nothing_to_learn(op, tpa in self.stack.local_ips, spa, dev, table)
+        ours = tpa in self.stack.local_ips
+        if _nothing_to_learn(op, ours, spa, dev, table):
+            return True
+        if op != ARP_REQUEST or ours or dev.proxy_arp:
+            return False
+        entry = table.get(spa, self.stack.sched.now)
+        return entry.state is Nud.PERMANENT or _known_sender(entry, sha)
 
     def receive(self, frame: bytes, dev, tag: Tag) -> None:
         op, sha, spa, _tha, tpa = arp_fields(frame)
@@ -201,7 +217,7 @@ class Arp:
             learned = None  # neigh_update() never touches a PERMANENT entry from the wire
         elif op == ARP_REPLY:
             learned = Nud.REACHABLE if entry is not None else None  # arp_accept 0
-        elif entry is None or entry.mac != sha or entry.state in (Nud.INCOMPLETE, Nud.FAILED):
+        elif entry is None or not _known_sender(entry, sha):
             # a request: the requester is learned STALE, but only when the request is for us
             # (or one we answer by proxy) or the entry exists; a known MAC keeps its state
             learned = Nud.STALE if (ours or proxied or entry is not None) else None
