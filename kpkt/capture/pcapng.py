@@ -41,8 +41,12 @@ _U32 = struct.Struct("<I")
 
 
 def _option(code: int, value: bytes) -> bytes:
-    pad = -len(value) % 4
-    return struct.pack("<HH", code, len(value)) + value + b"\x00" * pad
+    length = len(value)
+    return _OPTION_HEAD.pack(code, length) + value + _PADDING[-length % 4]
+
+
+_OPTION_HEAD = struct.Struct("<HH")  # an option's code and length
+_PADDING = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")  # to 32 bits, by how many bytes
 
 
 def _block(block_type: int, body: bytes) -> bytes:
