@@ -58,6 +58,7 @@ are all zeros (its checksum is then not their sum's complement).
 
 from __future__ import annotations
 
+import functools
 import struct
 
 from kpkt.capture.tap import SENT, Hops, Tap
@@ -147,11 +148,20 @@ def _is_echo(message: bytes) -> bool:
     return len(message) >= ICMP_LEN and message[0] in (ECHO_REQUEST, ECHO_REPLY) and not message[1]
 
 
-def _masked_ranges(ips: list, sums: list, echo: int | None, length: int) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=256)
+def _kept(ips: tuple, sums: tuple, echo: int | None, length: int) -> tuple[slice, ...]:
+    """The slices of a frame of this layout (as `_layout` and `_echo_at` find it, its length
+    `length`) that its key keeps: all but the words that change from packet to packet. Made
+    once per layout: a large cluster's pings all have a few layouts, and each comes once."""
     ranges = [(at + 4, at + 6) for at in ips] + [(at + 10, at + 12) for at in ips]
     if echo is not None:
         ranges += [(echo + at, echo + at + 2) for at in _echo_words(length - echo)]
-    return sorted(ranges + [(at, at + 2) for at, _ in sums])
+    kept, start = [], 0
+    for begin, end in sorted(ranges + [(at, at + 2) for at, _ in sums]):
+        kept.append(slice(start, begin))
+        start = end
+    kept.append(slice(start, None))
+    return tuple(kept)
 
 
 def frame_key(frame: bytes, tunnels: frozenset[int]) -> bytes | None:
@@ -167,12 +177,7 @@ def frame_key(frame: bytes, tunnels: frozenset[int]) -> bytes | None:
     echo = _echo_at(frame, ips)
     if len(ips) == 1 and echo is None:  # the common case, without the general loop
         return frame[:18] + frame[20:24] + frame[26:]
-    pieces, start = [], 0
-    for begin, end in _masked_ranges(ips, sums, echo, len(frame)):
-        pieces.append(frame[start:begin])
-        start = end
-    pieces.append(frame[start:])
-    return b"".join(pieces)
+    return b"".join([frame[part] for part in _kept(tuple(ips), tuple(sums), echo, len(frame))])
 
 
 class _Template:

@@ -38,22 +38,24 @@ def _document(journal: Journal, topology, files: dict[Tap, str]) -> Iterator[str
     yield ',\n  "steps": ['
     names = [json.dumps(tap.name) for tap in journal.taps]
     pairs = zip(topology.steps, journal.steps, strict=True)
+    heads = _heads(names, indent=8)
     for index, (step, log) in enumerate(pairs):
         yield "," if index else ""
         yield "\n    {"
         first = {"index": index, "text": step.text, **step_outcome(step, log)}
-        yield from _step(log, names, first, indent=6)
+        yield from _step(log, heads, first, indent=6)
         yield "\n    }"
     yield "\n  ],\n" if journal.steps else "],\n"
     yield '  "background": {'
-    yield from _step(journal.background, names, {}, indent=4)
+    yield from _step(journal.background, _heads(names, indent=6), {}, indent=4)
     yield '\n  },\n  "drops": '
     all_drops = (_drop(d) for log in [*journal.steps, journal.background] for d in log.drops)
     yield from _lines(all_drops, indent=4)
     yield "\n}\n"
 
 
-def _step(log: StepLog, names: list[str], first: dict, indent: int) -> Iterator[str]:
+def _step(log: StepLog, heads: list[str], first: dict, indent: int) -> Iterator[str]:
+    """The step's fields, its hops last (`heads`: as `_hops` takes them, indented two more)."""
     pad = " " * indent
     fields = {
         **first,
@@ -66,28 +68,35 @@ def _step(log: StepLog, names: list[str], first: dict, indent: int) -> Iterator[
     }
     yield ",".join(f"\n{pad}{json.dumps(k)}: {json.dumps(v)}" for k, v in fields.items())
     yield f',\n{pad}"hops": '
-    yield _hops(log, names, indent + 2)
+    yield _hops(log, heads, indent + 2)
 
 
-def _hops(log: StepLog, names: list[str], indent: int) -> str:
+def _heads(names: list[str], indent: int) -> list[str]:
+    """The start of a hop's line at each capture point, by tap number, for `_hops`: `names`
+    holds each capture point's name as a JSON string."""
+    pad = " " * indent
+    return [f'{pad}{{"capture": {name}, "index": ' for name in names]
+
+
+def _hops(log: StepLog, heads: list[str], indent: int) -> str:
     """The step's hops as a JSON list, one per line, as `_lines` writes each hop's
-    `{"capture": ..., "index": ..., "direction": ..., "packet": ...}`; `names`: each capture
-    point's name as a JSON string, by tap number (a run of a million hops spends its manifest
-    here: no dict and no json.dumps a hop)."""
+    `{"capture": ..., "index": ..., "direction": ..., "packet": ...}`, each line the head of
+    its capture point (`_heads`) and its numbers (a run of a million hops spends its manifest
+    here: no dict and no json.dumps a hop, and the hop log's four numbers a hop read in
+    fours)."""
     hops = log.hops
     if not hops:
         return "[]"
-    pad = " " * indent
+    fours = [iter(hops)] * 4
     lines = [
-        f'{pad}{{"capture": {names[hops[at]]}, "index": {hops[at + 1]}'
-        f"{_OUT if hops[at + 2] else _IN}{hops[at + 3]}}}"
-        for at in range(0, len(hops), 4)
+        f"{heads[tap]}{index}{_WAY[out]}{pid}}}"
+        for tap, index, out, pid in zip(*fours, strict=True)
     ]
     return "[\n" + ",\n".join(lines) + "\n" + " " * (indent - 2) + "]"
 
 
-_OUT = ', "direction": "out", "packet": '
-_IN = ', "direction": "in", "packet": '
+# what follows a hop's index, by its direction (the hop log's 1 if outbound)
+_WAY = (', "direction": "in", "packet": ', ', "direction": "out", "packet": ')
 
 
 def _lines(items: Iterable[dict], indent: int) -> Iterator[str]:

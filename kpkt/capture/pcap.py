@@ -8,6 +8,7 @@ costs bounded memory and no file handle stays open.
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -40,10 +41,23 @@ class AppendingFile:
         self._started = False
 
     def flush(self) -> None:
-        with open(self.path, "ab" if self._started else "xb") as out:
-            out.write(self.buffer)
+        """Append the buffer to the file (created by the first flush, which fails if the file
+        exists): with the os module's calls, not a file object (a run creates one file per
+        capture point: 20,801 in a 10,000-pod run)."""
+        buffer = self.buffer
+        fd = os.open(self.path, _APPEND if self._started else _CREATE, 0o666)
+        try:
+            written = os.write(fd, buffer)
+            while written < len(buffer):  # a short write: the rest
+                written += os.write(fd, buffer[written:])
+        finally:
+            os.close(fd)
         self._started = True
         self.buffer.clear()
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL  # as open(path, "xb")
+_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND  # as open(path, "ab")
 
 
 class PcapWriter(AppendingFile):

@@ -42,8 +42,12 @@ _U32 = struct.Struct("<I")
 
 
 def _option(code: int, value: bytes) -> bytes:
-    pad = -len(value) % 4
-    return struct.pack("<HH", code, len(value)) + value + b"\x00" * pad
+    length = len(value)
+    return _OPTION_HEAD.pack(code, length) + value + _PADDING[-length % 4]
+
+
+_OPTION_HEAD = struct.Struct("<HH")  # an option's code and length
+_PADDING = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")  # to 32 bits, by how many bytes
 
 
 def _block(block_type: int, body: bytes) -> bytes:
@@ -71,7 +75,15 @@ class PcapngWriter(AppendingFile):
     appended with `packet`, and the newest packet may still be annotated (its block is read
     back and written again: annotations are rare, so the common path writes each block once)."""
 
-    __slots__ = ("interfaces", "alongside", "_last_at", "_last_pid", "_comments", "_layouts")
+    __slots__ = (
+        "interfaces",
+        "alongside",
+        "_last_at",
+        "_last_pid",
+        "_comments",
+        "_layouts",
+        "_copy_layouts",
+    )
 
     def __init__(self, path: Path, application: str) -> None:
         super().__init__(path, section_header(application))
@@ -80,6 +92,7 @@ class PcapngWriter(AppendingFile):
         self._last_pid: int | None = None  # its packet id, None once it can't be annotated
         self._comments: dict[str, bytes] = {}  # comment text -> its encoded option
         self._layouts: dict[int, struct.Struct] = {}  # frame length << 16 | comment length
+        self._copy_layouts: dict[tuple[int, int], struct.Struct] = {}  # by count and block size
         # pcap files written with it a record for each of its blocks, which do not look at
         # their own length (`append_lines`' callers): each flushed with it once past
         # pcap.FLUSH_BYTES, so none grows by more than this file's FLUSH_BYTES unflushed
@@ -133,7 +146,9 @@ class PcapngWriter(AppendingFile):
         self, interfaces: list[int], t_ns: int, frame: bytes, outbound: bool, pid: int, comment: str
     ) -> None:
         """`packet` for each of `interfaces` in turn, the rest the same (a flooded frame): the
-        first block is made by `packet`, the others are copies with their own interface."""
+        first block is made by `packet`, the others are copies with their own interface, all
+        packed at once: each copy's interface, then the rest of its block and the start of the
+        next (`_copies`), the last start taken off."""
         first, *others = interfaces
         self.packet(first, t_ns, frame, outbound, pid, comment)
         if not others:
@@ -141,8 +156,23 @@ class PcapngWriter(AppendingFile):
         buffer = self.buffer
         block = buffer[self._last_at :]
         head, tail = block[:8], block[12:]  # around the interface id
-        self._last_at += len(others) * len(block)
-        buffer += head + (tail + head).join(map(_U32.pack, others)) + tail
+        count = len(others)
+        self._last_at += count * len(block)
+        args = [tail + head] * (2 * count)
+        args[0::2] = others
+        buffer += head
+        buffer += self._copies(count, len(block)).pack(*args)
+        del buffer[-8:]
+
+    def _copies(self, count: int, size: int) -> struct.Struct:
+        """The layout of `count` copies of a block of `size` bytes without their first 8 (as
+        `packet_each` packs them): an interface, then the rest of the block and the next's
+        first 8 bytes, for each."""
+        layout = self._copy_layouts.get((count, size))
+        if layout is None:
+            layout = struct.Struct(f"<{f'I{size - 4}s' * count}")
+            self._copy_layouts[count, size] = layout
+        return layout
 
     def append(
         self, blocks: Blocks, t_ns: int, pid: int, frames: list[bytes], note: str = ""

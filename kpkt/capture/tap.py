@@ -349,15 +349,13 @@ class Tap:
         now = taps[0].clock.now
         made = record(now, frame)
         outbound, pid = direction is OUT, tag.pid
-        hops = []
+        indexes = [tap.count for tap in taps]
         for tap in taps:
-            index = tap.count
-            tap.count = index + 1
+            tap.count += 1
             buffer = tap.buffer
             buffer += made
             if len(buffer) >= FLUSH_BYTES:
                 tap.writer.flush()
-            hops += (tap.number, index, outbound, pid)
         if note:
             comment = f"{tag.label}: {note if type(note) is str else note.text or render(note)}"
         else:
@@ -366,7 +364,7 @@ class Tap:
         taps[0].pcapng.packet_each(interfaces, now, frame, outbound, pid, comment)
         log.hop_count = end
         if end <= MAX_HOPS_PER_STEP:
-            log.hops.extend(hops)
+            log.hops.extend(_hop_entries([tap.number for tap in taps], indexes, outbound, pid))
 
     def remark(self, event: Decision) -> None:
         """An event on the interface (a fault or lifecycle step): its time and text go into
@@ -378,6 +376,20 @@ class Tap:
         text = note if type(note) is str else note.text or render(note)
         remarks, self.remarks = self.remarks, ""
         return f"{remarks}; {text}" if text else remarks
+
+
+def _hop_entries(numbers: list[int], indexes: list[int], outbound: bool, pid: int) -> array:
+    """The hop log's entries (`StepLog.hops`) of hops of one packet at one instant in one
+    direction (a flood's, at tap `numbers[i]`, frame `indexes[i]` of its pcap), laid out
+    column by column: an array extended from a list converts each number on its own, and a
+    flood's two columns that repeat need not be."""
+    count = len(numbers)
+    entries = array("q", bytes(32 * count))
+    entries[0::4] = array("q", numbers)
+    entries[1::4] = array("q", indexes)
+    entries[2::4] = array("q", [outbound]) * count
+    entries[3::4] = array("q", [pid]) * count
+    return entries
 
 
 class Hops:

@@ -26,7 +26,9 @@ from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields, arp_frame
 from kpkt.wire.ethernet import BROADCAST, ZERO_MAC
 from kpkt.wire.ipv4 import IP_SRC
 
-_REACHABLE, _PERMANENT, _DELAY, _PROBE = Nud.REACHABLE, Nud.PERMANENT, Nud.DELAY, Nud.PROBE
+# the states as module names: an Enum member read as a class attribute costs a lookup
+_INCOMPLETE, _REACHABLE, _STALE = Nud.INCOMPLETE, Nud.REACHABLE, Nud.STALE
+_DELAY, _PROBE, _FAILED, _PERMANENT = Nud.DELAY, Nud.PROBE, Nud.FAILED, Nud.PERMANENT
 
 
 def _reflected(sha: bytes, spa: bytes, dev) -> bool:
@@ -37,6 +39,12 @@ def _reflected(sha: bytes, spa: bytes, dev) -> bool:
 def _nothing_to_learn(op: int, ours: bool, spa: bytes, dev, table: NeighborTable) -> bool:
     """A broadcast for another host, from one we do not know (and do not answer by proxy)."""
     return op == ARP_REQUEST and not ours and spa not in table.entries and not dev.proxy_arp
+
+
+def _known_sender(entry: Neighbor, sha: bytes) -> bool:
+    """A request from a sender whose entry has its MAC and is resolved (or being checked):
+    the entry keeps its state (neigh_update() with the same lladdr)."""
+    return entry.mac == sha and entry.state is not _INCOMPLETE and entry.state is not _FAILED
 
 
 class Arp:
@@ -74,15 +82,15 @@ class Arp:
                 dev.xmit(entry.header + packet, tag, note)
                 return
             entry = table.get(next_hop, now)  # a REACHABLE entry past reachable_time: STALE
-        if entry is None or entry.state is Nud.FAILED:
-            entry = table.set(next_hop, None, Nud.INCOMPLETE, now)
+        if entry is None or entry.state is _FAILED:
+            entry = table.set(next_hop, None, _INCOMPLETE, now)
             entry.queue.append((packet, tag, note))
             stack.note_pending(+1)
             self._solicit(dev, entry, packet[IP_SRC], tag)
             self._arm(dev, entry, RETRANS_TIME_NS)
             return
         state = entry.state
-        if state is Nud.INCOMPLETE:
+        if state is _INCOMPLETE:
             if len(entry.queue) >= UNRES_QLEN:
                 _, old_tag, _ = entry.queue.pop(0)
                 stack.note_pending(-1)
@@ -90,9 +98,9 @@ class Arp:
             entry.queue.append((packet, tag, note))
             stack.note_pending(+1)
             return
-        if state is Nud.STALE:
+        if state is _STALE:
             generation.changed()
-            entry.state = Nud.DELAY
+            entry.state = _DELAY
             entry.timer_gen += 1
             self._arm(dev, entry, DELAY_FIRST_PROBE_NS)
         dev.xmit(entry.header + packet, tag, note)
@@ -104,7 +112,7 @@ class Arp:
         stack = self.stack
         spa = packet_src if packet_src in stack.local_ips else stack.primary_ip(dev, entry.ip)
         entry.probes += 1
-        unicast = entry.state is Nud.PROBE
+        unicast = entry.state is _PROBE
         frame = arp_frame(
             ARP_REQUEST, entry.mac if unicast else BROADCAST, dev.mac, spa, ZERO_MAC, entry.ip
         )
@@ -120,23 +128,23 @@ class Arp:
             return
         generation.changed()  # the entry's state and probes move on
         tag = self.stack.observer.new_flow(self.stack.current_step())
-        if entry.state is Nud.DELAY:
-            entry.state, entry.probes = Nud.PROBE, 0
+        if entry.state is _DELAY:
+            entry.state, entry.probes = _PROBE, 0
         if (
-            entry.state is Nud.INCOMPLETE
+            entry.state is _INCOMPLETE
             and entry.probes < MCAST_SOLICIT
-            or (entry.state is Nud.PROBE and entry.probes < UCAST_SOLICIT)
+            or (entry.state is _PROBE and entry.probes < UCAST_SOLICIT)
         ):
             self._solicit(dev, entry, entry.spa, tag)
             self._arm(dev, entry, RETRANS_TIME_NS)
-        elif entry.state in (Nud.INCOMPLETE, Nud.PROBE):
+        elif entry.state in (_INCOMPLETE, _PROBE):
             self._fail(dev, entry)
 
     def _fail(self, dev, entry: Neighbor) -> None:
         """No answer: the entry fails and every queued packet is dropped with an ICMP host
         unreachable to its sender (to this namespace itself, over lo, for its own packets)."""
         generation.changed()
-        entry.state = Nud.FAILED
+        entry.state = _FAILED
         entry.timer_gen += 1
         queued, entry.queue = entry.queue, []
         stack = self.stack
@@ -176,14 +184,24 @@ class Arp:
     # --- ARP frames received -------------------------------------------------------------------
 
     def ignores(self, frame: bytes, dev) -> bool:
-        """Whether `receive` would leave `frame` alone: changing nothing but making the
-        device's table if it has none, which this does too (the same draw of the namespace's
-        generator, in the same order: `receive` makes it first)."""
+        """Whether `receive` would leave `frame` alone: a request for another host, not
+        answered by proxy, from a sender it does not know or whose entry keeps its state (a
+        flooded request reaches every pod of a node: most of them know the node's gateway, its
+        sender). It changes nothing but what `receive` changes first, which this does too, in
+        the same order: the device's table made if it has none (a draw of the namespace's
+        generator), the sender's REACHABLE entry gone STALE if its time has passed (read by
+        `NeighborTable.get`)."""
         op, sha, spa, _tha, tpa = arp_fields(frame)
         if _reflected(sha, spa, dev):
             return True
         table = self.tables.get(dev) or self.table(dev)
-        return _nothing_to_learn(op, tpa in self.stack.local_ips, spa, dev, table)
+        ours = tpa in self.stack.local_ips
+        if _nothing_to_learn(op, ours, spa, dev, table):
+            return True
+        if op != ARP_REQUEST or ours or dev.proxy_arp:
+            return False
+        entry = table.get(spa, self.stack.sched.now)
+        return entry.state is _PERMANENT or _known_sender(entry, sha)
 
     def receive(self, frame: bytes, dev, tag: Tag) -> None:
         op, sha, spa, _tha, tpa = arp_fields(frame)
@@ -197,14 +215,14 @@ class Arp:
         now = stack.sched.now
         entry = table.get(spa, now)
         proxied = op == ARP_REQUEST and not ours and dev.proxy_arp and self._proxies(dev, tpa)
-        if entry is not None and entry.state is Nud.PERMANENT:
+        if entry is not None and entry.state is _PERMANENT:
             learned = None  # neigh_update() never touches a PERMANENT entry from the wire
         elif op == ARP_REPLY:
-            learned = Nud.REACHABLE if entry is not None else None  # arp_accept 0
-        elif entry is None or entry.mac != sha or entry.state in (Nud.INCOMPLETE, Nud.FAILED):
+            learned = _REACHABLE if entry is not None else None  # arp_accept 0
+        elif entry is None or not _known_sender(entry, sha):
             # a request: the requester is learned STALE, but only when the request is for us
             # (or one we answer by proxy) or the entry exists; a known MAC keeps its state
-            learned = Nud.STALE if (ours or proxied or entry is not None) else None
+            learned = _STALE if (ours or proxied or entry is not None) else None
         else:
             learned = None
         if learned is not None:

@@ -4,6 +4,7 @@ The messages themselves (types, codes, builders) are in `kpkt.wire.icmp`."""
 
 from __future__ import annotations
 
+import functools
 import struct
 
 # icmp_send(): errors are sent with IPTOS_PREC_INTERNETCONTROL
@@ -40,7 +41,16 @@ class RateLimit:
 def ping_payload(t_ns: int, size: int) -> bytes:
     """iputils ping's data: a struct timeval (64-bit seconds and microseconds, little-endian)
     when it fits, over ping's fill pattern (byte i is i & 0xff)."""
-    pattern = bytes(i & 0xFF for i in range(size))
+    pattern = _fill(size)
     if size < 16:
         return pattern
-    return struct.pack("<qq", t_ns // 1_000_000_000, (t_ns // 1000) % 1_000_000) + pattern[16:]
+    return _TIMEVAL.pack(t_ns // 1_000_000_000, (t_ns // 1000) % 1_000_000) + pattern[16:]
+
+
+_TIMEVAL = struct.Struct("<qq")
+
+
+@functools.lru_cache(maxsize=16)
+def _fill(size: int) -> bytes:
+    """Ping's fill pattern of `size` bytes, made once per size (every ping of a run sends it)."""
+    return bytes(i & 0xFF for i in range(size))

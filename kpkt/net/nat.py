@@ -8,8 +8,9 @@ policies in POSTROUTING; `conntrack.py` applies them to each new connection.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network
 
 from kpkt.wire import icmp
 from kpkt.wire.icmp import ECHO_ID_AT, ICMP_CHECKSUM_AT, ICMP_HEAD
@@ -52,13 +53,28 @@ class MasqRule:
     masquerade: bool
     not_src: bool = False
     not_dst: bool = False
+    # the matches as integers (network address, netmask), made once: every new connection
+    # leaving a node meets the rules
+    _src_bits: tuple[int, int] | None = dataclasses.field(init=False, repr=False, compare=False)
+    _dst_bits: tuple[int, int] | None = dataclasses.field(init=False, repr=False, compare=False)
 
-    def matches(self, src: IPv4Address, dst: IPv4Address) -> bool:
-        return _match(self.src, src, self.not_src) and _match(self.dst, dst, self.not_dst)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_src_bits", _bits(self.src))
+        object.__setattr__(self, "_dst_bits", _bits(self.dst))
+
+    def matches(self, src: int, dst: int) -> bool:
+        """Whether addresses `src` and `dst` (as integers) match, as `address in network`."""
+        return _match(self._src_bits, src, self.not_src) and _match(
+            self._dst_bits, dst, self.not_dst
+        )
 
 
-def _match(network: IPv4Network | None, address: IPv4Address, negate: bool) -> bool:
-    return network is None or ((address in network) != negate)
+def _bits(network: IPv4Network | None) -> tuple[int, int] | None:
+    return None if network is None else (int(network.network_address), int(network.netmask))
+
+
+def _match(bits: tuple[int, int] | None, address: int, negate: bool) -> bool:
+    return bits is None or ((address & bits[1] == bits[0]) != negate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +84,13 @@ class MasqPolicy:
     by: str
     rules: tuple[MasqRule, ...]
 
-    def masquerades(self, src: IPv4Address, dst: IPv4Address) -> bool:
-        rule = next((r for r in self.rules if r.matches(src, dst)), None)
-        return rule is not None and rule.masquerade
+    def masquerades(self, src: int, dst: int) -> bool:
+        """Whether the first rule that matches addresses `src` and `dst` (as integers), if one
+        does, masquerades."""
+        for rule in self.rules:
+            if rule.matches(src, dst):
+                return rule.masquerade
+        return False
 
 
 FlowKey = tuple[int, bytes]

@@ -34,6 +34,9 @@ class Nud(Enum):
     PERMANENT = "PERMANENT"
 
 
+_REACHABLE = Nud.REACHABLE  # read by every `get`: a module name, not a class attribute lookup
+
+
 @dataclass(slots=True)
 class Neighbor:
     ip: bytes
@@ -65,7 +68,7 @@ class NeighborTable:
         entry = self.entries.get(ip)
         if (
             entry is not None
-            and entry.state is Nud.REACHABLE
+            and entry.state is _REACHABLE
             and (now_ns - entry.updated_ns > self.reachable_ns)
         ):
             generation.changed()

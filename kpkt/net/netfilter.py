@@ -21,8 +21,6 @@ drops the packet and sends the ICMP port unreachable.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
 from kpkt.net.conntrack import Conntrack
 from kpkt.net.kubeproxy import Removed, ServiceRules
 from kpkt.net.nat import MasqPolicy
@@ -88,7 +86,7 @@ class Netfilter:
         marked; then each chain in turn, whose first matching rule masquerades or returns."""
         if marked:
             return "kube-proxy"
-        src_ip, dst_ip = IPv4Address(src), IPv4Address(dst)
+        src_ip, dst_ip = int.from_bytes(src, "big"), int.from_bytes(dst, "big")
         for policy in self.masquerades:
             if policy.masquerades(src_ip, dst_ip):
                 return policy.by

@@ -22,9 +22,14 @@ def arp_frame(op: int, eth_dst_mac: bytes, sha: bytes, spa: bytes, tha: bytes, t
 
 
 def arp_fields(frame: bytes) -> tuple[int, bytes, bytes, bytes, bytes]:
-    """(op, sha, spa, tha, tpa) of an ARP frame."""
-    _, _, _, _, op, sha, spa, tha, tpa = _ARP.unpack_from(frame, ETH_LEN)
-    return op, sha, spa, tha, tpa
+    """(op, sha, spa, tha, tpa) of an ARP frame (every flooded request's copy is read: the
+    fields are unpacked as they are returned)."""
+    return _FIELDS.unpack_from(frame, _FIELDS_AT)
+
+
+# the fields arp_fields returns: the message after its hardware and protocol types and sizes
+_FIELDS = struct.Struct("!H6s4s6s4s")
+_FIELDS_AT = ETH_LEN + _ARP.size - _FIELDS.size
 
 
 def arp_summary(frame: bytes) -> str:

@@ -226,3 +226,44 @@ def test_what_arp_ignores_and_that_it_makes_the_table_receive_would():
         if ignored:  # and receive, given it, changed nothing
             assert dev.sent == [], name
             assert all(not table.entries for table in arp.tables.values()), name
+
+
+def test_a_request_for_another_host_from_a_known_sender_is_ignored_when_its_entry_keeps():
+    """A flooded request reaches pods that know its sender (the node's gateway): `Arp.ignores`
+    is True when `receive` would leave the sender's entry as it is (its MAC, resolved or being
+    checked, or PERMANENT), and it reads the entry as `receive` does (a REACHABLE entry past
+    reachable_time goes STALE either way)."""
+    other = bytes((10, 244, 1, 9))
+    request = arp_frame(ARP_REQUEST, BROADCAST, MAC_PEER, IP_PEER, bytes(6), other)
+    late = 31_000_000_000  # past the reachable time Ids gives
+    cases = [  # (name, the sender's entry: mac, state; when the request comes; ignored)
+        ("known, same MAC, STALE", MAC_PEER, Nud.STALE, 0, True),
+        ("known, same MAC, REACHABLE", MAC_PEER, Nud.REACHABLE, 0, True),
+        ("known, same MAC, REACHABLE past its time", MAC_PEER, Nud.REACHABLE, late, True),
+        ("known, same MAC, DELAY", MAC_PEER, Nud.DELAY, 0, True),
+        ("PERMANENT, another MAC", MAC_US, Nud.PERMANENT, 0, True),
+        ("known, another MAC", MAC_US, Nud.REACHABLE, 0, False),
+        ("INCOMPLETE", None, Nud.INCOMPLETE, 0, False),
+        ("FAILED", None, Nud.FAILED, 0, False),
+    ]
+    for name, mac, state, at, ignored in cases:
+        arps = []
+        for _ in range(2):
+            stack, dev = Stack(), Device()
+            arp = Arp(stack)
+            arp.table(dev).set(IP_PEER, mac, state, 0)
+            stack.sched.now = at
+            arps.append((arp, dev))
+        (quiet, quiet_dev), (told, told_dev) = arps
+        assert quiet.ignores(request, quiet_dev) is ignored, name
+        told.receive(request, told_dev, "tag")
+        entry, seen = quiet.table(quiet_dev).entries[IP_PEER], told.table(told_dev).entries[IP_PEER]
+        assert entry.state is (Nud.STALE if at == late else state), name
+        if ignored:  # receive, given it, changed nothing more than ignores did
+            assert told_dev.sent == [], name
+            assert (seen.mac, seen.state, seen.updated_ns, seen.timer_gen) == (
+                entry.mac,
+                entry.state,
+                entry.updated_ns,
+                entry.timer_gen,
+            ), name

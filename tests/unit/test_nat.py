@@ -69,13 +69,13 @@ def test_flannel_rules_masquerade_only_what_leaves_the_pod_network():
     rules = policy.rules
 
     def masqueraded(src: str, dst: str) -> bool:
-        return policy.masquerades(IPv4Address(src), IPv4Address(dst))
+        return policy.masquerades(int(IPv4Address(src)), int(IPv4Address(dst)))
 
     assert not masqueraded("10.244.1.2", "10.244.2.2")  # pod to pod
     assert not masqueraded("192.168.50.9", "10.244.1.2")  # outside to a local pod
     assert masqueraded("10.244.1.2", "192.168.50.2")  # pod to another node
     assert masqueraded("192.168.50.9", "10.244.2.2")  # outside to a remote pod
     assert not any(
-        r.matches(IPv4Address("10.244.1.2"), IPv4Address("224.0.0.1")) and r.masquerade
+        r.matches(int(IPv4Address("10.244.1.2")), int(IPv4Address("224.0.0.1"))) and r.masquerade
         for r in rules
     )
