@@ -68,13 +68,13 @@ class Scheduler:
         a replayed packet to the next namespace this way)."""
         t_ns = self.now + delay_ns
         seq = self._seq = self._seq + 1
-        event = (t_ns, seq, fn, args)
-        self._recent[seq & _SLOT] = event
         queue = self._queue
         if (not queue or queue[0][0] > t_ns) and t_ns <= self.horizon:
-            self._ran = seq
+            self._ran = seq  # run: `scheduled_since` has nothing to find
             self.now = t_ns
             return True
+        event = (t_ns, seq, fn, args)
+        self._recent[seq & _SLOT] = event
         heappush(queue, event)
         return False
 
@@ -102,8 +102,6 @@ class Scheduler:
             return False
         t_ns = self.now + delay_ns
         seq = self._seq = self._seq + 1
-        event = (t_ns, seq, fn, args)
-        self._recent[seq & _SLOT] = event
         queue = self._queue
         horizon = self.horizon
         due = promised[0]
@@ -117,6 +115,8 @@ class Scheduler:
             self._ran = seq
             self.now = t_ns
             return True
+        event = (t_ns, seq, fn, args)
+        self._recent[seq & _SLOT] = event
         heappush(queue, event)
         self.promised = promised
         return False
@@ -132,13 +132,11 @@ class Scheduler:
             return False
         queue = self._queue
         if len(promised) == 3:  # not taken up by a hand-over: it takes its sequence number now
-            due = promised[0]
-            seq = self._seq = self._seq + 1
-            promised = (due, seq, promised[1], promised[2])
-            self._recent[seq & _SLOT] = promised
+            due, seq = promised[0], self._seq + 1
+            self._seq = seq
         else:  # it has its sequence number: the horizon is let go
             self.horizon = self._held
-        due, seq = promised[0], promised[1]
+            due, seq = promised[0], promised[1]
         if (
             (not queue or queue[0][0] > due or (queue[0][0] == due and queue[0][1] > seq))
             and due <= self.horizon
@@ -148,6 +146,9 @@ class Scheduler:
             self._ran = seq
             self.now = due
             return True
+        if len(promised) == 3:
+            promised = (due, seq, promised[1], promised[2])
+            self._recent[seq & _SLOT] = promised
         heappush(queue, promised)
         self._streak = 0
         return False
@@ -200,9 +201,10 @@ class Scheduler:
         if self._seq - sequence > RECENT:
             later = sorted((e for e in self._queue if e[1] > sequence), key=lambda e: e[1])
         else:
+            # an event run at once (`hand_over`) left no entry: its slot holds an older one
             recent, ran = self._recent, (self.now, self._ran)
-            since = (recent[seq & _SLOT] for seq in range(sequence + 1, self._seq + 1))
-            later = [e for e in since if e[:2] > ran]
+            since = ((seq, recent[seq & _SLOT]) for seq in range(sequence + 1, self._seq + 1))
+            later = [e for seq, e in since if e is not None and e[1] == seq and e[:2] > ran]
         return [(t_ns, fn, args) for t_ns, _, fn, args in later]
 
 
