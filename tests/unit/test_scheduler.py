@@ -226,10 +226,17 @@ STARTS = st.lists(st.tuples(st.integers(0, 40), LINKS), max_size=12)
 def test_a_handed_over_event_runs_when_and_where_the_queue_would_run_it(starts, until):
     """`hand_over` runs the same events in the same order at the same times as `after`, and
     `run_until` runs none past its time, handed over or not."""
+    _the_same_both_ways(lambda sched, seen, fast: _chains(sched, starts, fast, seen), until)
+
+
+def _the_same_both_ways(schedule, until: int) -> None:
+    """`schedule(sched, seen, fast)` without and with the fast way: what runs up to `until`
+    (`run_until`, which runs nothing past it), then all of it, the clock and the sequence
+    numbers used are the same."""
     runs = []
-    for hand_over in (False, True):
+    for fast in (False, True):
         sched, seen = Scheduler(), []
-        _chains(sched, starts, hand_over, seen)
+        schedule(sched, seen, fast)
         sched.run_until(until)
         assert all(t_ns <= until for t_ns, *_ in seen)
         early = list(seen)
@@ -342,16 +349,7 @@ def test_a_promised_send_runs_when_and_where_the_queue_would_run_it(senders, unt
     """`promise`, `hand_over_sent` and `keep_promise` run the same events in the same order at
     the same times as `after`, with the same sequence numbers and the same events queued at
     every moment; `run_until` runs none past its time."""
-    runs = []
-    for promising in (False, True):
-        sched, seen = Scheduler(), []
-        _senders(sched, senders, promising, seen)
-        sched.run_until(until)
-        assert all(t_ns <= until for t_ns, *_ in seen)
-        early = list(seen)
-        run_all(sched)
-        runs.append((early, seen, sched.now, sched.sequence))
-    assert runs[0] == runs[1]
+    _the_same_both_ways(lambda sched, seen, fast: _senders(sched, senders, fast, seen), until)
 
 
 def test_promised_events_taken_at_once_pass_through_step_now_and_then(monkeypatch):
