@@ -174,41 +174,36 @@ class PcapngWriter(AppendingFile):
             self._copy_layouts[count, size] = layout
         return layout
 
-    def append(
-        self, blocks: Blocks, t_ns: int, pid: int, frames: list[bytes], note: str = ""
-    ) -> None:
-        """Append `blocks` (with a note: `Blocks`' `sent`) of packet `pid` at `t_ns`, of
-        `frames`: what `packet` would write for each, with `note` (the text of the note the
-        packet was sent with) at the end of the comment of the block that has it; the newest
-        may still be annotated. (Blocks without a note are appended by the source
-        `append_lines` writes.)"""
-        buffer = self.buffer
-        if len(buffer) >= FLUSH_BYTES:
-            self.flush()
-        text = note.encode()
-        fit = blocks.around.get(len(text))
-        if fit is None:
-            fit = blocks.fit(len(text))
-        layout, length, size, moved = fit
-        self._last_at = len(buffer) + blocks.last + moved
-        high, low = t_ns >> 32, t_ns & 0xFFFFFFFF
-        buffer += blocks.pack(layout, high, low, pid, frames, length, text, size)
-        self._last_pid = pid
-
-    def append_lines(self, bind, blocks: Blocks, frames: list[str]) -> list[str]:
-        """`append` of `blocks` without a note (not `sent`) as lines of a function's source,
-        with `now` (the time) and `pid` in hand, `frames` the expressions of the frames by
-        index, its constants named by `bind`: the blocks made by one pack, straight into the
-        buffer (a flow cache's replay writes them so, kpkt/capture/tap.py `Hops.lines`)."""
+    def append_lines(
+        self, bind, blocks: Blocks, frames: list[str], note: str | None = None
+    ) -> list[str]:
+        """Source lines that append `blocks`: what `packet` would write for each, the newest
+        still open to annotation, with `now` (the time) and `pid` in hand, `frames` the
+        expressions of the frames by index, `note` (for blocks with one, `Blocks`' `sent`)
+        the expression of the text of the note the packet was sent with, which ends the
+        comment of the block that has it; its constants named by `bind`. The blocks are made
+        by one pack, straight into the buffer (a flow cache's replay writes them so,
+        kpkt/capture/tap.py `Hops.lines`)."""
         writer, buffer = bind(self, "pcapng"), bind(self.buffer, "blocks_buffer")
-        return [
-            f"if len({buffer}) >= {FLUSH_BYTES}:",
-            f"    {writer}.flush()",
-            f"{writer}._last_at = len({buffer}) + {blocks.last}",
-            "high, low = now >> 32, now & 0xFFFFFFFF",
-            f"{bind(self.buffer.extend, 'blocks_extend')}({blocks.expression(bind, frames)})",
-            f"{writer}._last_pid = pid",
-        ]
+        extend = bind(self.buffer.extend, "blocks_extend")
+        lines = [f"if len({buffer}) >= {FLUSH_BYTES}:", f"    {writer}.flush()"]
+        if blocks.sent:  # their layout, lengths and where the newest starts follow the note's
+            fit = bind(blocks.around.get, "fit")
+            made = bind(blocks.pack, "pack")
+            lines += [
+                f"text = ({note}).encode()",
+                f"fit = {fit}(len(text)) or {bind(blocks.fit, 'fit')}(len(text))",
+                f"{writer}._last_at = len({buffer}) + {blocks.last} + fit[3]",
+                f"{extend}({made}(fit[0], now >> 32, now & 0xFFFFFFFF, pid,"
+                f" [{', '.join(frames)}], fit[1], text, fit[2]))",
+            ]
+        else:
+            lines += [
+                f"{writer}._last_at = len({buffer}) + {blocks.last}",
+                "high, low = now >> 32, now & 0xFFFFFFFF",
+                f"{extend}({blocks.expression(bind, frames)})",
+            ]
+        return [*lines, f"{writer}._last_pid = pid"]
 
     def _comment_option(self, comment: str) -> bytes:
         """The encoded option for `comment`, remembered: most comments repeat (routes, FDB
@@ -260,9 +255,8 @@ class Blocks:
     sent with (a datagram's "udp send N/M"): laid out once, as `PcapngWriter.packet` lays them
     out, as one struct whose fixed bytes are bound constants, so they are made with one pack
     of the time, the packet id, the frames, and that note with its option's length and its
-    block's length: for blocks with the note by `PcapngWriter.append` (`pack`, a function made
-    for these blocks), for others by the source `PcapngWriter.append_lines` writes
-    (`expression`)."""
+    block's length, in the source `PcapngWriter.append_lines` writes: for blocks with the note
+    by `pack`, a function made for these blocks, for others by `expression`."""
 
     __slots__ = (
         "pack",
@@ -279,7 +273,7 @@ class Blocks:
 
     def __init__(self, blocks: list[tuple[int, int, int, bool, str]], sent: int = -1) -> None:
         """`blocks`: (interface, frame index, frame length, outbound, comment) of each, in
-        order; the frame index is the frame's position in the frames `append` is given.
+        order; the frame index is the frame's position in the frames `append_lines` is given.
         `sent`: the block (if any) whose comment is its `comment` then the packet's note."""
         codes: list[str] = []  # the struct's codes, in order
         args: list[str] = []  # what each code packs, in the source of `pack`

@@ -455,7 +455,7 @@ class Hops:
     def _compiled(self):
         """`seen` once every tap is declared: a function written for these hops, straight
         through: each record's fixed bytes, buffer and tap bound, the all.pcapng blocks made
-        ahead filled in (`PcapngWriter.append`). A packet that keeps a row of the printed
+        ahead filled in (`PcapngWriter.append_lines`). A packet that keeps a row of the printed
         table, finds a remark pending on a tap, or was sent without the note a hop shows
         goes hop by hop (`_each`)."""
         names = Names()
@@ -492,20 +492,19 @@ class Hops:
             f"now = {bind(self.clock, 'clock')}.now",
             f"time = {bind(RECORD_HALF.pack, 'time_of')}(now // {10**9}, now % {10**9})",
         ]
-        # the records' files are flushed with all.pcapng, which grows more (`alongside`)
+        # the records' files are flushed with all.pcapng, which grows more (`alongside`); a
+        # frame several taps see has one record, made once
+        made: dict[int, str] = {}
         for tap, buffer, lengths, index, writer in self.records:
             self.pcapng.alongside[writer] = None
-            record, fixed = bind(buffer.extend, "record"), bind(lengths, "lengths")
-            lines += [
-                f"{taps[tap]}.count += 1",
-                f"{record}(b''.join((time, {fixed}, {frames[index]})))",
-            ]
-        if self.sent:
-            append, blocks = bind(self.pcapng.append, "append"), bind(self.blocks, "blocks")
-            text = f"note if type(note) is str else note.text or {bind(render, 'render')}(note)"
-            lines.append(f"{append}({blocks}, now, pid, [{', '.join(frames)}], {text})")
-        else:
-            lines += self.pcapng.append_lines(bind, self.blocks, frames)
+            lines.append(f"{taps[tap]}.count += 1")
+            if index not in made:
+                made[index] = f"record{index}"
+                fixed = bind(lengths, "lengths")
+                lines.append(f"record{index} = b''.join((time, {fixed}, {frames[index]}))")
+            lines.append(f"{bind(buffer.extend, 'record')}({made[index]})")
+        text = f"note if type(note) is str else note.text or {bind(render, 'render')}(note)"
+        lines += self.pcapng.append_lines(bind, self.blocks, frames, text if self.sent else None)
         return [indent + line for line in lines]
 
     def _log_hops(self, log: StepLog, count: int, pid: int) -> None:
