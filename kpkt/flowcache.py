@@ -974,7 +974,8 @@ def _chained(head: Path, stack, cache: FlowCache, label: str, sent: bool):
         keyed = bind(arrivals.keyed, "keyed")  # one bound method, not one made a packet
         lines += [
             f"    frame = {made[index]}",
-            f"    if not {hand_over}{delay}, {keyed}, frame, tag, {key_name}):",
+            f"    if not {hand_over}{delay}):",
+            f"        sched.after({delay}, {keyed}, frame, tag, {key_name})",
             "        return",
         ]
         hand_over = "sched.hand_over("

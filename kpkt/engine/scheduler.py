@@ -59,23 +59,21 @@ class Scheduler:
         heappush(self._queue, event)
         self._recent[seq & _SLOT] = event
 
-    def hand_over(self, delay_ns: int, fn: Callable[..., Any], *args: Any) -> bool:
-        """As `after`, for the last thing the running event does, except when the new event
+    def hand_over(self, delay_ns: int) -> bool:
+        """Whether an event `delay_ns` from now, the last thing the running event schedules,
         would be the next to run (every queued event is later, and it is within the horizon):
         then the clock moves to its time, it takes its sequence number, and the caller runs it
-        at once (True), inside the running event, as `step` would run it next. The same events
-        run in the same order at the same times; only the queue is spared (the flow cache hands
-        a replayed packet to the next namespace this way)."""
+        at once, inside the running event, as `step` would run it next (True); else the caller
+        schedules it with `after` (False). The same events run in the same order at the same
+        times; only the queue is spared (the flow cache hands a replayed packet to the next
+        namespace this way)."""
         t_ns = self.now + delay_ns
-        seq = self._seq = self._seq + 1
         queue = self._queue
         if (not queue or queue[0][0] > t_ns) and t_ns <= self.horizon:
-            self._ran = seq  # run: `scheduled_since` has nothing to find
+            # run at once: `scheduled_since` has nothing to find
+            self._ran = self._seq = self._seq + 1
             self.now = t_ns
             return True
-        event = (t_ns, seq, fn, args)
-        self._recent[seq & _SLOT] = event
-        heappush(queue, event)
         return False
 
     def promise(self, delay_ns: int, fn: Callable[..., Any], *args: Any) -> None:
@@ -84,9 +82,7 @@ class Scheduler:
         its packet over (`hand_over_sent`), so a packet can go its way at once."""
         self.promised = (self.now + delay_ns, fn, args)
 
-    def hand_over_sent(
-        self, promised: tuple | None, delay_ns: int, fn: Callable[..., Any], *args: Any
-    ) -> bool:
+    def hand_over_sent(self, promised: tuple | None, delay_ns: int) -> bool:
         """`hand_over` for the last thing a send does, given what its sender promised to do
         after it (`promised`, taken from `promised` when the send began, so that a send
         made inside it finds none): when the sender promised (and it was not yet taken up)
@@ -94,31 +90,25 @@ class Scheduler:
         (True), the promised event taking the next sequence number, as it would have been
         queued before anything the new event schedules; until `keep_promise`, it stands
         where it would be in the queue: nothing at or after its time is handed over (the
-        horizon is held before it). Otherwise as `after`. Either way `promised` is given back
-        for `keep_promise`."""
+        horizon is held before it). Otherwise the caller schedules the new event with `after`
+        (False). Either way `promised` is given back for `keep_promise`."""
+        self.promised = promised
         if promised is None or len(promised) == 4:
-            self.after(delay_ns, fn, *args)
-            self.promised = promised
             return False
         t_ns = self.now + delay_ns
-        seq = self._seq = self._seq + 1
         queue = self._queue
         horizon = self.horizon
         due = promised[0]
         if (not queue or queue[0][0] > t_ns) and t_ns <= horizon and due >= t_ns:
+            seq = self._ran = self._seq + 1
             after = self._seq = seq + 1
             promised = self.promised = (due, after, promised[1], promised[2])
             self._recent[after & _SLOT] = promised
             self._held = horizon
             if due <= horizon:
                 self.horizon = due - 1
-            self._ran = seq
             self.now = t_ns
             return True
-        event = (t_ns, seq, fn, args)
-        self._recent[seq & _SLOT] = event
-        heappush(queue, event)
-        self.promised = promised
         return False
 
     def keep_promise(self) -> bool:

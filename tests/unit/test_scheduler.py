@@ -208,10 +208,10 @@ def _chains(sched: Scheduler, starts, hand_over: bool, seen: list) -> None:
         if bystander is not None:
             bystanding = (sched.now + bystander, f"{name} bystander", None)
             sched.after(bystander, seen.append, bystanding)
-        if not hand_over:
-            sched.after(delay, link, name + "+", rest)
-        elif sched.hand_over(delay, link, name + "+", rest):
+        if hand_over and sched.hand_over(delay):
             link(name + "+", rest)
+        else:
+            sched.after(delay, link, name + "+", rest)
 
     for index, (t_ns, links) in enumerate(starts):
         sched.at(t_ns, link, str(index), tuple(links))
@@ -248,8 +248,9 @@ def _the_same_both_ways(schedule, until: int) -> None:
 def test_an_event_due_at_the_same_instant_runs_before_a_handed_over_one():
     sched, seen = Scheduler(), []
     sched.at(10, seen.append, "queued first")
-    assert not sched.hand_over(10, seen.append, "handed over")  # queued: it runs second
-    assert sched.hand_over(5, seen.append, "sooner")  # nothing queued before it: run it now
+    assert not sched.hand_over(10)  # not the next: queued, it runs second
+    sched.after(10, seen.append, "handed over")
+    assert sched.hand_over(5)  # nothing queued before it: run it now
     assert sched.now == 5
     seen.append("sooner")
     run_all(sched)
@@ -264,11 +265,15 @@ def test_nothing_is_handed_over_while_an_event_holds():
         with sched.holding():
             for port in ("a", "b"):
                 seen.append(port)
-                if sched.hand_over(5, seen.append, f"{port} onward"):
+                if sched.hand_over(5):
                     seen.append(f"{port} onward")
+                else:
+                    sched.after(5, seen.append, f"{port} onward")
         seen.append(sched.horizon)  # run_until's, again
-        if sched.hand_over(4, seen.append, "after the flood"):  # nothing due before it
+        if sched.hand_over(4):  # nothing due before it
             seen.append("after the flood")
+        else:
+            sched.after(4, seen.append, "after the flood")
 
     sched.at(0, flood)
     sched.run_until(10)
@@ -294,19 +299,19 @@ def _senders(sched: Scheduler, senders, promising: bool, seen: list) -> None:
             send(f"{name} answer", ((1, None, False),))
         if bystander is not None:
             sched.after(bystander, seen.append, (sched.now + bystander, f"{name} bystander", None))
-        if not promising:
-            sched.after(delay, link, name + "+", rest)
-        elif sched.hand_over(delay, link, name + "+", rest):
+        if promising and sched.hand_over(delay):
             link(name + "+", rest)
+        else:
+            sched.after(delay, link, name + "+", rest)
 
     def send(name: str, links: tuple) -> None:
         """A packet's send: its first link's event is the send's last act."""
         promised, sched.promised = sched.promised, None
         (delay, _, _), rest = links[0], links[1:]
-        if not promising:
-            sched.after(delay, link, name, rest)
-        elif sched.hand_over_sent(promised, delay, link, name, rest):
+        if promising and sched.hand_over_sent(promised, delay):
             link(name, rest)
+        else:
+            sched.after(delay, link, name, rest)
 
     class Sender:
         def __init__(self, name: str, count: int, interval: int, links: tuple) -> None:
