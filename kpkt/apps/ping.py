@@ -34,22 +34,25 @@ class PingApp(StepApp):
 
     def _send(self) -> None:
         step, stack = self.step, self.sender
-        seq = (step.seq + self.sent) & 0xFFFF
-        now = stack.sched.now
-        message = icmp.echo(icmp.ECHO_REQUEST, self.ident, seq, ping_payload(now, step.size))
-        self.sent_at[seq] = now
-        self.sent += 1
-        self.socket.send(
-            step.dst.packed,
-            message,
-            stack.observer.packet(self.flow),
-            ttl=step.ttl,
-            note=Decision(Why.PING_REQUEST, seq),
-        )
-        if self.sent < step.count:
-            stack.sched.after(step.interval_ns, self._send)
-        else:
-            stack.sched.after(REPLY_WAIT_NS, self._expire)
+        sched = stack.sched
+        while True:
+            seq = (step.seq + self.sent) & 0xFFFF
+            now = sched.now
+            message = icmp.echo(icmp.ECHO_REQUEST, self.ident, seq, ping_payload(now, step.size))
+            self.sent_at[seq] = now
+            self.sent += 1
+            tag, note = stack.observer.packet(self.flow), Decision(Why.PING_REQUEST, seq)
+            if self.sent >= step.count:  # the wait for replies: not taken at once (the step
+                # may be done before it, with every reply in)
+                self.socket.send(step.dst.packed, message, tag, ttl=step.ttl, note=note)
+                sched.after(REPLY_WAIT_NS, self._expire)
+                return
+            # the next request, promised first: this one, and its reply, may then go their way
+            # at once, and when the next is the next thing to happen, it happens here
+            sched.promise(step.interval_ns, self._send)
+            self.socket.send(step.dst.packed, message, tag, ttl=step.ttl, note=note)
+            if not sched.keep_promise():
+                return
 
     def _expire(self) -> None:
         self.expired = True

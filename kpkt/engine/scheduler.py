@@ -79,7 +79,10 @@ class Scheduler:
     def promise(self, delay_ns: int, fn: Callable[..., Any], *args: Any) -> None:
         """Announce that the running event, a sender's, will end with `after(delay_ns, fn,
         *args)` (its next send), done by `keep_promise`. Until then the send it makes may hand
-        its packet over (`hand_over_sent`), so a packet can go its way at once."""
+        its packet over (`hand_over_sent`), so a packet can go its way at once. Only for an
+        event the run goes on to (a step's next send while the step is not done): one taken
+        at once (`keep_promise`) must be one the run's loop would have run, not one it would
+        have stopped before (a ping's wait for replies, after its replies are all in)."""
         self.promised = (self.now + delay_ns, fn, args)
 
     def hand_over_sent(self, promised: tuple | None, delay_ns: int) -> bool:
