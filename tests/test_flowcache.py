@@ -7,6 +7,7 @@ services (conntrack, DNAT); and it does replay the packets of a flow, UDP datagr
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -364,6 +365,20 @@ def test_a_ping_changing_mid_flow_is_not_replayed_from_before(
     ping = "ping: {from: p11, to: p21, count: 50, interval: 100us}"
     _, hits = run_both(topology(cluster, [ping, *steps]), tmp_path)
     assert hits > 0
+
+
+def test_a_ping_step_ends_with_its_last_reply_when_its_echoes_go_at_once(tmp_path: Path) -> None:
+    """A ping's requests and replies replayed at once (its next request promised first,
+    Scheduler.promise) still end the step when the last reply is in, not a second later
+    when the wait for missing replies would end: that wait is not taken at once."""
+    pings = [
+        "ping: {from: p21, to: node1, count: 4, interval: 10us, size: 0}",
+        "ping: {from: p21, to: node1, count: 4, interval: 100us, size: 0}",
+    ]
+    on, hits = run_both(topology("flannel", pings), tmp_path)
+    assert hits > 0
+    steps = json.loads(on["manifest.json"])["steps"]
+    assert steps[1]["endNs"] - steps[1]["startNs"] < 1_000_000  # not the 1 s wait
 
 
 @pytest.mark.parametrize("cluster", ["flannel", "calico-ipip", "calico-vxlan"])
