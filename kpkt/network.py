@@ -48,7 +48,9 @@ class Network:
     def run(self, apps: list, progress=None, max_frames: int | None = None) -> None:
         """Run each step's application to completion, in order; `progress.tick` is called
         every few thousand events and after each step (it draws only when it is time to).
-        A run whose captures would hold more than `max_frames` records stops with an error."""
+        A run whose captures would hold more than `max_frames` records stops with an error,
+        looked at every 64 events (one may carry up to RUN_AHEAD + 1 sends and their packets'
+        whole ways, `Scheduler.keep_promise`)."""
         sched, journal = self.sched, self.journal
         end = 0
         events = 0  # counted across steps: a run of many short steps shows progress too
@@ -67,10 +69,10 @@ class Network:
                 if not step():
                     break
                 events += 1
-                if not events & 0xFFF:
-                    if progress is not None:
-                        progress.tick(index, app, journal)
+                if not events & 0x3F:  # an event may carry many sends (Scheduler.keep_promise)
                     _check_frames(written + log.hop_count + background.hop_count, max_frames)
+                    if progress is not None and not events & 0xFFF:
+                        progress.tick(index, app, journal)
             _check_frames(written + log.hop_count + background.hop_count, max_frames)
             written += log.hop_count
             end = sched.now
