@@ -953,7 +953,7 @@ def _chained(head: Path, stack, cache: FlowCache, label: str, sent: bool):
     An arrival's is `chain(frame, tag)`. A send's (`sent`) is `chain(frame, tag, note,
     promised)`, `frame` the echo message sent or None, `promised` what the sender promised to
     do after the send: its packet is handed over only then (`Scheduler.hand_over_sent`)."""
-    names = Names(sched=stack.sched, network=cache.network, Hops=Hops, cache=cache)
+    names = Names(sched=stack.sched, network=cache.network, cache=cache)
     bind = names.bind
     if sent:
         lines = ["def chain(frame, tag, note, promised):"]
