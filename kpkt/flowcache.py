@@ -703,35 +703,38 @@ class FlowCache:
         sched = stack.sched
 
         def send_ip(src, dst, proto, payload, tag, *, df=True, tos=0, ttl=64, note=""):
-            # what the sender promised to do after this send (`Scheduler.promise`): this
-            # send's own, so a send made inside it finds none; given back when it is done
+            # what the sender promised to do after this send (`Scheduler.promise`) is this
+            # send's own: a send made inside it finds none; it is given back when the send
+            # is done, unless a hand-over took it up (`Scheduler.hand_over_sent`)
             promised, sched.promised = sched.promised, None
-            if proto == PROTO_UDP:
-                key, sent = (src, dst, payload, df, tos, ttl, not note), None
-            elif proto == PROTO_ICMP and _is_echo(payload):  # a ping socket's echo request
-                key, sent = (src, dst, proto, echo_key(payload), df, tos, ttl, not note), payload
-            else:
-                key = None
-            if key is None or self.stands_aside(tag):
-                slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
-                sched.promised = promised
-                return
-            path = paths.get(key)
-            if (  # current (`_current`, written out: a call a datagram less)
-                path is not None
-                and path.generation == generation._generation
-                and sched.now < path.expiry
-            ):
-                self.hits += 1
-                self._replay(stack, path, tag, note, sent, promised)
-                return
-            self.misses += 1
+            try:
+                if proto == PROTO_UDP:
+                    key, sent = (src, dst, payload, df, tos, ttl, not note), None
+                elif proto == PROTO_ICMP and _is_echo(payload):  # a ping socket's echo request
+                    key = (src, dst, proto, echo_key(payload), df, tos, ttl, not note)
+                    sent = payload
+                else:
+                    key = None
+                if key is None or self.stands_aside(tag):
+                    slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
+                    return
+                path = paths.get(key)
+                if _current(path, sched.now):
+                    self.hits += 1
+                    chain = path.chains.get(tag.label) or self._compile(
+                        path, stack, tag.label, True
+                    )
+                    chain(sent, tag, note, promised)
+                    return
+                self.misses += 1
 
-            def run() -> None:
-                slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
+                def run() -> None:
+                    slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
 
-            self._record(stack, paths, key, run, None, tag, note, sent)
-            sched.promised = promised
+                self._record(stack, paths, key, run, None, tag, note, sent)
+            finally:
+                if sched.promised is None:
+                    sched.promised = promised
 
         return send_ip
 
@@ -742,24 +745,12 @@ class FlowCache:
 
     # --- replay ---------------------------------------------------------------------------------
 
-    def _replay(self, stack, path: Path, tag, note, sent, promised) -> None:
-        """Do what the recorded send did, for this packet (`sent`: the ICMP echo message the
-        socket sent, whose changing words the reader reads), and, when its packet is handed
-        over (`Scheduler.hand_over_sent`, with what the sender `promised`), what the
-        recordings it goes on to did (`_chained`)."""
-        chain = path.chains.get(tag.label)
-        if chain is None:
-            chain = path.chains[tag.label] = _chained(path, stack, self, tag.label, True)
-        chain(sent, tag, note, promised)
-
-    def _arrive(self, stack, path: Path, frame: bytes, tag) -> None:
-        """Do what the recorded arrival did, for this frame, and what the recordings it hands
-        its packet on to did (`_chained`: compiled as one function for the packet's flow, at
-        its first replay)."""
-        chain = path.chains.get(tag.label)
-        if chain is None:
-            chain = path.chains[tag.label] = _chained(path, stack, self, tag.label, False)
-        chain(frame, tag)
+    def _compile(self, path: Path, stack, label: str, sent: bool):
+        """The function that replays `path` in `stack` for the flow of `label` (a send's, or
+        an arrival's), and the recordings its packet goes on to (`_chained`), compiled at the
+        flow's first replay and kept."""
+        chain = path.chains[label] = _chained(path, stack, self, label, sent)
+        return chain
 
     def _resume(self, head: Path | None, expected: Path | None, arrivals, frame, tag, key) -> None:
         """Where a chain (`_chained`) hands its packet to a namespace it has not compiled (or
@@ -773,7 +764,8 @@ class FlowCache:
         if head is not None and path is not expected:
             head.chains.clear()
         self.hits += 1
-        self._arrive(arrivals.stack, path, frame, tag)
+        stack = arrivals.stack
+        (path.chains.get(tag.label) or self._compile(path, stack, tag.label, False))(frame, tag)
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -781,7 +773,8 @@ class FlowCache:
         self, stack, paths: dict, key, run, frame: bytes | None, tag, note, sent=None
     ) -> None:
         """Run the slow path (`run`) with `stack` watched; keep what it did under `key` in
-        `paths` if it can be replayed exactly (`sent`: as for `_replay`). A key seen for the
+        `paths` if it can be replayed exactly (`sent`: the ICMP echo message a send sent,
+        whose changing words the reader reads). A key seen for the
         first time is not recorded, only noted (None): recording costs more than the slow
         path, and most keys of a large cluster come once (a ping from each pod)."""
         if key not in paths:
@@ -880,7 +873,7 @@ def _made(templates: list, bind, made: list[str]) -> list[str]:
     return lines
 
 
-def _body(path: Path, names: Names, stack, label: str | None = None) -> tuple[list[str], list[str]]:
+def _body(path: Path, names: Names, stack, label: str) -> tuple[list[str], list[str]]:
     """The lines that replay `path` in `stack`, with `frame` (the input frame; for a send, the
     echo message sent, or None), `tag` and `note` in hand, and the names of the frames they
     make, by index. The same operations `Path`'s fields describe, with their constants bound
@@ -918,7 +911,7 @@ def _body(path: Path, names: Names, stack, label: str | None = None) -> tuple[li
                 "    log = tag.log",
                 "    count = log.hop_count",
                 f"    if {hops.hop_by_hop(bind)}:",
-                f"        {bind(hops.seen, 'seen')}({frames}, tag, note)",
+                f"        {bind(hops.each, 'each')}({frames}, tag, note)",
                 "    else:",
                 *hops.lines(bind, made, "        "),
             ]
@@ -966,8 +959,6 @@ def _chained(head: Path, stack, cache: FlowCache, label: str, sent: bool):
         body, made = _body(path, names, stack, label)
         lines += body
         if path.onward is None:
-            if sent and path is head:  # not handed over: the sender does what it promised
-                lines.append("    sched.promised = promised")
             break
         delay, arrivals, index, key = path.onward
         held, key_name = bind(arrivals, "arrivals"), bind(key, "key")
@@ -1029,7 +1020,8 @@ class _Arrivals:
         path = self.paths.get(key)
         if _current(path, stack.sched.now):
             cache.hits += 1
-            cache._arrive(stack, path, frame, tag)
+            chain = path.chains.get(tag.label) or cache._compile(path, stack, tag.label, False)
+            chain(frame, tag)
             return
         cache.misses += 1
         cache._record(stack, self.paths, key, lambda: slow(frame, tag), frame, tag, "")
@@ -1093,7 +1085,8 @@ _NEVER = 1 << 62
 def _path(recorder: _Recorder, frame: bytes | None, tunnels: frozenset[int], sent) -> Path | None:
     """What the recorded segment did, as actions to replay; None when it cannot be replayed
     exactly (an IP ID from no known source, a note that quotes the packet's own, a frame of
-    another packet than the input's or the one it made, ...). `sent`: as for `_replay`."""
+    another packet than the input's or the one it made, ...). `sent`: the echo message a send
+    sent, as for `_record`."""
     sources = _Sources(frame, tunnels, recorder.draws, sent)
     if sources.ambiguous:
         return None  # two sources with the same ID: which one a frame carries is unclear

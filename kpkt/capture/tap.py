@@ -450,14 +450,14 @@ class Hops:
         if all(tap.interface is not None for tap in self.taps):
             self.blocks = Blocks(blocks, sent[0] if sent else -1)
         # the hops of packet `tag`, whose frames are `frames`, sent with `note`
-        self.seen = self._each if self.blocks is None else self._compiled()
+        self.seen = self.each if self.blocks is None else self._compiled()
 
     def _compiled(self):
         """`seen` once every tap is declared: a function written for these hops, straight
         through: each record's fixed bytes, buffer and tap bound, the all.pcapng blocks made
         ahead filled in (`PcapngWriter.append_lines`). A packet that keeps a row of the printed
         table, finds a remark pending on a tap, or was sent without the note a hop shows
-        goes hop by hop (`_each`)."""
+        goes hop by hop (`each`)."""
         names = Names()
         frames = [f"frames[{index}]" for index in range(self.frame_count)]
         lines = [
@@ -465,14 +465,14 @@ class Hops:
             "    log = tag.log",
             "    count = log.hop_count",
             f"    if {self.hop_by_hop(names.bind)}:",
-            f"        return {names.bind(self._each, 'each')}(frames, tag, note)",
+            f"        return {names.bind(self.each, 'each')}(frames, tag, note)",
             *self.lines(names.bind, frames, "    "),
         ]
         return names.function(lines)
 
     def hop_by_hop(self, bind) -> str:
         """The condition (on `count`, the step's hops so far, `log`, its log, and `note`) under
-        which a packet goes hop by hop (`_each`), in source whose constants `bind` names."""
+        which a packet goes hop by hop (`each`), in source whose constants `bind` names."""
         slow = ["count < log.table_rows", *(f"{bind(tap, 'tap')}.remarks" for tap in self.taps)]
         if self.sent:
             slow.append("not note")  # the hop's comment ends with the note: none to write
@@ -513,7 +513,7 @@ class Hops:
         for number, tap, before, outbound in self.logged[: MAX_HOPS_PER_STEP - count]:
             extend((number, tap.count + before, outbound, pid))
 
-    def _each(self, frames: list[bytes], tag: Tag, note: Decision | str = "") -> None:
+    def each(self, frames: list[bytes], tag: Tag, note: Decision | str = "") -> None:
         for tap, index, direction, hop_note in self.hops:
             tap.seen(frames[index], direction, tag, note if hop_note is SENT else hop_note)
 

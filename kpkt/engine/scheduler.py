@@ -88,31 +88,25 @@ class Scheduler:
     def hand_over_sent(self, promised: tuple | None, delay_ns: int) -> bool:
         """`hand_over` for the last thing a send does, given what its sender promised to do
         after it (`promised`, taken from `promised` when the send began, so that a send
-        made inside it finds none): when the sender promised (and it was not yet taken up)
-        and the new event would run before the promised one, the new event is handed over
-        (True), the promised event taking the next sequence number, as it would have been
-        queued before anything the new event schedules; until `keep_promise`, it stands
-        where it would be in the queue: nothing at or after its time is handed over (the
-        horizon is held before it). Otherwise the caller schedules the new event with `after`
-        (False). Either way `promised` is given back for `keep_promise`."""
-        self.promised = promised
-        if promised is None or len(promised) == 4:
+        made inside it finds none): only when the sender promised (and a hand-over has not
+        taken it up yet) and the new event would run before the promised one. Then the
+        promised event takes the next sequence number, as it would have been queued before
+        anything the new event schedules, and is what `promised` holds until `keep_promise`;
+        it stands where it would be in the queue: nothing at or after its time is handed over
+        (the horizon is held before it)."""
+        if promised is None or len(promised) == 4 or promised[0] < self.now + delay_ns:
             return False
-        t_ns = self.now + delay_ns
-        queue = self._queue
         horizon = self.horizon
-        due = promised[0]
-        if (not queue or queue[0][0] > t_ns) and t_ns <= horizon and due >= t_ns:
-            seq = self._ran = self._seq + 1
-            after = self._seq = seq + 1
-            promised = self.promised = (due, after, promised[1], promised[2])
-            self._recent[after & _SLOT] = promised
-            self._held = horizon
-            if due <= horizon:
-                self.horizon = due - 1
-            self.now = t_ns
-            return True
-        return False
+        if not self.hand_over(delay_ns):
+            return False
+        due, seq = promised[0], self._seq + 1
+        self._seq = seq
+        self.promised = (due, seq, promised[1], promised[2])
+        self._recent[seq & _SLOT] = self.promised
+        self._held = horizon
+        if due <= horizon:
+            self.horizon = due - 1
+        return True
 
     def keep_promise(self) -> bool:
         """Do what the running event promised (`promise`): queue the promised event, or, when

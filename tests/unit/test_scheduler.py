@@ -312,6 +312,8 @@ def _senders(sched: Scheduler, senders, promising: bool, seen: list) -> None:
             link(name, rest)
         else:
             sched.after(delay, link, name, rest)
+        if sched.promised is None:  # given back, unless the hand-over took it up
+            sched.promised = promised
 
     class Sender:
         def __init__(self, name: str, count: int, interval: int, links: tuple) -> None:
