@@ -189,21 +189,20 @@ class PcapngWriter(AppendingFile):
         lines = [f"if len({buffer}) >= {FLUSH_BYTES}:", f"    {writer}.flush()"]
         if blocks.sent:  # their layout, lengths and where the newest starts follow the note's
             fit = bind(blocks.around.get, "fit")
-            made = bind(blocks.pack, "pack")
             lines += [
                 f"text = ({note}).encode()",
-                f"fit = {fit}(len(text)) or {bind(blocks.fit, 'fit')}(len(text))",
-                f"{writer}._last_at = len({buffer}) + {blocks.last} + fit[3]",
-                f"{extend}({made}(fit[0], now >> 32, now & 0xFFFFFFFF, pid,"
-                f" [{', '.join(frames)}], fit[1], text, fit[2]))",
+                f"layout, length, size, moved = {fit}(len(text)) or"
+                f" {bind(blocks.fit, 'fit')}(len(text))",
+                f"{writer}._last_at = len({buffer}) + {blocks.last} + moved",
             ]
         else:
-            lines += [
-                f"{writer}._last_at = len({buffer}) + {blocks.last}",
-                "high, low = now >> 32, now & 0xFFFFFFFF",
-                f"{extend}({blocks.expression(bind, frames)})",
-            ]
-        return [*lines, f"{writer}._last_pid = pid"]
+            lines.append(f"{writer}._last_at = len({buffer}) + {blocks.last}")
+        return [
+            *lines,
+            "high, low = now >> 32, now & 0xFFFFFFFF",
+            f"{extend}({blocks.expression(bind, frames)})",
+            f"{writer}._last_pid = pid",
+        ]
 
     def _comment_option(self, comment: str) -> bytes:
         """The encoded option for `comment`, remembered: most comments repeat (routes, FDB
@@ -255,11 +254,9 @@ class Blocks:
     sent with (a datagram's "udp send N/M"): laid out once, as `PcapngWriter.packet` lays them
     out, as one struct whose fixed bytes are bound constants, so they are made with one pack
     of the time, the packet id, the frames, and that note with its option's length and its
-    block's length, in the source `PcapngWriter.append_lines` writes: for blocks with the note
-    by `pack`, a function made for these blocks, for others by `expression`."""
+    block's length, in the source `PcapngWriter.append_lines` writes (`expression`)."""
 
     __slots__ = (
-        "pack",
         "last",
         "sent",
         "start",
@@ -267,6 +264,7 @@ class Blocks:
         "shift",
         "around",
         "_format",
+        "_layout",
         "_args",
         "_names",
     )
@@ -277,7 +275,7 @@ class Blocks:
         `sent`: the block (if any) whose comment is its `comment` then the packet's note."""
         codes: list[str] = []  # the struct's codes, in order
         args: list[str] = []  # what each code packs, in the source of `pack`
-        names: dict[str, object] = {}  # the constants `pack` binds
+        names: dict[str, object] = {}  # the constants the pack binds (`expression`)
         pending = b""  # fixed bytes not yet given a code
 
         def fixed() -> None:
@@ -337,20 +335,15 @@ class Blocks:
             at += size
         fixed()
         self._format = "<" + "".join(codes)
-        if self.sent:  # the layout depends on the note's length (`fit`)
-            head = "layout, high, low, pid, frames, length, text, size"
-            source = f"def pack({head}):\n    return layout({', '.join(args)})\n"
-            exec(source, names)  # noqa: S102 -- source made here, of constants and codes
-            self.pack = names["pack"]
-        else:  # packed where they are written (`expression`)
-            names["layout"] = struct.Struct(self._format).pack
-            self.pack = None
+        # the struct's pack, but for blocks with a note, whose layout follows its length (`fit`)
+        self._layout = None if self.sent else struct.Struct(self._format).pack
         self._args, self._names = args, names
 
     def expression(self, bind, frames: list[str]) -> str:
-        """`pack` of blocks without a note (not `sent`) as an expression of a function's
-        source, with `high`, `low` and `pid` in hand, `frames` the expressions of the frames by
-        index, its constants named by `bind`."""
+        """The pack of these blocks as an expression of a function's source, with `high`,
+        `low` and `pid` in hand (and for blocks with a note, `layout`, `length`, `text` and
+        `size`, as `fit` has them), `frames` the expressions of the frames by index, its
+        constants named by `bind`."""
         names, args = self._names, []
         for arg in self._args:
             if arg in names:
@@ -358,7 +351,8 @@ class Blocks:
             elif arg.startswith("frames["):
                 arg = frames[int(arg[len("frames[") : -1])]
             args.append(arg)
-        return f"{bind(names['layout'], 'layout')}({', '.join(args)})"
+        layout = "layout" if self.sent else bind(self._layout, "layout")
+        return f"{layout}({', '.join(args)})"
 
     def fit(self, length: int) -> tuple:
         """For a note of `length` bytes: the layout of the blocks, its option's length, its
