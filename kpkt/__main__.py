@@ -1,5 +1,5 @@
 """Entry point for `python -m kpkt`."""
 
-from kpkt.cli import main
+from kpkt.cli import entry
 
-main()
+entry()

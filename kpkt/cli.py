@@ -8,6 +8,7 @@ reader that stops early (`| head`) ends the output quietly.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -83,6 +84,38 @@ def main() -> None:
 
     TOPOLOGY is a YAML file, or the name of an example shipped with kpkt (`kpkt examples`
     lists them)."""
+
+
+def entry() -> None:
+    """The `kpkt` command (and `python -m kpkt`): `main`, then the process ends as Python would
+    end it, but for freeing what the command built. A run's network is millions of objects in
+    reference cycles (a namespace and its devices name each other); at exit Python's collector
+    would walk them all and free them one by one (1.0 to 1.4 s after a 10,000-pod run, on top
+    of its 9 s), while the operating system takes a process's memory back at once. Standard
+    output and error are flushed and the exit handlers run first, as at any exit."""
+    try:
+        main()
+        status = 0
+    except SystemExit as done:
+        status = _exit_status(done.code)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # its reader went away: what is left goes nowhere, as in _guarded
+        _reader_gone()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(status)
+
+
+def _exit_status(code: object) -> int:
+    """The exit status of `sys.exit(code)`, as Python makes it: None is 0, a number itself, and
+    anything else is printed to standard error, status 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 @main.command(epilog=RUN_EXAMPLE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,47 @@ def test_validate_prints_what_it_would_build() -> None:
 def test_help_shows_an_example() -> None:
     done = kpkt("run", "--help")
     assert done.returncode == 0 and "kpkt run topologies/two-node.yaml" in done.stdout
+
+
+def _entry(argv: list[str], before: str = "") -> subprocess.CompletedProcess:
+    """The `kpkt` command's entry point with `argv`, after the Python code `before`."""
+    code = f"import sys\n{before}\nfrom kpkt.cli import entry\nsys.argv = {argv!r}\nentry()\n"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_the_command_ends_as_python_would_after_its_output_and_exit_handlers() -> None:
+    # the entry point leaves the process without tearing down what it built (os._exit), so
+    # it flushes what is printed and runs the exit handlers itself, in Python's order
+    handler = "import atexit\natexit.register(lambda: print('exit handler ran'))"
+    done = _entry(["kpkt", "examples"], before=handler)
+    assert done.returncode == 0, done.stderr
+    listed, _, last = done.stdout.rstrip("\n").rpartition("\n")
+    assert "two-node" in listed and last == "exit handler ran"
+    missing = _entry(["kpkt", "run", "no-such-cluster.yaml"], before=handler)
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr and missing.stdout == "exit handler ran\n"
+    assert _entry(["kpkt", "run", "--no-such-option"]).returncode == 2  # click's usage error
+
+
+def test_a_text_given_to_sys_exit_is_printed_with_status_1_as_python_does() -> None:
+    from kpkt.cli import _exit_status
+
+    done = _entry(["kpkt"], before="import kpkt.cli\nkpkt.cli.main = lambda: sys.exit('gone')")
+    assert (done.returncode, done.stderr) == (1, "gone\n")
+    assert [_exit_status(code) for code in (None, 0, 3)] == [0, 0, 3]
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly() -> None:
+    # `kpkt examples two-node | true`: nothing reads what it prints; no traceback, status 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "kpkt", "examples", "two-node"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
