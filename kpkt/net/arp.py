@@ -26,6 +26,7 @@ from kpkt.wire.arp import ARP_REPLY, ARP_REQUEST, arp_fields, arp_frame
 from kpkt.wire.ethernet import BROADCAST, ZERO_MAC
 from kpkt.wire.ipv4 import IP_SRC
 
+_ANY = b"\x00\x00\x00\x00"  # the sender address of a DAD probe
 # the states as module names: an Enum member read as a class attribute costs a lookup
 _INCOMPLETE, _REACHABLE, _STALE = Nud.INCOMPLETE, Nud.REACHABLE, Nud.STALE
 _DELAY, _PROBE, _FAILED, _PERMANENT = Nud.DELAY, Nud.PROBE, Nud.FAILED, Nud.PERMANENT
@@ -33,7 +34,7 @@ _DELAY, _PROBE, _FAILED, _PERMANENT = Nud.DELAY, Nud.PROBE, Nud.FAILED, Nud.PERM
 
 def _reflected(sha: bytes, spa: bytes, dev) -> bool:
     """Our own request, reflected by a hairpin port; or a DAD probe."""
-    return sha == dev.mac or spa == b"\x00\x00\x00\x00"
+    return sha == dev.mac or spa == _ANY
 
 
 def _nothing_to_learn(op: int, ours: bool, spa: bytes, dev, table: NeighborTable) -> bool:
@@ -183,24 +184,22 @@ class Arp:
 
     # --- ARP frames received -------------------------------------------------------------------
 
-    def ignores(self, frame: bytes, dev) -> bool:
-        """Whether `receive` would leave `frame` alone: a request for another host, not
+    def ignores_request(self, sha: bytes, spa: bytes, tpa: bytes, dev) -> bool:
+        """Whether `receive` would leave alone a request on `dev` from `sha` at `spa` (not
+        ours: `ignored_where` has taken those off) for `tpa`: one for another host, not
         answered by proxy, from a sender it does not know or whose entry keeps its state (a
         flooded request reaches every pod of a node: most of them know the node's gateway, its
         sender). It changes nothing but what `receive` changes first, which this does too, in
         the same order: the device's table made if it has none (a draw of the namespace's
         generator), the sender's REACHABLE entry gone STALE if its time has passed (read by
         `NeighborTable.get`)."""
-        op, sha, spa, _tha, tpa = arp_fields(frame)
-        if _reflected(sha, spa, dev):
-            return True
         table = self.tables.get(dev) or self.table(dev)
-        ours = tpa in self.stack.local_ips
-        if _nothing_to_learn(op, ours, spa, dev, table):
-            return True
-        if op != ARP_REQUEST or ours or dev.proxy_arp:
+        stack = self.stack
+        if tpa in stack.local_ips or dev.proxy_arp:
             return False
-        entry = table.get(spa, self.stack.sched.now)
+        if spa not in table.entries:
+            return True
+        entry = table.get(spa, stack.sched.now)
         return entry.state is _PERMANENT or _known_sender(entry, sha)
 
     def receive(self, frame: bytes, dev, tag: Tag) -> None:
@@ -250,3 +249,25 @@ class Arp:
         if queued:
             self._flush(dev, entry)
         return entry
+
+
+def ignored_where(frame: bytes):
+    """For an ARP frame that reaches many devices (a flood's copies): a function telling, for
+    a device, whether its namespace's `Arp.receive` would leave the frame alone (and do no
+    more than `Arp.ignores_request` does), the frame read once. Our own request reflected by a
+    hairpin port and a DAD probe are left alone; a reply never is (`receive` looks its sender
+    up)."""
+    op, sha, spa, _tha, tpa = arp_fields(frame)
+    if spa == _ANY:
+        return _always
+    if op != ARP_REQUEST:
+        return lambda dev: sha == dev.mac
+
+    def ignores(dev) -> bool:
+        return sha == dev.mac or dev.stack.arp.ignores_request(sha, spa, tpa, dev)
+
+    return ignores
+
+
+def _always(dev) -> bool:
+    return True

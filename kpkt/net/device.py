@@ -163,19 +163,6 @@ class Veth(NetDevice):
         first.sched.after(delay, _arrive_each, [port.peer for port in ports], frame, tag)
         return True
 
-    def ignores(self, frame: bytes, tag: Tag) -> bool:
-        """Whether `deliver` would only capture kpkt's own `frame`: the device has carrier, no
-        tc program and no master, a capture point observes it, and its namespace leaves the
-        frame alone (`Stack.ignores`, which does what the namespace would do first)."""
-        return (
-            self.carrier
-            and self.tc_ingress is None
-            and self.master is None
-            and hasattr(type(self.observer), "seen_each")
-            and not tag.checked
-            and self.stack.ignores(frame, self)
-        )
-
     def redirect_peer(self, frame: bytes, tag: Tag) -> None:
         """bpf_redirect_peer(): the frame enters the peer's namespace as if it had crossed the
         pair, without passing this end's egress (its capture point sees nothing); the pod's
@@ -201,14 +188,24 @@ class Veth(NetDevice):
 
 def _arrive_each(ends: list[Veth], frame: bytes, tag: Tag) -> None:
     """The frame `Veth.transmit_each` sent arrives at each far end in turn (`deliver`). A run
-    of ends that would only capture it (`Veth.ignores`) captures it at once (`Tap.seen_each`)
-    before the next end that does more: nothing happens between their captures either way.
-    Nothing is handed over to run inside it (`Scheduler.holding`): it would come before the
-    arrivals at the ends after."""
+    of ends that would only capture it captures it at once (`Tap.seen_each`) before the next
+    end that does more: nothing happens between their captures either way. An end only
+    captures kpkt's own frame when it has carrier, no tc program and no master, a capture
+    point observes it, and its namespace leaves the frame alone (`Stack.ignoring`, which does
+    what the namespace would do first). Nothing is handed over to run inside it
+    (`Scheduler.holding`): it would come before the arrivals at the ends after."""
+    ignores = None if tag.checked else ends[0].stack.ignoring(frame)
     quiet: list[Veth] = []
     with ends[0].sched.holding():
         for end in ends:
-            if end.ignores(frame, tag):
+            if (
+                ignores is not None
+                and end.carrier
+                and end.tc_ingress is None
+                and end.master is None
+                and hasattr(type(end.observer), "seen_each")
+                and ignores(end)
+            ):
                 quiet.append(end)
                 continue
             if quiet:

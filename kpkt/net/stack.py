@@ -17,7 +17,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 
 from kpkt.net import drops, sanity
-from kpkt.net.arp import Arp
+from kpkt.net.arp import Arp, ignored_where
 from kpkt.net.icmp import TOS_INTERNETCONTROL, RateLimit
 from kpkt.net.route import Route, RouteTable
 from kpkt.net.tcp_demux import TcpDemux
@@ -156,13 +156,18 @@ class Stack:
         if ethertype == ETH_TYPE_IP:
             self.receive_ip(frame[ETH_LEN:], dev, tag, nat)
 
-    def ignores(self, frame: bytes, dev) -> bool:
-        """Whether `receive` would leave kpkt's own `frame` (not a crafted one) alone: a copy
-        for another host, or ARP the namespace neither answers nor learns from (`Arp.ignores`,
-        which makes the device's neighbour table if it has none, as `receive` would)."""
-        if self._other_host(frame, dev):
-            return True
-        return frame[ETH_TYPE] == ETH_TYPE_ARP and self.arp.ignores(frame, dev)
+    @staticmethod
+    def ignoring(frame: bytes):
+        """For kpkt's own `frame` (not a crafted one) reaching many devices (a flood's copies,
+        kpkt/net/device.py): a function telling, for a device, whether its namespace's
+        `receive` would leave the frame alone (a copy for another host, or ARP the namespace
+        neither answers nor learns from: `arp.ignored_where`, which makes the device's
+        neighbour table if it has none, as `receive` would), the frame read once; None when
+        no namespace would."""
+        arp = ignored_where(frame) if frame[ETH_TYPE] == ETH_TYPE_ARP else None
+        if frame[ETH_DST][0] & 1:  # a broadcast or multicast: for every host
+            return arp
+        return lambda dev: dev.stack._other_host(frame, dev) or (arp is not None and arp(dev))
 
     def _other_host(self, frame: bytes, dev) -> bool:
         dst = frame[ETH_DST]

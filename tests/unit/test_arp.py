@@ -6,7 +6,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 
 from kpkt.engine.scheduler import Scheduler
-from kpkt.net.arp import Arp
+from kpkt.net.arp import Arp, ignored_where
 from kpkt.net.drops import REASON_OF
 from kpkt.net.neighbor import Nud
 from kpkt.net.route import Route, RouteTable
@@ -192,9 +192,10 @@ def test_without_proxy_arp_a_request_for_a_routed_address_is_not_answered():
 
 
 def test_what_arp_ignores_and_that_it_makes_the_table_receive_would():
-    """`Arp.ignores` (a flood's ends that only capture, kpkt/net/device.py): True exactly
+    """`ignored_where` (a flood's ends that only capture, kpkt/net/device.py): True exactly
     where `receive` leaves the frame alone, and a missing table made as `receive` makes it
-    (its reachable time the namespace's next draw)."""
+    (its reachable time the namespace's next draw) when it reads the table (a request not
+    reflected); otherwise `receive` makes it, the draw the same either way."""
     other = bytes((10, 244, 1, 9))
     frames = {
         "for another host, from an unknown one": (
@@ -215,13 +216,15 @@ def test_what_arp_ignores_and_that_it_makes_the_table_receive_would():
         stack, dev = Stack(), Device()
         draws = iter(range(1, 100))
         stack.ids.reachable_time_ns = draws.__next__
-        arp = Arp(stack)
-        assert arp.ignores(frame, dev) is ignored, name
+        arp = stack.arp = Arp(stack)
+        dev.stack = stack
+        assert ignored_where(frame)(dev) is ignored, name
         reflected = name == "our own, reflected"
-        assert (dev in arp.tables) is not reflected, name  # receive makes it after that check
+        read = not reflected and arp_fields(frame)[0] == ARP_REQUEST
+        assert (dev in arp.tables) is read, name  # receive makes it after that check
+        arp.receive(frame, dev, "tag")  # finds the table made, or makes it: one draw
         if not reflected:
             assert arp.tables[dev].reachable_ns == 1, name
-        arp.receive(frame, dev, "tag")  # finds the table made: no second draw
         assert next(draws) == (1 if reflected else 2), name
         if ignored:  # and receive, given it, changed nothing
             assert dev.sent == [], name
@@ -229,7 +232,7 @@ def test_what_arp_ignores_and_that_it_makes_the_table_receive_would():
 
 
 def test_a_request_for_another_host_from_a_known_sender_is_ignored_when_its_entry_keeps():
-    """A flooded request reaches pods that know its sender (the node's gateway): `Arp.ignores`
+    """A flooded request reaches pods that know its sender (the node's gateway): `ignored_where`
     is True when `receive` would leave the sender's entry as it is (its MAC, resolved or being
     checked, or PERMANENT), and it reads the entry as `receive` does (a REACHABLE entry past
     reachable_time goes STALE either way)."""
@@ -250,12 +253,13 @@ def test_a_request_for_another_host_from_a_known_sender_is_ignored_when_its_entr
         arps = []
         for _ in range(2):
             stack, dev = Stack(), Device()
-            arp = Arp(stack)
+            arp = stack.arp = Arp(stack)
+            dev.stack = stack
             arp.table(dev).set(IP_PEER, mac, state, 0)
             stack.sched.now = at
             arps.append((arp, dev))
         (quiet, quiet_dev), (told, told_dev) = arps
-        assert quiet.ignores(request, quiet_dev) is ignored, name
+        assert ignored_where(request)(quiet_dev) is ignored, name
         told.receive(request, told_dev, "tag")
         entry, seen = quiet.table(quiet_dev).entries[IP_PEER], told.table(told_dev).entries[IP_PEER]
         assert entry.state is (Nud.STALE if at == late else state), name
