@@ -59,6 +59,7 @@ are all zeros (its checksum is then not their sum's complement).
 from __future__ import annotations
 
 import functools
+import operator
 import struct
 
 from kpkt.capture.tap import SENT, Hops, Tap
@@ -149,10 +150,11 @@ def _is_echo(message: bytes) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def _kept(ips: tuple, sums: tuple, echo: int | None, length: int) -> tuple[slice, ...]:
+def _kept(ips: tuple, sums: tuple, echo: int | None, length: int) -> operator.itemgetter:
     """The slices of a frame of this layout (as `_layout` and `_echo_at` find it, its length
-    `length`) that its key keeps: all but the words that change from packet to packet. Made
-    once per layout: a large cluster's pings all have a few layouts, and each comes once."""
+    `length`) that its key keeps, taken by one call: all but the words that change from packet
+    to packet. Made once per layout: a large cluster's pings all have a few layouts, and each
+    comes once."""
     ranges = [(at + 4, at + 6) for at in ips] + [(at + 10, at + 12) for at in ips]
     if echo is not None:
         ranges += [(echo + at, echo + at + 2) for at in _echo_words(length - echo)]
@@ -161,7 +163,7 @@ def _kept(ips: tuple, sums: tuple, echo: int | None, length: int) -> tuple[slice
         kept.append(slice(start, begin))
         start = end
     kept.append(slice(start, None))
-    return tuple(kept)
+    return operator.itemgetter(*kept)  # at least three slices: it returns a tuple
 
 
 def frame_key(frame: bytes, tunnels: frozenset[int]) -> bytes | None:
@@ -177,7 +179,7 @@ def frame_key(frame: bytes, tunnels: frozenset[int]) -> bytes | None:
     echo = _echo_at(frame, ips)
     if len(ips) == 1 and echo is None:  # the common case, without the general loop
         return frame[:18] + frame[20:24] + frame[26:]
-    return b"".join([frame[part] for part in _kept(tuple(ips), tuple(sums), echo, len(frame))])
+    return b"".join(_kept(tuple(ips), tuple(sums), echo, len(frame))(frame))
 
 
 class _Template:
@@ -727,6 +729,9 @@ class FlowCache:
                     chain(sent, tag, note, promised)
                     return
                 self.misses += 1
+                if _first_sight(paths, key):
+                    slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
+                    return
 
                 def run() -> None:
                     slow(src, dst, proto, payload, tag, df=df, tos=tos, ttl=ttl, note=note)
@@ -774,13 +779,7 @@ class FlowCache:
     ) -> None:
         """Run the slow path (`run`) with `stack` watched; keep what it did under `key` in
         `paths` if it can be replayed exactly (`sent`: the ICMP echo message a send sent,
-        whose changing words the reader reads). A key seen for the
-        first time is not recorded, only noted (None): recording costs more than the slow
-        path, and most keys of a large cluster come once (a ping from each pod)."""
-        if key not in paths:
-            _keep(paths, key, None)
-            run()
-            return
+        whose changing words the reader reads): for a key seen before (`_first_sight`)."""
         if not self._fit_to_record(stack):
             run()
             return
@@ -1003,10 +1002,7 @@ class _Arrivals:
         self.tunnels = cache.tunnels
 
     def deliver(self, frame: bytes, tag) -> None:
-        if self.cache.stands_aside(tag):
-            self.slow(frame, tag)
-            return
-        key = frame_key(frame, self.tunnels)
+        key = frame_key(frame, self.tunnels)  # a packet the cache stands aside for: `keyed`
         if key is None:
             self.slow(frame, tag)
             return
@@ -1024,6 +1020,9 @@ class _Arrivals:
             chain(frame, tag)
             return
         cache.misses += 1
+        if _first_sight(self.paths, key):
+            slow(frame, tag)
+            return
         cache._record(stack, self.paths, key, lambda: slow(frame, tag), frame, tag, "")
 
     def current(self, key: bytes, tag) -> Path | None:
@@ -1038,6 +1037,16 @@ def _current(path: Path | None, now: int) -> bool:
     """Whether `path` may be replayed at `now`: in the generation it was recorded in, before
     its expiry (the invalidation rule)."""
     return path is not None and path.generation == generation._generation and now < path.expiry
+
+
+def _first_sight(paths: dict, key) -> bool:
+    """Whether `key` comes for the first time at the entry point of `paths`; then it is noted
+    (None), not recorded: recording costs more than the slow path, and most keys of a large
+    cluster come once (a ping from each pod)."""
+    if key in paths:
+        return False
+    _keep(paths, key, None)
+    return True
 
 
 def _keep(paths: dict, key, path: Path | None) -> None:

@@ -105,6 +105,7 @@ class Journal:
         self.folder: Path | None = None  # where the captures go, once open
         self._pid = 0
         self._flow = 0
+        self.remarked = 0  # taps with a remark pending (`Tap.remark`): a flood looks at each
 
     def open(self, folder: Path) -> None:
         """Start writing: a pcap per capture point and all.pcapng, into `folder`."""
@@ -339,14 +340,18 @@ class Tap:
         log = tag.log
         count = log.hop_count
         end = count + len(taps)
-        slow = count < log.table_rows or count < MAX_HOPS_PER_STEP < end
-        for tap in taps:
-            slow = slow or tap.interface is None or bool(tap.remarks)
-        if slow:
+        interfaces = [tap.interface for tap in taps]
+        first = taps[0]
+        if (
+            count < log.table_rows
+            or count < MAX_HOPS_PER_STEP < end
+            or None in interfaces
+            or (first.journal.remarked and any(tap.remarks for tap in taps))
+        ):
             for tap in taps:
                 tap.seen(frame, direction, tag, note)
             return
-        now = taps[0].clock.now
+        now = first.clock.now
         made = record(now, frame)
         outbound, pid = direction is OUT, tag.pid
         indexes = [tap.count for tap in taps]
@@ -360,8 +365,7 @@ class Tap:
             comment = f"{tag.label}: {note if type(note) is str else note.text or render(note)}"
         else:
             comment = tag.label
-        interfaces = [tap.interface for tap in taps]
-        taps[0].pcapng.packet_each(interfaces, now, frame, outbound, pid, comment)
+        first.pcapng.packet_each(interfaces, now, frame, outbound, pid, comment)
         log.hop_count = end
         if end <= MAX_HOPS_PER_STEP:
             log.hops.extend(_hop_entries([tap.number for tap in taps], indexes, outbound, pid))
@@ -370,11 +374,16 @@ class Tap:
         """An event on the interface (a fault or lifecycle step): its time and text go into
         the all.pcapng comment of the interface's next frame."""
         text = f"event at {self.clock.now / 1e9:.9f} s: {render(event)}"
-        self.remarks = f"{self.remarks}; {text}" if self.remarks else text
+        if self.remarks:
+            self.remarks = f"{self.remarks}; {text}"
+        else:
+            self.remarks = text
+            self.journal.remarked += 1
 
     def _with_remarks(self, note: Decision | str) -> str:
         text = note if type(note) is str else note.text or render(note)
         remarks, self.remarks = self.remarks, ""
+        self.journal.remarked -= 1
         return f"{remarks}; {text}" if text else remarks
 
 

@@ -184,24 +184,6 @@ class Arp:
 
     # --- ARP frames received -------------------------------------------------------------------
 
-    def ignores_request(self, sha: bytes, spa: bytes, tpa: bytes, dev) -> bool:
-        """Whether `receive` would leave alone a request on `dev` from `sha` at `spa` (not
-        ours: `ignored_where` has taken those off) for `tpa`: one for another host, not
-        answered by proxy, from a sender it does not know or whose entry keeps its state (a
-        flooded request reaches every pod of a node: most of them know the node's gateway, its
-        sender). It changes nothing but what `receive` changes first, which this does too, in
-        the same order: the device's table made if it has none (a draw of the namespace's
-        generator), the sender's REACHABLE entry gone STALE if its time has passed (read by
-        `NeighborTable.get`)."""
-        table = self.tables.get(dev) or self.table(dev)
-        stack = self.stack
-        if tpa in stack.local_ips or dev.proxy_arp:
-            return False
-        if spa not in table.entries:
-            return True
-        entry = table.get(spa, stack.sched.now)
-        return entry.state is _PERMANENT or _known_sender(entry, sha)
-
     def receive(self, frame: bytes, dev, tag: Tag) -> None:
         op, sha, spa, _tha, tpa = arp_fields(frame)
         if _reflected(sha, spa, dev):
@@ -253,10 +235,15 @@ class Arp:
 
 def ignored_where(frame: bytes):
     """For an ARP frame that reaches many devices (a flood's copies): a function telling, for
-    a device, whether its namespace's `Arp.receive` would leave the frame alone (and do no
-    more than `Arp.ignores_request` does), the frame read once. Our own request reflected by a
-    hairpin port and a DAD probe are left alone; a reply never is (`receive` looks its sender
-    up)."""
+    a device, whether its namespace's `Arp.receive` would leave the frame alone, the frame
+    read once. Left alone: our own request reflected by a hairpin port, a DAD probe, and a
+    request for another host, not answered by proxy, from a sender the namespace does not
+    know or whose entry keeps its state (a flooded request reaches every pod of a node: most
+    of them know the node's gateway, its sender); never a reply (`receive` looks its sender
+    up). The function changes nothing but what `receive` changes first, which it does too, in
+    the same order: the device's table made if it has none (a draw of the namespace's
+    generator), the sender's REACHABLE entry gone STALE if its time has passed (read by
+    `NeighborTable.get`)."""
     op, sha, spa, _tha, tpa = arp_fields(frame)
     if spa == _ANY:
         return _always
@@ -264,7 +251,17 @@ def ignored_where(frame: bytes):
         return lambda dev: sha == dev.mac
 
     def ignores(dev) -> bool:
-        return sha == dev.mac or dev.stack.arp.ignores_request(sha, spa, tpa, dev)
+        if sha == dev.mac:
+            return True
+        arp = dev.stack.arp
+        table = arp.tables.get(dev) or arp.table(dev)
+        stack = arp.stack
+        if tpa in stack.local_ips or dev.proxy_arp:
+            return False
+        if spa not in table.entries:
+            return True
+        entry = table.get(spa, stack.sched.now)
+        return entry.state is _PERMANENT or _known_sender(entry, sha)
 
     return ignores
 

@@ -132,9 +132,9 @@ class Veth(NetDevice):
         """Send `frame` out of each of `ports` in turn (a bridge's flood), as `port.xmit(frame,
         tag, note)` for each would, when every port is a veth that would only capture the frame
         and put it on its wire: no policy, qdisc or tc program, carrier and a peer, a capture
-        point (kpkt/capture/tap.py) for its observer, and one delay for all. Their capture
-        points see it at once (`Tap.seen_each`) and one event delivers it at each far end in
-        turn. False, having done nothing, when a port is not such a veth.
+        point (kpkt/capture/tap.py) for its observer, of one kind for all, and one delay for
+        all. Their capture points see it at once (`Tap.seen_each`) and one event delivers it at
+        each far end in turn. False, having done nothing, when a port is not such a veth.
 
         The same run, exactly: `xmit` for each would schedule one delivery per port, back to
         back, at one time and with consecutive sequence numbers, and events run in (time,
@@ -145,7 +145,9 @@ class Veth(NetDevice):
         first = ports[0] if ports else None
         if type(first) is not Veth:
             return False
-        delay = first.delay_ns
+        delay, kind = first.delay_ns, type(first.observer)
+        if not hasattr(kind, "seen_each"):
+            return False
         for port in ports:
             if (
                 type(port) is not Veth
@@ -155,10 +157,10 @@ class Veth(NetDevice):
                 or not port.carrier
                 or port.peer is None
                 or port.delay_ns != delay
-                or not hasattr(type(port.observer), "seen_each")
+                or type(port.observer) is not kind
             ):
                 return False
-        _seen_each([port.observer for port in ports], frame, OUT, tag, note)
+        kind.seen_each([port.observer for port in ports], frame, OUT, tag, note)
         first.network.in_flight += len(ports)
         first.sched.after(delay, _arrive_each, [port.peer for port in ports], frame, tag)
         return True
@@ -191,10 +193,14 @@ def _arrive_each(ends: list[Veth], frame: bytes, tag: Tag) -> None:
     of ends that would only capture it captures it at once (`Tap.seen_each`) before the next
     end that does more: nothing happens between their captures either way. An end only
     captures kpkt's own frame when it has carrier, no tc program and no master, a capture
-    point observes it, and its namespace leaves the frame alone (`Stack.ignoring`, which does
-    what the namespace would do first). Nothing is handed over to run inside it
+    point (kpkt/capture/tap.py, whose `Tap.seen_each` the datapath does not import) observes
+    it as it does the first end, and its namespace leaves the frame alone (`Stack.ignoring`,
+    which does what the namespace would do first). Nothing is handed over to run inside it
     (`Scheduler.holding`): it would come before the arrivals at the ends after."""
-    ignores = None if tag.checked else ends[0].stack.ignoring(frame)
+    kind = type(ends[0].observer)
+    ignores = None
+    if not tag.checked and hasattr(kind, "seen_each"):
+        ignores = ends[0].stack.ignoring(frame)
     quiet: list[Veth] = []
     with ends[0].sched.holding():
         for end in ends:
@@ -203,34 +209,24 @@ def _arrive_each(ends: list[Veth], frame: bytes, tag: Tag) -> None:
                 and end.carrier
                 and end.tc_ingress is None
                 and end.master is None
-                and hasattr(type(end.observer), "seen_each")
+                and type(end.observer) is kind
                 and ignores(end)
             ):
                 quiet.append(end)
                 continue
             if quiet:
-                _captured(quiet, frame, tag)
+                _captured(quiet, kind, frame, tag)
                 quiet = []
             end.deliver(frame, tag)
         if quiet:
-            _captured(quiet, frame, tag)
+            _captured(quiet, kind, frame, tag)
 
 
-def _captured(ends: list[Veth], frame: bytes, tag: Tag) -> None:
-    """What `deliver` does at each of `ends`, which only capture the frame."""
+def _captured(ends: list[Veth], kind: type, frame: bytes, tag: Tag) -> None:
+    """What `deliver` does at each of `ends`, which only capture the frame (their capture
+    points of `kind`)."""
     ends[0].network.in_flight -= len(ends)
-    _seen_each([end.observer for end in ends], frame, IN, tag, "")
-
-
-def _seen_each(observers: list, frame: bytes, direction: str, tag: Tag, note) -> None:
-    """Capture points (kpkt/capture/tap.py's `Tap.seen_each`, which the datapath does not
-    import) see the frame at once, or each observer in turn when they are of other kinds."""
-    kinds = {type(observer) for observer in observers}
-    if len(kinds) == 1:
-        kinds.pop().seen_each(observers, frame, direction, tag, note)
-        return
-    for observer in observers:
-        observer.seen(frame, direction, tag, note)
+    kind.seen_each([end.observer for end in ends], frame, IN, tag, "")
 
 
 class Loopback(NetDevice):
