@@ -12,6 +12,7 @@ from kpkt.capture.tap import ALL_PCAPNG, Journal
 from kpkt.engine.scheduler import Scheduler
 from kpkt.net.bridge import Bridge
 from kpkt.net.device import VETH_DELAY_NS, Veth
+from kpkt.observe import Decision, Why
 from kpkt.wire.ethernet import BROADCAST, ETH_P_ARP, eth_header
 
 PODS = 5
@@ -49,10 +50,11 @@ class Stack:
             self.sched.after(0, self.events.append, (self.sched.now, "answer", self.owner, 0))
 
 
-def _run(folder: Path) -> tuple[list, int, int]:
+def _run(folder: Path, remarked: int | None = None) -> tuple[list, int, int]:
     """A broadcast from pod-0 flooded by cni0 to the other pods, with an event scheduled
-    earlier for the instant the flooded copies arrive; what happened, the events scheduled and
-    the frames the pods' namespaces were given to ignore."""
+    earlier for the instant the flooded copies arrive (and an event remarked on the veths of
+    pod `remarked` before, for the comments of their next frames); what happened, the events
+    scheduled and the frames the pods' namespaces were given to ignore."""
     network, events = Network(), []
     journal = network.journal
     node = Stack(network, "node1", events)
@@ -71,6 +73,9 @@ def _run(folder: Path) -> tuple[list, int, int]:
         pods.append(eth0)
     folder.mkdir()
     journal.open(folder)
+    if remarked is not None:
+        for tap in (pods[remarked].observer, pods[remarked].peer.observer):
+            tap.remark(Decision(Why.CARRIER_LOST, tap.ifname))
     tag = journal.packet(journal.new_flow(-1))
     sched = network.sched
     arrival = 2 * VETH_DELAY_NS  # pod-0's frame reaches cni0, then the flooded copies the pods
@@ -106,3 +111,14 @@ def test_a_flood_at_once_is_the_run_of_one_delivery_per_port(tmp_path, monkeypat
     assert _captures(tmp_path / "at-once") == _captures(tmp_path / "per-port")
     assert per_port_events - at_once_events == PODS - 2  # one event for the flood, not one a port
     assert (at_once_ignored, per_port_ignored) == (0, PODS - 2)  # pod-4, pod-2 and pod-1
+
+
+def test_a_flood_to_a_port_with_a_remark_pending_writes_it_as_one_delivery_per_port_would(
+    tmp_path, monkeypatch
+):
+    at_once = _run(tmp_path / "at-once", remarked=2)
+    monkeypatch.setattr(Veth, "transmit_each", staticmethod(lambda *args: False))
+    assert _run(tmp_path / "per-port", remarked=2)[0] == at_once[0]
+    assert _captures(tmp_path / "at-once") == _captures(tmp_path / "per-port")
+    blocks = (tmp_path / "at-once" / ALL_PCAPNG).read_bytes()
+    assert blocks.count(b"event at 0.000000000 s") == 2  # pod-2's eth0 and its host's veth
