@@ -76,6 +76,7 @@ def _run(folder: Path, remarked: int | None = None) -> tuple[list, int, int]:
     if remarked is not None:
         for tap in (pods[remarked].observer, pods[remarked].peer.observer):
             tap.remark(Decision(Why.CARRIER_LOST, tap.ifname))
+    journal.background.table_rows = 0  # no hop kept for a printed table: `seen_each` at work
     tag = journal.packet(journal.new_flow(-1))
     sched = network.sched
     arrival = 2 * VETH_DELAY_NS  # pod-0's frame reaches cni0, then the flooded copies the pods
