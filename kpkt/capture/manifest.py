@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 from kpkt import __version__
@@ -36,7 +37,7 @@ def _document(journal: Journal, topology, files: dict[Tap, str]) -> Iterator[str
     yield '  "captures": '
     yield from _lines(captures, indent=4)
     yield ',\n  "steps": ['
-    names = [json.dumps(tap.name) for tap in journal.taps]
+    names = [_json(tap.name) for tap in journal.taps]
     pairs = zip(topology.steps, journal.steps, strict=True)
     heads = _heads(names, indent=8)
     for index, (step, log) in enumerate(pairs):
@@ -66,9 +67,20 @@ def _step(log: StepLog, heads: list[str], first: dict, indent: int) -> Iterator[
         "hopsTruncated": log.hop_count - len(log.hops) // 4,
         "drops": len(log.drops),
     }
-    yield ",".join(f"\n{pad}{json.dumps(k)}: {json.dumps(v)}" for k, v in fields.items())
+    yield ",".join(f"\n{pad}{_json(k)}: {_json(v)}" for k, v in fields.items())
     yield f',\n{pad}"hops": '
     yield _hops(log, heads, indent + 2)
+
+
+def _json(value) -> str:
+    """`json.dumps(value)`; whole numbers and text (most of a step's fields, and the names of
+    all) without the encoder it makes for each call."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    return json.dumps(value)
 
 
 def _heads(names: list[str], indent: int) -> list[str]:

@@ -230,7 +230,6 @@ class Tap:
         "number",
         "pcapng",
         "interface",
-        "write",
         "buffer",
         "packet",
         "remarks",
@@ -290,11 +289,7 @@ class Tap:
         self.writer = PcapWriter(folder / self.filename, self.link_type)
         self.pcapng = self.journal.pcapng
         # bound once: hot path
-        self.write, self.buffer, self.packet = (
-            self.writer.write,
-            self.writer.buffer,
-            self.pcapng.packet,
-        )
+        self.buffer, self.packet = self.writer.buffer, self.pcapng.packet
 
     def declare(self) -> None:
         """Give this capture point its interface block in all.pcapng."""
@@ -308,7 +303,10 @@ class Tap:
         index = self.count
         self.count = index + 1
         now = self.clock.now
-        self.write(now, frame)
+        buffer = self.buffer  # the pcap record, as `PcapWriter.write` appends it
+        buffer += record(now, frame)
+        if len(buffer) >= FLUSH_BYTES:
+            self.writer.flush()
         if self.interface is None:
             self.declare()
         outbound = direction is OUT

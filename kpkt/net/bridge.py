@@ -127,7 +127,9 @@ class Bridge(NetDevice):
         return frame if nat is None else self.netfilter.postrouting(frame)
 
     def _flood(self, frame: bytes, ingress: NetDevice | None, tag: Tag) -> None:
-        targets = [p for p in self.ports if p is not ingress or p.name in self.hairpin_ports]
+        targets = self.ports.copy()  # all but the ingress port, unless it is a hairpin one
+        if ingress in targets and ingress.name not in self.hairpin_ports:
+            targets.remove(ingress)
         if self.disabled:
             targets = [p for p in targets if p not in self.disabled]
         hairpin = ingress is not None and ingress in targets

@@ -23,6 +23,7 @@ a decision (kpkt/observe.py), made once per connection and direction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from kpkt.engine import generation
 from kpkt.net.kubeproxy import Removed
@@ -55,10 +56,10 @@ class Conn:
         return proto, dst, dport, src, sport
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One flow key of a connection: the address (and port) a packet with that key gets, on
-    the side the hook rewrites, or None when it passes unchanged."""
+    the side the hook rewrites, or None when it passes unchanged (a tuple: a connection
+    makes four, made in a third of a frozen dataclass's time)."""
 
     conn: Conn
     kind: int
