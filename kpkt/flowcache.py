@@ -682,6 +682,24 @@ class FlowCache:
         self.hits = 0  # segments replayed
         self.misses = 0  # segments that took the slow path
         self._fit: dict[object, tuple[int, bool]] = {}  # stack -> (generation, fit to record)
+        self._opening: dict[str, list[int]] = {}  # a flow's label -> its first two packets' ids
+
+    def opens(self, tag) -> bool:
+        """Whether packet `tag` is one of the first two IPv4 packets of its flow (asked of
+        those only): then it takes the slow path where it arrives, unkeyed
+        (`_Arrivals.deliver`). Most flows of a large cluster are a request and its answer (a
+        ping from each pod), whose keys would come once; a key costs about what a hop of the
+        slow path does."""
+        opening = self._opening.get(tag.label)
+        if opening is None:
+            self._opening[tag.label] = [tag.pid]
+            return True
+        if tag.pid in opening:
+            return True
+        if len(opening) < 2:
+            opening.append(tag.pid)
+            return True
+        return False
 
     def install(self) -> None:
         """Route every namespace's sends and every veth's arrivals through the cache."""
@@ -1002,6 +1020,9 @@ class _Arrivals:
         self.tunnels = cache.tunnels
 
     def deliver(self, frame: bytes, tag) -> None:
+        if frame[12:14] != _ETH_IP or self.cache.opens(tag):
+            self.slow(frame, tag)  # not IPv4 (no key), or the start of its flow
+            return
         key = frame_key(frame, self.tunnels)  # a packet the cache stands aside for: `keyed`
         if key is None:
             self.slow(frame, tag)

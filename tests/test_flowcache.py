@@ -709,19 +709,26 @@ def test_a_run_of_taps_has_one_hop_with_the_note_the_packet_was_sent_with() -> N
 
 def test_a_key_is_recorded_only_when_it_comes_again(tmp_path: Path, monkeypatch) -> None:
     """Recording costs more than the slow path, and most keys of a large cluster come once (a
-    ping from each of 10,000 pods): the first packet of a key is only noted."""
-    recordings = []
-    real = flowcache._Recorder.__init__
+    ping from each of 10,000 pods): the first two packets of a flow (a request and its answer)
+    arrive unkeyed (FlowCache.opens), and the first packet of a key is only noted."""
+    recordings, keyed = [], []
+    real, key = flowcache._Recorder.__init__, flowcache.frame_key
 
     def counted(self, *args) -> None:
         recordings.append(args)
         real(self, *args)
 
+    def counted_key(frame, tunnels):
+        keyed.append(frame)
+        return key(frame, tunnels)
+
     monkeypatch.setattr(flowcache._Recorder, "__init__", counted)
+    monkeypatch.setattr(flowcache, "frame_key", counted_key)
     once = "udp: {from: p11, to: p21, dport: 5000, count: 1}"
     ping = "ping: {from: p12, to: p22, count: 1}"
     _, hits = run_both(topology("flannel", [once, ping]), tmp_path / "once")
-    assert (recordings, hits) == ([], 0)
-    again = "udp: {from: p11, to: p21, dport: 5000, count: 3, interval: 10us}"
+    assert (recordings, hits, keyed) == ([], 0, [])  # no key made where they arrive
+    again = "udp: {from: p11, to: p21, dport: 5000, count: 5, interval: 10us}"
     _, hits = run_both(topology("flannel", [again]), tmp_path / "again")
-    assert recordings and hits > 0  # the second datagram recorded, the third replayed
+    assert keyed  # from the third datagram on
+    assert recordings and hits > 0  # the fourth recorded where it arrives, the fifth replayed
