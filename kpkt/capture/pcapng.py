@@ -25,6 +25,7 @@ EPB_FLAGS, EPB_PACKETID = 2, 5
 FLAG_INBOUND, FLAG_OUTBOUND = 1, 2
 SNAPLEN = 262144
 FLUSH_BYTES = 1 << 20
+COMMENT_CACHE = 4096
 
 
 def _epb_layout(frame_length: int, comment_length: int) -> struct.Struct:
@@ -79,6 +80,7 @@ class PcapngWriter(AppendingFile):
         "alongside",
         "_last_at",
         "_last_pid",
+        "_comments",
         "_layouts",
         "_copy_layouts",
     )
@@ -88,6 +90,7 @@ class PcapngWriter(AppendingFile):
         self.interfaces = 0
         self._last_at = 0  # where the newest packet's block starts in the buffer
         self._last_pid: int | None = None  # its packet id, None once it can't be annotated
+        self._comments: dict[str, bytes] = {}  # comment text -> its encoded option
         self._layouts: dict[int, struct.Struct] = {}  # frame length << 16 | comment length
         self._copy_layouts: dict[tuple[int, int], struct.Struct] = {}  # by count and block size
         # pcap files written with it a record for each of its blocks, which do not look at
@@ -109,7 +112,9 @@ class PcapngWriter(AppendingFile):
         if at >= FLUSH_BYTES:
             self.flush()
             at = 0
-        option = _option(OPT_COMMENT, comment.encode()) if comment else b""
+        option = self._comments.get(comment) if comment else b""
+        if option is None:
+            option = self._comment_option(comment)
         length = len(frame)
         key = length << 16 | len(option)
         layout = self._layouts.get(key)
@@ -198,6 +203,14 @@ class PcapngWriter(AppendingFile):
             f"{extend}({blocks.expression(bind, frames)})",
             f"{writer}._last_pid = pid",
         ]
+
+    def _comment_option(self, comment: str) -> bytes:
+        """The encoded option for `comment`, remembered: most comments repeat (routes, FDB
+        entries); the per-packet ones do not, so the memory is bounded by a reset."""
+        if len(self._comments) >= COMMENT_CACHE:
+            self._comments.clear()
+        option = self._comments[comment] = _option(OPT_COMMENT, comment.encode())
+        return option
 
     def annotate(self, pid: int, comment: str, label: str = "") -> None:
         """Add to the comment of the newest packet, if it is packet `pid`: its block is read

@@ -162,6 +162,20 @@ def test_scapy_reads_the_file(tmp_path):
         assert reader.nano is True
 
 
+def test_pcapng_comment_cache_is_bounded(tmp_path):
+    # per-packet comments ("udp send 7/200000") never repeat: remembering them all would make
+    # memory grow with the packet count
+    from kpkt.capture.pcapng import COMMENT_CACHE, PcapngWriter
+
+    writer = PcapngWriter(tmp_path / "all.pcapng", "test")
+    interface = writer.add_interface("a/eth0", "test")
+    for n in range(COMMENT_CACHE * 2 + 5):
+        writer.packet(interface, n, b"\x00" * 60, True, n, f"udp send {n}")
+    assert len(writer._comments) <= COMMENT_CACHE
+    writer.close()
+    assert (tmp_path / "all.pcapng").stat().st_size > 0
+
+
 def test_pcapng_annotations_join_on_the_newest_packet_only(tmp_path):
     # a drop or a note decided after the frame was recorded lands in that frame's comment; the
     # block is read back and rewritten, so nothing else of it may change
