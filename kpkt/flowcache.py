@@ -691,8 +691,8 @@ class FlowCache:
         ping from each pod), whose keys would come once; a key costs about what a hop of the
         slow path does."""
         opening = self._opening.get(tag.label)
-        if opening is None:
-            self._opening[tag.label] = [tag.pid]
+        if opening is None:  # a flow forgotten (`_keep`) opens again: two more unkeyed
+            _keep(self._opening, tag.label, [tag.pid])
             return True
         if tag.pid in opening:
             return True
@@ -1023,7 +1023,7 @@ class _Arrivals:
         if frame[12:14] != _ETH_IP or self.cache.opens(tag):
             self.slow(frame, tag)  # not IPv4 (no key), or the start of its flow
             return
-        key = frame_key(frame, self.tunnels)  # a packet the cache stands aside for: `keyed`
+        key = frame_key(frame, self.tunnels)  # `keyed` asks whether the cache stands aside
         if key is None:
             self.slow(frame, tag)
             return
@@ -1070,8 +1070,9 @@ def _first_sight(paths: dict, key) -> bool:
     return True
 
 
-def _keep(paths: dict, key, path: Path | None) -> None:
-    """`paths[key] = path`, the oldest half of `paths` forgotten when it is full."""
+def _keep(paths: dict, key, path) -> None:
+    """`paths[key] = path`, the oldest half of `paths` forgotten when it is full (an entry
+    point's recordings, or the flows' openings)."""
     if len(paths) >= _MAX_PATHS:
         for old in list(paths)[: _MAX_PATHS // 2]:
             del paths[old]
