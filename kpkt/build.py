@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import hashlib
 from functools import partial
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network
+from socket import inet_ntoa
 
 from kpkt.apps.dns import CoreDnsPod, DnsApp, UpstreamHost
 from kpkt.apps.faults import FaultApp
@@ -30,7 +31,7 @@ from kpkt.net.netfilter import Netfilter
 from kpkt.net.policy_filter import NodePolicy, PolicyLog
 from kpkt.net.route import Route
 from kpkt.net.sockets import close_all
-from kpkt.net.stack import Stack
+from kpkt.net.stack import LOOPBACK, Stack
 from kpkt.network import Network
 from kpkt.observe import Decision
 from kpkt.policy.verdict import cluster_policies
@@ -56,7 +57,7 @@ from kpkt.spec import (
 from kpkt.wire.ethernet import ZERO_MAC, mac_bytes
 from kpkt.wire.ipv4 import PROTO_TCP, PROTO_UDP
 
-LOOPBACK = IPv4Network("127.0.0.0/8")
+LOOPBACK_IP = LOOPBACK[1].packed  # 127.0.0.1, the loopback's address
 DEFAULT = IPv4Network("0.0.0.0/0")
 
 
@@ -164,7 +165,7 @@ class _Builder:
         lo = Loopback(stack, "lo", b"\x00" * 6, 65536)
         self.capture(lo, "loopback", stack.node, None)
         stack.set_loopback(lo)
-        self._add_address(stack, lo, LOOPBACK[1].packed, 8)
+        self._add_address(stack, lo, LOOPBACK_IP, LOOPBACK.prefixlen)
         return stack
 
     # the device kit a CNI plugin builds with (kpkt/cni/__init__.py)
@@ -184,7 +185,7 @@ class _Builder:
 
     def _add_address(self, stack: Stack, dev, ip: bytes, prefixlen: int) -> None:
         stack.add_address(dev, ip, prefixlen)
-        self.taps[dev].ips.append(f"{IPv4Address(ip)}/{prefixlen}")
+        self.taps[dev].ips.append(f"{inet_ntoa(ip)}/{prefixlen}")  # as IPv4Address prints it
 
     def veth(
         self,

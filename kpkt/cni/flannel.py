@@ -121,8 +121,8 @@ class Plugin:
             if self.host_gw:
                 stack.add_route(Route(peer.pod_cidr, self.eth0s[node.name], via=peer.ip.packed))
                 continue
-            vtep = self.vteps[node.name]
+            vtep, remote = self.vteps[node.name], self.vteps[peer.name]  # the peer's flannel.1
             peer_vtep_ip = peer.pod_cidr.network_address.packed
-            stack.arp.table(vtep).add_permanent(peer_vtep_ip, mac_bytes(peer.vtep_mac))
-            vtep.add_fdb(mac_bytes(peer.vtep_mac), peer.ip.packed)
+            stack.arp.table(vtep).add_permanent(peer_vtep_ip, remote.mac)
+            vtep.add_fdb(remote.mac, remote.local_ip)
             stack.add_route(Route(peer.pod_cidr, vtep, via=peer_vtep_ip, onlink=True))

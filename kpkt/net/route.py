@@ -63,8 +63,11 @@ class RouteTable:
     def add(self, route: Route) -> None:
         generation.changed()
         plen = route.network.prefixlen
-        self._by_len.setdefault(plen, {})[int(route.network.network_address)] = route
-        self._by_len = dict(sorted(self._by_len.items(), reverse=True))
+        table = self._by_len.get(plen)
+        if table is None:  # a new prefix length: the tables stay longest first
+            table = self._by_len[plen] = {}
+            self._by_len = dict(sorted(self._by_len.items(), reverse=True))
+        table[int(route.network.network_address)] = route
         self._cache.clear()
 
     def remove_through(self, dev) -> None:

@@ -54,6 +54,8 @@ from kpkt.wire.ipv4 import (
 )
 from kpkt.wire.udp import PORTS, UDP_LEN, udp_segment
 
+LOOPBACK = IPv4Network("127.0.0.0/8")  # the loopback's network, its `local` route
+
 
 class Stack:
     """One namespace: its devices, addresses, routes, neighbours and sockets."""
@@ -104,7 +106,7 @@ class Stack:
 
     def set_loopback(self, lo) -> None:
         self.loopback = lo
-        self.local_route = Route(IPv4Network("127.0.0.0/8"), lo)
+        self.local_route = Route(LOOPBACK, lo)
 
     def add_route(self, route: Route) -> None:
         self.routes.add(route)
