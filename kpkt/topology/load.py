@@ -84,7 +84,71 @@ MIN_SERVICE_PREFIX = 29  # kube-apiserver wants at least 8 addresses in the serv
 DEFAULTS = ClusterSpec(cni=CNIS[0], cni_options=default_options(CNIS[0]))
 
 
-class _Loader(yaml.SafeLoader):
+class _Constructor:
+    """What both loaders construct a document with: PyYAML's SafeConstructor, with duplicate
+    keys refused, and the plain nodes of a large file built without its machinery."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        """What SafeConstructor.construct_document gives: plain mappings, lists and scalars
+        built directly (each mapping and list once, however many aliases point at it, so a
+        recursive one holds itself as there); anything else (another tag, a merge key, a key
+        given twice, a value its constructor refuses) is left to SafeConstructor, whole."""
+        try:
+            return self._plain(node, {})
+        except Exception:  # SafeConstructor builds it, or says what is wrong in its words
+            return super().construct_document(node)
+
+    def _plain(self, node: yaml.Node, made: dict[int, Any]) -> Any:
+        """`node` as SafeConstructor builds it, when it is plain (_Unusual if not); `made`:
+        the mappings and lists built so far, by their node's id."""
+        kind, tag = type(node), node.tag
+        if kind is yaml.ScalarNode:
+            if tag == _STR:
+                return node.value
+            return _SCALAR_CONSTRUCTORS[tag](self, node)  # KeyError: not a plain scalar
+        done = made.get(id(node))
+        if done is not None:
+            return done
+        if kind is yaml.SequenceNode and tag == _SEQ:
+            items = made[id(node)] = []
+            items.extend([self._plain(item, made) for item in node.value])
+            return items
+        if kind is not yaml.MappingNode or tag != _MAP:
+            raise _Unusual
+        mapping = made[id(node)] = {}
+        seen = set()
+        for key_node, value_node in node.value:
+            if type(key_node) is not yaml.ScalarNode or key_node.value in seen:
+                raise _Unusual  # a key that is a mapping or a list, or one given twice
+            seen.add(key_node.value)
+            mapping[self._plain(key_node, made)] = self._plain(value_node, made)
+        return mapping
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """SafeConstructor's mapping, refusing a key given twice."""
+        seen = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in seen:
+                    problem = f"duplicate key '{key.value}'; keep one"
+                    raise yaml.constructor.ConstructorError(None, None, problem, key.start_mark)
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
+
+
+class _Unusual(Exception):
+    """A node _Constructor leaves to SafeConstructor."""
+
+
+_STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{name}" for name in ("str", "seq", "map"))
+# the scalars _Constructor builds as SafeConstructor does (a merge key `<<` is none of them)
+_SCALAR_CONSTRUCTORS = {
+    f"tag:yaml.org,2002:{name}": yaml.SafeLoader.yaml_constructors[f"tag:yaml.org,2002:{name}"]
+    for name in ("int", "float", "bool", "null")
+}
+
+
+class _Loader(_Constructor, yaml.SafeLoader):
     """YAML 1.1 without its sexagesimal numbers (`12:30` stays a string), with duplicate
     keys refused, and nested at most MAX_DEPTH levels deep."""
 
@@ -99,23 +163,8 @@ class _Loader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        return _unique_keys(self, node, deep, yaml.SafeLoader.construct_mapping)
 
-
-def _unique_keys(loader, node: yaml.MappingNode, deep: bool, construct) -> dict[Any, Any]:
-    """`construct(loader, node, deep)`, refusing a key given twice."""
-    seen = set()
-    for key, _ in node.value:
-        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-            if key.value in seen:
-                problem = f"duplicate key '{key.value}'; keep one"
-                raise yaml.constructor.ConstructorError(None, None, problem, key.start_mark)
-            seen.add(key.value)
-    return construct(loader, node, deep)
-
-
-class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml, when PyYAML has it
+class _FastLoader(_Constructor, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's
     """_Loader's rules on libyaml's scanner, parser and composer (about 4 times as fast on a
     large file). It refuses a node at MAX_DEPTH, one level sooner than _Loader (an alias is
     not a node it counts), with no line to name: whatever it refuses, _Loader reads again, to
@@ -131,9 +180,6 @@ class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml, wh
 
     def ascend_resolver(self) -> None:
         self.depth -= 1
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        return _unique_keys(self, node, deep, yaml.SafeLoader.construct_mapping)
 
 
 for _loader in (_Loader, _FastLoader):

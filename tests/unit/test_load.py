@@ -1071,6 +1071,77 @@ def test_libyaml_reads_every_topology_of_the_repository_as_the_python_loader(pat
     assert _read_by(_FastLoader, text) == _read_by(_Loader, text)
 
 
+def _by_safe_constructor(loader):
+    """`loader` constructing its documents with PyYAML's SafeConstructor alone."""
+    construct = yaml.constructor.BaseConstructor.construct_document
+    return type(f"Safe{loader.__name__}", (loader,), {"construct_document": construct})
+
+
+def _made_by(loader, text: str) -> str:
+    """What `loader` makes of `text`, or the error it raises (not only a YAMLError: PyYAML's
+    int constructor raises ValueError for `!!int x`), as repr shows them (a recursive list
+    equals nothing)."""
+    try:
+        return repr(yaml.load(text, Loader=loader))
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+
+
+ALIASED_YAML = [
+    "a: &x [1, {b: 2}]\nc: *x\nd: &m {e: *x}\nf: *m\n",
+    "&a [1, *a]\n",
+    "&m {x: *m, y: [*m]}\n",
+    "a: &s text\nb: *s\nc: {*s : 1}\n",
+    "a: &k [1]\nb: {*k : 1}\n",  # an unhashable key
+    "? &k {a: 1}\n: *k\n",
+    "a: {b: 1, <<: {c: 2}}\n",
+    "a: {b: 1, '=': 2, c: !!int '7', d: !!float '1.5', e: !!bool 'on', f: !!null ''}\n",
+    "a: {=: 2}\n",
+    "a: !!int x\n",
+    "a: !!set {b: null}\nb: !!omap [c: 1]\n",
+    "a: !!str [1]\n",
+    "1: a\n0x1: b\n",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_YAML + ALIASED_YAML)
+def test_the_loaders_construct_what_safe_constructor_does(text) -> None:
+    # their own construct_document builds the plain nodes directly: the same document, or
+    # the same error, as PyYAML's SafeConstructor makes of them
+    from kpkt.topology.load import _FastLoader, _Loader
+
+    for loader in (_FastLoader, _Loader):
+        assert _made_by(loader, text) == _made_by(_by_safe_constructor(loader), text)
+
+
+def test_an_alias_is_its_anchors_object_and_a_recursive_one_holds_itself() -> None:
+    from kpkt.topology.load import parse_document
+
+    doc = parse_document("a: &x [1, {b: 2}]\nc: *x\nd: &m {e: *x}\nf: *m\n", "t.yaml")
+    assert doc["c"] is doc["a"] and doc["f"] is doc["d"] and doc["d"]["e"] is doc["a"]
+    looped = parse_document("&m {x: *m, y: [*m]}\n", "t.yaml")
+    assert looped["x"] is looped and looped["y"][0] is looped
+
+
+_LEAVES = st.one_of(
+    st.text(alphabet="ab:-~ =<0x1.", max_size=5), st.integers(), st.booleans(), st.none()
+)
+_NESTED = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_LEAVES, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(_NESTED, st.booleans())
+def test_any_document_is_constructed_as_safe_constructor_does(document, flow) -> None:
+    from kpkt.topology.load import _FastLoader
+
+    text = yaml.safe_dump(document, default_flow_style=flow, allow_unicode=True)
+    assert _made_by(_FastLoader, text) == _made_by(_by_safe_constructor(_FastLoader), text)
+
+
 def test_the_fast_loader_is_libyaml() -> None:
     from kpkt.topology.load import _FastLoader
 
