@@ -17,7 +17,7 @@ MAX_IFNAME = 15  # Linux IFNAMSIZ - 1
 def derive_mac(seed: int, key: str) -> str:
     """A locally administered unicast MAC (`02:...`) from the seed and the device's key."""
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    return "02:" + ":".join(f"{byte:02x}" for byte in digest[:5])
+    return "02:" + digest[:5].hex(":")
 
 
 def unique_mac(seed: int, key: str, taken: set[str]) -> str:
