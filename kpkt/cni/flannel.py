@@ -54,6 +54,7 @@ class Plugin:
         self.cluster = builder.cluster
         self.host_gw = self.cluster.cni_options.get("backend") == HOST_GW
         self.bridges: dict[str, Bridge] = {}  # node name -> its cni0
+        self.gateways: dict[str, bytes] = {}  # node name -> cni0's address, its pods' gateway
         self.vteps: dict[str, Vxlan] = {}  # node name -> its flannel.1 (vxlan backend)
         self.eth0s: dict[str, object] = {}  # node name -> its eth0 (host-gw's next hop device)
 
@@ -75,7 +76,7 @@ class Plugin:
         b.capture(cni0, "bridge", node.name, node.cni0_mac)
         cni0.netfilter = BrNetfilter(cni0)
         self.bridges[node.name] = cni0
-        gateway = node.pod_cidr[1].packed
+        gateway = self.gateways[node.name] = node.pod_cidr[1].packed
         b.address(stack, cni0, gateway, node.pod_cidr.prefixlen)
         if not self.host_gw:
             self._vtep(node, stack)
@@ -106,7 +107,7 @@ class Plugin:
         stack = eth0.stack
         stack.arp_notify = True
         b.address(stack, eth0, pod.ip.packed, node.pod_cidr.prefixlen)
-        gateway = node.pod_cidr[1].packed
+        gateway = self.gateways[node.name]
         stack.add_route(Route(DEFAULT, eth0, via=gateway))
         stack.add_route(Route(self.cluster.pod_cidr, eth0, via=gateway))
         stack.add_route(Route(node.pod_cidr, eth0, src=pod.ip.packed))
