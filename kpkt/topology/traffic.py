@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -734,13 +735,16 @@ def _flow(body: dict[Any, Any]) -> str:
     """The step as written, on one line: `{from: pod-a, to: pod-b, dport: 5000}`, as
     yaml.safe_dump writes it in flow style; the common case, names and numbers that need no
     quotes, without it (a 10,000-step file spent most of its loading time in PyYAML's emitter)."""
-    plain = [(_plain(key), _plain(value)) for key, value in body.items()]
-    if all(key is not None and value is not None for key, value in plain):
-        return "{" + ", ".join(f"{key}: {value}" for key, value in plain) + "}"
-    text = yaml.safe_dump(
-        body, default_flow_style=True, width=2**31 - 1, sort_keys=False, allow_unicode=True
-    )
-    return text.strip()
+    pairs = []
+    for key, value in body.items():
+        key, value = _plain(key), _plain(value)
+        if key is None or value is None:
+            text = yaml.safe_dump(
+                body, default_flow_style=True, width=2**31 - 1, sort_keys=False, allow_unicode=True
+            )
+            return text.strip()
+        pairs.append(f"{key}: {value}")
+    return "{" + ", ".join(pairs) + "}"
 
 
 def _plain(value: Any) -> str | None:
@@ -750,15 +754,17 @@ def _plain(value: Any) -> str | None:
     (PyYAML counts the 5 characters of a `!!str` or `!!int` tag it does not write)."""
     if type(value) is int:
         text = str(value)
-    elif (
-        type(value) is str
-        and _NAME.match(value)
-        and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR
-    ):
+    elif type(value) is str and _NAME.match(value) and _reads_as_string(value):
         text = value
     else:
         return None
     return text if len(text) < 128 - 5 else None
+
+
+@functools.lru_cache(maxsize=4096)  # a step's keys, and names, come again and again
+def _reads_as_string(text: str) -> bool:
+    """Whether `text`, written plain, reads back as a string (not `yes`, `null` or `1_000`)."""
+    return _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*\Z")
