@@ -43,11 +43,16 @@ def deep_nesting(depth: int) -> str | None:
     return f"nested deeper than {MAX_DEPTH} levels of mappings and lists; flatten it"
 
 
-def check_characters(document: Any, report: Report) -> None:
+def check_characters(document: Any, report: Report, read_from: str | None = None) -> None:
     """Report every key and string holding a control character (NUL, ESC, DEL, ...), shown
     escaped: such text has no place in a name, and printed raw it would reach the terminal.
 
-    Each list and mapping is visited once, however many YAML aliases point at it."""
+    Each list and mapping is visited once, however many YAML aliases point at it. `read_from`: the
+    YAML `document` was read from, if it was: one with no control character and no escape
+    (`\\`, which a double-quoted string writes one with) gave no string one, and the document
+    is not walked."""
+    if read_from is not None and "\\" not in read_from and not _CONTROL.search(read_from):
+        return
     for path, text, is_key in _strings(document):
         if found := _CONTROL.search(text):
             what = "key " if is_key else ""

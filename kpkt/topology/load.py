@@ -224,15 +224,17 @@ def read_text(path: str | Path) -> str:
 def load_topology_text(text: str, source: str, seed: int | None = None) -> Topology:
     """Load a topology from YAML text; `source` names it in every problem reported."""
     with paused():  # a large topology is a heap of small objects that stay
-        return load_topology_document(parse_document(text, source), text, source, seed)
+        document = parse_document(text, source)
+        return load_topology_document(document, text, source, seed, parsed=True)
 
 
 def load_topology_document(
-    document: Any, text: str, source: str, seed: int | None = None
+    document: Any, text: str, source: str, seed: int | None = None, *, parsed: bool = False
 ) -> Topology:
-    """Load a topology already parsed from `text` (as parse_document gives it)."""
+    """Load a topology already parsed from `text` (as parse_document gives it); `parsed`:
+    `document` is what parse_document made of `text` (not an import's, written as `text`)."""
     report = Report(source)
-    check_characters(document, report)
+    check_characters(document, report, text if parsed else None)
     if report.errors:  # before any message quotes such text
         raise TopologyError(report.errors)
     if not isinstance(document, dict):

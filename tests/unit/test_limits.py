@@ -131,6 +131,23 @@ def test_a_control_character_in_a_key_is_refused_with_the_mapping_path():
     assert line == r"t.yaml: nodes[0]: key 'po\x1bds' holds the control character '\x1b'; remove it"
 
 
+def test_a_document_is_walked_for_control_characters_unless_its_text_can_hold_none():
+    # YAML writes a control character in a string only with an escape (a raw one the reader
+    # refuses, or, NEL, folds): the document of a text without either is not walked
+    from kpkt.topology.fields import Report
+    from kpkt.topology.limits import check_characters
+
+    def reported(read_from):
+        report = Report("t.yaml")
+        check_characters({"name": "node\x1b1"}, report, read_from)
+        return len(report.errors)
+
+    assert reported(None) == 1  # a document made, not read (an import's)
+    assert reported('name: "node\\e1"') == 1
+    assert reported("name: node\x1b1") == 1
+    assert reported("name: node1") == 0  # not what this text reads as: the document is not walked
+
+
 def test_a_nul_in_a_host_veth_name_is_the_users_error(tmp_path):
     text = HEADER + 'nodes: [{name: node1, pods: [{name: pod-a, hostVeth: {name: "v\\0"}}]}]\n'
     topology = tmp_path / "t.yaml"
