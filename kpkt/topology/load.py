@@ -276,7 +276,7 @@ def load_topology_document(
     if report.errors:
         raise TopologyError(report.errors)
     steps = after_lifecycle_steps(steps, all_drafts, nodes)
-    macs = {mac for mac, _, _ in _explicit_macs(nodes, externals, cluster.cni) if mac}
+    macs = {mac for mac, _, _ in _explicit_macs(nodes, externals, cluster.cni)}
     external_specs = tuple(_external_spec(external, seed, macs) for external in externals)
     node_specs = tuple(_node_spec(node, seed, macs, cluster.cni) for node in nodes)
     if cluster.subnets:
@@ -528,7 +528,11 @@ def _check_unique(
 
 
 def _check_veths(node: NodeDraft, cni: str, report: Report) -> None:
-    veths = [(pod.veth, f"{pod.path}.hostVeth.name", _what(pod)) for pod in node.pods]
+    veths = [
+        (pod.veth, f"{pod.path}.hostVeth.name", _what(pod))
+        for pod in node.pods
+        if pod.veth is not None  # most are named later (_node_spec)
+    ]
     for name, path, _ in veths:
         if name in ("lo", "eth0", *NODE_DEVICES[cni], *MACLESS_DEVICES.get(cni, ())):
             report.error(path, f"'{name}' is a device of {node.name} itself; pick another name")
@@ -555,19 +559,24 @@ def _shown(value: Any) -> str:
 
 def _explicit_macs(
     nodes: list[NodeDraft], externals: list[ExternalDraft], cni: str
-) -> Iterator[tuple[str | None, str, str]]:
-    """The MACs the topology names, each of which must be unique (but a host veth's, where the
-    CNI gives every host veth the same MAC)."""
+) -> Iterator[tuple[str, str, str]]:
+    """The MACs the topology names (the others are derived later), each of which must be unique
+    (but a host veth's, where the CNI gives every host veth the same MAC)."""
     for node in nodes:
-        yield node.macs["eth0"], f"{node.path}.mac", f"node {node.name}"
+        if node.macs["eth0"] is not None:
+            yield node.macs["eth0"], f"{node.path}.mac", f"node {node.name}"
         for device in NODE_DEVICES[cni]:
-            yield node.macs[device], f"{node.path}.devices.{device}.mac", f"{node.name}'s {device}"
+            if node.macs[device] is not None:
+                where = f"{node.path}.devices.{device}.mac"
+                yield node.macs[device], where, f"{node.name}'s {device}"
         for pod in node.pods:
-            yield pod.mac, f"{pod.path}.mac", _what(pod)
-            if NAMING[cni].host_veth_mac is None:
+            if pod.mac is not None:
+                yield pod.mac, f"{pod.path}.mac", _what(pod)
+            if pod.veth_mac is not None and NAMING[cni].host_veth_mac is None:
                 yield pod.veth_mac, f"{pod.path}.hostVeth.mac", f"{_what(pod)}'s host veth"
     for external in externals:
-        yield external.mac, f"{external.path}.mac", _what(external)
+        if external.mac is not None:
+            yield external.mac, f"{external.path}.mac", _what(external)
 
 
 def _what(item: NodeDraft | PodDraft | ExternalDraft) -> str:
