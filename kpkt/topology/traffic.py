@@ -749,22 +749,28 @@ def _flow(body: dict[Any, Any]) -> str:
 
 def _plain(value: Any) -> str | None:
     """How yaml.safe_dump writes `value` in a flow mapping when it is an int, or a string it
-    writes unquoted: a name of letters, digits and `._/-` that reads back as a string (not
-    `yes`, `null`, `1_000` or `12:30`); None for anything else, or too long to be a simple key
+    writes unquoted (_plain_string); None for anything else, or too long to be a simple key
     (PyYAML counts the 5 characters of a `!!str` or `!!int` tag it does not write)."""
+    if type(value) is str:
+        return _plain_string(value)
     if type(value) is int:
         text = str(value)
-    elif type(value) is str and _NAME.match(value) and _reads_as_string(value):
-        text = value
-    else:
-        return None
-    return text if len(text) < 128 - 5 else None
+        return text if len(text) < 128 - 5 else None
+    return None
 
 
-@functools.lru_cache(maxsize=4096)  # a step's keys, and names, come again and again
-def _reads_as_string(text: str) -> bool:
-    """Whether `text`, written plain, reads back as a string (not `yes`, `null` or `1_000`)."""
-    return _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR
+@functools.lru_cache(maxsize=4096)  # a step's keys come in every step
+def _plain_string(text: str) -> str | None:
+    """`text` when yaml.safe_dump writes it unquoted, as a simple key: a name of letters, digits
+    and `._/-` that reads back as a string (not `yes`, `null`, `1_000` or `12:30`), shorter
+    than 128 characters with a `!!str` tag; else None."""
+    if (
+        _NAME.match(text)
+        and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == _STR
+        and len(text) < 128 - 5
+    ):
+        return text
+    return None
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*\Z")
