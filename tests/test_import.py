@@ -507,6 +507,7 @@ def test_bad_objects_are_one_error_line_naming_the_object_and_nothing_is_written
     [
         ("just: a mapping\n", "error: {path}: document 1: not a Kubernetes object (no `kind`)"),
         ("- [1, 2\n", "error: {path}: line 2, column 1: not YAML"),
+        ("kind: !!int x\n", "error: {path}: line 1, column 7: not YAML: 'x' is not a value"),
         ('{"kind": "List", "items": [}', "error: {path}: line 1, column 28: not JSON"),
         ("kind: Pod\nmetadata: {}\n", "error: {path}: document 1: Pod without metadata.name"),
         ("", "error: {path}: holds no Kubernetes object"),

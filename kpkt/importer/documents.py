@@ -13,9 +13,13 @@ import yaml
 from kpkt.errors import KpktError
 from kpkt.files import read_regular_file
 from kpkt.importer.kubectl_yaml import Unsupported, parse_documents
+from kpkt.topology.load import TagErrors
 
 MAX_DUMP_BYTES = 1024 * 1024 * 1024  # a 5,000-pod `kubectl get -A -o yaml` is about 40 MiB
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(TagErrors, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """libyaml's safe loader when PyYAML has it, a refused tagged value a YAML error."""
 
 
 @dataclass(frozen=True, slots=True)

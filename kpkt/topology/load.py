@@ -84,7 +84,21 @@ MIN_SERVICE_PREFIX = 29  # kube-apiserver wants at least 8 addresses in the serv
 DEFAULTS = ClusterSpec(cni=CNIS[0], cni_options=default_options(CNIS[0]))
 
 
-class _Constructor:
+class TagErrors:
+    """For a PyYAML loader: a value its explicit tag's constructor refuses (`!!int x`,
+    `!!timestamp x`, which PyYAML lets out as a ValueError or an AttributeError) is refused
+    as a YAML error at its node, as any other."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, AttributeError, OverflowError):
+            tag = node.tag.rpartition(":")[2]
+            problem = f"{node.value!r} is not a value `!!{tag}` takes; fix it, or drop the tag"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
+
+class _Constructor(TagErrors):
     """What both loaders construct a document with: PyYAML's SafeConstructor, with duplicate
     keys refused, and the plain nodes of a large file built without its machinery."""
 

@@ -807,6 +807,19 @@ def test_a_duplicate_yaml_key_is_an_error_with_its_line():
     assert caught.value.problems == ["t.yaml: line 6, column 5: duplicate key 'name'; keep one"]
 
 
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [("!!int x", "int"), ("!!float 1.5e", "float"), ("!!timestamp x", "timestamp")],
+)
+def test_a_value_its_yaml_tag_refuses_is_an_error_with_its_line(value: str, tag: str) -> None:
+    # PyYAML lets these out as a ValueError or an AttributeError, not as a YAML error
+    with pytest.raises(TopologyError) as caught:
+        load_topology_text(HEADER + f"seed: {value}\nnodes: [{{name: n1}}]\n", "t.yaml")
+    shown = value.split()[1]
+    problem = f"'{shown}' is not a value `!!{tag}` takes; fix it, or drop the tag"
+    assert caught.value.problems == [f"t.yaml: line 4, column 7: {problem}"]
+
+
 def test_macs_and_times_stay_strings():
     """YAML 1.1 reads 12:34:56 as a base-60 number; kpkt reads it as the text written."""
     topology = load("nodes: [{name: n1, mac: 12:34:56:12:34:56}]")
