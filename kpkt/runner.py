@@ -19,7 +19,7 @@ from kpkt.capture.pcap import read_pcap
 from kpkt.engine import collector
 from kpkt.errors import KpktError
 from kpkt.flowcache import FLOW_CACHE_DEFAULT, FlowCache
-from kpkt.html_report import write_report
+from kpkt.html_report import MAX_HOPS, write_report
 from kpkt.network import Network
 from kpkt.spec import Topology
 
@@ -94,7 +94,7 @@ def run(
             files = _simulate(network, apps, work, progress, max_frames, flow_cache)
             manifest.write(work / "manifest.json", network.journal, topology, files)
             if report:
-                write_report(work)
+                write_report(work, manifest.document(network.journal, topology, files, MAX_HOPS))
         return Run(topology, network, Path(folder), files)
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from kpkt import runner
 from kpkt.errors import KpktError
-from kpkt.html_report import picture, write_report
-from kpkt.html_report.model import MAX_HOPS, read_run
+from kpkt.html_report import MAX_HOPS, model, picture, write_report
+from kpkt.html_report.model import read_run
 from kpkt.html_report.page import render_page
 from kpkt.topology.load import load_topology, load_topology_text
 
@@ -307,6 +307,44 @@ traffic:
     assert len(first["hops"]) == MAX_HOPS and second["hops"] == []
     assert first["hopsNotShown"] == manifest["steps"][0]["frames"] - MAX_HOPS
     assert second["hopsNotShown"] == manifest["steps"][1]["frames"] > 0
+
+
+def test_a_run_reports_without_reading_its_manifest_back_and_the_page_is_the_same(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """`kpkt run` gives the report the manifest's document as the run has it, its hops cut to
+    MAX_HOPS (kpkt.capture.manifest.document), instead of reading manifest.json back: the page
+    is the one `kpkt report` writes from the folder, byte for byte, with more hops than a
+    report carries and drops before and past that budget."""
+    text = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {name: cut}
+nodes:
+  - {name: node1, pods: [{name: pod-a}]}
+  - {name: node2, pods: [{name: pod-c}]}
+traffic:
+  - udp: {from: pod-a, to: pod-c, dport: 5001, listen: false}
+  - udp: {from: pod-a, to: pod-c, dport: 8080, count: 600}
+  - udp: {from: pod-c, to: pod-a, dport: 5002, listen: false}
+"""
+    folder = tmp_path / "out"
+
+    def unread(folder: Path) -> None:
+        raise AssertionError(f"{folder}/manifest.json read back")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(model, "_manifest", unread)
+        runner.run(load_topology_text(text, "cut.yaml"), folder=folder)
+    written = (folder / "report.html").read_bytes()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert sum(step["frames"] for step in manifest["steps"][:2]) > MAX_HOPS
+    assert {drop["step"] for drop in manifest["drops"]} == {0, 2}
+    shown = embedded(folder)["steps"]
+    assert shown[0]["drops"] and shown[0]["hopsNotShown"] == 0
+    assert shown[2]["drops"] and shown[2]["hops"] == []
+    write_report(folder)
+    assert (folder / "report.html").read_bytes() == written
 
 
 def test_a_big_cluster_draws_only_the_pods_its_shown_hops_cross(

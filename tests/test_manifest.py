@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from kpkt import runner
+from kpkt.capture import manifest
 from kpkt.capture.pcap import read_pcap
 from kpkt.topology.load import load_topology, load_topology_text
 
@@ -71,3 +72,38 @@ def test_each_hop_is_one_line_of_compact_json(tmp_path: Path) -> None:
         line = " " * 8 + json.dumps(hop)
         assert line in lines or line + "," in lines
     assert '  "background": {' in lines and '    "hops": []' in lines
+
+
+def test_the_document_in_memory_is_the_file_with_its_hops_cut(tmp_path: Path) -> None:
+    """`manifest.document` is what json.loads reads from manifest.json, but with its lists of
+    hops cut to a budget in all, steps first, then the background's."""
+    text = """\
+apiVersion: kpkt/v1
+kind: Topology
+metadata: {name: cut}
+nodes:
+  - {name: node1, pods: [{name: a}]}
+  - {name: node2, pods: [{name: b}]}
+traffic:
+  - udp: {from: a, to: b, dport: 5000, count: 3}
+  - udp: {from: a, to: b, dport: 5001, listen: false}
+  - ping: {from: b, to: a}
+"""
+    folder = tmp_path / "out"
+    run = runner.run(load_topology_text(text, "cut.yaml"), folder=folder, report=False)
+    journal = run.network.journal
+    # frames outside any step are rare (no example has them): the background gets a copy of
+    # the first step's first hops, so that a cut can end in it too
+    journal.background.hops.extend(journal.steps[0].hops[:12])
+    journal.background.hop_count += 3
+    manifest.write(folder / "manifest.json", journal, run.topology, run.files)
+    written = json.loads((folder / "manifest.json").read_text())
+    counts = [len(log["hops"]) for log in [*written["steps"], written["background"]]]
+    assert counts == [48, 20, 20, 3] and written["drops"]
+    for budget in (0, 47, 50, 88, 89, 90, 91, 10**6):
+        expected = json.loads(json.dumps(written))
+        left = budget
+        for log in [*expected["steps"], expected["background"]]:
+            log["hops"] = log["hops"][:left]
+            left -= len(log["hops"])
+        assert manifest.document(journal, run.topology, run.files, budget) == expected, budget

@@ -8,6 +8,7 @@ document in memory), indented for people, with one line per capture, per hop and
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
@@ -22,43 +23,90 @@ def write(path: Path, journal: Journal, topology, files: dict[Tap, str]) -> None
         out.writelines(_document(journal, topology, files))
 
 
-def _document(journal: Journal, topology, files: dict[Tap, str]) -> Iterator[str]:
-    head = {
-        "topology": topology.name,
-        "source": Path(topology.source).name,
-        "sourceSha256": topology.sha256,
-        "seed": topology.seed,
-        "version": __version__,
+def document(journal: Journal, topology, files: dict[Tap, str], max_hops: int) -> dict:
+    """The document `write` writes, as json.loads reads it back, but with its lists of hops cut
+    to `max_hops` hops in all (in the document's order: the steps', then the background's):
+    what a reader that keeps only the first hops needs, without writing or parsing the rest."""
+    names = [_json(tap.name) for tap in journal.taps]
+    heads = _heads(names, indent=0)
+    budget = max_hops
+
+    def cut(log: StepLog) -> list[dict]:
+        nonlocal budget
+        hops = json.loads(_hops(log.hops[: 4 * budget], heads, indent=2))
+        budget -= len(hops)
+        return hops
+
+    return {
+        **_head(topology),
+        "captures": [_capture(tap, files[tap]) for tap in journal.taps if tap in files],
+        "steps": [
+            {**_fields(log, first), "hops": cut(log)} for first, log in _firsts(journal, topology)
+        ],
+        "background": {**_fields(journal.background, {}), "hops": cut(journal.background)},
+        "drops": [_drop(drop) for drop in _all_drops(journal)],
     }
+
+
+def _document(journal: Journal, topology, files: dict[Tap, str]) -> Iterator[str]:
     yield "{\n"
-    for key, value in head.items():
+    for key, value in _head(topology).items():
         yield f"  {json.dumps(key)}: {json.dumps(value)},\n"
     captures = (_capture(tap, files[tap]) for tap in journal.taps if tap in files)
     yield '  "captures": '
     yield from _lines(captures, indent=4)
     yield ',\n  "steps": ['
     names = [_json(tap.name) for tap in journal.taps]
-    pairs = zip(topology.steps, journal.steps, strict=True)
     heads = _heads(names, indent=8)
-    for index, (step, log) in enumerate(pairs):
-        yield "," if index else ""
+    for first, log in _firsts(journal, topology):
+        yield "," if first["index"] else ""
         yield "\n    {"
-        first = {"index": index, "text": step.text, **step_outcome(step, log)}
         yield from _step(log, heads, first, indent=6)
         yield "\n    }"
     yield "\n  ],\n" if journal.steps else "],\n"
     yield '  "background": {'
     yield from _step(journal.background, _heads(names, indent=6), {}, indent=4)
     yield '\n  },\n  "drops": '
-    all_drops = (_drop(d) for log in [*journal.steps, journal.background] for d in log.drops)
-    yield from _lines(all_drops, indent=4)
+    yield from _lines((_drop(drop) for drop in _all_drops(journal)), indent=4)
     yield "\n}\n"
+
+
+def _head(topology) -> dict:
+    """The document's first fields: which topology ran, with which seed and kpkt."""
+    return {
+        "topology": topology.name,
+        "source": Path(topology.source).name,
+        "sourceSha256": topology.sha256,
+        "seed": topology.seed,
+        "version": __version__,
+    }
+
+
+def _firsts(journal: Journal, topology) -> Iterator[tuple[dict, StepLog]]:
+    """Each step's first fields (its index, text and outcome) with its log."""
+    pairs = zip(topology.steps, journal.steps, strict=True)
+    for index, (step, log) in enumerate(pairs):
+        yield {"index": index, "text": step.text, **step_outcome(step, log)}, log
+
+
+def _all_drops(journal: Journal) -> Iterator[Drop]:
+    """The run's drops: the steps' in order, then the background's."""
+    for log in [*journal.steps, journal.background]:
+        yield from log.drops
 
 
 def _step(log: StepLog, heads: list[str], first: dict, indent: int) -> Iterator[str]:
     """The step's fields, its hops last (`heads`: as `_hops` takes them, indented two more)."""
     pad = " " * indent
-    fields = {
+    fields = _fields(log, first)
+    yield ",".join(f"\n{pad}{_json(k)}: {_json(v)}" for k, v in fields.items())
+    yield f',\n{pad}"hops": '
+    yield _hops(log.hops, heads, indent + 2)
+
+
+def _fields(log: StepLog, first: dict) -> dict:
+    """A step's fields but its hops: `first`, then what its log counted."""
+    return {
         **first,
         "startNs": log.start_ns,
         "endNs": log.end_ns,
@@ -67,9 +115,6 @@ def _step(log: StepLog, heads: list[str], first: dict, indent: int) -> Iterator[
         "hopsTruncated": log.hop_count - len(log.hops) // 4,
         "drops": len(log.drops),
     }
-    yield ",".join(f"\n{pad}{_json(k)}: {_json(v)}" for k, v in fields.items())
-    yield f',\n{pad}"hops": '
-    yield _hops(log, heads, indent + 2)
 
 
 def _json(value) -> str:
@@ -90,13 +135,12 @@ def _heads(names: list[str], indent: int) -> list[str]:
     return [f'{pad}{{"capture": {name}, "index": ' for name in names]
 
 
-def _hops(log: StepLog, heads: list[str], indent: int) -> str:
-    """The step's hops as a JSON list, one per line, as `_lines` writes each hop's
+def _hops(hops: array, heads: list[str], indent: int) -> str:
+    """A hop log's hops (StepLog.hops) as a JSON list, one per line, as `_lines` writes each hop's
     `{"capture": ..., "index": ..., "direction": ..., "packet": ...}`, each line the head of
     its capture point (`_heads`) and its numbers (a run of a million hops spends its manifest
     here: no dict and no json.dumps a hop, and the hop log's four numbers a hop read in
     fours)."""
-    hops = log.hops
     if not hops:
         return "[]"
     fours = [iter(hops)] * 4

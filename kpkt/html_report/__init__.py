@@ -12,16 +12,19 @@ from kpkt import output_folder
 from kpkt.errors import KpktError
 
 REPORT_NAME = "report.html"
+MAX_HOPS = 5000  # the hops a report carries, steps in order; the rest are counted, not shown
 
 
-def write_report(folder: Path) -> Path:
+def write_report(folder: Path, manifest: dict | None = None) -> Path:
     """Write `folder`/report.html from the folder's manifest.json and captures, whole or not
-    at all (through a temporary file beside it); its path."""
+    at all (through a temporary file beside it); its path. `manifest`: the manifest's document
+    as the run that wrote it has it (kpkt.capture.manifest.document, its hops cut to
+    MAX_HOPS), so that the file is not read again; the page is the same."""
     from kpkt.html_report.model import read_run
     from kpkt.html_report.page import render_page
 
     folder = Path(folder)
-    html = render_page(read_run(folder))
+    html = render_page(read_run(folder, manifest))
     target = folder / REPORT_NAME
     partial = folder / f".{REPORT_NAME}.tmp"
     try:

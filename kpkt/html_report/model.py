@@ -20,12 +20,12 @@ from kpkt.capture.reader import HEADER_LEN, MAGICS
 from kpkt.capture.summary import owner_names, summarize
 from kpkt.capture.tap import comment_notes
 from kpkt.errors import KpktError
+from kpkt.html_report import MAX_HOPS
 from kpkt.wire.ethernet import mac_bytes
 
 IDB_TYPE, EPB_TYPE = 0x00000001, 0x00000006
 SHB_MAGIC = 0x1A2B3C4D
 IF_NAME, OPT_COMMENT = 2, 1
-MAX_HOPS = 5000  # the hops a report carries, steps in order; the rest are counted, not shown
 
 
 @dataclass(frozen=True)
@@ -146,11 +146,14 @@ class Run:
         }
 
 
-def read_run(folder: Path) -> Run:
+def read_run(folder: Path, manifest: dict | None = None) -> Run:
     """The run in `folder` (written by `kpkt run`); a KpktError names what is missing or broken.
-    The steps' hops are kept in order up to MAX_HOPS in all; only their frames are read."""
+    The steps' hops are kept in order up to MAX_HOPS in all; only their frames are read.
+    `manifest`: the document of the folder's manifest.json, its hops cut or not, instead of
+    the file (as the run that wrote the folder has it)."""
     folder = Path(folder)
-    manifest = _manifest(folder)
+    if manifest is None:
+        manifest = _manifest(folder)
     try:
         return _read(folder, manifest)
     except (KeyError, TypeError, AttributeError) as error:
