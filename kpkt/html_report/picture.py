@@ -86,19 +86,21 @@ def draw(ports: list[Port], needed: set[str]) -> str:
     switches = len({p.owner for p in ports if p.kind == "switch-port"})
     canvas = _Canvas(top=TOP + SWITCH_BAND * max(switches - 1, 0))
     hosts = _hosts(ports)
-    every_pod = {p.owner for p in ports if p.node is not None and p.owner != p.node}
+    by_owner: dict[str, list[Port]] = {}
+    pods_on: dict[str, dict[str, None]] = {}  # node -> its pods, in the order ports name them
+    for port in ports:
+        by_owner.setdefault(port.owner, []).append(port)
+        if port.node is not None and port.owner != port.node:
+            pods_on.setdefault(port.node, {})[port.owner] = None
+    every_pod = {pod for pods in pods_on.values() for pod in pods}
     drawn = every_pod
     if len(every_pod) > MAX_PODS:
         drawn = {p.owner for p in ports if p.owner in every_pod and p.name in needed}
     x = GAP
     height = canvas.top
     for owner, own in hosts.items():
-        pods = {p.owner: [] for p in ports if p.node == owner and p.owner != owner}
-        total = len(pods)
-        pods = {pod: [] for pod in pods if pod in drawn}
-        for port in ports:
-            if port.owner in pods:
-                pods[port.owner].append(port)
+        total = len(pods_on.get(owner, ()))
+        pods = {pod: by_owner[pod] for pod in pods_on.get(owner, ()) if pod in drawn}
         if total or any(p.kind == "bridge" for p in own):
             height = max(height, _node(canvas, owner, own, pods, total, x))
             x += NODE_W + GAP
