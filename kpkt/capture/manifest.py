@@ -3,6 +3,8 @@ as a line of prose) and hops, and drops.
 
 It is streamed to the file piece by piece (a run of millions of frames never holds the whole
 document in memory), indented for people, with one line per capture, per hop and per drop.
+`document` is the same document as data with its hops cut to a budget: what the run hands its
+report (kpkt/html_report), which shows only the first hops, instead of the file to read back.
 """
 
 from __future__ import annotations
