@@ -8,14 +8,20 @@ and writes every capture, printing the time of each phase and the process's peak
     python bench/scale.py --folder /dev/shm/scale   # the captures on tmpfs
 
 The run writes 20,801 capture files. Creating them costs what the filesystem makes it cost:
-on this machine's ext4 from 0.6 s to 10 s for the same run, depending on the disk's state,
-and nothing on tmpfs. So the run is reported three ways: its wall time, its CPU time (what
-kpkt itself spends, the figure to compare), and the wall time spent in the capture files'
-flushes (`AppendingFile.flush`: every file created and appended to), so that a slow disk shows
-as such. `--folder` says where the captures go (by default a temporary folder, on the disk
-that holds TMPDIR); an earlier run there is removed before the run is timed. Last, the whole
-`kpkt run` command is timed as a user would time it (interpreter start-up, imports, load, run,
-report.html, exit), into the same folder made anew.
+nothing much on tmpfs, and on this machine's root file system (ext4 without a journal) from
+0.6 s to 10 s for the same run. Without a journal, ext4 does not reuse an inode freed in the
+last 60 s (or 360 s, while the block that holds it is not yet written back), and looks at
+each such inode of the group again for every file it creates (perf: `recently_deleted`, from
+`find_inode_bit`, most of the time spent creating them): a run right after another run's
+20,000 files were deleted spends seconds in the kernel. So nothing is deleted here before a
+timed run (an earlier run's folders are moved aside, and removed at the end); runs of this
+script one right after the other still meet the files the one before removed. And the run
+is reported three ways: its wall time, its CPU time (what kpkt itself spends, the figure to
+compare), and the wall time spent in the capture files' flushes (`AppendingFile.flush`:
+every file created and appended to), so that a slow disk shows as such. `--folder` says
+where the captures go (by default a temporary folder, on the disk that holds TMPDIR). Last,
+the whole `kpkt run` command is timed as a user would time it (interpreter start-up,
+imports, load, run, report.html, exit), into a folder beside it (FOLDER-command).
 """
 
 from __future__ import annotations
@@ -76,8 +82,9 @@ def main() -> None:
         topology = Path(workdir) / "scale.yaml"
         topology.write_text(generate(args.nodes, args.pods))
         folder = args.folder or Path(workdir) / "out"
-        if (folder / "manifest.json").exists():  # an earlier run: not part of this one's time
-            shutil.rmtree(folder)
+        command_folder = folder.with_name(f"{folder.name}-command")
+        # an earlier run's folders moved aside now and removed after the timed runs: see above
+        earlier = [_aside(path) for path in (folder, command_folder)]
         proc = subprocess.Popen(
             [sys.executable, __file__, "--child", str(topology), str(folder)],
             stdout=subprocess.PIPE,
@@ -88,8 +95,10 @@ def main() -> None:
         if status != 0:
             raise SystemExit("the run failed")
         figures = json.loads(out)
-        shutil.rmtree(folder)  # the command's own run: its folder new, as the child's was
-        command = _command(topology, folder, figures["frames"])
+        command = _command(topology, command_folder, figures["frames"])
+        for path in earlier:
+            if path is not None:
+                shutil.rmtree(path)
     rss_mib = usage.ru_maxrss / 1024
     print(
         f"{args.nodes} nodes x {args.pods} pods = {args.nodes * args.pods:,} pods, "
@@ -106,6 +115,15 @@ def main() -> None:
         f"load, run, report.html, exit; CPU {command['cpu_s']:.2f} s, "
         f"peak RSS {command['rss_mib']:.0f} MiB)"
     )
+
+
+def _aside(folder: Path) -> Path | None:
+    """Move an earlier run's `folder` out of the way (a rename); where it went, if it was."""
+    if not folder.exists():
+        return None
+    moved = folder.with_name(f".{folder.name}.{os.getpid()}.old")
+    folder.rename(moved)
+    return moved
 
 
 def _command(topology: Path, folder: Path, frames: int) -> dict:
