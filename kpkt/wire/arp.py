@@ -22,8 +22,7 @@ def arp_frame(op: int, eth_dst_mac: bytes, sha: bytes, spa: bytes, tha: bytes, t
 
 
 def arp_fields(frame: bytes) -> tuple[int, bytes, bytes, bytes, bytes]:
-    """(op, sha, spa, tha, tpa) of an ARP frame (every flooded request's copy is read: the
-    fields are unpacked as they are returned)."""
+    """(op, sha, spa, tha, tpa) of an ARP frame, unpacked as they are returned."""
     return _FIELDS.unpack_from(frame, _FIELDS_AT)
 
 
